@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"streamhub/internal/config"
+	"streamhub/internal/server"
+)
+
+func newServe() *cobra.Command {
+	var configPath, httpAddr, dataDir, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Long: `Run the server. Settings come from, in increasing precedence: built-in defaults
+(localhost only, in memory), the YAML file given by --config or
+$STREAMHUB_CONFIG (see streamhub.example.yaml for every key), STREAMHUB_*
+environment variables (key path in upper case, levels joined by '_', e.g.
+STREAMHUB_HTTP_ADDR, STREAMHUB_HISTORY_MESSAGES), and these flags.
+
+SIGINT or SIGTERM shuts down gracefully: listeners close, every stream gets
+its protocol's going-away signal, and the process exits once they are done.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath == "" {
+				configPath = os.Getenv("STREAMHUB_CONFIG")
+			}
+			cfg, err := config.Load(configPath, os.Environ())
+			if err != nil {
+				return err
+			}
+			flags := cmd.Flags()
+			if flags.Changed("http") {
+				cfg.HTTP.Addr = httpAddr
+			}
+			if flags.Changed("data") {
+				cfg.Data = dataDir
+			}
+			if flags.Changed("log-level") {
+				cfg.Log.Level = logLevel
+			}
+			if flags.Changed("log-format") {
+				cfg.Log.Format = logFormat
+			}
+			log, err := newLogger(cfg.Log)
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "YAML configuration file (env STREAMHUB_CONFIG)")
+	f.StringVar(&httpAddr, "http", config.Defaults().HTTP.Addr, "HTTP listen address (env STREAMHUB_HTTP_ADDR)")
+	f.StringVar(&dataDir, "data", "", "data directory (env STREAMHUB_DATA)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env STREAMHUB_LOG_LEVEL)")
+	f.StringVar(&logFormat, "log-format", "text", "text or json (env STREAMHUB_LOG_FORMAT)")
+	return cmd
+}
+
+func newLogger(cfg config.Log) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Format, "json") {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.Shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

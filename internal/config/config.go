@@ -1,0 +1,187 @@
+// Package config is streamhub's one configuration tree: Defaults, then an
+// optional YAML file, then STREAMHUB_* environment variables, then flags.
+// Every key is single words per level, so STREAMHUB_HISTORY_MESSAGES is
+// history.messages.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"streamhub/internal/hub"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	HTTP     HTTP          `koanf:"http"`
+	Data     string        `koanf:"data"`
+	Log      Log           `koanf:"log"`
+	History  History       `koanf:"history"`
+	Limits   Limits        `koanf:"limits"`
+	Queue    Queue         `koanf:"queue"`
+	SSE      Stream        `koanf:"sse"`
+	NDJSON   Stream        `koanf:"ndjson"`
+	WS       Stream        `koanf:"ws"`
+	Poll     Poll          `koanf:"poll"`
+	CORS     CORS          `koanf:"cors"`
+	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// HTTP is the HTTP listener: every HTTP transport, health and metrics.
+type HTTP struct {
+	Addr string `koanf:"addr"`
+	// Cert and Key, when both set, serve HTTPS with HTTP/2 (h2); otherwise
+	// the listener speaks HTTP/1.1 and cleartext HTTP/2 (h2c).
+	Cert string `koanf:"cert"`
+	Key  string `koanf:"key"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"` // text or json
+}
+
+// History sizes the in-memory resume window.
+type History struct {
+	Messages int           `koanf:"messages"`
+	Bytes    int           `koanf:"bytes"`
+	Age      time.Duration `koanf:"age"`
+}
+
+// Limits bound what clients may send.
+type Limits struct {
+	Payload int `koanf:"payload"`
+}
+
+// Queue bounds each subscriber's queue of undelivered messages.
+type Queue struct {
+	Messages int `koanf:"messages"`
+	Bytes    int `koanf:"bytes"`
+}
+
+// Stream configures one streaming transport.
+type Stream struct {
+	// Policy for a full queue: disconnect (the client resumes from its
+	// cursor) or drop-oldest (counted in streamhub_messages_dropped_total).
+	Policy    string        `koanf:"policy"`
+	Heartbeat time.Duration `koanf:"heartbeat"`
+	Timeout   time.Duration `koanf:"timeout"` // per write
+}
+
+// Poll configures long polling.
+type Poll struct {
+	Timeout    time.Duration `koanf:"timeout"`
+	Maxtimeout time.Duration `koanf:"maxtimeout"`
+	Limit      int           `koanf:"limit"`
+}
+
+// CORS lists the origins browsers may use across sites ("*" for any); the
+// same list is checked against WebSocket Origin headers.
+type CORS struct {
+	Origins []string `koanf:"origins"`
+}
+
+// Defaults returns the configuration used when nothing is set: localhost
+// only, in memory, no external service.
+func Defaults() Config {
+	h := hub.Defaults()
+	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
+	return Config{
+		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
+		Log:      Log{Level: "info", Format: "text"},
+		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
+		Limits:   Limits{Payload: h.MaxPayload},
+		Queue:    Queue{Messages: 4096, Bytes: 32 << 20},
+		SSE:      stream,
+		NDJSON:   stream,
+		WS:       stream,
+		Poll:     Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		CORS:     CORS{Origins: []string{"*"}},
+		Shutdown: 10 * time.Second,
+	}
+}
+
+// Load applies the YAML file at path (if not empty) and then the
+// environment to Defaults.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Defaults()
+	k := koanf.New(".")
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return cfg, fmt.Errorf("config: load %s: %w", path, err)
+		}
+	}
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:      "STREAMHUB_",
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(k, v string) (string, any) {
+			key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "STREAMHUB_")), "_", ".")
+			if key == "cors.origins" {
+				return key, strings.Split(v, ",")
+			}
+			return key, v
+		},
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return cfg, fmt.Errorf("config: environment: %w", err)
+	}
+	// CLI-only variables are not configuration keys.
+	k.Delete("config")
+	k.Delete("server")
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem in c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("http.addr %q: %w", c.HTTP.Addr, err))
+	}
+	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
+		errs = append(errs, errors.New("http.cert and http.key must be set together"))
+	}
+	if c.Limits.Payload <= 0 {
+		errs = append(errs, errors.New("limits.payload must be positive"))
+	}
+	if c.Queue.Messages <= 0 || c.Queue.Bytes <= 0 {
+		errs = append(errs, errors.New("queue.messages and queue.bytes must be positive"))
+	}
+	if c.History.Messages < 0 || c.History.Bytes < 0 {
+		errs = append(errs, errors.New("history sizes must not be negative"))
+	}
+	for name, s := range map[string]Stream{"sse": c.SSE, "ndjson": c.NDJSON, "ws": c.WS} {
+		if _, err := hub.ParsePolicy(s.Policy); err != nil {
+			errs = append(errs, fmt.Errorf("%s.policy: %w", name, err))
+		}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// HubConfig derives the core's configuration.
+func (c Config) HubConfig() hub.Config {
+	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
+		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload}
+}
+
+// QueueLimits derives a transport's queue limits; Validate checked the policy.
+func (c Config) QueueLimits(s Stream) hub.QueueLimits {
+	p, _ := hub.ParsePolicy(s.Policy)
+	return hub.QueueLimits{Messages: c.Queue.Messages, Bytes: c.Queue.Bytes, Policy: p}
+}

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestExampleMatchesDefaults keeps the reference file in step with the code.
+func TestExampleMatchesDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := Load("../../streamhub.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := Defaults(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("streamhub.example.yaml differs from Defaults():\n got %+v\nwant %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", []string{
+		"STREAMHUB_HTTP_ADDR=0.0.0.0:9000",
+		"STREAMHUB_HISTORY_MESSAGES=5",
+		"STREAMHUB_SSE_POLICY=drop-oldest",
+		"STREAMHUB_POLL_TIMEOUT=5s",
+		"STREAMHUB_CORS_ORIGINS=a.example,b.example",
+		"STREAMHUB_CONFIG=/ignored",
+		"OTHER=1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != "0.0.0.0:9000" || cfg.History.Messages != 5 || cfg.SSE.Policy != "drop-oldest" ||
+		cfg.Poll.Timeout != 5*time.Second || len(cfg.CORS.Origins) != 2 || cfg.WS.Policy != "disconnect" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	c := Defaults()
+	c.HTTP.Addr = "nope"
+	c.SSE.Policy = "maybe"
+	c.HTTP.Cert = "x"
+	if err := c.Validate(); err == nil {
+		t.Fatal("invalid config accepted")
+	}
+}

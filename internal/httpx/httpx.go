@@ -1,0 +1,137 @@
+// Package httpx holds what the HTTP-family transports share: JSON error
+// bodies, parsing of topic filters and starting points from a request, the
+// Meter they report to, and the loop that drains a subscription into a
+// streaming response.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+// Meter receives a transport's counts; the metrics package implements it.
+type Meter interface {
+	// Connected counts a connection open until the returned func is called.
+	Connected() (disconnected func())
+	Received(n int)
+	Sent(n int)
+}
+
+// NopMeter counts nothing.
+type NopMeter struct{}
+
+func (NopMeter) Connected() func() { return func() {} }
+func (NopMeter) Received(int)      {}
+func (NopMeter) Sent(int)          {}
+
+// ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a machine-readable code and a human-readable message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError answers with status and a JSON error body.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+// WriteJSON answers 200 with v as JSON.
+func WriteJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteHubError maps a hub or topic error onto a status and code.
+func WriteHubError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, hub.ErrTooLarge):
+		WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large", err.Error())
+	case errors.Is(err, hub.ErrShutdown):
+		WriteError(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
+	case isTopicError(err):
+		WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+	default:
+		WriteError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+func isTopicError(err error) bool {
+	for _, e := range []error{topic.ErrEmpty, topic.ErrTooLong, topic.ErrInvalidUTF8, topic.ErrNullChar,
+		topic.ErrWildcard, topic.ErrBadWildcard, topic.ErrHashNotLast} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Filters returns the request's `topic` query parameters, validated.
+func Filters(r *http.Request) ([]string, error) {
+	filters := r.URL.Query()["topic"]
+	if len(filters) == 0 {
+		return nil, errors.New("at least one topic filter is required: ?topic=FILTER")
+	}
+	for _, f := range filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			return nil, err
+		}
+	}
+	return filters, nil
+}
+
+// StartFrom reads where a subscription starts: a resume cursor from the
+// Last-Event-ID header or the `cursor` / `last-event-id` query parameter,
+// else the retained messages unless `retained=false`.
+func StartFrom(r *http.Request) (hub.StartFrom, error) {
+	q := r.URL.Query()
+	raw := r.Header.Get("Last-Event-ID")
+	for _, k := range []string{"cursor", "last-event-id", "lastEventId"} {
+		if raw == "" {
+			raw = q.Get(k)
+		}
+	}
+	if raw != "" {
+		c, err := message.ParseCursor(raw)
+		if err != nil {
+			return hub.StartFrom{}, err
+		}
+		return hub.StartFrom{After: &c}, nil
+	}
+	retained := true
+	if v := q.Get("retained"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return hub.StartFrom{}, fmt.Errorf("retained: %w", err)
+		}
+		retained = b
+	}
+	return hub.StartFrom{Retained: retained}, nil
+}
+
+// Accepts reports whether the request's Accept header names mediaType.
+func Accepts(r *http.Request, mediaType string) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(mt), mediaType) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,88 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"streamhub/internal/hub"
+)
+
+// Stream is a streaming response: the encoder that turns deliveries into
+// bytes and the write and flush of the underlying connection.
+type Stream struct {
+	W http.ResponseWriter
+	// Encode appends one delivery's wire bytes to buf.
+	Encode func(buf []byte, d hub.Delivery) []byte
+	// Heartbeat, when set, is written after Idle without traffic.
+	Heartbeat []byte
+	Idle      time.Duration
+	// WriteTimeout bounds each write, so a stuck client cannot hold its
+	// writer goroutine forever.
+	WriteTimeout time.Duration
+	Meter        Meter
+}
+
+// Pump drains sub into the stream until ctx ends, the subscription ends or a
+// write fails, coalescing everything queued into one write and one flush. It
+// returns the subscription's end reason, ctx's error or the write error.
+func (s *Stream) Pump(ctx context.Context, sub *hub.Subscription) error {
+	rc := http.NewResponseController(s.W)
+	idle := s.Idle
+	if idle <= 0 {
+		idle = 15 * time.Second
+	}
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	var batch []hub.Delivery
+	var buf []byte
+	write := func(b []byte) error {
+		if s.WriteTimeout > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+		}
+		if _, err := s.W.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sub.Done():
+			// Deliver what was queued before a shutdown; a slow consumer's
+			// queue is already gone.
+			batch = sub.Drain(batch)
+			if len(batch) > 0 {
+				buf = buf[:0]
+				for _, d := range batch {
+					buf = s.Encode(buf, d)
+				}
+				_ = write(buf)
+				s.Meter.Sent(len(batch))
+			}
+			return sub.Err()
+		case <-sub.Ready():
+			batch = sub.Drain(batch)
+			if len(batch) == 0 {
+				continue
+			}
+			buf = buf[:0]
+			for _, d := range batch {
+				buf = s.Encode(buf, d)
+			}
+			if err := write(buf); err != nil {
+				return err
+			}
+			s.Meter.Sent(len(batch))
+			clear(batch)
+		case <-timer.C:
+			if s.Heartbeat != nil {
+				if err := write(s.Heartbeat); err != nil {
+					return err
+				}
+			}
+		}
+		timer.Reset(idle)
+	}
+}

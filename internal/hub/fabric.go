@@ -1,0 +1,24 @@
+package hub
+
+import (
+	"context"
+
+	"streamhub/internal/message"
+)
+
+// Fabric carries published messages to every node that shares the topic
+// namespace. Send must eventually call deliver on each node, this one
+// included, once per message. Local is the single-node fabric; a NATS
+// JetStream fabric plugs in here for several nodes.
+type Fabric interface {
+	Send(ctx context.Context, m *message.Message, deliver func(*message.Message)) error
+}
+
+// Local delivers on this node only, synchronously.
+type Local struct{}
+
+// Send delivers m at once.
+func (Local) Send(_ context.Context, m *message.Message, deliver func(*message.Message)) error {
+	deliver(m)
+	return nil
+}

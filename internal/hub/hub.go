@@ -1,0 +1,320 @@
+// Package hub is streamhub's core: it gives every message a cursor, keeps
+// retained messages and a short in-memory history, and fans each message out
+// to the bounded queues of the subscriptions whose filters match it. Every
+// transport publishes into and subscribes from one Hub.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strconv"
+	"sync"
+	"time"
+
+	"streamhub/internal/index"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+// Config sizes the hub's in-memory history, which lets clients resume
+// (SSE Last-Event-ID, long-poll cursors) without a gap inside that window.
+type Config struct {
+	HistoryMessages int
+	HistoryBytes    int
+	HistoryAge      time.Duration
+	MaxPayload      int
+}
+
+// Defaults returns the hub configuration used when none is given.
+func Defaults() Config {
+	return Config{HistoryMessages: 10000, HistoryBytes: 64 << 20, HistoryAge: time.Hour, MaxPayload: 8 << 20}
+}
+
+// Observer is told about events worth counting; metrics implement it.
+type Observer interface {
+	Dropped(transport string, n int)
+	SlowConsumer(transport string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Dropped(string, int) {}
+func (nopObserver) SlowConsumer(string) {}
+
+// Errors returned by Publish.
+var (
+	ErrTooLarge = errors.New("payload too large")
+)
+
+// Hub is safe for concurrent use.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	observe Observer
+	fabric  Fabric
+	epoch   string
+
+	// mu orders publishes: cursor assignment, history, retained store and
+	// enqueueing happen together, so a subscription made (or resumed) under
+	// mu sees every message exactly once, from backlog or from its queue.
+	// Lock order: Hub.mu, then Subscription.mu.
+	mu       sync.Mutex
+	seq      uint64
+	subs     *index.Index[*Subscription]
+	retained map[string]*message.Message
+	history  history
+	live     map[*Subscription]struct{}
+	closed   bool
+	matched  []*Subscription // scratch for deliver, guarded by mu
+}
+
+// New makes a hub. A nil observer discards events; a nil fabric keeps
+// messages on this node.
+func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric) *Hub {
+	if observe == nil {
+		observe = nopObserver{}
+	}
+	if fabric == nil {
+		fabric = Local{}
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = Defaults().MaxPayload
+	}
+	h := &Hub{
+		cfg:      cfg,
+		log:      log,
+		observe:  observe,
+		fabric:   fabric,
+		epoch:    newEpoch(),
+		subs:     index.New[*Subscription](),
+		retained: make(map[string]*message.Message),
+		live:     make(map[*Subscription]struct{}),
+	}
+	h.history.limits = cfg
+	return h
+}
+
+func newEpoch() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<40))
+	if err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return strconv.FormatInt(n.Int64(), 36)
+}
+
+// Epoch identifies this hub's history; cursors from another epoch are gaps.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// Publish validates m, stamps it and hands it to the fabric, which delivers
+// it to every node. It returns the cursor the message got on this node.
+func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
+	if err := topic.ValidateName(m.Topic); err != nil {
+		return message.Cursor{}, err
+	}
+	if len(m.Payload) > h.cfg.MaxPayload {
+		return message.Cursor{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	if err := h.fabric.Send(ctx, m, h.Deliver); err != nil {
+		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+	}
+	return m.Cursor(), nil
+}
+
+// Deliver gives m its cursor on this node and fans it out. Fabrics call it.
+func (h *Hub) Deliver(m *message.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.seq++
+	m.Seq, m.Epoch = h.seq, h.epoch
+	if m.Retain {
+		if len(m.Payload) == 0 {
+			delete(h.retained, m.Topic)
+		} else {
+			h.retained[m.Topic] = m
+		}
+	}
+	h.history.push(m)
+	matched := h.matched[:0]
+	h.subs.Match(m.Topic, func(s *Subscription) {
+		if s.lastSeq != m.Seq {
+			s.lastSeq = m.Seq
+			matched = append(matched, s)
+		}
+	})
+	for _, s := range matched {
+		if !s.enqueue(m) {
+			h.removeLocked(s)
+		}
+	}
+	clear(matched)
+	h.matched = matched[:0]
+}
+
+// NewSubscription makes an empty subscription; add filters with Subscribe.
+// After Close it returns a subscription that has already ended.
+func (h *Hub) NewSubscription(transport string, limits QueueLimits) *Subscription {
+	s := newSubscription(h, transport, limits)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.end(ErrShutdown)
+		return s
+	}
+	h.live[s] = struct{}{}
+	return s
+}
+
+// StartFrom says where a subscription starts.
+type StartFrom struct {
+	// Retained queues the retained messages matching the new filters first.
+	Retained bool
+	// After, when set, replays history after that cursor instead: a resume.
+	After *message.Cursor
+}
+
+// Start describes how a subscription began.
+type Start struct {
+	// Head is the cursor of the newest message when the subscription began;
+	// every live message that follows has a greater sequence.
+	Head message.Cursor
+	// Gap is true when a resume asked for history this hub no longer holds
+	// (older than the window, or from another epoch); what is held is replayed.
+	Gap bool
+}
+
+// Subscribe adds filters to s, queueing its backlog (retained messages, or
+// history after a cursor) before any live message.
+func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
+	for _, f := range filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			return Start{}, err
+		}
+	}
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return Start{}, ErrShutdown
+	}
+	if err := s.Err(); err != nil {
+		return Start{}, err
+	}
+	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
+	var backlog []Delivery
+	switch {
+	case from.After != nil && from.After.Epoch == h.epoch:
+		var gap bool
+		backlog, gap = h.history.after(from.After.Seq, filters)
+		start.Gap = gap
+	case from.After != nil:
+		start.Gap = true
+		backlog = h.history.all(filters)
+	case from.Retained:
+		backlog = h.retainedMatching(filters)
+	}
+	s.enqueueBacklog(backlog)
+	for _, f := range filters {
+		if _, ok := s.filters[f]; !ok {
+			s.filters[f] = struct{}{}
+			h.subs.Add(f, s)
+		}
+	}
+	return start, nil
+}
+
+// Unsubscribe removes filters from s; queued messages stay queued.
+func (s *Subscription) Unsubscribe(filters []string) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range filters {
+		if _, ok := s.filters[f]; ok {
+			delete(s.filters, f)
+			h.subs.Remove(f, s)
+		}
+	}
+}
+
+func (h *Hub) unsubscribeAll(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *Hub) removeLocked(s *Subscription) {
+	for f := range s.filters {
+		h.subs.Remove(f, s)
+	}
+	clear(s.filters)
+	delete(h.live, s)
+}
+
+func (h *Hub) retainedMatching(filters []string) []Delivery {
+	var out []Delivery
+	for _, f := range filters {
+		if !topic.IsFilter(f) {
+			if m := h.retained[f]; m != nil {
+				out = append(out, Delivery{Msg: m, Retained: true})
+			}
+			continue
+		}
+		for name, m := range h.retained {
+			if topic.Match(f, name) {
+				out = append(out, Delivery{Msg: m, Retained: true})
+			}
+		}
+	}
+	return sortDedupe(out)
+}
+
+// Retained returns the retained message on a topic, or nil.
+func (h *Hub) Retained(name string) *message.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.retained[name]
+}
+
+// Stats is a snapshot of the hub's size.
+type Stats struct {
+	Subscriptions int
+	Retained      int
+	History       int
+	HistoryBytes  int
+	Seq           uint64
+}
+
+// Stats returns current counts.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Subscriptions: len(h.live), Retained: len(h.retained), History: h.history.len(),
+		HistoryBytes: h.history.bytes, Seq: h.seq}
+}
+
+// Close ends every subscription with ErrShutdown and refuses new work.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	live := h.live
+	h.live = nil
+	h.subs = index.New[*Subscription]()
+	h.mu.Unlock()
+	for s := range live {
+		clear(s.filters)
+		s.end(ErrShutdown)
+	}
+}

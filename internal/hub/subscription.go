@@ -1,0 +1,165 @@
+package hub
+
+import (
+	"sync"
+
+	"streamhub/internal/message"
+)
+
+// Subscription is one subscriber's bounded queue and its filters. The hub
+// fills the queue without ever blocking; the transport's writer drains it
+// whenever Ready fires, in order.
+type Subscription struct {
+	hub       *Hub
+	transport string
+	limits    QueueLimits
+
+	// Guarded by hub.mu.
+	filters map[string]struct{}
+	lastSeq uint64 // dedupes a message matched through several filters
+
+	mu      sync.Mutex
+	queue   []Delivery
+	bytes   int
+	dropped uint64
+	err     error
+
+	ready chan struct{}
+	done  chan struct{}
+}
+
+func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
+	if limits.Messages <= 0 {
+		limits.Messages = 1024
+	}
+	if limits.Bytes <= 0 {
+		limits.Bytes = 16 << 20
+	}
+	return &Subscription{
+		hub:       h,
+		transport: transport,
+		limits:    limits,
+		filters:   make(map[string]struct{}),
+		ready:     make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+}
+
+// Ready receives a value when messages are waiting.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Done is closed when the subscription ends; Err then says why.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err is nil while the subscription is live, else the reason it ended.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Dropped is the number of messages discarded by the DropOldest policy.
+func (s *Subscription) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Delivery is one queued message. Retained marks a retained message sent
+// because the subscription was made, not because it was just published.
+type Delivery struct {
+	Msg      *message.Message
+	Retained bool
+}
+
+// Drain appends every queued delivery to buf, oldest first, and empties the
+// queue. Passing back the previous batch's slice avoids allocation.
+func (s *Subscription) Drain(buf []Delivery) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf = append(buf[:0], s.queue...)
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.bytes = 0
+	return buf
+}
+
+// enqueueBacklog queues retained or replayed messages past the limits: the
+// backlog is bounded by the history and retained store it comes from.
+func (s *Subscription) enqueueBacklog(ds []Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.queue = append(s.queue, ds...)
+		for _, d := range ds {
+			s.bytes += d.Msg.Size()
+		}
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue never blocks: a full queue applies the subscription's policy. It
+// reports false when the policy ended the subscription.
+func (s *Subscription) enqueue(m *message.Message) bool {
+	size := m.Size()
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return true
+	}
+	drops := 0
+	for len(s.queue) > 0 && (len(s.queue)+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes) {
+		if s.limits.Policy == Disconnect {
+			s.endLocked(ErrSlowConsumer)
+			s.mu.Unlock()
+			s.hub.observe.SlowConsumer(s.transport)
+			return false
+		}
+		s.bytes -= s.queue[0].Msg.Size()
+		s.queue[0] = Delivery{}
+		s.queue = s.queue[1:]
+		s.dropped++
+		drops++
+	}
+	s.queue = append(s.queue, Delivery{Msg: m})
+	s.bytes += size
+	s.mu.Unlock()
+	if drops > 0 {
+		s.hub.observe.Dropped(s.transport, drops)
+	}
+	s.signal()
+	return true
+}
+
+func (s *Subscription) endLocked(err error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	clear(s.queue)
+	s.queue = nil
+	s.bytes = 0
+	close(s.done)
+}
+
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	s.endLocked(err)
+	s.mu.Unlock()
+}
+
+// Close unsubscribes every filter and ends the subscription.
+func (s *Subscription) Close() {
+	s.hub.unsubscribeAll(s)
+	s.end(ErrClosed)
+}

@@ -1,0 +1,110 @@
+// Package message is streamhub's one message model: every protocol converts
+// what it receives into a Message and what it sends out of one.
+package message
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Header is one metadata pair. A slice keeps order and allows repeated keys,
+// as MQTT 5 user properties do.
+type Header struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Format names a wire encoding whose bytes are cached on the message, so a
+// message is encoded once per format however many subscribers receive it.
+type Format uint8
+
+// The wire formats with a cache slot. Add new ones before numFormats.
+const (
+	FormatSSE Format = iota
+	FormatSSETopicEvent
+	FormatEnvelopeJSON
+	numFormats
+)
+
+// Message is immutable once published: transports share one value among all
+// subscribers and must not modify it.
+type Message struct {
+	Topic       string
+	Payload     []byte
+	ContentType string
+	Headers     []Header
+	Retain      bool
+	Time        time.Time
+	// Seq and Epoch are assigned by the hub when the message is delivered;
+	// together they form the message's Cursor.
+	Seq   uint64
+	Epoch string
+
+	encoded [numFormats]atomic.Pointer[[]byte]
+}
+
+// Encoded returns the message encoded in format f, computing it with enc the
+// first time. Concurrent first calls may both encode; one result wins.
+func (m *Message) Encoded(f Format, enc func(*Message) []byte) []byte {
+	if p := m.encoded[f].Load(); p != nil {
+		return *p
+	}
+	b := enc(m)
+	if m.encoded[f].CompareAndSwap(nil, &b) {
+		return b
+	}
+	return *m.encoded[f].Load()
+}
+
+// IsText reports whether the payload can travel as text: valid UTF-8.
+func (m *Message) IsText() bool { return utf8.Valid(m.Payload) }
+
+// Size is the message's approximate memory cost, used by queue and history limits.
+func (m *Message) Size() int {
+	n := len(m.Topic) + len(m.Payload) + len(m.ContentType) + 96
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// Cursor returns the position of the message in its hub's history.
+func (m *Message) Cursor() Cursor { return Cursor{Epoch: m.Epoch, Seq: m.Seq} }
+
+// Cursor is a position in a hub's history: the epoch changes whenever the
+// history starts over, so a cursor from another epoch signals a gap.
+type Cursor struct {
+	Epoch string
+	Seq   uint64
+}
+
+// String renders the cursor as EPOCH-SEQ, the form every protocol uses.
+func (c Cursor) String() string {
+	if c.Epoch == "" && c.Seq == 0 {
+		return ""
+	}
+	return c.Epoch + "-" + strconv.FormatUint(c.Seq, 10)
+}
+
+// IsZero reports whether c is the zero cursor (meaning "from now").
+func (c Cursor) IsZero() bool { return c == Cursor{} }
+
+// ParseCursor parses EPOCH-SEQ. The empty string is the zero cursor.
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	i := strings.LastIndexByte(s, '-')
+	if i <= 0 {
+		return Cursor{}, fmt.Errorf("invalid cursor %q: want EPOCH-SEQ", s)
+	}
+	seq, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil {
+		return Cursor{}, fmt.Errorf("invalid cursor %q: %w", s, err)
+	}
+	return Cursor{Epoch: s[:i], Seq: seq}, nil
+}

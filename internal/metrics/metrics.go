@@ -1,0 +1,95 @@
+// Package metrics exposes streamhub's Prometheus metrics (streamhub_*) and
+// implements the counters that transports and the hub report to.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"streamhub/internal/hub"
+)
+
+// Metrics owns a registry; it is not global, so tests can run many servers.
+type Metrics struct {
+	reg         *prometheus.Registry
+	connections *prometheus.GaugeVec
+	received    *prometheus.CounterVec
+	sent        *prometheus.CounterVec
+	dropped     *prometheus.CounterVec
+	slow        *prometheus.CounterVec
+}
+
+// New registers streamhub's metrics, with gauges read from h's stats.
+func New(stats func() hub.Stats) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamhub_connections", Help: "Open connections by transport."}, []string{"transport"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhub_messages_in_total", Help: "Messages published, by transport they arrived on."}, []string{"transport"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhub_messages_out_total", Help: "Messages delivered, by transport."}, []string{"transport"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhub_messages_dropped_total", Help: "Messages dropped from full subscriber queues, by transport."}, []string{"transport"}),
+		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhub_slow_consumer_disconnects_total", Help: "Subscribers disconnected because their queue was full."}, []string{"transport"}),
+	}
+	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func(hub.Stats) float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(stats()) }))
+	}
+	gauge("streamhub_subscriptions", "Live subscriptions.", func(s hub.Stats) float64 { return float64(s.Subscriptions) })
+	gauge("streamhub_retained_messages", "Retained messages held.", func(s hub.Stats) float64 { return float64(s.Retained) })
+	gauge("streamhub_history_messages", "Messages in the in-memory history window.", func(s hub.Stats) float64 { return float64(s.History) })
+	gauge("streamhub_history_bytes", "Approximate bytes in the history window.", func(s hub.Stats) float64 { return float64(s.HistoryBytes) })
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Transport returns the counters of one transport.
+func (m *Metrics) Transport(name string) *Transport {
+	return &Transport{
+		conns:    m.connections.WithLabelValues(name),
+		received: m.received.WithLabelValues(name),
+		sent:     m.sent.WithLabelValues(name),
+	}
+}
+
+// Dropped implements hub.Observer.
+func (m *Metrics) Dropped(transport string, n int) {
+	m.dropped.WithLabelValues(transport).Add(float64(n))
+}
+
+// SlowConsumer implements hub.Observer.
+func (m *Metrics) SlowConsumer(transport string) { m.slow.WithLabelValues(transport).Inc() }
+
+var _ hub.Observer = (*Metrics)(nil)
+
+// Transport is one transport's counters, pre-resolved so the hot path does
+// no label lookup.
+type Transport struct {
+	conns    prometheus.Gauge
+	received prometheus.Counter
+	sent     prometheus.Counter
+}
+
+// Connected counts an open connection until the returned func runs.
+func (t *Transport) Connected() func() {
+	t.conns.Inc()
+	return t.conns.Dec
+}
+
+// Received counts published messages.
+func (t *Transport) Received(n int) { t.received.Add(float64(n)) }
+
+// Sent counts delivered messages.
+func (t *Transport) Sent(n int) { t.sent.Add(float64(n)) }

@@ -1,0 +1,96 @@
+// Package publish serves HTTP publishing: POST /v1/publish/{topic} (or
+// POST /v1/publish?topic=T for topics a URL path cannot hold, such as ones
+// with empty levels) with the payload as the body.
+package publish
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"streamhub/internal/httpx"
+	"streamhub/internal/message"
+)
+
+// MetaPrefix marks request headers carried as message headers:
+// "Streamhub-Meta-Sensor: a" becomes the header sensor=a.
+const MetaPrefix = "Streamhub-Meta-"
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+}
+
+// Handler serves publishes.
+type Handler struct {
+	hub        Hub
+	maxPayload int64
+	meter      httpx.Meter
+}
+
+// New returns the publish handler.
+func New(h Hub, maxPayload int, meter httpx.Meter) *Handler {
+	return &Handler{hub: h, maxPayload: int64(maxPayload), meter: meter}
+}
+
+// Result is the JSON answer to a publish.
+type Result struct {
+	Topic  string `json:"topic"`
+	Cursor string `json:"cursor"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("topic")
+	if name == "" {
+		name = r.URL.Query().Get("topic")
+	}
+	if name == "" {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", "topic required: POST /v1/publish/{topic} or ?topic=")
+		return
+	}
+	retain := false
+	if v := r.URL.Query().Get("retain"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_retain", "retain must be true or false")
+			return
+		}
+		retain = b
+	}
+	if r.ContentLength > h.maxPayload {
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
+			"payload exceeds "+strconv.FormatInt(h.maxPayload, 10)+" bytes")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxPayload))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpx.WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
+				"payload exceeds "+strconv.FormatInt(h.maxPayload, 10)+" bytes")
+			return
+		}
+		httpx.WriteError(w, http.StatusBadRequest, "read_body", err.Error())
+		return
+	}
+	m := &message.Message{Topic: name, Payload: body, ContentType: r.Header.Get("Content-Type"), Retain: retain}
+	for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+		if key, ok := strings.CutPrefix(k, MetaPrefix); ok {
+			for _, v := range r.Header[k] {
+				m.Headers = append(m.Headers, message.Header{Key: strings.ToLower(key), Value: v})
+			}
+		}
+	}
+	cursor, err := h.hub.Publish(r.Context(), m)
+	if err != nil {
+		httpx.WriteHubError(w, err)
+		return
+	}
+	h.meter.Received(1)
+	httpx.WriteJSON(w, Result{Topic: name, Cursor: cursor.String()})
+}

@@ -1,0 +1,201 @@
+// Package server assembles streamhub: it builds the hub, mounts every
+// transport on the HTTP listener, and runs and gracefully stops them.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"streamhub/internal/config"
+	"streamhub/internal/httpx"
+	"streamhub/internal/hub"
+	"streamhub/internal/longpoll"
+	"streamhub/internal/metrics"
+	"streamhub/internal/publish"
+	"streamhub/internal/sse"
+	"streamhub/internal/stream"
+	"streamhub/internal/ws"
+)
+
+// Server is one streamhub node.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	hub     *hub.Hub
+	metrics *metrics.Metrics
+
+	httpServer *http.Server
+	listener   net.Listener
+	// streams tracks handlers that outlive http.Server.Shutdown's idea of
+	// a connection: hijacked WebSockets and never-idle streams.
+	streams sync.WaitGroup
+	ready   atomic.Bool
+	serveWG sync.WaitGroup
+}
+
+// New builds a server from a validated configuration.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if cfg.Data != "" {
+		if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+			return nil, fmt.Errorf("server: data directory: %w", err)
+		}
+	}
+	s := &Server{cfg: cfg, log: log}
+	var h *hub.Hub
+	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
+	h = hub.New(cfg.HubConfig(), log, s.metrics, nil)
+	s.hub = h
+	s.httpServer = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if cfg.HTTP.Cert != "" {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	s.httpServer.Protocols = &protocols
+	return s, nil
+}
+
+// Hub returns the server's hub, for in-process publishers and tests.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+func (s *Server) routes() http.Handler {
+	cfg := s.cfg
+	mux := http.NewServeMux()
+	pub := publish.New(s.hub, cfg.Limits.Payload, s.metrics.Transport("http"))
+	mux.Handle("POST /v1/publish/{topic...}", pub)
+	mux.Handle("POST /v1/publish", pub)
+
+	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE), Heartbeat: cfg.SSE.Heartbeat,
+		WriteTimeout: cfg.SSE.Timeout}, s.log, s.metrics.Transport("sse"))
+	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON), Heartbeat: cfg.NDJSON.Heartbeat,
+		WriteTimeout: cfg.NDJSON.Timeout}, s.log, s.metrics.Transport("ndjson"))
+	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
+	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit}, s.metrics.Transport("longpoll"))))
+
+	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS), WriteTimeout: cfg.WS.Timeout,
+		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat},
+		s.log, s.metrics.Transport("ws"))
+	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
+	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			httpx.WriteError(w, http.StatusServiceUnavailable, "not_ready", "not ready")
+			return
+		}
+		httpx.WriteJSON(w, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path+"; see docs/PROTOCOLS.md")
+	})
+	return cors(cfg.CORS.Origins, mux)
+}
+
+// negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
+// the default, as EventSource and most tools expect.
+func negotiate(sseHandler, ndjson http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch format := r.URL.Query().Get("format"); {
+		case format == "ndjson", format == "" && (httpx.Accepts(r, "application/x-ndjson") ||
+			httpx.Accepts(r, "application/jsonl") || httpx.Accepts(r, "application/json")):
+			ndjson.ServeHTTP(w, r)
+		case format == "" || format == "sse":
+			sseHandler.ServeHTTP(w, r)
+		default:
+			httpx.WriteError(w, http.StatusNotAcceptable, "unknown_format", "format must be sse or ndjson")
+		}
+	})
+}
+
+func (s *Server) tracked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.streams.Add(1)
+		defer s.streams.Done()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Start listens and serves in the background, logging each address.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
+	}
+	scheme := "http"
+	if s.cfg.HTTP.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.HTTP.Cert, s.cfg.HTTP.Key)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: load TLS certificate: %w", err)
+		}
+		s.httpServer.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
+		scheme = "https"
+	}
+	s.listener = ln
+	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		if err := s.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.ready.Store(true)
+	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
+		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, metrics")
+	return nil
+}
+
+// Addr is the HTTP listener's address, once started.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Shutdown stops accepting, ends every subscription with its protocol's
+// going-away signal (SSE and NDJSON close events, WebSocket 1001, long
+// polls answered), and waits for handlers until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	shut := make(chan error, 1)
+	go func() { shut <- s.httpServer.Shutdown(ctx) }()
+	s.hub.Close()
+	done := make(chan struct{})
+	go func() { s.streams.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
+	}
+	if e := <-shut; e != nil && err == nil {
+		err = fmt.Errorf("server: shutdown: %w", e)
+	}
+	if err != nil {
+		s.httpServer.Close()
+	}
+	s.serveWG.Wait()
+	return err
+}

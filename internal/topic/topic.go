@@ -1,0 +1,111 @@
+// Package topic holds streamhub's one topic grammar, shared by every protocol:
+// MQTT's rules of `/`-separated UTF-8 levels, with `+` (one level) and `#`
+// (all remaining levels) allowed in filters only.
+package topic
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxLength is the longest topic or filter accepted, in bytes (MQTT's limit).
+const MaxLength = 65535
+
+// Errors returned by validation; wrapped with detail, test them with errors.Is.
+var (
+	ErrEmpty       = errors.New("topic is empty")
+	ErrTooLong     = errors.New("topic is longer than 65535 bytes")
+	ErrInvalidUTF8 = errors.New("topic is not valid UTF-8")
+	ErrNullChar    = errors.New("topic contains U+0000")
+	ErrWildcard    = errors.New("topic name contains a wildcard (+ or #)")
+	ErrBadWildcard = errors.New("wildcard must occupy a whole level")
+	ErrHashNotLast = errors.New("# must be the last level of a filter")
+)
+
+func checkCommon(s string) error {
+	if s == "" {
+		return ErrEmpty
+	}
+	if len(s) > MaxLength {
+		return ErrTooLong
+	}
+	if !utf8.ValidString(s) {
+		return ErrInvalidUTF8
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return ErrNullChar
+	}
+	return nil
+}
+
+// ValidateName checks a topic name a message is published to.
+func ValidateName(name string) error {
+	if err := checkCommon(name); err != nil {
+		return fmt.Errorf("invalid topic %q: %w", name, err)
+	}
+	if strings.ContainsAny(name, "+#") {
+		return fmt.Errorf("invalid topic %q: %w", name, ErrWildcard)
+	}
+	return nil
+}
+
+// ValidateFilter checks a subscription filter.
+func ValidateFilter(filter string) error {
+	if err := checkCommon(filter); err != nil {
+		return fmt.Errorf("invalid filter %q: %w", filter, err)
+	}
+	levels := strings.Split(filter, "/")
+	for i, l := range levels {
+		switch {
+		case l == "#":
+			if i != len(levels)-1 {
+				return fmt.Errorf("invalid filter %q: %w", filter, ErrHashNotLast)
+			}
+		case l == "+":
+		case strings.ContainsAny(l, "+#"):
+			return fmt.Errorf("invalid filter %q: %w", filter, ErrBadWildcard)
+		}
+	}
+	return nil
+}
+
+// IsFilter reports whether s contains a wildcard level.
+func IsFilter(s string) bool { return strings.ContainsAny(s, "+#") }
+
+// Match reports whether topic name matches filter. Both are assumed valid.
+// A filter starting with a wildcard does not match names starting with '$'.
+func Match(filter, name string) bool {
+	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	for {
+		fl, frest, fmore := cut(filter)
+		if fl == "#" {
+			return true
+		}
+		nl, nrest, nmore := cut(name)
+		if fl != "+" && fl != nl {
+			return false
+		}
+		if !fmore || !nmore {
+			// "a/#" also matches "a": the parent level.
+			if !nmore && fmore && frest == "#" {
+				return true
+			}
+			return fmore == nmore
+		}
+		filter, name = frest, nrest
+	}
+}
+
+func cut(s string) (level, rest string, more bool) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
+}
+
+// Levels splits a topic or filter into its levels.
+func Levels(s string) []string { return strings.Split(s, "/") }

@@ -1,0 +1,101 @@
+package ws
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"streamhub/internal/envelope"
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/wsproto"
+)
+
+// ServeJSON serves GET /v1/ws, the JSON protocol described in
+// docs/PROTOCOLS.md. Bad requests get an error reply; the socket stays open.
+func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
+	c, err := h.accept(w, r)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
+	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
+	defer h.meter.Connected()()
+
+	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.pump(ctx, c, sub, func(d hub.Delivery) (websocket.MessageType, []byte) {
+			return websocket.MessageText, envelope.Marshal(d.Msg, d.Retained)
+		})
+		cancel()
+	}()
+	reply := func(rep wsproto.Reply) bool {
+		wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
+		defer wcancel()
+		return c.Write(wctx, websocket.MessageText, rep.Encode()) == nil
+	}
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		if typ != websocket.MessageText {
+			if !reply(wsproto.Reply{Type: wsproto.TypeError, Code: "bad_request", Message: "the JSON protocol takes text frames"}) {
+				break
+			}
+			continue
+		}
+		if !reply(h.handle(ctx, sub, data)) {
+			break
+		}
+	}
+	cancel()
+	<-done
+}
+
+func (h *Handler) handle(ctx context.Context, sub *hub.Subscription, data []byte) wsproto.Reply {
+	req, err := wsproto.Decode(data)
+	if err != nil {
+		id := ""
+		if req != nil {
+			id = req.ID
+		}
+		return wsproto.Reply{Type: wsproto.TypeError, ID: id, Code: "bad_request", Message: err.Error()}
+	}
+	switch req.Op {
+	case wsproto.OpPublish:
+		m, err := req.Message()
+		if err != nil {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
+		}
+		cursor, err := h.hub.Publish(ctx, m)
+		if err != nil {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "publish_failed", Message: err.Error()}
+		}
+		h.meter.Received(1)
+		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
+	case wsproto.OpSubscribe:
+		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
+		if req.Cursor != "" {
+			c, _ := message.ParseCursor(req.Cursor) // validated by Decode
+			from = hub.StartFrom{After: &c}
+		}
+		start, err := sub.Subscribe(req.Topics, from)
+		if err != nil {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "subscribe_failed", Message: err.Error()}
+		}
+		return wsproto.Reply{Type: wsproto.TypeSubscribed, ID: req.ID, Head: start.Head.String(), Gap: start.Gap}
+	case wsproto.OpUnsubscribe:
+		sub.Unsubscribe(req.Topics)
+		return wsproto.Reply{Type: wsproto.TypeUnsubscribed, ID: req.ID}
+	default:
+		return wsproto.Reply{Type: wsproto.TypePong, ID: req.ID}
+	}
+}

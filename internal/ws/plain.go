@@ -1,0 +1,87 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"streamhub/internal/httpx"
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+// ServePlain serves GET /v1/ws/{topic...}: the path names the topic (or a
+// filter, making the socket receive-only); more filters to receive can be
+// added with ?topic=. Text frames carry UTF-8 payloads, binary frames the rest.
+func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("topic")
+	filters := append([]string{name}, r.URL.Query()["topic"]...)
+	for _, f := range filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+			return
+		}
+	}
+	from, err := httpx.StartFrom(r)
+	if err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
+		return
+	}
+	c, err := h.accept(w, r)
+	if err != nil {
+		return // Accept has answered.
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(int64(h.cfg.MaxPayload))
+	defer h.meter.Connected()()
+
+	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
+	defer sub.Close()
+	if _, err := sub.Subscribe(filters, from); err != nil {
+		c.Close(websocket.StatusInternalError, err.Error())
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.pump(ctx, c, sub, func(d hub.Delivery) (websocket.MessageType, []byte) {
+			if utf8.Valid(d.Msg.Payload) {
+				return websocket.MessageText, d.Msg.Payload
+			}
+			return websocket.MessageBinary, d.Msg.Payload
+		})
+		cancel()
+	}()
+	canPublish := !topic.IsFilter(name)
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		if !canPublish {
+			c.Close(websocket.StatusPolicyViolation, "cannot publish to a filter")
+			break
+		}
+		m := &message.Message{Topic: name, Payload: data}
+		if typ == websocket.MessageBinary {
+			m.ContentType = "application/octet-stream"
+		}
+		if _, err := h.hub.Publish(ctx, m); err != nil {
+			code := websocket.StatusInternalError
+			if errors.Is(err, hub.ErrTooLarge) {
+				code = websocket.StatusMessageTooBig
+			}
+			c.Close(code, err.Error())
+			break
+		}
+		h.meter.Received(1)
+	}
+	cancel()
+	<-done
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs streamhub's whole test suite, first installing what the tests need
+# from Debian's packages when it is missing (a real browser for the
+# EventSource/WebSocket tests). Usage: bash scripts/test.sh [go test flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "installing test dependencies: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go test -race -timeout 30m "$@" ./...
