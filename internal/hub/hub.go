@@ -287,6 +287,7 @@ func (h *Hub) Retained(name string) *message.Message {
 // Stats is a snapshot of the hub's size.
 type Stats struct {
 	Subscriptions int
+	Filters       int // (filter, subscription) pairs in the index
 	Retained      int
 	History       int
 	HistoryBytes  int
@@ -297,7 +298,7 @@ type Stats struct {
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Subscriptions: len(h.live), Retained: len(h.retained), History: h.history.len(),
+	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
 		HistoryBytes: h.history.bytes, Seq: h.seq}
 }
 
