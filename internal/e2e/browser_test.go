@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// The page knows nothing of streamhub: a plain EventSource and the seed
+// article's WebSocket snippet (send JSON.stringify(data), JSON.parse the
+// frames), reconnecting the WebSocket when it closes.
+const browserPage = `<!doctype html><html><body><script>
+const params = new URLSearchParams(location.search);
+const http = params.get('server'), ws = http.replace('http', 'ws');
+window.got = {sse: [], ws: []};
+window.opens = {sse: 0, ws: 0};
+const es = new EventSource(http + '/v1/subscribe?topic=' + encodeURIComponent('browser/#'));
+es.onopen = () => window.opens.sse++;
+es.onmessage = (e) => window.got.sse.push(e.data);
+function connect() {
+  const socket = new WebSocket(ws + '/v1/ws/browser/chat');
+  socket.onopen = () => {
+    window.opens.ws++;
+    socket.send(JSON.stringify({hello: 'from the browser', n: window.opens.ws}));
+  };
+  // The socket also receives its own hellos back (it publishes to the topic it
+  // is on); the test looks at the chat lines only.
+  socket.onmessage = (event) => { const data = JSON.parse(event.data); if (data.text) window.got.ws.push(data.text); };
+  socket.onclose = () => setTimeout(connect, 200);
+}
+connect();
+</script></body></html>`
+
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium on PATH: scripts/test.sh installs it")
+	return ""
+}
+
+func TestBrowserEventSourceAndWebSocketAcrossRestart(t *testing.T) {
+	exe := chromium(t)
+	s := testkit.Start(t, nil)
+	addr := s.Addr()
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, browserPage)
+	}))
+	defer page.Close()
+
+	// What the page's WebSocket sends must reach other protocols.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	fromBrowser := &collector{}
+	ndjsonSubscriber().start(ctx, t, s, "browser/chat", fromBrowser)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if _, err := chromedp.Run(browser, chromedp.Navigate(page.URL+"/?server="+s.URL)); err != nil {
+		t.Fatal(err)
+	}
+	type pageState struct {
+		Got struct {
+			SSE []string `json:"sse"`
+			WS  []string `json:"ws"`
+		} `json:"got"`
+		Opens struct {
+			SSE int `json:"sse"`
+			WS  int `json:"ws"`
+		} `json:"opens"`
+	}
+	var state pageState
+	got, opens := &state.Got, &state.Opens
+	read := func() {
+		st, err := chromedp.Run(browser, chromedp.Evaluate[pageState](`({got: window.got, opens: window.opens})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state = st
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		testkit.Eventually(t, 30*time.Second, what, func() bool { read(); return cond() })
+	}
+	waitFor("EventSource and WebSocket to open", func() bool { return opens.SSE >= 1 && opens.WS >= 1 })
+	s.WaitFilters(t, 3)
+
+	httpPublish(t, s.URL, "browser/news", []byte("first"), "")
+	httpPublish(t, s.URL, "browser/chat", []byte(`{"text":"hello ws"}`), "")
+	waitFor("first messages", func() bool { return len(got.SSE) >= 3 && len(got.WS) >= 1 })
+
+	// Restart the server on the same address: EventSource reconnects by
+	// itself (the new server reports the gap in history), the page's
+	// WebSocket by its onclose handler.
+	s.Stop(t)
+	s2 := testkit.Start(t, func(c *config.Config) { c.HTTP.Addr = addr })
+	waitFor("reconnects", func() bool { return opens.SSE >= 2 && opens.WS >= 2 })
+	s2.WaitFilters(t, 2)
+	httpPublish(t, s2.URL, "browser/news", []byte("after restart\nsecond line"), "")
+	httpPublish(t, s2.URL, "browser/chat", []byte(`{"text":"hello again"}`), "")
+	waitFor("messages after restart", func() bool { return len(got.SSE) >= 5 && len(got.WS) >= 2 })
+	time.Sleep(300 * time.Millisecond) // would a duplicate arrive?
+	read()
+
+	wantSSE := []string{
+		`{"hello":"from the browser","n":1}`, "first", `{"text":"hello ws"}`,
+		`{"hello":"from the browser","n":2}`, "after restart\nsecond line", `{"text":"hello again"}`,
+	}
+	// The browser's second hello may reach the new server before or after
+	// the EventSource reconnects; everything else is exact and in order.
+	sse := slices.DeleteFunc(slices.Clone(got.SSE), func(s string) bool { return s == wantSSE[3] })
+	want := slices.Delete(slices.Clone(wantSSE), 3, 4)
+	if !slices.Equal(sse, want) {
+		t.Errorf("EventSource got %q, want %q", got.SSE, wantSSE)
+	}
+	if !slices.Equal(got.WS, []string{"hello ws", "hello again"}) {
+		t.Errorf("WebSocket got %q", got.WS)
+	}
+	msgs, _ := fromBrowser.snapshot()
+	if len(msgs) == 0 || string(msgs[0].payload) != `{"hello":"from the browser","n":1}` {
+		t.Errorf("the browser's WebSocket send did not reach NDJSON: %v", msgs)
+	}
+}
