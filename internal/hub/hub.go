@@ -313,9 +313,11 @@ func (h *Hub) Close() {
 	live := h.live
 	h.live = nil
 	h.subs = index.New[*Subscription]()
-	h.mu.Unlock()
 	for s := range live {
 		clear(s.filters)
+	}
+	h.mu.Unlock()
+	for s := range live {
 		s.end(ErrShutdown)
 	}
 }
