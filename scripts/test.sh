@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs streamhub's whole test suite, first installing what the tests need
-# from Debian's packages when it is missing (a real browser for the
-# EventSource/WebSocket tests). Usage: bash scripts/test.sh [go test flags]
+# from Debian's packages when it is missing. Usage: bash scripts/test.sh [go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)          # EventSource/WebSocket in a real browser
+command -v python3 >/dev/null 2>&1 || need+=(python3)            # raw TCP peers (standard library only)
+command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)               # the seed's C# sender
+command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo

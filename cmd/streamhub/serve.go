@@ -14,7 +14,8 @@ import (
 )
 
 func newServe() *cobra.Command {
-	var configPath, httpAddr, dataDir, logLevel, logFormat string
+	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr string
+	var tcpIn, tcpOut, tcpInDial, tcpOutDial []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -48,6 +49,16 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("log-format") {
 				cfg.Log.Format = logFormat
 			}
+			if flags.Changed("tcp") {
+				cfg.TCP.Addr = tcpAddr
+			}
+			for name, dst := range map[string]*[]string{"tcp-in": &cfg.TCP.In, "tcp-out": &cfg.TCP.Out,
+				"tcp-in-dial": &cfg.TCP.Indial, "tcp-out-dial": &cfg.TCP.Outdial} {
+				if flags.Changed(name) {
+					v, _ := flags.GetStringArray(name)
+					*dst = v
+				}
+			}
 			log, err := newLogger(cfg.Log)
 			if err != nil {
 				return err
@@ -61,6 +72,14 @@ its protocol's going-away signal, and the process exits once they are done.`,
 	f.StringVar(&dataDir, "data", "", "data directory (env STREAMHUB_DATA)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env STREAMHUB_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env STREAMHUB_LOG_FORMAT)")
+	f.StringVar(&tcpAddr, "tcp", "", "text protocol listen address, e.g. 127.0.0.1:7000 (env STREAMHUB_TCP_ADDR)")
+	f.StringArrayVar(&tcpIn, "tcp-in", nil,
+		"listen on ADDR; each connection's input becomes messages on TOPIC: ADDR=TOPIC[?framing=lines|length|raw] (repeatable)")
+	f.StringArrayVar(&tcpOut, "tcp-out", nil,
+		"listen on ADDR; write each message matching the filters to every connection: ADDR=FILTER[,FILTER][?framing=...] (repeatable)")
+	f.StringArrayVar(&tcpInDial, "tcp-in-dial", nil, "connect to ADDR and publish what it sends on TOPIC: ADDR=TOPIC[?framing=...] (repeatable)")
+	f.StringArrayVar(&tcpOutDial, "tcp-out-dial", nil,
+		"connect to ADDR and write each matching message to it, reconnecting with backoff: ADDR=FILTER[,FILTER][?framing=...] (repeatable)")
 	return cmd
 }
 

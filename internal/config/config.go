@@ -31,8 +31,29 @@ type Config struct {
 	NDJSON   Stream        `koanf:"ndjson"`
 	WS       Stream        `koanf:"ws"`
 	Poll     Poll          `koanf:"poll"`
+	TCP      TCP           `koanf:"tcp"`
 	CORS     CORS          `koanf:"cors"`
 	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// TCP configures raw TCP: the text protocol listener and the raw ports,
+// each "ADDR=TOPIC[?framing=lines|length|raw&max=BYTES]" (output ports take
+// comma-separated filters).
+type TCP struct {
+	Addr    string   `koanf:"addr"`    // text protocol; empty for none
+	In      []string `koanf:"in"`      // listen; input becomes messages
+	Out     []string `koanf:"out"`     // listen; messages are written out
+	Indial  []string `koanf:"indial"`  // dial a listening sender
+	Outdial []string `koanf:"outdial"` // dial a listening receiver
+	// Policy of raw output connections' full queues; Textpolicy of text
+	// protocol connections'.
+	Policy     string `koanf:"policy"`
+	Textpolicy string `koanf:"textpolicy"`
+	// Dialqueue is how many messages wait for an -out-dial peer that is away.
+	Dialqueue int `koanf:"dialqueue"`
+	// Backoff caps the delay between attempts to reach a dialled peer.
+	Backoff time.Duration `koanf:"backoff"`
+	Timeout time.Duration `koanf:"timeout"` // per write
 }
 
 // HTTP is the HTTP listener: every HTTP transport, health and metrics.
@@ -96,15 +117,17 @@ func Defaults() Config {
 	h := hub.Defaults()
 	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
 	return Config{
-		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
-		Log:      Log{Level: "info", Format: "text"},
-		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
-		Limits:   Limits{Payload: h.MaxPayload},
-		Queue:    Queue{Messages: 4096, Bytes: 32 << 20},
-		SSE:      stream,
-		NDJSON:   stream,
-		WS:       stream,
-		Poll:     Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
+		Log:     Log{Level: "info", Format: "text"},
+		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
+		Limits:  Limits{Payload: h.MaxPayload},
+		Queue:   Queue{Messages: 4096, Bytes: 32 << 20},
+		SSE:     stream,
+		NDJSON:  stream,
+		WS:      stream,
+		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
+			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 	}
@@ -125,8 +148,11 @@ func Load(path string, environ []string) (Config, error) {
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(k, v string) (string, any) {
 			key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "STREAMHUB_")), "_", ".")
-			if key == "cors.origins" {
+			switch key {
+			case "cors.origins":
 				return key, strings.Split(v, ",")
+			case "tcp.in", "tcp.out", "tcp.indial", "tcp.outdial":
+				return key, strings.Fields(v) // specs use commas themselves
 			}
 			return key, v
 		},
@@ -161,9 +187,11 @@ func (c Config) Validate() error {
 	if c.History.Messages < 0 || c.History.Bytes < 0 {
 		errs = append(errs, errors.New("history sizes must not be negative"))
 	}
-	for name, s := range map[string]Stream{"sse": c.SSE, "ndjson": c.NDJSON, "ws": c.WS} {
-		if _, err := hub.ParsePolicy(s.Policy); err != nil {
-			errs = append(errs, fmt.Errorf("%s.policy: %w", name, err))
+	policies := map[string]string{"sse.policy": c.SSE.Policy, "ndjson.policy": c.NDJSON.Policy, "ws.policy": c.WS.Policy,
+		"tcp.policy": c.TCP.Policy, "tcp.textpolicy": c.TCP.Textpolicy}
+	for key, p := range policies {
+		if _, err := hub.ParsePolicy(p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
 	switch c.Log.Format {
@@ -180,8 +208,9 @@ func (c Config) HubConfig() hub.Config {
 		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload}
 }
 
-// QueueLimits derives a transport's queue limits; Validate checked the policy.
-func (c Config) QueueLimits(s Stream) hub.QueueLimits {
-	p, _ := hub.ParsePolicy(s.Policy)
+// QueueLimits derives a transport's queue limits from its policy name;
+// Validate checked it.
+func (c Config) QueueLimits(policy string) hub.QueueLimits {
+	p, _ := hub.ParsePolicy(policy)
 	return hub.QueueLimits{Messages: c.Queue.Messages, Bytes: c.Queue.Bytes, Policy: p}
 }

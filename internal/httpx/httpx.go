@@ -65,21 +65,11 @@ func WriteHubError(w http.ResponseWriter, err error) {
 		WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large", err.Error())
 	case errors.Is(err, hub.ErrShutdown):
 		WriteError(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
-	case isTopicError(err):
+	case topic.IsInvalid(err):
 		WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
 	default:
 		WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
-}
-
-func isTopicError(err error) bool {
-	for _, e := range []error{topic.ErrEmpty, topic.ErrTooLong, topic.ErrInvalidUTF8, topic.ErrNullChar,
-		topic.ErrWildcard, topic.ErrBadWildcard, topic.ErrHashNotLast} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // Filters returns the request's `topic` query parameters, validated.

@@ -20,6 +20,7 @@ type Metrics struct {
 	sent        *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
 	slow        *prometheus.CounterVec
+	dial        *prometheus.GaugeVec
 }
 
 // New registers streamhub's metrics, with gauges read from h's stats.
@@ -36,8 +37,11 @@ func New(stats func() hub.Stats) *Metrics {
 			Name: "streamhub_messages_dropped_total", Help: "Messages dropped from full subscriber queues, by transport."}, []string{"transport"}),
 		slow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamhub_slow_consumer_disconnects_total", Help: "Subscribers disconnected because their queue was full."}, []string{"transport"}),
+		dial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamhub_tcp_dial_connected", Help: "1 while a dialled raw TCP peer is connected, else 0."},
+			[]string{"direction", "addr"}),
 	}
-	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow,
+	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow, m.dial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(hub.Stats) float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
@@ -73,6 +77,15 @@ func (m *Metrics) Dropped(transport string, n int) {
 func (m *Metrics) SlowConsumer(transport string) { m.slow.WithLabelValues(transport).Inc() }
 
 var _ hub.Observer = (*Metrics)(nil)
+
+// DialState records whether a dialled TCP peer is connected.
+func (m *Metrics) DialState(direction, addr string, connected bool) {
+	v := 0.0
+	if connected {
+		v = 1
+	}
+	m.dial.WithLabelValues(direction, addr).Set(v)
+}
 
 // Transport is one transport's counters, pre-resolved so the hot path does
 // no label lookup.

@@ -23,6 +23,7 @@ import (
 	"streamhub/internal/publish"
 	"streamhub/internal/sse"
 	"streamhub/internal/stream"
+	"streamhub/internal/tcp"
 	"streamhub/internal/ws"
 )
 
@@ -33,6 +34,7 @@ type Server struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 
+	tcp        *tcp.Server
 	httpServer *http.Server
 	listener   net.Listener
 	// streams tracks handlers that outlive http.Server.Shutdown's idea of
@@ -54,9 +56,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	var h *hub.Hub
+	var err error
 	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
 	h = hub.New(cfg.HubConfig(), log, s.metrics, nil)
 	s.hub = h
+	s.tcp, err = tcp.New(h, tcp.Config{
+		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
+		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
+		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
+	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -83,15 +94,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/publish/{topic...}", pub)
 	mux.Handle("POST /v1/publish", pub)
 
-	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE), Heartbeat: cfg.SSE.Heartbeat,
+	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
 		WriteTimeout: cfg.SSE.Timeout}, s.log, s.metrics.Transport("sse"))
-	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON), Heartbeat: cfg.NDJSON.Heartbeat,
+	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
 		WriteTimeout: cfg.NDJSON.Timeout}, s.log, s.metrics.Transport("ndjson"))
 	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit}, s.metrics.Transport("longpoll"))))
 
-	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS), WriteTimeout: cfg.WS.Timeout,
+	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
 		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
@@ -157,6 +168,11 @@ func (s *Server) Start(ctx context.Context) error {
 		scheme = "https"
 	}
 	s.listener = ln
+	if err := s.tcp.Start(ctx); err != nil {
+		ln.Close()
+		s.tcp.Close()
+		return err
+	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
 	s.serveWG.Add(1)
 	go func() {
@@ -171,6 +187,9 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// TCP returns the raw TCP server, for its bound addresses.
+func (s *Server) TCP() *tcp.Server { return s.tcp }
+
 // Addr is the HTTP listener's address, once started.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
@@ -182,6 +201,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
 	s.hub.Close()
+	s.tcp.Close()
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	var err error

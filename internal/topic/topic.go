@@ -40,6 +40,16 @@ func checkCommon(s string) error {
 	return nil
 }
 
+// IsInvalid reports whether err is a validation error of this package.
+func IsInvalid(err error) bool {
+	for _, e := range []error{ErrEmpty, ErrTooLong, ErrInvalidUTF8, ErrNullChar, ErrWildcard, ErrBadWildcard, ErrHashNotLast} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateName checks a topic name a message is published to.
 func ValidateName(name string) error {
 	if err := checkCommon(name); err != nil {

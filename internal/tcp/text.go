@@ -1,0 +1,121 @@
+package tcp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/tcptext"
+	"streamhub/internal/topic"
+)
+
+// serveText speaks the text protocol on c: commands are read here, and a
+// writer goroutine sends replies and MSG frames, so one slow direction
+// never blocks the other's bookkeeping.
+func (s *Server) serveText(ctx context.Context, c net.Conn) {
+	meter := s.meter("tcp-text")
+	defer meter.Connected()()
+	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
+	defer sub.Close()
+
+	var mu sync.Mutex // serialises writes of replies and message batches
+	write := func(b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		_, err := c.Write(b)
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer cancel()
+		defer c.Close()
+		var batch []hub.Delivery
+		var buf []byte
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.Done():
+				reason := "closed"
+				switch {
+				case errors.Is(sub.Err(), hub.ErrShutdown):
+					reason = "shutdown server shutting down"
+				case errors.Is(sub.Err(), hub.ErrSlowConsumer):
+					reason = "slow_consumer queue limit exceeded"
+				}
+				_ = write([]byte("-ERR " + reason + "\n"))
+				return
+			case <-sub.Ready():
+				batch = sub.Drain(batch)
+				buf = buf[:0]
+				for _, d := range batch {
+					buf = tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload)
+				}
+				if err := write(buf); err != nil {
+					return
+				}
+				meter.Sent(len(batch))
+				clear(batch)
+			}
+		}
+	}()
+
+	r := tcptext.NewReader(c, s.cfg.MaxPayload)
+	for {
+		cmd, err := r.Next()
+		var perr *tcptext.Error
+		if errors.As(err, &perr) {
+			if write(tcptext.AppendErr(nil, perr.Code, perr.Text)) != nil || perr.Fatal {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		var reply []byte
+		switch cmd.Verb {
+		case tcptext.VerbPing:
+			reply = []byte("PONG\n")
+		case tcptext.VerbPub:
+			m := &message.Message{Topic: cmd.Topic, Payload: append([]byte(nil), cmd.Payload...)}
+			cursor, err := s.hub.Publish(ctx, m)
+			if err != nil {
+				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())
+			} else {
+				meter.Received(1)
+				reply = tcptext.AppendOK(nil, cursor.String())
+			}
+		case tcptext.VerbSub:
+			if _, err := sub.Subscribe(cmd.Filters, hub.StartFrom{Retained: true}); err != nil {
+				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())
+			} else {
+				reply = tcptext.AppendOK(nil, "")
+			}
+		case tcptext.VerbUnsub:
+			sub.Unsubscribe(cmd.Filters)
+			reply = tcptext.AppendOK(nil, "")
+		}
+		if write(reply) != nil {
+			return
+		}
+	}
+}
+
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, hub.ErrTooLarge):
+		return "payload_too_large"
+	case errors.Is(err, hub.ErrShutdown):
+		return "shutdown"
+	case topic.IsInvalid(err):
+		return "invalid_topic"
+	}
+	return "error"
+}
