@@ -43,6 +43,7 @@ type receiver struct {
 func startReceiver(t *testing.T, ctx context.Context, script string) *receiver {
 	t.Helper()
 	r := &receiver{cmd: exec.CommandContext(ctx, python(t), "-u", script), done: make(chan struct{})}
+	r.cmd.Stderr = testWriter{t}
 	stdout, err := r.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +62,13 @@ func startReceiver(t *testing.T, ctx context.Context, script string) *receiver {
 	}()
 	t.Cleanup(func() { r.cmd.Process.Kill(); <-r.done; r.cmd.Wait() })
 	return r
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("receiver stderr: %s", p)
+	return len(p), nil
 }
 
 func (r *receiver) printed() string {
@@ -128,7 +136,10 @@ func TestSeedCSharpToPython(t *testing.T) {
 	// dropped, and counted.
 	rcv.cmd.Process.Signal(syscall.SIGSTOP)
 	httpPublish(t, s.URL, "sensors/seq", []byte("lost in the crash"), "")
-	time.Sleep(200 * time.Millisecond)
+	testkit.Eventually(t, 10*time.Second, "the message to be written to the stopped receiver", func() bool {
+		return strings.Contains(scrape(t, s.URL), `streamhub_messages_out_total{transport="tcp-out-dial"} 2`)
+	})
+	time.Sleep(50 * time.Millisecond) // loopback delivery into its buffer
 	rcv.cmd.Process.Signal(syscall.SIGKILL)
 	testkit.Eventually(t, 10*time.Second, "streamhub to notice the receiver left", connected("0"))
 	for i := 1; i <= 8; i++ {
