@@ -14,7 +14,7 @@ import (
 )
 
 func newServe() *cobra.Command {
-	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr string
+	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr string
 	var tcpIn, tcpOut, tcpInDial, tcpOutDial []string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -49,6 +49,9 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("log-format") {
 				cfg.Log.Format = logFormat
 			}
+			if flags.Changed("mqtt") {
+				cfg.MQTT.Addr = mqttAddr
+			}
 			if flags.Changed("tcp") {
 				cfg.TCP.Addr = tcpAddr
 			}
@@ -72,6 +75,7 @@ its protocol's going-away signal, and the process exits once they are done.`,
 	f.StringVar(&dataDir, "data", "", "data directory (env STREAMHUB_DATA)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env STREAMHUB_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env STREAMHUB_LOG_FORMAT)")
+	f.StringVar(&mqttAddr, "mqtt", config.Defaults().MQTT.Addr, "MQTT listen address, empty to disable (env STREAMHUB_MQTT_ADDR)")
 	f.StringVar(&tcpAddr, "tcp", "", "text protocol listen address, e.g. 127.0.0.1:7000 (env STREAMHUB_TCP_ADDR)")
 	f.StringArrayVar(&tcpIn, "tcp-in", nil,
 		"listen on ADDR; each connection's input becomes messages on TOPIC: ADDR=TOPIC[?framing=lines|length|raw] (repeatable)")

@@ -31,9 +31,33 @@ type Config struct {
 	NDJSON   Stream        `koanf:"ndjson"`
 	WS       Stream        `koanf:"ws"`
 	Poll     Poll          `koanf:"poll"`
+	MQTT     MQTT          `koanf:"mqtt"`
 	TCP      TCP           `koanf:"tcp"`
 	CORS     CORS          `koanf:"cors"`
 	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// MQTT configures the MQTT broker (3.1.1 and 5.0). MQTT over WebSocket is
+// served on the HTTP listener at /mqtt.
+type MQTT struct {
+	Addr    string `koanf:"addr"`    // TCP; empty disables
+	Tlsaddr string `koanf:"tlsaddr"` // TLS, used when cert and key are set
+	Cert    string `koanf:"cert"`
+	Key     string `koanf:"key"`
+	// Inflight is how many QoS 1/2 messages go to a client before it must
+	// acknowledge some (lowered to the client's receive maximum).
+	Inflight int `koanf:"inflight"`
+	// Receivemax is how many QoS 2 publishes a client may have unreleased.
+	Receivemax int `koanf:"receivemax"`
+	Aliasmax   int `koanf:"aliasmax"` // topic aliases a v5 client may set
+	// Sessionexpiry caps how long a disconnected persistent session lives;
+	// 3.1.1 sessions with clean session off get exactly this.
+	Sessionexpiry time.Duration `koanf:"sessionexpiry"`
+	// Queue and Queuebytes bound each session's queue, online or offline;
+	// when full the oldest message is dropped and counted.
+	Queue      int           `koanf:"queue"`
+	Queuebytes int           `koanf:"queuebytes"`
+	Sys        time.Duration `koanf:"sys"` // $SYS publish interval; 0 disables
 }
 
 // TCP configures raw TCP: the text protocol listener and the raw ports,
@@ -126,6 +150,8 @@ func Defaults() Config {
 		NDJSON:  stream,
 		WS:      stream,
 		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
+			Sessionexpiry: 24 * time.Hour, Queue: 1000, Queuebytes: 16 << 20, Sys: 10 * time.Second},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},
@@ -177,6 +203,13 @@ func (c Config) Validate() error {
 	}
 	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
 		errs = append(errs, errors.New("http.cert and http.key must be set together"))
+	}
+	if (c.MQTT.Cert == "") != (c.MQTT.Key == "") {
+		errs = append(errs, errors.New("mqtt.cert and mqtt.key must be set together"))
+	}
+	if c.MQTT.Receivemax < 1 || c.MQTT.Receivemax > 65535 || c.MQTT.Aliasmax < 0 || c.MQTT.Aliasmax > 65535 ||
+		c.MQTT.Inflight < 1 || c.MQTT.Queue < 1 || c.MQTT.Sessionexpiry <= 0 {
+		errs = append(errs, errors.New("mqtt: receivemax (1-65535), inflight, queue and sessionexpiry must be positive, aliasmax at most 65535"))
 	}
 	if c.Limits.Payload <= 0 {
 		errs = append(errs, errors.New("limits.payload must be positive"))

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"slices"
+	"time"
 
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
@@ -69,7 +70,11 @@ func (r *history) all(filters []string) []Delivery { return matching(r.msgs[r.he
 
 func matching(msgs []*message.Message, filters []string) []Delivery {
 	var out []Delivery
+	now := time.Now()
 	for _, m := range msgs {
+		if m.Expired(now) {
+			continue
+		}
 		for _, f := range filters {
 			if topic.Match(f, m.Topic) {
 				out = append(out, Delivery{Msg: m})

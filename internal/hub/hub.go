@@ -261,16 +261,24 @@ func (h *Hub) removeLocked(s *Subscription) {
 
 func (h *Hub) retainedMatching(filters []string) []Delivery {
 	var out []Delivery
+	now := time.Now()
+	keep := func(name string, m *message.Message) {
+		if m.Expired(now) {
+			delete(h.retained, name)
+			return
+		}
+		out = append(out, Delivery{Msg: m, Retained: true})
+	}
 	for _, f := range filters {
 		if !topic.IsFilter(f) {
 			if m := h.retained[f]; m != nil {
-				out = append(out, Delivery{Msg: m, Retained: true})
+				keep(f, m)
 			}
 			continue
 		}
 		for name, m := range h.retained {
 			if topic.Match(f, name) {
-				out = append(out, Delivery{Msg: m, Retained: true})
+				keep(name, m)
 			}
 		}
 	}

@@ -84,6 +84,31 @@ func (s *Subscription) Drain(buf []Delivery) []Delivery {
 	return buf
 }
 
+// DrainUpTo is Drain for at most n deliveries; the rest stay queued.
+func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = min(n, len(s.queue))
+	buf = append(buf[:0], s.queue[:n]...)
+	for _, d := range s.queue[:n] {
+		s.bytes -= d.Msg.Size()
+	}
+	rest := copy(s.queue, s.queue[n:])
+	clear(s.queue[rest:])
+	s.queue = s.queue[:rest]
+	if rest > 0 {
+		s.signal()
+	}
+	return buf
+}
+
+// Len is the number of queued deliveries.
+func (s *Subscription) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
 // enqueueBacklog queues retained or replayed messages past the limits: the
 // backlog is bounded by the history and retained store it comes from.
 func (s *Subscription) enqueueBacklog(ds []Delivery) {

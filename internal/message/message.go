@@ -38,7 +38,19 @@ type Message struct {
 	ContentType string
 	Headers     []Header
 	Retain      bool
-	Time        time.Time
+	// QoS is the delivery guarantee the publisher asked for (0, 1 or 2); a
+	// subscriber gets the lower of it and its own. Publishes that the server
+	// acknowledges on other protocols carry DefaultQoS.
+	QoS uint8
+	// Expires, when set, is when the message stops being delivered
+	// (MQTT 5 message expiry).
+	Expires time.Time
+	// ResponseTopic and CorrelationData carry MQTT 5 request/response.
+	ResponseTopic   string
+	CorrelationData []byte
+	// Origin identifies the publishing session, for MQTT's no-local option.
+	Origin string
+	Time   time.Time
 	// Seq and Epoch are assigned by the hub when the message is delivered;
 	// together they form the message's Cursor.
 	Seq   uint64
@@ -46,6 +58,13 @@ type Message struct {
 
 	encoded [numFormats]atomic.Pointer[[]byte]
 }
+
+// DefaultQoS is the QoS of messages published by protocols without one of
+// their own: the server acknowledges them, as MQTT QoS 1 does.
+const DefaultQoS = 1
+
+// Expired reports whether m has passed its expiry at now.
+func (m *Message) Expired(now time.Time) bool { return !m.Expires.IsZero() && !now.Before(m.Expires) }
 
 // Encoded returns the message encoded in format f, computing it with enc the
 // first time. Concurrent first calls may both encode; one result wins.

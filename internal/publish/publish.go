@@ -62,6 +62,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		retain = b
 	}
+	qos := uint8(message.DefaultQoS)
+	if v := r.URL.Query().Get("qos"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 2 {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_qos", "qos must be 0, 1 or 2")
+			return
+		}
+		qos = uint8(n)
+	}
 	if r.ContentLength > h.maxPayload {
 		httpx.WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
 			"payload exceeds "+strconv.FormatInt(h.maxPayload, 10)+" bytes")
@@ -78,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "read_body", err.Error())
 		return
 	}
-	m := &message.Message{Topic: name, Payload: body, ContentType: r.Header.Get("Content-Type"), Retain: retain}
+	m := &message.Message{Topic: name, Payload: body, ContentType: r.Header.Get("Content-Type"), Retain: retain, QoS: qos}
 	for _, k := range slices.Sorted(maps.Keys(r.Header)) {
 		if key, ok := strings.CutPrefix(k, MetaPrefix); ok {
 			for _, v := range r.Header[k] {

@@ -20,12 +20,16 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/longpoll"
 	"streamhub/internal/metrics"
+	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
 	"streamhub/internal/sse"
 	"streamhub/internal/stream"
 	"streamhub/internal/tcp"
 	"streamhub/internal/ws"
 )
+
+// Version is the server's version, reported in $SYS/broker/version.
+const Version = "0.1.0"
 
 // Server is one streamhub node.
 type Server struct {
@@ -35,6 +39,7 @@ type Server struct {
 	metrics *metrics.Metrics
 
 	tcp        *tcp.Server
+	mqtt       *mqtt.Server
 	httpServer *http.Server
 	listener   net.Listener
 	// streams tracks handlers that outlive http.Server.Shutdown's idea of
@@ -68,6 +73,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	mcert, mkey := cfg.MQTT.Cert, cfg.MQTT.Key
+	if mcert == "" {
+		mcert, mkey = cfg.HTTP.Cert, cfg.HTTP.Key
+	}
+	s.mqtt = mqtt.New(h, mqtt.Config{
+		Addr: cfg.MQTT.Addr, TLSAddr: cfg.MQTT.Tlsaddr, Cert: mcert, Key: mkey,
+		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
+		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
+		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
+		SysInterval: cfg.MQTT.Sys, WriteTimeout: cfg.TCP.Timeout, Version: Version,
+	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -107,6 +123,7 @@ func (s *Server) routes() http.Handler {
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
+	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler(cfg.CORS.Origins))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
@@ -173,6 +190,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.tcp.Close()
 		return err
 	}
+	if err := s.mqtt.Start(); err != nil {
+		ln.Close()
+		s.tcp.Close()
+		s.mqtt.Close()
+		return err
+	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
 	s.serveWG.Add(1)
 	go func() {
@@ -183,9 +206,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.ready.Store(true)
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
-		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, metrics")
+		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
 }
+
+// MQTT returns the MQTT broker, for its bound addresses.
+func (s *Server) MQTT() *mqtt.Server { return s.mqtt }
 
 // TCP returns the raw TCP server, for its bound addresses.
 func (s *Server) TCP() *tcp.Server { return s.tcp }
@@ -202,6 +228,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
 	s.hub.Close()
 	s.tcp.Close()
+	s.mqtt.Close()
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	var err error

@@ -264,7 +264,7 @@ func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) 
 			}
 			return
 		}
-		m := &message.Message{Topic: name, Payload: append([]byte(nil), p...)}
+		m := &message.Message{Topic: name, Payload: append([]byte(nil), p...), QoS: message.DefaultQoS}
 		if _, err := s.hub.Publish(ctx, m); err != nil {
 			s.log.Warn("publish failed", "port", sp.raw, "err", err)
 			return

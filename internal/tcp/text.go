@@ -84,7 +84,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		case tcptext.VerbPing:
 			reply = []byte("PONG\n")
 		case tcptext.VerbPub:
-			m := &message.Message{Topic: cmd.Topic, Payload: append([]byte(nil), cmd.Payload...)}
+			m := &message.Message{Topic: cmd.Topic, Payload: append([]byte(nil), cmd.Payload...), QoS: message.DefaultQoS}
 			cursor, err := s.hub.Publish(ctx, m)
 			if err != nil {
 				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())

@@ -33,6 +33,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *Server {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.MQTT.Addr, cfg.MQTT.Tlsaddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Data = t.TempDir()
 	cfg.Shutdown = 5 * time.Second
 	if mutate != nil {

@@ -68,7 +68,7 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusPolicyViolation, "cannot publish to a filter")
 			break
 		}
-		m := &message.Message{Topic: name, Payload: data}
+		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
 		if typ == websocket.MessageBinary {
 			m.ContentType = "application/octet-stream"
 		}

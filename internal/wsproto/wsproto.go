@@ -34,6 +34,7 @@ type Request struct {
 	ContentType string           `json:"content_type,omitempty"`
 	Headers     []message.Header `json:"headers,omitempty"`
 	Retain      bool             `json:"retain,omitempty"`
+	QoS         *uint8           `json:"qos,omitempty"` // 0, 1 or 2; default 1
 
 	// sub, unsub
 	Topics []string `json:"topics,omitempty"`
@@ -56,6 +57,9 @@ func Decode(b []byte) (*Request, error) {
 		}
 		if _, err := envelope.DecodePayload(r.Encoding, r.Payload); err != nil {
 			return &r, err
+		}
+		if r.QoS != nil && *r.QoS > 2 {
+			return &r, errors.New("qos must be 0, 1 or 2")
 		}
 	case OpSubscribe, OpUnsubscribe:
 		if r.Topic != "" {
@@ -87,7 +91,12 @@ func (r *Request) Message() (*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &message.Message{Topic: r.Topic, Payload: p, ContentType: r.ContentType, Headers: r.Headers, Retain: r.Retain}, nil
+	qos := uint8(message.DefaultQoS)
+	if r.QoS != nil {
+		qos = *r.QoS
+	}
+	return &message.Message{Topic: r.Topic, Payload: p, ContentType: r.ContentType, Headers: r.Headers, Retain: r.Retain,
+		QoS: qos}, nil
 }
 
 // Reply is a server frame other than a message envelope.

@@ -1,0 +1,132 @@
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// The packet codec is mochi-mqtt's packets package: a well-kept encoder and
+// decoder of every packet type of MQTT 3.1.1 and 5, with properties and
+// validation. This file adapts it to a buffered stream.
+
+// errTooLarge is returned for a packet over the server's maximum size.
+var errTooLarge = packets.ErrPacketTooLarge
+
+// readPacket reads one packet of protocol version from r. A packet larger
+// than maxSize (counting its fixed header) is refused before it is read.
+func readPacket(r *bufio.Reader, version byte, maxSize int) (packets.Packet, error) {
+	var pk packets.Packet
+	b, err := r.ReadByte()
+	if err != nil {
+		return pk, err
+	}
+	if err := pk.FixedHeader.Decode(b); err != nil {
+		return pk, err
+	}
+	n, lenBytes, err := packets.DecodeLength(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return pk, io.ErrUnexpectedEOF
+		}
+		return pk, err
+	}
+	if maxSize > 0 && 1+lenBytes+n > maxSize {
+		return pk, errTooLarge
+	}
+	pk.FixedHeader.Remaining = n
+	pk.ProtocolVersion = version
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return pk, fmt.Errorf("mqtt: read packet body: %w", err)
+	}
+	return pk, decodeBody(&pk, body)
+}
+
+// decodeBody decodes the variable header and payload of pk from body.
+func decodeBody(pk *packets.Packet, body []byte) error {
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		return pk.ConnectDecode(body)
+	case packets.Publish:
+		return pk.PublishDecode(body)
+	case packets.Puback:
+		return pk.PubackDecode(body)
+	case packets.Pubrec:
+		return pk.PubrecDecode(body)
+	case packets.Pubrel:
+		return pk.PubrelDecode(body)
+	case packets.Pubcomp:
+		return pk.PubcompDecode(body)
+	case packets.Subscribe:
+		return pk.SubscribeDecode(body)
+	case packets.Unsubscribe:
+		return pk.UnsubscribeDecode(body)
+	case packets.Pingreq, packets.Pingresp:
+		if len(body) != 0 {
+			return packets.ErrMalformedPacket
+		}
+		return nil
+	case packets.Disconnect:
+		return pk.DisconnectDecode(body)
+	case packets.Auth:
+		return pk.AuthDecode(body)
+	case packets.Connack:
+		return pk.ConnackDecode(body)
+	case packets.Suback:
+		return pk.SubackDecode(body)
+	case packets.Unsuback:
+		return pk.UnsubackDecode(body)
+	}
+	return packets.ErrProtocolViolation
+}
+
+// encode appends pk's wire form to buf.
+func encode(buf *bytes.Buffer, pk *packets.Packet) error {
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		return pk.ConnackEncode(buf)
+	case packets.Publish:
+		return pk.PublishEncode(buf)
+	case packets.Puback:
+		return pk.PubackEncode(buf)
+	case packets.Pubrec:
+		return pk.PubrecEncode(buf)
+	case packets.Pubrel:
+		return pk.PubrelEncode(buf)
+	case packets.Pubcomp:
+		return pk.PubcompEncode(buf)
+	case packets.Suback:
+		return pk.SubackEncode(buf)
+	case packets.Unsuback:
+		return pk.UnsubackEncode(buf)
+	case packets.Pingresp:
+		return pk.PingrespEncode(buf)
+	case packets.Disconnect:
+		return pk.DisconnectEncode(buf)
+	case packets.Connect:
+		return pk.ConnectEncode(buf)
+	case packets.Subscribe:
+		return pk.SubscribeEncode(buf)
+	case packets.Unsubscribe:
+		return pk.UnsubscribeEncode(buf)
+	case packets.Pingreq:
+		return pk.PingreqEncode(buf)
+	case packets.Auth:
+		return pk.AuthEncode(buf)
+	}
+	return fmt.Errorf("mqtt: cannot encode packet type %d", pk.FixedHeader.Type)
+}
+
+// reasonOf returns the MQTT reason code an error maps to, and whether it is one.
+func reasonOf(err error) (packets.Code, bool) {
+	var code packets.Code
+	if errors.As(err, &code) {
+		return code, true
+	}
+	return packets.Code{}, false
+}

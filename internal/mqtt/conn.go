@@ -1,0 +1,553 @@
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+var (
+	codeShuttingDown = packets.ErrServerShuttingDown
+	codeTakenOver    = packets.ErrSessionTakenOver
+)
+
+// conn is one network connection of a client.
+type conn struct {
+	srv     *Server
+	nc      net.Conn
+	br      *bufio.Reader
+	version byte
+	sess    *session
+
+	// Client limits (v5), read-only after CONNECT.
+	clientMaxPacket int
+	inflightMax     int
+	aliasMax        uint16
+	keepalive       time.Duration
+
+	inAliases map[uint16]string // reader-owned
+
+	writeMu  sync.Mutex // guards bw and outAliases
+	bw       *bufio.Writer
+	outAlias map[string]uint16
+	scratch  bytes.Buffer
+
+	wake      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	// reason, if set before close, is sent to a v5 client as DISCONNECT.
+	reasonMu sync.Mutex
+	reason   *packets.Code
+}
+
+// ServeConn runs the MQTT protocol on nc until it ends; TCP, TLS and
+// WebSocket listeners all hand their connections here.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
+		inAliases: map[uint16]string{}, outAlias: map[string]uint16{}, wake: make(chan struct{}, 1),
+		done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	defer nc.Close()
+
+	if !c.handshake() {
+		return
+	}
+	defer s.meter.Connected()()
+	s.online.Add(1)
+	defer s.online.Add(-1)
+	go c.writeLoop()
+	clean := c.readLoop()
+	c.close()
+	c.sess.detach(c, !clean)
+}
+
+// handshake reads CONNECT and answers CONNACK; it reports success.
+func (c *conn) handshake() bool {
+	s := c.srv
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	pk, err := readPacket(c.br, 0, s.cfg.MaxPacket)
+	if err != nil || pk.FixedHeader.Type != packets.Connect {
+		if code, ok := reasonOf(err); ok && pk.FixedHeader.Type == packets.Connect && pk.ProtocolVersion == 5 {
+			c.refuse(pk, code)
+		}
+		return false
+	}
+	c.version = pk.ProtocolVersion
+	if code := pk.ConnectValidate(); code != packets.CodeSuccess {
+		c.refuse(pk, code)
+		return false
+	}
+	cp := pk.Connect
+	if cp.WillFlag && topic.ValidateName(cp.WillTopic) != nil {
+		c.refuse(pk, packets.ErrTopicNameInvalid)
+		return false
+	}
+	assigned := ""
+	id := cp.ClientIdentifier
+	if id == "" {
+		if c.version < 5 && !cp.Clean {
+			c.refuse(pk, packets.ErrClientIdentifierNotValid) // [MQTT-3.1.3-8]
+			return false
+		}
+		id = s.nextClientID()
+		assigned = id
+	}
+	c.keepalive = time.Duration(cp.Keepalive) * time.Second
+	c.clientMaxPacket = int(pk.Properties.MaximumPacketSize)
+	c.inflightMax = s.cfg.Inflight
+	if rm := int(pk.Properties.ReceiveMaximum); c.version == 5 && rm > 0 {
+		c.inflightMax = min(c.inflightMax, rm)
+	}
+	c.aliasMax = pk.Properties.TopicAliasMaximum
+
+	expiry := time.Duration(0)
+	switch {
+	case c.version == 5:
+		expiry = time.Duration(pk.Properties.SessionExpiryInterval) * time.Second
+		if pk.Properties.SessionExpiryInterval == 0xFFFFFFFF {
+			expiry = s.cfg.SessionExpiryMax
+		}
+	case !cp.Clean:
+		expiry = s.cfg.SessionExpiryMax
+	}
+	if s.cfg.SessionExpiryMax > 0 {
+		expiry = min(expiry, s.cfg.SessionExpiryMax)
+	}
+
+	// Take the session over: an older connection with this id is closed
+	// (v5 reason 0x8E), and its session resumed unless clean start.
+	s.mu.Lock()
+	old := s.sessions[id]
+	s.mu.Unlock()
+	if old != nil {
+		old.mu.Lock()
+		oc := old.conn
+		old.mu.Unlock()
+		if oc != nil {
+			oc.kick(codeTakenOver)
+			<-oc.done
+			oc.waitDetached()
+		}
+	}
+	s.mu.Lock()
+	ss := s.sessions[id]
+	present := ss != nil && !cp.Clean
+	if ss != nil && cp.Clean {
+		delete(s.sessions, id)
+		s.mu.Unlock()
+		ss.end()
+		s.mu.Lock()
+		ss = nil
+	}
+	if ss == nil {
+		ss = s.newSession(id)
+		s.sessions[id] = ss
+	}
+	s.mu.Unlock()
+	ss.attach(c)
+	ss.mu.Lock()
+	ss.expiry = expiry
+	ss.will, ss.willDelay = nil, 0
+	if cp.WillFlag {
+		ss.will = willMessage(cp, id)
+		ss.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
+	}
+	ss.mu.Unlock()
+	c.sess = ss
+
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: c.version,
+		SessionPresent: present, ReasonCode: packets.CodeSuccess.Code}
+	if c.version == 5 {
+		ack.Properties.ReceiveMaximum = s.cfg.ReceiveMaximum
+		ack.Properties.MaximumPacketSize = uint32(s.cfg.MaxPacket)
+		ack.Properties.TopicAliasMaximum = s.cfg.TopicAliasMax
+		ack.Properties.AssignedClientID = assigned
+		ack.Properties.RetainAvailable, ack.Properties.RetainAvailableFlag = 1, true
+		ack.Properties.WildcardSubAvailable, ack.Properties.WildcardSubAvailableFlag = 1, true
+		ack.Properties.SubIDAvailable, ack.Properties.SubIDAvailableFlag = 1, true
+		ack.Properties.SharedSubAvailable, ack.Properties.SharedSubAvailableFlag = 1, true
+		if expiry != time.Duration(pk.Properties.SessionExpiryInterval)*time.Second && pk.Properties.SessionExpiryInterval != 0 {
+			ack.Properties.SessionExpiryInterval = uint32(expiry / time.Second)
+			ack.Properties.SessionExpiryIntervalFlag = true
+		}
+	}
+	if err := c.send(&ack); err != nil {
+		ss.detach(c, false)
+		return false
+	}
+	return true
+}
+
+func willMessage(cp packets.ConnectParams, origin string) *message.Message {
+	m := &message.Message{Topic: cp.WillTopic, Payload: cp.WillPayload, Retain: cp.WillRetain, QoS: cp.WillQos,
+		ContentType: cp.WillProperties.ContentType, ResponseTopic: cp.WillProperties.ResponseTopic,
+		CorrelationData: cp.WillProperties.CorrelationData, Origin: origin}
+	for _, u := range cp.WillProperties.User {
+		m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
+	}
+	if e := cp.WillProperties.MessageExpiryInterval; e > 0 {
+		m.Expires = time.Now().Add(time.Duration(e) * time.Second)
+	}
+	return m
+}
+
+// refuse answers a failed CONNECT with the reason (mapped for 3.1.1).
+func (c *conn) refuse(pk packets.Packet, code packets.Code) {
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: pk.ProtocolVersion,
+		ReasonCode: code.Code}
+	if pk.ProtocolVersion < 5 {
+		ack.ReasonCode = v3ConnackCode(code)
+	} else if code.Reason != "" {
+		ack.Properties.ReasonString = code.Reason
+	}
+	_ = c.send(&ack)
+}
+
+func v3ConnackCode(code packets.Code) byte {
+	switch code.Code {
+	case packets.ErrUnsupportedProtocolVersion.Code:
+		return packets.Err3UnsupportedProtocolVersion.Code
+	case packets.ErrClientIdentifierNotValid.Code:
+		return packets.Err3ClientIdentifierNotValid.Code
+	case packets.ErrBadUsernameOrPassword.Code:
+		return packets.ErrMalformedUsernameOrPassword.Code
+	case packets.ErrNotAuthorized.Code:
+		return packets.Err3NotAuthorized.Code
+	}
+	return packets.Err3ServerUnavailable.Code
+}
+
+// send encodes pk and writes it at once (handshake and final packets).
+func (c *conn) send(pk *packets.Packet) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.encodeLocked(pk); err != nil {
+		return err
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	return c.bw.Flush()
+}
+
+// queue encodes pk into the write buffer; the writer flushes it.
+func (c *conn) queue(pk *packets.Packet) {
+	c.writeMu.Lock()
+	err := c.encodeLocked(pk)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.close()
+		return
+	}
+	c.poke()
+}
+
+func (c *conn) encodeLocked(pk *packets.Packet) error {
+	pk.ProtocolVersion = c.version
+	pk.Mods.MaxSize = uint32(c.clientMaxPacket)
+	c.scratch.Reset()
+	if err := encode(&c.scratch, pk); err != nil {
+		return err
+	}
+	if c.clientMaxPacket > 0 && c.scratch.Len() > c.clientMaxPacket {
+		return errSkipped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
+	}
+	_, err := c.bw.Write(c.scratch.Bytes())
+	return err
+}
+
+func (c *conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kick closes the connection with a reason (v5 DISCONNECT).
+func (c *conn) kick(code packets.Code) {
+	c.reasonMu.Lock()
+	if c.reason == nil {
+		c.reason = &code
+	}
+	c.reasonMu.Unlock()
+	c.close()
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.reasonMu.Lock()
+		reason := c.reason
+		c.reasonMu.Unlock()
+		if reason != nil && c.version == 5 && c.sess != nil {
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason.Code}
+			pk.Properties.ReasonString = reason.Reason
+			_ = c.send(&pk)
+		}
+		// Unblock the reader; the writer sees done.
+		c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+// waitDetached waits until the session no longer points at c.
+func (c *conn) waitDetached() {
+	for range 500 {
+		c.sess.mu.Lock()
+		attached := c.sess.conn == c
+		c.sess.mu.Unlock()
+		if !attached {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// readLoop handles packets until the connection ends; it reports whether
+// the client disconnected cleanly (so that its will is not sent).
+func (c *conn) readLoop() (clean bool) {
+	s := c.srv
+	ctx := s.ctx
+	for {
+		if c.keepalive > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		pk, err := readPacket(c.br, c.version, s.cfg.MaxPacket)
+		if err != nil {
+			select {
+			case <-c.done:
+				return false
+			default:
+			}
+			var ne net.Error
+			switch code, ok := reasonOf(err); {
+			case ok:
+				c.kick(code)
+			case errors.As(err, &ne) && ne.Timeout():
+				c.kick(packets.ErrKeepAliveTimeout)
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			default:
+				c.kick(packets.ErrMalformedPacket)
+			}
+			return false
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Publish:
+			if !c.onPublish(ctx, &pk) {
+				return false
+			}
+		case packets.Puback:
+			c.onAck(pk.PacketID, awaitPuback)
+		case packets.Pubrec:
+			if pk.ReasonCode >= 0x80 {
+				c.onAck(pk.PacketID, awaitPubrec) // refused: the flow ends here
+				continue
+			}
+			c.onPubrec(pk.PacketID)
+		case packets.Pubcomp:
+			c.onAck(pk.PacketID, awaitPubcomp)
+		case packets.Pubrel:
+			c.sess.mu.Lock()
+			_, known := c.sess.inboundQ2[pk.PacketID]
+			delete(c.sess.inboundQ2, pk.PacketID)
+			c.sess.mu.Unlock()
+			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID}
+			if !known && c.version == 5 {
+				ack.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
+			}
+			c.queue(&ack)
+		case packets.Subscribe:
+			if !c.onSubscribe(&pk) {
+				return false
+			}
+		case packets.Unsubscribe:
+			if code := pk.UnsubscribeValidate(); code != packets.CodeSuccess {
+				c.kick(code)
+				return false
+			}
+			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID}
+			for _, f := range pk.Filters {
+				code := packets.CodeSuccess.Code
+				if !c.sess.unsubscribe(f.Filter) {
+					code = packets.CodeNoSubscriptionExisted.Code
+				}
+				ack.ReasonCodes = append(ack.ReasonCodes, code)
+			}
+			c.queue(&ack)
+		case packets.Pingreq:
+			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
+		case packets.Disconnect:
+			if c.version == 5 && pk.Properties.SessionExpiryIntervalFlag {
+				c.sess.mu.Lock()
+				if c.sess.expiry == 0 && pk.Properties.SessionExpiryInterval > 0 {
+					c.sess.mu.Unlock()
+					c.kick(packets.ErrProtocolViolationZeroNonZeroExpiry) // [MQTT-3.14.2-2]
+					return false
+				}
+				c.sess.expiry = time.Duration(pk.Properties.SessionExpiryInterval) * time.Second
+				if max := s.cfg.SessionExpiryMax; max > 0 {
+					c.sess.expiry = min(c.sess.expiry, max)
+				}
+				c.sess.mu.Unlock()
+			}
+			return pk.ReasonCode != packets.CodeDisconnectWillMessage.Code
+		case packets.Connect:
+			c.kick(packets.ErrProtocolViolationSecondConnect)
+			return false
+		case packets.Auth:
+			c.kick(packets.ErrBadAuthenticationMethod)
+			return false
+		default:
+			c.kick(packets.ErrProtocolViolation)
+			return false
+		}
+	}
+}
+
+// onPublish takes a client's PUBLISH into the hub and acknowledges it.
+func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
+	qos := pk.FixedHeader.Qos
+	name := pk.TopicName
+	if c.version == 5 && pk.Properties.TopicAliasFlag {
+		alias := pk.Properties.TopicAlias
+		if alias == 0 || alias > c.srv.cfg.TopicAliasMax {
+			c.kick(packets.ErrTopicAliasInvalid)
+			return false
+		}
+		if name != "" {
+			c.inAliases[alias] = name
+		} else if name = c.inAliases[alias]; name == "" {
+			c.kick(packets.ErrTopicAliasInvalid)
+			return false
+		}
+	}
+	if err := topic.ValidateName(name); err != nil {
+		c.kick(packets.ErrTopicNameInvalid)
+		return false
+	}
+	if qos > 0 && pk.PacketID == 0 {
+		c.kick(packets.ErrProtocolViolationNoPacketID)
+		return false
+	}
+	if qos == 2 {
+		c.sess.mu.Lock()
+		_, dup := c.sess.inboundQ2[pk.PacketID]
+		full := !dup && len(c.sess.inboundQ2) >= int(c.srv.cfg.ReceiveMaximum)
+		if !dup && !full {
+			c.sess.inboundQ2[pk.PacketID] = struct{}{}
+		}
+		c.sess.mu.Unlock()
+		if full {
+			c.kick(packets.ErrReceiveMaximum)
+			return false
+		}
+		if dup { // already taken in: acknowledge again, never publish twice
+			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			return true
+		}
+	}
+	m := &message.Message{Topic: name, Payload: pk.Payload, Retain: pk.FixedHeader.Retain, QoS: qos,
+		ContentType: pk.Properties.ContentType, ResponseTopic: pk.Properties.ResponseTopic,
+		CorrelationData: pk.Properties.CorrelationData, Origin: c.sess.id}
+	for _, u := range pk.Properties.User {
+		m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
+	}
+	if e := pk.Properties.MessageExpiryInterval; e > 0 {
+		m.Expires = time.Now().Add(time.Duration(e) * time.Second)
+	}
+	reason := packets.CodeSuccess.Code
+	if _, err := c.srv.hub.Publish(ctx, m); err != nil {
+		if errors.Is(err, hub.ErrTooLarge) {
+			reason = packets.ErrPacketTooLarge.Code
+		} else {
+			reason = packets.ErrUnspecifiedError.Code
+		}
+		if qos == 0 || c.version < 5 {
+			c.kick(packets.Code{Code: reason, Reason: err.Error()})
+			return false
+		}
+	} else {
+		c.srv.received.Add(1)
+		c.srv.meter.Received(1)
+	}
+	switch qos {
+	case 1:
+		c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ReasonCode: reason})
+	case 2:
+		c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID, ReasonCode: reason})
+	}
+	return true
+}
+
+func (c *conn) onSubscribe(pk *packets.Packet) bool {
+	if code := pk.SubscribeValidate(); code != packets.CodeSuccess {
+		c.kick(code)
+		return false
+	}
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID}
+	for _, f := range pk.Filters {
+		if _, _, shared := parseShare(f.Filter); shared && f.NoLocal {
+			c.kick(packets.ErrProtocolViolationInvalidSharedNoLocal) // [MQTT-3.8.3-4]
+			return false
+		}
+		if c.version < 5 {
+			f.RetainHandling, f.NoLocal, f.RetainAsPublished, f.Identifier = 0, false, false, 0
+		}
+		code := c.sess.subscribe(f)
+		if c.version < 5 && code >= 0x80 {
+			code = 0x80
+		}
+		ack.ReasonCodes = append(ack.ReasonCodes, code)
+	}
+	c.queue(&ack)
+	return true
+}
+
+// onAck ends an outbound flow in state want and frees its slot.
+func (c *conn) onAck(id uint16, want int) {
+	ss := c.sess
+	ss.mu.Lock()
+	if o := ss.inflight[id]; o != nil && o.state == want {
+		delete(ss.inflight, id)
+		ss.order = compactOrder(ss.order, ss.inflight)
+	}
+	ss.mu.Unlock()
+	c.poke()
+}
+
+func (c *conn) onPubrec(id uint16) {
+	ss := c.sess
+	ss.mu.Lock()
+	o := ss.inflight[id]
+	if o != nil && o.state == awaitPubrec {
+		o.state = awaitPubcomp
+	}
+	ss.mu.Unlock()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}
+	if o == nil && c.version == 5 {
+		pk.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
+	}
+	c.queue(&pk)
+}

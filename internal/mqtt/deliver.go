@@ -1,0 +1,236 @@
+package mqtt
+
+import (
+	"errors"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+// errSkipped marks a packet not sent because it exceeds the client's
+// maximum packet size.
+var errSkipped = errors.New("mqtt: packet over the client's maximum size")
+
+// writeLoop sends the session's messages: first what was in flight when
+// the previous connection ended (with DUP), then the queue, within the
+// client's receive maximum, coalescing packets into as few writes as the
+// socket allows.
+func (c *conn) writeLoop() {
+	ss := c.sess
+	c.resend()
+	var buf []hub.Delivery
+	for {
+		buf = c.fill(buf)
+		c.writeMu.Lock()
+		var err error
+		if c.bw.Buffered() > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			err = c.bw.Flush()
+		}
+		c.writeMu.Unlock()
+		if err != nil {
+			c.close()
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-ss.sub.Ready():
+		case <-c.wake:
+		case <-ss.sub.Done():
+			if errors.Is(ss.sub.Err(), hub.ErrShutdown) {
+				c.kick(codeShuttingDown)
+			} else {
+				c.kick(packets.ErrSessionTakenOver)
+			}
+			return
+		}
+	}
+}
+
+// resend repeats the unacknowledged flows of a resumed session.
+func (c *conn) resend() {
+	ss := c.sess
+	var pks []packets.Packet
+	ss.mu.Lock()
+	for _, id := range ss.order {
+		o := ss.inflight[id]
+		if o == nil {
+			continue
+		}
+		if o.state == awaitPubcomp {
+			pks = append(pks, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
+			continue
+		}
+		pk := c.publishPacket(o.msg, o.qos, o.retain, o.subIDs, id, time.Now())
+		pk.FixedHeader.Dup = true
+		pks = append(pks, pk)
+	}
+	ss.mu.Unlock()
+	c.writeAll(pks)
+}
+
+// fill moves queued messages into packets, as many as flow control allows.
+func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
+	ss := c.sess
+	now := time.Now()
+	var pks []packets.Packet
+	ss.mu.Lock()
+	for range 1024 {
+		if len(ss.pending) == 0 {
+			buf = ss.sub.DrainUpTo(buf, 256)
+			if len(buf) == 0 {
+				break
+			}
+			for _, d := range buf {
+				ss.pending = append(ss.pending, pending{msg: d.Msg, retained: d.Retained})
+			}
+			clear(buf)
+		}
+		p := ss.pending[0]
+		if p.msg.Expired(now) {
+			ss.pop()
+			continue
+		}
+		qos, retain, subIDs, ok := ss.route(p)
+		if !ok {
+			ss.pop()
+			continue
+		}
+		var id uint16
+		if qos > 0 {
+			if len(ss.inflight) >= c.inflightMax {
+				break
+			}
+			if id, ok = ss.allocID(); !ok {
+				break
+			}
+			ss.inflight[id] = &outbound{id: id, msg: p.msg, qos: qos, retain: retain, subIDs: subIDs,
+				state: awaitPuback + int(qos) - 1, group: p.group}
+			ss.order = append(ss.order, id)
+		}
+		pks = append(pks, c.publishPacket(p.msg, qos, retain, subIDs, id, now))
+		ss.pop()
+	}
+	ss.mu.Unlock()
+	if skipped := c.writeAll(pks); len(skipped) > 0 {
+		ss.mu.Lock()
+		for _, id := range skipped {
+			delete(ss.inflight, id)
+		}
+		ss.order = compactOrder(ss.order, ss.inflight)
+		ss.mu.Unlock()
+	}
+	return buf
+}
+
+// writeAll encodes packets into the write buffer; it returns the packet
+// ids of QoS 1/2 publishes skipped for their size.
+func (c *conn) writeAll(pks []packets.Packet) (skipped []uint16) {
+	if len(pks) == 0 {
+		return nil
+	}
+	sent := 0
+	c.writeMu.Lock()
+	for i := range pks {
+		pk := &pks[i]
+		if pk.FixedHeader.Type == packets.Publish {
+			c.applyAlias(pk)
+		}
+		err := c.encodeLocked(pk)
+		if errors.Is(err, errSkipped) {
+			if pk.PacketID != 0 {
+				skipped = append(skipped, pk.PacketID)
+			}
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if pk.FixedHeader.Type == packets.Publish {
+			sent++
+		}
+	}
+	c.writeMu.Unlock()
+	c.srv.sent.Add(int64(sent))
+	c.srv.meter.Sent(sent)
+	return skipped
+}
+
+func (ss *session) pop() {
+	ss.pending[0] = pending{}
+	ss.pending = ss.pending[1:]
+	if len(ss.pending) == 0 {
+		ss.pending = nil
+	}
+}
+
+// route decides a message's QoS, retain flag and subscription identifiers
+// from the session's matching filters; ok is false if none applies any more.
+func (ss *session) route(p pending) (qos byte, retain bool, subIDs []int, ok bool) {
+	if p.group != nil {
+		if p.subID > 0 {
+			subIDs = []int{p.subID}
+		}
+		return min(p.msg.QoS, p.qos), false, subIDs, true
+	}
+	for f, o := range ss.filters {
+		if !topic.Match(f, p.msg.Topic) {
+			continue
+		}
+		if o.noLocal && p.msg.Origin == ss.id {
+			continue
+		}
+		ok = true
+		qos = max(qos, min(p.msg.QoS, o.qos))
+		if o.id > 0 {
+			subIDs = append(subIDs, o.id)
+		}
+		if o.rap && p.msg.Retain {
+			retain = true
+		}
+	}
+	return qos, retain || p.retained, subIDs, ok
+}
+
+// publishPacket builds the PUBLISH of m for this connection.
+func (c *conn) publishPacket(m *message.Message, qos byte, retain bool, subIDs []int, id uint16, now time.Time) packets.Packet {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
+		TopicName: m.Topic, Payload: m.Payload, PacketID: id}
+	if c.version == 5 {
+		pr := &pk.Properties
+		pr.ContentType = m.ContentType
+		pr.ResponseTopic = m.ResponseTopic
+		pr.CorrelationData = m.CorrelationData
+		pr.SubscriptionIdentifier = subIDs
+		for _, h := range m.Headers {
+			pr.User = append(pr.User, packets.UserProperty{Key: h.Key, Val: h.Value})
+		}
+		if !m.Expires.IsZero() {
+			pr.MessageExpiryInterval = uint32(max(1, m.Expires.Sub(now)/time.Second))
+		}
+	}
+	return pk
+}
+
+// applyAlias replaces a repeated topic by its alias when the client allows
+// aliases; the caller holds writeMu.
+func (c *conn) applyAlias(pk *packets.Packet) {
+	if c.version < 5 || c.aliasMax == 0 {
+		return
+	}
+	if a, ok := c.outAlias[pk.TopicName]; ok {
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+		pk.TopicName = ""
+		return
+	}
+	if len(c.outAlias) < int(c.aliasMax) {
+		a := uint16(len(c.outAlias) + 1)
+		c.outAlias[pk.TopicName] = a
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+	}
+}

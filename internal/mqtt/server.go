@@ -1,0 +1,223 @@
+// Package mqtt is streamhub's MQTT 3.1.1 and 5.0 broker, over TCP, TLS and
+// WebSocket. It keeps MQTT's own state (sessions, QoS 1/2 flows, wills,
+// topic aliases, shared subscriptions) and uses the hub for everything the
+// protocols share: topics, retained messages and fan-out, so every MQTT
+// topic is also reachable from SSE, WebSocket, long polling and raw TCP.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"streamhub/internal/httpx"
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+)
+
+// Hub is what MQTT needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+	Stats() hub.Stats
+}
+
+// Config tunes the broker.
+type Config struct {
+	Addr    string // TCP listener; empty for none
+	TLSAddr string // TLS listener, used when Cert and Key are set
+	Cert    string
+	Key     string
+	// MaxPacket is the largest packet accepted, advertised to v5 clients.
+	MaxPacket int
+	// ReceiveMaximum is how many unacknowledged QoS 2 publishes a client may
+	// have in flight to the server; Inflight how many QoS 1/2 messages the
+	// server sends before waiting for acknowledgements (lowered to the
+	// client's receive maximum).
+	ReceiveMaximum uint16
+	Inflight       int
+	TopicAliasMax  uint16
+	// SessionExpiryMax caps how long a disconnected persistent session is
+	// kept; a 3.1.1 clean-session=false session gets exactly this.
+	SessionExpiryMax time.Duration
+	// Queue bounds each session's queue, online and offline.
+	Queue        hub.QueueLimits
+	SysInterval  time.Duration
+	WriteTimeout time.Duration
+	Version      string
+}
+
+// Server is the MQTT broker.
+type Server struct {
+	hub   Hub
+	cfg   Config
+	log   *slog.Logger
+	meter httpx.Meter
+
+	mu        sync.Mutex
+	sessions  map[string]*session
+	groups    map[string]*sharedGroup
+	conns     map[*conn]struct{}
+	listeners []net.Listener
+	closed    bool
+	addrs     map[string]net.Addr
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	started  time.Time
+	received atomic.Int64
+	sent     atomic.Int64
+	clientID atomic.Int64
+	online   atomic.Int64
+}
+
+// New returns a broker; Start opens its listeners.
+func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
+	if cfg.MaxPacket <= 0 {
+		cfg.MaxPacket = 8<<20 + 64<<10
+	}
+	if cfg.ReceiveMaximum == 0 {
+		cfg.ReceiveMaximum = 1024
+	}
+	if cfg.Inflight <= 0 {
+		cfg.Inflight = 64
+	}
+	if cfg.TopicAliasMax == 0 {
+		cfg.TopicAliasMax = 1024
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Queue.Messages <= 0 {
+		cfg.Queue.Messages = 10000
+	}
+	cfg.Queue.Policy = hub.DropOldest
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: map[string]*session{},
+		groups: map[string]*sharedGroup{}, conns: map[*conn]struct{}{}, addrs: map[string]net.Addr{},
+		ctx: ctx, cancel: cancel, started: time.Now()}
+}
+
+// Start opens the TCP and TLS listeners and the $SYS publisher.
+func (s *Server) Start() error {
+	if s.cfg.Addr != "" {
+		ln, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("mqtt: listen %s: %w", s.cfg.Addr, err)
+		}
+		s.serve(ln, "mqtt")
+	}
+	if s.cfg.Cert != "" && s.cfg.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.Cert, s.cfg.Key)
+		if err != nil {
+			return fmt.Errorf("mqtt: load TLS certificate: %w", err)
+		}
+		ln, err := tls.Listen("tcp", s.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return fmt.Errorf("mqtt: listen TLS %s: %w", s.cfg.TLSAddr, err)
+		}
+		s.serve(ln, "mqtts")
+	}
+	if s.cfg.SysInterval > 0 {
+		s.wg.Add(1)
+		go s.publishSys()
+	}
+	return nil
+}
+
+func (s *Server) serve(ln net.Listener, kind string) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.addrs[kind] = ln.Addr()
+	s.mu.Unlock()
+	s.log.Info("listening", "transport", kind, "addr", ln.Addr().String())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					s.log.Error("accept failed", "transport", kind, "err", err)
+				}
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.ServeConn(nc)
+			}()
+		}
+	}()
+}
+
+// Addr returns the bound address of the "mqtt" or "mqtts" listener.
+func (s *Server) Addr(kind string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[kind]
+}
+
+// Close disconnects every client (v5: reason 0x8B, server shutting down)
+// and stops the listeners. Sessions end with the process.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.kick(codeShuttingDown)
+	}
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Server) nextClientID() string {
+	return "streamhub-" + strconv.FormatInt(s.started.UnixNano()%1e9, 36) + "-" + strconv.FormatInt(s.clientID.Add(1), 36)
+}
+
+// publishSys publishes retained $SYS statistics like Mosquitto's.
+func (s *Server) publishSys() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.SysInterval)
+	defer t.Stop()
+	pub := func(name, value string) {
+		m := &message.Message{Topic: "$SYS/broker/" + name, Payload: []byte(value), Retain: true}
+		_, _ = s.hub.Publish(s.ctx, m)
+	}
+	pub("version", "streamhub "+s.cfg.Version)
+	for {
+		s.mu.Lock()
+		sessions := len(s.sessions)
+		s.mu.Unlock()
+		clients := int(s.online.Load())
+		st := s.hub.Stats()
+		pub("uptime", strconv.FormatInt(int64(time.Since(s.started).Seconds()), 10)+" seconds")
+		pub("clients/connected", strconv.Itoa(clients))
+		pub("clients/total", strconv.Itoa(sessions))
+		pub("messages/received", strconv.FormatInt(s.received.Load(), 10))
+		pub("messages/sent", strconv.FormatInt(s.sent.Load(), 10))
+		pub("subscriptions/count", strconv.Itoa(st.Filters))
+		pub("retained messages/count", strconv.Itoa(st.Retained))
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

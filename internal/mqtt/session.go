@@ -1,0 +1,297 @@
+package mqtt
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/hub"
+	"streamhub/internal/message"
+	"streamhub/internal/topic"
+)
+
+// subOpts are one filter's MQTT subscription options.
+type subOpts struct {
+	qos            byte
+	noLocal        bool
+	rap            bool // retain as published
+	retainHandling byte
+	id             int // subscription identifier, 0 for none
+}
+
+// Outbound QoS states.
+const (
+	awaitPuback  = iota // QoS 1 sent
+	awaitPubrec         // QoS 2 sent
+	awaitPubcomp        // PUBREL sent
+)
+
+type outbound struct {
+	id     uint16
+	msg    *message.Message
+	qos    byte
+	retain bool
+	subIDs []int
+	state  int
+	group  *sharedGroup // set for shared-subscription deliveries
+}
+
+// pending is a message waiting to be sent: from the session's hub queue, or
+// pushed by a shared group with its QoS already decided.
+type pending struct {
+	msg      *message.Message
+	retained bool
+	group    *sharedGroup
+	qos      byte
+	subID    int
+}
+
+// session is MQTT state that outlives connections: subscriptions, the
+// queue, QoS 1/2 messages in flight either way, and the will.
+type session struct {
+	srv *Server
+	id  string
+	sub *hub.Subscription
+
+	mu        sync.Mutex
+	filters   map[string]subOpts // plain filters
+	shared    map[string]subOpts // "$share/GROUP/FILTER"
+	inflight  map[uint16]*outbound
+	order     []uint16 // inflight ids in send order
+	pending   []pending
+	inboundQ2 map[uint16]struct{}
+	nextID    uint16
+	conn      *conn
+	expiry    time.Duration
+	timer     *time.Timer // session expiry while disconnected
+	will      *message.Message
+	willDelay time.Duration
+	willTimer *time.Timer
+	delayed   *message.Message // the will waiting for willTimer
+	ended     bool
+}
+
+func (s *Server) newSession(id string) *session {
+	return &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue),
+		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
+		inboundQ2: map[uint16]struct{}{}}
+}
+
+// attach binds a connection; the caller holds no session lock.
+func (ss *session) attach(c *conn) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.conn = c
+	if ss.timer != nil {
+		ss.timer.Stop()
+		ss.timer = nil
+	}
+	if ss.willTimer != nil { // reconnected within the will delay: no will
+		ss.willTimer.Stop()
+		ss.willTimer, ss.delayed = nil, nil
+	}
+}
+
+// detach unbinds c. Shared-subscription messages not yet acknowledged go
+// back to their group for another member. The session then expires after
+// its expiry interval (at once for clean sessions).
+func (ss *session) detach(c *conn, sendWill bool) {
+	ss.mu.Lock()
+	if ss.conn != c {
+		ss.mu.Unlock()
+		return
+	}
+	ss.conn = nil
+	var back []returned
+	for _, id := range ss.order {
+		if o := ss.inflight[id]; o != nil && o.group != nil {
+			if o.state != awaitPubcomp { // a PUBREC means the member has it
+				back = append(back, returned{o.group, o.msg})
+			}
+			delete(ss.inflight, id)
+		}
+	}
+	ss.order = compactOrder(ss.order, ss.inflight)
+	kept := ss.pending[:0]
+	for _, p := range ss.pending {
+		if p.group != nil {
+			back = append(back, returned{p.group, p.msg})
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	clear(ss.pending[len(kept):])
+	ss.pending = kept
+	will, delay := ss.will, ss.willDelay
+	if !sendWill {
+		will = nil
+	}
+	ss.will = nil
+	expiry := ss.expiry
+	if will != nil && delay > 0 && expiry > 0 {
+		ss.delayed = will
+		ss.willTimer = time.AfterFunc(min(delay, expiry), func() { ss.srv.publishWill(will) })
+		will = nil
+	}
+	if expiry > 0 {
+		ss.timer = time.AfterFunc(expiry, func() { ss.srv.expire(ss) })
+	}
+	ss.mu.Unlock()
+	for _, r := range back {
+		r.group.requeue(r.msg)
+	}
+	if will != nil {
+		ss.srv.publishWill(will)
+	}
+	if expiry == 0 {
+		ss.srv.expire(ss)
+	}
+}
+
+type returned struct {
+	group *sharedGroup
+	msg   *message.Message
+}
+
+func compactOrder(order []uint16, live map[uint16]*outbound) []uint16 {
+	out := order[:0]
+	for _, id := range order {
+		if _, ok := live[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Server) publishWill(m *message.Message) {
+	if _, err := s.hub.Publish(context.Background(), m); err != nil {
+		s.log.Warn("will not published", "transport", "mqtt", "topic", m.Topic, "err", err)
+	}
+}
+
+// expire ends a session if it is still detached and still registered.
+func (s *Server) expire(ss *session) {
+	s.mu.Lock()
+	ss.mu.Lock()
+	if ss.conn != nil || ss.ended {
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	ss.end()
+}
+
+// end releases everything the session holds.
+func (ss *session) end() {
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	ss.ended = true
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	var will *message.Message
+	if ss.willTimer != nil && ss.willTimer.Stop() {
+		will = ss.delayed // a delayed will still waiting is sent when the session ends
+	}
+	shared := make([]string, 0, len(ss.shared))
+	for f := range ss.shared {
+		shared = append(shared, f)
+	}
+	ss.mu.Unlock()
+	if will != nil {
+		ss.srv.publishWill(will)
+	}
+	ss.sub.Close()
+	for _, f := range shared {
+		ss.srv.leaveGroup(f, ss)
+	}
+}
+
+// subscribe adds one filter with its options; it reports whether the filter
+// was new and returns the reason code to put in SUBACK.
+func (ss *session) subscribe(f packets.Subscription) byte {
+	opts := subOpts{qos: min(f.Qos, 2), noLocal: f.NoLocal, rap: f.RetainAsPublished,
+		retainHandling: f.RetainHandling, id: f.Identifier}
+	if group, filter, ok := parseShare(f.Filter); ok {
+		if group == "" || topic.ValidateFilter(filter) != nil {
+			return packets.ErrTopicFilterInvalid.Code
+		}
+		ss.mu.Lock()
+		_, existed := ss.shared[f.Filter]
+		ss.shared[f.Filter] = opts
+		ss.mu.Unlock()
+		if !existed {
+			ss.srv.joinGroup(group, filter, f.Filter, ss, opts)
+		} else {
+			ss.srv.updateGroup(f.Filter, ss, opts)
+		}
+		return opts.qos
+	}
+	if topic.ValidateFilter(f.Filter) != nil {
+		return packets.ErrTopicFilterInvalid.Code
+	}
+	ss.mu.Lock()
+	_, existed := ss.filters[f.Filter]
+	ss.filters[f.Filter] = opts
+	ss.mu.Unlock()
+	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
+	if _, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained}); err != nil {
+		return packets.ErrUnspecifiedError.Code
+	}
+	return opts.qos
+}
+
+// unsubscribe removes one filter; it reports whether it existed.
+func (ss *session) unsubscribe(filter string) bool {
+	ss.mu.Lock()
+	if _, ok := ss.shared[filter]; ok {
+		delete(ss.shared, filter)
+		ss.mu.Unlock()
+		ss.srv.leaveGroup(filter, ss)
+		return true
+	}
+	_, ok := ss.filters[filter]
+	delete(ss.filters, filter)
+	ss.mu.Unlock()
+	if ok {
+		ss.sub.Unsubscribe([]string{filter})
+	}
+	return ok
+}
+
+// allocID returns a packet id not in flight; the caller holds ss.mu.
+func (ss *session) allocID() (uint16, bool) {
+	for range 65535 {
+		ss.nextID++
+		if ss.nextID == 0 {
+			ss.nextID = 1
+		}
+		if _, used := ss.inflight[ss.nextID]; !used {
+			return ss.nextID, true
+		}
+	}
+	return 0, false
+}
+
+func parseShare(filter string) (group, rest string, ok bool) {
+	const prefix = "$share/"
+	if len(filter) <= len(prefix) || filter[:len(prefix)] != prefix {
+		return "", "", false
+	}
+	for i := len(prefix); i < len(filter); i++ {
+		if filter[i] == '/' {
+			return filter[len(prefix):i], filter[i+1:], true
+		}
+	}
+	return "", "", true
+}
