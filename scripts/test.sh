@@ -9,6 +9,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)          # EventSource/W
 command -v python3 >/dev/null 2>&1 || need+=(python3)            # raw TCP peers (standard library only)
 command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)               # the seed's C# sender
 command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)  # real MQTT peers
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo

@@ -47,8 +47,16 @@ func readPacket(r *bufio.Reader, version byte, maxSize int) (packets.Packet, err
 	return pk, decodeBody(&pk, body)
 }
 
-// decodeBody decodes the variable header and payload of pk from body.
-func decodeBody(pk *packets.Packet, body []byte) error {
+// decodeBody decodes the variable header and payload of pk from body. The
+// library's decoders index past the end of some truncated packets (a v5
+// SUBSCRIBE whose last filter lacks its options byte, found by
+// FuzzReadPacket); such a panic is a malformed packet, never a crash.
+func decodeBody(pk *packets.Packet, body []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = packets.ErrMalformedPacket
+		}
+	}()
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		return pk.ConnectDecode(body)
@@ -72,6 +80,11 @@ func decodeBody(pk *packets.Packet, body []byte) error {
 		}
 		return nil
 	case packets.Disconnect:
+		if pk.ProtocolVersion == 5 && len(body) == 1 {
+			// A reason code alone is valid; mochi's decoder skips it.
+			pk.ReasonCode = body[0]
+			return nil
+		}
 		return pk.DisconnectDecode(body)
 	case packets.Auth:
 		return pk.AuthDecode(body)

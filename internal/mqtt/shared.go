@@ -29,9 +29,9 @@ type groupMember struct {
 	opts subOpts
 }
 
-// maxMemberPending bounds how many group messages wait in one member's
+// maxMemberPending bounds how many messages may wait in one member's
 // session before the group tries another member.
-const maxMemberPending = 256
+const maxMemberPending = 16
 
 func (s *Server) joinGroup(name, filter, key string, ss *session, opts subOpts) {
 	s.mu.Lock()
@@ -167,11 +167,22 @@ func (g *sharedGroup) placeOne(buf *[]hub.Delivery) bool {
 	return false
 }
 
-// offer queues a group message if the session is connected and not backed up.
+// offer queues a group message if the session is connected and can send
+// it now: a QoS 1/2 message needs a free slot in the client's receive
+// maximum, so that a member that stops acknowledging stops getting work.
 func (ss *session) offer(p pending) bool {
 	ss.mu.Lock()
 	c := ss.conn
 	ok := c != nil && !ss.ended && len(ss.pending) < maxMemberPending
+	if ok && min(p.msg.QoS, p.qos) > 0 {
+		busy := len(ss.inflight)
+		for _, q := range ss.pending {
+			if q.group == nil || min(q.msg.QoS, q.qos) > 0 {
+				busy++
+			}
+		}
+		ok = busy < c.inflightMax
+	}
 	if ok {
 		ss.pending = append(ss.pending, p)
 	}
