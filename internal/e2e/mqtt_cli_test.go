@@ -39,14 +39,13 @@ func TestMosquittoClients(t *testing.T) {
 	for _, version := range []string{"mqttv311", "mqttv5"} {
 		for qos := range 3 {
 			topicName := fmt.Sprintf("cli/%s/q%d", version, qos)
-			filters := s.Hub().Stats().Filters
 			sc := exec.CommandContext(ctx, sub, "-p", port, "-V", version, "-q", fmt.Sprint(qos), "-t", topicName, "-C", "1", "-W", "20")
 			out := &strings.Builder{}
 			sc.Stdout = out
 			if err := sc.Start(); err != nil {
 				t.Fatal(err)
 			}
-			s.WaitFilters(t, filters+1)
+			s.WaitSubscribers(t, topicName, 1)
 			if b, err := exec.CommandContext(ctx, pub, "-p", port, "-V", version, "-q", fmt.Sprint(qos), "-t", topicName,
 				"-m", "payload "+topicName).CombinedOutput(); err != nil {
 				t.Fatalf("mosquitto_pub: %v %s", err, b)
@@ -69,15 +68,15 @@ func TestMosquittoClients(t *testing.T) {
 		}
 		// Will: a subscriber that dies without DISCONNECT leaves its will.
 		willTopic := "cli/" + version + "/will"
-		filters := s.Hub().Stats().Filters
 		watcher := exec.CommandContext(ctx, sub, "-p", port, "-V", version, "-t", willTopic, "-C", "1", "-W", "20")
 		wout := &strings.Builder{}
 		watcher.Stdout = wout
 		watcher.Start()
-		dying := exec.CommandContext(ctx, sub, "-p", port, "-V", version, "-t", "cli/nothing", "--will-topic", willTopic,
+		dying := exec.CommandContext(ctx, sub, "-p", port, "-V", version, "-t", "cli/"+version+"/nothing", "--will-topic", willTopic,
 			"--will-payload", "gone", "--will-qos", "1")
 		dying.Start()
-		s.WaitFilters(t, filters+2)
+		s.WaitSubscribers(t, willTopic, 1)
+		s.WaitSubscribers(t, "cli/"+version+"/nothing", 1)
 		dying.Process.Kill()
 		dying.Wait()
 		if err := watcher.Wait(); err != nil || strings.TrimSpace(wout.String()) != "gone" {

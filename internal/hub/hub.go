@@ -292,6 +292,13 @@ func (h *Hub) Retained(name string) *message.Message {
 	return h.retained[name]
 }
 
+// Subscribers is the number of subscriptions registered on exactly filter.
+func (h *Hub) Subscribers(filter string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs.Count(filter)
+}
+
 // Stats is a snapshot of the hub's size.
 type Stats struct {
 	Subscriptions int

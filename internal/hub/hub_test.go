@@ -188,3 +188,42 @@ func BenchmarkFanOut1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/delivery")
 }
+
+// BenchmarkSubscribeRetained100k: a wildcard subscription over 100,000
+// retained topics, queued for delivery.
+func BenchmarkSubscribeRetained100k(b *testing.B) {
+	h := newTestHub(b, Defaults())
+	for i := range 100_000 {
+		h.Publish(context.Background(), &message.Message{Topic: fmt.Sprintf("sensors/%d/state", i), Payload: []byte("x"), Retain: true})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := h.NewSubscription("bench", QueueLimits{})
+		s.Subscribe([]string{"sensors/+/state"}, StartFrom{Retained: true})
+		if got := len(s.Drain(nil)); got != 100_000 {
+			b.Fatalf("got %d", got)
+		}
+		s.Close()
+	}
+}
+
+// TestBacklogOutsideLimits: a retained backlog larger than the queue limit
+// is delivered whole, and live overflow drops live messages only.
+func TestBacklogOutsideLimits(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Defaults())
+	for i := range 10 {
+		publish(t, h, fmt.Sprintf("r/%d", i), "kept", true)
+	}
+	s := h.NewSubscription("test", QueueLimits{Messages: 3, Policy: DropOldest})
+	if _, err := s.Subscribe([]string{"r/+"}, StartFrom{Retained: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		publish(t, h, "r/live", fmt.Sprint(i), false)
+	}
+	got := payloads(s)
+	if len(got) != 13 || got[0] != "R:kept" || got[9] != "R:kept" || fmt.Sprint(got[10:]) != "[2 3 4]" {
+		t.Fatalf("got %q", got)
+	}
+}

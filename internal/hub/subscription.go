@@ -18,8 +18,12 @@ type Subscription struct {
 	filters map[string]struct{}
 	lastSeq uint64 // dedupes a message matched through several filters
 
-	mu      sync.Mutex
-	queue   []Delivery
+	mu    sync.Mutex
+	queue []entry
+	// live and bytes count the queued live messages: the limits apply to
+	// them, not to a backlog of retained or replayed messages, which is
+	// bounded by the store it came from.
+	live    int
 	bytes   int
 	dropped uint64
 	err     error
@@ -72,16 +76,23 @@ type Delivery struct {
 	Retained bool
 }
 
+type entry struct {
+	Delivery
+	backlog bool
+}
+
+// take removes the accounting of e from the live counters.
+func (s *Subscription) take(e entry) {
+	if !e.backlog {
+		s.live--
+		s.bytes -= e.Msg.Size()
+	}
+}
+
 // Drain appends every queued delivery to buf, oldest first, and empties the
 // queue. Passing back the previous batch's slice avoids allocation.
 func (s *Subscription) Drain(buf []Delivery) []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	buf = append(buf[:0], s.queue...)
-	clear(s.queue)
-	s.queue = s.queue[:0]
-	s.bytes = 0
-	return buf
+	return s.DrainUpTo(buf, int(^uint(0)>>1))
 }
 
 // DrainUpTo is Drain for at most n deliveries; the rest stay queued.
@@ -89,9 +100,10 @@ func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n = min(n, len(s.queue))
-	buf = append(buf[:0], s.queue[:n]...)
-	for _, d := range s.queue[:n] {
-		s.bytes -= d.Msg.Size()
+	buf = buf[:0]
+	for _, e := range s.queue[:n] {
+		buf = append(buf, e.Delivery)
+		s.take(e)
 	}
 	rest := copy(s.queue, s.queue[n:])
 	clear(s.queue[rest:])
@@ -117,9 +129,8 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 	}
 	s.mu.Lock()
 	if s.err == nil {
-		s.queue = append(s.queue, ds...)
 		for _, d := range ds {
-			s.bytes += d.Msg.Size()
+			s.queue = append(s.queue, entry{Delivery: d, backlog: true})
 		}
 	}
 	s.mu.Unlock()
@@ -143,20 +154,19 @@ func (s *Subscription) enqueue(m *message.Message) bool {
 		return true
 	}
 	drops := 0
-	for len(s.queue) > 0 && (len(s.queue)+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes) {
+	for s.live > 0 && (s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes) {
 		if s.limits.Policy == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
 			s.hub.observe.SlowConsumer(s.transport)
 			return false
 		}
-		s.bytes -= s.queue[0].Msg.Size()
-		s.queue[0] = Delivery{}
-		s.queue = s.queue[1:]
+		s.dropOldestLive()
 		s.dropped++
 		drops++
 	}
-	s.queue = append(s.queue, Delivery{Msg: m})
+	s.queue = append(s.queue, entry{Delivery: Delivery{Msg: m}})
+	s.live++
 	s.bytes += size
 	s.mu.Unlock()
 	if drops > 0 {
@@ -166,6 +176,23 @@ func (s *Subscription) enqueue(m *message.Message) bool {
 	return true
 }
 
+// dropOldestLive removes the oldest live message, keeping any backlog.
+func (s *Subscription) dropOldestLive() {
+	i := 0
+	for s.queue[i].backlog {
+		i++
+	}
+	s.take(s.queue[i])
+	if i == 0 {
+		s.queue[0] = entry{}
+		s.queue = s.queue[1:]
+		return
+	}
+	copy(s.queue[i:], s.queue[i+1:])
+	s.queue[len(s.queue)-1] = entry{}
+	s.queue = s.queue[:len(s.queue)-1]
+}
+
 func (s *Subscription) endLocked(err error) {
 	if s.err != nil {
 		return
@@ -173,7 +200,7 @@ func (s *Subscription) endLocked(err error) {
 	s.err = err
 	clear(s.queue)
 	s.queue = nil
-	s.bytes = 0
+	s.live, s.bytes = 0, 0
 	close(s.done)
 }
 

@@ -79,6 +79,17 @@ func (x *Index[T]) Remove(filter string, sub T) bool {
 	return true
 }
 
+// Count is the number of subscribers registered on exactly filter.
+func (x *Index[T]) Count(filter string) int {
+	n := &x.root
+	for level := range strings.SplitSeq(filter, "/") {
+		if n = n.children[level]; n == nil {
+			return 0
+		}
+	}
+	return len(n.subs)
+}
+
 // Match calls fn for every subscriber with a filter matching topic name.
 // A subscriber registered on several matching filters is reported once per
 // filter; callers that want one delivery deduplicate.

@@ -110,6 +110,14 @@ func (s *Server) WaitFilters(t testing.TB, n int) {
 	})
 }
 
+// WaitSubscribers waits until at least n subscriptions hold exactly filter.
+func (s *Server) WaitSubscribers(t testing.TB, filter string, n int) {
+	t.Helper()
+	Eventually(t, 10*time.Second, fmt.Sprintf("%d subscribers on %q", n, filter), func() bool {
+		return s.Hub().Subscribers(filter) >= n
+	})
+}
+
 // Event is one Server-Sent Event as a client sees it.
 type Event struct {
 	ID, Event, Topic, Encoding, Data string
