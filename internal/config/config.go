@@ -58,6 +58,8 @@ type MQTT struct {
 	Queue      int           `koanf:"queue"`
 	Queuebytes int           `koanf:"queuebytes"`
 	Sys        time.Duration `koanf:"sys"` // $SYS publish interval; 0 disables
+	// Keepalive caps the keep-alive clients may ask for (0: no cap).
+	Keepalive time.Duration `koanf:"keepalive"`
 }
 
 // TCP configures raw TCP: the text protocol listener and the raw ports,

@@ -17,7 +17,7 @@ import (
 
 // rawMQTT connects with a hand-encoded CONNECT and returns the socket
 // after a successful CONNACK.
-func rawMQTT(t *testing.T, s *testkit.Server, version byte, id string) (net.Conn, *bufio.Reader) {
+func rawMQTT(t testing.TB, s *testkit.Server, version byte, id string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	nc, err := net.Dial("tcp", s.MQTT().Addr("mqtt").String())
 	if err != nil {
@@ -36,7 +36,7 @@ func rawMQTT(t *testing.T, s *testkit.Server, version byte, id string) (net.Conn
 	return nc, r
 }
 
-func writePacket(t *testing.T, w io.Writer, pk *packets.Packet) {
+func writePacket(t testing.TB, w io.Writer, pk *packets.Packet) {
 	t.Helper()
 	var buf bytes.Buffer
 	var err error
@@ -45,6 +45,8 @@ func writePacket(t *testing.T, w io.Writer, pk *packets.Packet) {
 		err = pk.ConnectEncode(&buf)
 	case packets.Publish:
 		err = pk.PublishEncode(&buf)
+	case packets.Subscribe:
+		err = pk.SubscribeEncode(&buf)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +56,7 @@ func writePacket(t *testing.T, w io.Writer, pk *packets.Packet) {
 	}
 }
 
-func readRaw(t *testing.T, nc net.Conn, r *bufio.Reader, version byte) packets.Packet {
+func readRaw(t testing.TB, nc net.Conn, r *bufio.Reader, version byte) packets.Packet {
 	t.Helper()
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var pk packets.Packet

@@ -48,6 +48,9 @@ type Message struct {
 	// ResponseTopic and CorrelationData carry MQTT 5 request/response.
 	ResponseTopic   string
 	CorrelationData []byte
+	// UTF8 is set when the publisher declared the payload UTF-8 text (MQTT 5
+	// payload format indicator).
+	UTF8 bool
 	// Origin identifies the publishing session, for MQTT's no-local option.
 	Origin string
 	Time   time.Time

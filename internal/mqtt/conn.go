@@ -116,6 +116,10 @@ func (c *conn) handshake() bool {
 		assigned = id
 	}
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
+	serverKeepAlive := false
+	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {
+		c.keepalive, serverKeepAlive = max, true
+	}
 	c.clientMaxPacket = int(pk.Properties.MaximumPacketSize)
 	c.inflightMax = s.cfg.Inflight
 	if rm := int(pk.Properties.ReceiveMaximum); c.version == 5 && rm > 0 {
@@ -189,6 +193,9 @@ func (c *conn) handshake() bool {
 		ack.Properties.WildcardSubAvailable, ack.Properties.WildcardSubAvailableFlag = 1, true
 		ack.Properties.SubIDAvailable, ack.Properties.SubIDAvailableFlag = 1, true
 		ack.Properties.SharedSubAvailable, ack.Properties.SharedSubAvailableFlag = 1, true
+		if serverKeepAlive {
+			ack.Properties.ServerKeepAlive, ack.Properties.ServerKeepAliveFlag = uint16(c.keepalive/time.Second), true
+		}
 		if expiry != time.Duration(pk.Properties.SessionExpiryInterval)*time.Second && pk.Properties.SessionExpiryInterval != 0 {
 			ack.Properties.SessionExpiryInterval = uint32(expiry / time.Second)
 			ack.Properties.SessionExpiryIntervalFlag = true
@@ -470,7 +477,8 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 	}
 	m := &message.Message{Topic: name, Payload: pk.Payload, Retain: pk.FixedHeader.Retain, QoS: qos,
 		ContentType: pk.Properties.ContentType, ResponseTopic: pk.Properties.ResponseTopic,
-		CorrelationData: pk.Properties.CorrelationData, Origin: c.sess.id}
+		CorrelationData: pk.Properties.CorrelationData, Origin: c.sess.id,
+		UTF8: pk.Properties.PayloadFormatFlag && pk.Properties.PayloadFormat == 1}
 	for _, u := range pk.Properties.User {
 		m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
 	}

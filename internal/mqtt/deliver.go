@@ -207,6 +207,9 @@ func (c *conn) publishPacket(m *message.Message, qos byte, retain bool, subIDs [
 		pr.ResponseTopic = m.ResponseTopic
 		pr.CorrelationData = m.CorrelationData
 		pr.SubscriptionIdentifier = subIDs
+		if m.UTF8 {
+			pr.PayloadFormat, pr.PayloadFormatFlag = 1, true
+		}
 		for _, h := range m.Headers {
 			pr.User = append(pr.User, packets.UserProperty{Key: h.Key, Val: h.Value})
 		}

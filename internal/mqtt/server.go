@@ -48,7 +48,11 @@ type Config struct {
 	// kept; a 3.1.1 clean-session=false session gets exactly this.
 	SessionExpiryMax time.Duration
 	// Queue bounds each session's queue, online and offline.
-	Queue        hub.QueueLimits
+	Queue hub.QueueLimits
+	// KeepAliveMax, when set, caps the keep-alive a client may ask for (a
+	// client asking for none or more is told this one: MQTT 5's server
+	// keep-alive; 3.1.1 clients are simply held to it).
+	KeepAliveMax time.Duration
 	SysInterval  time.Duration
 	WriteTimeout time.Duration
 	Version      string

@@ -82,7 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
-		SysInterval: cfg.MQTT.Sys, WriteTimeout: cfg.TCP.Timeout, Version: Version,
+		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
