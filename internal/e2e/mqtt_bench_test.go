@@ -75,4 +75,3 @@ func benchMQTTFanOut(b *testing.B, subscribers int) {
 
 func BenchmarkMQTT1to1(b *testing.B)   { benchMQTTFanOut(b, 1) }
 func BenchmarkMQTT1to100(b *testing.B) { benchMQTTFanOut(b, 100) }
-
