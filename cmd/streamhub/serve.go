@@ -15,7 +15,7 @@ import (
 
 func newServe() *cobra.Command {
 	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr string
-	var tcpIn, tcpOut, tcpInDial, tcpOutDial []string
+	var tcpIn, tcpOut, tcpInDial, tcpOutDial, durable []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -52,6 +52,9 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("mqtt") {
 				cfg.MQTT.Addr = mqttAddr
 			}
+			for _, f := range durable {
+				cfg.Durable.Streams = append(cfg.Durable.Streams, config.DurableStream{Filter: f})
+			}
 			if flags.Changed("tcp") {
 				cfg.TCP.Addr = tcpAddr
 			}
@@ -75,6 +78,8 @@ its protocol's going-away signal, and the process exits once they are done.`,
 	f.StringVar(&dataDir, "data", "", "data directory (env STREAMHUB_DATA)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env STREAMHUB_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env STREAMHUB_LOG_FORMAT)")
+	f.StringArrayVar(&durable, "durable", nil,
+		"store topics matching FILTER durably, with the default retention (repeatable; needs --data; env STREAMHUB_DURABLE_STREAMS)")
 	f.StringVar(&mqttAddr, "mqtt", config.Defaults().MQTT.Addr, "MQTT listen address, empty to disable (env STREAMHUB_MQTT_ADDR)")
 	f.StringVar(&tcpAddr, "tcp", "", "text protocol listen address, e.g. 127.0.0.1:7000 (env STREAMHUB_TCP_ADDR)")
 	f.StringArrayVar(&tcpIn, "tcp-in", nil,

@@ -17,6 +17,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"streamhub/internal/hub"
+	"streamhub/internal/topic"
 )
 
 // Config is the whole server configuration.
@@ -31,10 +32,34 @@ type Config struct {
 	NDJSON   Stream        `koanf:"ndjson"`
 	WS       Stream        `koanf:"ws"`
 	Poll     Poll          `koanf:"poll"`
+	Durable  Durable       `koanf:"durable"`
 	MQTT     MQTT          `koanf:"mqtt"`
 	TCP      TCP           `koanf:"tcp"`
 	CORS     CORS          `koanf:"cors"`
 	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// Durable declares durable streams: topics whose messages are stored in
+// the data directory and replayed after reconnects and restarts.
+type Durable struct {
+	// Sync is "always" (a publish is acknowledged after fsync; concurrent
+	// publishes share one) or "interval" (acknowledged once written, synced
+	// every Interval: faster, and a crash may lose the last Interval).
+	Sync     string        `koanf:"sync"`
+	Interval time.Duration `koanf:"interval"`
+	// Default retention of streams that set none (and of --durable filters).
+	Messages int             `koanf:"messages"`
+	Bytes    int64           `koanf:"bytes"`
+	Age      time.Duration   `koanf:"age"`
+	Streams  []DurableStream `koanf:"streams"`
+}
+
+// DurableStream is one durable topic filter and its retention (zero: the default).
+type DurableStream struct {
+	Filter   string        `koanf:"filter"`
+	Messages int           `koanf:"messages"`
+	Bytes    int64         `koanf:"bytes"`
+	Age      time.Duration `koanf:"age"`
 }
 
 // MQTT configures the MQTT broker (3.1.1 and 5.0). MQTT over WebSocket is
@@ -152,6 +177,7 @@ func Defaults() Config {
 		NDJSON:  stream,
 		WS:      stream,
 		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
 			Sessionexpiry: 24 * time.Hour, Queue: 1000, Queuebytes: 16 << 20, Sys: 10 * time.Second},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
@@ -181,6 +207,12 @@ func Load(path string, environ []string) (Config, error) {
 				return key, strings.Split(v, ",")
 			case "tcp.in", "tcp.out", "tcp.indial", "tcp.outdial":
 				return key, strings.Fields(v) // specs use commas themselves
+			case "durable.streams":
+				var streams []map[string]any
+				for _, f := range strings.Fields(v) {
+					streams = append(streams, map[string]any{"filter": f})
+				}
+				return key, streams
 			}
 			return key, v
 		},
@@ -213,6 +245,17 @@ func (c Config) Validate() error {
 		c.MQTT.Inflight < 1 || c.MQTT.Queue < 1 || c.MQTT.Sessionexpiry <= 0 {
 		errs = append(errs, errors.New("mqtt: receivemax (1-65535), inflight, queue and sessionexpiry must be positive, aliasmax at most 65535"))
 	}
+	if c.Durable.Sync != "always" && c.Durable.Sync != "interval" {
+		errs = append(errs, fmt.Errorf("durable.sync %q: want always or interval", c.Durable.Sync))
+	}
+	if len(c.Durable.Streams) > 0 && c.Data == "" {
+		errs = append(errs, errors.New("durable streams need a data directory: set data (--data DIR)"))
+	}
+	for _, st := range c.Durable.Streams {
+		if err := topic.ValidateFilter(st.Filter); err != nil {
+			errs = append(errs, fmt.Errorf("durable.streams: %w", err))
+		}
+	}
 	if c.Limits.Payload <= 0 {
 		errs = append(errs, errors.New("limits.payload must be positive"))
 	}
@@ -235,6 +278,24 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// StoreStreams returns the durable streams with default retention filled in.
+func (c Config) StoreStreams() []DurableStream {
+	out := make([]DurableStream, 0, len(c.Durable.Streams))
+	for _, st := range c.Durable.Streams {
+		if st.Messages == 0 {
+			st.Messages = c.Durable.Messages
+		}
+		if st.Bytes == 0 {
+			st.Bytes = c.Durable.Bytes
+		}
+		if st.Age == 0 {
+			st.Age = c.Durable.Age
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // HubConfig derives the core's configuration.

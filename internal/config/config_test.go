@@ -19,6 +19,9 @@ func TestExampleMatchesDefaults(t *testing.T) {
 			*l = nil
 		}
 	}
+	if len(got.Durable.Streams) == 0 {
+		got.Durable.Streams = nil
+	}
 	if want := Defaults(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("streamhub.example.yaml differs from Defaults():\n got %+v\nwant %+v", got, want)
 	}
@@ -36,13 +39,15 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"STREAMHUB_POLL_TIMEOUT=5s",
 		"STREAMHUB_CORS_ORIGINS=a.example,b.example",
 		"STREAMHUB_CONFIG=/ignored",
+		"STREAMHUB_DURABLE_STREAMS=a/# b/+",
 		"OTHER=1",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.HTTP.Addr != "0.0.0.0:9000" || cfg.History.Messages != 5 || cfg.SSE.Policy != "drop-oldest" ||
-		cfg.Poll.Timeout != 5*time.Second || len(cfg.CORS.Origins) != 2 || cfg.WS.Policy != "disconnect" {
+		cfg.Poll.Timeout != 5*time.Second || len(cfg.CORS.Origins) != 2 || cfg.WS.Policy != "disconnect" ||
+		len(cfg.Durable.Streams) != 2 || cfg.Durable.Streams[1].Filter != "b/+" {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
 }

@@ -70,11 +70,49 @@ type Hub struct {
 	live     map[*Subscription]struct{}
 	closed   bool
 	matched  []*Subscription // scratch for deliver, guarded by mu
+
+	// With a store: messages sequenced but waiting for their commit, in
+	// order; the committer fans them out once stored.
+	store         Store
+	reserved      uint64
+	staged        []*staged
+	commitWake    chan struct{}
+	committerDone chan struct{}
 }
 
+type staged struct {
+	m    *message.Message
+	done chan error
+}
+
+// Store keeps durable streams and retained messages; the store package
+// implements it on disk.
+type Store interface {
+	Epoch() string
+	// Reserved is the highest sequence possibly handed out before; Reserve
+	// durably raises it, so that sequences are never reused after a crash.
+	Reserved() uint64
+	Reserve(upTo uint64) error
+	Durable(name string) bool
+	// Covered reports whether every topic a filter matches is durable.
+	Covered(filter string) bool
+	// Stage adds a message to the next Commit (durable record, retained update).
+	Stage(m *message.Message)
+	Commit() error
+	Retained() ([]*message.Message, error)
+	Replay(filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error)
+	Gap(filters []string, after uint64) bool
+}
+
+// reserveStep is how many sequences one durable reservation covers.
+const reserveStep = 1 << 20
+
+// replayPage is how many stored messages a catching-up subscription loads at once.
+const replayPage = 1000
+
 // New makes a hub. A nil observer discards events; a nil fabric keeps
-// messages on this node.
-func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric) *Hub {
+// messages on this node; a nil store keeps everything in memory.
+func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store Store) (*Hub, error) {
 	if observe == nil {
 		observe = nopObserver{}
 	}
@@ -95,7 +133,24 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric) *Hub {
 		live:     make(map[*Subscription]struct{}),
 	}
 	h.history.limits = cfg
-	return h
+	if store != nil {
+		h.store = store
+		h.epoch = store.Epoch()
+		h.seq = store.Reserved()
+		h.reserved = h.seq
+		h.history.evicted = h.seq // older messages are on disk or gone
+		retained, err := store.Retained()
+		if err != nil {
+			return nil, fmt.Errorf("hub: load retained messages: %w", err)
+		}
+		for _, m := range retained {
+			h.retained[m.Topic] = m
+		}
+		h.commitWake = make(chan struct{}, 1)
+		h.committerDone = make(chan struct{})
+		go h.committer()
+	}
+	return h, nil
 }
 
 func newEpoch() string {
@@ -128,14 +183,77 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 }
 
 // Deliver gives m its cursor on this node and fans it out. Fabrics call it.
-func (h *Hub) Deliver(m *message.Message) {
+// A message that must be stored (durable topic, retained) is fanned out,
+// and Deliver returns, only once the store committed it; messages that
+// follow it wait in order, so subscribers see cursors in order.
+func (h *Hub) Deliver(m *message.Message) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
-		return
+		h.mu.Unlock()
+		return ErrShutdown
+	}
+	if h.store != nil && h.seq+1 > h.reserved {
+		if err := h.store.Reserve(h.seq + reserveStep); err != nil {
+			h.mu.Unlock()
+			return fmt.Errorf("hub: %w", err)
+		}
+		h.reserved = h.seq + reserveStep
 	}
 	h.seq++
 	m.Seq, m.Epoch = h.seq, h.epoch
+	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
+	if !store && len(h.staged) == 0 {
+		h.fanoutLocked(m)
+		h.mu.Unlock()
+		return nil
+	}
+	if store {
+		h.store.Stage(m)
+	}
+	st := &staged{m: m, done: make(chan error, 1)}
+	h.staged = append(h.staged, st)
+	select { // under mu, so that Close cannot close the channel meanwhile
+	case h.commitWake <- struct{}{}:
+	default:
+	}
+	h.mu.Unlock()
+	return <-st.done
+}
+
+// committer commits staged messages, many per fsync, then fans them out.
+func (h *Hub) committer() {
+	defer close(h.committerDone)
+	for range h.commitWake {
+		for {
+			h.mu.Lock()
+			batch := h.staged
+			h.staged = nil
+			closed := h.closed
+			h.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			err := h.store.Commit()
+			if err != nil {
+				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
+			}
+			h.mu.Lock()
+			if err == nil && !closed {
+				for _, st := range batch {
+					h.fanoutLocked(st.m)
+				}
+			}
+			h.mu.Unlock()
+			for _, st := range batch {
+				st.done <- err
+			}
+		}
+	}
+}
+
+// fanoutLocked applies a stored (or not to be stored) message: retained
+// store, history, and the queues of matching subscriptions.
+func (h *Hub) fanoutLocked(m *message.Message) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
 			delete(h.retained, m.Topic)
@@ -158,6 +276,18 @@ func (h *Hub) Deliver(m *message.Message) {
 	}
 	clear(matched)
 	h.matched = matched[:0]
+}
+
+// stopCommitter commits what is staged and stops the committer; the
+// caller holds mu and has set closed.
+func (h *Hub) stopCommitter() {
+	if h.store == nil {
+		return
+	}
+	close(h.commitWake)
+	h.mu.Unlock()
+	<-h.committerDone
+	h.mu.Lock()
 }
 
 // NewSubscription makes an empty subscription; add filters with Subscribe.
@@ -212,6 +342,16 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	var backlog []Delivery
 	switch {
+	case from.After != nil && from.After.Epoch == h.epoch && from.After.Seq >= h.history.evicted:
+		// The memory window holds everything after the cursor.
+		backlog, _ = h.history.after(from.After.Seq, filters)
+	case from.After != nil && from.After.Epoch == h.epoch && h.store != nil:
+		// Older than the window: stored messages up to the window, paged in
+		// as the subscriber reads, then the window.
+		after := from.After.Seq
+		s.catchUp(filters, after, h.history.evicted)
+		start.Gap = h.store.Gap(filters, after) || (h.history.evicted > after && !h.covered(filters))
+		backlog = h.history.all(filters)
 	case from.After != nil && from.After.Epoch == h.epoch:
 		var gap bool
 		backlog, gap = h.history.after(from.After.Seq, filters)
@@ -230,6 +370,16 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 	}
 	return start, nil
+}
+
+// covered reports whether every filter matches durable topics only.
+func (h *Hub) covered(filters []string) bool {
+	for _, f := range filters {
+		if !h.store.Covered(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // Unsubscribe removes filters from s; queued messages stay queued.
@@ -325,6 +475,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	h.stopCommitter()
 	live := h.live
 	h.live = nil
 	h.subs = index.New[*Subscription]()

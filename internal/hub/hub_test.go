@@ -11,7 +11,10 @@ import (
 )
 
 func newTestHub(t testing.TB, cfg Config) *Hub {
-	h := New(cfg, slog.New(slog.DiscardHandler), nil, nil)
+	h, err := New(cfg, slog.New(slog.DiscardHandler), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(h.Close)
 	return h
 }
@@ -142,7 +145,7 @@ func TestSlowConsumerPolicies(t *testing.T) {
 
 func TestCloseEndsSubscriptions(t *testing.T) {
 	t.Parallel()
-	h := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil)
+	h, _ := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, nil)
 	s := h.NewSubscription("test", QueueLimits{})
 	h.Close()
 	<-s.Done()

@@ -28,8 +28,19 @@ type Subscription struct {
 	dropped uint64
 	err     error
 
+	// catch, while set, pages stored messages in ahead of the queue;
+	// paged counts the page's entries still at the queue's front.
+	catch *catchUp
+	paged int
+
 	ready chan struct{}
 	done  chan struct{}
+}
+
+type catchUp struct {
+	filters []string
+	after   uint64 // last sequence loaded
+	upTo    uint64 // the memory window starts after this
 }
 
 func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
@@ -99,7 +110,11 @@ func (s *Subscription) Drain(buf []Delivery) []Delivery {
 func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.catch != nil && s.paged == 0 && s.err == nil {
+		s.loadPage()
+	}
 	n = min(n, len(s.queue))
+	s.paged -= min(n, s.paged)
 	buf = buf[:0]
 	for _, e := range s.queue[:n] {
 		buf = append(buf, e.Delivery)
@@ -108,10 +123,45 @@ func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
 	rest := copy(s.queue, s.queue[n:])
 	clear(s.queue[rest:])
 	s.queue = s.queue[:rest]
-	if rest > 0 {
+	if rest > 0 || s.catch != nil {
 		s.signal()
 	}
 	return buf
+}
+
+// catchUp arranges for stored messages in (after, upTo] to come first.
+func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
+	s.mu.Lock()
+	s.catch = &catchUp{filters: append([]string(nil), filters...), after: after, upTo: upTo}
+	s.mu.Unlock()
+	s.signal()
+}
+
+// loadPage puts the next page of stored messages at the queue's front; the
+// caller holds s.mu. Everything queued has a later cursor than the page.
+func (s *Subscription) loadPage() {
+	c := s.catch
+	for {
+		msgs, last, done, err := s.hub.store.Replay(c.filters, c.after, c.upTo, replayPage)
+		if err != nil {
+			s.hub.log.Error("replay from store failed", "err", err)
+			s.catch = nil
+			return
+		}
+		c.after = last
+		if done {
+			s.catch = nil
+		}
+		if len(msgs) > 0 || done {
+			page := make([]entry, 0, len(msgs)+len(s.queue))
+			for _, m := range msgs {
+				page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
+			}
+			s.queue = append(page, s.queue...)
+			s.paged = len(msgs)
+			return
+		}
+	}
 }
 
 // Len is the number of queued deliveries.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
 	"streamhub/internal/sse"
+	"streamhub/internal/store"
 	"streamhub/internal/stream"
 	"streamhub/internal/tcp"
 	"streamhub/internal/ws"
@@ -38,6 +40,7 @@ type Server struct {
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 
+	store      *store.Store
 	tcp        *tcp.Server
 	mqtt       *mqtt.Server
 	httpServer *http.Server
@@ -63,7 +66,25 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	var h *hub.Hub
 	var err error
 	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
-	h = hub.New(cfg.HubConfig(), log, s.metrics, nil)
+	var st hub.Store
+	if cfg.Data != "" {
+		var streams []store.Stream
+		for _, d := range cfg.StoreStreams() {
+			streams = append(streams, store.Stream{Filter: d.Filter, Messages: d.Messages, Bytes: d.Bytes, Age: d.Age})
+		}
+		sc := store.Config{Dir: filepath.Join(cfg.Data, "store"), Streams: streams}
+		if cfg.Durable.Sync == "interval" {
+			sc.Interval = cfg.Durable.Interval
+		}
+		if s.store, err = store.Open(sc, log); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		st = s.store
+	}
+	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, nil, st); err != nil {
+		s.closeStore()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.hub = h
 	s.tcp, err = tcp.New(h, tcp.Config{
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
@@ -71,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
 	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
+		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	mcert, mkey := cfg.MQTT.Cert, cfg.MQTT.Key
@@ -210,6 +232,15 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+func (s *Server) closeStore() {
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.log.Error("closing the store", "err", err)
+		}
+		s.store = nil
+	}
+}
+
 // MQTT returns the MQTT broker, for its bound addresses.
 func (s *Server) MQTT() *mqtt.Server { return s.mqtt }
 
@@ -229,6 +260,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Close()
 	s.tcp.Close()
 	s.mqtt.Close()
+	s.closeStore()
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	var err error

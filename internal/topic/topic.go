@@ -117,5 +117,58 @@ func cut(s string) (level, rest string, more bool) {
 	return s, "", false
 }
 
+// Covers reports whether every topic name matched by filter is also
+// matched by rule. Both are assumed valid filters.
+func Covers(rule, filter string) bool {
+	if dollarMismatch(rule, filter) {
+		return false
+	}
+	r, f := Levels(rule), Levels(filter)
+	for i, rl := range r {
+		if rl == "#" {
+			return true
+		}
+		if i >= len(f) {
+			return false
+		}
+		switch fl := f[i]; {
+		case fl == "#":
+			return false
+		case rl == "+":
+		case rl != fl || fl == "+":
+			return false
+		}
+	}
+	return len(r) == len(f)
+}
+
+// Overlap reports whether some topic name is matched by both filters.
+func Overlap(a, b string) bool {
+	if dollarMismatch(a, b) || dollarMismatch(b, a) {
+		return false
+	}
+	x, y := Levels(a), Levels(b)
+	for i := 0; ; i++ {
+		switch {
+		case i < len(x) && x[i] == "#", i < len(y) && y[i] == "#":
+			return true
+		case i == len(x) && i == len(y):
+			return true
+		case i == len(x):
+			return i+1 == len(y) && y[i] == "#" // "a" and "a/#"
+		case i == len(y):
+			return i+1 == len(x) && x[i] == "#"
+		case x[i] != "+" && y[i] != "+" && x[i] != y[i]:
+			return false
+		}
+	}
+}
+
+// dollarMismatch: a filter starting with a wildcard matches no $-topic, so
+// it neither covers nor overlaps a filter whose first level starts with $.
+func dollarMismatch(wild, other string) bool {
+	return wild != "" && (wild[0] == '+' || wild[0] == '#') && other != "" && other[0] == '$'
+}
+
 // Levels splits a topic or filter into its levels.
 func Levels(s string) []string { return strings.Split(s, "/") }

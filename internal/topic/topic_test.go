@@ -128,6 +128,47 @@ func referenceMatch(filter, name string) bool {
 	return len(f) == len(n)
 }
 
+func TestCoversAndOverlap(t *testing.T) {
+	t.Parallel()
+	covers := []struct {
+		rule, filter string
+		want         bool
+	}{
+		{"sensors/#", "sensors/+/temp", true},
+		{"sensors/#", "sensors", true},
+		{"sensors/+", "sensors/a", true},
+		{"sensors/+", "sensors/#", false},
+		{"sensors/+", "sensors/+/x", false},
+		{"#", "$SYS/x", false},
+		{"#", "a/b", true},
+		{"a/b", "a/+", false},
+		{"a/+/c", "a/b/c", true},
+	}
+	for _, c := range covers {
+		if got := Covers(c.rule, c.filter); got != c.want {
+			t.Errorf("Covers(%q, %q) = %v", c.rule, c.filter, got)
+		}
+	}
+	overlap := []struct {
+		a, b string
+		want bool
+	}{
+		{"a/+", "a/b", true},
+		{"a/+", "b/+", false},
+		{"a/#", "a", true},
+		{"a/b/c", "a/+", false},
+		{"+/x", "$SYS/x", false},
+		{"#", "$SYS/#", false},
+		{"$SYS/#", "$SYS/a", true},
+		{"a/+/c", "a/b/+", true},
+	}
+	for _, c := range overlap {
+		if got := Overlap(c.a, c.b); got != c.want {
+			t.Errorf("Overlap(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
+
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{"a/b", "#", "a/#/b", "\xff", "+/x", "a\x00"} {
 		f.Add(s)
