@@ -164,6 +164,14 @@ func (s *Subscription) loadPage() {
 	}
 }
 
+// Pending reports whether deliveries are queued or still to be paged in
+// from the store.
+func (s *Subscription) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 || s.catch != nil
+}
+
 // Len is the number of queued deliveries.
 func (s *Subscription) Len() int {
 	s.mu.Lock()

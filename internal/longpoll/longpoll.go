@@ -112,11 +112,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if from.After != nil && !start.Gap && from.After.Seq > next.Seq {
 		next = *from.After
 	}
-	if len(batch) > limit {
+	switch {
+	case len(batch) > limit:
 		batch = batch[:limit]
 		next = batch[limit-1].Msg.Cursor()
-	} else if n := len(batch); n > 0 && batch[n-1].Msg.Seq > next.Seq {
-		next = batch[n-1].Msg.Cursor()
+	case len(batch) > 0 && (sub.Pending() || batch[len(batch)-1].Msg.Seq > next.Seq):
+		// More is waiting (a stored history being paged in): continue
+		// right after what this answer holds.
+		next = batch[len(batch)-1].Msg.Cursor()
 	}
 	if start.Gap {
 		w.Header().Set("Streamhub-Gap", "true")

@@ -93,10 +93,23 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				reply = tcptext.AppendOK(nil, cursor.String())
 			}
 		case tcptext.VerbSub:
-			if _, err := sub.Subscribe(cmd.Filters, hub.StartFrom{Retained: true}); err != nil {
+			from := hub.StartFrom{Retained: true}
+			if cmd.Cursor != "" {
+				c, err := message.ParseCursor(cmd.Cursor)
+				if err != nil {
+					reply = tcptext.AppendErr(nil, "invalid_cursor", err.Error())
+					break
+				}
+				from = hub.StartFrom{After: &c}
+			}
+			start, err := sub.Subscribe(cmd.Filters, from)
+			switch {
+			case err != nil:
 				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())
-			} else {
-				reply = tcptext.AppendOK(nil, "")
+			case start.Gap:
+				reply = tcptext.AppendOK(nil, "gap "+start.Head.String())
+			default:
+				reply = tcptext.AppendOK(nil, start.Head.String())
 			}
 		case tcptext.VerbUnsub:
 			sub.Unsubscribe(cmd.Filters)

@@ -4,7 +4,7 @@
 //
 //	client → server                      server → client
 //	PUB <topic> <n>\n<n bytes>\n         +OK <cursor>
-//	SUB <filter> [<filter>...]\n         +OK
+//	SUB <filter>... [FROM <cursor>]\n     +OK
 //	UNSUB <filter> [<filter>...]\n       +OK
 //	PING\n                               PONG
 //	                                     MSG <topic> <n>\n<n bytes>\n
@@ -38,6 +38,7 @@ type Command struct {
 	Verb    string
 	Topic   string   // PUB
 	Filters []string // SUB, UNSUB
+	Cursor  string   // SUB ... FROM <cursor>: resume after it
 	Payload []byte   // PUB; valid until the next Next
 }
 
@@ -85,7 +86,11 @@ func (r *Reader) Next() (Command, error) {
 		if len(filters) == 0 {
 			return Command{}, &Error{Code: "syntax", Text: verb + " needs at least one filter"}
 		}
-		return Command{Verb: verb, Filters: filters}, nil
+		cmd := Command{Verb: verb, Filters: filters}
+		if n := len(filters); verb == VerbSub && n >= 3 && strings.EqualFold(filters[n-2], "FROM") {
+			cmd.Filters, cmd.Cursor = filters[:n-2], filters[n-1]
+		}
+		return cmd, nil
 	case VerbPub:
 		i := strings.LastIndexByte(rest, ' ')
 		if i <= 0 {

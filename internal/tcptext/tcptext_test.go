@@ -9,7 +9,7 @@ import (
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	in := "PUB a/b 5\nhello\r\nsub a/# b/+\r\n\nping\nPUB with space/t 0\n\nUNSUB a/#\nPUB x 3\nabc"
+	in := "PUB a/b 5\nhello\r\nsub a/# b/+\r\n\nping\nPUB with space/t 0\n\nUNSUB a/#\nPUB x 3\nabc\nSUB a b FROM e-4\n"
 	r := NewReader(strings.NewReader(in), 100)
 	want := []Command{
 		{Verb: VerbPub, Topic: "a/b", Payload: []byte("hello")},
@@ -18,6 +18,7 @@ func TestCommands(t *testing.T) {
 		{Verb: VerbPub, Topic: "with space/t", Payload: []byte{}},
 		{Verb: VerbUnsub, Filters: []string{"a/#"}},
 		{Verb: VerbPub, Topic: "x", Payload: []byte("abc")},
+		{Verb: VerbSub, Filters: []string{"a", "b"}},
 	}
 	for _, w := range want {
 		c, err := r.Next()
