@@ -52,9 +52,12 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func TestBrowserEventSourceAndWebSocketAcrossRestart(t *testing.T) {
+func TestBrowserResumeAcrossRestart(t *testing.T) {
 	exe := chromium(t)
-	s := testkit.Start(t, nil)
+	// A durable stream, so that the history survives the restart and the
+	// EventSource's Last-Event-ID resumes it.
+	durable := durableConfig(t.TempDir(), config.DurableStream{Filter: "browser/#"})
+	s := testkit.Start(t, durable)
 	addr := s.Addr()
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -114,20 +117,22 @@ func TestBrowserEventSourceAndWebSocketAcrossRestart(t *testing.T) {
 	}
 	waitFor("first messages", func() bool { return len(chat()) >= 2 && len(got.WS) >= 1 })
 
-	// Restart the server on the same address: EventSource reconnects by
-	// itself (the new server reports the gap in history), the page's
-	// WebSocket by its onclose handler.
+	// Restart the server on the same address and publish before the
+	// browser is back: EventSource reconnects by itself, with
+	// Last-Event-ID, and gets what it missed; the page's WebSocket
+	// reconnects by its onclose handler.
 	s.Stop(t)
-	s2 := testkit.Start(t, func(c *config.Config) { c.HTTP.Addr = addr })
+	s2 := testkit.Start(t, func(c *config.Config) { durable(c); c.HTTP.Addr = addr })
+	httpPublish(t, s2.URL, "browser/news", []byte("while you were away"), "")
 	waitFor("reconnects", func() bool { return opens.SSE >= 2 && opens.WS >= 2 })
 	s2.WaitFilters(t, 2)
 	httpPublish(t, s2.URL, "browser/news", []byte("after restart\nsecond line"), "")
 	httpPublish(t, s2.URL, "browser/chat", []byte(`{"text":"hello again"}`), "")
-	waitFor("messages after restart", func() bool { return len(chat()) >= 4 && len(got.WS) >= 2 })
+	waitFor("messages after restart", func() bool { return len(chat()) >= 5 && len(got.WS) >= 2 })
 	time.Sleep(300 * time.Millisecond) // would a duplicate arrive?
 	read()
 
-	want := []string{"first", `{"text":"hello ws"}`, "after restart\nsecond line", `{"text":"hello again"}`}
+	want := []string{"first", `{"text":"hello ws"}`, "while you were away", "after restart\nsecond line", `{"text":"hello again"}`}
 	if !slices.Equal(chat(), want) {
 		t.Errorf("EventSource got %q, want %q once each, in order", got.SSE, want)
 	}
