@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,11 @@ func TestDurableResumeAcrossRestart(t *testing.T) {
 	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "d/#"})
 	s := testkit.Start(t, mutate)
 	var cursors []string
+	var beforeFour time.Time
 	for i := 1; i <= 5; i++ {
+		if i == 4 {
+			beforeFour = time.Now()
+		}
 		cursors = append(cursors, publishCursor(t, s.URL, "d/x", fmt.Sprint(i)))
 	}
 	s.Stop(t)
@@ -106,7 +111,8 @@ func TestDurableResumeAcrossRestart(t *testing.T) {
 	for _, e := range a.Messages {
 		got = append(got, e.Payload)
 	}
-	if strings.Join(got, " ") != want || a.Cursor != cursors[7] {
+	next, _ := message.ParseCursor(a.Cursor)
+	if last, _ := message.ParseCursor(cursors[7]); strings.Join(got, " ") != want || next.Seq < last.Seq {
 		t.Errorf("long poll got %q, cursor %s", got, a.Cursor)
 	}
 
@@ -155,6 +161,29 @@ func TestDurableResumeAcrossRestart(t *testing.T) {
 	}
 	if strings.Join(got, " ") != want {
 		t.Errorf("TCP resume got %q", got)
+	}
+
+	// Starting points other than a cursor, on the NDJSON stream.
+	four, _ := message.ParseCursor(cursors[3])
+	for _, c := range []struct{ query, want string }{
+		{"last=3", "6 7 8"},
+		{"last=4", "5 6 7 8"},
+		{"from=" + fmt.Sprint(four.Seq), "4 5 6 7 8"},
+		{"from=" + url.QueryEscape(beforeFour.UTC().Format(time.RFC3339Nano)), "4 5 6 7 8"},
+	} {
+		col := &collector{}
+		resp := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=d/%23&"+c.query, "application/x-ndjson")
+		go func() { defer resp.Body.Close(); readEnvelopes(resp.Body, col) }()
+		n := len(strings.Fields(c.want))
+		testkit.Eventually(t, 10*time.Second, c.query, func() bool { g, _ := col.snapshot(); return len(g) >= n })
+		g, _ := col.snapshot()
+		var ps []string
+		for _, m := range g {
+			ps = append(ps, string(m.payload))
+		}
+		if strings.Join(ps, " ") != c.want {
+			t.Errorf("%s: got %q, want %s", c.query, ps, c.want)
+		}
 	}
 }
 

@@ -88,7 +88,8 @@ func Filters(r *http.Request) ([]string, error) {
 
 // StartFrom reads where a subscription starts: a resume cursor from the
 // Last-Event-ID header or the `cursor` / `last-event-id` query parameter,
-// else the retained messages unless `retained=false`.
+// else `from=` (cursor, sequence or time) or `last=N`, else the retained
+// messages unless `retained=false`.
 func StartFrom(r *http.Request) (hub.StartFrom, error) {
 	q := r.URL.Query()
 	raw := r.Header.Get("Last-Event-ID")
@@ -103,6 +104,9 @@ func StartFrom(r *http.Request) (hub.StartFrom, error) {
 			return hub.StartFrom{}, err
 		}
 		return hub.StartFrom{After: &c}, nil
+	}
+	if q.Get("from") != "" || q.Get("last") != "" {
+		return hub.ParseStart(q.Get("from"), q.Get("last"))
 	}
 	retained := true
 	if v := q.Get("retained"); v != "" {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -102,6 +103,8 @@ type Store interface {
 	Retained() ([]*message.Message, error)
 	Replay(filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error)
 	Gap(filters []string, after uint64) bool
+	SeqAtTime(t time.Time, upTo uint64) (uint64, error)
+	LastN(filters []string, n int, upTo uint64) (after uint64, found int, err error)
 }
 
 // reserveStep is how many sequences one durable reservation covers.
@@ -310,6 +313,14 @@ type StartFrom struct {
 	Retained bool
 	// After, when set, replays history after that cursor instead: a resume.
 	After *message.Cursor
+	// Since, when set, replays history published at or after that time.
+	Since time.Time
+	// Last, when positive, replays the last Last messages matching any of
+	// the filters (together, not per filter).
+	Last int
+	// FromSeq, when positive, replays from that sequence of this hub's
+	// epoch on (inclusive).
+	FromSeq uint64
 }
 
 // Start describes how a subscription began.
@@ -340,6 +351,15 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		return Start{}, err
 	}
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
+	if from.FromSeq > 0 {
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
+	} else if !from.Since.IsZero() || from.Last > 0 {
+		after, err := h.positionLocked(filters, from)
+		if err != nil {
+			return Start{}, err
+		}
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
+	}
 	var backlog []Delivery
 	switch {
 	case from.After != nil && from.After.Epoch == h.epoch && from.After.Seq >= h.history.evicted:
@@ -370,6 +390,44 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 	}
 	return start, nil
+}
+
+// positionLocked turns a time or a count into the sequence to replay after,
+// looking in the memory window first and then in the store.
+func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
+	held := h.history.msgs[h.history.head:]
+	if from.Last > 0 {
+		found := 0
+		for i := len(held) - 1; i >= 0; i-- {
+			if matchesAny(filters, held[i].Topic) {
+				if found++; found == from.Last {
+					return held[i].Seq - 1, nil
+				}
+			}
+		}
+		if h.store == nil {
+			return h.history.evicted, nil
+		}
+		after, _, err := h.store.LastN(filters, from.Last-found, h.history.evicted)
+		return after, err
+	}
+	if len(held) > 0 && !held[0].Time.After(from.Since) {
+		i, _ := slices.BinarySearchFunc(held, from.Since, func(m *message.Message, t time.Time) int { return m.Time.Compare(t) })
+		return held[i].Seq - 1, nil
+	}
+	if h.store == nil {
+		return h.history.evicted, nil
+	}
+	return h.store.SeqAtTime(from.Since, h.history.evicted)
+}
+
+func matchesAny(filters []string, name string) bool {
+	for _, f := range filters {
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // covered reports whether every filter matches durable topics only.

@@ -297,6 +297,48 @@ func matchesAny(filters []string, name string) bool {
 	return false
 }
 
+// SeqAtTime returns the sequence just before the first stored message
+// published at or after t (at most upTo): replaying after it starts at t.
+func (s *Store) SeqAtTime(t time.Time, upTo uint64) (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyMessage}, UpperBound: messageKey(upTo + 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	prev := uint64(0)
+	for it.First(); it.Valid(); it.Next() {
+		m, err := decodeMessage(it.Value(), s.epoch)
+		seq := binary.BigEndian.Uint64(it.Key()[1:])
+		if err == nil && !m.Time.Before(t) {
+			return prev, nil
+		}
+		prev = seq
+	}
+	return upTo, nil
+}
+
+// LastN returns the sequence just before the n-th last stored message
+// (at most upTo) matching any filter: replaying after it yields those n.
+// found is how many matched, when fewer exist.
+func (s *Store) LastN(filters []string, n int, upTo uint64) (after uint64, found int, err error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyMessage}, UpperBound: messageKey(upTo + 1)})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer it.Close()
+	for it.Last(); it.Valid(); it.Prev() {
+		m, err := decodeMessage(it.Value(), s.epoch)
+		if err != nil || !matchesAny(filters, m.Topic) {
+			continue
+		}
+		found++
+		if found == n {
+			return binary.BigEndian.Uint64(it.Key()[1:]) - 1, found, nil
+		}
+	}
+	return 0, found, nil
+}
+
 // Gap reports whether retention removed messages after seq from a stream
 // that the filters could match.
 func (s *Store) Gap(filters []string, after uint64) bool {

@@ -95,12 +95,11 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		case tcptext.VerbSub:
 			from := hub.StartFrom{Retained: true}
 			if cmd.Cursor != "" {
-				c, err := message.ParseCursor(cmd.Cursor)
-				if err != nil {
+				var err error
+				if from, err = hub.ParseStart(cmd.Cursor, ""); err != nil {
 					reply = tcptext.AppendErr(nil, "invalid_cursor", err.Error())
 					break
 				}
-				from = hub.StartFrom{After: &c}
 			}
 			start, err := sub.Subscribe(cmd.Filters, from)
 			switch {

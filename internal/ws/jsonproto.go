@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/coder/websocket"
 
@@ -83,9 +84,19 @@ func (h *Handler) handle(ctx context.Context, sub *hub.Subscription, data []byte
 		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
 	case wsproto.OpSubscribe:
 		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
-		if req.Cursor != "" {
+		switch {
+		case req.Cursor != "":
 			c, _ := message.ParseCursor(req.Cursor) // validated by Decode
 			from = hub.StartFrom{After: &c}
+		case req.From != "" || req.Last > 0:
+			last := ""
+			if req.Last > 0 {
+				last = strconv.Itoa(req.Last)
+			}
+			var err error
+			if from, err = hub.ParseStart(req.From, last); err != nil {
+				return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
+			}
 		}
 		start, err := sub.Subscribe(req.Topics, from)
 		if err != nil {

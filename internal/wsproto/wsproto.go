@@ -42,6 +42,10 @@ type Request struct {
 	Cursor string `json:"cursor,omitempty"`
 	// Retained=false skips retained messages on subscribe (default true).
 	Retained *bool `json:"retained,omitempty"`
+	// From (a cursor, a sequence number or an RFC 3339 time) or Last (the
+	// latest N matching messages) replay history first (sub only).
+	From string `json:"from,omitempty"`
+	Last int    `json:"last,omitempty"`
 }
 
 // Decode parses and validates one client frame.
