@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	paho3 "github.com/eclipse/paho.mqtt.golang"
 
 	"streamhub/internal/config"
 	"streamhub/internal/message"
@@ -214,5 +217,72 @@ func TestDurableGapAfterRetention(t *testing.T) {
 	line, _ := bufio.NewReader(io.LimitReader(resp.Body, 1<<16)).ReadString('\n')
 	if resp.Header.Get("Streamhub-Gap") != "true" {
 		t.Errorf("NDJSON: no gap header (first line %s)", line)
+	}
+}
+
+// TestMQTTSessionAndRetainedSurviveRestart: a persistent MQTT session, the
+// QoS 1 messages queued for it on a durable topic, and retained messages
+// are all there after a restart.
+func TestMQTTSessionAndRetainedSurviveRestart(t *testing.T) {
+	t.Parallel()
+	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "fleet/#"})
+	s := testkit.Start(t, mutate)
+	var mu sync.Mutex
+	var got []string
+	opts := func(s *testkit.Server) *paho3.ClientOptions {
+		return paho3.NewClientOptions().AddBroker("tcp://" + s.MQTT().Addr("mqtt").String()).
+			SetClientID("device-7").SetCleanSession(false).SetAutoReconnect(false).
+			SetDefaultPublishHandler(func(_ paho3.Client, m paho3.Message) {
+				mu.Lock()
+				got = append(got, string(m.Payload()))
+				mu.Unlock()
+			})
+	}
+	c := paho3.NewClient(opts(s))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := c.Subscribe("fleet/+/cmd", 1, nil); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	c.Disconnect(100)
+	httpPublish(t, s.URL, "config/site", []byte("retained across restarts"), "?retain=true")
+	for i := 1; i <= 3; i++ {
+		httpPublish(t, s.URL, "fleet/7/cmd", []byte(fmt.Sprint("before ", i)), "")
+	}
+	s.Stop(t)
+
+	s = testkit.Start(t, mutate)
+	for i := 1; i <= 2; i++ {
+		httpPublish(t, s.URL, "fleet/7/cmd", []byte(fmt.Sprint("after ", i)), "")
+	}
+	c = paho3.NewClient(opts(s))
+	tok := c.Connect()
+	if tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	if !tok.(*paho3.ConnectToken).SessionPresent() {
+		t.Error("session not present after the restart")
+	}
+	want := []string{"before 1", "before 2", "before 3", "after 1", "after 2"}
+	testkit.Eventually(t, 10*time.Second, "the queued messages", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= len(want)
+	})
+	mu.Lock()
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	col := &collector{}
+	sseSubscriber().start(ctx, t, s, "config/#", col)
+	testkit.Eventually(t, 10*time.Second, "the retained message", func() bool { g, _ := col.snapshot(); return len(g) == 1 })
+	if g, _ := col.snapshot(); string(g[0].payload) != "retained across restarts" {
+		t.Errorf("retained: %q", g[0].payload)
 	}
 }

@@ -402,6 +402,7 @@ func (c *conn) readLoop() (clean bool) {
 				}
 				ack.ReasonCodes = append(ack.ReasonCodes, code)
 			}
+			c.sess.persist()
 			c.queue(&ack)
 		case packets.Pingreq:
 			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
@@ -529,6 +530,7 @@ func (c *conn) onSubscribe(pk *packets.Packet) bool {
 		}
 		ack.ReasonCodes = append(ack.ReasonCodes, code)
 	}
+	c.sess.persist()
 	c.queue(&ack)
 	return true
 }

@@ -88,6 +88,9 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 			}
 			for _, d := range buf {
 				ss.pending = append(ss.pending, pending{msg: d.Msg, retained: d.Retained})
+				if !d.Retained && d.Msg.Epoch == ss.epoch && d.Msg.Seq > ss.delivered {
+					ss.delivered = d.Msg.Seq
+				}
 			}
 			clear(buf)
 		}

@@ -25,6 +25,7 @@ import (
 // Hub is what MQTT needs from the core.
 type Hub interface {
 	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+	Epoch() string
 	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
 	Stats() hub.Stats
 }
@@ -56,6 +57,8 @@ type Config struct {
 	SysInterval  time.Duration
 	WriteTimeout time.Duration
 	Version      string
+	// Sessions, when set, keeps persistent sessions across restarts.
+	Sessions SessionStore
 }
 
 // Server is the MQTT broker.
@@ -82,6 +85,7 @@ type Server struct {
 	sent     atomic.Int64
 	clientID atomic.Int64
 	online   atomic.Int64
+	closing  atomic.Bool
 }
 
 // New returns a broker; Start opens its listeners.
@@ -135,7 +139,41 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.publishSys()
 	}
+	if s.cfg.Sessions != nil {
+		s.restoreSessions(s.hub.Epoch())
+		s.wg.Add(1)
+		go s.persistLoop()
+	}
 	return nil
+}
+
+// persistLoop saves the cursors of persistent sessions that moved, so that
+// a crash repeats at most a second's worth of QoS 1/2 deliveries.
+func (s *Server) persistLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		all := make([]*session, 0, len(s.sessions))
+		for _, ss := range s.sessions {
+			all = append(all, ss)
+		}
+		s.mu.Unlock()
+		for _, ss := range all {
+			ss.mu.Lock()
+			moved := ss.expiry > 0 && !ss.ended && (message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}).String() != ss.saved
+			ss.mu.Unlock()
+			if moved {
+				ss.persist()
+			}
+		}
+	}
 }
 
 func (s *Server) serve(ln net.Listener, kind string) {
@@ -174,6 +212,7 @@ func (s *Server) Addr(kind string) net.Addr {
 // Close disconnects every client (v5: reason 0x8B, server shutting down)
 // and stops the listeners. Sessions end with the process.
 func (s *Server) Close() {
+	s.closing.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	for _, ln := range s.listeners {
@@ -184,6 +223,16 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	// Save where every persistent session stands before the connections go.
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.persist()
+	}
 	for _, c := range conns {
 		c.kick(codeShuttingDown)
 	}

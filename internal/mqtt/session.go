@@ -71,10 +71,15 @@ type session struct {
 	willTimer *time.Timer
 	delayed   *message.Message // the will waiting for willTimer
 	ended     bool
+	// delivered is the highest sequence taken from the hub queue, in the
+	// hub's epoch; saved is the cursor last persisted.
+	epoch     string
+	delivered uint64
+	saved     string
 }
 
 func (s *Server) newSession(id string) *session {
-	return &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue),
+	return &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch(),
 		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
 		inboundQ2: map[uint16]struct{}{}}
 }
@@ -139,6 +144,9 @@ func (ss *session) detach(c *conn, sendWill bool) {
 		ss.timer = time.AfterFunc(expiry, func() { ss.srv.expire(ss) })
 	}
 	ss.mu.Unlock()
+	if expiry > 0 && !ss.srv.closing.Load() {
+		ss.persist()
+	}
 	for _, r := range back {
 		r.group.requeue(r.msg)
 	}
@@ -211,6 +219,7 @@ func (ss *session) end() {
 	if will != nil {
 		ss.srv.publishWill(will)
 	}
+	ss.forget()
 	ss.sub.Close()
 	for _, f := range shared {
 		ss.srv.leaveGroup(f, ss)
@@ -245,9 +254,15 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	ss.filters[f.Filter] = opts
 	ss.mu.Unlock()
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
-	if _, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained}); err != nil {
+	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
+	if err != nil {
 		return packets.ErrUnspecifiedError.Code
 	}
+	ss.mu.Lock()
+	if ss.delivered == 0 {
+		ss.delivered = start.Head.Seq
+	}
+	ss.mu.Unlock()
 	return opts.qos
 }
 

@@ -104,6 +104,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
+		Sessions:    sessionStore(s.store),
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
@@ -230,6 +231,14 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
+}
+
+// sessionStore is the store as MQTT's session store, or nil without one.
+func sessionStore(st *store.Store) mqtt.SessionStore {
+	if st == nil {
+		return nil
+	}
+	return st
 }
 
 func (s *Server) closeStore() {
