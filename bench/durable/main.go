@@ -166,4 +166,3 @@ func jetStream(addr string, n, c int, payload string) (float64, float64, error) 
 	}
 	return rate, float64(n) / time.Since(start).Seconds(), nil
 }
-

@@ -19,14 +19,21 @@ import (
 	"streamhub/internal/testkit"
 )
 
+// freePort returns a free port below Linux's ephemeral range (32768 and
+// up), so that no outgoing connection of a parallel test takes it before
+// the program meant to listen on it does.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
 
 func python(t *testing.T) string {

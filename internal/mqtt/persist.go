@@ -71,7 +71,7 @@ func (ss *session) cursorLocked() uint64 {
 // end with their connection are not stored.
 func (ss *session) persist() {
 	st := ss.srv.cfg.Sessions
-	if st == nil {
+	if st == nil || ss.srv.stopped.Load() {
 		return
 	}
 	ss.mu.Lock()
@@ -99,7 +99,7 @@ func (ss *session) persist() {
 }
 
 func (ss *session) forget() {
-	if st := ss.srv.cfg.Sessions; st != nil {
+	if st := ss.srv.cfg.Sessions; st != nil && !ss.srv.closing.Load() {
 		if err := st.DeleteSession(ss.id); err != nil {
 			ss.srv.log.Error("deleting MQTT session", "client", ss.id, "err", err)
 		}

@@ -85,7 +85,8 @@ type Server struct {
 	sent     atomic.Int64
 	clientID atomic.Int64
 	online   atomic.Int64
-	closing  atomic.Bool
+	closing  atomic.Bool // Close has begun: sessions no longer expire
+	stopped  atomic.Bool // Close is done: the session store may be gone
 }
 
 // New returns a broker; Start opens its listeners.
@@ -238,6 +239,7 @@ func (s *Server) Close() {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.stopped.Store(true)
 }
 
 func (s *Server) nextClientID() string {

@@ -181,6 +181,9 @@ func (s *Server) publishWill(m *message.Message) {
 
 // expire ends a session if it is still detached and still registered.
 func (s *Server) expire(ss *session) {
+	if s.closing.Load() {
+		return // shutting down: the stored session outlives the process
+	}
 	s.mu.Lock()
 	ss.mu.Lock()
 	if ss.conn != nil || ss.ended {
