@@ -16,6 +16,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/hub"
 	"streamhub/internal/topic"
 )
@@ -32,11 +33,51 @@ type Config struct {
 	NDJSON   Stream        `koanf:"ndjson"`
 	WS       Stream        `koanf:"ws"`
 	Poll     Poll          `koanf:"poll"`
+	Auth     Auth          `koanf:"auth"`
 	Durable  Durable       `koanf:"durable"`
 	MQTT     MQTT          `koanf:"mqtt"`
 	TCP      TCP           `koanf:"tcp"`
 	CORS     CORS          `koanf:"cors"`
 	Shutdown time.Duration `koanf:"shutdown"`
+}
+
+// Auth is the one security policy for every protocol (see docs/SECURITY.md).
+type Auth struct {
+	// Required refuses connections without valid credentials. With it off
+	// and no rules, everything is open (the localhost default).
+	Required bool   `koanf:"required"`
+	Users    string `koanf:"users"` // file of name:bcrypt-hash[:roles] lines
+	JWT      JWT    `koanf:"jwt"`
+	ACL      []ACL  `koanf:"acl"`
+}
+
+// JWT lists the keys tokens may be signed with.
+type JWT struct {
+	Secret string `koanf:"secret"` // HS256
+	Rsakey string `koanf:"rsakey"` // RS256 public key (PEM file)
+	Eckey  string `koanf:"eckey"`  // ES256 public key (PEM file)
+	Jwks   string `koanf:"jwks"`   // JSON Web Key Set file
+}
+
+// ACL is one rule: who it applies to, and the filters it allows and denies
+// (%u: user name, %c: client id). Deny wins.
+type ACL struct {
+	Who           string   `koanf:"who"` // user, "role:NAME", "*", "anonymous" or "all"
+	Publish       []string `koanf:"publish"`
+	Subscribe     []string `koanf:"subscribe"`
+	Denypublish   []string `koanf:"denypublish"`
+	Denysubscribe []string `koanf:"denysubscribe"`
+}
+
+// Policy builds the security policy (nil when everything is open).
+func (c Config) Policy() (*auth.Policy, error) {
+	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users,
+		JWT: auth.JWTConfig{Secret: c.Auth.JWT.Secret, RSAKey: c.Auth.JWT.Rsakey, ECKey: c.Auth.JWT.Eckey, JWKS: c.Auth.JWT.Jwks}}
+	for _, a := range c.Auth.ACL {
+		cfg.Rules = append(cfg.Rules, auth.Rule{Who: a.Who, Publish: a.Publish, Subscribe: a.Subscribe,
+			DenyPublish: a.Denypublish, DenySubscribe: a.Denysubscribe})
+	}
+	return auth.New(cfg)
 }
 
 // Durable declares durable streams: topics whose messages are stored in
@@ -102,6 +143,9 @@ type TCP struct {
 	Textpolicy string `koanf:"textpolicy"`
 	// Dialqueue is how many messages wait for an -out-dial peer that is away.
 	Dialqueue int `koanf:"dialqueue"`
+	// Networks limits the client addresses (CIDR) every listening TCP port
+	// accepts; empty accepts any.
+	Networks []string `koanf:"networks"`
 	// Backoff caps the delay between attempts to reach a dialled peer.
 	Backoff time.Duration `koanf:"backoff"`
 	Timeout time.Duration `koanf:"timeout"` // per write
@@ -254,6 +298,11 @@ func (c Config) Validate() error {
 	for _, st := range c.Durable.Streams {
 		if err := topic.ValidateFilter(st.Filter); err != nil {
 			errs = append(errs, fmt.Errorf("durable.streams: %w", err))
+		}
+	}
+	for _, n := range c.TCP.Networks {
+		if _, _, err := net.ParseCIDR(n); err != nil {
+			errs = append(errs, fmt.Errorf("tcp.networks: %w", err))
 		}
 	}
 	if c.Limits.Payload <= 0 {

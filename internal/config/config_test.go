@@ -14,14 +14,7 @@ func TestExampleMatchesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An empty YAML list decodes to an empty slice; Defaults leaves lists nil.
-	for _, l := range []*[]string{&got.TCP.In, &got.TCP.Out, &got.TCP.Indial, &got.TCP.Outdial} {
-		if len(*l) == 0 {
-			*l = nil
-		}
-	}
-	if len(got.Durable.Streams) == 0 {
-		got.Durable.Streams = nil
-	}
+	nilEmptySlices(reflect.ValueOf(&got).Elem())
 	if want := Defaults(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("streamhub.example.yaml differs from Defaults():\n got %+v\nwant %+v", got, want)
 	}
@@ -60,5 +53,18 @@ func TestValidate(t *testing.T) {
 	c.HTTP.Cert = "x"
 	if err := c.Validate(); err == nil {
 		t.Fatal("invalid config accepted")
+	}
+}
+
+func nilEmptySlices(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			nilEmptySlices(v.Field(i))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 && !v.IsNil() && v.CanSet() {
+			v.Set(reflect.Zero(v.Type()))
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
@@ -70,6 +71,29 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	default:
 		WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
+}
+
+// AuthorizeSubscribe checks every filter against the policy for the
+// request's identity, answering 403 if one is refused; it restricts sub to
+// readable messages when a wildcard reaches beyond the grants.
+func AuthorizeSubscribe(w http.ResponseWriter, r *http.Request, p *auth.Policy, filters []string, sub *hub.Subscription) bool {
+	if p.Open() {
+		return true
+	}
+	id := auth.FromContext(r.Context())
+	restrict := false
+	for _, f := range filters {
+		ok, restricted := p.CanSubscribe(id, f)
+		if !ok {
+			WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+f)
+			return false
+		}
+		restrict = restrict || restricted
+	}
+	if restrict {
+		sub.Restrict(p.ReadCheck(id))
+	}
+	return true
 }
 
 // Filters returns the request's `topic` query parameters, validated.

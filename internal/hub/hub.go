@@ -267,7 +267,7 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 	h.history.push(m)
 	matched := h.matched[:0]
 	h.subs.Match(m.Topic, func(s *Subscription) {
-		if s.lastSeq != m.Seq {
+		if s.lastSeq != m.Seq && (s.readCheck == nil || s.readCheck(m.Topic)) {
 			s.lastSeq = m.Seq
 			matched = append(matched, s)
 		}
@@ -381,6 +381,9 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		backlog = h.history.all(filters)
 	case from.Retained:
 		backlog = h.retainedMatching(filters)
+	}
+	if s.readCheck != nil {
+		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {

@@ -28,6 +28,12 @@ type Subscription struct {
 	dropped uint64
 	err     error
 
+	// readCheck, when set, is asked about every message before it is
+	// queued: the security policy's answer for a subscription whose
+	// wildcards reach topics its owner may not read. Written under both
+	// Hub.mu and mu; read under either.
+	readCheck func(topic string) bool
+
 	// catch, while set, pages stored messages in ahead of the queue;
 	// paged counts the page's entries still at the queue's front.
 	catch *catchUp
@@ -155,13 +161,25 @@ func (s *Subscription) loadPage() {
 		if len(msgs) > 0 || done {
 			page := make([]entry, 0, len(msgs)+len(s.queue))
 			for _, m := range msgs {
-				page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
+				if s.readCheck == nil || s.readCheck(m.Topic) {
+					page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
+				}
 			}
 			s.queue = append(page, s.queue...)
-			s.paged = len(msgs)
+			s.paged = len(page)
 			return
 		}
 	}
+}
+
+// Restrict makes every message pass check before it reaches this
+// subscription: live, retained, replayed or paged in from the store.
+func (s *Subscription) Restrict(check func(topic string) bool) {
+	s.hub.mu.Lock()
+	s.mu.Lock()
+	s.readCheck = check
+	s.mu.Unlock()
+	s.hub.mu.Unlock()
 }
 
 // Pending reports whether deliveries are queued or still to be paged in

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/envelope"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
@@ -26,6 +27,7 @@ type Config struct {
 	DefaultTimeout time.Duration
 	MaxTimeout     time.Duration
 	MaxMessages    int
+	Policy         *auth.Policy // nil: open
 }
 
 // Handler serves long polls.
@@ -88,6 +90,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// messages beyond the limit stay in history for the next poll.
 	sub := h.hub.NewSubscription("longpoll", hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Policy: hub.DropOldest})
 	defer sub.Close()
+	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
+		return
+	}
 	start, err := sub.Subscribe(filters, from)
 	if err != nil {
 		httpx.WriteHubError(w, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
@@ -29,6 +30,7 @@ type conn struct {
 	br      *bufio.Reader
 	version byte
 	sess    *session
+	id      *auth.Identity
 
 	// Client limits (v5), read-only after CONNECT.
 	clientMaxPacket int
@@ -115,6 +117,33 @@ func (c *conn) handshake() bool {
 		id = s.nextClientID()
 		assigned = id
 	}
+	// Authenticate: a user name and password (a JWT in the password is
+	// verified as a token), or nothing.
+	p := s.cfg.Policy
+	var who *auth.Identity
+	var aerr error
+	switch {
+	case cp.PasswordFlag:
+		who, aerr = p.Password(string(cp.Username), string(cp.Password), id)
+	case cp.UsernameFlag:
+		who, aerr = p.Password(string(cp.Username), "", id)
+	default:
+		who, aerr = p.Anonymous(id)
+	}
+	if aerr != nil {
+		code := packets.ErrBadUsernameOrPassword
+		if errors.Is(aerr, auth.ErrNoCredentials) {
+			code = packets.ErrNotAuthorized
+		}
+		c.refuse(pk, code)
+		return false
+	}
+	who.ClientID = id
+	if cp.WillFlag && !p.CanPublish(who, cp.WillTopic) {
+		c.refuse(pk, packets.ErrNotAuthorized)
+		return false
+	}
+	c.id = who
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {
@@ -459,6 +488,21 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
 		return false
 	}
+	if !c.srv.cfg.Policy.CanPublish(c.id, name) {
+		// Refused: v5 says so in the acknowledgement; v3.1.1 has no way
+		// to, so the message is acknowledged and dropped, as Mosquitto does.
+		code := byte(0)
+		if c.version == 5 {
+			code = packets.ErrNotAuthorized.Code
+		}
+		switch qos {
+		case 1:
+			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ReasonCode: code})
+		case 2:
+			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID, ReasonCode: code})
+		}
+		return true
+	}
 	if qos == 2 {
 		c.sess.mu.Lock()
 		_, dup := c.sess.inboundQ2[pk.PacketID]
@@ -524,6 +568,14 @@ func (c *conn) onSubscribe(pk *packets.Packet) bool {
 		if c.version < 5 {
 			f.RetainHandling, f.NoLocal, f.RetainAsPublished, f.Identifier = 0, false, false, 0
 		}
+		if !c.authorizeSubscribe(f.Filter) {
+			code := packets.ErrNotAuthorized.Code
+			if c.version < 5 {
+				code = 0x80
+			}
+			ack.ReasonCodes = append(ack.ReasonCodes, code)
+			continue
+		}
 		code := c.sess.subscribe(f)
 		if c.version < 5 && code >= 0x80 {
 			code = 0x80
@@ -532,6 +584,29 @@ func (c *conn) onSubscribe(pk *packets.Packet) bool {
 	}
 	c.sess.persist()
 	c.queue(&ack)
+	return true
+}
+
+// authorizeSubscribe applies the policy to one filter: refused, or allowed
+// with the session restricted to readable messages where a wildcard reaches
+// beyond the grants. A shared subscription must be allowed whole.
+func (c *conn) authorizeSubscribe(filter string) bool {
+	p := c.srv.cfg.Policy
+	if p.Open() {
+		return true
+	}
+	f := filter
+	_, inner, shared := parseShare(filter)
+	if shared {
+		f = inner
+	}
+	ok, restricted := p.CanSubscribe(c.id, f)
+	if !ok || (shared && restricted) {
+		return false
+	}
+	if restricted {
+		c.sess.sub.Restrict(p.ReadCheck(c.id))
+	}
 	return true
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
@@ -59,6 +60,9 @@ type Config struct {
 	Version      string
 	// Sessions, when set, keeps persistent sessions across restarts.
 	Sessions SessionStore
+	// Policy authenticates CONNECT and authorises publishes and
+	// subscriptions (nil: open).
+	Policy *auth.Policy
 }
 
 // Server is the MQTT broker.

@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/message"
+	"streamhub/internal/topic"
 )
 
 // MetaPrefix marks request headers carried as message headers:
@@ -31,11 +33,12 @@ type Handler struct {
 	hub        Hub
 	maxPayload int64
 	meter      httpx.Meter
+	policy     *auth.Policy
 }
 
-// New returns the publish handler.
-func New(h Hub, maxPayload int, meter httpx.Meter) *Handler {
-	return &Handler{hub: h, maxPayload: int64(maxPayload), meter: meter}
+// New returns the publish handler; a nil policy allows every publish.
+func New(h Hub, maxPayload int, meter httpx.Meter, policy *auth.Policy) *Handler {
+	return &Handler{hub: h, maxPayload: int64(maxPayload), meter: meter, policy: policy}
 }
 
 // Result is the JSON answer to a publish.
@@ -51,6 +54,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if name == "" {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", "topic required: POST /v1/publish/{topic} or ?topic=")
+		return
+	}
+	if err := topic.ValidateName(name); err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+		return
+	}
+	if !h.policy.CanPublish(auth.FromContext(r.Context()), name) {
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+name)
 		return
 	}
 	retain := false

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/config"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
@@ -36,6 +37,7 @@ const Version = "0.1.0"
 // Server is one streamhub node.
 type Server struct {
 	cfg     config.Config
+	policy  *auth.Policy
 	log     *slog.Logger
 	hub     *hub.Hub
 	metrics *metrics.Metrics
@@ -65,6 +67,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
 	var h *hub.Hub
 	var err error
+	if s.policy, err = cfg.Policy(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	var networks []*net.IPNet
+	for _, n := range cfg.TCP.Networks {
+		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
+		networks = append(networks, ipn)
+	}
 	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
 	var st hub.Store
 	if cfg.Data != "" {
@@ -90,6 +100,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
+		Policy: s.policy, Networks: networks,
 	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()
@@ -105,6 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
 		Sessions:    sessionStore(s.store),
+		Policy:      s.policy,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
@@ -129,20 +141,20 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 func (s *Server) routes() http.Handler {
 	cfg := s.cfg
 	mux := http.NewServeMux()
-	pub := publish.New(s.hub, cfg.Limits.Payload, s.metrics.Transport("http"))
+	pub := publish.New(s.hub, cfg.Limits.Payload, s.metrics.Transport("http"), s.policy)
 	mux.Handle("POST /v1/publish/{topic...}", pub)
 	mux.Handle("POST /v1/publish", pub)
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
-		WriteTimeout: cfg.SSE.Timeout}, s.log, s.metrics.Transport("sse"))
+		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy}, s.log, s.metrics.Transport("sse"))
 	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
-		WriteTimeout: cfg.NDJSON.Timeout}, s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
+		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy}, s.log, s.metrics.Transport("ndjson"))
+	mux.Handle("GET /v1/subscribe", s.tracked(checkOrigin(cfg.CORS.Origins, negotiate(sseHandler, ndjson))))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit}, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat},
+		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
@@ -162,7 +174,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path+"; see docs/PROTOCOLS.md")
 	})
-	return cors(cfg.CORS.Origins, mux)
+	return cors(cfg.CORS.Origins, s.authenticate(mux))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 )
@@ -26,6 +27,7 @@ type Config struct {
 	Queue        hub.QueueLimits
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
 	// Retry is the reconnect delay the server asks EventSource to use.
 	Retry time.Duration
 }
@@ -64,6 +66,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sub := h.hub.NewSubscription("sse", h.cfg.Queue)
 	defer sub.Close()
+	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
+		return
+	}
 	start, err := sub.Subscribe(filters, from)
 	if err != nil {
 		httpx.WriteHubError(w, err)

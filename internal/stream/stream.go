@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/envelope"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
@@ -24,6 +25,7 @@ type Config struct {
 	Queue        hub.QueueLimits
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
 }
 
 // Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
@@ -54,6 +56,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := h.hub.NewSubscription("ndjson", h.cfg.Queue)
 	defer sub.Close()
+	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
+		return
+	}
 	start, err := sub.Subscribe(filters, from)
 	if err != nil {
 		httpx.WriteHubError(w, err)

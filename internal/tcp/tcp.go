@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/framing"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
@@ -40,6 +41,11 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Backoff bounds the delay between dial attempts.
 	BackoffMin, BackoffMax time.Duration
+	// Policy governs the text protocol (nil: open). Raw ports carry no
+	// credentials: Networks, when set, limits which client addresses any
+	// listening port accepts.
+	Policy   *auth.Policy
+	Networks []*net.IPNet
 }
 
 // Observer receives dial state changes for metrics.
@@ -193,6 +199,11 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(con
 			}
 			return
 		}
+		if !s.allowed(c.RemoteAddr()) {
+			s.log.Warn("refused a client outside the allowed networks", "transport", "tcp", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
 		if !s.track(c) {
 			c.Close()
 			return
@@ -204,6 +215,22 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(con
 			serve(ctx, c)
 		}()
 	}
+}
+
+func (s *Server) allowed(addr net.Addr) bool {
+	if len(s.cfg.Networks) == 0 {
+		return true
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	for _, n := range s.cfg.Networks {
+		if n.Contains(ta.IP) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) track(c net.Conn) bool {

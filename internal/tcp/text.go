@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
 	"streamhub/internal/tcptext"
@@ -66,6 +67,8 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		}
 	}()
 
+	p := s.cfg.Policy
+	id, _ := p.Anonymous("")
 	r := tcptext.NewReader(c, s.cfg.MaxPayload)
 	for {
 		cmd, err := r.Next()
@@ -80,10 +83,33 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			return
 		}
 		var reply []byte
+		if id == nil && cmd.Verb != tcptext.VerbAuth && cmd.Verb != tcptext.VerbPing {
+			if write(tcptext.AppendErr(nil, "unauthorized", "authenticate first: AUTH <user> <password> or AUTH <token>")) != nil {
+				return
+			}
+			continue
+		}
 		switch cmd.Verb {
 		case tcptext.VerbPing:
 			reply = []byte("PONG\n")
+		case tcptext.VerbAuth:
+			var who *auth.Identity
+			var err error
+			if len(cmd.Args) == 1 {
+				who, err = p.Token(cmd.Args[0], "")
+			} else {
+				who, err = p.Password(cmd.Args[0], cmd.Args[1], "")
+			}
+			if err != nil {
+				reply = tcptext.AppendErr(nil, "unauthorized", err.Error())
+			} else {
+				id, reply = who, tcptext.AppendOK(nil, "")
+			}
 		case tcptext.VerbPub:
+			if !p.CanPublish(id, cmd.Topic) {
+				reply = tcptext.AppendErr(nil, "forbidden", "not allowed to publish to "+cmd.Topic)
+				break
+			}
 			m := &message.Message{Topic: cmd.Topic, Payload: append([]byte(nil), cmd.Payload...), QoS: message.DefaultQoS}
 			cursor, err := s.hub.Publish(ctx, m)
 			if err != nil {
@@ -93,6 +119,10 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				reply = tcptext.AppendOK(nil, cursor.String())
 			}
 		case tcptext.VerbSub:
+			if denied := s.authorizeSub(sub, id, cmd.Filters); denied != "" {
+				reply = tcptext.AppendErr(nil, "forbidden", "not allowed to subscribe to "+denied)
+				break
+			}
 			from := hub.StartFrom{Retained: true}
 			if cmd.Cursor != "" {
 				var err error
@@ -118,6 +148,27 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			return
 		}
 	}
+}
+
+// authorizeSub checks filters for id, restricting sub where a wildcard
+// reaches beyond the grants; it returns the first refused filter.
+func (s *Server) authorizeSub(sub *hub.Subscription, id *auth.Identity, filters []string) string {
+	p := s.cfg.Policy
+	if p.Open() {
+		return ""
+	}
+	restrict := false
+	for _, f := range filters {
+		ok, restricted := p.CanSubscribe(id, f)
+		if !ok {
+			return f
+		}
+		restrict = restrict || restricted
+	}
+	if restrict {
+		sub.Restrict(p.ReadCheck(id))
+	}
+	return ""
 }
 
 func errorCode(err error) string {

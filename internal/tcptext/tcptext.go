@@ -7,6 +7,7 @@
 //	SUB <filter>... [FROM <cursor>]\n     +OK
 //	UNSUB <filter> [<filter>...]\n       +OK
 //	PING\n                               PONG
+//	AUTH <user> <password>\n             +OK (or AUTH <token>)
 //	                                     MSG <topic> <n>\n<n bytes>\n
 //	                                     -ERR <code> <text>
 //
@@ -31,6 +32,7 @@ const (
 	VerbSub   = "SUB"
 	VerbUnsub = "UNSUB"
 	VerbPing  = "PING"
+	VerbAuth  = "AUTH"
 )
 
 // Command is one parsed client command.
@@ -39,6 +41,7 @@ type Command struct {
 	Topic   string   // PUB
 	Filters []string // SUB, UNSUB
 	Cursor  string   // SUB ... FROM <cursor>: resume after it
+	Args    []string // AUTH <user> <password> or AUTH <token>
 	Payload []byte   // PUB; valid until the next Next
 }
 
@@ -81,6 +84,12 @@ func (r *Reader) Next() (Command, error) {
 		return r.Next() // blank lines are harmless, e.g. from nc
 	case VerbPing:
 		return Command{Verb: VerbPing}, nil
+	case VerbAuth:
+		args := strings.Fields(rest)
+		if len(args) < 1 || len(args) > 2 {
+			return Command{}, &Error{Code: "syntax", Text: "want AUTH <user> <password> or AUTH <token>"}
+		}
+		return Command{Verb: VerbAuth, Args: args}, nil
 	case VerbSub, VerbUnsub:
 		filters := strings.Fields(rest)
 		if len(filters) == 0 {
@@ -119,7 +128,7 @@ func (r *Reader) Next() (Command, error) {
 		}
 		return Command{Verb: VerbPub, Topic: topic, Payload: r.payload}, nil
 	}
-	return Command{}, &Error{Code: "unknown_command", Text: fmt.Sprintf("%q: want PUB, SUB, UNSUB or PING", verb)}
+	return Command{}, &Error{Code: "unknown_command", Text: fmt.Sprintf("%q: want PUB, SUB, UNSUB, PING or AUTH", verb)}
 }
 
 func (r *Reader) readLine() (string, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/envelope"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
@@ -53,7 +54,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if !reply(h.handle(ctx, sub, data)) {
+		if !reply(h.handle(ctx, auth.FromContext(r.Context()), sub, data)) {
 			break
 		}
 	}
@@ -61,7 +62,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
-func (h *Handler) handle(ctx context.Context, sub *hub.Subscription, data []byte) wsproto.Reply {
+func (h *Handler) handle(ctx context.Context, id *auth.Identity, sub *hub.Subscription, data []byte) wsproto.Reply {
 	req, err := wsproto.Decode(data)
 	if err != nil {
 		id := ""
@@ -72,6 +73,9 @@ func (h *Handler) handle(ctx context.Context, sub *hub.Subscription, data []byte
 	}
 	switch req.Op {
 	case wsproto.OpPublish:
+		if !h.cfg.Policy.CanPublish(id, req.Topic) {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to publish to " + req.Topic}
+		}
 		m, err := req.Message()
 		if err != nil {
 			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
@@ -83,6 +87,19 @@ func (h *Handler) handle(ctx context.Context, sub *hub.Subscription, data []byte
 		h.meter.Received(1)
 		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
 	case wsproto.OpSubscribe:
+		if !h.cfg.Policy.Open() {
+			restrict := false
+			for _, f := range req.Topics {
+				ok, restricted := h.cfg.Policy.CanSubscribe(id, f)
+				if !ok {
+					return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to subscribe to " + f}
+				}
+				restrict = restrict || restricted
+			}
+			if restrict {
+				sub.Restrict(h.cfg.Policy.ReadCheck(id))
+			}
+		}
 		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
 		switch {
 		case req.Cursor != "":

@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
@@ -31,6 +32,11 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
 		return
 	}
+	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
+	defer sub.Close()
+	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
+		return
+	}
 	c, err := h.accept(w, r)
 	if err != nil {
 		return // Accept has answered.
@@ -39,8 +45,6 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	defer h.meter.Connected()()
 
-	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
-	defer sub.Close()
 	if _, err := sub.Subscribe(filters, from); err != nil {
 		c.Close(websocket.StatusInternalError, err.Error())
 		return
@@ -58,14 +62,19 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		})
 		cancel()
 	}()
-	canPublish := !topic.IsFilter(name)
+	isFilter := topic.IsFilter(name)
+	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			break
 		}
-		if !canPublish {
+		if isFilter {
 			c.Close(websocket.StatusPolicyViolation, "cannot publish to a filter")
+			break
+		}
+		if !mayPublish {
+			c.Close(CloseForbidden, "not allowed to publish to "+name)
 			break
 		}
 		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/message"
@@ -31,11 +32,13 @@ type Config struct {
 	MaxPayload     int
 	OriginPatterns []string // host patterns allowed as Origin; "*" allows any
 	PingInterval   time.Duration
+	Policy         *auth.Policy // nil: open
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
 const (
 	CloseSlowConsumer websocket.StatusCode = 4008
+	CloseForbidden    websocket.StatusCode = 4003
 )
 
 // Handler serves both WebSocket endpoints.

@@ -1,0 +1,87 @@
+// Package auth is streamhub's one security policy: it authenticates the
+// credentials each protocol can carry (a user name and bcrypt-hashed
+// password from a users file, or a JWT) and decides, with one evaluator for
+// every protocol, what each identity may publish and subscribe to.
+package auth
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Identity is who a connection is.
+type Identity struct {
+	User     string
+	ClientID string
+	Roles    []string
+	// Token rights from a JWT's claims, in addition to the ACL's.
+	TokenPublish, TokenSubscribe []string
+	Anonymous                    bool
+}
+
+// Admin reports whether the identity has the admin role (needed for $SYS).
+func (id *Identity) Admin() bool {
+	for _, r := range id.Roles {
+		if r == "admin" {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors of authentication; transports map them onto their protocol
+// (MQTT 0x86, HTTP 401, ...).
+var (
+	ErrNoCredentials  = errors.New("authentication required")
+	ErrBadCredentials = errors.New("bad user name or password")
+	ErrBadToken       = errors.New("invalid or expired token")
+)
+
+type user struct {
+	hash  []byte
+	roles []string
+}
+
+// loadUsers reads a users file: one "name:bcrypt-hash[:role,role]" per
+// line; blank lines and lines starting with # are ignored.
+func loadUsers(path string) (map[string]user, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: users file: %w", err)
+	}
+	defer f.Close()
+	users := map[string]user{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, u, err := parseUserLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %s line %d: %w", path, n, err)
+		}
+		users[name] = u
+	}
+	return users, sc.Err()
+}
+
+func parseUserLine(line string) (string, user, error) {
+	parts := strings.SplitN(line, ":", 3)
+	if len(parts) < 2 || parts[0] == "" {
+		return "", user{}, errors.New(`want "name:bcrypt-hash[:roles]"`)
+	}
+	if _, err := bcrypt.Cost([]byte(parts[1])); err != nil {
+		return "", user{}, fmt.Errorf("user %q: not a bcrypt hash: %w", parts[0], err)
+	}
+	u := user{hash: []byte(parts[1])}
+	if len(parts) == 3 && parts[2] != "" {
+		u.roles = strings.Split(parts[2], ",")
+	}
+	return parts[0], u, nil
+}

@@ -1,0 +1,275 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"streamhub/internal/topic"
+)
+
+// JWTConfig lists the keys tokens may be signed with.
+type JWTConfig struct {
+	Secret string // HS256 shared secret
+	RSAKey string // RS256 public key, PEM file
+	ECKey  string // ES256 public key, PEM file
+	JWKS   string // JSON Web Key Set file (RSA and P-256 keys)
+}
+
+// Rule grants (and denies) topics to some identities. Filters may use %u
+// (the user name) and %c (the client id).
+type Rule struct {
+	// Who: a user name, "role:NAME", "*" (anyone authenticated),
+	// "anonymous", or "all".
+	Who                        string
+	Publish, Subscribe         []string
+	DenyPublish, DenySubscribe []string
+}
+
+// Config is the security policy.
+type Config struct {
+	// Required refuses connections without valid credentials.
+	Required bool
+	Users    string // users file: name:bcrypt-hash[:roles]
+	JWT      JWTConfig
+	Rules    []Rule
+}
+
+// Policy authenticates and authorises. A nil *Policy allows everything:
+// the open default.
+type Policy struct {
+	cfg   Config
+	users map[string]user
+	keys  *keys
+}
+
+// New loads a policy; with nothing required and no rules it returns nil (open).
+func New(cfg Config) (*Policy, error) {
+	if !cfg.Required && len(cfg.Rules) == 0 && cfg.Users == "" && cfg.JWT == (JWTConfig{}) {
+		return nil, nil
+	}
+	p := &Policy{cfg: cfg, users: map[string]user{}}
+	if cfg.Users != "" {
+		u, err := loadUsers(cfg.Users)
+		if err != nil {
+			return nil, err
+		}
+		p.users = u
+	}
+	k, err := newKeys(cfg.JWT)
+	if err != nil {
+		return nil, err
+	}
+	p.keys = k
+	for _, r := range cfg.Rules {
+		for _, f := range append(append(append(append([]string{}, r.Publish...), r.Subscribe...), r.DenyPublish...), r.DenySubscribe...) {
+			if err := topic.ValidateFilter(strings.NewReplacer("%u", "u", "%c", "c").Replace(f)); err != nil {
+				return nil, fmt.Errorf("auth: rule for %q: %w", r.Who, err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Open reports whether the policy allows everything.
+func (p *Policy) Open() bool { return p == nil }
+
+// LooksLikeJWT reports whether s has a JWT's three dot-separated parts.
+func LooksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 && len(s) > 20 }
+
+// Password authenticates a user name and password; a JWT in the password
+// is verified as a token instead (MQTT clients can carry one only there).
+func (p *Policy) Password(name, password, clientID string) (*Identity, error) {
+	if p == nil {
+		return &Identity{User: name, ClientID: clientID, Anonymous: name == ""}, nil
+	}
+	if LooksLikeJWT(password) {
+		return p.Token(password, clientID)
+	}
+	u, ok := p.users[name]
+	if !ok || bcrypt.CompareHashAndPassword(u.hash, []byte(password)) != nil {
+		return nil, ErrBadCredentials
+	}
+	return &Identity{User: name, ClientID: clientID, Roles: u.roles}, nil
+}
+
+// Token authenticates a JWT.
+func (p *Policy) Token(token, clientID string) (*Identity, error) {
+	if p == nil {
+		return &Identity{ClientID: clientID, Anonymous: true}, nil
+	}
+	c, err := p.keys.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
+		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}, nil
+}
+
+// Anonymous is the identity of a connection without credentials, refused
+// when credentials are required.
+func (p *Policy) Anonymous(clientID string) (*Identity, error) {
+	if p != nil && p.cfg.Required {
+		return nil, ErrNoCredentials
+	}
+	return &Identity{ClientID: clientID, Anonymous: true}, nil
+}
+
+func (r Rule) applies(id *Identity) bool {
+	switch {
+	case r.Who == "all":
+		return true
+	case r.Who == "anonymous":
+		return id.Anonymous
+	case r.Who == "*":
+		return !id.Anonymous
+	case strings.HasPrefix(r.Who, "role:"):
+		for _, role := range id.Roles {
+			if role == r.Who[5:] {
+				return true
+			}
+		}
+		return false
+	}
+	return !id.Anonymous && r.Who == id.User
+}
+
+// expand substitutes %u and %c; it reports false when the value cannot be
+// substituted safely (empty, or holding /, + or #), so the filter is skipped.
+func expand(f string, id *Identity) (string, bool) {
+	unsafe := func(v string) bool { return v == "" || strings.ContainsAny(v, "/+#") }
+	if strings.Contains(f, "%u") {
+		if unsafe(id.User) {
+			return "", false
+		}
+		f = strings.ReplaceAll(f, "%u", id.User)
+	}
+	if strings.Contains(f, "%c") {
+		if unsafe(id.ClientID) {
+			return "", false
+		}
+		f = strings.ReplaceAll(f, "%c", id.ClientID)
+	}
+	return f, true
+}
+
+// grants lists the identity's allowed and denied filters for an action.
+func (p *Policy) grants(id *Identity, publish bool) (allow, deny []string) {
+	for _, r := range p.cfg.Rules {
+		if !r.applies(id) {
+			continue
+		}
+		a, d := r.Subscribe, r.DenySubscribe
+		if publish {
+			a, d = r.Publish, r.DenyPublish
+		}
+		for _, f := range a {
+			if e, ok := expand(f, id); ok {
+				allow = append(allow, e)
+			}
+		}
+		for _, f := range d {
+			if e, ok := expand(f, id); ok {
+				deny = append(deny, e)
+			}
+		}
+	}
+	if publish {
+		allow = append(allow, id.TokenPublish...)
+	} else {
+		allow = append(allow, id.TokenSubscribe...)
+	}
+	return allow, deny
+}
+
+func isSys(s string) bool { return strings.HasPrefix(s, "$SYS") }
+
+// CanPublish decides a publish. Nobody but the server publishes to $SYS.
+func (p *Policy) CanPublish(id *Identity, name string) bool {
+	if p == nil {
+		return true
+	}
+	if isSys(name) {
+		return false
+	}
+	allow, deny := p.grants(id, true)
+	return anyMatch(allow, name) && !anyMatch(deny, name)
+}
+
+// CanRead decides whether a message on topic name may reach id. $SYS is
+// for admins only.
+func (p *Policy) CanRead(id *Identity, name string) bool {
+	if p == nil {
+		return true
+	}
+	if isSys(name) {
+		return id.Admin()
+	}
+	allow, deny := p.grants(id, false)
+	return anyMatch(allow, name) && !anyMatch(deny, name)
+}
+
+// CanSubscribe decides a subscription: it is allowed when it can match some
+// readable topic; restricted reports that its messages must still be
+// checked one by one with CanRead (a wildcard reaching beyond the grants).
+func (p *Policy) CanSubscribe(id *Identity, filter string) (ok, restricted bool) {
+	if p == nil {
+		return true, false
+	}
+	if isSys(filter) {
+		return id.Admin(), false
+	}
+	allow, deny := p.grants(id, false)
+	for _, d := range deny {
+		if topic.Covers(d, filter) {
+			return false, false
+		}
+	}
+	covered := false
+	for _, a := range allow {
+		if topic.Covers(a, filter) {
+			covered = true
+		}
+		if topic.Overlap(a, filter) {
+			ok = true
+		}
+	}
+	restricted = !covered
+	for _, d := range deny {
+		if topic.Overlap(d, filter) {
+			restricted = true
+		}
+	}
+	return ok, restricted
+}
+
+// ReadCheck returns the per-message check for a subscription of id.
+func (p *Policy) ReadCheck(id *Identity) func(string) bool {
+	return func(name string) bool { return p.CanRead(id, name) }
+}
+
+func anyMatch(filters []string, name string) bool {
+	for _, f := range filters {
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+type ctxKey struct{}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the identity in ctx, or an anonymous one.
+func FromContext(ctx context.Context) *Identity {
+	if id, ok := ctx.Value(ctxKey{}).(*Identity); ok {
+		return id
+	}
+	return &Identity{Anonymous: true}
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/httpx"
+)
+
+// TokenCookie is the cookie a browser may carry its token in.
+const TokenCookie = "streamhub_token"
+
+// authenticate puts the request's identity in its context, from (in this
+// order) an Authorization header (Bearer token or Basic user:password), the
+// streamhub_token cookie, or a ?token= query parameter, which is how an
+// EventSource or a browser WebSocket can carry one. Bad credentials are
+// refused with 401; MQTT over WebSocket authenticates in its CONNECT.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.policy.Open() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, err := s.credentials(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="streamhub"`)
+			code := "unauthorized"
+			if errors.Is(err, auth.ErrBadToken) {
+				code = "invalid_token"
+			}
+			httpx.WriteError(w, http.StatusUnauthorized, code, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+	})
+}
+
+func (s *Server) credentials(r *http.Request) (*auth.Identity, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return s.policy.Token(strings.TrimSpace(token), "")
+		}
+		if user, pass, ok := r.BasicAuth(); ok {
+			return s.policy.Password(user, pass, "")
+		}
+		return nil, errors.New("unsupported Authorization scheme: use Bearer or Basic")
+	}
+	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" {
+		return s.policy.Token(c.Value, "")
+	}
+	if token := r.URL.Query().Get("token"); token != "" {
+		return s.policy.Token(token, "")
+	}
+	return s.policy.Anonymous("")
+}
+
+// checkOrigin refuses cross-site streams from pages whose Origin is not
+// allowed: a browser sends Origin with EventSource requests.
+func checkOrigin(origins []string, next http.Handler) http.Handler {
+	if slices.Contains(origins, "*") {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, o) {
+			httpx.WriteError(w, http.StatusForbidden, "origin_not_allowed", "origin "+o+" is not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
