@@ -1,0 +1,147 @@
+package auth
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"streamhub/internal/topic"
+)
+
+func testPolicy(t testing.TB) *Policy {
+	t.Helper()
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("alice:"+string(h)+"\nroot:"+string(h)+":admin\n"), 0o600)
+	p, err := New(Config{Required: true, Users: users, JWT: JWTConfig{Secret: "s3cret-s3cret-s3cret"}, Rules: []Rule{
+		{Who: "*", Publish: []string{"users/%u/#"}, Subscribe: []string{"public/#", "users/%u/#", "devices/%c/+"},
+			DenySubscribe: []string{"public/secret/#"}},
+		{Who: "anonymous", Subscribe: []string{"public/#"}},
+		{Who: "role:admin", Publish: []string{"#"}, Subscribe: []string{"#"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDecisions(t *testing.T) {
+	t.Parallel()
+	p := testPolicy(t)
+	alice, err := p.Password("alice", "pw", "dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Password("alice", "bad", ""); err != ErrBadCredentials {
+		t.Fatal(err)
+	}
+	if _, err := p.Anonymous(""); err != ErrNoCredentials {
+		t.Fatal("anonymous accepted although credentials are required")
+	}
+	root, _ := p.Password("root", "pw", "")
+	cases := []struct {
+		got, want bool
+		what      string
+	}{
+		{p.CanPublish(alice, "users/alice/x"), true, "own topic"},
+		{p.CanPublish(alice, "users/bob/x"), false, "other user's topic"},
+		{p.CanRead(alice, "devices/dev1/temp"), true, "%c"},
+		{p.CanRead(alice, "devices/dev2/temp"), false, "other client id"},
+		{p.CanRead(alice, "public/secret/x"), false, "deny wins"},
+		{p.CanRead(alice, "$SYS/broker/uptime"), false, "$SYS for admins"},
+		{p.CanRead(root, "$SYS/broker/uptime"), true, "admin reads $SYS"},
+		{p.CanPublish(root, "$SYS/x"), false, "nobody publishes $SYS"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s: got %v", c.what, c.got)
+		}
+	}
+	if ok, restricted := p.CanSubscribe(alice, "#"); !ok || !restricted {
+		t.Error("# should be allowed, restricted to readable topics")
+	}
+	if ok, restricted := p.CanSubscribe(alice, "users/alice/+"); !ok || restricted {
+		t.Error("own subtree should be allowed whole")
+	}
+	if ok, _ := p.CanSubscribe(alice, "private/#"); ok {
+		t.Error("private/# allowed")
+	}
+	if ok, _ := p.CanSubscribe(alice, "public/secret/x"); ok {
+		t.Error("denied filter allowed")
+	}
+	// A user name with wildcards or levels cannot widen %u.
+	evil := &Identity{User: "#", ClientID: "x"}
+	if p.CanPublish(evil, "users/anyone/x") {
+		t.Error("%u substituted with a wildcard")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	p := testPolicy(t)
+	sign := func(c jwt.MapClaims, method jwt.SigningMethod, key any) string {
+		s, err := jwt.NewWithClaims(method, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	key := []byte("s3cret-s3cret-s3cret")
+	good := sign(jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Hour).Unix(),
+		"streamhub": map[string]any{"publish": []string{"carol/#"}, "subscribe": []string{"feed/+"}}}, jwt.SigningMethodHS256, key)
+	id, err := p.Token(good, "")
+	if err != nil || id.User != "carol" || !p.CanPublish(id, "carol/x") || !p.CanRead(id, "feed/a") || p.CanRead(id, "feed/a/b") {
+		t.Fatalf("token rights: %+v %v", id, err)
+	}
+	for name, tok := range map[string]string{
+		"expired":   sign(jwt.MapClaims{"sub": "c", "exp": time.Now().Add(-time.Hour).Unix()}, jwt.SigningMethodHS256, key),
+		"not yet":   sign(jwt.MapClaims{"sub": "c", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodHS256, key),
+		"no exp":    sign(jwt.MapClaims{"sub": "c"}, jwt.SigningMethodHS256, key),
+		"wrong key": sign(jwt.MapClaims{"sub": "c", "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodHS256, []byte("other-other-other-other")),
+		"none alg":  sign(jwt.MapClaims{"sub": "c", "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
+		"not a jwt": "abc.def.ghi",
+	} {
+		if _, err := p.Token(tok, ""); err == nil {
+			t.Errorf("%s token accepted", name)
+		}
+	}
+}
+
+// FuzzPolicy checks the evaluator's consistency on arbitrary topics and
+// filters: an unrestricted subscription only ever matches readable topics,
+// and nothing panics.
+func FuzzPolicy(f *testing.F) {
+	p := testPolicy(f)
+	alice := &Identity{User: "alice", ClientID: "dev1"}
+	for _, s := range [][2]string{{"#", "users/alice/x"}, {"users/alice/+", "users/alice/x"}, {"public/#", "public/secret/a"},
+		{"devices/dev1/+", "devices/dev1/t"}, {"$SYS/#", "$SYS/x"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, filter, name string) {
+		if topic.ValidateFilter(filter) != nil || topic.ValidateName(name) != nil {
+			return
+		}
+		p.CanPublish(alice, name)
+		ok, restricted := p.CanSubscribe(alice, filter)
+		if ok && !restricted && topic.Match(filter, name) && !p.CanRead(alice, name) {
+			t.Fatalf("unrestricted subscription %q would deliver unreadable %q", filter, name)
+		}
+	})
+}
+
+// FuzzCredentials: users-file lines and tokens of any shape never panic.
+func FuzzCredentials(f *testing.F) {
+	p := testPolicy(f)
+	f.Add("alice:$2a$04$abcdefghijklmnopqrstuuJ9.3s3rsGy1TXpBtX8MaSr8bvYmXx6u:admin", "a.b.c")
+	f.Add("::", "eyJhbGciOiJIUzI1NiJ9.e30.x")
+	f.Add("name", "")
+	f.Fuzz(func(t *testing.T, line, token string) {
+		parseUserLine(line)
+		p.Token(token, "")
+		p.Password("alice", token, "")
+	})
+}
