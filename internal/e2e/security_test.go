@@ -164,7 +164,9 @@ func checkErrorBody(t *testing.T, what string, resp *http.Response) {
 	if resp.StatusCode < 400 {
 		return
 	}
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	b, _ := io.ReadAll(resp.Body)
 	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("%s: error body %q", what, b)
