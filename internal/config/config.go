@@ -173,9 +173,14 @@ type History struct {
 	Age      time.Duration `koanf:"age"`
 }
 
-// Limits bound what clients may send.
+// Limits bound what clients may do, alike on every protocol; zero means
+// no limit.
 type Limits struct {
-	Payload int `koanf:"payload"`
+	Payload       int     `koanf:"payload"`       // bytes per message
+	Connections   int     `koanf:"connections"`   // open streaming connections in total
+	Peraddress    int     `koanf:"peraddress"`    // ... from one client address
+	Subscriptions int     `koanf:"subscriptions"` // filters per connection
+	Rate          float64 `koanf:"rate"`          // publishes per second per connection (burst as many)
 }
 
 // Queue bounds each subscriber's queue of undelivered messages.
@@ -350,7 +355,7 @@ func (c Config) StoreStreams() []DurableStream {
 // HubConfig derives the core's configuration.
 func (c Config) HubConfig() hub.Config {
 	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
-		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload}
+		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions}
 }
 
 // QueueLimits derives a transport's queue limits from its policy name;

@@ -14,6 +14,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
 )
@@ -64,6 +65,8 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, hub.ErrTooLarge):
 		WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large", err.Error())
+	case errors.Is(err, hub.ErrTooManySubscriptions):
+		WriteError(w, http.StatusTooManyRequests, "too_many_subscriptions", err.Error())
 	case errors.Is(err, hub.ErrShutdown):
 		WriteError(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
 	case topic.IsInvalid(err):
@@ -71,6 +74,23 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	default:
 		WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
+}
+
+// AcquireConn counts a streaming connection against the limits, answering
+// 503 (server full) or 429 (too many from this address) when refused.
+func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (release func(), ok bool) {
+	release, err := conns.Acquire(r.RemoteAddr)
+	switch {
+	case errors.Is(err, limit.ErrTooManyConnections):
+		w.Header().Set("Retry-After", "5")
+		WriteError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
+		return nil, false
+	case err != nil:
+		w.Header().Set("Retry-After", "5")
+		WriteError(w, http.StatusTooManyRequests, "too_many_connections", err.Error())
+		return nil, false
+	}
+	return release, true
 }
 
 // AuthorizeSubscribe checks every filter against the policy for the

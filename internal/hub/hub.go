@@ -28,6 +28,8 @@ type Config struct {
 	HistoryBytes    int
 	HistoryAge      time.Duration
 	MaxPayload      int
+	// MaxFilters bounds the filters of one subscription (0: no limit).
+	MaxFilters int
 }
 
 // Defaults returns the hub configuration used when none is given.
@@ -49,6 +51,8 @@ func (nopObserver) SlowConsumer(string) {}
 // Errors returned by Publish.
 var (
 	ErrTooLarge = errors.New("payload too large")
+	// ErrTooManySubscriptions is returned by Subscribe past MaxFilters.
+	ErrTooManySubscriptions = errors.New("too many subscriptions on this connection")
 )
 
 // Hub is safe for concurrent use.
@@ -349,6 +353,17 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	}
 	if err := s.Err(); err != nil {
 		return Start{}, err
+	}
+	if h.cfg.MaxFilters > 0 {
+		n := len(s.filters)
+		for _, f := range filters {
+			if _, ok := s.filters[f]; !ok {
+				n++
+			}
+		}
+		if n > h.cfg.MaxFilters {
+			return Start{}, fmt.Errorf("%w: limit %d", ErrTooManySubscriptions, h.cfg.MaxFilters)
+		}
 	}
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	if from.FromSeq > 0 {

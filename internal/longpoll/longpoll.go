@@ -14,6 +14,7 @@ import (
 	"streamhub/internal/envelope"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 	MaxTimeout     time.Duration
 	MaxMessages    int
 	Policy         *auth.Policy // nil: open
+	Conns          *limit.Conns // nil: no connection limits
 }
 
 // Handler serves long polls.
@@ -88,6 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.meter.Connected()()
 	// Unbounded by count: the backlog is bounded by history, and live
 	// messages beyond the limit stay in history for the next poll.
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := h.hub.NewSubscription("longpoll", hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Policy: hub.DropOldest})
 	defer sub.Close()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
 )
@@ -31,6 +33,8 @@ type conn struct {
 	version byte
 	sess    *session
 	id      *auth.Identity
+	limiter *rate.Limiter
+	release func() // frees the connection's place in the limits
 
 	// Client limits (v5), read-only after CONNECT.
 	clientMaxPacket int
@@ -75,8 +79,12 @@ func (s *Server) ServeConn(nc net.Conn) {
 	defer nc.Close()
 
 	if !c.handshake() {
+		if c.release != nil {
+			c.release()
+		}
 		return
 	}
+	defer c.release()
 	defer s.meter.Connected()()
 	s.online.Add(1)
 	defer s.online.Add(-1)
@@ -144,6 +152,13 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.id = who
+	release, lerr := s.cfg.Conns.Acquire(c.nc.RemoteAddr().String())
+	if lerr != nil {
+		c.refuse(pk, packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: lerr.Error()})
+		return false
+	}
+	c.release = release
+	c.limiter = s.cfg.Rate.Limiter()
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {
@@ -486,6 +501,10 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 	}
 	if qos > 0 && pk.PacketID == 0 {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
+		return false
+	}
+	if !limit.Allow(c.limiter) {
+		c.kick(packets.ErrMessageRateTooHigh)
 		return false
 	}
 	if !c.srv.cfg.Policy.CanPublish(c.id, name) {

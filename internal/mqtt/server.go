@@ -20,6 +20,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	// Policy authenticates CONNECT and authorises publishes and
 	// subscriptions (nil: open).
 	Policy *auth.Policy
+	Conns  *limit.Conns // nil: no connection limits
+	Rate   limit.Rate   // publishes per second per connection
 }
 
 // Server is the MQTT broker.

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -259,6 +260,12 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
 	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
 	if err != nil {
+		ss.mu.Lock()
+		delete(ss.filters, f.Filter)
+		ss.mu.Unlock()
+		if errors.Is(err, hub.ErrTooManySubscriptions) {
+			return packets.ErrQuotaExceeded.Code
+		}
 		return packets.ErrUnspecifiedError.Code
 	}
 	ss.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
 )
@@ -62,6 +63,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.policy.CanPublish(auth.FromContext(r.Context()), name) {
 		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+name)
+		return
+	}
+	if !limit.Allow(limit.FromContext(r.Context())) {
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, http.StatusTooManyRequests, "rate_limited", "publish rate limit of this connection exceeded")
 		return
 	}
 	retain := false

@@ -20,6 +20,7 @@ import (
 	"streamhub/internal/config"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/longpoll"
 	"streamhub/internal/metrics"
 	"streamhub/internal/mqtt"
@@ -38,6 +39,8 @@ const Version = "0.1.0"
 type Server struct {
 	cfg     config.Config
 	policy  *auth.Policy
+	conns   *limit.Conns
+	rate    limit.Rate
 	log     *slog.Logger
 	hub     *hub.Hub
 	metrics *metrics.Metrics
@@ -70,6 +73,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if s.policy, err = cfg.Policy(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
+	pubRate := limit.NewRate(cfg.Limits.Rate)
+	s.conns, s.rate = conns, pubRate
 	var networks []*net.IPNet
 	for _, n := range cfg.TCP.Networks {
 		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
@@ -100,7 +106,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks,
+		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate,
 	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()
@@ -117,12 +123,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
 		Sessions:    sessionStore(s.store),
 		Policy:      s.policy,
+		Conns:       conns,
+		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Each connection gets its own publish rate limiter.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return limit.WithLimiter(ctx, pubRate.Limiter())
+		},
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -146,15 +158,15 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /v1/publish", pub)
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
-		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy}, s.log, s.metrics.Transport("sse"))
+		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
 	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
-		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy}, s.log, s.metrics.Transport("ndjson"))
+		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("ndjson"))
 	mux.Handle("GET /v1/subscribe", s.tracked(checkOrigin(cfg.CORS.Origins, negotiate(sseHandler, ndjson))))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy}, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy},
+		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))

@@ -15,6 +15,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 )
 
 // Hub is what this transport needs from the core.
@@ -28,6 +29,7 @@ type Config struct {
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
 	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
 	// Retry is the reconnect delay the server asks EventSource to use.
 	Retry time.Duration
 }
@@ -64,6 +66,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	topicEvent := r.URL.Query().Get("event") == "topic"
 
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := h.hub.NewSubscription("sse", h.cfg.Queue)
 	defer sub.Close()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {

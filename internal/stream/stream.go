@@ -13,6 +13,7 @@ import (
 	"streamhub/internal/envelope"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 )
 
 // Hub is what this transport needs from the core.
@@ -26,6 +27,7 @@ type Config struct {
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
 	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
 }
 
 // Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
@@ -54,6 +56,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
 		return
 	}
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := h.hub.NewSubscription("ndjson", h.cfg.Queue)
 	defer sub.Close()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {

@@ -18,6 +18,7 @@ import (
 	"streamhub/internal/framing"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 )
 
@@ -46,6 +47,8 @@ type Config struct {
 	// listening port accepts.
 	Policy   *auth.Policy
 	Networks []*net.IPNet
+	Conns    *limit.Conns // limits text protocol connections
+	Rate     limit.Rate   // text protocol publishes per second per connection
 }
 
 // Observer receives dial state changes for metrics.

@@ -9,6 +9,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/tcptext"
 	"streamhub/internal/topic"
@@ -18,6 +19,14 @@ import (
 // writer goroutine sends replies and MSG frames, so one slow direction
 // never blocks the other's bookkeeping.
 func (s *Server) serveText(ctx context.Context, c net.Conn) {
+	release, err := s.cfg.Conns.Acquire(c.RemoteAddr().String())
+	if err != nil {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(tcptext.AppendErr(nil, "too_many_connections", err.Error()))
+		return
+	}
+	defer release()
+	limiter := s.cfg.Rate.Limiter()
 	meter := s.meter("tcp-text")
 	defer meter.Connected()()
 	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
@@ -110,6 +119,10 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				reply = tcptext.AppendErr(nil, "forbidden", "not allowed to publish to "+cmd.Topic)
 				break
 			}
+			if !limit.Allow(limiter) {
+				reply = tcptext.AppendErr(nil, "rate_limited", "publish rate limit exceeded; message dropped")
+				break
+			}
 			m := &message.Message{Topic: cmd.Topic, Payload: append([]byte(nil), cmd.Payload...), QoS: message.DefaultQoS}
 			cursor, err := s.hub.Publish(ctx, m)
 			if err != nil {
@@ -177,6 +190,8 @@ func errorCode(err error) string {
 		return "payload_too_large"
 	case errors.Is(err, hub.ErrShutdown):
 		return "shutdown"
+	case errors.Is(err, hub.ErrTooManySubscriptions):
+		return "too_many_subscriptions"
 	case topic.IsInvalid(err):
 		return "invalid_topic"
 	}

@@ -2,14 +2,18 @@ package ws
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/envelope"
+	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/wsproto"
 )
@@ -17,6 +21,11 @@ import (
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
 // docs/PROTOCOLS.md. Bad requests get an error reply; the socket stays open.
 func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
 	c, err := h.accept(w, r)
 	if err != nil {
 		return
@@ -38,6 +47,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 		})
 		cancel()
 	}()
+	limiter := h.cfg.Rate.Limiter()
 	reply := func(rep wsproto.Reply) bool {
 		wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
 		defer wcancel()
@@ -54,7 +64,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if !reply(h.handle(ctx, auth.FromContext(r.Context()), sub, data)) {
+		if !reply(h.handle(ctx, auth.FromContext(r.Context()), limiter, sub, data)) {
 			break
 		}
 	}
@@ -62,7 +72,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
-func (h *Handler) handle(ctx context.Context, id *auth.Identity, sub *hub.Subscription, data []byte) wsproto.Reply {
+func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.Limiter, sub *hub.Subscription, data []byte) wsproto.Reply {
 	req, err := wsproto.Decode(data)
 	if err != nil {
 		id := ""
@@ -75,6 +85,9 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, sub *hub.Subscr
 	case wsproto.OpPublish:
 		if !h.cfg.Policy.CanPublish(id, req.Topic) {
 			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to publish to " + req.Topic}
+		}
+		if !limit.Allow(limiter) {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "rate_limited", Message: "publish rate limit exceeded"}
 		}
 		m, err := req.Message()
 		if err != nil {
@@ -117,7 +130,11 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, sub *hub.Subscr
 		}
 		start, err := sub.Subscribe(req.Topics, from)
 		if err != nil {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "subscribe_failed", Message: err.Error()}
+			code := "subscribe_failed"
+			if errors.Is(err, hub.ErrTooManySubscriptions) {
+				code = "too_many_subscriptions"
+			}
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: code, Message: err.Error()}
 		}
 		return wsproto.Reply{Type: wsproto.TypeSubscribed, ID: req.ID, Head: start.Head.String(), Gap: start.Gap}
 	case wsproto.OpUnsubscribe:

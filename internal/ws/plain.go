@@ -11,6 +11,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/topic"
 )
@@ -32,6 +33,11 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
 		return
 	}
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
@@ -64,6 +70,7 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	}()
 	isFilter := topic.IsFilter(name)
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
+	limiter := h.cfg.Rate.Limiter()
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
@@ -75,6 +82,10 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		}
 		if !mayPublish {
 			c.Close(CloseForbidden, "not allowed to publish to "+name)
+			break
+		}
+		if !limit.Allow(limiter) {
+			c.Close(CloseRateLimited, "publish rate limit exceeded")
 			break
 		}
 		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}

@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
+	"streamhub/internal/limit"
 	"streamhub/internal/message"
 )
 
@@ -33,12 +34,15 @@ type Config struct {
 	OriginPatterns []string // host patterns allowed as Origin; "*" allows any
 	PingInterval   time.Duration
 	Policy         *auth.Policy // nil: open
+	Conns          *limit.Conns // nil: no connection limits
+	Rate           limit.Rate   // publishes per second per connection
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
 const (
 	CloseSlowConsumer websocket.StatusCode = 4008
 	CloseForbidden    websocket.StatusCode = 4003
+	CloseRateLimited  websocket.StatusCode = 4029
 )
 
 // Handler serves both WebSocket endpoints.

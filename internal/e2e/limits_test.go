@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// TestLimits: connections per address, subscriptions per connection and
+// the publish rate, each refused in its protocol's own way.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, func(c *config.Config) {
+		c.TCP.Addr = "127.0.0.1:0"
+		c.Limits.Peraddress, c.Limits.Subscriptions, c.Limits.Rate = 2, 2, 5
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	// Connections from one address: two streams, then refusals.
+	a := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=a", "")
+	b := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=b", "")
+	c := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=c", "")
+	c.Body.Close()
+	if c.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("third stream from one address answered %d", c.StatusCode)
+	}
+	nc, err := net.Dial("tcp", s.MQTT().Addr("mqtt").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := paho.NewClient(paho.ClientConfig{Conn: nc}).Connect(ctx, &paho.Connect{ClientID: "over", CleanStart: true})
+	if ca == nil || ca.ReasonCode != 0x97 {
+		t.Errorf("MQTT over the address limit: CONNACK %+v, want 0x97", ca)
+	}
+	a.Body.Close()
+	b.Body.Close()
+	testkit.Eventually(t, 5*time.Second, "streams to close", func() bool { return s.Hub().Stats().Filters == 0 })
+
+	// Subscriptions per connection.
+	resp := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=x&topic=y&topic=z", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("three filters answered %d", resp.StatusCode)
+	}
+	client, _ := connect5(t, s, "subs", v5opts{clean: true})
+	sa, _ := client.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "x"}, {Topic: "y"}, {Topic: "z"}}})
+	if sa == nil || fmt.Sprint(sa.Reasons) != "[0 0 151]" {
+		t.Errorf("MQTT SUBACK over the limit: %+v, want [0 0 151]", sa)
+	}
+
+	// Publish rate: 5 per second with a burst of 5, on one HTTP connection.
+	limited := 0
+	for range 12 {
+		resp, err := http.Post(s.URL+"/v1/publish/rate/x", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body) // so that the connection is reused
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("HTTP publishes were not rate limited")
+	}
+	tc, err := net.Dial("tcp", s.TCP().TextAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tr := bufio.NewReader(tc)
+	limited = 0
+	for range 12 {
+		fmt.Fprint(tc, "PUB rate/t 1\nx\n")
+		if line, _ := tr.ReadString('\n'); strings.HasPrefix(line, "-ERR rate_limited") {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("TCP publishes were not rate limited")
+	}
+	tc.Close()
+	client.Disconnect(&paho.Disconnect{})
+	testkit.Eventually(t, 5*time.Second, "connections to close", func() bool { return s.Hub().Stats().Subscriptions == 0 })
+	reason := make(chan byte, 1)
+	fast, _ := connect5(t, s, "fast", v5opts{clean: true, onDisconnect: func(d *paho.Disconnect) { reason <- d.ReasonCode }})
+	for range 20 {
+		fast.Publish(ctx, &paho.Publish{Topic: "rate/m", Payload: []byte("x")})
+	}
+	select {
+	case r := <-reason:
+		if r != 0x96 {
+			t.Errorf("MQTT rate: DISCONNECT %#x, want 0x96", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("MQTT publisher over the rate was not disconnected")
+	}
+}
