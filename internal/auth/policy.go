@@ -108,6 +108,17 @@ func (p *Policy) Token(token, clientID string) (*Identity, error) {
 		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}, nil
 }
 
+// Certificate is the identity of a client that presented a verified TLS
+// certificate: its common name is the user (with the roles the users file
+// gives that name, if any).
+func (p *Policy) Certificate(name, clientID string) *Identity {
+	id := &Identity{User: name, ClientID: clientID}
+	if p != nil {
+		id.Roles = p.users[name].roles
+	}
+	return id
+}
+
 // Anonymous is the identity of a connection without credentials, refused
 // when credentials are required.
 func (p *Policy) Anonymous(clientID string) (*Identity, error) {

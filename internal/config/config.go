@@ -47,6 +47,9 @@ type Auth struct {
 	// and no rules, everything is open (the localhost default).
 	Required bool   `koanf:"required"`
 	Users    string `koanf:"users"` // file of name:bcrypt-hash[:roles] lines
+	// Clientca, when set, lets TLS clients present certificates signed by
+	// this CA; a verified certificate's common name is the user.
+	Clientca string `koanf:"clientca"`
 	JWT      JWT    `koanf:"jwt"`
 	ACL      []ACL  `koanf:"acl"`
 }

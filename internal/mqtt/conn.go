@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/topic"
 )
 
@@ -130,7 +132,16 @@ func (c *conn) handshake() bool {
 	p := s.cfg.Policy
 	var who *auth.Identity
 	var aerr error
+	certUser := ""
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.Handshake(); err == nil {
+			st := tc.ConnectionState()
+			certUser = tlsconf.PeerUser(&st)
+		}
+	}
 	switch {
+	case certUser != "" && !cp.PasswordFlag:
+		who = p.Certificate(certUser, id)
 	case cp.PasswordFlag:
 		who, aerr = p.Password(string(cp.Username), string(cp.Password), id)
 	case cp.UsernameFlag:

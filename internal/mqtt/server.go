@@ -22,6 +22,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/tlsconf"
 )
 
 // Hub is what MQTT needs from the core.
@@ -34,10 +35,11 @@ type Hub interface {
 
 // Config tunes the broker.
 type Config struct {
-	Addr    string // TCP listener; empty for none
-	TLSAddr string // TLS listener, used when Cert and Key are set
-	Cert    string
-	Key     string
+	Addr     string // TCP listener; empty for none
+	TLSAddr  string // TLS listener, used when Cert and Key are set
+	Cert     string
+	Key      string
+	ClientCA string // lets clients present certificates; the common name is the user
 	// MaxPacket is the largest packet accepted, advertised to v5 clients.
 	MaxPacket int
 	// ReceiveMaximum is how many unacknowledged QoS 2 publishes a client may
@@ -133,11 +135,11 @@ func (s *Server) Start() error {
 		s.serve(ln, "mqtt")
 	}
 	if s.cfg.Cert != "" && s.cfg.TLSAddr != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.Cert, s.cfg.Key)
+		tc, err := tlsconf.Config(s.cfg.Cert, s.cfg.Key, s.cfg.ClientCA, s.log)
 		if err != nil {
-			return fmt.Errorf("mqtt: load TLS certificate: %w", err)
+			return fmt.Errorf("mqtt: %w", err)
 		}
-		ln, err := tls.Listen("tcp", s.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln, err := tls.Listen("tcp", s.cfg.TLSAddr, tc)
 		if err != nil {
 			return fmt.Errorf("mqtt: listen TLS %s: %w", s.cfg.TLSAddr, err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
+	"streamhub/internal/tlsconf"
 )
 
 // TokenCookie is the cookie a browser may carry its token in.
@@ -42,6 +43,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 func (s *Server) credentials(r *http.Request) (*auth.Identity, error) {
+	if user := tlsconf.PeerUser(r.TLS); user != "" {
+		return s.policy.Certificate(user, ""), nil
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		if token, ok := strings.CutPrefix(h, "Bearer "); ok {
 			return s.policy.Token(strings.TrimSpace(token), "")

@@ -29,6 +29,7 @@ import (
 	"streamhub/internal/store"
 	"streamhub/internal/stream"
 	"streamhub/internal/tcp"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/ws"
 )
 
@@ -117,7 +118,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		mcert, mkey = cfg.HTTP.Cert, cfg.HTTP.Key
 	}
 	s.mqtt = mqtt.New(h, mqtt.Config{
-		Addr: cfg.MQTT.Addr, TLSAddr: cfg.MQTT.Tlsaddr, Cert: mcert, Key: mkey,
+		Addr: cfg.MQTT.Addr, TLSAddr: cfg.MQTT.Tlsaddr, Cert: mcert, Key: mkey, ClientCA: cfg.Auth.Clientca,
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
@@ -221,13 +222,13 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	scheme := "http"
 	if s.cfg.HTTP.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.HTTP.Cert, s.cfg.HTTP.Key)
+		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("server: load TLS certificate: %w", err)
+			return fmt.Errorf("server: %w", err)
 		}
-		s.httpServer.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"h2", "http/1.1"}}
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		s.httpServer.TLSConfig = tc
 		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
 		scheme = "https"
 	}
