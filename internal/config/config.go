@@ -146,6 +146,9 @@ type TCP struct {
 	Textpolicy string `koanf:"textpolicy"`
 	// Dialqueue is how many messages wait for an -out-dial peer that is away.
 	Dialqueue int `koanf:"dialqueue"`
+	// TLS serves the text protocol and the listening raw ports over TLS,
+	// with http.cert and http.key (and auth.clientca for client certificates).
+	TLS bool `koanf:"tls"`
 	// Networks limits the client addresses (CIDR) every listening TCP port
 	// accepts; empty accepts any.
 	Networks []string `koanf:"networks"`
@@ -289,6 +292,9 @@ func (c Config) Validate() error {
 	}
 	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
 		errs = append(errs, errors.New("http.cert and http.key must be set together"))
+	}
+	if c.TCP.TLS && c.HTTP.Cert == "" {
+		errs = append(errs, errors.New("tcp.tls needs http.cert and http.key"))
 	}
 	if (c.MQTT.Cert == "") != (c.MQTT.Key == "") {
 		errs = append(errs, errors.New("mqtt.cert and mqtt.key must be set together"))

@@ -152,6 +152,22 @@ func TestSecurityMatrix(t *testing.T) {
 			}
 			ws.CloseNow()
 		}
+		// Plain WebSocket on the topic: refused at the upgrade without the
+		// right to subscribe (401 or 403); allowed, a frame publishes.
+		plain, resp, err := websocket.Dial(ctx, s.WSURL+"/v1/ws/users/alice/x", opts)
+		switch {
+		case wantHTTP != http.StatusOK:
+			if err == nil || resp == nil || resp.StatusCode != wantHTTP {
+				t.Errorf("%s: plain WebSocket upgrade answered %v, want %d", c.name, err, wantHTTP)
+			}
+		case err != nil:
+			t.Errorf("%s: plain WebSocket: %v", c.name, err)
+		default:
+			if err := plain.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+				t.Errorf("%s: plain WebSocket publish: %v", c.name, err)
+			}
+			plain.CloseNow()
+		}
 		// MQTT 5.
 		checkMQTT(t, s, c)
 		// TCP text protocol.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/tls"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ func TestClientCertificatesAndReload(t *testing.T) {
 	clientCert, clientKey, _ := ca.Issue(dir, "alice", true)
 	s := testkit.Start(t, func(c *config.Config) {
 		c.HTTP.Cert, c.HTTP.Key = certFile, keyFile
+		c.TCP.Addr, c.TCP.TLS = "127.0.0.1:0", true
 		c.Auth = config.Auth{Required: true, Clientca: ca.File,
 			ACL: []config.ACL{{Who: "*", Publish: []string{"users/%u/#"}, Subscribe: []string{"users/%u/#"}}}}
 	})
@@ -61,6 +63,17 @@ func TestClientCertificatesAndReload(t *testing.T) {
 		t.Fatalf("HTTPS publish by certificate: %v %v", resp, err)
 	}
 	resp.Body.Close()
+
+	// The TCP text protocol over TLS, identified by the certificate too.
+	tc, err := tls.Dial("tcp", s.TCP().TextAddr().String(), withCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.Write([]byte("PUB users/alice/x 2\nhi\n"))
+	if line, err := bufio.NewReader(tc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("TCP over TLS by certificate: %q %v", line, err)
+	}
 
 	// Replace the server certificate: new connections get the new one.
 	time.Sleep(1100 * time.Millisecond) // a newer modification time, past the check interval

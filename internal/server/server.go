@@ -103,11 +103,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.hub = h
+	var tcpTLS *tls.Config
+	if cfg.TCP.TLS {
+		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
+			s.closeStore()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	s.tcp, err = tcp.New(h, tcp.Config{
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate,
+		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS,
 	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()

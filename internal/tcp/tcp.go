@@ -7,6 +7,7 @@ package tcp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,8 +48,10 @@ type Config struct {
 	// listening port accepts.
 	Policy   *auth.Policy
 	Networks []*net.IPNet
-	Conns    *limit.Conns // limits text protocol connections
-	Rate     limit.Rate   // text protocol publishes per second per connection
+	// TLS, when set, wraps every listening port.
+	TLS   *tls.Config
+	Conns *limit.Conns // limits text protocol connections
+	Rate  limit.Rate   // text protocol publishes per second per connection
 }
 
 // Observer receives dial state changes for metrics.
@@ -123,6 +126,9 @@ func (s *Server) Start(ctx context.Context) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("tcp: listen %s %s: %w", kind, addr, err)
+		}
+		if s.cfg.TLS != nil {
+			ln = tls.NewListener(ln, s.cfg.TLS)
 		}
 		s.mu.Lock()
 		s.listeners = append(s.listeners, ln)

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/tcptext"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/topic"
 )
 
@@ -78,6 +80,12 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 
 	p := s.cfg.Policy
 	id, _ := p.Anonymous("")
+	if tc, ok := c.(*tls.Conn); ok && tc.Handshake() == nil {
+		st := tc.ConnectionState()
+		if user := tlsconf.PeerUser(&st); user != "" {
+			id = p.Certificate(user, "")
+		}
+	}
 	r := tcptext.NewReader(c, s.cfg.MaxPayload)
 	for {
 		cmd, err := r.Next()
