@@ -1,6 +1,15 @@
 package auth
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -144,4 +153,61 @@ func FuzzCredentials(f *testing.F) {
 		p.Token(token, "")
 		p.Password("alice", token, "")
 	})
+}
+
+func TestAsymmetricTokensAndJWKS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	writePEM := func(name string, pub any) string {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+		return f
+	}
+	claims := jwt.MapClaims{"sub": "dev", "exp": time.Now().Add(time.Hour).Unix()}
+	rs, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(rsaKey)
+	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(ecKey)
+
+	p, err := New(Config{Required: true, JWT: JWTConfig{RSAKey: writePEM("rsa.pem", &rsaKey.PublicKey), ECKey: writePEM("ec.pem", &ecKey.PublicKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
+		if id, err := p.Token(tok, ""); err != nil || id.User != "dev" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	set := map[string]any{"keys": []map[string]string{
+		{"kty": "RSA", "kid": "r1", "n": b64(rsaKey.N.Bytes()), "e": b64(big.NewInt(int64(rsaKey.E)).Bytes())},
+		{"kty": "EC", "kid": "e1", "crv": "P-256", "x": b64(ecKey.X.Bytes()), "y": b64(ecKey.Y.Bytes())},
+	}}
+	raw, _ := json.Marshal(set)
+	jwks := filepath.Join(dir, "jwks.json")
+	os.WriteFile(jwks, raw, 0o600)
+	p, err = New(Config{Required: true, JWT: JWTConfig{JWKS: jwks}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kidToken := func(m jwt.SigningMethod, kid string, key any) string {
+		tok := jwt.NewWithClaims(m, claims)
+		tok.Header["kid"] = kid
+		s, _ := tok.SignedString(key)
+		return s
+	}
+	for name, tok := range map[string]string{"JWKS RSA": kidToken(jwt.SigningMethodRS256, "r1", rsaKey), "JWKS EC": kidToken(jwt.SigningMethodES256, "e1", ecKey)} {
+		if _, err := p.Token(tok, ""); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	if _, err := p.Token(kidToken(jwt.SigningMethodRS256, "r1", other), ""); err == nil {
+		t.Error("token signed by another key accepted")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 
 	"streamhub/internal/config"
@@ -107,5 +108,48 @@ func TestLimits(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("MQTT publisher over the rate was not disconnected")
+	}
+}
+
+// TestOriginsAndNetworks: streams from a page of a site not allowed are
+// refused, and raw TCP ports accept listed client networks only.
+func TestOriginsAndNetworks(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	s := testkit.Start(t, func(c *config.Config) {
+		c.CORS.Origins = []string{"https://app.example"}
+		c.TCP.In = []string{fmt.Sprintf("127.0.0.1:%d=net/in", port)}
+		c.TCP.Networks = []string{"10.0.0.0/8"}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for origin, want := range map[string]int{"https://app.example": 200, "https://evil.example": 403} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/subscribe?topic=a", nil)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("EventSource from %s answered %d, want %d", origin, resp.StatusCode, want)
+		}
+		ws, wresp, err := websocket.Dial(ctx, s.WSURL+"/v1/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if (err == nil) != (want == 200) {
+			t.Errorf("WebSocket from %s: %v %v", origin, err, wresp)
+		}
+		if ws != nil {
+			ws.CloseNow()
+		}
+	}
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
+		t.Errorf("a client outside tcp.networks was not refused: %v", err)
 	}
 }
