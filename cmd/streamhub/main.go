@@ -31,7 +31,7 @@ polling or WebSocket. Topics use MQTT's rules: '/'-separated levels, '+' and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newPub(), newSub())
+	root.AddCommand(newServe(), newPub(), newSub(), newBench())
 	return root
 }
 

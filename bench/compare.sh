@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# MQTT side by side: streamhub, Mosquitto, NATS (its MQTT listener) and
+# mochi-mqtt on loopback, each on a port of its own with a config of its
+# own, driven by the same `streamhub bench` load, scenarios interleaved and
+# repeated. Prints markdown tables (medians and ranges) for docs/BENCHMARKS.md.
+#
+#   bash bench/compare.sh [rounds]
+#
+# Installs mosquitto from Debian when missing; nats-server 2.10+ is built
+# with `go install` into bench/.bin (Debian's is older); mochi is built from
+# bench/mochi.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+bin=$PWD/bench/.bin
+mkdir -p "$bin"
+if ! command -v mosquitto >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get install -y -qq mosquitto >/dev/null
+fi
+mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+[ -x "$bin/nats-server" ] || GOBIN=$bin go install github.com/nats-io/nats-server/v2@v2.15.2
+go build -o "$bin/streamhub" ./cmd/streamhub
+go build -o "$bin/mochi" ./bench/mochi
+tmp=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+start() { # broker port
+  case $1 in
+    streamhub) "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$2" --log-level warn & ;;
+    mosquitto) printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$2" > "$tmp/mosquitto.conf"
+               "$mosq" -c "$tmp/mosquitto.conf" >/dev/null 2>&1 & ;;
+    nats)      printf 'listen: 127.0.0.1:-1\nserver_name: bench\njetstream { store_dir: "%s/js" }\nmqtt { listen: 127.0.0.1:%s }\n' "$tmp" "$2" > "$tmp/nats.conf"
+               "$bin/nats-server" -c "$tmp/nats.conf" >/dev/null 2>&1 & ;;
+    mochi)     "$bin/mochi" -addr "127.0.0.1:$2" >/dev/null 2>&1 & ;;
+  esac
+  pid=$!
+  wait_port "$2"
+}
+
+scenarios=(
+  "1to1|--scenario 1to1 --clients 10 --messages 100000"
+  "fanin|--scenario fanin --clients 10 --messages 100000"
+  "fanout|--scenario fanout --clients 100 --messages 2000"
+  "latency|--scenario latency --rate 10000 --duration 3s"
+  "idle|--scenario idle --clients 2000 --duration 1s"
+)
+results=$tmp/results
+: > "$results"
+for round in $(seq "$rounds"); do
+  for s in "${scenarios[@]}"; do
+    name=${s%%|*} args=${s#*|}
+    for broker in streamhub mosquitto nats mochi; do
+      port=$(free_port)
+      start "$broker" "$port"
+      # shellcheck disable=SC2086
+      out=$("$bin/streamhub" bench --target "mqtt://127.0.0.1:$port" $args --pid "$pid" --json 2>/dev/null || echo '{}')
+      echo "$broker $name $out" >> "$results"
+      printf '\rround %s/%s %-8s %-10s' "$round" "$rounds" "$name" "$broker" >&2
+      kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    done
+  done
+done
+echo >&2
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    broker, scenario, js = line.split(' ', 2)
+    r = json.loads(js or '{}')
+    rows.setdefault((scenario, broker), []).append(r)
+brokers = ['streamhub', 'mosquitto', 'nats', 'mochi']
+def med(vals): return statistics.median(vals) if vals else 0
+def fmt(vals, f): return f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})" if vals else "n/a"
+for scenario, title in [('1to1', '1→1, 10 pairs, 100k msgs'), ('fanin', '10→1, 100k msgs'), ('fanout', '1→100, 2000 msgs')]:
+    print(f"\n### {title}, QoS 0, 100 B\n")
+    print("| broker | delivered/s | lost | server CPU per delivery | vs streamhub (delivered/s) |")
+    print("|---|---|---|---|---|")
+    base = med([r.get('delivered_per_second', 0) for r in rows.get((scenario, 'streamhub'), [])]) or 1
+    for b in brokers:
+        rs = rows.get((scenario, b), [])
+        rate = [r.get('delivered_per_second', 0) for r in rs]
+        lost = sum(max(0, r.get('expected', 0) - r.get('received', 0)) for r in rs)
+        cpu = [r.get('server_cpu_per_delivery_ns', 0) / 1000 for r in rs]
+        print(f"| {b} | {fmt(rate, lambda v: f'{v:,.0f}')} | {lost} | {fmt(cpu, lambda v: f'{v:.2f} µs')} | {med(rate)/base:.2f} |")
+print("\n### Latency, QoS 0, 100 B at 10,000 msg/s for 3 s\n")
+print("| broker | p50 | p90 | p99 | p99.9 |")
+print("|---|---|---|---|---|")
+for b in brokers:
+    rs = rows.get(('latency', b), [])
+    cell = lambda k: fmt([r.get(k, 0) / 1e6 for r in rs], lambda v: f"{v:.2f} ms")
+    print(f"| {b} | {cell('p50_ns')} | {cell('p90_ns')} | {cell('p99_ns')} | {cell('p999_ns')} |")
+print("\n### Idle MQTT connections (2,000 held, server RSS growth per connection)\n")
+print("| broker | bytes per connection |")
+print("|---|---|")
+for b in brokers:
+    rs = rows.get(('idle', b), [])
+    print(f"| {b} | {fmt([r.get('server_bytes_per_connection', 0) for r in rs], lambda v: f'{v:,.0f}')} |")
+PY

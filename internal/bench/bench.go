@@ -1,0 +1,426 @@
+// Package bench is the load generator behind `streamhub bench`: MQTT 3.1.1
+// and 5 publishers and subscribers, SSE subscribers fed by HTTP publishes,
+// throughput (1→1 pairs, N→1, 1→N), latency at a fixed rate, and idle
+// connections; it reads the server's CPU time and memory from /proc when
+// given its pid, so results can be put per message and per connection.
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes one run.
+type Config struct {
+	Target   string // mqtt://host:port, or an SSE subscribe URL template with {topic}
+	Publish  string // for SSE: HTTP publish URL template with {topic}
+	Version  byte   // MQTT protocol level: 4 (3.1.1) or 5
+	Scenario string // 1to1, fanin, fanout, latency, idle
+	Clients  int    // pairs (1to1), publishers (fanin), subscribers (fanout), connections (idle)
+	Messages int    // in total
+	Size     int    // payload bytes
+	QoS      byte
+	Rate     int           // messages per second (latency)
+	Duration time.Duration // latency run time; idle hold time
+	PID      int           // server process, for CPU and memory
+	Timeout  time.Duration
+}
+
+// Result is one run's numbers.
+type Result struct {
+	Scenario      string        `json:"scenario"`
+	Target        string        `json:"target"`
+	Sent          int64         `json:"sent"`
+	Received      int64         `json:"received"`
+	Expected      int64         `json:"expected"`
+	Seconds       float64       `json:"seconds"`
+	PerSecond     float64       `json:"delivered_per_second"`
+	P50           time.Duration `json:"p50_ns,omitempty"`
+	P90           time.Duration `json:"p90_ns,omitempty"`
+	P99           time.Duration `json:"p99_ns,omitempty"`
+	P999          time.Duration `json:"p999_ns,omitempty"`
+	ServerCPU     time.Duration `json:"server_cpu_ns,omitempty"`
+	CPUPerMessage time.Duration `json:"server_cpu_per_delivery_ns,omitempty"`
+	MemPerConn    int64         `json:"server_bytes_per_connection,omitempty"`
+}
+
+// Progress is told how far a run is.
+type Progress func(done, total int64)
+
+// Run performs one scenario.
+func Run(ctx context.Context, cfg Config, progress Progress) (Result, error) {
+	if cfg.Size < 8 {
+		cfg.Size = 8
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Version == 0 {
+		cfg.Version = 4
+	}
+	res := Result{Scenario: cfg.Scenario, Target: cfg.Target}
+	cpu0 := procCPU(cfg.PID)
+	var err error
+	switch cfg.Scenario {
+	case "1to1", "fanin", "fanout":
+		err = throughput(ctx, cfg, &res, progress)
+	case "latency":
+		err = latency(ctx, cfg, &res, progress)
+	case "idle":
+		err = idle(ctx, cfg, &res, progress)
+	default:
+		return res, fmt.Errorf("bench: unknown scenario %q (1to1, fanin, fanout, latency, idle)", cfg.Scenario)
+	}
+	if cfg.PID > 0 {
+		res.ServerCPU = procCPU(cfg.PID) - cpu0
+		if res.Received > 0 {
+			res.CPUPerMessage = res.ServerCPU / time.Duration(res.Received)
+		}
+	}
+	return res, err
+}
+
+// payload stamps the send time into the first 8 bytes.
+func payload(size int) []byte {
+	p := make([]byte, size)
+	binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+	return p
+}
+
+func stamp(p []byte) {
+	binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+}
+
+func mqttAddr(target string) (string, bool) {
+	return strings.CutPrefix(target, "mqtt://")
+}
+
+// openSubscriber subscribes to filter and calls onMsg for every payload.
+func openSubscriber(cfg Config, id, filter string, onMsg func([]byte)) (func(), error) {
+	if addr, ok := mqttAddr(cfg.Target); ok {
+		c, err := dialMQTT(addr, cfg.Version, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.subscribe(filter, cfg.QoS); err != nil {
+			c.nc.Close()
+			return nil, err
+		}
+		go c.consume(onMsg)
+		return c.close, nil
+	}
+	return openSSE(strings.ReplaceAll(cfg.Target, "{topic}", filter), onMsg)
+}
+
+type publisher interface {
+	send(topic string, p []byte, flush bool) error
+	flush()
+	close()
+}
+
+type mqttPublisher struct {
+	c   *mqttConn
+	qos byte
+	// window bounds unacknowledged QoS 1 publishes.
+	inflight int
+}
+
+func (m *mqttPublisher) send(topic string, p []byte, flush bool) error {
+	if m.qos > 0 {
+		if m.inflight >= 256 {
+			m.c.flush()
+			<-m.c.acks
+			m.inflight--
+		}
+		m.inflight++
+	}
+	return m.c.publish(topic, p, m.qos, flush)
+}
+
+func (m *mqttPublisher) flush() { m.c.flush() }
+
+func (m *mqttPublisher) close() {
+	m.c.flush()
+	for ; m.inflight > 0; m.inflight-- {
+		select {
+		case <-m.c.acks:
+		case <-time.After(10 * time.Second):
+			m.inflight = 0
+		}
+	}
+	m.c.close()
+}
+
+func openPublisher(cfg Config, id string) (publisher, error) {
+	if addr, ok := mqttAddr(cfg.Target); ok {
+		c, err := dialMQTT(addr, cfg.Version, id)
+		if err != nil {
+			return nil, err
+		}
+		go c.consume(func([]byte) {})
+		return &mqttPublisher{c: c, qos: cfg.QoS}, nil
+	}
+	return newHTTPPublisher(cfg.Publish), nil
+}
+
+func throughput(ctx context.Context, cfg Config, res *Result, progress Progress) error {
+	n := max(1, cfg.Clients)
+	type route struct{ pubTopic, subFilter string }
+	var pubs, subs []route
+	switch cfg.Scenario {
+	case "1to1":
+		for i := range n {
+			t := "bench/" + strconv.Itoa(i)
+			pubs = append(pubs, route{pubTopic: t})
+			subs = append(subs, route{subFilter: t})
+		}
+	case "fanin":
+		for i := range n {
+			pubs = append(pubs, route{pubTopic: "bench/in/" + strconv.Itoa(i)})
+		}
+		subs = append(subs, route{subFilter: "bench/in/+"})
+	case "fanout":
+		pubs = append(pubs, route{pubTopic: "bench/out"})
+		for range n {
+			subs = append(subs, route{subFilter: "bench/out"})
+		}
+	}
+	perPub := cfg.Messages / len(pubs)
+	fanout := int64(1)
+	if cfg.Scenario == "fanout" {
+		fanout = int64(n)
+	}
+	res.Expected = int64(perPub*len(pubs)) * fanout
+	var received atomic.Int64
+	perSub := make([]atomic.Int64, len(subs))
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for i, s := range subs {
+		closer, err := openSubscriber(cfg, fmt.Sprintf("bench-sub-%d-%d", os.Getpid(), i), s.subFilter, func([]byte) {
+			perSub[i].Add(1)
+			received.Add(1)
+		})
+		if err != nil {
+			return err
+		}
+		closers = append(closers, closer)
+	}
+	time.Sleep(200 * time.Millisecond) // let subscriptions settle on servers that answer early
+	// Keep at most window messages in flight to any subscriber, so brokers
+	// are measured at their delivery rate, not at how much they buffer (or
+	// drop, past their queue limits).
+	const window = 500
+	var sentTotal atomic.Int64
+	behind := func(pubIndex int, sentByMe int64) bool {
+		switch cfg.Scenario {
+		case "1to1":
+			return sentByMe-perSub[pubIndex].Load() > window
+		case "fanin":
+			return sentTotal.Load()-perSub[0].Load() > window
+		}
+		slowest := perSub[0].Load()
+		for j := range perSub {
+			slowest = min(slowest, perSub[j].Load())
+		}
+		return sentByMe-slowest > window
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(pubs))
+	for i, p := range pubs {
+		pub, err := openPublisher(cfg, fmt.Sprintf("bench-pub-%d-%d", os.Getpid(), i))
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pub.close()
+			buf := payload(cfg.Size)
+			for k := range perPub {
+				if k%32 == 0 {
+					for behind(i, int64(k)) && ctx.Err() == nil {
+						pub.flush()
+						time.Sleep(50 * time.Microsecond)
+					}
+				}
+				stamp(buf)
+				if err := pub.send(p.pubTopic, buf, k%64 == 63 || k == perPub-1); err != nil {
+					errs <- err
+					return
+				}
+				sentTotal.Add(1)
+			}
+		}()
+	}
+	deadline := time.After(cfg.Timeout)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+wait:
+	for received.Load() < res.Expected {
+		select {
+		case err := <-errs:
+			return err
+		case <-ctx.Done():
+			break wait
+		case <-deadline:
+			break wait
+		case <-tick.C:
+			if progress != nil {
+				progress(received.Load(), res.Expected)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	<-done
+	res.Sent, res.Received = sentTotal.Load(), received.Load()
+	res.Seconds = elapsed.Seconds()
+	res.PerSecond = float64(res.Received) / elapsed.Seconds()
+	if progress != nil {
+		progress(res.Received, res.Expected)
+	}
+	return nil
+}
+
+func latency(ctx context.Context, cfg Config, res *Result, progress Progress) error {
+	var mu sync.Mutex
+	var lat []time.Duration
+	closer, err := openSubscriber(cfg, fmt.Sprintf("bench-lat-sub-%d", os.Getpid()), "bench/lat", func(p []byte) {
+		if len(p) < 8 {
+			return
+		}
+		d := time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(p))))
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	defer closer()
+	pub, err := openPublisher(cfg, fmt.Sprintf("bench-lat-pub-%d", os.Getpid()))
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+	time.Sleep(200 * time.Millisecond)
+	rate := max(1, cfg.Rate)
+	total := int64(float64(rate) * cfg.Duration.Seconds())
+	res.Expected = total
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	buf := make([]byte, cfg.Size)
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		stamp(buf)
+		if err := pub.send("bench/lat", buf, true); err != nil {
+			return err
+		}
+		res.Sent++
+		if progress != nil && i%int64(rate) == 0 {
+			mu.Lock()
+			progress(int64(len(lat)), total)
+			mu.Unlock()
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	res.Received = int64(len(lat))
+	res.Seconds = time.Since(start).Seconds()
+	res.PerSecond = float64(res.Received) / res.Seconds
+	slices.Sort(lat)
+	pct := func(q float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(q*float64(len(lat))))]
+	}
+	res.P50, res.P90, res.P99, res.P999 = pct(0.50), pct(0.90), pct(0.99), pct(0.999)
+	return nil
+}
+
+func idle(ctx context.Context, cfg Config, res *Result, progress Progress) error {
+	before := procRSS(cfg.PID)
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	n := max(1, cfg.Clients)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		closer, err := openSubscriber(cfg, fmt.Sprintf("bench-idle-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/idle/%d", i), func([]byte) {})
+		if err != nil {
+			return fmt.Errorf("after %d connections: %w", i, err)
+		}
+		closers = append(closers, closer)
+		if progress != nil && i%500 == 0 {
+			progress(int64(i), int64(n))
+		}
+	}
+	time.Sleep(max(cfg.Duration, time.Second))
+	after := procRSS(cfg.PID)
+	res.Received = int64(len(closers))
+	if cfg.PID > 0 && len(closers) > 0 {
+		res.MemPerConn = (after - before) / int64(len(closers))
+	}
+	return nil
+}
+
+// procCPU returns a process's user+system CPU time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the ")" that ends the command name; utime and stime are 14 and 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+// procRSS returns a process's resident memory in bytes.
+func procRSS(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
