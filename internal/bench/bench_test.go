@@ -1,0 +1,43 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"streamhub/internal/bench"
+	"streamhub/internal/testkit"
+)
+
+// TestScenarios runs every scenario briefly against a real server and
+// checks that nothing published is lost.
+func TestScenarios(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, nil)
+	mqtt := "mqtt://" + s.MQTT().Addr("mqtt").String()
+	pid := os.Getpid() // the server runs in this process
+	for _, cfg := range []bench.Config{
+		{Target: mqtt, Scenario: "1to1", Clients: 3, Messages: 3000},
+		{Target: mqtt, Version: 5, Scenario: "fanin", Clients: 3, Messages: 3000, QoS: 1},
+		{Target: mqtt, Scenario: "fanout", Clients: 5, Messages: 500},
+		{Target: mqtt, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
+		{Target: mqtt, Scenario: "idle", Clients: 50},
+		{Target: s.URL + "/v1/subscribe?topic={topic}", Publish: s.URL + "/v1/publish/{topic}", Scenario: "fanout", Clients: 5, Messages: 100},
+	} {
+		cfg.PID, cfg.Timeout = pid, 30*time.Second
+		res, err := bench.Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", cfg.Scenario, cfg.Target, err)
+		}
+		if res.Received != res.Expected && cfg.Scenario != "idle" {
+			t.Errorf("%s %s: delivered %d of %d", cfg.Scenario, cfg.Target, res.Received, res.Expected)
+		}
+		if cfg.Scenario == "latency" && (res.P50 <= 0 || res.P99 < res.P50) {
+			t.Errorf("latency percentiles %v %v", res.P50, res.P99)
+		}
+		if cfg.Scenario == "idle" && res.Received != 50 {
+			t.Errorf("idle held %d connections", res.Received)
+		}
+	}
+}
