@@ -206,7 +206,7 @@ func (p *Policy) CanPublish(id *Identity, name string) bool {
 		return false
 	}
 	allow, deny := p.grants(id, true)
-	return anyMatch(allow, name) && !anyMatch(deny, name)
+	return topic.MatchAny(allow, name) && !topic.MatchAny(deny, name)
 }
 
 // CanRead decides whether a message on topic name may reach id. $SYS is
@@ -219,7 +219,7 @@ func (p *Policy) CanRead(id *Identity, name string) bool {
 		return id.Admin()
 	}
 	allow, deny := p.grants(id, false)
-	return anyMatch(allow, name) && !anyMatch(deny, name)
+	return topic.MatchAny(allow, name) && !topic.MatchAny(deny, name)
 }
 
 // CanSubscribe decides a subscription: it is allowed when it can match some
@@ -256,18 +256,31 @@ func (p *Policy) CanSubscribe(id *Identity, filter string) (ok, restricted bool)
 	return ok, restricted
 }
 
+// CheckSubscribe applies CanSubscribe to every filter of one request: it
+// returns the first refused filter, or, when some wildcard reaches beyond
+// the grants, the per-message check the subscription must apply (nil when
+// none is needed).
+func (p *Policy) CheckSubscribe(id *Identity, filters []string) (denied string, check func(string) bool) {
+	if p == nil {
+		return "", nil
+	}
+	restrict := false
+	for _, f := range filters {
+		ok, restricted := p.CanSubscribe(id, f)
+		if !ok {
+			return f, nil
+		}
+		restrict = restrict || restricted
+	}
+	if restrict {
+		return "", p.ReadCheck(id)
+	}
+	return "", nil
+}
+
 // ReadCheck returns the per-message check for a subscription of id.
 func (p *Policy) ReadCheck(id *Identity) func(string) bool {
 	return func(name string) bool { return p.CanRead(id, name) }
-}
-
-func anyMatch(filters []string, name string) bool {
-	for _, f := range filters {
-		if topic.Match(f, name) {
-			return true
-		}
-	}
-	return false
 }
 
 type ctxKey struct{}

@@ -97,21 +97,13 @@ func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (re
 // request's identity, answering 403 if one is refused; it restricts sub to
 // readable messages when a wildcard reaches beyond the grants.
 func AuthorizeSubscribe(w http.ResponseWriter, r *http.Request, p *auth.Policy, filters []string, sub *hub.Subscription) bool {
-	if p.Open() {
-		return true
+	denied, check := p.CheckSubscribe(auth.FromContext(r.Context()), filters)
+	if denied != "" {
+		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+denied)
+		return false
 	}
-	id := auth.FromContext(r.Context())
-	restrict := false
-	for _, f := range filters {
-		ok, restricted := p.CanSubscribe(id, f)
-		if !ok {
-			WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+f)
-			return false
-		}
-		restrict = restrict || restricted
-	}
-	if restrict {
-		sub.Restrict(p.ReadCheck(id))
+	if check != nil {
+		sub.Restrict(check)
 	}
 	return true
 }

@@ -417,7 +417,7 @@ func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
 	if from.Last > 0 {
 		found := 0
 		for i := len(held) - 1; i >= 0; i-- {
-			if matchesAny(filters, held[i].Topic) {
+			if topic.MatchAny(filters, held[i].Topic) {
 				if found++; found == from.Last {
 					return held[i].Seq - 1, nil
 				}
@@ -437,15 +437,6 @@ func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
 		return h.history.evicted, nil
 	}
 	return h.store.SeqAtTime(from.Since, h.history.evicted)
-}
-
-func matchesAny(filters []string, name string) bool {
-	for _, f := range filters {
-		if topic.Match(f, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // covered reports whether every filter matches durable topics only.

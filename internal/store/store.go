@@ -279,7 +279,7 @@ func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []
 		m, err := decodeMessage(it.Value(), s.epoch)
 		last = seq
 		scanned++
-		if err == nil && !m.Expired(now) && matchesAny(filters, m.Topic) {
+		if err == nil && !m.Expired(now) && topic.MatchAny(filters, m.Topic) {
 			msgs = append(msgs, m)
 		}
 		if len(msgs) >= limit || scanned >= 16*limit {
@@ -287,15 +287,6 @@ func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []
 		}
 	}
 	return msgs, upTo, true, nil
-}
-
-func matchesAny(filters []string, name string) bool {
-	for _, f := range filters {
-		if topic.Match(f, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // SeqAtTime returns the sequence just before the first stored message
@@ -329,7 +320,7 @@ func (s *Store) LastN(filters []string, n int, upTo uint64) (after uint64, found
 	defer it.Close()
 	for it.Last(); it.Valid(); it.Prev() {
 		m, err := decodeMessage(it.Value(), s.epoch)
-		if err != nil || !matchesAny(filters, m.Topic) {
+		if err != nil || !topic.MatchAny(filters, m.Topic) {
 			continue
 		}
 		found++

@@ -140,9 +140,13 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				reply = tcptext.AppendOK(nil, cursor.String())
 			}
 		case tcptext.VerbSub:
-			if denied := s.authorizeSub(sub, id, cmd.Filters); denied != "" {
+			denied, check := p.CheckSubscribe(id, cmd.Filters)
+			if denied != "" {
 				reply = tcptext.AppendErr(nil, "forbidden", "not allowed to subscribe to "+denied)
 				break
+			}
+			if check != nil {
+				sub.Restrict(check)
 			}
 			from := hub.StartFrom{Retained: true}
 			if cmd.Cursor != "" {
@@ -169,27 +173,6 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			return
 		}
 	}
-}
-
-// authorizeSub checks filters for id, restricting sub where a wildcard
-// reaches beyond the grants; it returns the first refused filter.
-func (s *Server) authorizeSub(sub *hub.Subscription, id *auth.Identity, filters []string) string {
-	p := s.cfg.Policy
-	if p.Open() {
-		return ""
-	}
-	restrict := false
-	for _, f := range filters {
-		ok, restricted := p.CanSubscribe(id, f)
-		if !ok {
-			return f
-		}
-		restrict = restrict || restricted
-	}
-	if restrict {
-		sub.Restrict(p.ReadCheck(id))
-	}
-	return ""
 }
 
 func errorCode(err error) string {

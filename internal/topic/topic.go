@@ -110,6 +110,16 @@ func Match(filter, name string) bool {
 	}
 }
 
+// MatchAny reports whether name matches any of the filters.
+func MatchAny(filters []string, name string) bool {
+	for _, f := range filters {
+		if Match(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
 func cut(s string) (level, rest string, more bool) {
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		return s[:i], s[i+1:], true

@@ -100,18 +100,12 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 		h.meter.Received(1)
 		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
 	case wsproto.OpSubscribe:
-		if !h.cfg.Policy.Open() {
-			restrict := false
-			for _, f := range req.Topics {
-				ok, restricted := h.cfg.Policy.CanSubscribe(id, f)
-				if !ok {
-					return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to subscribe to " + f}
-				}
-				restrict = restrict || restricted
-			}
-			if restrict {
-				sub.Restrict(h.cfg.Policy.ReadCheck(id))
-			}
+		denied, check := h.cfg.Policy.CheckSubscribe(id, req.Topics)
+		if denied != "" {
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to subscribe to " + denied}
+		}
+		if check != nil {
+			sub.Restrict(check)
 		}
 		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
 		switch {
