@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,35 +62,71 @@ func openSSE(url string, onMsg func([]byte)) (func(), error) {
 
 var sseClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 14, MaxConnsPerHost: 0}}
 
-// httpPublisher POSTs each message; payloads travel base64-free as text.
+// httpPublisher POSTs each message from a few concurrent connections, so
+// that publishing keeps up with servers that fan out faster than one
+// request at a time allows.
 type httpPublisher struct {
 	url    string
 	client *http.Client
+	jobs   chan job
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
 }
+
+type job struct {
+	topic string
+	body  string
+}
+
+const httpPublishers = 8
 
 func newHTTPPublisher(url string) *httpPublisher {
-	return &httpPublisher{url: url, client: &http.Client{Timeout: 30 * time.Second}}
+	h := &httpPublisher{url: url, jobs: make(chan job, 64),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: httpPublishers}}}
+	for range httpPublishers {
+		h.wg.Add(1)
+		go h.work()
+	}
+	return h
 }
 
-func (h *httpPublisher) send(topic string, p []byte, _ bool) error {
-	// SSE carries text: send the timestamp as decimal digits, padded.
-	body := fmt.Sprintf("%019d", int64(0))
-	if len(p) >= 8 {
-		body = strings.Repeat("x", max(0, len(p)-19)) // payload size kept roughly
-		body = fmt.Sprintf("%019d", time.Now().UnixNano()) + body
+func (h *httpPublisher) work() {
+	defer h.wg.Done()
+	for j := range h.jobs {
+		resp, err := h.client.Post(strings.ReplaceAll(h.url, "{topic}", j.topic), "text/plain", strings.NewReader(j.body))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				err = fmt.Errorf("publish: %s", resp.Status)
+			}
+		}
+		if err != nil {
+			h.mu.Lock()
+			h.err = err
+			h.mu.Unlock()
+		}
 	}
-	resp, err := h.client.Post(strings.ReplaceAll(h.url, "{topic}", topic), "text/plain", strings.NewReader(body))
+}
+
+// send queues a publish; SSE carries text, so the payload is the send
+// time in decimal, padded to the payload size.
+func (h *httpPublisher) send(topic string, p []byte, _ bool) error {
+	h.mu.Lock()
+	err := h.err
+	h.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("publish: %s", resp.Status)
-	}
+	body := fmt.Sprintf("%019d", time.Now().UnixNano()) + strings.Repeat("x", max(0, len(p)-19))
+	h.jobs <- job{topic: topic, body: body}
 	return nil
 }
 
-func (h *httpPublisher) close() {}
+func (h *httpPublisher) close() {
+	close(h.jobs)
+	h.wg.Wait()
+}
 
 func (h *httpPublisher) flush() {}
