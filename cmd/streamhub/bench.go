@@ -26,7 +26,8 @@ time per delivered message and memory per connection, read from /proc.
 Scenarios: 1to1 (--clients pairs, each on its own topic), fanin (--clients
 publishers, one subscriber), fanout (one publisher, --clients subscribers),
 latency (one publisher at --rate for --duration), idle (hold --clients
-connections). --target is mqtt://HOST:PORT, or for SSE a subscribe URL with
+connections), storm (time to connect --clients at once). --subscribe sends
+subscribers elsewhere: publish over MQTT, receive over SSE or WebSocket. --target is mqtt://HOST:PORT, or for SSE a subscribe URL with
 {topic} (then --publish is the HTTP publish URL with {topic}), e.g.
   --target 'http://127.0.0.1:8080/v1/subscribe?topic={topic}'
   --publish 'http://127.0.0.1:8080/v1/publish/{topic}'`,
@@ -58,8 +59,9 @@ connections). --target is mqtt://HOST:PORT, or for SSE a subscribe URL with
 	f := cmd.Flags()
 	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://HOST:PORT, or an SSE subscribe URL with {topic}")
 	f.StringVar(&cfg.Publish, "publish", "", "HTTP publish URL with {topic}, for SSE targets")
+	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL or ws:// URL with {topic} (cross-protocol)")
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
-	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, latency or idle")
+	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, latency, idle or storm")
 	f.IntVar(&cfg.Clients, "clients", 10, "pairs, publishers, subscribers or connections, by scenario")
 	f.IntVar(&cfg.Messages, "messages", 100000, "messages published in total")
 	f.IntVar(&cfg.Size, "size", 100, "payload bytes")

@@ -20,18 +20,22 @@ import (
 
 // Config describes one run.
 type Config struct {
-	Target   string // mqtt://host:port, or an SSE subscribe URL template with {topic}
-	Publish  string // for SSE: HTTP publish URL template with {topic}
-	Version  byte   // MQTT protocol level: 4 (3.1.1) or 5
-	Scenario string // 1to1, fanin, fanout, latency, idle
-	Clients  int    // pairs (1to1), publishers (fanin), subscribers (fanout), connections (idle)
-	Messages int    // in total
-	Size     int    // payload bytes
-	QoS      byte
-	Rate     int           // messages per second (latency)
-	Duration time.Duration // latency run time; idle hold time
-	PID      int           // server process, for CPU and memory
-	Timeout  time.Duration
+	Target  string // mqtt://host:port, or an SSE subscribe URL template with {topic}
+	Publish string // for SSE: HTTP publish URL template with {topic}
+	// SubTarget, when set, is where subscribers connect instead of Target:
+	// an SSE URL or a ws:// URL with {topic}, for cross-protocol runs
+	// (publish over MQTT, receive over SSE or WebSocket).
+	SubTarget string
+	Version   byte   // MQTT protocol level: 4 (3.1.1) or 5
+	Scenario  string // 1to1, fanin, fanout, latency, idle
+	Clients   int    // pairs (1to1), publishers (fanin), subscribers (fanout), connections (idle)
+	Messages  int    // in total
+	Size      int    // payload bytes
+	QoS       byte
+	Rate      int           // messages per second (latency)
+	Duration  time.Duration // latency run time; idle hold time
+	PID       int           // server process, for CPU and memory
+	Timeout   time.Duration
 }
 
 // Result is one run's numbers.
@@ -76,8 +80,10 @@ func Run(ctx context.Context, cfg Config, progress Progress) (Result, error) {
 		err = latency(ctx, cfg, &res, progress)
 	case "idle":
 		err = idle(ctx, cfg, &res, progress)
+	case "storm":
+		err = storm(ctx, cfg, &res, progress)
 	default:
-		return res, fmt.Errorf("bench: unknown scenario %q (1to1, fanin, fanout, latency, idle)", cfg.Scenario)
+		return res, fmt.Errorf("bench: unknown scenario %q (1to1, fanin, fanout, latency, idle, storm)", cfg.Scenario)
 	}
 	if cfg.PID > 0 {
 		res.ServerCPU = procCPU(cfg.PID) - cpu0
@@ -105,7 +111,14 @@ func mqttAddr(target string) (string, bool) {
 
 // openSubscriber subscribes to filter and calls onMsg for every payload.
 func openSubscriber(cfg Config, id, filter string, onMsg func([]byte)) (func(), error) {
-	if addr, ok := mqttAddr(cfg.Target); ok {
+	target := cfg.Target
+	if cfg.SubTarget != "" {
+		target = cfg.SubTarget
+	}
+	if strings.HasPrefix(target, "ws://") || strings.HasPrefix(target, "wss://") {
+		return openWS(strings.ReplaceAll(target, "{topic}", filter), onMsg)
+	}
+	if addr, ok := mqttAddr(target); ok {
 		c, err := dialMQTT(addr, cfg.Version, id)
 		if err != nil {
 			return nil, err
@@ -117,7 +130,7 @@ func openSubscriber(cfg Config, id, filter string, onMsg func([]byte)) (func(), 
 		go c.consume(onMsg)
 		return c.close, nil
 	}
-	return openSSE(strings.ReplaceAll(cfg.Target, "{topic}", filter), onMsg)
+	return openSSE(strings.ReplaceAll(target, "{topic}", filter), onMsg)
 }
 
 type publisher interface {
@@ -383,6 +396,50 @@ func idle(ctx context.Context, cfg Config, res *Result, progress Progress) error
 	res.Received = int64(len(closers))
 	if cfg.PID > 0 && len(closers) > 0 {
 		res.MemPerConn = (after - before) / int64(len(closers))
+	}
+	return nil
+}
+
+// storm connects Clients subscribers at once, 64 at a time, and reports how
+// long it took for all of them to be subscribed.
+func storm(ctx context.Context, cfg Config, res *Result, progress Progress) error {
+	n := max(1, cfg.Clients)
+	closers := make([]func(), n)
+	defer func() {
+		for _, c := range closers {
+			if c != nil {
+				c()
+			}
+		}
+	}()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := openSubscriber(cfg, fmt.Sprintf("bench-storm-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/storm/%d", i), func([]byte) {})
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			closers[i] = c
+			if d := done.Add(1); progress != nil && d%500 == 0 {
+				progress(d, int64(n))
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.Received, res.Expected = done.Load(), int64(n)
+	res.PerSecond = float64(res.Received) / res.Seconds
+	if err, ok := firstErr.Load().(error); ok {
+		return fmt.Errorf("after %d connections: %w", res.Received, err)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // openSSE subscribes with an EventSource-like reader; every event's data
@@ -58,6 +60,27 @@ func openSSE(url string, onMsg func([]byte)) (func(), error) {
 		}
 	}()
 	return cancel, nil
+}
+
+// openWS subscribes with a plain WebSocket: every frame is one payload.
+func openWS(url string, onMsg func([]byte)) (func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.SetReadLimit(-1)
+	go func() {
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			onMsg(data)
+		}
+	}()
+	return func() { cancel(); c.CloseNow() }, nil
 }
 
 var sseClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 14, MaxConnsPerHost: 0}}
