@@ -98,7 +98,7 @@ for b in brokers:
 def chart(path):
     scen = [('1to1', '1→1 ×10'), ('fanin', '10→1'), ('fanout', '1→100')]
     colors = {'streamhub': '#2b7bb9', 'mosquitto': '#8a8a8a', 'nats': '#27ae60', 'mochi': '#e67e22'}
-    W, H, left, top, bh = 760, 420, 70, 40, 300
+    W, H, left, top, bh = 760, 450, 70, 70, 300
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<text x="{left}" y="20" font-size="14">MQTT QoS 0, 100 B: delivered messages per second (median of rounds; bench/compare.sh)</text>']
     peak = max([med([r.get('delivered_per_second', 0) for r in rows.get((s, b), [])]) for s, _ in scen for b in brokers] + [1])
