@@ -40,9 +40,22 @@ type receiver struct {
 	done chan struct{}
 }
 
+// reuseAddrRunner runs a script unchanged, with SO_REUSEADDR set before
+// every bind: a receiver restarted after a crash must bind its port again
+// while the crashed connection may still sit in TIME_WAIT, which the seed's
+// plain bind would refuse for a minute.
+const reuseAddrRunner = `import runpy, socket, sys
+_bind = socket.socket.bind
+def bind(self, address):
+    self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return _bind(self, address)
+socket.socket.bind = bind
+runpy.run_path(sys.argv[1], run_name="__main__")
+`
+
 func startReceiver(t *testing.T, ctx context.Context, script string) *receiver {
 	t.Helper()
-	r := &receiver{cmd: exec.CommandContext(ctx, python(t), "-u", script), done: make(chan struct{})}
+	r := &receiver{cmd: exec.CommandContext(ctx, python(t), "-u", "-c", reuseAddrRunner, script), done: make(chan struct{})}
 	r.cmd.Stderr = testWriter{t}
 	stdout, err := r.cmd.StdoutPipe()
 	if err != nil {
@@ -129,11 +142,8 @@ func TestSeedCSharpToPython(t *testing.T) {
 	})
 
 	// Kill the receiver mid-stream, with a message in its socket buffer that
-	// it never reads: that is what a crash loses, and it makes the kernel
-	// reset the connection instead of leaving the seed's port in TIME_WAIT,
-	// which its bind (without SO_REUSEADDR) would trip over on restart.
-	// With a queue of 5, 3 of the 8 messages published while it is away are
-	// dropped, and counted.
+	// it never reads: that is what a crash loses. With a queue of 5, 3 of the
+	// 8 messages published while it is away are dropped, and counted.
 	rcv.cmd.Process.Signal(syscall.SIGSTOP)
 	httpPublish(t, s.URL, "sensors/seq", []byte("lost in the crash"), "")
 	testkit.Eventually(t, 10*time.Second, "the message to be written to the stopped receiver", func() bool {
