@@ -27,6 +27,8 @@ const (
 	FormatSSE Format = iota
 	FormatSSETopicEvent
 	FormatEnvelopeJSON
+	FormatMQTT4QoS0 // PUBLISH, QoS 0, no retain flag, MQTT 3.1.1
+	FormatMQTT5QoS0 // the same for MQTT 5, without alias or subscription ids
 	numFormats
 )
 

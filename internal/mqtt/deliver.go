@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -52,10 +53,17 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// outPacket is a packet to write: built for this connection, or raw bytes
+// shared by every subscriber (a QoS 0 PUBLISH is the same for all of them).
+type outPacket struct {
+	pk  packets.Packet
+	raw []byte
+}
+
 // resend repeats the unacknowledged flows of a resumed session.
 func (c *conn) resend() {
 	ss := c.sess
-	var pks []packets.Packet
+	var pks []outPacket
 	ss.mu.Lock()
 	for _, id := range ss.order {
 		o := ss.inflight[id]
@@ -63,12 +71,12 @@ func (c *conn) resend() {
 			continue
 		}
 		if o.state == awaitPubcomp {
-			pks = append(pks, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
+			pks = append(pks, outPacket{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}})
 			continue
 		}
 		pk := c.publishPacket(o.msg, o.qos, o.retain, o.subIDs, id, time.Now())
 		pk.FixedHeader.Dup = true
-		pks = append(pks, pk)
+		pks = append(pks, outPacket{pk: pk})
 	}
 	ss.mu.Unlock()
 	c.writeAll(pks)
@@ -78,7 +86,7 @@ func (c *conn) resend() {
 func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 	ss := c.sess
 	now := time.Now()
-	var pks []packets.Packet
+	var pks []outPacket
 	ss.mu.Lock()
 	for range 1024 {
 		if len(ss.pending) == 0 {
@@ -116,7 +124,11 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 				state: awaitPuback + int(qos) - 1, group: p.group}
 			ss.order = append(ss.order, id)
 		}
-		pks = append(pks, c.publishPacket(p.msg, qos, retain, subIDs, id, now))
+		if raw := c.sharedPublish(p.msg, qos, retain, subIDs); raw != nil {
+			pks = append(pks, outPacket{raw: raw})
+		} else {
+			pks = append(pks, outPacket{pk: c.publishPacket(p.msg, qos, retain, subIDs, id, now)})
+		}
 		ss.pop()
 	}
 	ss.mu.Unlock()
@@ -133,14 +145,24 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 
 // writeAll encodes packets into the write buffer; it returns the packet
 // ids of QoS 1/2 publishes skipped for their size.
-func (c *conn) writeAll(pks []packets.Packet) (skipped []uint16) {
+func (c *conn) writeAll(pks []outPacket) (skipped []uint16) {
 	if len(pks) == 0 {
 		return nil
 	}
 	sent := 0
 	c.writeMu.Lock()
 	for i := range pks {
-		pk := &pks[i]
+		if raw := pks[i].raw; raw != nil {
+			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
+				continue
+			}
+			if _, err := c.bw.Write(raw); err != nil {
+				break
+			}
+			sent++
+			continue
+		}
+		pk := &pks[i].pk
 		if pk.FixedHeader.Type == packets.Publish {
 			c.applyAlias(pk)
 		}
@@ -198,6 +220,34 @@ func (ss *session) route(p pending) (qos byte, retain bool, subIDs []int, ok boo
 		}
 	}
 	return qos, retain || p.retained, subIDs, ok
+}
+
+// sharedPublish returns m's QoS 0 PUBLISH encoded once for every
+// subscriber that needs exactly those bytes (no retain flag, no
+// subscription identifiers, no alias, no expiry to count down), or nil.
+func (c *conn) sharedPublish(m *message.Message, qos byte, retain bool, subIDs []int) []byte {
+	if qos != 0 || retain || len(subIDs) > 0 {
+		return nil
+	}
+	format := message.FormatMQTT4QoS0
+	if c.version == 5 {
+		if c.aliasMax > 0 || !m.Expires.IsZero() {
+			return nil
+		}
+		format = message.FormatMQTT5QoS0
+	} else if c.version != 4 {
+		return nil
+	}
+	version := c.version
+	return m.Encoded(format, func(m *message.Message) []byte {
+		pk := (&conn{version: version}).publishPacket(m, 0, false, nil, 0, time.Time{})
+		pk.ProtocolVersion = version
+		var b bytes.Buffer
+		if err := encode(&b, &pk); err != nil {
+			return nil
+		}
+		return b.Bytes()
+	})
 }
 
 // publishPacket builds the PUBLISH of m for this connection.
