@@ -164,6 +164,9 @@ type HTTP struct {
 	// the listener speaks HTTP/1.1 and cleartext HTTP/2 (h2c).
 	Cert string `koanf:"cert"`
 	Key  string `koanf:"key"`
+	// Pprof serves Go's profiler at /debug/pprof/ (for benchmarking; keep
+	// it off where the HTTP listener is reachable by others).
+	Pprof bool `koanf:"pprof"`
 }
 
 // Log configures log/slog output.
