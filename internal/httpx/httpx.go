@@ -27,13 +27,6 @@ type Meter interface {
 	Sent(n int)
 }
 
-// NopMeter counts nothing.
-type NopMeter struct{}
-
-func (NopMeter) Connected() func() { return func() {} }
-func (NopMeter) Received(int)      {}
-func (NopMeter) Sent(int)          {}
-
 // ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`

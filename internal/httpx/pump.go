@@ -45,6 +45,23 @@ func (s *Stream) Pump(ctx context.Context, sub *hub.Subscription) error {
 		}
 		return rc.Flush()
 	}
+	// send writes everything queued as one write and one flush.
+	send := func() error {
+		batch = sub.Drain(batch)
+		if len(batch) == 0 {
+			return nil
+		}
+		buf = buf[:0]
+		for _, d := range batch {
+			buf = s.Encode(buf, d)
+		}
+		err := write(buf)
+		if err == nil {
+			s.Meter.Sent(len(batch))
+		}
+		clear(batch)
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -52,30 +69,12 @@ func (s *Stream) Pump(ctx context.Context, sub *hub.Subscription) error {
 		case <-sub.Done():
 			// Deliver what was queued before a shutdown; a slow consumer's
 			// queue is already gone.
-			batch = sub.Drain(batch)
-			if len(batch) > 0 {
-				buf = buf[:0]
-				for _, d := range batch {
-					buf = s.Encode(buf, d)
-				}
-				_ = write(buf)
-				s.Meter.Sent(len(batch))
-			}
+			_ = send()
 			return sub.Err()
 		case <-sub.Ready():
-			batch = sub.Drain(batch)
-			if len(batch) == 0 {
-				continue
-			}
-			buf = buf[:0]
-			for _, d := range batch {
-				buf = s.Encode(buf, d)
-			}
-			if err := write(buf); err != nil {
+			if err := send(); err != nil {
 				return err
 			}
-			s.Meter.Sent(len(batch))
-			clear(batch)
 		case <-timer.C:
 			if s.Heartbeat != nil {
 				if err := write(s.Heartbeat); err != nil {

@@ -190,13 +190,6 @@ func (s *Subscription) Pending() bool {
 	return len(s.queue) > 0 || s.catch != nil
 }
 
-// Len is the number of queued deliveries.
-func (s *Subscription) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue)
-}
-
 // enqueueBacklog queues retained or replayed messages past the limits: the
 // backlog is bounded by the history and retained store it comes from.
 func (s *Subscription) enqueueBacklog(ds []Delivery) {

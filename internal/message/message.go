@@ -114,9 +114,6 @@ func (c Cursor) String() string {
 	return c.Epoch + "-" + strconv.FormatUint(c.Seq, 10)
 }
 
-// IsZero reports whether c is the zero cursor (meaning "from now").
-func (c Cursor) IsZero() bool { return c == Cursor{} }
-
 // ParseCursor parses EPOCH-SEQ. The empty string is the zero cursor.
 func ParseCursor(s string) (Cursor, error) {
 	if s == "" {

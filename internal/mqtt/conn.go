@@ -53,6 +53,7 @@ type conn struct {
 
 	wake      chan struct{}
 	done      chan struct{}
+	gone      chan struct{} // closed when ServeConn has returned, session detached
 	closeOnce sync.Once
 	// reason, if set before close, is sent to a v5 client as DISCONNECT.
 	reasonMu sync.Mutex
@@ -64,7 +65,8 @@ type conn struct {
 func (s *Server) ServeConn(nc net.Conn) {
 	c := &conn{srv: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
 		inAliases: map[uint16]string{}, outAlias: map[string]uint16{}, wake: make(chan struct{}, 1),
-		done: make(chan struct{})}
+		done: make(chan struct{}), gone: make(chan struct{})}
+	defer close(c.gone)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -207,8 +209,7 @@ func (c *conn) handshake() bool {
 		old.mu.Unlock()
 		if oc != nil {
 			oc.kick(codeTakenOver)
-			<-oc.done
-			oc.waitDetached()
+			<-oc.gone
 		}
 	}
 	s.mu.Lock()
@@ -367,22 +368,12 @@ func (c *conn) close() {
 			pk.Properties.ReasonString = reason.Reason
 			_ = c.send(&pk)
 		}
-		// Unblock the reader; the writer sees done.
+		// Unblock the reader (readLoop checks done after each deadline it
+		// sets, so it cannot move this one away); the writer sees done.
+		// The socket itself closes when ServeConn returns, once the client
+		// had a chance to read the DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
 	})
-}
-
-// waitDetached waits until the session no longer points at c.
-func (c *conn) waitDetached() {
-	for range 500 {
-		c.sess.mu.Lock()
-		attached := c.sess.conn == c
-		c.sess.mu.Unlock()
-		if !attached {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // readLoop handles packets until the connection ends; it reports whether
@@ -395,6 +386,11 @@ func (c *conn) readLoop() (clean bool) {
 			c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
+		}
+		select {
+		case <-c.done: // closed before the deadline above was set
+			return false
+		default:
 		}
 		pk, err := readPacket(c.br, c.version, s.cfg.MaxPacket)
 		if err != nil {

@@ -74,7 +74,7 @@ func (c *conn) resend() {
 			pks = append(pks, outPacket{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}})
 			continue
 		}
-		pk := c.publishPacket(o.msg, o.qos, o.retain, o.subIDs, id, time.Now())
+		pk := publishPacket(c.version, o.msg, o.qos, o.retain, o.subIDs, id, time.Now())
 		pk.FixedHeader.Dup = true
 		pks = append(pks, outPacket{pk: pk})
 	}
@@ -127,7 +127,7 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 		if raw := c.sharedPublish(p.msg, qos, retain, subIDs); raw != nil {
 			pks = append(pks, outPacket{raw: raw})
 		} else {
-			pks = append(pks, outPacket{pk: c.publishPacket(p.msg, qos, retain, subIDs, id, now)})
+			pks = append(pks, outPacket{pk: publishPacket(c.version, p.msg, qos, retain, subIDs, id, now)})
 		}
 		ss.pop()
 	}
@@ -240,7 +240,7 @@ func (c *conn) sharedPublish(m *message.Message, qos byte, retain bool, subIDs [
 	}
 	version := c.version
 	return m.Encoded(format, func(m *message.Message) []byte {
-		pk := (&conn{version: version}).publishPacket(m, 0, false, nil, 0, time.Time{})
+		pk := publishPacket(version, m, 0, false, nil, 0, time.Time{})
 		pk.ProtocolVersion = version
 		var b bytes.Buffer
 		if err := encode(&b, &pk); err != nil {
@@ -250,11 +250,11 @@ func (c *conn) sharedPublish(m *message.Message, qos byte, retain bool, subIDs [
 	})
 }
 
-// publishPacket builds the PUBLISH of m for this connection.
-func (c *conn) publishPacket(m *message.Message, qos byte, retain bool, subIDs []int, id uint16, now time.Time) packets.Packet {
+// publishPacket builds the PUBLISH of m for a client of version.
+func publishPacket(version byte, m *message.Message, qos byte, retain bool, subIDs []int, id uint16, now time.Time) packets.Packet {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
 		TopicName: m.Topic, Payload: m.Payload, PacketID: id}
-	if c.version == 5 {
+	if version == 5 {
 		pr := &pk.Properties
 		pr.ContentType = m.ContentType
 		pr.ResponseTopic = m.ResponseTopic

@@ -76,7 +76,6 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	textAddr  net.Addr
-	portAddrs map[string]net.Addr
 }
 
 // New validates the port specs.
@@ -94,7 +93,7 @@ func New(h Hub, cfg Config, log *slog.Logger, meter func(string) httpx.Meter, ob
 		cfg.BackoffMax = 5 * time.Second
 	}
 	s := &Server{hub: h, cfg: cfg, log: log, meter: meter, observe: observe,
-		conns: make(map[net.Conn]struct{}), portAddrs: make(map[string]net.Addr)}
+		conns: make(map[net.Conn]struct{})}
 	var errs []error
 	parse := func(specs []string, input bool) []Spec {
 		var out []Spec
@@ -178,9 +177,6 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) listening(kind string, sp Spec, addr net.Addr) {
-	s.mu.Lock()
-	s.portAddrs[sp.raw] = addr
-	s.mu.Unlock()
 	s.log.Info("listening", "transport", kind, "addr", addr.String(), "topics", sp.Topics, "framing", sp.Framing.String())
 }
 
@@ -189,13 +185,6 @@ func (s *Server) TextAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.textAddr
-}
-
-// PortAddr is the bound address of the listening port given by its spec.
-func (s *Server) PortAddr(spec string) net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.portAddrs[spec]
 }
 
 func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) {
