@@ -213,6 +213,7 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 	}
 	res.Expected = int64(perPub*len(pubs)) * fanout
 	var received atomic.Int64
+	complete := make(chan struct{}) // closed by the delivery that completes the run
 	perSub := make([]atomic.Int64, len(subs))
 	var closers []func()
 	defer func() {
@@ -223,7 +224,9 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 	for i, s := range subs {
 		closer, err := openSubscriber(cfg, fmt.Sprintf("bench-sub-%d-%d", os.Getpid(), i), s.subFilter, func([]byte) {
 			perSub[i].Add(1)
-			received.Add(1)
+			if received.Add(1) == res.Expected {
+				close(complete)
+			}
 		})
 		if err != nil {
 			return err
@@ -291,6 +294,8 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case <-deadline:
+			break wait
+		case <-complete:
 			break wait
 		case <-tick.C:
 			if progress != nil {

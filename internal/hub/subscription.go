@@ -41,6 +41,10 @@ type Subscription struct {
 
 	ready chan struct{}
 	done  chan struct{}
+	// notify, when set, replaces ready: called (without blocking, possibly
+	// under hub locks) whenever messages are queued or the subscription
+	// ends, so a transport can start a writer only when there is work.
+	notify func()
 }
 
 type catchUp struct {
@@ -68,6 +72,15 @@ func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription
 
 // Ready receives a value when messages are waiting.
 func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Notify makes the subscription call f instead of signalling Ready when
+// messages are queued and when it ends. f must not block nor take locks
+// held around DrainUpTo. Call it before subscribing.
+func (s *Subscription) Notify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
+}
 
 // Done is closed when the subscription ends; Err then says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -207,6 +220,10 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 }
 
 func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+		return
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -271,6 +288,9 @@ func (s *Subscription) endLocked(err error) {
 	s.queue = nil
 	s.live, s.bytes = 0, 0
 	close(s.done)
+	if s.notify != nil {
+		s.notify()
+	}
 }
 
 func (s *Subscription) end(err error) {

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -17,9 +16,16 @@ import (
 // errTooLarge is returned for a packet over the server's maximum size.
 var errTooLarge = packets.ErrPacketTooLarge
 
+// byteReader is a buffered input: a connection's elasticReader, or a
+// bufio.Reader in tests.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
 // readPacket reads one packet of protocol version from r. A packet larger
 // than maxSize (counting its fixed header) is refused before it is read.
-func readPacket(r *bufio.Reader, version byte, maxSize int) (packets.Packet, error) {
+func readPacket(r byteReader, version byte, maxSize int) (packets.Packet, error) {
 	var pk packets.Packet
 	b, err := r.ReadByte()
 	if err != nil {

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -27,16 +27,21 @@ var (
 	codeTakenOver    = packets.ErrSessionTakenOver
 )
 
-// conn is one network connection of a client.
+// conn is one network connection of a client. It has one goroutine, its
+// reader, for as long as it lives; a writer goroutine runs only while there
+// is something to send, and the write buffer is borrowed for that time, so
+// an idle connection holds little more than its reader's stack.
 type conn struct {
 	srv     *Server
 	nc      net.Conn
-	br      *bufio.Reader
+	in      *elasticReader
 	version byte
 	sess    *session
 	id      *auth.Identity
 	limiter *rate.Limiter
 	release func() // frees the connection's place in the limits
+	// disconnected ends the connection's count in the metrics.
+	disconnected func()
 
 	// Client limits (v5), read-only after CONNECT.
 	clientMaxPacket int
@@ -46,12 +51,13 @@ type conn struct {
 
 	inAliases map[uint16]string // reader-owned
 
-	writeMu  sync.Mutex // guards bw and outAliases
-	bw       *bufio.Writer
+	writeMu  sync.Mutex // guards out and outAlias
+	out      *[]byte    // pending output, borrowed from outBuffers while not empty
 	outAlias map[string]uint16
-	scratch  bytes.Buffer
+	// wstate is the writer's state: writerIdle, writerBusy, or writerAgain
+	// when more work arrived during a run.
+	wstate atomic.Int32
 
-	wake      chan struct{}
 	done      chan struct{}
 	gone      chan struct{} // closed when ServeConn has returned, session detached
 	closeOnce sync.Once
@@ -60,49 +66,125 @@ type conn struct {
 	reason   *packets.Code
 }
 
-// ServeConn runs the MQTT protocol on nc until it ends; TCP, TLS and
-// WebSocket listeners all hand their connections here.
+const (
+	writerIdle = iota
+	writerBusy
+	writerAgain
+)
+
+// outBuffers lends write buffers to connections with output pending.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// ServeConn runs the MQTT protocol on nc until it ends; the WebSocket
+// listener hands its connections here.
 func (s *Server) ServeConn(nc net.Conn) {
-	c := &conn{srv: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
-		inAliases: map[uint16]string{}, outAlias: map[string]uint16{}, wake: make(chan struct{}, 1),
-		done: make(chan struct{}), gone: make(chan struct{})}
-	defer close(c.gone)
+	if c := s.open(nc); c != nil {
+		<-c.gone
+	}
+}
+
+// open handshakes on the caller's goroutine and, once the client is
+// connected, leaves the connection to its reader; it returns nil if the
+// handshake failed. The TCP listeners' goroutines return after it: an
+// idle connection then has no goroutine but its waiting reader.
+func (s *Server) open(nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{})}
+	c.in = newElasticReader(nc, c.beforeRead)
+	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
-		return
+		return nil
 	}
 	s.conns[c] = struct{}{}
+	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-	defer nc.Close()
-
 	if !c.handshake() {
 		if c.release != nil {
 			c.release()
 		}
+		c.finish()
+		return nil
+	}
+	c.disconnected = s.meter.Connected()
+	s.online.Add(1)
+	c.resend()
+	c.wstate.Store(writerIdle)
+	c.poke() // the resent flows, and whatever was queued before
+	go c.readBurst()
+	return c
+}
+
+// finish releases what an ended connection holds.
+func (c *conn) finish() {
+	s := c.srv
+	c.in.release()
+	c.nc.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	close(c.gone)
+	s.wg.Done()
+}
+
+// readBurst waits for input, then handles packets while they are buffered,
+// and hands the waiting to a new goroutine: a goroutine's stack grows while
+// it handles packets and only a garbage collection shrinks it again, so the
+// one left waiting on a quiet connection is always a fresh, small one.
+func (c *conn) readBurst() {
+	if err := c.in.wait(); err != nil {
+		c.end(c.readFailed(err))
 		return
 	}
-	defer c.release()
-	defer s.meter.Connected()()
-	s.online.Add(1)
-	defer s.online.Add(-1)
-	go c.writeLoop()
-	clean := c.readLoop()
+	for {
+		if ok, clean := c.handleNext(); !ok {
+			c.end(clean)
+			return
+		}
+		if c.in.buffered() == 0 {
+			go c.readBurst()
+			return
+		}
+	}
+}
+
+// end closes a connected client's connection; clean tells whether it
+// disconnected properly (so that its will is not sent).
+func (c *conn) end(clean bool) {
 	c.close()
 	c.sess.detach(c, !clean)
+	c.release()
+	c.disconnected()
+	c.srv.online.Add(-1)
+	c.finish()
+}
+
+// beforeRead runs before each read from the socket: it moves the keep-alive
+// deadline (set by the handshake until then), and refuses to once the
+// connection is closed, whose deadline must stay in the past.
+func (c *conn) beforeRead() error {
+	if c.sess == nil {
+		return nil
+	}
+	if c.keepalive > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	select {
+	case <-c.done:
+		return net.ErrClosed
+	default:
+		return nil
+	}
 }
 
 // handshake reads CONNECT and answers CONNACK; it reports success.
 func (c *conn) handshake() bool {
 	s := c.srv
 	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	pk, err := readPacket(c.br, 0, s.cfg.MaxPacket)
+	pk, err := readPacket(c.in, 0, s.cfg.MaxPacket)
 	if err != nil || pk.FixedHeader.Type != packets.Connect {
 		if code, ok := reasonOf(err); ok && pk.FixedHeader.Type == packets.Connect && pk.ProtocolVersion == 5 {
 			c.refuse(pk, code)
@@ -310,8 +392,7 @@ func (c *conn) send(pk *packets.Packet) error {
 	if err := c.encodeLocked(pk); err != nil {
 		return err
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	return c.bw.Flush()
+	return c.flushLocked()
 }
 
 // queue encodes pk into the write buffer; the writer flushes it.
@@ -326,24 +407,62 @@ func (c *conn) queue(pk *packets.Packet) {
 	c.poke()
 }
 
+// encodeLocked appends pk to the output; the caller holds writeMu.
 func (c *conn) encodeLocked(pk *packets.Packet) error {
 	pk.ProtocolVersion = c.version
 	pk.Mods.MaxSize = uint32(c.clientMaxPacket)
-	c.scratch.Reset()
-	if err := encode(&c.scratch, pk); err != nil {
+	var b bytes.Buffer
+	if err := encode(&b, pk); err != nil {
 		return err
 	}
-	if c.clientMaxPacket > 0 && c.scratch.Len() > c.clientMaxPacket {
+	if c.clientMaxPacket > 0 && b.Len() > c.clientMaxPacket {
 		return errSkipped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
 	}
-	_, err := c.bw.Write(c.scratch.Bytes())
+	c.appendLocked(b.Bytes())
+	return nil
+}
+
+// appendLocked adds bytes to the output, borrowing a buffer if it has none.
+func (c *conn) appendLocked(p []byte) {
+	if c.out == nil {
+		c.out = outBuffers.Get().(*[]byte)
+	}
+	*c.out = append(*c.out, p...)
+}
+
+// flushLocked writes the output and gives the buffer back; the caller
+// holds writeMu.
+func (c *conn) flushLocked() error {
+	if c.out == nil {
+		return nil
+	}
+	b := c.out
+	c.out = nil
+	var err error
+	if len(*b) > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		_, err = c.nc.Write(*b)
+	}
+	if cap(*b) <= 64<<10 { // an occasional huge message's buffer is not kept
+		*b = (*b)[:0]
+		outBuffers.Put(b)
+	}
 	return err
 }
 
+// poke asks for a writer run, starting a writer if none is running.
 func (c *conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	for {
+		st := c.wstate.Load()
+		if st == writerAgain {
+			return
+		}
+		if c.wstate.CompareAndSwap(st, st+1) {
+			if st == writerIdle {
+				go c.writeLoop()
+			}
+			return
+		}
 	}
 }
 
@@ -376,113 +495,109 @@ func (c *conn) close() {
 	})
 }
 
-// readLoop handles packets until the connection ends; it reports whether
-// the client disconnected cleanly (so that its will is not sent).
-func (c *conn) readLoop() (clean bool) {
+// readFailed ends the connection after a failed read, with the reason a v5
+// client is told; a clean disconnection is never a failed read.
+func (c *conn) readFailed(err error) (clean bool) {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	var ne net.Error
+	switch code, ok := reasonOf(err); {
+	case ok:
+		c.kick(code)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.kick(packets.ErrKeepAliveTimeout)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	default:
+		c.kick(packets.ErrMalformedPacket)
+	}
+	return false
+}
+
+// handleNext reads one packet and acts on it; ok is false when the
+// connection is to end, clean then telling whether the client disconnected
+// properly.
+func (c *conn) handleNext() (ok, clean bool) {
 	s := c.srv
 	ctx := s.ctx
-	for {
-		if c.keepalive > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
-		}
-		select {
-		case <-c.done: // closed before the deadline above was set
-			return false
-		default:
-		}
-		pk, err := readPacket(c.br, c.version, s.cfg.MaxPacket)
-		if err != nil {
-			select {
-			case <-c.done:
-				return false
-			default:
-			}
-			var ne net.Error
-			switch code, ok := reasonOf(err); {
-			case ok:
-				c.kick(code)
-			case errors.As(err, &ne) && ne.Timeout():
-				c.kick(packets.ErrKeepAliveTimeout)
-			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			default:
-				c.kick(packets.ErrMalformedPacket)
-			}
-			return false
-		}
-		switch pk.FixedHeader.Type {
-		case packets.Publish:
-			if !c.onPublish(ctx, &pk) {
-				return false
-			}
-		case packets.Puback:
-			c.onAck(pk.PacketID, awaitPuback)
-		case packets.Pubrec:
-			if pk.ReasonCode >= 0x80 {
-				c.onAck(pk.PacketID, awaitPubrec) // refused: the flow ends here
-				continue
-			}
-			c.onPubrec(pk.PacketID)
-		case packets.Pubcomp:
-			c.onAck(pk.PacketID, awaitPubcomp)
-		case packets.Pubrel:
-			c.sess.mu.Lock()
-			_, known := c.sess.inboundQ2[pk.PacketID]
-			delete(c.sess.inboundQ2, pk.PacketID)
-			c.sess.mu.Unlock()
-			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID}
-			if !known && c.version == 5 {
-				ack.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
-			}
-			c.queue(&ack)
-		case packets.Subscribe:
-			if !c.onSubscribe(&pk) {
-				return false
-			}
-		case packets.Unsubscribe:
-			if code := pk.UnsubscribeValidate(); code != packets.CodeSuccess {
-				c.kick(code)
-				return false
-			}
-			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID}
-			for _, f := range pk.Filters {
-				code := packets.CodeSuccess.Code
-				if !c.sess.unsubscribe(f.Filter) {
-					code = packets.CodeNoSubscriptionExisted.Code
-				}
-				ack.ReasonCodes = append(ack.ReasonCodes, code)
-			}
-			c.sess.persist()
-			c.queue(&ack)
-		case packets.Pingreq:
-			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
-		case packets.Disconnect:
-			if c.version == 5 && pk.Properties.SessionExpiryIntervalFlag {
-				c.sess.mu.Lock()
-				if c.sess.expiry == 0 && pk.Properties.SessionExpiryInterval > 0 {
-					c.sess.mu.Unlock()
-					c.kick(packets.ErrProtocolViolationZeroNonZeroExpiry) // [MQTT-3.14.2-2]
-					return false
-				}
-				c.sess.expiry = time.Duration(pk.Properties.SessionExpiryInterval) * time.Second
-				if max := s.cfg.SessionExpiryMax; max > 0 {
-					c.sess.expiry = min(c.sess.expiry, max)
-				}
-				c.sess.mu.Unlock()
-			}
-			return pk.ReasonCode != packets.CodeDisconnectWillMessage.Code
-		case packets.Connect:
-			c.kick(packets.ErrProtocolViolationSecondConnect)
-			return false
-		case packets.Auth:
-			c.kick(packets.ErrBadAuthenticationMethod)
-			return false
-		default:
-			c.kick(packets.ErrProtocolViolation)
-			return false
-		}
+	pk, err := readPacket(c.in, c.version, s.cfg.MaxPacket)
+	if err != nil {
+		return false, c.readFailed(err)
 	}
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		if !c.onPublish(ctx, &pk) {
+			return false, false
+		}
+	case packets.Puback:
+		c.onAck(pk.PacketID, awaitPuback)
+	case packets.Pubrec:
+		if pk.ReasonCode >= 0x80 {
+			c.onAck(pk.PacketID, awaitPubrec) // refused: the flow ends here
+			return true, false
+		}
+		c.onPubrec(pk.PacketID)
+	case packets.Pubcomp:
+		c.onAck(pk.PacketID, awaitPubcomp)
+	case packets.Pubrel:
+		c.sess.mu.Lock()
+		_, known := c.sess.inboundQ2[pk.PacketID]
+		delete(c.sess.inboundQ2, pk.PacketID)
+		c.sess.mu.Unlock()
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID}
+		if !known && c.version == 5 {
+			ack.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
+		}
+		c.queue(&ack)
+	case packets.Subscribe:
+		if !c.onSubscribe(&pk) {
+			return false, false
+		}
+	case packets.Unsubscribe:
+		if code := pk.UnsubscribeValidate(); code != packets.CodeSuccess {
+			c.kick(code)
+			return false, false
+		}
+		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID}
+		for _, f := range pk.Filters {
+			code := packets.CodeSuccess.Code
+			if !c.sess.unsubscribe(f.Filter) {
+				code = packets.CodeNoSubscriptionExisted.Code
+			}
+			ack.ReasonCodes = append(ack.ReasonCodes, code)
+		}
+		c.sess.persist()
+		c.queue(&ack)
+	case packets.Pingreq:
+		c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
+	case packets.Disconnect:
+		if c.version == 5 && pk.Properties.SessionExpiryIntervalFlag {
+			c.sess.mu.Lock()
+			if c.sess.expiry == 0 && pk.Properties.SessionExpiryInterval > 0 {
+				c.sess.mu.Unlock()
+				c.kick(packets.ErrProtocolViolationZeroNonZeroExpiry) // [MQTT-3.14.2-2]
+				return false, false
+			}
+			c.sess.expiry = time.Duration(pk.Properties.SessionExpiryInterval) * time.Second
+			if max := s.cfg.SessionExpiryMax; max > 0 {
+				c.sess.expiry = min(c.sess.expiry, max)
+			}
+			c.sess.mu.Unlock()
+		}
+		return false, pk.ReasonCode != packets.CodeDisconnectWillMessage.Code
+	case packets.Connect:
+		c.kick(packets.ErrProtocolViolationSecondConnect)
+		return false, false
+	case packets.Auth:
+		c.kick(packets.ErrBadAuthenticationMethod)
+		return false, false
+	default:
+		c.kick(packets.ErrProtocolViolation)
+		return false, false
+	}
+	return true, false
 }
 
 // onPublish takes a client's PUBLISH into the hub and acknowledges it.
@@ -496,6 +611,9 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 			return false
 		}
 		if name != "" {
+			if c.inAliases == nil {
+				c.inAliases = map[uint16]string{}
+			}
 			c.inAliases[alias] = name
 		} else if name = c.inAliases[alias]; name == "" {
 			c.kick(packets.ErrTopicAliasInvalid)

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -16,32 +17,19 @@ import (
 // maximum packet size.
 var errSkipped = errors.New("mqtt: packet over the client's maximum size")
 
-// writeLoop sends the session's messages: first what was in flight when
-// the previous connection ended (with DUP), then the queue, within the
-// client's receive maximum, coalescing packets into as few writes as the
-// socket allows.
+// writeLoop sends what is queued for the connection and ends when nothing
+// is left: packets queued by the reader, then the session's messages
+// within the client's receive maximum, coalesced into as few writes as the
+// socket allows. poke starts it; a poke during a run makes it go again.
 func (c *conn) writeLoop() {
 	ss := c.sess
-	c.resend()
-	var buf []hub.Delivery
+	dp := deliveries.Get().(*[]hub.Delivery)
+	defer deliveries.Put(dp)
 	for {
-		buf = c.fill(buf)
-		c.writeMu.Lock()
-		var err error
-		if c.bw.Buffered() > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-			err = c.bw.Flush()
-		}
-		c.writeMu.Unlock()
-		if err != nil {
-			c.close()
-			return
-		}
+		c.wstate.Store(writerBusy)
 		select {
 		case <-c.done:
-			return
-		case <-ss.sub.Ready():
-		case <-c.wake:
+			return // stays busy: a closed connection starts no writer again
 		case <-ss.sub.Done():
 			if errors.Is(ss.sub.Err(), hub.ErrShutdown) {
 				c.kick(codeShuttingDown)
@@ -49,9 +37,27 @@ func (c *conn) writeLoop() {
 				c.kick(packets.ErrSessionTakenOver)
 			}
 			return
+		default:
+		}
+		var more bool
+		*dp, more = c.fill(*dp)
+		c.writeMu.Lock()
+		err := c.flushLocked()
+		c.writeMu.Unlock()
+		if err != nil {
+			c.close()
+			return
+		}
+		if !more && c.wstate.CompareAndSwap(writerBusy, writerIdle) {
+			return
 		}
 	}
 }
+
+// deliveries lends writers their batch of messages taken from the hub.
+var deliveries = sync.Pool{New: func() any { b := make([]hub.Delivery, 0, fillBatch); return &b }}
+
+const fillBatch = 256
 
 // outPacket is a packet to write: built for this connection, or raw bytes
 // shared by every subscriber (a QoS 0 PUBLISH is the same for all of them).
@@ -82,15 +88,20 @@ func (c *conn) resend() {
 	c.writeAll(pks)
 }
 
-// fill moves queued messages into packets, as many as flow control allows.
-func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
+// fill moves queued messages into packets, as many as flow control allows
+// in one batch; more reports messages left for another.
+func (c *conn) fill(buf []hub.Delivery) (_ []hub.Delivery, more bool) {
 	ss := c.sess
 	now := time.Now()
 	var pks []outPacket
 	ss.mu.Lock()
-	for range 1024 {
+	for i := 0; ; i++ {
+		if i == 4*fillBatch {
+			more = len(ss.pending) > 0
+			break
+		}
 		if len(ss.pending) == 0 {
-			buf = ss.sub.DrainUpTo(buf, 256)
+			buf = ss.sub.DrainUpTo(buf, fillBatch)
 			if len(buf) == 0 {
 				break
 			}
@@ -140,7 +151,7 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 		ss.order = compactOrder(ss.order, ss.inflight)
 		ss.mu.Unlock()
 	}
-	return buf
+	return buf, more
 }
 
 // writeAll encodes packets into the write buffer; it returns the packet
@@ -156,9 +167,7 @@ func (c *conn) writeAll(pks []outPacket) (skipped []uint16) {
 			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
 				continue
 			}
-			if _, err := c.bw.Write(raw); err != nil {
-				break
-			}
+			c.appendLocked(raw)
 			sent++
 			continue
 		}
@@ -285,6 +294,9 @@ func (c *conn) applyAlias(pk *packets.Packet) {
 		return
 	}
 	if len(c.outAlias) < int(c.aliasMax) {
+		if c.outAlias == nil {
+			c.outAlias = map[string]uint16{}
+		}
 		a := uint16(len(c.outAlias) + 1)
 		c.outAlias[pk.TopicName] = a
 		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true

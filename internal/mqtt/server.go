@@ -206,7 +206,7 @@ func (s *Server) serve(ln net.Listener, kind string) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.ServeConn(nc)
+				s.open(nc)
 			}()
 		}
 	}()

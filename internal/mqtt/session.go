@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -65,6 +66,7 @@ type session struct {
 	inboundQ2 map[uint16]struct{}
 	nextID    uint16
 	conn      *conn
+	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
 	timer     *time.Timer // session expiry while disconnected
 	will      *message.Message
@@ -80,9 +82,18 @@ type session struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	return &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch(),
+	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch(),
 		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
 		inboundQ2: map[uint16]struct{}{}}
+	ss.sub.Notify(ss.wake)
+	return ss
+}
+
+// wake starts the connected client's writer, if any, for queued messages.
+func (ss *session) wake() {
+	if c := ss.active.Load(); c != nil {
+		c.poke()
+	}
 }
 
 // attach binds a connection; the caller holds no session lock.
@@ -90,6 +101,7 @@ func (ss *session) attach(c *conn) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.conn = c
+	ss.active.Store(c)
 	if ss.timer != nil {
 		ss.timer.Stop()
 		ss.timer = nil
@@ -110,6 +122,7 @@ func (ss *session) detach(c *conn, sendWill bool) {
 		return
 	}
 	ss.conn = nil
+	ss.active.Store(nil)
 	var back []returned
 	for _, id := range ss.order {
 		if o := ss.inflight[id]; o != nil && o.group != nil {
