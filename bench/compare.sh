@@ -6,6 +6,11 @@
 #
 #   bash bench/compare.sh [rounds]
 #
+# On a machine with two or more cores each broker runs on core 0 and the
+# load generator on core 1 (PIN=0 turns this off), so neither's work hides
+# the other's; "server busy" (server CPU time over wall time) shows which
+# side limited a run: near 100% the broker was saturated.
+#
 # Installs mosquitto from Debian when missing; nats-server 2.10+ is built
 # with `go install` into bench/.bin (Debian's is older); mochi is built from
 # bench/mochi.
@@ -22,6 +27,10 @@ mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 [ -x "$bin/nats-server" ] || GOBIN=$bin go install github.com/nats-io/nats-server/v2@v2.15.2
 go build -o "$bin/streamhub" ./cmd/streamhub
 go build -o "$bin/mochi" ./bench/mochi
+pin_server="" pin_bench=""
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_server="taskset -c 0" pin_bench="taskset -c 1"
+fi
 tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -31,23 +40,23 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/n
 
 start() { # broker port
   case $1 in
-    streamhub) "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$2" --log-level warn & ;;
+    streamhub) $pin_server "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$2" --log-level warn & ;;
     mosquitto) printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$2" > "$tmp/mosquitto.conf"
-               "$mosq" -c "$tmp/mosquitto.conf" >/dev/null 2>&1 & ;;
+               $pin_server "$mosq" -c "$tmp/mosquitto.conf" >/dev/null 2>&1 & ;;
     nats)      printf 'listen: 127.0.0.1:-1\nserver_name: bench\njetstream { store_dir: "%s/js" }\nmqtt { listen: 127.0.0.1:%s }\n' "$tmp" "$2" > "$tmp/nats.conf"
-               "$bin/nats-server" -c "$tmp/nats.conf" >/dev/null 2>&1 & ;;
-    mochi)     "$bin/mochi" -addr "127.0.0.1:$2" >/dev/null 2>&1 & ;;
+               $pin_server "$bin/nats-server" -c "$tmp/nats.conf" >/dev/null 2>&1 & ;;
+    mochi)     $pin_server "$bin/mochi" -addr "127.0.0.1:$2" >/dev/null 2>&1 & ;;
   esac
   pid=$!
   wait_port "$2"
 }
 
 scenarios=(
-  "1to1|--scenario 1to1 --clients 10 --messages 100000"
-  "fanin|--scenario fanin --clients 10 --messages 100000"
-  "fanout|--scenario fanout --clients 100 --messages 2000"
+  "1to1|--scenario 1to1 --clients 10 --messages 300000"
+  "fanin|--scenario fanin --clients 10 --messages 300000"
+  "fanout|--scenario fanout --clients 100 --messages 5000"
   "latency|--scenario latency --rate 10000 --duration 3s"
-  "idle|--scenario idle --clients 2000 --duration 1s"
+  "idle|--scenario idle --clients 15000 --duration 2s"
 )
 results=$tmp/results
 : > "$results"
@@ -58,7 +67,7 @@ for round in $(seq "$rounds"); do
       port=$(free_port)
       start "$broker" "$port"
       # shellcheck disable=SC2086
-      out=$("$bin/streamhub" bench --target "mqtt://127.0.0.1:$port" $args --pid "$pid" --json 2>/dev/null || echo '{}')
+      out=$($pin_bench "$bin/streamhub" bench --target "mqtt://127.0.0.1:$port" $args --pid "$pid" --json 2>/dev/null || echo '{}')
       echo "$broker $name $out" >> "$results"
       printf '\rround %s/%s %-8s %-10s' "$round" "$rounds" "$name" "$broker" >&2
       kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
@@ -76,17 +85,18 @@ for line in open(sys.argv[1]):
 brokers = ['streamhub', 'mosquitto', 'nats', 'mochi']
 def med(vals): return statistics.median(vals) if vals else 0
 def fmt(vals, f): return f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})" if vals else "n/a"
-for scenario, title in [('1to1', '1→1, 10 pairs, 100k msgs'), ('fanin', '10→1, 100k msgs'), ('fanout', '1→100, 2000 msgs')]:
+for scenario, title in [('1to1', '1→1, 10 pairs, 300k msgs'), ('fanin', '10→1, 300k msgs'), ('fanout', '1→100, 5000 msgs')]:
     print(f"\n### {title}, QoS 0, 100 B\n")
-    print("| broker | delivered/s | lost | server CPU per delivery | vs streamhub (delivered/s) |")
-    print("|---|---|---|---|---|")
+    print("| broker | delivered/s | lost | server CPU per delivery | server busy | vs streamhub (delivered/s) |")
+    print("|---|---|---|---|---|---|")
     base = med([r.get('delivered_per_second', 0) for r in rows.get((scenario, 'streamhub'), [])]) or 1
     for b in brokers:
         rs = rows.get((scenario, b), [])
         rate = [r.get('delivered_per_second', 0) for r in rs]
         lost = sum(max(0, r.get('expected', 0) - r.get('received', 0)) for r in rs)
         cpu = [r.get('server_cpu_per_delivery_ns', 0) / 1000 for r in rs]
-        print(f"| {b} | {fmt(rate, lambda v: f'{v:,.0f}')} | {lost} | {fmt(cpu, lambda v: f'{v:.2f} µs')} | {med(rate)/base:.2f} |")
+        busy = [r.get('server_cpu_ns', 0) / 1e9 / r['seconds'] * 100 for r in rs if r.get('seconds')]
+        print(f"| {b} | {fmt(rate, lambda v: f'{v:,.0f}')} | {lost} | {fmt(cpu, lambda v: f'{v:.2f} µs')} | {fmt(busy, lambda v: f'{v:.0f}%')} | {med(rate)/base:.2f} |")
 print("\n### Latency, QoS 0, 100 B at 10,000 msg/s for 3 s\n")
 print("| broker | p50 | p90 | p99 | p99.9 |")
 print("|---|---|---|---|---|")
@@ -122,7 +132,7 @@ def chart(path):
     open(path, 'w').write('\n'.join(out) + '\n')
 chart('docs/bench-mqtt.svg')
 print("\n![MQTT throughput and CPU per delivery](bench-mqtt.svg)")
-print("\n### Idle MQTT connections (2,000 held, server RSS growth per connection)\n")
+print("\n### Idle MQTT connections (15,000 held, server RSS growth per connection)\n")
 print("| broker | bytes per connection |")
 print("|---|---|")
 for b in brokers:

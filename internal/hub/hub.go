@@ -174,8 +174,8 @@ func (h *Hub) Epoch() string { return h.epoch }
 // Publish validates m, stamps it and hands it to the fabric, which delivers
 // it to every node. It returns the cursor the message got on this node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
-	if err := topic.ValidateName(m.Topic); err != nil {
-		return message.Cursor{}, err
+	if !topic.IsValidName(m.Topic) {
+		return message.Cursor{}, topic.ValidateName(m.Topic)
 	}
 	if len(m.Payload) > h.cfg.MaxPayload {
 		return message.Cursor{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)

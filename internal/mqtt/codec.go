@@ -27,30 +27,40 @@ type byteReader interface {
 // than maxSize (counting its fixed header) is refused before it is read.
 func readPacket(r byteReader, version byte, maxSize int) (packets.Packet, error) {
 	var pk packets.Packet
-	b, err := r.ReadByte()
+	fh, body, err := readFrame(r, maxSize)
+	pk.FixedHeader = fh
+	pk.ProtocolVersion = version
 	if err != nil {
 		return pk, err
 	}
-	if err := pk.FixedHeader.Decode(b); err != nil {
-		return pk, err
+	return pk, decodeBody(&pk, body)
+}
+
+// readFrame reads one packet's fixed header and its body, undecoded.
+func readFrame(r byteReader, maxSize int) (fh packets.FixedHeader, body []byte, err error) {
+	b, err := r.ReadByte()
+	if err != nil {
+		return fh, nil, err
+	}
+	if err := fh.Decode(b); err != nil {
+		return fh, nil, err
 	}
 	n, lenBytes, err := packets.DecodeLength(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return pk, io.ErrUnexpectedEOF
+			return fh, nil, io.ErrUnexpectedEOF
 		}
-		return pk, err
+		return fh, nil, err
 	}
 	if maxSize > 0 && 1+lenBytes+n > maxSize {
-		return pk, errTooLarge
+		return fh, nil, errTooLarge
 	}
-	pk.FixedHeader.Remaining = n
-	pk.ProtocolVersion = version
-	body := make([]byte, n)
+	fh.Remaining = n
+	body = make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return pk, fmt.Errorf("mqtt: read packet body: %w", err)
+		return fh, nil, fmt.Errorf("mqtt: read packet body: %w", err)
 	}
-	return pk, decodeBody(&pk, body)
+	return fh, body, nil
 }
 
 // decodeBody decodes the variable header and payload of pk from body. The

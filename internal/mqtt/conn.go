@@ -22,6 +22,10 @@ import (
 	"streamhub/internal/topic"
 )
 
+// errSkipped marks a packet not sent because it exceeds the client's
+// maximum packet size.
+var errSkipped = errors.New("mqtt: packet over the client's maximum size")
+
 var (
 	codeShuttingDown = packets.ErrServerShuttingDown
 	codeTakenOver    = packets.ErrSessionTakenOver
@@ -520,17 +524,28 @@ func (c *conn) readFailed(err error) (clean bool) {
 // connection is to end, clean then telling whether the client disconnected
 // properly.
 func (c *conn) handleNext() (ok, clean bool) {
-	s := c.srv
-	ctx := s.ctx
-	pk, err := readPacket(c.in, c.version, s.cfg.MaxPacket)
+	fh, body, err := readFrame(c.in, c.srv.cfg.MaxPacket)
 	if err != nil {
 		return false, c.readFailed(err)
 	}
-	switch pk.FixedHeader.Type {
-	case packets.Publish:
-		if !c.onPublish(ctx, &pk) {
-			return false, false
+	if fh.Type == packets.Publish {
+		in, err := decodePublish(fh, body, c.version)
+		if err != nil {
+			return false, c.readFailed(err)
 		}
+		return c.onPublish(c.srv.ctx, &in), false
+	}
+	return c.handleControl(fh, body)
+}
+
+// handleControl acts on a packet other than PUBLISH.
+func (c *conn) handleControl(fh packets.FixedHeader, body []byte) (ok, clean bool) {
+	s := c.srv
+	pk := packets.Packet{FixedHeader: fh, ProtocolVersion: c.version}
+	if err := decodeBody(&pk, body); err != nil {
+		return false, c.readFailed(err)
+	}
+	switch pk.FixedHeader.Type {
 	case packets.Puback:
 		c.onAck(pk.PacketID, awaitPuback)
 	case packets.Pubrec:
@@ -601,11 +616,15 @@ func (c *conn) handleNext() (ok, clean bool) {
 }
 
 // onPublish takes a client's PUBLISH into the hub and acknowledges it.
-func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
-	qos := pk.FixedHeader.Qos
-	name := pk.TopicName
-	if c.version == 5 && pk.Properties.TopicAliasFlag {
-		alias := pk.Properties.TopicAlias
+func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
+	qos := pk.qos
+	name := pk.topic
+	var props packets.Properties
+	if pk.props != nil {
+		props = *pk.props
+	}
+	if props.TopicAliasFlag {
+		alias := props.TopicAlias
 		if alias == 0 || alias > c.srv.cfg.TopicAliasMax {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
@@ -620,11 +639,11 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 			return false
 		}
 	}
-	if err := topic.ValidateName(name); err != nil {
+	if !topic.IsValidName(name) {
 		c.kick(packets.ErrTopicNameInvalid)
 		return false
 	}
-	if qos > 0 && pk.PacketID == 0 {
+	if qos > 0 && pk.id == 0 {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
 		return false
 	}
@@ -635,24 +654,15 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 	if !c.srv.cfg.Policy.CanPublish(c.id, name) {
 		// Refused: v5 says so in the acknowledgement; v3.1.1 has no way
 		// to, so the message is acknowledged and dropped, as Mosquitto does.
-		code := byte(0)
-		if c.version == 5 {
-			code = packets.ErrNotAuthorized.Code
-		}
-		switch qos {
-		case 1:
-			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ReasonCode: code})
-		case 2:
-			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID, ReasonCode: code})
-		}
+		c.ackPublish(qos, pk.id, packets.ErrNotAuthorized.Code)
 		return true
 	}
 	if qos == 2 {
 		c.sess.mu.Lock()
-		_, dup := c.sess.inboundQ2[pk.PacketID]
+		_, dup := c.sess.inboundQ2[pk.id]
 		full := !dup && len(c.sess.inboundQ2) >= int(c.srv.cfg.ReceiveMaximum)
 		if !dup && !full {
-			c.sess.inboundQ2[pk.PacketID] = struct{}{}
+			c.sess.inboundQ2[pk.id] = struct{}{}
 		}
 		c.sess.mu.Unlock()
 		if full {
@@ -660,19 +670,20 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 			return false
 		}
 		if dup { // already taken in: acknowledge again, never publish twice
-			c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			c.ackPublish(qos, pk.id, 0)
 			return true
 		}
 	}
-	m := &message.Message{Topic: name, Payload: pk.Payload, Retain: pk.FixedHeader.Retain, QoS: qos,
-		ContentType: pk.Properties.ContentType, ResponseTopic: pk.Properties.ResponseTopic,
-		CorrelationData: pk.Properties.CorrelationData, Origin: c.sess.id,
-		UTF8: pk.Properties.PayloadFormatFlag && pk.Properties.PayloadFormat == 1}
-	for _, u := range pk.Properties.User {
-		m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
-	}
-	if e := pk.Properties.MessageExpiryInterval; e > 0 {
-		m.Expires = time.Now().Add(time.Duration(e) * time.Second)
+	m := &message.Message{Topic: name, Payload: pk.payload, Retain: pk.retain, QoS: qos, Origin: c.sess.id}
+	if pk.props != nil {
+		m.ContentType, m.ResponseTopic, m.CorrelationData = props.ContentType, props.ResponseTopic, props.CorrelationData
+		m.UTF8 = props.PayloadFormatFlag && props.PayloadFormat == 1
+		for _, u := range props.User {
+			m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
+		}
+		if e := props.MessageExpiryInterval; e > 0 {
+			m.Expires = time.Now().Add(time.Duration(e) * time.Second)
+		}
 	}
 	reason := packets.CodeSuccess.Code
 	if _, err := c.srv.hub.Publish(ctx, m); err != nil {
@@ -689,13 +700,27 @@ func (c *conn) onPublish(ctx context.Context, pk *packets.Packet) bool {
 		c.srv.received.Add(1)
 		c.srv.meter.Received(1)
 	}
-	switch qos {
-	case 1:
-		c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ReasonCode: reason})
-	case 2:
-		c.queue(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID, ReasonCode: reason})
-	}
+	c.ackPublish(qos, pk.id, reason)
 	return true
+}
+
+// ackPublish queues the PUBACK (QoS 1) or PUBREC (QoS 2) of a publish;
+// reason reaches MQTT 5 clients only.
+func (c *conn) ackPublish(qos byte, id uint16, reason byte) {
+	typ := packets.Puback
+	switch qos {
+	case 0:
+		return
+	case 2:
+		typ = packets.Pubrec
+	}
+	c.writeMu.Lock()
+	if c.out == nil {
+		c.out = outBuffers.Get().(*[]byte)
+	}
+	*c.out = appendAck(*c.out, typ, id, reason, c.version)
+	c.writeMu.Unlock()
+	c.poke()
 }
 
 func (c *conn) onSubscribe(pk *packets.Packet) bool {

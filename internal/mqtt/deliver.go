@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"errors"
 	"sync"
 	"time"
@@ -13,14 +12,11 @@ import (
 	"streamhub/internal/topic"
 )
 
-// errSkipped marks a packet not sent because it exceeds the client's
-// maximum packet size.
-var errSkipped = errors.New("mqtt: packet over the client's maximum size")
-
 // writeLoop sends what is queued for the connection and ends when nothing
 // is left: packets queued by the reader, then the session's messages
 // within the client's receive maximum, coalesced into as few writes as the
-// socket allows. poke starts it; a poke during a run makes it go again.
+// socket allows. poke starts it; a poke during a run, or a batch that left
+// messages queued, makes it go again.
 func (c *conn) writeLoop() {
 	ss := c.sess
 	dp := deliveries.Get().(*[]hub.Delivery)
@@ -39,8 +35,7 @@ func (c *conn) writeLoop() {
 			return
 		default:
 		}
-		var more bool
-		*dp, more = c.fill(*dp)
+		*dp = c.fill(*dp)
 		c.writeMu.Lock()
 		err := c.flushLocked()
 		c.writeMu.Unlock()
@@ -48,7 +43,7 @@ func (c *conn) writeLoop() {
 			c.close()
 			return
 		}
-		if !more && c.wstate.CompareAndSwap(writerBusy, writerIdle) {
+		if c.wstate.CompareAndSwap(writerBusy, writerIdle) {
 			return
 		}
 	}
@@ -57,142 +52,156 @@ func (c *conn) writeLoop() {
 // deliveries lends writers their batch of messages taken from the hub.
 var deliveries = sync.Pool{New: func() any { b := make([]hub.Delivery, 0, fillBatch); return &b }}
 
-const fillBatch = 256
-
-// outPacket is a packet to write: built for this connection, or raw bytes
-// shared by every subscriber (a QoS 0 PUBLISH is the same for all of them).
-type outPacket struct {
-	pk  packets.Packet
-	raw []byte
-}
+// fillBatch is how many messages a writer takes from the hub at a time;
+// it writes at most fillBatches of them before flushing.
+const (
+	fillBatch   = 256
+	fillBatches = 4
+)
 
 // resend repeats the unacknowledged flows of a resumed session.
 func (c *conn) resend() {
 	ss := c.sess
-	var pks []outPacket
+	now := time.Now()
 	ss.mu.Lock()
+	c.writeMu.Lock()
 	for _, id := range ss.order {
 		o := ss.inflight[id]
 		if o == nil {
 			continue
 		}
 		if o.state == awaitPubcomp {
-			pks = append(pks, outPacket{pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}})
+			_ = c.encodeLocked(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
 			continue
 		}
-		pk := publishPacket(c.version, o.msg, o.qos, o.retain, o.subIDs, id, time.Now())
-		pk.FixedHeader.Dup = true
-		pks = append(pks, outPacket{pk: pk})
+		out := outPublish{version: c.version, qos: o.qos, retain: o.retain, dup: true, id: id, subIDs: o.subIDs,
+			expiry: expirySeconds(o.msg, now)}
+		c.appendPublishLocked(o.msg, out)
 	}
+	c.writeMu.Unlock()
 	ss.mu.Unlock()
-	c.writeAll(pks)
 }
 
-// fill moves queued messages into packets, as many as flow control allows
-// in one batch; more reports messages left for another.
-func (c *conn) fill(buf []hub.Delivery) (_ []hub.Delivery, more bool) {
+// fill writes queued messages into the output, as many as flow control
+// allows, up to fillBatches batches: first those the session holds, then
+// the hub's. A batch that leaves messages in the hub's queue has it signal
+// again, so the writer goes on after flushing.
+func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 	ss := c.sess
 	now := time.Now()
-	var pks []outPacket
+	sent := 0
 	ss.mu.Lock()
-	for i := 0; ; i++ {
-		if i == 4*fillBatch {
-			more = len(ss.pending) > 0
-			break
-		}
-		if len(ss.pending) == 0 {
-			buf = ss.sub.DrainUpTo(buf, fillBatch)
-			if len(buf) == 0 {
-				break
-			}
-			for _, d := range buf {
-				ss.pending = append(ss.pending, pending{msg: d.Msg, retained: d.Retained})
-				if !d.Retained && d.Msg.Epoch == ss.epoch && d.Msg.Seq > ss.delivered {
-					ss.delivered = d.Msg.Seq
-				}
-			}
-			clear(buf)
-		}
-		p := ss.pending[0]
-		if p.msg.Expired(now) {
-			ss.pop()
+	c.writeMu.Lock()
+	blocked := false
+	for len(ss.pending) > 0 && !blocked {
+		switch c.put(ss.pending[0], now) {
+		case putBlocked:
+			blocked = true
 			continue
-		}
-		qos, retain, subIDs, ok := ss.route(p)
-		if !ok {
-			ss.pop()
-			continue
-		}
-		var id uint16
-		if qos > 0 {
-			if len(ss.inflight) >= c.inflightMax {
-				break
-			}
-			if id, ok = ss.allocID(); !ok {
-				break
-			}
-			ss.inflight[id] = &outbound{id: id, msg: p.msg, qos: qos, retain: retain, subIDs: subIDs,
-				state: awaitPuback + int(qos) - 1, group: p.group}
-			ss.order = append(ss.order, id)
-		}
-		if raw := c.sharedPublish(p.msg, qos, retain, subIDs); raw != nil {
-			pks = append(pks, outPacket{raw: raw})
-		} else {
-			pks = append(pks, outPacket{pk: publishPacket(c.version, p.msg, qos, retain, subIDs, id, now)})
+		case putSent:
+			sent++
 		}
 		ss.pop()
 	}
-	ss.mu.Unlock()
-	if skipped := c.writeAll(pks); len(skipped) > 0 {
-		ss.mu.Lock()
-		for _, id := range skipped {
-			delete(ss.inflight, id)
-		}
-		ss.order = compactOrder(ss.order, ss.inflight)
-		ss.mu.Unlock()
-	}
-	return buf, more
-}
-
-// writeAll encodes packets into the write buffer; it returns the packet
-// ids of QoS 1/2 publishes skipped for their size.
-func (c *conn) writeAll(pks []outPacket) (skipped []uint16) {
-	if len(pks) == 0 {
-		return nil
-	}
-	sent := 0
-	c.writeMu.Lock()
-	for i := range pks {
-		if raw := pks[i].raw; raw != nil {
-			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
-				continue
-			}
-			c.appendLocked(raw)
-			sent++
-			continue
-		}
-		pk := &pks[i].pk
-		if pk.FixedHeader.Type == packets.Publish {
-			c.applyAlias(pk)
-		}
-		err := c.encodeLocked(pk)
-		if errors.Is(err, errSkipped) {
-			if pk.PacketID != 0 {
-				skipped = append(skipped, pk.PacketID)
-			}
-			continue
-		}
-		if err != nil {
+	for n := 0; n < fillBatches && !blocked; n++ {
+		buf = ss.sub.DrainUpTo(buf, fillBatch)
+		if len(buf) == 0 {
 			break
 		}
-		if pk.FixedHeader.Type == packets.Publish {
-			sent++
+		for _, d := range buf {
+			if !d.Retained && d.Msg.Epoch == ss.epoch && d.Msg.Seq > ss.delivered {
+				ss.delivered = d.Msg.Seq
+			}
+			p := pending{msg: d.Msg, retained: d.Retained}
+			if !blocked {
+				switch c.put(p, now) {
+				case putSent:
+					sent++
+					continue
+				case putDropped:
+					continue
+				}
+				blocked = true
+			}
+			ss.pending = append(ss.pending, p) // waits for acknowledgements
 		}
+		clear(buf)
 	}
 	c.writeMu.Unlock()
-	c.srv.sent.Add(int64(sent))
-	c.srv.meter.Sent(sent)
-	return skipped
+	ss.mu.Unlock()
+	if sent > 0 {
+		c.srv.sent.Add(int64(sent))
+		c.srv.meter.Sent(sent)
+	}
+	return buf
+}
+
+type putResult int
+
+const (
+	putSent    putResult = iota
+	putDropped           // expired, no longer subscribed, or over the client's maximum packet size
+	putBlocked           // the client's receive maximum is reached
+)
+
+// put writes one message's PUBLISH to the output; the caller holds ss.mu
+// and writeMu.
+func (c *conn) put(p pending, now time.Time) putResult {
+	ss := c.sess
+	m := p.msg
+	if m.Expired(now) {
+		return putDropped
+	}
+	qos, retain, subIDs, ok := ss.route(p)
+	if !ok {
+		return putDropped
+	}
+	if qos == 0 && !retain && len(subIDs) == 0 {
+		if raw := c.sharedPublish(m); raw != nil {
+			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
+				return putDropped // [MQTT-3.1.2-24]
+			}
+			c.appendLocked(raw)
+			return putSent
+		}
+	}
+	out := outPublish{version: c.version, qos: qos, retain: retain, subIDs: subIDs, expiry: expirySeconds(m, now)}
+	if qos > 0 {
+		if len(ss.inflight) >= c.inflightMax {
+			return putBlocked
+		}
+		id, ok := ss.allocID()
+		if !ok {
+			return putBlocked
+		}
+		out.id = id
+	}
+	newAlias := c.chooseAlias(m.Topic, &out)
+	if c.clientMaxPacket > 0 && publishSize(m, out) > c.clientMaxPacket {
+		return putDropped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
+	}
+	if newAlias {
+		if c.outAlias == nil {
+			c.outAlias = map[string]uint16{}
+		}
+		c.outAlias[m.Topic] = out.alias
+	}
+	if qos > 0 {
+		ss.inflight[out.id] = &outbound{id: out.id, msg: m, qos: qos, retain: retain, subIDs: subIDs,
+			state: awaitPuback + int(qos) - 1, group: p.group}
+		ss.order = append(ss.order, out.id)
+	}
+	c.appendPublishLocked(m, out)
+	return putSent
+}
+
+// appendPublishLocked writes one PUBLISH to the output; the caller holds
+// writeMu.
+func (c *conn) appendPublishLocked(m *message.Message, out outPublish) {
+	if c.out == nil {
+		c.out = outBuffers.Get().(*[]byte)
+	}
+	*c.out = appendPublish(*c.out, m, out)
 }
 
 func (ss *session) pop() {
@@ -212,10 +221,12 @@ func (ss *session) route(p pending) (qos byte, retain bool, subIDs []int, ok boo
 		}
 		return min(p.msg.QoS, p.qos), false, subIDs, true
 	}
-	for f, o := range ss.filters {
-		if !topic.Match(f, p.msg.Topic) {
+	for i := range ss.routes {
+		r := &ss.routes[i]
+		if !topic.Match(r.filter, p.msg.Topic) {
 			continue
 		}
+		o := r.opts
 		if o.noLocal && p.msg.Origin == ss.id {
 			continue
 		}
@@ -231,74 +242,40 @@ func (ss *session) route(p pending) (qos byte, retain bool, subIDs []int, ok boo
 	return qos, retain || p.retained, subIDs, ok
 }
 
-// sharedPublish returns m's QoS 0 PUBLISH encoded once for every
+// sharedPublish returns m's QoS 0 PUBLISH, encoded once for every
 // subscriber that needs exactly those bytes (no retain flag, no
-// subscription identifiers, no alias, no expiry to count down), or nil.
-func (c *conn) sharedPublish(m *message.Message, qos byte, retain bool, subIDs []int) []byte {
-	if qos != 0 || retain || len(subIDs) > 0 {
-		return nil
-	}
+// subscription identifiers, no alias, no expiry to count down), or nil
+// when this client needs bytes of its own.
+func (c *conn) sharedPublish(m *message.Message) []byte {
 	format := message.FormatMQTT4QoS0
-	if c.version == 5 {
-		if c.aliasMax > 0 || !m.Expires.IsZero() {
-			return nil
-		}
+	switch {
+	case c.version == 5 && c.aliasMax == 0 && m.Expires.IsZero():
 		format = message.FormatMQTT5QoS0
-	} else if c.version != 4 {
+	case c.version != 4:
 		return nil
 	}
 	version := c.version
 	return m.Encoded(format, func(m *message.Message) []byte {
-		pk := publishPacket(version, m, 0, false, nil, 0, time.Time{})
-		pk.ProtocolVersion = version
-		var b bytes.Buffer
-		if err := encode(&b, &pk); err != nil {
-			return nil
-		}
-		return b.Bytes()
+		out := outPublish{version: version}
+		return appendPublish(make([]byte, 0, publishSize(m, out)), m, out)
 	})
 }
 
-// publishPacket builds the PUBLISH of m for a client of version.
-func publishPacket(version byte, m *message.Message, qos byte, retain bool, subIDs []int, id uint16, now time.Time) packets.Packet {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
-		TopicName: m.Topic, Payload: m.Payload, PacketID: id}
-	if version == 5 {
-		pr := &pk.Properties
-		pr.ContentType = m.ContentType
-		pr.ResponseTopic = m.ResponseTopic
-		pr.CorrelationData = m.CorrelationData
-		pr.SubscriptionIdentifier = subIDs
-		if m.UTF8 {
-			pr.PayloadFormat, pr.PayloadFormatFlag = 1, true
-		}
-		for _, h := range m.Headers {
-			pr.User = append(pr.User, packets.UserProperty{Key: h.Key, Val: h.Value})
-		}
-		if !m.Expires.IsZero() {
-			pr.MessageExpiryInterval = uint32(max(1, m.Expires.Sub(now)/time.Second))
-		}
-	}
-	return pk
-}
-
-// applyAlias replaces a repeated topic by its alias when the client allows
-// aliases; the caller holds writeMu.
-func (c *conn) applyAlias(pk *packets.Packet) {
+// chooseAlias sets out's topic alias when the client allows aliases: the
+// alias alone for a topic sent before, or a new alias with the topic. It
+// reports whether the alias is new, to be recorded once the packet is sent;
+// the caller holds writeMu.
+func (c *conn) chooseAlias(name string, out *outPublish) (isNew bool) {
 	if c.version < 5 || c.aliasMax == 0 {
-		return
+		return false
 	}
-	if a, ok := c.outAlias[pk.TopicName]; ok {
-		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
-		pk.TopicName = ""
-		return
+	if a, ok := c.outAlias[name]; ok {
+		out.alias, out.noTopic = a, true
+		return false
 	}
 	if len(c.outAlias) < int(c.aliasMax) {
-		if c.outAlias == nil {
-			c.outAlias = map[string]uint16{}
-		}
-		a := uint16(len(c.outAlias) + 1)
-		c.outAlias[pk.TopicName] = a
-		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+		out.alias = uint16(len(c.outAlias) + 1)
+		return true
 	}
+	return false
 }

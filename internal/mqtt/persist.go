@@ -134,7 +134,7 @@ func (s *Server) restoreSessions(epoch string) {
 		ss.delivered = cursor.Seq
 		filters := make([]string, 0, len(rec.Filters))
 		for _, f := range rec.Filters {
-			ss.filters[f.Filter] = f.opts()
+			ss.setFilter(f.Filter, f.opts())
 			filters = append(filters, f.Filter)
 		}
 		if len(filters) > 0 {

@@ -50,6 +50,38 @@ type pending struct {
 	subID    int
 }
 
+// route is one plain filter with its options.
+type route struct {
+	filter string
+	opts   subOpts
+}
+
+// setFilter adds or updates a plain filter; the caller holds ss.mu.
+func (ss *session) setFilter(f string, o subOpts) {
+	ss.filters[f] = o
+	for i := range ss.routes {
+		if ss.routes[i].filter == f {
+			ss.routes[i].opts = o
+			return
+		}
+	}
+	ss.routes = append(ss.routes, route{filter: f, opts: o})
+}
+
+// deleteFilter removes a plain filter; the caller holds ss.mu.
+func (ss *session) deleteFilter(f string) {
+	delete(ss.filters, f)
+	for i := range ss.routes {
+		if ss.routes[i].filter == f {
+			last := len(ss.routes) - 1
+			ss.routes[i] = ss.routes[last]
+			ss.routes[last] = route{}
+			ss.routes = ss.routes[:last]
+			return
+		}
+	}
+}
+
 // session is MQTT state that outlives connections: subscriptions, the
 // queue, QoS 1/2 messages in flight either way, and the will.
 type session struct {
@@ -59,6 +91,7 @@ type session struct {
 
 	mu        sync.Mutex
 	filters   map[string]subOpts // plain filters
+	routes    []route            // filters again, as a list to match messages against
 	shared    map[string]subOpts // "$share/GROUP/FILTER"
 	inflight  map[uint16]*outbound
 	order     []uint16 // inflight ids in send order
@@ -268,13 +301,13 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	}
 	ss.mu.Lock()
 	_, existed := ss.filters[f.Filter]
-	ss.filters[f.Filter] = opts
+	ss.setFilter(f.Filter, opts)
 	ss.mu.Unlock()
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
 	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
 	if err != nil {
 		ss.mu.Lock()
-		delete(ss.filters, f.Filter)
+		ss.deleteFilter(f.Filter)
 		ss.mu.Unlock()
 		if errors.Is(err, hub.ErrTooManySubscriptions) {
 			return packets.ErrQuotaExceeded.Code
@@ -299,7 +332,7 @@ func (ss *session) unsubscribe(filter string) bool {
 		return true
 	}
 	_, ok := ss.filters[filter]
-	delete(ss.filters, filter)
+	ss.deleteFilter(filter)
 	ss.mu.Unlock()
 	if ok {
 		ss.sub.Unsubscribe([]string{filter})

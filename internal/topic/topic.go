@@ -50,6 +50,23 @@ func IsInvalid(err error) bool {
 	return false
 }
 
+// IsValidName reports whether ValidateName accepts name, without saying
+// why: the check on every publish, made in one pass over the name.
+func IsValidName(name string) bool {
+	if name == "" || len(name) > MaxLength {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch b := name[i]; {
+		case b == '+' || b == '#' || b == 0:
+			return false
+		case b >= utf8.RuneSelf:
+			return ValidateName(name) == nil
+		}
+	}
+	return true
+}
+
 // ValidateName checks a topic name a message is published to.
 func ValidateName(name string) error {
 	if err := checkCommon(name); err != nil {

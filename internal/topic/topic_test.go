@@ -176,6 +176,9 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		nameErr := ValidateName(s)
 		filterErr := ValidateFilter(s)
+		if IsValidName(s) != (nameErr == nil) {
+			t.Fatalf("IsValidName(%q) = %v but ValidateName says %v", s, IsValidName(s), nameErr)
+		}
 		if nameErr == nil && filterErr != nil {
 			t.Fatalf("%q is a valid name but not a valid filter: %v", s, filterErr)
 		}
