@@ -15,8 +15,90 @@ type Index[T comparable] struct {
 }
 
 type node[T comparable] struct {
-	children map[string]*node[T]
-	subs     map[T]struct{}
+	children map[string]*node[T] // literal levels
+	plus     *node[T]            // the "+" level
+	hash     *node[T]            // the "#" level
+	subs     subscribers[T]
+}
+
+// subscribers is a set kept as a slice, iterated on every match, with the
+// positions in a map for removal in constant time.
+type subscribers[T comparable] struct {
+	list []T
+	pos  map[T]int
+}
+
+func (s *subscribers[T]) add(sub T) bool {
+	if _, ok := s.pos[sub]; ok {
+		return false
+	}
+	if s.pos == nil {
+		s.pos = make(map[T]int, 1)
+	}
+	s.pos[sub] = len(s.list)
+	s.list = append(s.list, sub)
+	return true
+}
+
+func (s *subscribers[T]) remove(sub T) bool {
+	i, ok := s.pos[sub]
+	if !ok {
+		return false
+	}
+	last := len(s.list) - 1
+	if i != last {
+		s.list[i] = s.list[last]
+		s.pos[s.list[i]] = i
+	}
+	var zero T
+	s.list[last] = zero
+	s.list = s.list[:last]
+	delete(s.pos, sub)
+	if len(s.list) == 0 {
+		s.list, s.pos = nil, nil
+	}
+	return true
+}
+
+func (n *node[T]) child(level string) *node[T] {
+	switch level {
+	case "+":
+		return n.plus
+	case "#":
+		return n.hash
+	}
+	return n.children[level]
+}
+
+func (n *node[T]) addChild(level string) *node[T] {
+	c := &node[T]{}
+	switch level {
+	case "+":
+		n.plus = c
+	case "#":
+		n.hash = c
+	default:
+		if n.children == nil {
+			n.children = make(map[string]*node[T], 1)
+		}
+		n.children[level] = c
+	}
+	return c
+}
+
+func (n *node[T]) removeChild(level string) {
+	switch level {
+	case "+":
+		n.plus = nil
+	case "#":
+		n.hash = nil
+	default:
+		delete(n.children, level)
+	}
+}
+
+func (n *node[T]) empty() bool {
+	return len(n.subs.list) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
 }
 
 // New returns an empty index.
@@ -29,23 +111,15 @@ func (x *Index[T]) Len() int { return x.count }
 func (x *Index[T]) Add(filter string, sub T) bool {
 	n := &x.root
 	for level := range strings.SplitSeq(filter, "/") {
-		child := n.children[level]
+		child := n.child(level)
 		if child == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node[T], 1)
-			}
-			child = &node[T]{}
-			n.children[level] = child
+			child = n.addChild(level)
 		}
 		n = child
 	}
-	if _, ok := n.subs[sub]; ok {
+	if !n.subs.add(sub) {
 		return false
 	}
-	if n.subs == nil {
-		n.subs = make(map[T]struct{}, 1)
-	}
-	n.subs[sub] = struct{}{}
 	x.count++
 	return true
 }
@@ -58,23 +132,21 @@ func (x *Index[T]) Remove(filter string, sub T) bool {
 	n := &x.root
 	path = append(path, n)
 	for _, level := range levels {
-		n = n.children[level]
+		n = n.child(level)
 		if n == nil {
 			return false
 		}
 		path = append(path, n)
 	}
-	if _, ok := n.subs[sub]; !ok {
+	if !n.subs.remove(sub) {
 		return false
 	}
-	delete(n.subs, sub)
 	x.count--
 	for i := len(levels); i > 0; i-- {
-		child := path[i]
-		if len(child.subs) > 0 || len(child.children) > 0 {
+		if !path[i].empty() {
 			break
 		}
-		delete(path[i-1].children, levels[i-1])
+		path[i-1].removeChild(levels[i-1])
 	}
 	return true
 }
@@ -83,11 +155,11 @@ func (x *Index[T]) Remove(filter string, sub T) bool {
 func (x *Index[T]) Count(filter string) int {
 	n := &x.root
 	for level := range strings.SplitSeq(filter, "/") {
-		if n = n.children[level]; n == nil {
+		if n = n.child(level); n == nil {
 			return 0
 		}
 	}
-	return len(n.subs)
+	return len(n.subs.list)
 }
 
 // Match calls fn for every subscriber with a filter matching topic name.
@@ -100,38 +172,35 @@ func (x *Index[T]) Match(name string, fn func(T)) {
 }
 
 func (n *node[T]) match(rest string, noWildcard bool, fn func(T)) {
-	if len(n.children) == 0 {
-		return
-	}
 	level, after, more := strings.Cut(rest, "/")
 	if !noWildcard {
-		if h := n.children["#"]; h != nil {
-			for s := range h.subs {
+		if h := n.hash; h != nil {
+			for _, s := range h.subs.list {
 				fn(s)
 			}
 		}
-	}
-	visit := func(child *node[T]) {
-		if more {
-			child.match(after, false, fn)
-			return
-		}
-		for s := range child.subs {
-			fn(s)
-		}
-		// "a/#" matches "a" too.
-		if h := child.children["#"]; h != nil {
-			for s := range h.subs {
-				fn(s)
-			}
+		if c := n.plus; c != nil {
+			c.visit(after, more, fn)
 		}
 	}
 	if c := n.children[level]; c != nil {
-		visit(c)
+		c.visit(after, more, fn)
 	}
-	if !noWildcard {
-		if c := n.children["+"]; c != nil {
-			visit(c)
+}
+
+// visit continues a match at n, the node of one level of the name.
+func (n *node[T]) visit(after string, more bool, fn func(T)) {
+	if more {
+		n.match(after, false, fn)
+		return
+	}
+	for _, s := range n.subs.list {
+		fn(s)
+	}
+	// "a/#" matches "a" too.
+	if h := n.hash; h != nil {
+		for _, s := range h.subs.list {
+			fn(s)
 		}
 	}
 }
