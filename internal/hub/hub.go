@@ -61,6 +61,7 @@ type Hub struct {
 	log     *slog.Logger
 	observe Observer
 	fabric  Fabric
+	deliver func(*message.Message) error // Deliver, made once: a method value allocates
 	epoch   string
 
 	// mu orders publishes: cursor assignment, history, retained store and
@@ -139,6 +140,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
 	}
+	h.deliver = h.Deliver
 	h.history.limits = cfg
 	if store != nil {
 		h.store = store
@@ -183,7 +185,7 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	if err := h.fabric.Send(ctx, m, h.Deliver); err != nil {
+	if err := h.fabric.Send(ctx, m, h.deliver); err != nil {
 		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
 	}
 	return m.Cursor(), nil
@@ -276,6 +278,7 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 			matched = append(matched, s)
 		}
 	})
+	m.SetAudience(len(matched))
 	for _, s := range matched {
 		if !s.enqueue(m) {
 			h.removeLocked(s)

@@ -62,7 +62,19 @@ type Message struct {
 	Epoch string
 
 	encoded [numFormats]atomic.Pointer[[]byte]
+	// audience is how many subscriptions the hub queued the message for
+	// when it was published, 0 if unknown.
+	audience int
 }
+
+// SetAudience records how many subscriptions m was queued for. The hub
+// calls it before queueing, so readers of the queue see the value.
+func (m *Message) SetAudience(n int) { m.audience = n }
+
+// Shared reports whether m may go to several subscribers, so that an
+// encoding of it is worth caching; a message queued for one subscriber
+// is better encoded straight into that subscriber's output.
+func (m *Message) Shared() bool { return m.audience != 1 }
 
 // DefaultQoS is the QoS of messages published by protocols without one of
 // their own: the server acknowledges them, as MQTT QoS 1 does.

@@ -156,7 +156,7 @@ func (c *conn) put(p pending, now time.Time) putResult {
 	if !ok {
 		return putDropped
 	}
-	if qos == 0 && !retain && len(subIDs) == 0 {
+	if qos == 0 && !retain && len(subIDs) == 0 && m.Shared() {
 		if raw := c.sharedPublish(m); raw != nil {
 			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
 				return putDropped // [MQTT-3.1.2-24]
