@@ -18,7 +18,7 @@ func newBench() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure a broker: throughput, latency and idle connections over MQTT or SSE",
+		Short: "Measure a broker: throughput, latency and idle connections over MQTT, raw TCP, SSE or WebSocket",
 		Long: `Generate load against streamhub or any MQTT broker and report delivered
 messages per second, latency percentiles, and (with --pid) the server's CPU
 time per delivered message and memory per connection, read from /proc.
@@ -26,11 +26,15 @@ time per delivered message and memory per connection, read from /proc.
 Scenarios: 1to1 (--clients pairs, each on its own topic), fanin (--clients
 publishers, one subscriber), fanout (one publisher, --clients subscribers),
 latency (one publisher at --rate for --duration), idle (hold --clients
-connections), storm (time to connect --clients at once). --subscribe sends
-subscribers elsewhere: publish over MQTT, receive over SSE or WebSocket. --target is mqtt://HOST:PORT, or for SSE a subscribe URL with
-{topic} (then --publish is the HTTP publish URL with {topic}), e.g.
+connections), storm (time to connect --clients at once).
+
+--target is mqtt://HOST:PORT, tcp://HOST:PORT (streamhub's raw TCP text
+protocol, --tcp), or for SSE a subscribe URL with {topic} (then --publish
+is the HTTP publish URL with {topic}), e.g.
   --target 'http://127.0.0.1:8080/v1/subscribe?topic={topic}'
-  --publish 'http://127.0.0.1:8080/v1/publish/{topic}'`,
+  --publish 'http://127.0.0.1:8080/v1/publish/{topic}'
+--subscribe sends subscribers elsewhere (cross-protocol): publish over MQTT
+or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Version, cfg.QoS = byte(version), byte(qos)
@@ -57,9 +61,9 @@ subscribers elsewhere: publish over MQTT, receive over SSE or WebSocket. --targe
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://HOST:PORT, or an SSE subscribe URL with {topic}")
+	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://HOST:PORT, tcp://HOST:PORT, or an SSE subscribe URL with {topic}")
 	f.StringVar(&cfg.Publish, "publish", "", "HTTP publish URL with {topic}, for SSE targets")
-	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL or ws:// URL with {topic} (cross-protocol)")
+	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL, ws:// URL with {topic}, or tcp://HOST:PORT (cross-protocol)")
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
 	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, latency, idle or storm")
 	f.IntVar(&cfg.Clients, "clients", 10, "pairs, publishers, subscribers or connections, by scenario")

@@ -118,6 +118,9 @@ func openSubscriber(cfg Config, id, filter string, onMsg func([]byte)) (func(), 
 	if strings.HasPrefix(target, "ws://") || strings.HasPrefix(target, "wss://") {
 		return openWS(strings.ReplaceAll(target, "{topic}", filter), onMsg)
 	}
+	if addr, ok := tcpAddr(target); ok {
+		return openTCPSub(addr, filter, onMsg)
+	}
 	if addr, ok := mqttAddr(target); ok {
 		c, err := dialMQTT(addr, cfg.Version, id)
 		if err != nil {
@@ -180,6 +183,9 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 		}
 		go c.consume(func([]byte) {})
 		return &mqttPublisher{c: c, qos: cfg.QoS}, nil
+	}
+	if addr, ok := tcpAddr(cfg.Target); ok {
+		return openTCPPub(addr)
 	}
 	return newHTTPPublisher(cfg.Publish), nil
 }

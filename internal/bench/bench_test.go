@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"streamhub/internal/bench"
+	"streamhub/internal/config"
 	"streamhub/internal/testkit"
 )
 
@@ -14,8 +15,9 @@ import (
 // checks that nothing published is lost.
 func TestScenarios(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	s := testkit.Start(t, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
 	mqtt := "mqtt://" + s.MQTT().Addr("mqtt").String()
+	tcp := "tcp://" + s.TCP().TextAddr().String()
 	pid := os.Getpid() // the server runs in this process
 	for _, cfg := range []bench.Config{
 		{Target: mqtt, Scenario: "1to1", Clients: 3, Messages: 3000},
@@ -23,6 +25,10 @@ func TestScenarios(t *testing.T) {
 		{Target: mqtt, Scenario: "fanout", Clients: 5, Messages: 500},
 		{Target: mqtt, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
 		{Target: mqtt, Scenario: "idle", Clients: 50},
+		{Target: tcp, Scenario: "1to1", Clients: 3, Messages: 3000},
+		{Target: tcp, Scenario: "fanin", Clients: 3, Messages: 3000},
+		{Target: mqtt, SubTarget: tcp, Scenario: "fanout", Clients: 5, Messages: 500},
+		{Target: tcp, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
 		{Target: s.URL + "/v1/subscribe?topic={topic}", Publish: s.URL + "/v1/publish/{topic}", Scenario: "fanout", Clients: 5, Messages: 100},
 	} {
 		cfg.PID, cfg.Timeout = pid, 30*time.Second

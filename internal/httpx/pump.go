@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"streamhub/internal/deadline"
 	"streamhub/internal/hub"
 )
 
@@ -32,13 +33,19 @@ func (s *Stream) Pump(ctx context.Context, sub *hub.Subscription) error {
 	if idle <= 0 {
 		idle = 15 * time.Second
 	}
+	// The heartbeat timer is not re-armed per write: when it fires early
+	// it waits out the rest of the idle span since the last write.
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
+	var lastWrite time.Time
+	var writeDL deadline.Lazy
 	var batch []hub.Delivery
 	var buf []byte
 	write := func(b []byte) error {
-		if s.WriteTimeout > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+		now := time.Now()
+		lastWrite = now
+		if at, set := writeDL.Next(now, s.WriteTimeout); set {
+			_ = rc.SetWriteDeadline(at)
 		}
 		if _, err := s.W.Write(b); err != nil {
 			return err
@@ -76,12 +83,16 @@ func (s *Stream) Pump(ctx context.Context, sub *hub.Subscription) error {
 				return err
 			}
 		case <-timer.C:
+			if quiet := time.Since(lastWrite); quiet < idle {
+				timer.Reset(idle - quiet)
+				continue
+			}
 			if s.Heartbeat != nil {
 				if err := write(s.Heartbeat); err != nil {
 					return err
 				}
 			}
+			timer.Reset(idle)
 		}
-		timer.Reset(idle)
 	}
 }

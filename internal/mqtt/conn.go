@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/deadline"
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
@@ -54,9 +55,11 @@ type conn struct {
 	keepalive       time.Duration
 
 	inAliases map[uint16]string // reader-owned
+	readDL    deadline.Lazy     // reader-owned
 
 	writeMu  sync.Mutex // guards out and outAlias
 	out      *[]byte    // pending output, borrowed from outBuffers while not empty
+	writeDL  deadline.Lazy
 	outAlias map[string]uint16
 	// wstate is the writer's state: writerIdle, writerBusy, or writerAgain
 	// when more work arrived during a run.
@@ -113,6 +116,7 @@ func (s *Server) open(nc net.Conn) *conn {
 	}
 	c.disconnected = s.meter.Connected()
 	s.online.Add(1)
+	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
 	c.resend()
 	c.wstate.Store(writerIdle)
 	c.poke() // the resent flows, and whatever was queued before
@@ -171,10 +175,8 @@ func (c *conn) beforeRead() error {
 	if c.sess == nil {
 		return nil
 	}
-	if c.keepalive > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
-	} else {
-		c.nc.SetReadDeadline(time.Time{})
+	if at, set := c.readDL.Next(time.Now(), c.keepalive*3/2); set {
+		c.nc.SetReadDeadline(at)
 	}
 	select {
 	case <-c.done:
@@ -444,7 +446,9 @@ func (c *conn) flushLocked() error {
 	c.out = nil
 	var err error
 	if len(*b) > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if at, set := c.writeDL.Next(time.Now(), c.srv.cfg.WriteTimeout); set {
+			c.nc.SetWriteDeadline(at)
+		}
 		_, err = c.nc.Write(*b)
 	}
 	if cap(*b) <= 64<<10 { // an occasional huge message's buffer is not kept

@@ -1,0 +1,39 @@
+// Package deadline moves connection deadlines lazily. Setting a deadline
+// on a socket re-arms a runtime timer, which on a busy connection costs
+// more than the write it guards; a deadline that still has at least three
+// quarters of its span ahead is good enough and is left alone, so it moves
+// at most once per quarter span.
+package deadline
+
+import "time"
+
+// Lazy tracks one deadline of one connection. The zero value has none
+// set. It is not safe for concurrent use: each direction of a connection
+// (reads, writes) has its own, used by whoever reads or writes.
+type Lazy struct {
+	at time.Time
+}
+
+// Next returns the deadline to set for an operation that should be given
+// span from now, and whether it must be set: false while the current one
+// still leaves at least three quarters of span. An MQTT keep-alive of 1.5
+// times the interval thus expires between 1.125 and 1.5 intervals after
+// the last packet. A span of zero or less means no
+// deadline; it is reported once, to clear a previous one.
+func (l *Lazy) Next(now time.Time, span time.Duration) (time.Time, bool) {
+	if span <= 0 {
+		if l.at.IsZero() {
+			return time.Time{}, false
+		}
+		l.at = time.Time{}
+		return time.Time{}, true
+	}
+	if !l.at.IsZero() && l.at.Sub(now) >= span-span/4 {
+		return l.at, false
+	}
+	l.at = now.Add(span)
+	return l.at, true
+}
+
+// Reset forgets the deadline, for when something else set the socket's.
+func (l *Lazy) Reset() { l.at = time.Time{} }
