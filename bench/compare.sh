@@ -75,6 +75,8 @@ for round in $(seq "$rounds"); do
   done
 done
 echo >&2
+cp "$results" "$bin/compare-results.txt" # kept, to redraw the chart: python3 bench/chart.py FILE OUT.svg
+python3 bench/chart.py "$results" docs/bench-mqtt.svg
 python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = {}
@@ -104,34 +106,7 @@ for b in brokers:
     rs = rows.get(('latency', b), [])
     cell = lambda k: fmt([r.get(k, 0) / 1e6 for r in rs], lambda v: f"{v:.2f} ms")
     print(f"| {b} | {cell('p50_ns')} | {cell('p90_ns')} | {cell('p99_ns')} | {cell('p999_ns')} |")
-# A chart of the medians: delivered/s and server CPU per delivery.
-def chart(path):
-    scen = [('1to1', '1→1 ×10'), ('fanin', '10→1'), ('fanout', '1→100')]
-    colors = {'streamhub': '#2b7bb9', 'mosquitto': '#8a8a8a', 'nats': '#27ae60', 'mochi': '#e67e22'}
-    W, H, left, top, bh = 760, 450, 70, 70, 300
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-           f'<text x="{left}" y="20" font-size="14">MQTT QoS 0, 100 B: delivered messages per second (median of rounds; bench/compare.sh)</text>']
-    peak = max([med([r.get('delivered_per_second', 0) for r in rows.get((s, b), [])]) for s, _ in scen for b in brokers] + [1])
-    gw = (W - left - 20) / len(scen)
-    bw = gw / (len(brokers) + 1)
-    for gi, (s, label) in enumerate(scen):
-        x0 = left + gi * gw
-        out.append(f'<text x="{x0 + gw/2 - 30:.0f}" y="{top + bh + 20}">{label}</text>')
-        for bi, b in enumerate(brokers):
-            v = med([r.get('delivered_per_second', 0) for r in rows.get((s, b), [])])
-            cpu = med([r.get('server_cpu_per_delivery_ns', 0) / 1000 for r in rows.get((s, b), [])])
-            h = bh * v / peak
-            x = x0 + bi * bw + bw / 2
-            out.append(f'<rect x="{x:.0f}" y="{top + bh - h:.0f}" width="{bw*0.9:.0f}" height="{h:.0f}" fill="{colors[b]}"/>')
-            out.append(f'<text x="{x:.0f}" y="{top + bh - h - 16:.0f}" font-size="10">{v/1000:.0f}k</text>')
-            out.append(f'<text x="{x:.0f}" y="{top + bh - h - 4:.0f}" font-size="9" fill="#555">{cpu:.1f}µs</text>')
-    for bi, b in enumerate(brokers):
-        out.append(f'<rect x="{left + bi*120}" y="{H - 40}" width="12" height="12" fill="{colors[b]}"/><text x="{left + bi*120 + 16}" y="{H - 30}">{b}</text>')
-    out.append(f'<text x="{left}" y="{H - 8}" font-size="10" fill="#555">label above each bar: thousands delivered/s, then server CPU per delivery</text>')
-    out.append('</svg>')
-    open(path, 'w').write('\n'.join(out) + '\n')
-chart('docs/bench-mqtt.svg')
-print("\n![MQTT throughput and CPU per delivery](bench-mqtt.svg)")
+print("\n![MQTT throughput, CPU per delivery, latency and idle memory](bench-mqtt.svg)")
 print("\n### Idle MQTT connections (15,000 held, server RSS growth per connection)\n")
 print("| broker | bytes per connection |")
 print("|---|---|")

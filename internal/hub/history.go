@@ -13,10 +13,19 @@ import (
 type history struct {
 	limits Config
 	msgs   []*message.Message // msgs[head:] are held, oldest first
-	head   int
-	bytes  int
+	// meta[i] describes msgs[i]: eviction reads it, sequentially, instead
+	// of the old message itself, which is long out of the CPU's caches.
+	meta  []histMeta
+	head  int
+	bytes int
 	// evicted is the highest sequence dropped from the window.
 	evicted uint64
+}
+
+type histMeta struct {
+	seq  uint64
+	at   int64 // Time in Unix nanoseconds
+	size int
 }
 
 func (r *history) len() int { return len(r.msgs) - r.head }
@@ -26,18 +35,20 @@ func (r *history) push(m *message.Message) {
 		r.evicted = m.Seq
 		return
 	}
+	size := m.Size()
 	r.msgs = append(r.msgs, m)
-	r.bytes += m.Size()
-	cutoff := m.Time.Add(-r.limits.HistoryAge)
+	r.meta = append(r.meta, histMeta{seq: m.Seq, at: m.Time.UnixNano(), size: size})
+	r.bytes += size
+	cutoff := m.Time.Add(-r.limits.HistoryAge).UnixNano()
 	for r.len() > 0 {
-		old := r.msgs[r.head]
+		old := &r.meta[r.head]
 		over := r.len() > r.limits.HistoryMessages || r.bytes > r.limits.HistoryBytes ||
-			(r.limits.HistoryAge > 0 && old.Time.Before(cutoff))
+			(r.limits.HistoryAge > 0 && old.at < cutoff)
 		if !over {
 			break
 		}
-		r.bytes -= old.Size()
-		r.evicted = old.Seq
+		r.bytes -= old.size
+		r.evicted = old.seq
 		r.msgs[r.head] = nil
 		r.head++
 	}
@@ -46,6 +57,8 @@ func (r *history) push(m *message.Message) {
 		n := copy(r.msgs, r.msgs[r.head:])
 		clear(r.msgs[n:])
 		r.msgs = r.msgs[:n]
+		copy(r.meta, r.meta[r.head:])
+		r.meta = r.meta[:n]
 		r.head = 0
 	}
 }
