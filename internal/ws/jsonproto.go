@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
@@ -30,9 +30,9 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	defer c.CloseNow()
+	defer c.closeNow()
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
-	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
+	c.readLimit = int64(h.cfg.MaxPayload)*4/3 + 64<<10
 	defer h.meter.Connected()()
 
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
@@ -42,23 +42,21 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.pump(ctx, c, sub, func(d hub.Delivery) (websocket.MessageType, []byte) {
-			return websocket.MessageText, envelope.Marshal(d.Msg, d.Retained)
+		h.pump(ctx, c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+			return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
 		})
 		cancel()
 	}()
 	limiter := h.cfg.Rate.Limiter()
 	reply := func(rep wsproto.Reply) bool {
-		wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-		defer wcancel()
-		return c.Write(wctx, websocket.MessageText, rep.Encode()) == nil
+		return c.writeFrame(ws.OpText, rep.Encode()) == nil
 	}
 	for {
-		typ, data, err := c.Read(ctx)
+		op, data, err := c.read()
 		if err != nil {
 			break
 		}
-		if typ != websocket.MessageText {
+		if op != ws.OpText {
 			if !reply(wsproto.Reply{Type: wsproto.TypeError, Code: "bad_request", Message: "the JSON protocol takes text frames"}) {
 				break
 			}

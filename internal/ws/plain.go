@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
@@ -47,12 +47,12 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered.
 	}
-	defer c.CloseNow()
-	c.SetReadLimit(int64(h.cfg.MaxPayload))
+	defer c.closeNow()
+	c.readLimit = int64(h.cfg.MaxPayload)
 	defer h.meter.Connected()()
 
 	if _, err := sub.Subscribe(filters, from); err != nil {
-		c.Close(websocket.StatusInternalError, err.Error())
+		c.close(ws.StatusInternalServerError, err.Error())
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -60,11 +60,11 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.pump(ctx, c, sub, func(d hub.Delivery) (websocket.MessageType, []byte) {
+		h.pump(ctx, c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
 			if utf8.Valid(d.Msg.Payload) {
-				return websocket.MessageText, d.Msg.Payload
+				return ws.OpText, d.Msg.Payload
 			}
-			return websocket.MessageBinary, d.Msg.Payload
+			return ws.OpBinary, d.Msg.Payload
 		})
 		cancel()
 	}()
@@ -72,33 +72,33 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
 	limiter := h.cfg.Rate.Limiter()
 	for {
-		typ, data, err := c.Read(ctx)
+		op, data, err := c.read()
 		if err != nil {
 			break
 		}
 		if isFilter {
-			c.Close(websocket.StatusPolicyViolation, "cannot publish to a filter")
-			break
+			c.close(ws.StatusPolicyViolation, "cannot publish to a filter")
+			continue // until the client answers the close
 		}
 		if !mayPublish {
-			c.Close(CloseForbidden, "not allowed to publish to "+name)
-			break
+			c.close(CloseForbidden, "not allowed to publish to "+name)
+			continue
 		}
 		if !limit.Allow(limiter) {
-			c.Close(CloseRateLimited, "publish rate limit exceeded")
-			break
+			c.close(CloseRateLimited, "publish rate limit exceeded")
+			continue
 		}
 		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
-		if typ == websocket.MessageBinary {
+		if op == ws.OpBinary {
 			m.ContentType = "application/octet-stream"
 		}
 		if _, err := h.hub.Publish(ctx, m); err != nil {
-			code := websocket.StatusInternalError
+			code := ws.StatusInternalServerError
 			if errors.Is(err, hub.ErrTooLarge) {
-				code = websocket.StatusMessageTooBig
+				code = ws.StatusMessageTooBig
 			}
-			c.Close(code, err.Error())
-			break
+			c.close(code, err.Error())
+			continue
 		}
 		h.meter.Received(1)
 	}

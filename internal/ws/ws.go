@@ -5,13 +5,13 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
@@ -40,9 +40,9 @@ type Config struct {
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
 const (
-	CloseSlowConsumer websocket.StatusCode = 4008
-	CloseForbidden    websocket.StatusCode = 4003
-	CloseRateLimited  websocket.StatusCode = 4029
+	CloseSlowConsumer ws.StatusCode = 4008
+	CloseForbidden    ws.StatusCode = 4003
+	CloseRateLimited  ws.StatusCode = 4029
 )
 
 // Handler serves both WebSocket endpoints.
@@ -64,24 +64,10 @@ func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Handler {
 	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
 }
 
-func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-	opts := &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns}
-	for _, p := range h.cfg.OriginPatterns {
-		if p == "*" {
-			opts.InsecureSkipVerify = true
-		}
-	}
-	c, err := websocket.Accept(w, r, opts)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// pump writes the subscription's messages as frames until it ends. frame
-// returns the type and data of one delivery.
-func (h *Handler) pump(ctx context.Context, c *websocket.Conn, sub *hub.Subscription,
-	frame func(hub.Delivery) (websocket.MessageType, []byte)) {
+// pump writes the subscription's messages as frames until it ends, each
+// batch in one write. frame returns the opcode and data of one delivery.
+func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
+	frame func(hub.Delivery) (ws.OpCode, []byte)) {
 	var batch []hub.Delivery
 	ping := time.NewTicker(h.cfg.PingInterval)
 	defer ping.Stop()
@@ -90,27 +76,26 @@ func (h *Handler) pump(ctx context.Context, c *websocket.Conn, sub *hub.Subscrip
 		case <-ctx.Done():
 			return
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-			err := c.Ping(pctx)
-			cancel()
-			if err != nil {
+			if c.writeFrame(ws.OpPing, nil) != nil {
 				return
 			}
 		case <-sub.Done():
 			err := sub.Err()
 			switch {
 			case errors.Is(err, hub.ErrShutdown):
-				h.writeBatch(ctx, c, sub.Drain(batch), frame)
-				c.Close(websocket.StatusGoingAway, "server shutting down")
+				h.writeBatch(c, sub.Drain(batch), frame)
+				c.close(ws.StatusGoingAway, "server shutting down")
 			case errors.Is(err, hub.ErrSlowConsumer):
 				h.log.Info("disconnected slow consumer", "transport", "ws")
-				c.Close(CloseSlowConsumer, "slow consumer")
+				c.close(CloseSlowConsumer, "slow consumer")
+			default:
+				c.close(ws.StatusNormalClosure, "")
 			}
 			return
 		case <-sub.Ready():
 			batch = sub.Drain(batch)
-			if err := h.writeBatch(ctx, c, batch, frame); err != nil {
-				c.CloseNow()
+			if err := h.writeBatch(c, batch, frame); err != nil {
+				c.closeNow()
 				return
 			}
 			clear(batch)
@@ -118,19 +103,21 @@ func (h *Handler) pump(ctx context.Context, c *websocket.Conn, sub *hub.Subscrip
 	}
 }
 
-func (h *Handler) writeBatch(ctx context.Context, c *websocket.Conn, batch []hub.Delivery,
-	frame func(hub.Delivery) (websocket.MessageType, []byte)) error {
+func (h *Handler) writeBatch(c *conn, batch []hub.Delivery, frame func(hub.Delivery) (ws.OpCode, []byte)) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-	defer cancel()
-	for _, d := range batch {
-		typ, data := frame(d)
-		if err := c.Write(wctx, typ, data); err != nil {
-			return err
+	err := c.writeFrames(func(bw *bufio.Writer) error {
+		for _, d := range batch {
+			op, data := frame(d)
+			if err := appendFrame(bw, op, data); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err == nil {
+		h.meter.Sent(len(batch))
 	}
-	h.meter.Sent(len(batch))
-	return nil
+	return err
 }

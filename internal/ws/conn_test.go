@@ -1,0 +1,83 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// discardConn is a net.Conn whose writes vanish: read's answers (pong,
+// close) have somewhere to go while it is fed input.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) Close() error                     { return nil }
+func (discardConn) SetReadDeadline(time.Time) error  { return nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+func clientFrame(t testing.TB, f ws.Frame) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.MaskFrame(f)); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func readAll(data []byte, limit int64) (msgs [][]byte, err error) {
+	c := &conn{nc: discardConn{}, br: bufio.NewReader(bytes.NewReader(data)), bw: bufio.NewWriter(discardConn{}),
+		readLimit: limit, writeTimeout: time.Second}
+	for {
+		_, m, err := c.read()
+		if err != nil {
+			return msgs, err
+		}
+		msgs = append(msgs, m)
+	}
+}
+
+func TestRead(t *testing.T) {
+	t.Parallel()
+	var in []byte
+	in = append(in, clientFrame(t, ws.NewTextFrame([]byte("one")))...)
+	in = append(in, clientFrame(t, ws.NewPingFrame([]byte("p")))...)
+	in = append(in, clientFrame(t, ws.NewFrame(ws.OpBinary, false, []byte("tw")))...)
+	in = append(in, clientFrame(t, ws.NewFrame(ws.OpContinuation, true, []byte("o")))...)
+	in = append(in, clientFrame(t, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))...)
+	msgs, err := readAll(in, 100)
+	if err != errClosed || len(msgs) != 2 || string(msgs[0]) != "one" || string(msgs[1]) != "two" {
+		t.Fatalf("read %q, %v", msgs, err)
+	}
+	if _, err := readAll(clientFrame(t, ws.NewTextFrame(make([]byte, 101))), 100); err == nil {
+		t.Error("a message over the limit was read")
+	}
+	var unmasked bytes.Buffer
+	ws.WriteFrame(&unmasked, ws.NewTextFrame([]byte("x")))
+	if _, err := readAll(unmasked.Bytes(), 100); err == nil {
+		t.Error("an unmasked client frame was read")
+	}
+}
+
+// FuzzRead feeds arbitrary bytes to the frame reader: it returns messages
+// within the limit or an error, and never panics.
+func FuzzRead(f *testing.F) {
+	f.Add(clientFrame(f, ws.NewTextFrame([]byte("hello"))))
+	f.Add(clientFrame(f, ws.NewFrame(ws.OpText, false, []byte("a"))))
+	f.Add(clientFrame(f, ws.NewPingFrame(nil)))
+	f.Add(clientFrame(f, ws.NewCloseFrame(ws.NewCloseFrameBody(4000, "bye"))))
+	f.Add([]byte{0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0x83, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4}) // reserved opcode, huge length
+	f.Add([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})                     // negative length
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msgs, _ := readAll(data, 64)
+		for _, m := range msgs {
+			if len(m) > 64 {
+				t.Fatalf("read a message of %d bytes over the limit of 64", len(m))
+			}
+		}
+	})
+}
