@@ -71,7 +71,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(clientFrame(f, ws.NewCloseFrame(ws.NewCloseFrameBody(4000, "bye"))))
 	f.Add([]byte{0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add([]byte{0x83, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4}) // reserved opcode, huge length
-	f.Add([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})                     // negative length
+	f.Add([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})                      // negative length
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msgs, _ := readAll(data, 64)
 		for _, m := range msgs {
