@@ -29,8 +29,9 @@ latency (one publisher at --rate for --duration), idle (hold --clients
 connections), storm (time to connect --clients at once).
 
 --target is mqtt://HOST:PORT, tcp://HOST:PORT (streamhub's raw TCP text
-protocol, --tcp), or for SSE a subscribe URL with {topic} (then --publish
-is the HTTP publish URL with {topic}), e.g.
+protocol, --tcp), ws://HOST:PORT/v1/ws/{topic} (plain WebSocket both ways),
+or for SSE a subscribe URL with {topic} (then --publish is the HTTP publish
+URL with {topic}, which a ws:// target may use too), e.g.
   --target 'http://127.0.0.1:8080/v1/subscribe?topic={topic}'
   --publish 'http://127.0.0.1:8080/v1/publish/{topic}'
 --subscribe sends subscribers elsewhere (cross-protocol): publish over MQTT

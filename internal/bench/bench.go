@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Config describes one run.
@@ -186,6 +188,9 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 	}
 	if addr, ok := tcpAddr(cfg.Target); ok {
 		return openTCPPub(addr)
+	}
+	if cfg.Publish == "" && (strings.HasPrefix(cfg.Target, "ws://") || strings.HasPrefix(cfg.Target, "wss://")) {
+		return &wsPublisher{url: cfg.Target, conns: map[string]*websocket.Conn{}}, nil
 	}
 	return newHTTPPublisher(cfg.Publish), nil
 }

@@ -29,6 +29,8 @@ func TestScenarios(t *testing.T) {
 		{Target: tcp, Scenario: "fanin", Clients: 3, Messages: 3000},
 		{Target: mqtt, SubTarget: tcp, Scenario: "fanout", Clients: 5, Messages: 500},
 		{Target: tcp, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
+		{Target: s.WSURL + "/v1/ws/{topic}", Scenario: "1to1", Clients: 3, Messages: 3000},
+		{Target: s.WSURL + "/v1/ws/{topic}", Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
 		{Target: s.URL + "/v1/subscribe?topic={topic}", Publish: s.URL + "/v1/publish/{topic}", Scenario: "fanout", Clients: 5, Messages: 100},
 	} {
 		cfg.PID, cfg.Timeout = pid, 30*time.Second

@@ -153,3 +153,41 @@ func (h *httpPublisher) close() {
 }
 
 func (h *httpPublisher) flush() {}
+
+// wsPublisher publishes over plain WebSocket (/v1/ws/{topic}): one socket
+// per topic, each message one binary frame.
+type wsPublisher struct {
+	url   string // with {topic}
+	conns map[string]*websocket.Conn
+}
+
+func (p *wsPublisher) send(topic string, payload []byte, _ bool) error {
+	c := p.conns[topic]
+	if c == nil {
+		var err error
+		c, _, err = websocket.Dial(context.Background(), strings.ReplaceAll(p.url, "{topic}", topic), nil)
+		if err != nil {
+			return fmt.Errorf("publish over websocket: %w", err)
+		}
+		c.SetReadLimit(-1)
+		// The plain socket receives its own topic too: read and discard,
+		// so that the server's writes to it never back up.
+		go func() {
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		p.conns[topic] = c
+	}
+	return c.Write(context.Background(), websocket.MessageBinary, payload)
+}
+
+func (p *wsPublisher) flush() {}
+
+func (p *wsPublisher) close() {
+	for _, c := range p.conns {
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}

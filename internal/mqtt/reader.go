@@ -56,16 +56,23 @@ func (e *elasticReader) fill() error {
 		}
 		e.r, e.w = 0, n
 	}
-	n, err := e.read(e.buf[e.w:])
-	e.w += n
-	if n > 0 {
-		return nil
+	// A reader may return no bytes and no error: WebSocket's NetConn does
+	// at the end of each message. Try again, as bufio does, a bounded
+	// number of times.
+	for range maxEmptyReads {
+		n, err := e.read(e.buf[e.w:])
+		e.w += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
+	return io.ErrNoProgress
 }
+
+const maxEmptyReads = 100
 
 func (e *elasticReader) read(p []byte) (int, error) {
 	if e.before != nil {

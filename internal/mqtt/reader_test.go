@@ -20,6 +20,9 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 	if len(r.data) == 0 {
 		return 0, io.EOF
 	}
+	if r.rnd.IntN(4) == 0 {
+		return 0, nil // as WebSocket's NetConn does between messages
+	}
 	n := min(len(p), len(r.data), 1+r.rnd.IntN(r.max))
 	copy(p, r.data[:n])
 	r.data = r.data[n:]
