@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,6 @@ type conn struct {
 	readLimit int64
 
 	mu           sync.Mutex // guards the writing side
-	bw           *bufio.Writer
 	writeDL      deadline.Lazy
 	writeTimeout time.Duration
 	closeSent    bool
@@ -62,8 +62,20 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) 
 		}
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
-	return &conn{nc: nc, br: rw.Reader, bw: rw.Writer, writeTimeout: h.cfg.WriteTimeout}, nil
+	// net/http's 4 KiB buffers go: an idle socket reads through a small one
+	// (frames larger than it are read straight into their payload), and
+	// writes borrow a buffer per batch.
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, smallRead)
+	}
+	return &conn{nc: nc, br: br, writeTimeout: h.cfg.WriteTimeout}, nil
 }
+
+const smallRead = 256
+
+// outBuffers lends write buffers to sockets with frames to send.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // originAllowed accepts a request without Origin (not a browser), from its
 // own host, or from an origin matching one of patterns: a host pattern
@@ -161,23 +173,30 @@ func (c *conn) fail(code ws.StatusCode, reason string) error {
 
 // write sends one frame at once.
 func (c *conn) writeFrame(op ws.OpCode, p []byte) error {
-	return c.writeFrames(func(bw *bufio.Writer) error { return appendFrame(bw, op, p) })
+	return c.writeFrames(func(b []byte) []byte { return appendFrame(b, op, p) })
 }
 
-// writeFrames lets fn write frames into the buffer, then flushes them in
-// one write; a failed write closes the socket.
-func (c *conn) writeFrames(fn func(*bufio.Writer) error) error {
+// writeFrames lets fn append frames to a borrowed buffer, then sends them
+// in one write; a failed write closes the socket.
+func (c *conn) writeFrames(fn func([]byte) []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
 		return net.ErrClosed
 	}
+	return c.writeLocked(fn)
+}
+
+func (c *conn) writeLocked(fn func([]byte) []byte) error {
+	bp := outBuffers.Get().(*[]byte)
+	b := fn((*bp)[:0])
 	if at, set := c.writeDL.Next(time.Now(), c.writeTimeout); set {
 		c.nc.SetWriteDeadline(at)
 	}
-	err := fn(c.bw)
-	if err == nil {
-		err = c.bw.Flush()
+	_, err := c.nc.Write(b)
+	if cap(b) <= 64<<10 { // an occasional huge message's buffer is not kept
+		*bp = b[:0]
+		outBuffers.Put(bp)
 	}
 	if err != nil {
 		c.nc.Close()
@@ -185,12 +204,20 @@ func (c *conn) writeFrames(fn func(*bufio.Writer) error) error {
 	return err
 }
 
-func appendFrame(bw *bufio.Writer, op ws.OpCode, p []byte) error {
-	if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}); err != nil {
-		return err
+// appendFrame appends one unmasked, final frame (RFC 6455 5.2).
+func appendFrame(b []byte, op ws.OpCode, p []byte) []byte {
+	b = append(b, 0x80|byte(op))
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n < 1<<16:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	_, err := bw.Write(p)
-	return err
+	return append(b, p...)
 }
 
 // close starts (or answers) the close handshake with code, once; the
@@ -206,10 +233,8 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 	if !code.Empty() {
 		body = ws.NewCloseFrameBody(code, reason)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-	if appendFrame(c.bw, ws.OpClose, body) == nil {
-		c.bw.Flush()
-	}
+	c.writeDL.Reset()
+	c.writeLocked(func(b []byte) []byte { return appendFrame(b, ws.OpClose, body) })
 	c.nc.SetReadDeadline(time.Now().Add(closeWait))
 }
 

@@ -29,14 +29,24 @@ func clientFrame(t testing.TB, f ws.Frame) []byte {
 }
 
 func readAll(data []byte, limit int64) (msgs [][]byte, err error) {
-	c := &conn{nc: discardConn{}, br: bufio.NewReader(bytes.NewReader(data)), bw: bufio.NewWriter(discardConn{}),
-		readLimit: limit, writeTimeout: time.Second}
+	c := &conn{nc: discardConn{}, br: bufio.NewReader(bytes.NewReader(data)), readLimit: limit, writeTimeout: time.Second}
 	for {
 		_, m, err := c.read()
 		if err != nil {
 			return msgs, err
 		}
 		msgs = append(msgs, m)
+	}
+}
+
+func TestAppendFrame(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 125, 126, 65535, 65536, 1 << 20} {
+		p := bytes.Repeat([]byte{'x'}, n)
+		f, err := ws.ReadFrame(bytes.NewReader(appendFrame(nil, ws.OpBinary, p)))
+		if err != nil || !f.Header.Fin || f.Header.OpCode != ws.OpBinary || f.Header.Masked || !bytes.Equal(f.Payload, p) {
+			t.Errorf("%d bytes: %v %+v", n, err, f.Header)
+		}
 	}
 }
 

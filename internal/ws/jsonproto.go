@@ -25,19 +25,29 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
 	c, err := h.accept(w, r)
 	if err != nil {
+		release()
 		return
 	}
-	defer c.closeNow()
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
 	c.readLimit = int64(h.cfg.MaxPayload)*4/3 + 64<<10
-	defer h.meter.Connected()()
+	// As for plain sockets, net/http's goroutine ends here; the context
+	// keeps the identity, the request being over.
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		defer release()
+		defer c.closeNow()
+		h.serveJSON(ctx, c)
+	}()
+}
 
+// serveJSON runs a JSON-protocol socket until either side ends it.
+func (h *Handler) serveJSON(ctx context.Context, c *conn) {
+	defer h.meter.Connected()()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -62,7 +72,7 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if !reply(h.handle(ctx, auth.FromContext(r.Context()), limiter, sub, data)) {
+		if !reply(h.handle(ctx, auth.FromContext(ctx), limiter, sub, data)) {
 			break
 		}
 	}

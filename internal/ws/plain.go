@@ -37,25 +37,42 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer release()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
-	defer sub.Close()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			sub.Close()
+			release()
+		}
+	}()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
 		return
 	}
 	c, err := h.accept(w, r)
 	if err != nil {
-		return // Accept has answered.
+		return // accept has answered.
 	}
-	defer c.closeNow()
 	c.readLimit = int64(h.cfg.MaxPayload)
-	defer h.meter.Connected()()
+	// The socket is ours now: serve it from a goroutine of its own and let
+	// net/http's, whose stack grew deep on the way here, end.
+	handedOff = true
+	ctx := context.WithoutCancel(r.Context()) // keeps the identity; the request is over
+	go func() {
+		defer release()
+		defer sub.Close()
+		defer c.closeNow()
+		h.servePlain(ctx, c, sub, name, filters, from)
+	}()
+}
 
+// servePlain runs a plain socket until either side ends it.
+func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription, name string, filters []string, from hub.StartFrom) {
+	defer h.meter.Connected()()
 	if _, err := sub.Subscribe(filters, from); err != nil {
 		c.close(ws.StatusInternalServerError, err.Error())
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -69,7 +86,7 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		cancel()
 	}()
 	isFilter := topic.IsFilter(name)
-	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
+	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
 	limiter := h.cfg.Rate.Limiter()
 	for {
 		op, data, err := c.read()

@@ -5,7 +5,6 @@
 package ws
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -107,14 +106,12 @@ func (h *Handler) writeBatch(c *conn, batch []hub.Delivery, frame func(hub.Deliv
 	if len(batch) == 0 {
 		return nil
 	}
-	err := c.writeFrames(func(bw *bufio.Writer) error {
+	err := c.writeFrames(func(b []byte) []byte {
 		for _, d := range batch {
 			op, data := frame(d)
-			if err := appendFrame(bw, op, data); err != nil {
-				return err
-			}
+			b = appendFrame(b, op, data)
 		}
-		return nil
+		return b
 	})
 	if err == nil {
 		h.meter.Sent(len(batch))
