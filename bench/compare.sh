@@ -16,6 +16,7 @@
 # bench/mochi.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rounds=${1:-3}
 bin=$PWD/bench/.bin
 mkdir -p "$bin"
@@ -27,16 +28,10 @@ mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 [ -x "$bin/nats-server" ] || GOBIN=$bin go install github.com/nats-io/nats-server/v2@v2.15.2
 go build -o "$bin/streamhub" ./cmd/streamhub
 go build -o "$bin/mochi" ./bench/mochi
-pin_server="" pin_bench=""
-if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  pin_server="taskset -c 0" pin_bench="taskset -c 1"
-fi
 tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 start() { # broker port
   case $1 in

@@ -10,6 +10,7 @@
 # builds v2.15.2 with `go install` into bench/.bin when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 n=${1:-20000} c=${2:-32} size=${3:-100}
 bin=$PWD/bench/.bin
 mkdir -p "$bin"
@@ -20,8 +21,6 @@ tmp=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 echo "| server | acknowledged publishes/s | replay msgs/s |"
 echo "|---|---|---|"

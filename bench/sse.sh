@@ -8,6 +8,7 @@
 #   bash bench/sse.sh [subscribers] [messages] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 subs=${1:-1000} msgs=${2:-1000} rounds=${3:-3}
 bin=$PWD/bench/.bin
 mkdir -p "$bin"
@@ -16,16 +17,10 @@ if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx libnginx-mod-nchan >/dev/null
 fi
 go build -o "$bin/streamhub" ./cmd/streamhub
-pin_server="" pin_bench=""
-if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  pin_server="taskset -c 0" pin_bench="taskset -c 1"
-fi
 tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 results=$tmp/results
 : > "$results"

@@ -66,7 +66,7 @@ type conn struct {
 	wstate atomic.Int32
 
 	done      chan struct{}
-	gone      chan struct{} // closed when ServeConn has returned, session detached
+	gone      chan struct{} // closed by finish, once the session is detached
 	closeOnce sync.Once
 	// reason, if set before close, is sent to a v5 client as DISCONNECT.
 	reasonMu sync.Mutex
@@ -353,16 +353,21 @@ func (c *conn) handshake() bool {
 }
 
 func willMessage(cp packets.ConnectParams, origin string) *message.Message {
-	m := &message.Message{Topic: cp.WillTopic, Payload: cp.WillPayload, Retain: cp.WillRetain, QoS: cp.WillQos,
-		ContentType: cp.WillProperties.ContentType, ResponseTopic: cp.WillProperties.ResponseTopic,
-		CorrelationData: cp.WillProperties.CorrelationData, Origin: origin}
-	for _, u := range cp.WillProperties.User {
+	m := &message.Message{Topic: cp.WillTopic, Payload: cp.WillPayload, Retain: cp.WillRetain, QoS: cp.WillQos, Origin: origin}
+	applyProperties(m, &cp.WillProperties)
+	return m
+}
+
+// applyProperties carries a PUBLISH's (or a will's) MQTT 5 properties over
+// to m: content type, request/response, user properties and expiry.
+func applyProperties(m *message.Message, pr *packets.Properties) {
+	m.ContentType, m.ResponseTopic, m.CorrelationData = pr.ContentType, pr.ResponseTopic, pr.CorrelationData
+	for _, u := range pr.User {
 		m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
 	}
-	if e := cp.WillProperties.MessageExpiryInterval; e > 0 {
+	if e := pr.MessageExpiryInterval; e > 0 {
 		m.Expires = time.Now().Add(time.Duration(e) * time.Second)
 	}
-	return m
 }
 
 // refuse answers a failed CONNECT with the reason (mapped for 3.1.1).
@@ -428,12 +433,19 @@ func (c *conn) encodeLocked(pk *packets.Packet) error {
 	return nil
 }
 
-// appendLocked adds bytes to the output, borrowing a buffer if it has none.
-func (c *conn) appendLocked(p []byte) {
+// outLocked is the output buffer, borrowed if the connection has none;
+// the caller holds writeMu.
+func (c *conn) outLocked() *[]byte {
 	if c.out == nil {
 		c.out = outBuffers.Get().(*[]byte)
 	}
-	*c.out = append(*c.out, p...)
+	return c.out
+}
+
+// appendLocked adds bytes to the output; the caller holds writeMu.
+func (c *conn) appendLocked(p []byte) {
+	out := c.outLocked()
+	*out = append(*out, p...)
 }
 
 // flushLocked writes the output and gives the buffer back; the caller
@@ -495,10 +507,10 @@ func (c *conn) close() {
 			pk.Properties.ReasonString = reason.Reason
 			_ = c.send(&pk)
 		}
-		// Unblock the reader (readLoop checks done after each deadline it
+		// Unblock the reader (beforeRead checks done after each deadline it
 		// sets, so it cannot move this one away); the writer sees done.
-		// The socket itself closes when ServeConn returns, once the client
-		// had a chance to read the DISCONNECT.
+		// The socket itself closes in finish, once the client had a chance
+		// to read the DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
 	})
 }
@@ -565,11 +577,11 @@ func (c *conn) handleControl(fh packets.FixedHeader, body []byte) (ok, clean boo
 		_, known := c.sess.inboundQ2[pk.PacketID]
 		delete(c.sess.inboundQ2, pk.PacketID)
 		c.sess.mu.Unlock()
-		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID}
-		if !known && c.version == 5 {
-			ack.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
+		reason := byte(0)
+		if !known {
+			reason = packets.ErrPacketIdentifierNotFound.Code
 		}
-		c.queue(&ack)
+		c.queueAck(packets.Pubcomp, pk.PacketID, reason)
 	case packets.Subscribe:
 		if !c.onSubscribe(&pk) {
 			return false, false
@@ -623,12 +635,8 @@ func (c *conn) handleControl(fh packets.FixedHeader, body []byte) (ok, clean boo
 func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	qos := pk.qos
 	name := pk.topic
-	var props packets.Properties
-	if pk.props != nil {
-		props = *pk.props
-	}
-	if props.TopicAliasFlag {
-		alias := props.TopicAlias
+	if pr := pk.props; pr != nil && pr.TopicAliasFlag {
+		alias := pr.TopicAlias
 		if alias == 0 || alias > c.srv.cfg.TopicAliasMax {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
@@ -679,15 +687,9 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		}
 	}
 	m := &message.Message{Topic: name, Payload: pk.payload, Retain: pk.retain, QoS: qos, Origin: c.sess.id}
-	if pk.props != nil {
-		m.ContentType, m.ResponseTopic, m.CorrelationData = props.ContentType, props.ResponseTopic, props.CorrelationData
-		m.UTF8 = props.PayloadFormatFlag && props.PayloadFormat == 1
-		for _, u := range props.User {
-			m.Headers = append(m.Headers, message.Header{Key: u.Key, Value: u.Val})
-		}
-		if e := props.MessageExpiryInterval; e > 0 {
-			m.Expires = time.Now().Add(time.Duration(e) * time.Second)
-		}
+	if pr := pk.props; pr != nil {
+		applyProperties(m, pr)
+		m.UTF8 = pr.PayloadFormatFlag && pr.PayloadFormat == 1
 	}
 	reason := packets.CodeSuccess.Code
 	if _, err := c.srv.hub.Publish(ctx, m); err != nil {
@@ -711,18 +713,19 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 // ackPublish queues the PUBACK (QoS 1) or PUBREC (QoS 2) of a publish;
 // reason reaches MQTT 5 clients only.
 func (c *conn) ackPublish(qos byte, id uint16, reason byte) {
-	typ := packets.Puback
 	switch qos {
-	case 0:
-		return
+	case 1:
+		c.queueAck(packets.Puback, id, reason)
 	case 2:
-		typ = packets.Pubrec
+		c.queueAck(packets.Pubrec, id, reason)
 	}
+}
+
+// queueAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP; the writer sends it.
+func (c *conn) queueAck(typ byte, id uint16, reason byte) {
 	c.writeMu.Lock()
-	if c.out == nil {
-		c.out = outBuffers.Get().(*[]byte)
-	}
-	*c.out = appendAck(*c.out, typ, id, reason, c.version)
+	out := c.outLocked()
+	*out = appendAck(*out, typ, id, reason, c.version)
 	c.writeMu.Unlock()
 	c.poke()
 }
@@ -803,9 +806,9 @@ func (c *conn) onPubrec(id uint16) {
 		o.state = awaitPubcomp
 	}
 	ss.mu.Unlock()
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}
-	if o == nil && c.version == 5 {
-		pk.ReasonCode = packets.ErrPacketIdentifierNotFound.Code
+	reason := byte(0)
+	if o == nil {
+		reason = packets.ErrPacketIdentifierNotFound.Code
 	}
-	c.queue(&pk)
+	c.queueAck(packets.Pubrel, id, reason)
 }

@@ -71,7 +71,8 @@ func (c *conn) resend() {
 			continue
 		}
 		if o.state == awaitPubcomp {
-			_ = c.encodeLocked(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
+			out := c.outLocked()
+			*out = appendAck(*out, packets.Pubrel, id, 0, c.version)
 			continue
 		}
 		out := outPublish{version: c.version, qos: o.qos, retain: o.retain, dup: true, id: id, subIDs: o.subIDs,
@@ -198,10 +199,8 @@ func (c *conn) put(p pending, now time.Time) putResult {
 // appendPublishLocked writes one PUBLISH to the output; the caller holds
 // writeMu.
 func (c *conn) appendPublishLocked(m *message.Message, out outPublish) {
-	if c.out == nil {
-		c.out = outBuffers.Get().(*[]byte)
-	}
-	*c.out = appendPublish(*c.out, m, out)
+	b := c.outLocked()
+	*b = appendPublish(*b, m, out)
 }
 
 func (ss *session) pop() {

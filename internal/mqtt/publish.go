@@ -49,17 +49,7 @@ func appendPublish(dst []byte, m *message.Message, o outPublish) []byte {
 	if o.noTopic {
 		name = ""
 	}
-	props := 0
-	if o.version == 5 {
-		props = publishPropsLen(m, o)
-	}
-	rem := 2 + len(name) + len(m.Payload)
-	if o.qos > 0 {
-		rem += 2
-	}
-	if o.version == 5 {
-		rem += varintLen(props) + props
-	}
+	rem, props := publishLengths(m, o)
 	b0 := byte(0x30) | o.qos<<1
 	if o.dup {
 		b0 |= 0x08
@@ -113,7 +103,14 @@ func appendPublish(dst []byte, m *message.Message, o outPublish) []byte {
 
 // publishSize is the length appendPublish would append.
 func publishSize(m *message.Message, o outPublish) int {
-	rem := 2 + len(m.Topic) + len(m.Payload)
+	rem, _ := publishLengths(m, o)
+	return 1 + varintLen(rem) + rem
+}
+
+// publishLengths returns the remaining length of m's PUBLISH and, for
+// MQTT 5, the length of its properties.
+func publishLengths(m *message.Message, o outPublish) (rem, props int) {
+	rem = 2 + len(m.Topic) + len(m.Payload)
 	if o.noTopic {
 		rem -= len(m.Topic)
 	}
@@ -121,10 +118,10 @@ func publishSize(m *message.Message, o outPublish) int {
 		rem += 2
 	}
 	if o.version == 5 {
-		p := publishPropsLen(m, o)
-		rem += varintLen(p) + p
+		props = publishPropsLen(m, o)
+		rem += varintLen(props) + props
 	}
-	return 1 + varintLen(rem) + rem
+	return rem, props
 }
 
 func publishPropsLen(m *message.Message, o outPublish) int {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mochi-mqtt/server/v2/packets"
+
 	"streamhub/internal/message"
 )
 
@@ -71,5 +73,26 @@ func BenchmarkAppendPublish(b *testing.B) {
 	var buf []byte
 	for b.Loop() {
 		buf = appendPublish(buf[:0], m, out)
+	}
+}
+
+// TestAppendAck checks PUBACK, PUBREC, PUBREL and PUBCOMP against
+// mochi-mqtt's decoder, with and without a reason code.
+func TestAppendAck(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []byte{packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp} {
+		for _, v := range []byte{4, 5} {
+			for _, reason := range []byte{0, packets.ErrPacketIdentifierNotFound.Code} {
+				b := appendAck(nil, typ, 513, reason, v)
+				pk, err := readPacket(bufio.NewReader(bytes.NewReader(b)), v, 0)
+				want := reason
+				if v < 5 {
+					want = 0
+				}
+				if err != nil || pk.FixedHeader.Type != typ || pk.PacketID != 513 || pk.ReasonCode != want {
+					t.Errorf("type %d v%d reason %#x: %v %+v", typ, v, reason, err, pk)
+				}
+			}
+		}
 	}
 }

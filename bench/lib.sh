@@ -1,0 +1,12 @@
+# Shared by the scripts in bench/: free loopback ports, waiting for a
+# listener, and pinning. Source it after cd-ing to the repository root.
+#
+# pin_server and pin_bench run the server on core 0 and the load generator
+# on core 1 when the machine has two cores or more (PIN=0 turns it off), so
+# neither's work hides the other's.
+pin_server="" pin_bench=""
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_server="taskset -c 0" pin_bench="taskset -c 1"
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
