@@ -694,10 +694,12 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	reason := packets.CodeSuccess.Code
 	if _, err := c.srv.hub.Publish(ctx, m); err != nil {
 		if errors.Is(err, hub.ErrTooLarge) {
-			reason = packets.ErrPacketTooLarge.Code
-		} else {
-			reason = packets.ErrUnspecifiedError.Code
+			// A packet over the server's limits is a protocol error, not a
+			// refused publish: 0x95 is no PUBACK reason code [MQTT-3.4.2.1].
+			c.kick(packets.Code{Code: packets.ErrPacketTooLarge.Code, Reason: err.Error()})
+			return false
 		}
+		reason = packets.ErrUnspecifiedError.Code
 		if qos == 0 || c.version < 5 {
 			c.kick(packets.Code{Code: reason, Reason: err.Error()})
 			return false
