@@ -129,6 +129,11 @@ type MQTT struct {
 	Sys        time.Duration `koanf:"sys"` // $SYS publish interval; 0 disables
 	// Keepalive caps the keep-alive clients may ask for (0: no cap).
 	Keepalive time.Duration `koanf:"keepalive"`
+	// Connectmax is the largest CONNECT accepted (bytes), before login.
+	Connectmax int `koanf:"connectmax"`
+	// Packettimeout is how long a begun packet may take to arrive, even
+	// with keep-alive 0.
+	Packettimeout time.Duration `koanf:"packettimeout"`
 }
 
 // TCP configures raw TCP: the text protocol listener and the raw ports,
@@ -190,6 +195,7 @@ type Limits struct {
 	Peraddress    int     `koanf:"peraddress"`    // ... from one client address
 	Subscriptions int     `koanf:"subscriptions"` // filters per connection
 	Rate          float64 `koanf:"rate"`          // publishes per second per connection (burst as many)
+	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
 }
 
 // Queue bounds each subscriber's queue of undelivered messages.
@@ -229,7 +235,7 @@ func Defaults() Config {
 		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
 		Log:     Log{Level: "info", Format: "text"},
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
-		Limits:  Limits{Payload: h.MaxPayload},
+		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
 		Queue:   Queue{Messages: 4096, Bytes: 32 << 20},
 		SSE:     stream,
 		NDJSON:  stream,
@@ -237,7 +243,8 @@ func Defaults() Config {
 		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
 		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
-			Sessionexpiry: 24 * time.Hour, Queue: 1000, Queuebytes: 16 << 20, Sys: 10 * time.Second},
+			Sessionexpiry: 24 * time.Hour, Queue: 1000, Queuebytes: 16 << 20, Sys: 10 * time.Second,
+			Connectmax: 64 << 10, Packettimeout: 30 * time.Second},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},

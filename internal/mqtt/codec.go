@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/limit"
 )
 
 // The packet codec is mochi-mqtt's packets package: a well-kept encoder and
@@ -21,13 +24,21 @@ var errTooLarge = packets.ErrPacketTooLarge
 type byteReader interface {
 	io.Reader
 	io.ByteReader
+	Buffered() int // bytes readable without blocking
 }
 
+// errServerBusy ends a connection whose packet needs memory the server's
+// partial-packet budget no longer has. It is 0x89 (Server busy) rather
+// than 0x97 (Quota exceeded): the budget is the whole server's, and the
+// client may have asked for nothing unusual.
+var errServerBusy = packets.ErrServerBusy
+
 // readPacket reads one packet of protocol version from r. A packet larger
-// than maxSize (counting its fixed header) is refused before it is read.
-func readPacket(r byteReader, version byte, maxSize int) (packets.Packet, error) {
+// than maxSize (counting its fixed header) is refused before it is read;
+// budget (nil: none) bounds the memory of packets still arriving.
+func readPacket(r byteReader, version byte, maxSize int, budget *limit.Budget) (packets.Packet, error) {
 	var pk packets.Packet
-	fh, body, err := readFrame(r, maxSize)
+	fh, body, err := readFrame(r, maxSize, budget)
 	pk.FixedHeader = fh
 	pk.ProtocolVersion = version
 	if err != nil {
@@ -37,7 +48,7 @@ func readPacket(r byteReader, version byte, maxSize int) (packets.Packet, error)
 }
 
 // readFrame reads one packet's fixed header and its body, undecoded.
-func readFrame(r byteReader, maxSize int) (fh packets.FixedHeader, body []byte, err error) {
+func readFrame(r byteReader, maxSize int, budget *limit.Budget) (fh packets.FixedHeader, body []byte, err error) {
 	b, err := r.ReadByte()
 	if err != nil {
 		return fh, nil, err
@@ -56,11 +67,48 @@ func readFrame(r byteReader, maxSize int) (fh packets.FixedHeader, body []byte, 
 		return fh, nil, errTooLarge
 	}
 	fh.Remaining = n
-	body = make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return fh, nil, fmt.Errorf("mqtt: read packet body: %w", err)
+	if body, err = readBody(r, n, budget); err != nil {
+		return fh, nil, err
 	}
 	return fh, body, nil
+}
+
+// firstChunk is the first allocation for a body that has not all arrived.
+const firstChunk = 4 << 10
+
+// readBody reads a body of n bytes. A declared length is only a promise:
+// a body already buffered is copied out at once, and one still arriving
+// gets memory as its bytes come (doubling from firstChunk, so at most
+// twice what arrived), reserved in budget until the body is complete.
+// A peer that announces 8 MiB and sends 3 bytes thus costs 4 KiB.
+func readBody(r byteReader, n int, budget *limit.Budget) ([]byte, error) {
+	if r.Buffered() >= n {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r, body) // never blocks
+		return body, err
+	}
+	reserved := 0
+	defer func() { budget.Release(reserved) }()
+	var body []byte
+	for len(body) < n {
+		if len(body) == cap(body) {
+			size := min(n, max(2*cap(body), firstChunk, r.Buffered()))
+			if !budget.Reserve(size - reserved) {
+				return nil, errServerBusy
+			}
+			reserved = size
+			body = slices.Grow(body, size-len(body))
+		}
+		got, err := r.Read(body[len(body):min(n, cap(body))])
+		body = body[:len(body)+got]
+		if err != nil && len(body) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("mqtt: read packet body: %w", err)
+		}
+	}
+	return body, nil
 }
 
 // decodeBody decodes the variable header and payload of pk from body. The

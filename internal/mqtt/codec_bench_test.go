@@ -33,7 +33,7 @@ func BenchmarkDecodePublish(b *testing.B) {
 	for b.Loop() {
 		r.Reset(wire)
 		br.Reset(r)
-		if _, err := readPacket(br, 4, 1<<20); err != nil {
+		if _, err := readPacket(br, 4, 1<<20, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

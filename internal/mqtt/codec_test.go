@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/limit"
 )
 
 // golden returns one packet of every type for protocol version v, encoded.
@@ -64,7 +66,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			if name == "connect" {
 				version = 0 // learnt from the packet itself
 			}
-			pk, err := readPacket(bufio.NewReader(bytes.NewReader(wire)), version, 1<<20)
+			pk, err := readPacket(bufio.NewReader(bytes.NewReader(wire)), version, 1<<20, nil)
 			if err != nil {
 				t.Errorf("%s v%d: %v", name, v, err)
 				continue
@@ -80,10 +82,10 @@ func TestCodecRoundTrip(t *testing.T) {
 
 func TestReadPacketLimits(t *testing.T) {
 	t.Parallel()
-	if _, err := readPacket(bufio.NewReader(bytes.NewReader([]byte{0x30, 0xFF, 0x7F})), 4, 100); err != errTooLarge {
+	if _, err := readPacket(bufio.NewReader(bytes.NewReader([]byte{0x30, 0xFF, 0x7F})), 4, 100, nil); err != errTooLarge {
 		t.Fatalf("oversized packet: %v", err)
 	}
-	if _, err := readPacket(bufio.NewReader(bytes.NewReader([]byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01})), 4, 0); err == nil {
+	if _, err := readPacket(bufio.NewReader(bytes.NewReader([]byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01})), 4, 0, nil); err == nil {
 		t.Fatal("five-byte remaining length accepted")
 	}
 }
@@ -104,6 +106,20 @@ func TestWriteSeedCorpus(t *testing.T) {
 			}
 		}
 	}
+	for name, wire := range partialSeeds {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nbool(true)\n", wire)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// partialSeeds are inputs of issue 14: headers that declare far more than
+// follows, and a body that arrives in pieces.
+var partialSeeds = map[string][]byte{
+	"connect-8mib-header": {0x10, 0xff, 0xff, 0xff, 0x03, 0x00, 0x04, 'M', 'Q', 'T', 'T'},
+	"publish-8mib-header": {0x30, 0xff, 0xff, 0xff, 0x03, 0x00, 0x03, 'a', '/', 'b'},
+	"publish-3k-body":     append([]byte{0x30, 0x8a, 0x18, 0x00, 0x01, 'a'}, bytes.Repeat([]byte{'x'}, 3079)...),
 }
 
 // FuzzReadPacket feeds arbitrary bytes to the packet reader of either
@@ -115,6 +131,9 @@ func FuzzReadPacket(f *testing.F) {
 			f.Add(wire, v == 5)
 		}
 	}
+	for _, wire := range partialSeeds {
+		f.Add(wire, true)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, v5 bool) {
 		version := byte(4)
 		if v5 {
@@ -123,7 +142,7 @@ func FuzzReadPacket(f *testing.F) {
 		// Our PUBLISH decoder agrees with mochi-mqtt's on every frame.
 		fr := bufio.NewReader(bytes.NewReader(data))
 		for range 8 {
-			fh, body, err := readFrame(fr, 4096)
+			fh, body, err := readFrame(fr, 4096, nil)
 			if err != nil {
 				break
 			}
@@ -140,9 +159,15 @@ func FuzzReadPacket(f *testing.F) {
 				t.Fatalf("decodePublish read %q %q id %d, mochi %q %q id %d", in.topic, in.payload, in.id, ref.TopicName, ref.Payload, ref.PacketID)
 			}
 		}
-		r := bufio.NewReader(bytes.NewReader(data))
+		// A 16-byte buffer makes bodies arrive in pieces, through the
+		// budget, which must be whole again after every packet.
+		budget := limit.NewBudget(4096)
+		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
 		for range 8 {
-			pk, err := readPacket(r, version, 4096)
+			pk, err := readPacket(r, version, 4096, budget)
+			if used := budget.Used(); used != 0 {
+				t.Fatalf("%d bytes of the budget still reserved after a packet", used)
+			}
 			if err != nil {
 				return
 			}

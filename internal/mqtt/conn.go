@@ -56,6 +56,10 @@ type conn struct {
 
 	inAliases map[uint16]string // reader-owned
 	readDL    deadline.Lazy     // reader-owned
+	// midPacket is set while the reader is inside a packet, packetDue once
+	// it has had to wait for the rest of it (reader-owned).
+	midPacket bool
+	packetDue time.Time
 
 	writeMu  sync.Mutex // guards out and outAlias
 	out      *[]byte    // pending output, borrowed from outBuffers while not empty
@@ -150,7 +154,7 @@ func (c *conn) readBurst() {
 			c.end(clean)
 			return
 		}
-		if c.in.buffered() == 0 {
+		if c.in.Buffered() == 0 {
 			go c.readBurst()
 			return
 		}
@@ -175,7 +179,27 @@ func (c *conn) beforeRead() error {
 	if c.sess == nil {
 		return nil
 	}
-	if at, set := c.readDL.Next(time.Now(), c.keepalive*3/2); set {
+	now := time.Now()
+	at, set := c.readDL.Next(now, c.keepalive*3/2)
+	switch {
+	case c.midPacket && c.packetDue.IsZero():
+		// A packet has begun and its rest is not here: it must arrive
+		// within the packet timeout, keep-alive or not.
+		c.packetDue, set = now.Add(c.srv.cfg.PacketTimeout), true
+		fallthrough
+	case c.midPacket:
+		if at.IsZero() || c.packetDue.Before(at) {
+			at = c.packetDue
+		}
+	case !c.packetDue.IsZero():
+		// The packet that set its own deadline is done: the keep-alive's
+		// (or none) applies again.
+		c.packetDue = time.Time{}
+		c.readDL.Reset()
+		at, _ = c.readDL.Next(now, c.keepalive*3/2)
+		set = true
+	}
+	if set {
 		c.nc.SetReadDeadline(at)
 	}
 	select {
@@ -190,7 +214,7 @@ func (c *conn) beforeRead() error {
 func (c *conn) handshake() bool {
 	s := c.srv
 	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	pk, err := readPacket(c.in, 0, s.cfg.MaxPacket)
+	pk, err := readPacket(c.in, 0, min(s.cfg.MaxPacket, s.cfg.ConnectMax), s.cfg.Partial)
 	if err != nil || pk.FixedHeader.Type != packets.Connect {
 		if code, ok := reasonOf(err); ok && pk.FixedHeader.Type == packets.Connect && pk.ProtocolVersion == 5 {
 			c.refuse(pk, code)
@@ -527,6 +551,8 @@ func (c *conn) readFailed(err error) (clean bool) {
 	switch code, ok := reasonOf(err); {
 	case ok:
 		c.kick(code)
+	case errors.As(err, &ne) && ne.Timeout() && c.midPacket:
+		c.kick(packets.Code{Code: packets.ErrKeepAliveTimeout.Code, Reason: "packet not completed within the packet timeout"})
 	case errors.As(err, &ne) && ne.Timeout():
 		c.kick(packets.ErrKeepAliveTimeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
@@ -540,10 +566,12 @@ func (c *conn) readFailed(err error) (clean bool) {
 // connection is to end, clean then telling whether the client disconnected
 // properly.
 func (c *conn) handleNext() (ok, clean bool) {
-	fh, body, err := readFrame(c.in, c.srv.cfg.MaxPacket)
+	c.midPacket = true
+	fh, body, err := readFrame(c.in, c.srv.cfg.MaxPacket, c.srv.cfg.Partial)
 	if err != nil {
 		return false, c.readFailed(err)
 	}
+	c.midPacket = false
 	if fh.Type == packets.Publish {
 		in, err := decodePublish(fh, body, c.version)
 		if err != nil {

@@ -37,7 +37,7 @@ func TestAppendPublish(t *testing.T) {
 		if got := publishSize(tc.m, tc.out); got != len(b) {
 			t.Errorf("%s: publishSize %d, encoded %d", tc.name, got, len(b))
 		}
-		pk, err := readPacket(bufio.NewReader(bytes.NewReader(b)), tc.out.version, 0)
+		pk, err := readPacket(bufio.NewReader(bytes.NewReader(b)), tc.out.version, 0, nil)
 		if err != nil {
 			t.Fatalf("%s: mochi cannot decode it: %v", tc.name, err)
 		}
@@ -84,7 +84,7 @@ func TestAppendAck(t *testing.T) {
 		for _, v := range []byte{4, 5} {
 			for _, reason := range []byte{0, packets.ErrPacketIdentifierNotFound.Code} {
 				b := appendAck(nil, typ, 513, reason, v)
-				pk, err := readPacket(bufio.NewReader(bytes.NewReader(b)), v, 0)
+				pk, err := readPacket(bufio.NewReader(bytes.NewReader(b)), v, 0, nil)
 				want := reason
 				if v < 5 {
 					want = 0

@@ -95,8 +95,8 @@ func (e *elasticReader) wait() error {
 	return nil
 }
 
-// buffered is the number of bytes read but not yet consumed.
-func (e *elasticReader) buffered() int { return e.w - e.r }
+// Buffered is the number of bytes read but not yet consumed.
+func (e *elasticReader) Buffered() int { return e.w - e.r }
 
 // release gives the large buffer back; the buffer must be empty.
 func (e *elasticReader) release() {

@@ -59,7 +59,7 @@ func TestElasticReader(t *testing.T) {
 		reads := 0
 		e := newElasticReader(&chunkedReader{data: stream.Bytes(), rnd: rnd, max: maxRead}, func() error { reads++; return nil })
 		for i, w := range want {
-			pk, err := readPacket(e, 4, 0)
+			pk, err := readPacket(e, 4, 0, nil)
 			if err != nil {
 				t.Fatalf("max read %d, packet %d: %v", maxRead, i, err)
 			}
@@ -67,7 +67,7 @@ func TestElasticReader(t *testing.T) {
 				t.Fatalf("max read %d, packet %d: payload differs", maxRead, i)
 			}
 		}
-		if _, err := readPacket(e, 4, 0); err != io.EOF {
+		if _, err := readPacket(e, 4, 0, nil); err != io.EOF {
 			t.Fatalf("max read %d: after the last packet: %v, want EOF", maxRead, err)
 		}
 		if maxRead < smallRead && e.large != nil {

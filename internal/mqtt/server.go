@@ -42,6 +42,15 @@ type Config struct {
 	ClientCA string // lets clients present certificates; the common name is the user
 	// MaxPacket is the largest packet accepted, advertised to v5 clients.
 	MaxPacket int
+	// ConnectMax is the largest CONNECT accepted: what a client may make
+	// the server hold before it has logged in.
+	ConnectMax int
+	// PacketTimeout is how long a packet may take to arrive once begun,
+	// whatever the keep-alive (none, with keep-alive 0).
+	PacketTimeout time.Duration
+	// Partial bounds the memory of packets still arriving, over all
+	// connections (nil: no bound).
+	Partial *limit.Budget
 	// ReceiveMaximum is how many unacknowledged QoS 2 publishes a client may
 	// have in flight to the server; Inflight how many QoS 1/2 messages the
 	// server sends before waiting for acknowledgements (lowered to the
@@ -102,6 +111,12 @@ type Server struct {
 func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
 	if cfg.MaxPacket <= 0 {
 		cfg.MaxPacket = 8<<20 + 64<<10
+	}
+	if cfg.ConnectMax <= 0 {
+		cfg.ConnectMax = 64 << 10
+	}
+	if cfg.PacketTimeout <= 0 {
+		cfg.PacketTimeout = 30 * time.Second
 	}
 	if cfg.ReceiveMaximum == 0 {
 		cfg.ReceiveMaximum = 1024

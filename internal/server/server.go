@@ -128,6 +128,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mqtt = mqtt.New(h, mqtt.Config{
 		Addr: cfg.MQTT.Addr, TLSAddr: cfg.MQTT.Tlsaddr, Cert: mcert, Key: mkey, ClientCA: cfg.Auth.Clientca,
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
+		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: limit.NewBudget(cfg.Limits.Partialbytes),
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
 		Sessions:    sessionStore(s.store),
