@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,7 +233,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	assigned := ""
-	id := cp.ClientIdentifier
+	id := strings.Clone(cp.ClientIdentifier) // the session keeps it; a view would keep the CONNECT
 	if id == "" {
 		if c.version < 5 && !cp.Clean {
 			c.refuse(pk, packets.ErrClientIdentifierNotValid) // [MQTT-3.1.3-8]
@@ -376,9 +377,17 @@ func (c *conn) handshake() bool {
 	return true
 }
 
+// willMessage is the will of a CONNECT, copied out of it: the session
+// keeps the will, and a view would keep the whole CONNECT.
 func willMessage(cp packets.ConnectParams, origin string) *message.Message {
-	m := &message.Message{Topic: cp.WillTopic, Payload: cp.WillPayload, Retain: cp.WillRetain, QoS: cp.WillQos, Origin: origin}
+	m := &message.Message{Topic: strings.Clone(cp.WillTopic), Payload: bytes.Clone(cp.WillPayload), Retain: cp.WillRetain,
+		QoS: cp.WillQos, Origin: origin}
 	applyProperties(m, &cp.WillProperties)
+	m.ContentType, m.ResponseTopic = strings.Clone(m.ContentType), strings.Clone(m.ResponseTopic)
+	m.CorrelationData = bytes.Clone(m.CorrelationData)
+	for i, h := range m.Headers {
+		m.Headers[i] = message.Header{Key: strings.Clone(h.Key), Value: strings.Clone(h.Value)}
+	}
 	return m
 }
 
@@ -767,6 +776,7 @@ func (c *conn) onSubscribe(pk *packets.Packet) bool {
 	}
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID}
 	for _, f := range pk.Filters {
+		f.Filter = strings.Clone(f.Filter) // kept by the session and the hub: not a view into the packet
 		if _, _, shared := parseShare(f.Filter); shared && f.NoLocal {
 			c.kick(packets.ErrProtocolViolationInvalidSharedNoLocal) // [MQTT-3.8.3-4]
 			return false

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,7 +186,10 @@ func (c *conn) put(p pending, now time.Time) putResult {
 		if c.outAlias == nil {
 			c.outAlias = map[string]uint16{}
 		}
-		c.outAlias[m.Topic] = out.alias
+		// Copied: the topic may be a view into the publisher's packet
+		// (another transport's), which the alias would keep for the
+		// connection's life.
+		c.outAlias[strings.Clone(m.Topic)] = out.alias
 	}
 	if qos > 0 {
 		ss.inflight[out.id] = &outbound{id: out.id, msg: m, qos: qos, retain: retain, subIDs: subIDs,

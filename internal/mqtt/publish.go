@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -204,8 +203,10 @@ type inPublish struct {
 	props   *packets.Properties // nil when there are none (always for 3.1.1)
 }
 
-// decodePublish decodes a PUBLISH body. The topic name shares the body's
-// memory, as the payload does: both live as long as the message.
+// decodePublish decodes a PUBLISH body. The payload (and the properties)
+// share the body's memory: they live as long as the message. The topic is
+// copied: it also outlives the message, as a topic alias either way and as
+// a key of the retained store, and a view would keep the whole packet.
 func decodePublish(fh packets.FixedHeader, body []byte, version byte) (in inPublish, err error) {
 	in.qos, in.retain = fh.Qos, fh.Retain
 	if len(body) < 2 {
@@ -220,9 +221,7 @@ func decodePublish(fh packets.FixedHeader, body []byte, version byte) (in inPubl
 	if !utf8.Valid(name) || bytes.IndexByte(name, 0) >= 0 { // [MQTT-1.5.4-1] [MQTT-1.5.4-2]
 		return in, packets.ErrMalformedTopic
 	}
-	if n > 0 {
-		in.topic = unsafe.String(&name[0], n)
-	}
+	in.topic = string(name)
 	if in.qos > 0 {
 		if off+2 > len(body) {
 			return in, packets.ErrMalformedPacketID
