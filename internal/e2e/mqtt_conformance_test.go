@@ -3,13 +3,19 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
@@ -104,6 +110,32 @@ func TestPacketTooLarge(t *testing.T) {
 			if _, err := r.ReadByte(); err == nil {
 				t.Errorf("v%d QoS %d: connection left open", version, qos)
 			}
+		}
+	}
+}
+
+// TestACLDeniedSubscription (issue 14, item 12): a filter an ACL rule
+// denies, even a plain one, gets SUBACK 0x80 (3.1.1) or 0x87 (5), as
+// mosquitto_sub reports it.
+func TestACLDeniedSubscription(t *testing.T) {
+	t.Parallel()
+	sub := mosquittoTool(t, "mosquitto_sub")
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testkit.Start(t, func(c *config.Config) {
+		c.Auth = config.Auth{Required: true, Users: users, ACL: []config.ACL{
+			{Who: "*", Subscribe: []string{"#"}, Publish: []string{"#"}, Denysubscribe: []string{"test/nosubscribe"}}}}
+	})
+	for version, want := range map[string]string{"mqttv311": "Subscribed (mid: 1): 128", "mqttv5": "Subscribed (mid: 1): 135"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		out, _ := exec.CommandContext(ctx, sub, "-p", mqttPort(s), "-V", version, "-u", "alice", "-P", "pw",
+			"-t", "test/nosubscribe", "-d", "-W", "5").CombinedOutput()
+		cancel()
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), "All subscription requests were denied") {
+			t.Errorf("%s: want %q, got:\n%s", version, want, out)
 		}
 	}
 }
