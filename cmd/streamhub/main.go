@@ -24,10 +24,21 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "streamhub",
 		Short: "Stream data between any devices, apps and platforms, whatever protocol each speaks",
-		Long: `streamhub is one server that joins protocols on one topic namespace: publish over
-HTTP or WebSocket, subscribe over Server-Sent Events, NDJSON streaming, long
-polling or WebSocket. Topics use MQTT's rules: '/'-separated levels, '+' and
-'#' wildcards in filters.`,
+		Long: `streamhub is one server that joins protocols on one topic namespace; a message
+published over any of them reaches subscribers on all of them:
+
+  MQTT 3.1.1 and MQTT 5   over TCP, TLS and WebSocket (/mqtt)
+  HTTP                    publish with POST /v1/publish/TOPIC
+  Server-Sent Events      GET /v1/subscribe (EventSource)
+  NDJSON streaming        GET /v1/subscribe with Accept: application/x-ndjson
+  long polling            GET /v1/poll
+  WebSocket               plain (/v1/ws/TOPIC) and JSON protocol (/v1/ws)
+  TCP text protocol       PUB/SUB lines, optionally over TLS
+  raw TCP                 ports whose bytes become messages, and ports messages are written to
+
+Topics use MQTT's rules: '/'-separated levels, '+' and '#' wildcards in
+filters. 'streamhub pub' and 'streamhub sub' speak HTTP, MQTT or WebSocket.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

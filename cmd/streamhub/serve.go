@@ -23,7 +23,8 @@ func newServe() *cobra.Command {
 (localhost only, in memory), the YAML file given by --config or
 $STREAMHUB_CONFIG (see streamhub.example.yaml for every key), STREAMHUB_*
 environment variables (key path in upper case, levels joined by '_', e.g.
-STREAMHUB_HTTP_ADDR, STREAMHUB_HISTORY_MESSAGES), and these flags.
+STREAMHUB_HTTP_ADDR, STREAMHUB_HISTORY_MESSAGES), and these flags. An
+unknown key or STREAMHUB_* variable is an error naming the nearest known one.
 
 SIGINT or SIGTERM shuts down gracefully: listeners close, every stream gets
 its protocol's going-away signal, and the process exits once they are done.`,

@@ -85,3 +85,23 @@ func parseUserLine(line string) (string, user, error) {
 	}
 	return parts[0], u, nil
 }
+
+// dummyHash is a bcrypt hash at the highest cost the users file uses, for
+// unknown names to be compared against (see Policy.dummyHash). With no
+// users there are no names to tell apart, and no hash.
+func dummyHash(users map[string]user) ([]byte, error) {
+	highest := 0
+	for _, u := range users {
+		if c, err := bcrypt.Cost(u.hash); err == nil && c > highest {
+			highest = c
+		}
+	}
+	if highest == 0 {
+		return nil, nil
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("no such user"), highest)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dummy hash: %w", err)
+	}
+	return h, nil
+}

@@ -211,3 +211,39 @@ func TestAsymmetricTokensAndJWKS(t *testing.T) {
 		t.Error("token signed by another key accepted")
 	}
 }
+
+// TestUnknownUserCostsABcrypt checks that a wrong password for an unknown
+// name does the same bcrypt work as one for a known name (issue 14 item 4:
+// unknown names answered in 0.4 ms against 52 ms, enumerating users).
+func TestUnknownUserCostsABcrypt(t *testing.T) {
+	const cost = bcrypt.MinCost + 1
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), cost)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("alice:"+string(h)+"\n"), 0o600)
+	p, err := New(Config{Required: true, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var costs []int
+	compare := p.compareHash
+	p.compareHash = func(hash, password []byte) error {
+		c, err := bcrypt.Cost(hash)
+		if err != nil {
+			t.Errorf("compared against a non-bcrypt hash %q: %v", hash, err)
+		}
+		costs = append(costs, c)
+		return compare(hash, password)
+	}
+	for _, name := range []string{"alice", "nobody", ""} {
+		costs = costs[:0]
+		if _, err := p.Password(name, "wrong", ""); err != ErrBadCredentials {
+			t.Errorf("Password(%q, wrong) = %v, want ErrBadCredentials", name, err)
+		}
+		if len(costs) != 1 || costs[0] != cost {
+			t.Errorf("Password(%q, wrong) ran bcrypt at costs %v, want one comparison at cost %d", name, costs, cost)
+		}
+	}
+	if _, err := p.Password("alice", "pw", ""); err != nil {
+		t.Errorf("alice with the right password: %v", err)
+	}
+}

@@ -43,6 +43,12 @@ type Policy struct {
 	cfg   Config
 	users map[string]user
 	keys  *keys
+	// dummyHash is compared against when the user name is unknown, so an
+	// unknown name costs as much bcrypt work as a wrong password and the
+	// answer time does not tell which names exist.
+	dummyHash []byte
+	// compareHash is bcrypt.CompareHashAndPassword; tests observe it.
+	compareHash func(hash, password []byte) error
 }
 
 // New loads a policy; with nothing required and no rules it returns nil (open).
@@ -50,7 +56,7 @@ func New(cfg Config) (*Policy, error) {
 	if !cfg.Required && len(cfg.Rules) == 0 && cfg.Users == "" && cfg.JWT == (JWTConfig{}) {
 		return nil, nil
 	}
-	p := &Policy{cfg: cfg, users: map[string]user{}}
+	p := &Policy{cfg: cfg, users: map[string]user{}, compareHash: bcrypt.CompareHashAndPassword}
 	if cfg.Users != "" {
 		u, err := loadUsers(cfg.Users)
 		if err != nil {
@@ -58,6 +64,11 @@ func New(cfg Config) (*Policy, error) {
 		}
 		p.users = u
 	}
+	dummy, err := dummyHash(p.users)
+	if err != nil {
+		return nil, err
+	}
+	p.dummyHash = dummy
 	k, err := newKeys(cfg.JWT)
 	if err != nil {
 		return nil, err
@@ -89,7 +100,11 @@ func (p *Policy) Password(name, password, clientID string) (*Identity, error) {
 		return p.Token(password, clientID)
 	}
 	u, ok := p.users[name]
-	if !ok || bcrypt.CompareHashAndPassword(u.hash, []byte(password)) != nil {
+	hash := u.hash
+	if !ok {
+		hash = p.dummyHash
+	}
+	if err := p.compareHash(hash, []byte(password)); !ok || err != nil {
 		return nil, ErrBadCredentials
 	}
 	return &Identity{User: name, ClientID: clientID, Roles: u.roles}, nil

@@ -1,6 +1,7 @@
-// Package client is the HTTP client behind `streamhub pub` and
-// `streamhub sub`: publishing with POST /v1/publish and subscribing to the
-// NDJSON stream, resuming from the last cursor after a disconnect.
+// Package client is the client behind `streamhub pub` and `streamhub sub`,
+// over HTTP (publishing with POST /v1/publish and subscribing to the NDJSON
+// stream, resuming from the last cursor after a disconnect), MQTT 3.1.1 or
+// the WebSocket JSON protocol; Dial picks one by the server URL's scheme.
 package client
 
 import (
@@ -31,9 +32,15 @@ type Client struct {
 func New(base string) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("client: server URL %q: want http://HOST:PORT", base)
+		return nil, badURL(base)
 	}
 	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
 }
 
 // PublishOptions are a publish's optional parts.
@@ -87,59 +94,36 @@ type SubscribeOptions struct {
 	NoRetained bool
 	// OnSubscribed, if set, is called each time the stream is established.
 	OnSubscribed func()
-	Log          *slog.Logger
+	// RetryFor bounds how long the server may stay unreachable (at the
+	// start or after a disconnect) before Subscribe gives up; zero retries
+	// until ctx ends.
+	RetryFor time.Duration
+	Log      *slog.Logger
 }
 
 // ErrStop, returned by a handler, ends Subscribe without error.
 var ErrStop = errors.New("stop")
 
+// Handler receives each message, with its JSON envelope line.
+type Handler func(e envelope.Envelope, line []byte) error
+
 // Subscribe streams messages matching filters to handle, with the raw JSON
 // line of each, until ctx ends or handle returns an error. It reconnects
 // with capped backoff, resuming from the last cursor it saw.
-func (c *Client) Subscribe(ctx context.Context, filters []string, opts SubscribeOptions,
-	handle func(e envelope.Envelope, line []byte) error) error {
-	cursor := opts.Cursor
-	backoff := 100 * time.Millisecond
-	for {
-		got, err := c.stream(ctx, filters, cursor, opts, func(e envelope.Envelope, line []byte) error {
-			cursor = e.ID
-			return handle(e, line)
-		})
-		switch {
-		case errors.Is(err, ErrStop):
-			return nil
-		case ctx.Err() != nil:
-			return nil
-		case err != nil && !isRetryable(err):
-			return err
-		}
-		if got {
-			backoff = 100 * time.Millisecond
-		}
-		if opts.Log != nil {
-			opts.Log.Warn("stream ended, reconnecting", "err", err, "cursor", cursor, "in", backoff)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+func (c *Client) Subscribe(ctx context.Context, filters []string, opts SubscribeOptions, handle Handler) error {
+	return resubscribe(ctx, c.base, opts, handle, func(cursor string, retry *retrier, handle Handler) error {
+		return c.stream(ctx, filters, cursor, opts, retry, handle)
+	})
 }
 
+// statusError is a refusal by the server (bad filter, no rights...).
 type statusError struct{ text string }
 
 func (e *statusError) Error() string { return e.text }
 
-func isRetryable(err error) bool {
-	var se *statusError
-	return !errors.As(err, &se)
-}
-
-// stream runs one connection; got reports whether it delivered anything.
+// stream runs one connection, telling retry once it is established.
 func (c *Client) stream(ctx context.Context, filters []string, cursor string, opts SubscribeOptions,
-	handle func(envelope.Envelope, []byte) error) (got bool, err error) {
+	retry *retrier, handle Handler) error {
 	q := url.Values{"topic": filters}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -148,21 +132,22 @@ func (c *Client) stream(ctx context.Context, filters []string, cursor string, op
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/subscribe?"+q.Encode(), nil)
 	if err != nil {
-		return false, &statusError{err.Error()}
+		return &statusError{err.Error()}
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("client: subscribe: %w", err)
+		return fmt.Errorf("client: subscribe: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if resp.StatusCode >= 500 {
-			return false, fmt.Errorf("client: subscribe: %s", errorText(resp.Status, body))
+			return fmt.Errorf("client: subscribe: %s", errorText(resp.Status, body))
 		}
-		return false, &statusError{"client: subscribe: " + errorText(resp.Status, body)}
+		return &statusError{"client: subscribe: " + errorText(resp.Status, body)}
 	}
+	retry.connected()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
@@ -172,13 +157,12 @@ func (c *Client) stream(ctx context.Context, filters []string, cursor string, op
 		}
 		var e envelope.Envelope
 		if err := json.Unmarshal(line, &e); err != nil {
-			return got, fmt.Errorf("client: bad line from server: %w", err)
+			return fmt.Errorf("client: bad line from server: %w", err)
 		}
 		switch e.Type {
 		case envelope.TypeMessage:
-			got = true
 			if err := handle(e, line); err != nil {
-				return got, err
+				return err
 			}
 		case envelope.TypeSubscribed:
 			if opts.OnSubscribed != nil {
@@ -191,7 +175,7 @@ func (c *Client) stream(ctx context.Context, filters []string, cursor string, op
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return got, fmt.Errorf("client: read stream: %w", err)
+		return fmt.Errorf("client: read stream: %w", err)
 	}
-	return got, io.ErrUnexpectedEOF
+	return io.ErrUnexpectedEOF
 }

@@ -261,6 +261,9 @@ func Load(path string, environ []string) (Config, error) {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 			return cfg, fmt.Errorf("config: load %s: %w", path, err)
 		}
+		if err := checkKeys(k.Raw(), unknownFileKey, fileKey); err != nil {
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
 	}
 	envProvider := env.Provider(".", env.Opt{
 		Prefix:      "STREAMHUB_",
@@ -282,12 +285,19 @@ func Load(path string, environ []string) (Config, error) {
 			return key, v
 		},
 	})
-	if err := k.Load(envProvider, nil); err != nil {
+	fromEnv := koanf.New(".")
+	if err := fromEnv.Load(envProvider, nil); err != nil {
 		return cfg, fmt.Errorf("config: environment: %w", err)
 	}
 	// CLI-only variables are not configuration keys.
-	k.Delete("config")
-	k.Delete("server")
+	fromEnv.Delete("config")
+	fromEnv.Delete("server")
+	if err := checkKeys(fromEnv.Raw(), unknownEnvKey, envKey); err != nil {
+		return cfg, fmt.Errorf("config: environment: %w", err)
+	}
+	if err := k.Merge(fromEnv); err != nil {
+		return cfg, fmt.Errorf("config: environment: %w", err)
+	}
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}

@@ -286,3 +286,65 @@ func TestMQTTSessionAndRetainedSurviveRestart(t *testing.T) {
 		t.Errorf("retained: %q", g[0].payload)
 	}
 }
+
+// TestForeignEpochCursorReplaysWhatIsHeld: a cursor from an epoch this
+// server does not know replays everything still held for the filter, with
+// a gap, the same before and after a restart with a data directory (issue
+// 14 item 14: after a restart it replayed nothing, although EPOCH-0 still
+// returned every stored message).
+func TestForeignEpochCursorReplaysWhatIsHeld(t *testing.T) {
+	t.Parallel()
+	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "e/#"})
+	s := testkit.Start(t, mutate)
+	var epoch string
+	for i := 1; i <= 4; i++ {
+		c, _ := message.ParseCursor(publishCursor(t, s.URL, "e/x", fmt.Sprintf("m%d", i)))
+		epoch = c.Epoch
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	expectReplay := func(stage, cursor string, gap bool) {
+		t.Helper()
+		a, err := poll(ctx, s.URL, "e/#", cursor, "0")
+		if err != nil {
+			t.Fatalf("%s, cursor %s: %v", stage, cursor, err)
+		}
+		var got []string
+		for _, m := range a.Messages {
+			got = append(got, m.Payload)
+		}
+		if strings.Join(got, " ") != "m1 m2 m3 m4" || a.Gap != gap {
+			t.Errorf("%s, cursor %s: got %q gap %v, want m1–m4 gap %v", stage, cursor, got, a.Gap, gap)
+		}
+	}
+	foreign := "zz" + epoch + "-2"
+	expectReplay("before the restart", foreign, true)
+	expectReplay("before the restart", epoch+"-0", false)
+	s.Stop(t)
+	s = testkit.Start(t, mutate)
+	expectReplay("after the restart", foreign, true)
+	expectReplay("after the restart", epoch+"-0", false)
+
+	// A streaming subscriber is told about the gap before the replay.
+	resp := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=e/%23&cursor="+foreign, "application/x-ndjson")
+	defer resp.Body.Close()
+	if resp.Header.Get("Streamhub-Gap") != "true" {
+		t.Error("NDJSON: no gap header for a foreign epoch")
+	}
+	lines := json.NewDecoder(resp.Body)
+	var types []string
+	for {
+		var line struct{ Type, Payload string }
+		if err := lines.Decode(&line); err != nil {
+			t.Fatalf("NDJSON after %v: %v", types, err)
+		}
+		if line.Type != "message" {
+			types = append(types, line.Type)
+			continue
+		}
+		if line.Payload != "m1" || !slices.Contains(types, "gap") {
+			t.Errorf("NDJSON: first message %q after %v, want m1 after a gap", line.Payload, types)
+		}
+		return
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,19 +77,43 @@ func TestClientCertificatesAndReload(t *testing.T) {
 	}
 
 	// Replace the server certificate: new connections get the new one.
+	backup := t.TempDir()
+	oldCert, oldKey := filepath.Join(backup, "cert.pem"), filepath.Join(backup, "key.pem")
+	copyFile(t, certFile, oldCert)
+	copyFile(t, keyFile, oldKey)
 	time.Sleep(1100 * time.Millisecond) // a newer modification time, past the check interval
 	newCert, newKey, newSerial := ca.Issue(t.TempDir(), "127.0.0.1", false)
-	for _, f := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
-		b, _ := os.ReadFile(f[0])
-		os.WriteFile(f[1], b, 0o600)
-	}
-	testkit.Eventually(t, 10*time.Second, "the reloaded certificate", func() bool {
+	copyFile(t, newCert, certFile)
+	copyFile(t, newKey, keyFile)
+	servedSerial := func() int64 {
 		conn, err := tls.Dial("tcp", s.Addr(), &tls.Config{RootCAs: ca.Pool})
 		if err != nil {
-			return false
+			return 0
 		}
 		defer conn.Close()
-		got := conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
-		return got == newSerial && got != serial
-	})
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	testkit.Eventually(t, 10*time.Second, "the reloaded certificate", func() bool { return servedSerial() == newSerial })
+
+	// Restore the backup with its older modification time, as `cp -p`,
+	// `rsync -a` or `mv` do: it is a change too, and is loaded.
+	long := time.Now().Add(-time.Hour)
+	for _, f := range [][2]string{{oldCert, certFile}, {oldKey, keyFile}} {
+		copyFile(t, f[0], f[1])
+		if err := os.Chtimes(f[1], long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "the restored older certificate", func() bool { return servedSerial() == serial })
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

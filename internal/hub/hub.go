@@ -378,28 +378,34 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
 	}
+	// A cursor of an epoch this hub does not know (another server's, or a
+	// data directory since deleted) says nothing about what the client has
+	// seen: replay everything still held, from the store as well as from
+	// the window, and say a gap, as a cursor older than what is held does.
+	foreign := from.After != nil && from.After.Epoch != h.epoch
+	if foreign {
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: 0}
+	}
 	var backlog []Delivery
 	switch {
-	case from.After != nil && from.After.Epoch == h.epoch && from.After.Seq >= h.history.evicted:
+	case from.After != nil && from.After.Seq >= h.history.evicted:
 		// The memory window holds everything after the cursor.
 		backlog, _ = h.history.after(from.After.Seq, filters)
-	case from.After != nil && from.After.Epoch == h.epoch && h.store != nil:
+	case from.After != nil && h.store != nil:
 		// Older than the window: stored messages up to the window, paged in
 		// as the subscriber reads, then the window.
 		after := from.After.Seq
 		s.catchUp(filters, after, h.history.evicted)
 		start.Gap = h.store.Gap(filters, after) || (h.history.evicted > after && !h.covered(filters))
 		backlog = h.history.all(filters)
-	case from.After != nil && from.After.Epoch == h.epoch:
+	case from.After != nil:
 		var gap bool
 		backlog, gap = h.history.after(from.After.Seq, filters)
 		start.Gap = gap
-	case from.After != nil:
-		start.Gap = true
-		backlog = h.history.all(filters)
 	case from.Retained:
 		backlog = h.retainedMatching(filters)
 	}
+	start.Gap = start.Gap || foreign
 	if s.readCheck != nil {
 		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
 	}

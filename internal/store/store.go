@@ -54,6 +54,7 @@ const (
 // Store is safe for concurrent use.
 type Store struct {
 	db    *pebble.DB
+	lock  *dirLock // held from Open to Close
 	cfg   Config
 	log   *slog.Logger
 	epoch string
@@ -81,16 +82,22 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("store: durable stream: %w", err)
 		}
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Dir, err)
 	}
-	s := &Store{db: db, cfg: cfg, log: log, sync: pebble.Sync, stop: make(chan struct{})}
+	s := &Store{db: db, lock: lock, cfg: cfg, log: log, sync: pebble.Sync, stop: make(chan struct{})}
 	if cfg.Interval > 0 {
 		s.sync = pebble.NoSync
 	}
 	if err := s.load(); err != nil {
 		db.Close()
+		lock.release()
 		return nil, err
 	}
 	s.batch = db.NewBatch()
@@ -353,6 +360,7 @@ func (s *Store) Gap(filters []string, after uint64) bool {
 func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	defer s.lock.release() // after pebble has let go of the directory
 	if err := s.Commit(); err != nil {
 		s.db.Close()
 		return err

@@ -1,9 +1,10 @@
 // Package tlsconf builds the TLS configuration every listener shares:
-// TLS 1.2 and up, the certificate reloaded when its files change, and
+// TLS 1.2 and up, the certificate reloaded when its files' contents change, and
 // optional client certificates verified against a CA.
 package tlsconf
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,34 +14,50 @@ import (
 	"time"
 )
 
-// reloader serves the current certificate, re-reading the files when their
-// modification time changes (checked at most once a second).
+// reloader serves the current certificate, re-reading the files when they
+// change (checked at most once a second). A change is any difference in
+// content, not a newer modification time: a backup restored with `cp -p`,
+// `rsync -a` or `mv` keeps its older time and must still be loaded. The
+// files are a few kilobytes, so reading and hashing them once a second is
+// cheap.
 type reloader struct {
 	certFile, keyFile string
 	log               *slog.Logger
 	mu                sync.Mutex
 	cert              *tls.Certificate
-	mod               time.Time
+	loaded            [sha256.Size]byte // hash of the loaded files' contents
 	checked           time.Time
 }
 
-func modTime(files ...string) time.Time {
-	var latest time.Time
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && st.ModTime().After(latest) {
-			latest = st.ModTime()
-		}
+// readPair reads the certificate and key files and hashes their contents.
+func (r *reloader) readPair() (certPEM, keyPEM []byte, sum [sha256.Size]byte, err error) {
+	if certPEM, err = os.ReadFile(r.certFile); err != nil {
+		return nil, nil, sum, fmt.Errorf("tls: read certificate: %w", err)
 	}
-	return latest
+	if keyPEM, err = os.ReadFile(r.keyFile); err != nil {
+		return nil, nil, sum, fmt.Errorf("tls: read key: %w", err)
+	}
+	h := sha256.New()
+	h.Write(certPEM)
+	h.Write([]byte{0}) // so moving bytes from one file to the other is a change
+	h.Write(keyPEM)
+	copy(sum[:], h.Sum(nil))
+	return certPEM, keyPEM, sum, nil
 }
 
-func (r *reloader) load() error {
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
-	if err != nil {
-		return fmt.Errorf("tls: load %s: %w", r.certFile, err)
+// reloadIfChanged loads the files when their contents differ from the
+// loaded ones; changed reports whether they did.
+func (r *reloader) reloadIfChanged() (changed bool, err error) {
+	certPEM, keyPEM, sum, err := r.readPair()
+	if err != nil || sum == r.loaded {
+		return false, err
 	}
-	r.cert, r.mod = &cert, modTime(r.certFile, r.keyFile)
-	return nil
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return true, fmt.Errorf("tls: load %s: %w", r.certFile, err)
+	}
+	r.cert, r.loaded = &cert, sum
+	return true, nil
 }
 
 func (r *reloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -48,12 +65,11 @@ func (r *reloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	defer r.mu.Unlock()
 	if now := time.Now(); now.Sub(r.checked) > time.Second {
 		r.checked = now
-		if m := modTime(r.certFile, r.keyFile); m.After(r.mod) {
-			if err := r.load(); err != nil {
-				r.log.Error("keeping the previous certificate", "err", err)
-			} else {
-				r.log.Info("reloaded TLS certificate", "file", r.certFile)
-			}
+		switch changed, err := r.reloadIfChanged(); {
+		case err != nil:
+			r.log.Error("keeping the previous certificate", "err", err)
+		case changed:
+			r.log.Info("reloaded TLS certificate", "file", r.certFile)
 		}
 	}
 	return r.cert, nil
@@ -64,7 +80,7 @@ func (r *reloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // (verified; the transports map them to users).
 func Config(certFile, keyFile, clientCA string, log *slog.Logger) (*tls.Config, error) {
 	r := &reloader{certFile: certFile, keyFile: keyFile, log: log}
-	if err := r.load(); err != nil {
+	if _, err := r.reloadIfChanged(); err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}
