@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/quote"
 	"streamhub/internal/topic"
 )
 
@@ -38,11 +39,16 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
+// maxErrorMessage bounds an error body's message: messages quote client
+// input through package quote, and this catches any that does not.
+const maxErrorMessage = 1024
+
 // WriteError answers with status and a JSON error body.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	msg = quote.Truncate(msg, maxErrorMessage)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 

@@ -170,16 +170,16 @@ func (s *Server) routes() http.Handler {
 		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
 	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
 		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(checkOrigin(cfg.CORS.Origins, negotiate(sseHandler, ndjson))))
+	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
-	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler(cfg.CORS.Origins))
+	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
@@ -200,7 +200,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path+"; see docs/PROTOCOLS.md")
 	})
-	return cors(cfg.CORS.Origins, s.authenticate(mux))
+	// One Origin check in front of every route: publish, subscribe, poll,
+	// both WebSockets and MQTT over WebSocket alike.
+	origins := httpx.NewOrigins(cfg.CORS.Origins)
+	return cors(origins, origins.Check(s.authenticate(mux)))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is

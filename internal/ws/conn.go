@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -44,16 +42,12 @@ type conn struct {
 	closeSent    bool
 }
 
-// accept upgrades the request after checking its Origin, answering a
-// refusal itself (403 or 426 with a JSON error body).
+// accept upgrades the request, answering a refusal itself (426 with a JSON
+// error body). The server checked its Origin (httpx.Origins) before.
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		httpx.WriteError(w, http.StatusUpgradeRequired, "upgrade_required", "this endpoint speaks WebSocket")
 		return nil, errors.New("not a websocket request")
-	}
-	if !originAllowed(r, h.cfg.OriginPatterns) {
-		httpx.WriteError(w, http.StatusForbidden, "origin_not_allowed", "origin "+r.Header.Get("Origin")+" is not allowed")
-		return nil, errors.New("origin not allowed")
 	}
 	nc, rw, _, err := ws.HTTPUpgrader{Timeout: h.cfg.WriteTimeout}.Upgrade(r, w)
 	if err != nil {
@@ -76,34 +70,6 @@ const smallRead = 256
 
 // outBuffers lends write buffers to sockets with frames to send.
 var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// originAllowed accepts a request without Origin (not a browser), from its
-// own host, or from an origin matching one of patterns: a host pattern
-// ("*.example.com", "*" for any) or, with a scheme, a whole origin
-// ("https://app.example").
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range patterns {
-		target := u.Host
-		if strings.Contains(p, "://") {
-			target = u.Scheme + "://" + u.Host
-		}
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
-			return true
-		}
-	}
-	return false
-}
 
 // read returns the next data message, answering pings and the close
 // handshake on the way. Oversized or malformed input closes the connection

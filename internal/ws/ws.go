@@ -27,14 +27,13 @@ type Hub interface {
 
 // Config tunes the WebSocket transport.
 type Config struct {
-	Queue          hub.QueueLimits
-	WriteTimeout   time.Duration
-	MaxPayload     int
-	OriginPatterns []string // host patterns allowed as Origin; "*" allows any
-	PingInterval   time.Duration
-	Policy         *auth.Policy // nil: open
-	Conns          *limit.Conns // nil: no connection limits
-	Rate           limit.Rate   // publishes per second per connection
+	Queue        hub.QueueLimits
+	WriteTimeout time.Duration
+	MaxPayload   int
+	PingInterval time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+	Rate         limit.Rate   // publishes per second per connection
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
