@@ -98,7 +98,7 @@ func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (re
 func AuthorizeSubscribe(w http.ResponseWriter, r *http.Request, p *auth.Policy, filters []string, sub *hub.Subscription) bool {
 	denied, check := p.CheckSubscribe(auth.FromContext(r.Context()), filters)
 	if denied != "" {
-		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+denied)
+		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+quote.Cut(denied))
 		return false
 	}
 	if check != nil {

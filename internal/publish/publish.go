@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/httpx"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/quote"
 	"streamhub/internal/topic"
 )
 
@@ -62,7 +63,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.policy.CanPublish(auth.FromContext(r.Context()), name) {
-		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+name)
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+quote.Cut(name))
 		return
 	}
 	if !limit.Allow(limit.FromContext(r.Context())) {

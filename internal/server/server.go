@@ -26,6 +26,7 @@ import (
 	"streamhub/internal/metrics"
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
+	"streamhub/internal/quote"
 	"streamhub/internal/sse"
 	"streamhub/internal/store"
 	"streamhub/internal/stream"
@@ -198,7 +199,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path+"; see docs/PROTOCOLS.md")
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+quote.Cut(r.URL.Path)+"; see docs/PROTOCOLS.md")
 	})
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.

@@ -16,6 +16,7 @@ import (
 
 	"streamhub/internal/deadline"
 	"streamhub/internal/httpx"
+	"streamhub/internal/quote"
 )
 
 // The server side of a WebSocket, on gobwas/ws's frame codec: frames are
@@ -27,6 +28,10 @@ import (
 
 // closeWait bounds the wait for the peer's answer to our close frame.
 const closeWait = 5 * time.Second
+
+// maxCloseReason leaves room for quote.Truncate's "…" in a close frame's
+// 123 bytes of reason.
+const maxCloseReason = 120
 
 // errClosed is returned by read once the close handshake happened.
 var errClosed = errors.New("websocket closed")
@@ -197,7 +202,8 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 	c.closeSent = true
 	var body []byte
 	if !code.Empty() {
-		body = ws.NewCloseFrameBody(code, reason)
+		// A control frame holds 125 bytes: the code's two and the reason.
+		body = ws.NewCloseFrameBody(code, quote.Truncate(reason, maxCloseReason))
 	}
 	c.writeDL.Reset()
 	c.writeLocked(func(b []byte) []byte { return appendFrame(b, ws.OpClose, body) })
