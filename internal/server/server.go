@@ -166,6 +166,9 @@ func (s *Server) routes() http.Handler {
 	pub := publish.New(s.hub, cfg.Limits.Payload, s.metrics.Transport("http"), s.policy)
 	mux.Handle("POST /v1/publish/{topic...}", pub)
 	mux.Handle("POST /v1/publish", pub)
+	// Without these the catch-all below would answer other methods 404.
+	mux.Handle("/v1/publish/{topic...}", methodNotAllowed(http.MethodPost))
+	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
 		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
@@ -204,7 +207,7 @@ func (s *Server) routes() http.Handler {
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)
-	return cors(origins, origins.Check(s.authenticate(mux)))
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux))))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
