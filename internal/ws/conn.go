@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -38,7 +40,7 @@ var errClosed = errors.New("websocket closed")
 
 type conn struct {
 	nc        net.Conn
-	br        *bufio.Reader
+	in        activityReader
 	readLimit int64
 
 	mu           sync.Mutex // guards the writing side
@@ -68,7 +70,36 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) 
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(nc, smallRead)
 	}
-	return &conn{nc: nc, br: br, writeTimeout: h.cfg.WriteTimeout}, nil
+	return newConn(nc, br, h.cfg.WriteTimeout), nil
+}
+
+func newConn(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *conn {
+	c := &conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, writeTimeout: writeTimeout}
+	c.in.touch()
+	return c
+}
+
+// activityReader notes when bytes last arrived, so that the writer can tell
+// a live peer, which answers pings, from one that stopped sending (in
+// particular mid-frame, where the reader waits for the rest).
+type activityReader struct {
+	r    *bufio.Reader
+	last *atomic.Int64 // unix nanoseconds
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.touch()
+	}
+	return n, err
+}
+
+func (a activityReader) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// silentFor is how long nothing has arrived from the peer.
+func (c *conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.in.last.Load()))
 }
 
 const smallRead = 256
@@ -83,7 +114,7 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
 	for {
-		hdr, err := ws.ReadHeader(c.br)
+		hdr, err := ws.ReadHeader(c.in)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -99,8 +130,8 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 		case !hdr.OpCode.IsControl() && int64(len(msg))+hdr.Length > c.readLimit:
 			return 0, nil, c.fail(ws.StatusMessageTooBig, fmt.Sprintf("message over %d bytes", c.readLimit))
 		}
-		payload := make([]byte, hdr.Length)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
+		payload, err := readPayload(c.in, hdr.Length)
+		if err != nil {
 			return 0, nil, err
 		}
 		ws.Cipher(payload, hdr.Mask, 0)
@@ -134,6 +165,33 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 			return 0, nil, c.fail(ws.StatusProtocolError, "unknown opcode")
 		}
 	}
+}
+
+// payloadChunk is the most readPayload allocates beyond what arrived.
+const payloadChunk = 64 << 10
+
+// readPayload reads n bytes, growing its buffer as they arrive: a declared
+// length costs memory only once its bytes are there (a peer declaring 8 MiB
+// and sending 3 bytes holds 64 KiB, not 8 MiB).
+func readPayload(r io.Reader, n int64) ([]byte, error) {
+	if n <= payloadChunk {
+		p := make([]byte, n)
+		_, err := io.ReadFull(r, p)
+		return p, err
+	}
+	p := make([]byte, 0, payloadChunk)
+	for int64(len(p)) < n {
+		if len(p) == cap(p) { // double, up to what is still to come
+			p = slices.Grow(p, int(min(n-int64(len(p)), int64(cap(p)))))
+		}
+		end := int(min(n, int64(cap(p))))
+		got, err := io.ReadFull(r, p[len(p):end])
+		p = p[:len(p)+got]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // fail closes with a status and returns the error that ends reading.

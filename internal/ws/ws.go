@@ -74,6 +74,13 @@ func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 		case <-ctx.Done():
 			return
 		case <-ping.C:
+			// A live peer answers each ping within the interval; one
+			// silent for a ping and a half has not answered the last.
+			if c.silentFor(time.Now()) > 3*h.cfg.PingInterval/2 {
+				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", c.silentFor(time.Now()))
+				c.closeNow()
+				return
+			}
 			if c.writeFrame(ws.OpPing, nil) != nil {
 				return
 			}
