@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/hub"
@@ -75,21 +76,39 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	}
 }
 
-// AcquireConn counts a streaming connection against the limits, answering
-// 503 (server full) or 429 (too many from this address) when refused.
+// AcquireConn admits a streaming request, answering 503 (server full) or
+// 429 (too many from this address) when refused. The server counts each
+// HTTP/1 connection when it accepts it, so only HTTP/2 streams, which share
+// a connection, are counted here, one each. It also lifts the server's read
+// timeout (http.readtimeout), which bounds requests, not streaming
+// responses: on HTTP/1 net/http's read of the quiet connection would hit it
+// and cancel the request.
 func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (release func(), ok bool) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	if r.ProtoMajor < 2 {
+		return func() {}, true
+	}
 	release, err := conns.Acquire(r.RemoteAddr)
-	switch {
-	case errors.Is(err, limit.ErrTooManyConnections):
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
-		return nil, false
-	case err != nil:
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusTooManyRequests, "too_many_connections", err.Error())
+	if err != nil {
+		WriteConnRefusal(w, err)
 		return nil, false
 	}
 	return release, true
+}
+
+// WriteConnRefusal answers a refusal of limit.Conns.Acquire.
+func WriteConnRefusal(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "5")
+	WriteError(w, ConnRefusalStatus(err), "too_many_connections", err.Error())
+}
+
+// ConnRefusalStatus is the status of a refusal of limit.Conns.Acquire: 503
+// when the server is full, 429 when the client's address is.
+func ConnRefusalStatus(err error) int {
+	if errors.Is(err, limit.ErrTooManyConnections) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
 }
 
 // AuthorizeSubscribe checks every filter against the policy for the

@@ -140,7 +140,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Streaming handlers lift the read timeout off their requests
+		// (httpx.AcquireConn); hijacked WebSockets leave it behind.
+		ReadTimeout: cfg.HTTP.Readtimeout,
+		IdleTimeout: cfg.HTTP.Idletimeout,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Each connection gets its own publish rate limiter.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return limit.WithLimiter(ctx, pubRate.Limiter())
@@ -240,6 +244,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
+	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.log,
+		plainHTTP: s.cfg.HTTP.Cert == ""}
+	ln = counted
 	scheme := "http"
 	if s.cfg.HTTP.Cert != "" {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
@@ -306,7 +313,10 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Shutdown stops accepting, ends every subscription with its protocol's
 // going-away signal (SSE and NDJSON close events, WebSocket 1001, long
-// polls answered), and waits for handlers until ctx ends.
+// polls answered), and waits for requests until ctx ends. Requests still
+// open then are stalled clients (a body that stops arriving, a response
+// nobody reads): their connections are cut, which is not a failure; it
+// fails only if handlers still run once their connections are gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	shut := make(chan error, 1)
@@ -315,20 +325,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.tcp.Close()
 	s.mqtt.Close()
 	s.closeStore()
+	if err := <-shut; err != nil {
+		s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
+		s.httpServer.Close()
+	}
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
-	}
-	if e := <-shut; e != nil && err == nil {
-		err = fmt.Errorf("server: shutdown: %w", e)
-	}
-	if err != nil {
-		s.httpServer.Close()
+	case <-time.After(handlerExitWait):
+		err = errors.New("server: shutdown: handlers still running after their connections were closed")
 	}
 	s.serveWG.Wait()
 	return err
 }
+
+// handlerExitWait is how long handlers get to return once their
+// connections are closed: a write or read on a closed connection fails at
+// once, so this is generous.
+const handlerExitWait = 2 * time.Second
