@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
-	"streamhub/internal/tlsconf"
 	"streamhub/internal/topic"
 )
 
@@ -222,13 +220,7 @@ func (c *conn) handshake() bool {
 	p := s.cfg.Policy
 	var who *auth.Identity
 	var aerr error
-	certUser := ""
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		if err := tc.Handshake(); err == nil {
-			st := tc.ConnectionState()
-			certUser = tlsconf.PeerUser(&st)
-		}
-	}
+	certUser := peerCertUser(c.nc)
 	switch {
 	case certUser != "" && !cp.PasswordFlag:
 		who = p.Certificate(certUser, id)
