@@ -26,7 +26,6 @@ import (
 	"streamhub/internal/metrics"
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
-	"streamhub/internal/quote"
 	"streamhub/internal/sse"
 	"streamhub/internal/store"
 	"streamhub/internal/stream"
@@ -205,9 +204,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+quote.Cut(r.URL.Path)+"; see docs/PROTOCOLS.md")
-	})
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("/", notFound)
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)

@@ -270,3 +270,26 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 
 // closeNow drops the connection without a handshake.
 func (c *conn) closeNow() { c.nc.Close() }
+
+// RefuseAfterUpgrade accepts the WebSocket upgrade of a request that no
+// endpoint serves and closes the socket at once with 1008 and reason. A
+// browser reports a refused upgrade as a bare failure (close code 1006, no
+// reason, the response body out of the page's reach); the close event of an
+// accepted socket carries the reason.
+func RefuseAfterUpgrade(w http.ResponseWriter, r *http.Request, reason string) {
+	nc, rw, _, err := ws.HTTPUpgrader{Timeout: closeWait}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return
+	}
+	c := newConn(nc, rw.Reader, closeWait)
+	defer c.closeNow()
+	c.close(ws.StatusPolicyViolation, reason)
+	for { // until the client answers the close, or closeWait passes
+		if _, _, err := c.read(); err != nil {
+			return
+		}
+	}
+}
