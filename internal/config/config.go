@@ -172,6 +172,12 @@ type HTTP struct {
 	// Pprof serves Go's profiler at /debug/pprof/ (for benchmarking; keep
 	// it off where the HTTP listener is reachable by others).
 	Pprof bool `koanf:"pprof"`
+	// Idletimeout closes a keep-alive connection that sends no request for
+	// this long; zero keeps idle connections forever.
+	Idletimeout time.Duration `koanf:"idletimeout"`
+	// Readtimeout bounds reading a request, body included (408 after it);
+	// streaming responses are not bound by it. Zero means no bound.
+	Readtimeout time.Duration `koanf:"readtimeout"`
 }
 
 // Log configures log/slog output.
@@ -232,7 +238,7 @@ func Defaults() Config {
 	h := hub.Defaults()
 	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
 	return Config{
-		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
+		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
 		Log:     Log{Level: "info", Format: "text"},
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
 		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
@@ -312,6 +318,9 @@ func (c Config) Validate() error {
 	}
 	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
 		errs = append(errs, errors.New("http.cert and http.key must be set together"))
+	}
+	if c.HTTP.Idletimeout < 0 || c.HTTP.Readtimeout < 0 {
+		errs = append(errs, errors.New("http.idletimeout and http.readtimeout must not be negative"))
 	}
 	if c.TCP.TLS && c.HTTP.Cert == "" {
 		errs = append(errs, errors.New("tcp.tls needs http.cert and http.key"))

@@ -62,9 +62,12 @@ func TestLimits(t *testing.T) {
 	}
 
 	// Publish rate: 5 per second with a burst of 5, on one HTTP connection.
+	// A client of its own, whose kept-alive connection (counted against the
+	// address's two) is closed afterwards.
+	httpc := &http.Client{Transport: &http.Transport{}}
 	limited := 0
 	for range 12 {
-		resp, err := http.Post(s.URL+"/v1/publish/rate/x", "text/plain", strings.NewReader("x"))
+		resp, err := httpc.Post(s.URL+"/v1/publish/rate/x", "text/plain", strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,12 +80,22 @@ func TestLimits(t *testing.T) {
 	if limited == 0 {
 		t.Error("HTTP publishes were not rate limited")
 	}
-	tc, err := net.Dial("tcp", s.TCP().TextAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	httpc.CloseIdleConnections()
+	var tc net.Conn
+	var tr *bufio.Reader
+	testkit.Eventually(t, 5*time.Second, "the HTTP connection to be released", func() bool {
+		if tc != nil {
+			tc.Close()
+		}
+		if tc, err = net.Dial("tcp", s.TCP().TextAddr().String()); err != nil {
+			t.Fatal(err)
+		}
+		tr = bufio.NewReader(tc)
+		fmt.Fprint(tc, "PUB rate/t 1\nx\n")
+		line, _ := tr.ReadString('\n')
+		return !strings.HasPrefix(line, "-ERR too_many_connections")
+	})
 	defer tc.Close()
-	tr := bufio.NewReader(tc)
 	limited = 0
 	for range 12 {
 		fmt.Fprint(tc, "PUB rate/t 1\nx\n")

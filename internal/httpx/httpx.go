@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/quote"
 	"streamhub/internal/topic"
 )
 
@@ -38,11 +40,16 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
+// maxErrorMessage bounds an error body's message: messages quote client
+// input through package quote, and this catches any that does not.
+const maxErrorMessage = 1024
+
 // WriteError answers with status and a JSON error body.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	msg = quote.Truncate(msg, maxErrorMessage)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
 }
 
@@ -69,21 +76,39 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	}
 }
 
-// AcquireConn counts a streaming connection against the limits, answering
-// 503 (server full) or 429 (too many from this address) when refused.
+// AcquireConn admits a streaming request, answering 503 (server full) or
+// 429 (too many from this address) when refused. The server counts each
+// HTTP/1 connection when it accepts it, so only HTTP/2 streams, which share
+// a connection, are counted here, one each. It also lifts the server's read
+// timeout (http.readtimeout), which bounds requests, not streaming
+// responses: on HTTP/1 net/http's read of the quiet connection would hit it
+// and cancel the request.
 func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (release func(), ok bool) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	if r.ProtoMajor < 2 {
+		return func() {}, true
+	}
 	release, err := conns.Acquire(r.RemoteAddr)
-	switch {
-	case errors.Is(err, limit.ErrTooManyConnections):
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
-		return nil, false
-	case err != nil:
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusTooManyRequests, "too_many_connections", err.Error())
+	if err != nil {
+		WriteConnRefusal(w, err)
 		return nil, false
 	}
 	return release, true
+}
+
+// WriteConnRefusal answers a refusal of limit.Conns.Acquire.
+func WriteConnRefusal(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "5")
+	WriteError(w, ConnRefusalStatus(err), "too_many_connections", err.Error())
+}
+
+// ConnRefusalStatus is the status of a refusal of limit.Conns.Acquire: 503
+// when the server is full, 429 when the client's address is.
+func ConnRefusalStatus(err error) int {
+	if errors.Is(err, limit.ErrTooManyConnections) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
 }
 
 // AuthorizeSubscribe checks every filter against the policy for the
@@ -92,7 +117,7 @@ func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (re
 func AuthorizeSubscribe(w http.ResponseWriter, r *http.Request, p *auth.Policy, filters []string, sub *hub.Subscription) bool {
 	denied, check := p.CheckSubscribe(auth.FromContext(r.Context()), filters)
 	if denied != "" {
-		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+denied)
+		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+quote.Cut(denied))
 		return false
 	}
 	if check != nil {

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -20,7 +19,6 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
-	"streamhub/internal/tlsconf"
 	"streamhub/internal/topic"
 )
 
@@ -247,13 +245,7 @@ func (c *conn) handshake() bool {
 	p := s.cfg.Policy
 	var who *auth.Identity
 	var aerr error
-	certUser := ""
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		if err := tc.Handshake(); err == nil {
-			st := tc.ConnectionState()
-			certUser = tlsconf.PeerUser(&st)
-		}
-	}
+	certUser := peerCertUser(c.nc)
 	switch {
 	case certUser != "" && !cp.PasswordFlag:
 		who = p.Certificate(certUser, id)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"streamhub/internal/httpx"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/quote"
 	"streamhub/internal/topic"
 )
 
@@ -62,7 +64,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.policy.CanPublish(auth.FromContext(r.Context()), name) {
-		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+name)
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to publish to "+quote.Cut(name))
 		return
 	}
 	if !limit.Allow(limit.FromContext(r.Context())) {
@@ -99,6 +101,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			httpx.WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large",
 				"payload exceeds "+strconv.FormatInt(h.maxPayload, 10)+" bytes")
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			httpx.WriteError(w, http.StatusRequestTimeout, "request_timeout",
+				"the body did not arrive within http.readtimeout")
 			return
 		}
 		httpx.WriteError(w, http.StatusBadRequest, "read_body", err.Error())

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"streamhub/internal/auth"
@@ -62,19 +61,4 @@ func (s *Server) credentials(r *http.Request) (*auth.Identity, error) {
 		return s.policy.Token(token, "")
 	}
 	return s.policy.Anonymous("")
-}
-
-// checkOrigin refuses cross-site streams from pages whose Origin is not
-// allowed: a browser sends Origin with EventSource requests.
-func checkOrigin(origins []string, next http.Handler) http.Handler {
-	if slices.Contains(origins, "*") {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, o) {
-			httpx.WriteError(w, http.StatusForbidden, "origin_not_allowed", "origin "+o+" is not allowed")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -2,16 +2,16 @@ package server
 
 import (
 	"net/http"
-	"slices"
+
+	"streamhub/internal/httpx"
 )
 
 // cors answers preflights and marks responses readable by the allowed
 // origins; "*" allows any.
-func cors(origins []string, next http.Handler) http.Handler {
-	anyOrigin := slices.Contains(origins, "*")
+func cors(origins httpx.Origins, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (anyOrigin || slices.Contains(origins, origin)) {
+		if origin != "" && origins.Listed(origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")

@@ -140,7 +140,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Streaming handlers lift the read timeout off their requests
+		// (httpx.AcquireConn); hijacked WebSockets leave it behind.
+		ReadTimeout: cfg.HTTP.Readtimeout,
+		IdleTimeout: cfg.HTTP.Idletimeout,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Each connection gets its own publish rate limiter.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return limit.WithLimiter(ctx, pubRate.Limiter())
@@ -166,21 +170,24 @@ func (s *Server) routes() http.Handler {
 	pub := publish.New(s.hub, cfg.Limits.Payload, s.metrics.Transport("http"), s.policy)
 	mux.Handle("POST /v1/publish/{topic...}", pub)
 	mux.Handle("POST /v1/publish", pub)
+	// Without these the catch-all below would answer other methods 404.
+	mux.Handle("/v1/publish/{topic...}", methodNotAllowed(http.MethodPost))
+	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
 		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
 	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
 		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(checkOrigin(cfg.CORS.Origins, negotiate(sseHandler, ndjson))))
+	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, OriginPatterns: cfg.CORS.Origins, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
-	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler(cfg.CORS.Origins))
+	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
@@ -198,10 +205,12 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path+"; see docs/PROTOCOLS.md")
-	})
-	return cors(cfg.CORS.Origins, s.authenticate(mux))
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("/", notFound)
+	// One Origin check in front of every route: publish, subscribe, poll,
+	// both WebSockets and MQTT over WebSocket alike.
+	origins := httpx.NewOrigins(cfg.CORS.Origins)
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux))))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
@@ -234,6 +243,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
+	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.log,
+		plainHTTP: s.cfg.HTTP.Cert == ""}
+	ln = counted
 	scheme := "http"
 	if s.cfg.HTTP.Cert != "" {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
@@ -300,7 +312,10 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Shutdown stops accepting, ends every subscription with its protocol's
 // going-away signal (SSE and NDJSON close events, WebSocket 1001, long
-// polls answered), and waits for handlers until ctx ends.
+// polls answered), and waits for requests until ctx ends. Requests still
+// open then are stalled clients (a body that stops arriving, a response
+// nobody reads): their connections are cut, which is not a failure; it
+// fails only if handlers still run once their connections are gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	shut := make(chan error, 1)
@@ -309,20 +324,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.tcp.Close()
 	s.mqtt.Close()
 	s.closeStore()
+	if err := <-shut; err != nil {
+		s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
+		s.httpServer.Close()
+	}
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
-	}
-	if e := <-shut; e != nil && err == nil {
-		err = fmt.Errorf("server: shutdown: %w", e)
-	}
-	if err != nil {
-		s.httpServer.Close()
+	case <-time.After(handlerExitWait):
+		err = errors.New("server: shutdown: handlers still running after their connections were closed")
 	}
 	s.serveWG.Wait()
 	return err
 }
+
+// handlerExitWait is how long handlers get to return once their
+// connections are closed: a write or read on a closed connection fails at
+// once, so this is generous.
+const handlerExitWait = 2 * time.Second

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"streamhub/internal/quote"
 )
 
 // MaxLength is the longest topic or filter accepted, in bytes (MQTT's limit).
@@ -70,10 +72,10 @@ func IsValidName(name string) bool {
 // ValidateName checks a topic name a message is published to.
 func ValidateName(name string) error {
 	if err := checkCommon(name); err != nil {
-		return fmt.Errorf("invalid topic %q: %w", name, err)
+		return fmt.Errorf("invalid topic %s: %w", quote.Cut(name), err)
 	}
 	if strings.ContainsAny(name, "+#") {
-		return fmt.Errorf("invalid topic %q: %w", name, ErrWildcard)
+		return fmt.Errorf("invalid topic %s: %w", quote.Cut(name), ErrWildcard)
 	}
 	return nil
 }
@@ -81,18 +83,18 @@ func ValidateName(name string) error {
 // ValidateFilter checks a subscription filter.
 func ValidateFilter(filter string) error {
 	if err := checkCommon(filter); err != nil {
-		return fmt.Errorf("invalid filter %q: %w", filter, err)
+		return fmt.Errorf("invalid filter %s: %w", quote.Cut(filter), err)
 	}
 	levels := strings.Split(filter, "/")
 	for i, l := range levels {
 		switch {
 		case l == "#":
 			if i != len(levels)-1 {
-				return fmt.Errorf("invalid filter %q: %w", filter, ErrHashNotLast)
+				return fmt.Errorf("invalid filter %s: %w", quote.Cut(filter), ErrHashNotLast)
 			}
 		case l == "+":
 		case strings.ContainsAny(l, "+#"):
-			return fmt.Errorf("invalid filter %q: %w", filter, ErrBadWildcard)
+			return fmt.Errorf("invalid filter %s: %w", quote.Cut(filter), ErrBadWildcard)
 		}
 	}
 	return nil

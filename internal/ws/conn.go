@@ -8,16 +8,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
 
 	"streamhub/internal/deadline"
 	"streamhub/internal/httpx"
+	"streamhub/internal/quote"
 )
 
 // The server side of a WebSocket, on gobwas/ws's frame codec: frames are
@@ -30,12 +31,16 @@ import (
 // closeWait bounds the wait for the peer's answer to our close frame.
 const closeWait = 5 * time.Second
 
+// maxCloseReason leaves room for quote.Truncate's "…" in a close frame's
+// 123 bytes of reason.
+const maxCloseReason = 120
+
 // errClosed is returned by read once the close handshake happened.
 var errClosed = errors.New("websocket closed")
 
 type conn struct {
 	nc        net.Conn
-	br        *bufio.Reader
+	in        activityReader
 	readLimit int64
 
 	mu           sync.Mutex // guards the writing side
@@ -44,16 +49,12 @@ type conn struct {
 	closeSent    bool
 }
 
-// accept upgrades the request after checking its Origin, answering a
-// refusal itself (403 or 426 with a JSON error body).
+// accept upgrades the request, answering a refusal itself (426 with a JSON
+// error body). The server checked its Origin (httpx.Origins) before.
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		httpx.WriteError(w, http.StatusUpgradeRequired, "upgrade_required", "this endpoint speaks WebSocket")
 		return nil, errors.New("not a websocket request")
-	}
-	if !originAllowed(r, h.cfg.OriginPatterns) {
-		httpx.WriteError(w, http.StatusForbidden, "origin_not_allowed", "origin "+r.Header.Get("Origin")+" is not allowed")
-		return nil, errors.New("origin not allowed")
 	}
 	nc, rw, _, err := ws.HTTPUpgrader{Timeout: h.cfg.WriteTimeout}.Upgrade(r, w)
 	if err != nil {
@@ -69,41 +70,42 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) 
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(nc, smallRead)
 	}
-	return &conn{nc: nc, br: br, writeTimeout: h.cfg.WriteTimeout}, nil
+	return newConn(nc, br, h.cfg.WriteTimeout), nil
+}
+
+func newConn(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *conn {
+	c := &conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, writeTimeout: writeTimeout}
+	c.in.touch()
+	return c
+}
+
+// activityReader notes when bytes last arrived, so that the writer can tell
+// a live peer, which answers pings, from one that stopped sending (in
+// particular mid-frame, where the reader waits for the rest).
+type activityReader struct {
+	r    *bufio.Reader
+	last *atomic.Int64 // unix nanoseconds
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.touch()
+	}
+	return n, err
+}
+
+func (a activityReader) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// silentFor is how long nothing has arrived from the peer.
+func (c *conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.in.last.Load()))
 }
 
 const smallRead = 256
 
 // outBuffers lends write buffers to sockets with frames to send.
 var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// originAllowed accepts a request without Origin (not a browser), from its
-// own host, or from an origin matching one of patterns: a host pattern
-// ("*.example.com", "*" for any) or, with a scheme, a whole origin
-// ("https://app.example").
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range patterns {
-		target := u.Host
-		if strings.Contains(p, "://") {
-			target = u.Scheme + "://" + u.Host
-		}
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
-			return true
-		}
-	}
-	return false
-}
 
 // read returns the next data message, answering pings and the close
 // handshake on the way. Oversized or malformed input closes the connection
@@ -112,7 +114,7 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
 	for {
-		hdr, err := ws.ReadHeader(c.br)
+		hdr, err := ws.ReadHeader(c.in)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -128,8 +130,8 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 		case !hdr.OpCode.IsControl() && int64(len(msg))+hdr.Length > c.readLimit:
 			return 0, nil, c.fail(ws.StatusMessageTooBig, fmt.Sprintf("message over %d bytes", c.readLimit))
 		}
-		payload := make([]byte, hdr.Length)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
+		payload, err := readPayload(c.in, hdr.Length)
+		if err != nil {
 			return 0, nil, err
 		}
 		ws.Cipher(payload, hdr.Mask, 0)
@@ -163,6 +165,33 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 			return 0, nil, c.fail(ws.StatusProtocolError, "unknown opcode")
 		}
 	}
+}
+
+// payloadChunk is the most readPayload allocates beyond what arrived.
+const payloadChunk = 64 << 10
+
+// readPayload reads n bytes, growing its buffer as they arrive: a declared
+// length costs memory only once its bytes are there (a peer declaring 8 MiB
+// and sending 3 bytes holds 64 KiB, not 8 MiB).
+func readPayload(r io.Reader, n int64) ([]byte, error) {
+	if n <= payloadChunk {
+		p := make([]byte, n)
+		_, err := io.ReadFull(r, p)
+		return p, err
+	}
+	p := make([]byte, 0, payloadChunk)
+	for int64(len(p)) < n {
+		if len(p) == cap(p) { // double, up to what is still to come
+			p = slices.Grow(p, int(min(n-int64(len(p)), int64(cap(p)))))
+		}
+		end := int(min(n, int64(cap(p))))
+		got, err := io.ReadFull(r, p[len(p):end])
+		p = p[:len(p)+got]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // fail closes with a status and returns the error that ends reading.
@@ -231,7 +260,8 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 	c.closeSent = true
 	var body []byte
 	if !code.Empty() {
-		body = ws.NewCloseFrameBody(code, reason)
+		// A control frame holds 125 bytes: the code's two and the reason.
+		body = ws.NewCloseFrameBody(code, quote.Truncate(reason, maxCloseReason))
 	}
 	c.writeDL.Reset()
 	c.writeLocked(func(b []byte) []byte { return appendFrame(b, ws.OpClose, body) })
@@ -240,3 +270,26 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 
 // closeNow drops the connection without a handshake.
 func (c *conn) closeNow() { c.nc.Close() }
+
+// RefuseAfterUpgrade accepts the WebSocket upgrade of a request that no
+// endpoint serves and closes the socket at once with 1008 and reason. A
+// browser reports a refused upgrade as a bare failure (close code 1006, no
+// reason, the response body out of the page's reach); the close event of an
+// accepted socket carries the reason.
+func RefuseAfterUpgrade(w http.ResponseWriter, r *http.Request, reason string) {
+	nc, rw, _, err := ws.HTTPUpgrader{Timeout: closeWait}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return
+	}
+	c := newConn(nc, rw.Reader, closeWait)
+	defer c.closeNow()
+	c.close(ws.StatusPolicyViolation, reason)
+	for { // until the client answers the close, or closeWait passes
+		if _, _, err := c.read(); err != nil {
+			return
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -29,7 +30,8 @@ func clientFrame(t testing.TB, f ws.Frame) []byte {
 }
 
 func readAll(data []byte, limit int64) (msgs [][]byte, err error) {
-	c := &conn{nc: discardConn{}, br: bufio.NewReader(bytes.NewReader(data)), readLimit: limit, writeTimeout: time.Second}
+	c := newConn(discardConn{}, bufio.NewReader(bytes.NewReader(data)), time.Second)
+	c.readLimit = limit
 	for {
 		_, m, err := c.read()
 		if err != nil {
@@ -90,4 +92,34 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadGrowsAsBytesArrive: a frame declaring nearly 8 MiB followed by 3
+// bytes costs what arrived, not what was declared.
+func TestReadGrowsAsBytesArrive(t *testing.T) {
+	hdr := ws.Header{Fin: true, OpCode: ws.OpBinary, Masked: true, Length: 8<<20 - 100, Mask: [4]byte{1, 2, 3, 4}}
+	var in bytes.Buffer
+	if err := ws.WriteHeader(&in, hdr); err != nil {
+		t.Fatal(err)
+	}
+	in.WriteString("abc")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := readAll(in.Bytes(), 16<<20); err == nil {
+		t.Fatal("a truncated frame was read")
+	}
+	runtime.ReadMemStats(&after)
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes", grew)
+	if grew > 1<<20 {
+		t.Errorf("reading 3 bytes of a declared 8 MiB frame allocated %d bytes", grew)
+	}
+	// Frames spanning several growth steps arrive whole.
+	for _, n := range []int{payloadChunk, payloadChunk + 1, 5*payloadChunk + 7} {
+		p := bytes.Repeat([]byte("0123456789"), n/10+1)[:n]
+		msgs, _ := readAll(clientFrame(t, ws.NewBinaryFrame(p)), 1<<20)
+		if len(msgs) != 1 || !bytes.Equal(msgs[0], p) {
+			t.Errorf("a frame of %d bytes did not arrive whole", n)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/quote"
 	"streamhub/internal/topic"
 )
 
@@ -98,7 +99,7 @@ func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription
 			continue // until the client answers the close
 		}
 		if !mayPublish {
-			c.close(CloseForbidden, "not allowed to publish to "+name)
+			c.close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
 			continue
 		}
 		if !limit.Allow(limiter) {

@@ -27,14 +27,13 @@ type Hub interface {
 
 // Config tunes the WebSocket transport.
 type Config struct {
-	Queue          hub.QueueLimits
-	WriteTimeout   time.Duration
-	MaxPayload     int
-	OriginPatterns []string // host patterns allowed as Origin; "*" allows any
-	PingInterval   time.Duration
-	Policy         *auth.Policy // nil: open
-	Conns          *limit.Conns // nil: no connection limits
-	Rate           limit.Rate   // publishes per second per connection
+	Queue        hub.QueueLimits
+	WriteTimeout time.Duration
+	MaxPayload   int
+	PingInterval time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+	Rate         limit.Rate   // publishes per second per connection
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
@@ -75,6 +74,13 @@ func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 		case <-ctx.Done():
 			return
 		case <-ping.C:
+			// A live peer answers each ping within the interval; one
+			// silent for a ping and a half has not answered the last.
+			if c.silentFor(time.Now()) > 3*h.cfg.PingInterval/2 {
+				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", c.silentFor(time.Now()))
+				c.closeNow()
+				return
+			}
 			if c.writeFrame(ws.OpPing, nil) != nil {
 				return
 			}

@@ -1,0 +1,31 @@
+// Package quote quotes client-supplied text (topics, origins, paths) in
+// error messages and log lines without echoing all of it: a 100 KB invalid
+// topic must not come back whole in a 400 body or fill a log.
+package quote
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// Max is how many bytes of the input a quotation keeps.
+const Max = 128
+
+// Cut returns s quoted as %q does, its first Max bytes only (cut at a rune
+// boundary) followed by "…" when it was longer.
+func Cut(s string) string {
+	return strconv.Quote(Truncate(s, Max))
+}
+
+// Truncate returns s if it is at most max bytes, else its first max bytes
+// (backing off to a rune boundary) and "…".
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"streamhub/internal/httpx"
+	"streamhub/internal/limit"
+)
+
+// fdLogEvery spaces the error logged while accept fails for want of file
+// descriptors: it fails in a tight loop then.
+const fdLogEvery = 10 * time.Second
+
+// countedListener is the HTTP listener's socket, below TLS: it counts every
+// connection, keep-alive ones included, against limits.connections and
+// limits.peraddress (as the MQTT and TCP listeners do theirs) and in
+// streamhub_connections{transport="http"}, refuses those over the limits,
+// and says so when the process runs out of file descriptors.
+type countedListener struct {
+	net.Listener
+	conns *limit.Conns
+	meter httpx.Meter
+	log   *slog.Logger
+	// plainHTTP: refusals can be answered in HTTP (no TLS in between).
+	plainHTTP bool
+
+	// Accept is called from one goroutine (http.Server.Serve).
+	lastFDLog time.Time
+	fdFails   int
+}
+
+func (l *countedListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				l.outOfFileDescriptors(err)
+			}
+			return nil, err // http.Server retries temporary errors with a backoff
+		}
+		release, err := l.conns.Acquire(nc.RemoteAddr().String())
+		if err != nil {
+			go l.refuse(nc, err)
+			continue
+		}
+		return &countedConn{Conn: nc, release: release, disconnected: l.meter.Connected()}, nil
+	}
+}
+
+func (l *countedListener) outOfFileDescriptors(err error) {
+	l.fdFails++
+	now := time.Now()
+	if now.Sub(l.lastFDLog) < fdLogEvery {
+		return
+	}
+	l.log.Error("cannot accept connections: out of file descriptors; raise the limit (ulimit -n) or lower limits.connections",
+		"transport", "http", "addr", l.Addr().String(), "failures", l.fdFails, "err", err)
+	l.lastFDLog, l.fdFails = now, 0
+}
+
+// refuseWait bounds the time spent telling a refused client why.
+const refuseWait = time.Second
+
+// refuse answers a connection over the limits with the JSON error streaming
+// requests get (429 or 503), or just closes it under TLS. Each refusal
+// holds a goroutine and its socket for at most refuseWait.
+func (l *countedListener) refuse(nc net.Conn, err error) {
+	defer nc.Close()
+	l.log.Debug("connection refused", "transport", "http", "remote", nc.RemoteAddr().String(), "err", err)
+	if !l.plainHTTP {
+		return
+	}
+	nc.SetDeadline(time.Now().Add(refuseWait))
+	// Answer the request, not before it: a client gets a response that
+	// precedes its request as an error of its own.
+	br := bufio.NewReader(nc)
+	if _, err := http.ReadRequest(br); err != nil {
+		return
+	}
+	body, _ := json.Marshal(httpx.ErrorBody{Error: httpx.ErrorDetail{Code: "too_many_connections", Message: err.Error()}})
+	resp := &http.Response{
+		StatusCode: httpx.ConnRefusalStatus(err), ProtoMajor: 1, ProtoMinor: 1, Close: true,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Retry-After": {"5"}},
+		ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body)),
+	}
+	if resp.Write(nc) != nil {
+		return
+	}
+	// Read what else the client sent before closing: closing with input
+	// unread would reset the connection and could lose the answer.
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	io.Copy(io.Discard, br)
+}
+
+// countedConn releases its count once, when closed (by net/http, or by a
+// WebSocket handler that took it over).
+type countedConn struct {
+	net.Conn
+	once         sync.Once
+	release      func()
+	disconnected func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.release()
+		c.disconnected()
+	})
+	return c.Conn.Close()
+}
