@@ -15,12 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"streamhub/internal/acceptloop"
 	"streamhub/internal/auth"
 	"streamhub/internal/framing"
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/ratelog"
 )
 
 // Hub is what this transport needs from the core.
@@ -64,6 +66,7 @@ type Server struct {
 	hub     Hub
 	cfg     Config
 	log     *slog.Logger
+	remote  *ratelog.Logger // what peers can cause at will: refusals, bad input
 	meter   func(transport string) httpx.Meter
 	observe Observer
 
@@ -92,7 +95,7 @@ func New(h Hub, cfg Config, log *slog.Logger, meter func(string) httpx.Meter, ob
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = 5 * time.Second
 	}
-	s := &Server{hub: h, cfg: cfg, log: log, meter: meter, observe: observe,
+	s := &Server{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter, observe: observe,
 		conns: make(map[net.Conn]struct{})}
 	var errs []error
 	parse := func(specs []string, input bool) []Spec {
@@ -189,30 +192,25 @@ func (s *Server) TextAddr() net.Addr {
 
 func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) {
 	defer s.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept failed", "addr", ln.Addr().String(), "err", err)
-			}
-			return
-		}
+	acceptloop.Run(ln, s.remote, "tcp", func(c net.Conn) {
 		if !s.allowed(c.RemoteAddr()) {
-			s.log.Warn("refused a client outside the allowed networks", "transport", "tcp", "remote", c.RemoteAddr().String())
+			s.remote.Info("refused a client outside the allowed networks", "transport", "tcp", "remote", c.RemoteAddr().String())
 			c.Close()
-			continue
+			return
 		}
 		if !s.track(c) {
 			c.Close()
 			return
 		}
+		s.log.Debug("connection opened", "transport", "tcp", "addr", ln.Addr().String(), "remote", c.RemoteAddr().String())
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
 			serve(ctx, c)
+			s.log.Debug("connection closed", "transport", "tcp", "remote", c.RemoteAddr().String())
 		}()
-	}
+	})
 }
 
 func (s *Server) allowed(addr net.Addr) bool {
@@ -276,7 +274,7 @@ func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) 
 	for {
 		p, err := dec.Next()
 		if errors.Is(err, framing.ErrTooLong) {
-			s.log.Warn("line too long, skipped", "port", sp.raw, "remote", c.RemoteAddr().String(), "limit", sp.Max)
+			s.remote.Info("line too long, skipped", "port", sp.raw, "remote", c.RemoteAddr().String(), "limit", sp.Max)
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "-ERR line_too_long %v\n", err)
 			continue
@@ -285,7 +283,7 @@ func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) 
 			if errors.Is(err, framing.ErrFrameTooLarge) {
 				c.SetWriteDeadline(time.Now().Add(time.Second))
 				fmt.Fprintf(c, "-ERR frame_too_large %v\n", err)
-				s.log.Warn("closing: frame too large", "port", sp.raw, "remote", c.RemoteAddr().String(), "err", err)
+				s.remote.Info("closing: frame too large", "port", sp.raw, "remote", c.RemoteAddr().String(), "err", err)
 			}
 			return
 		}
