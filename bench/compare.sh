@@ -5,6 +5,7 @@
 # repeated. Prints markdown tables (medians and ranges) for docs/BENCHMARKS.md.
 #
 #   bash bench/compare.sh [rounds]
+#   ONLY="pubsub fanin" bash bench/compare.sh [rounds]   # some scenarios only
 #
 # On a machine with two or more cores each broker runs on core 0 and the
 # load generator on core 1 (PIN=0 turns this off), so neither's work hides
@@ -50,6 +51,10 @@ scenarios=(
   "1to1|--scenario 1to1 --clients 10 --messages 300000"
   "fanin|--scenario fanin --clients 10 --messages 300000"
   "fanout|--scenario fanout --clients 100 --messages 5000"
+  # Unpaced: each client publishes 10,000 messages to its own topic as fast
+  # as it can while subscribed to it on the same connection; what a broker's
+  # queue limits drop shows as lost.
+  "pubsub|--scenario pubsub --clients 10 --messages 100000 --unpaced"
   "latency|--scenario latency --rate 10000 --duration 3s"
   "idle|--scenario idle --clients 15000 --duration 2s"
 )
@@ -58,6 +63,7 @@ results=$tmp/results
 for round in $(seq "$rounds"); do
   for s in "${scenarios[@]}"; do
     name=${s%%|*} args=${s#*|}
+    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
     for broker in streamhub mosquitto nats mochi; do
       port=$(free_port)
       start "$broker" "$port"
@@ -71,7 +77,7 @@ for round in $(seq "$rounds"); do
 done
 echo >&2
 cp "$results" "$bin/compare-results.txt" # kept, to redraw the chart: python3 bench/chart.py FILE OUT.svg
-python3 bench/chart.py "$results" docs/bench-mqtt.svg
+[ -z "${ONLY:-}" ] && python3 bench/chart.py "$results" docs/bench-mqtt.svg
 python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = {}
@@ -82,7 +88,10 @@ for line in open(sys.argv[1]):
 brokers = ['streamhub', 'mosquitto', 'nats', 'mochi']
 def med(vals): return statistics.median(vals) if vals else 0
 def fmt(vals, f): return f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})" if vals else "n/a"
-for scenario, title in [('1to1', '1→1, 10 pairs, 300k msgs'), ('fanin', '10→1, 300k msgs'), ('fanout', '1→100, 5000 msgs')]:
+for scenario, title in [('1to1', '1→1, 10 pairs, 300k msgs'), ('fanin', '10→1, 300k msgs'), ('fanout', '1→100, 5000 msgs'),
+                        ('pubsub', '10 clients each publishing to and subscribed to its own topic on one connection, unpaced, 100k msgs')]:
+    if not any(s == scenario for s, _ in rows):
+        continue
     print(f"\n### {title}, QoS 0, 100 B\n")
     print("| broker | delivered/s | lost | server CPU per delivery | server busy | vs streamhub (delivered/s) |")
     print("|---|---|---|---|---|---|")
@@ -94,6 +103,8 @@ for scenario, title in [('1to1', '1→1, 10 pairs, 300k msgs'), ('fanin', '10→
         cpu = [r.get('server_cpu_per_delivery_ns', 0) / 1000 for r in rs]
         busy = [r.get('server_cpu_ns', 0) / 1e9 / r['seconds'] * 100 for r in rs if r.get('seconds')]
         print(f"| {b} | {fmt(rate, lambda v: f'{v:,.0f}')} | {lost} | {fmt(cpu, lambda v: f'{v:.2f} µs')} | {fmt(busy, lambda v: f'{v:.0f}%')} | {med(rate)/base:.2f} |")
+if not any(s == 'latency' for s, _ in rows):
+    sys.exit()
 print("\n### Latency, QoS 0, 100 B at 10,000 msg/s for 3 s\n")
 print("| broker | p50 | p90 | p99 | p99.9 |")
 print("|---|---|---|---|---|")

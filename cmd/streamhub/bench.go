@@ -25,8 +25,14 @@ time per delivered message and memory per connection, read from /proc.
 
 Scenarios: 1to1 (--clients pairs, each on its own topic), fanin (--clients
 publishers, one subscriber), fanout (one publisher, --clients subscribers),
-latency (one publisher at --rate for --duration), idle (hold --clients
+pubsub (--clients MQTT connections, each subscribed to its own topic and
+publishing to it), latency (one publisher at --rate for --duration), idle (hold --clients
 connections), storm (time to connect --clients at once).
+
+Throughput publishers keep at most 500 messages in flight to any
+subscriber, so that brokers are compared at their delivery rate; with
+--unpaced they send as fast as they can, and what a broker's queue limits
+drop shows as lost messages (a run ends 2 s after deliveries stop).
 
 --target is mqtt://HOST:PORT, tcp://HOST:PORT (streamhub's raw TCP text
 protocol, --tcp), ws://HOST:PORT/v1/ws/{topic} (plain WebSocket both ways),
@@ -54,8 +60,8 @@ or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "scenario\tdelivered\texpected\tseconds\tdelivered/s\tp50\tp99\tp99.9\tserver CPU/msg\tserver mem/conn")
-			fmt.Fprintf(w, "%s\t%d\t%d\t%.2f\t%.0f\t%v\t%v\t%v\t%v\t%d B\n", res.Scenario, res.Received, res.Expected, res.Seconds,
+			fmt.Fprintln(w, "scenario\tdelivered\texpected\tlost\tseconds\tdelivered/s\tp50\tp99\tp99.9\tserver CPU/msg\tserver mem/conn")
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.0f\t%v\t%v\t%v\t%v\t%d B\n", res.Scenario, res.Received, res.Expected, res.Lost, res.Seconds,
 				res.PerSecond, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.P999.Round(time.Microsecond),
 				res.CPUPerMessage, res.MemPerConn)
 			return w.Flush()
@@ -66,7 +72,8 @@ or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
 	f.StringVar(&cfg.Publish, "publish", "", "HTTP publish URL with {topic}, for SSE targets")
 	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL, ws:// URL with {topic}, or tcp://HOST:PORT (cross-protocol)")
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
-	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, latency, idle or storm")
+	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, pubsub, latency, idle or storm")
+	f.BoolVar(&cfg.Unpaced, "unpaced", false, "throughput publishers send as fast as they can (losses show as lost)")
 	f.IntVar(&cfg.Clients, "clients", 10, "pairs, publishers, subscribers or connections, by scenario")
 	f.IntVar(&cfg.Messages, "messages", 100000, "messages published in total")
 	f.IntVar(&cfg.Size, "size", 100, "payload bytes")

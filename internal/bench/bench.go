@@ -1,13 +1,14 @@
 // Package bench is the load generator behind `streamhub bench`: MQTT 3.1.1
 // and 5 publishers and subscribers, SSE subscribers fed by HTTP publishes,
-// throughput (1→1 pairs, N→1, 1→N), latency at a fixed rate, and idle
-// connections; it reads the server's CPU time and memory from /proc when
+// throughput (1→1 pairs, N→1, 1→N, publish and subscribe on one
+// connection), latency at a fixed rate, and idle connections; it reads the server's CPU time and memory from /proc when
 // given its pid, so results can be put per message and per connection.
 package bench
 
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -29,8 +30,8 @@ type Config struct {
 	// (publish over MQTT, receive over SSE or WebSocket).
 	SubTarget string
 	Version   byte   // MQTT protocol level: 4 (3.1.1) or 5
-	Scenario  string // 1to1, fanin, fanout, latency, idle
-	Clients   int    // pairs (1to1), publishers (fanin), subscribers (fanout), connections (idle)
+	Scenario  string // 1to1, fanin, fanout, pubsub, latency, idle, storm
+	Clients   int    // pairs (1to1), publishers (fanin), subscribers (fanout), connections (pubsub, idle)
 	Messages  int    // in total
 	Size      int    // payload bytes
 	QoS       byte
@@ -38,6 +39,11 @@ type Config struct {
 	Duration  time.Duration // latency run time; idle hold time
 	PID       int           // server process, for CPU and memory
 	Timeout   time.Duration
+	// Unpaced lets publishers send as fast as they can; by default they
+	// keep at most 500 messages in flight to any subscriber, so brokers
+	// are measured at their delivery rate rather than at what they buffer
+	// (or drop). Unpaced, a broker's queue limits show as lost messages.
+	Unpaced bool
 }
 
 // Result is one run's numbers.
@@ -47,6 +53,7 @@ type Result struct {
 	Sent          int64         `json:"sent"`
 	Received      int64         `json:"received"`
 	Expected      int64         `json:"expected"`
+	Lost          int64         `json:"lost"` // expected but not received when deliveries stopped
 	Seconds       float64       `json:"seconds"`
 	PerSecond     float64       `json:"delivered_per_second"`
 	P50           time.Duration `json:"p50_ns,omitempty"`
@@ -76,7 +83,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (Result, error) {
 	cpu0 := procCPU(cfg.PID)
 	var err error
 	switch cfg.Scenario {
-	case "1to1", "fanin", "fanout":
+	case "1to1", "fanin", "fanout", "pubsub":
 		err = throughput(ctx, cfg, &res, progress)
 	case "latency":
 		err = latency(ctx, cfg, &res, progress)
@@ -85,7 +92,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (Result, error) {
 	case "storm":
 		err = storm(ctx, cfg, &res, progress)
 	default:
-		return res, fmt.Errorf("bench: unknown scenario %q (1to1, fanin, fanout, latency, idle, storm)", cfg.Scenario)
+		return res, fmt.Errorf("bench: unknown scenario %q (1to1, fanin, fanout, pubsub, latency, idle, storm)", cfg.Scenario)
 	}
 	if cfg.PID > 0 {
 		res.ServerCPU = procCPU(cfg.PID) - cpu0
@@ -149,6 +156,9 @@ type mqttPublisher struct {
 	qos byte
 	// window bounds unacknowledged QoS 1 publishes.
 	inflight int
+	// subscribed: the connection also receives (pubsub); close leaves it
+	// open for the deliveries still to come.
+	subscribed bool
 }
 
 func (m *mqttPublisher) send(topic string, p []byte, flush bool) error {
@@ -174,7 +184,9 @@ func (m *mqttPublisher) close() {
 			m.inflight = 0
 		}
 	}
-	m.c.close()
+	if !m.subscribed {
+		m.c.close()
+	}
 }
 
 func openPublisher(cfg Config, id string) (publisher, error) {
@@ -195,12 +207,35 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 	return newHTTPPublisher(cfg.Publish), nil
 }
 
+// openPubSub opens one MQTT connection that subscribes to filter and
+// publishes, as a client that reads its own topic does.
+func openPubSub(cfg Config, id, filter string, onMsg func([]byte)) (publisher, func(), error) {
+	addr, ok := mqttAddr(cfg.Target)
+	if !ok || cfg.SubTarget != "" {
+		return nil, nil, errors.New("bench: the pubsub scenario needs an mqtt:// target (and no --subscribe)")
+	}
+	c, err := dialMQTT(addr, cfg.Version, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.subscribe(filter, cfg.QoS); err != nil {
+		c.nc.Close()
+		return nil, nil, err
+	}
+	go c.consume(onMsg)
+	return &mqttPublisher{c: c, qos: cfg.QoS, subscribed: true}, c.close, nil
+}
+
+// settle is how long a run waits for more deliveries once publishers are
+// done and deliveries stopped: what has not arrived by then is lost.
+const settle = 2 * time.Second
+
 func throughput(ctx context.Context, cfg Config, res *Result, progress Progress) error {
 	n := max(1, cfg.Clients)
 	type route struct{ pubTopic, subFilter string }
 	var pubs, subs []route
 	switch cfg.Scenario {
-	case "1to1":
+	case "1to1", "pubsub":
 		for i := range n {
 			t := "bench/" + strconv.Itoa(i)
 			pubs = append(pubs, route{pubTopic: t})
@@ -232,13 +267,22 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 			c()
 		}
 	}()
+	own := make([]publisher, len(subs)) // pubsub: each client publishes on its subscriber's connection
 	for i, s := range subs {
-		closer, err := openSubscriber(cfg, fmt.Sprintf("bench-sub-%d-%d", os.Getpid(), i), s.subFilter, func([]byte) {
+		onMsg := func([]byte) {
 			perSub[i].Add(1)
 			if received.Add(1) == res.Expected {
 				close(complete)
 			}
-		})
+		}
+		id := fmt.Sprintf("bench-sub-%d-%d", os.Getpid(), i)
+		var closer func()
+		var err error
+		if cfg.Scenario == "pubsub" {
+			own[i], closer, err = openPubSub(cfg, id, s.subFilter, onMsg)
+		} else {
+			closer, err = openSubscriber(cfg, id, s.subFilter, onMsg)
+		}
 		if err != nil {
 			return err
 		}
@@ -251,10 +295,12 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 	const window = 500
 	var sentTotal atomic.Int64
 	behind := func(pubIndex int, sentByMe int64) bool {
-		switch cfg.Scenario {
-		case "1to1":
+		switch {
+		case cfg.Unpaced:
+			return false
+		case cfg.Scenario == "1to1" || cfg.Scenario == "pubsub":
 			return sentByMe-perSub[pubIndex].Load() > window
-		case "fanin":
+		case cfg.Scenario == "fanin":
 			return sentTotal.Load()-perSub[0].Load() > window
 		}
 		slowest := perSub[0].Load()
@@ -267,9 +313,12 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(pubs))
 	for i, p := range pubs {
-		pub, err := openPublisher(cfg, fmt.Sprintf("bench-pub-%d-%d", os.Getpid(), i))
-		if err != nil {
-			return err
+		pub := own[i%len(own)]
+		if pub == nil {
+			var err error
+			if pub, err = openPublisher(cfg, fmt.Sprintf("bench-pub-%d-%d", os.Getpid(), i)); err != nil {
+				return err
+			}
 		}
 		wg.Add(1)
 		go func() {
@@ -297,6 +346,9 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 	defer tick.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	// A run ends when everything arrived, or when publishers are done and
+	// nothing more arrived for settle (lost messages), or at the timeout.
+	end, lastCount, lastChange := time.Time{}, int64(-1), start
 wait:
 	for received.Load() < res.Expected {
 		select {
@@ -308,21 +360,42 @@ wait:
 			break wait
 		case <-complete:
 			break wait
-		case <-tick.C:
+		case now := <-tick.C:
+			got := received.Load()
 			if progress != nil {
-				progress(received.Load(), res.Expected)
+				progress(got, res.Expected)
+			}
+			if got != lastCount {
+				lastCount, lastChange = got, now
+			}
+			if isClosed(done) && now.Sub(lastChange) > settle {
+				end = lastChange
+				break wait
 			}
 		}
 	}
-	elapsed := time.Since(start)
+	if end.IsZero() {
+		end = time.Now()
+	}
+	elapsed := end.Sub(start)
 	<-done
 	res.Sent, res.Received = sentTotal.Load(), received.Load()
+	res.Lost = max(0, res.Expected-res.Received)
 	res.Seconds = elapsed.Seconds()
 	res.PerSecond = float64(res.Received) / elapsed.Seconds()
 	if progress != nil {
 		progress(res.Received, res.Expected)
 	}
 	return nil
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func latency(ctx context.Context, cfg Config, res *Result, progress Progress) error {

@@ -23,6 +23,7 @@ func TestScenarios(t *testing.T) {
 		{Target: mqtt, Scenario: "1to1", Clients: 3, Messages: 3000},
 		{Target: mqtt, Version: 5, Scenario: "fanin", Clients: 3, Messages: 3000, QoS: 1},
 		{Target: mqtt, Scenario: "fanout", Clients: 5, Messages: 500},
+		{Target: mqtt, Version: 5, Scenario: "pubsub", Clients: 3, Messages: 30000, Unpaced: true},
 		{Target: mqtt, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
 		{Target: mqtt, Scenario: "idle", Clients: 50},
 		{Target: tcp, Scenario: "1to1", Clients: 3, Messages: 3000},

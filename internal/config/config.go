@@ -122,8 +122,11 @@ type MQTT struct {
 	// Sessionexpiry caps how long a disconnected persistent session lives;
 	// 3.1.1 sessions with clean session off get exactly this.
 	Sessionexpiry time.Duration `koanf:"sessionexpiry"`
-	// Queue and Queuebytes bound each session's queue, online or offline;
-	// when full the oldest message is dropped and counted.
+	// Queue and Queuebytes bound each session's queue, online or offline:
+	// when full the oldest message is dropped and counted, and a connected
+	// client is disconnected as a slow consumer (v5: reason 0x97). The
+	// byte budget is what bites for small messages, as NATS's 64 MiB of
+	// pending bytes does: a healthy client's burst is never thinned.
 	Queue      int           `koanf:"queue"`
 	Queuebytes int           `koanf:"queuebytes"`
 	Sys        time.Duration `koanf:"sys"` // $SYS publish interval; 0 disables
@@ -204,10 +207,15 @@ type Limits struct {
 	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
 }
 
-// Queue bounds each subscriber's queue of undelivered messages.
+// Queue bounds each subscriber's queue of undelivered messages, and all
+// of them together.
 type Queue struct {
 	Messages int `koanf:"messages"`
 	Bytes    int `koanf:"bytes"`
+	// Total bounds the bytes all subscriber queues (every transport, MQTT
+	// sessions online and offline) hold together; past it, the queues
+	// holding more than their share give way first. 0: no bound.
+	Total int64 `koanf:"total"`
 }
 
 // Stream configures one streaming transport.
@@ -242,14 +250,14 @@ func Defaults() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
 		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
-		Queue:   Queue{Messages: 4096, Bytes: 32 << 20},
+		Queue:   Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
 		SSE:     stream,
 		NDJSON:  stream,
 		WS:      stream,
 		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
 		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
-			Sessionexpiry: 24 * time.Hour, Queue: 1000, Queuebytes: 16 << 20, Sys: 10 * time.Second,
+			Sessionexpiry: 24 * time.Hour, Queue: 1_000_000, Queuebytes: 64 << 20, Sys: 10 * time.Second,
 			Connectmax: 64 << 10, Packettimeout: 30 * time.Second},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
@@ -354,6 +362,9 @@ func (c Config) Validate() error {
 	if c.Queue.Messages <= 0 || c.Queue.Bytes <= 0 {
 		errs = append(errs, errors.New("queue.messages and queue.bytes must be positive"))
 	}
+	if c.Queue.Total < 0 {
+		errs = append(errs, errors.New("queue.total must not be negative (0: no bound)"))
+	}
 	if c.History.Messages < 0 || c.History.Bytes < 0 {
 		errs = append(errs, errors.New("history sizes must not be negative"))
 	}
@@ -393,7 +404,8 @@ func (c Config) StoreStreams() []DurableStream {
 // HubConfig derives the core's configuration.
 func (c Config) HubConfig() hub.Config {
 	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
-		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions}
+		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions,
+		QueueTotal: c.Queue.Total}
 }
 
 // QueueLimits derives a transport's queue limits from its policy name;

@@ -30,6 +30,9 @@ type Config struct {
 	MaxPayload      int
 	// MaxFilters bounds the filters of one subscription (0: no limit).
 	MaxFilters int
+	// QueueTotal bounds the bytes all subscriber queues hold together
+	// (0: no limit); see budget.
+	QueueTotal int64
 }
 
 // Defaults returns the hub configuration used when none is given.
@@ -63,6 +66,7 @@ type Hub struct {
 	fabric  Fabric
 	deliver func(*message.Message) error // Deliver, made once: a method value allocates
 	epoch   string
+	queues  budget // every subscription's live messages, together
 
 	// mu orders publishes: cursor assignment, history, retained store and
 	// enqueueing happen together, so a subscription made (or resumed) under
@@ -141,6 +145,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		live:     make(map[*Subscription]struct{}),
 	}
 	h.deliver = h.Deliver
+	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
 	if store != nil {
 		h.store = store
@@ -533,6 +538,7 @@ type Stats struct {
 	History       int
 	HistoryBytes  int
 	Seq           uint64
+	QueuedBytes   int64 // live messages in every subscriber queue
 }
 
 // Stats returns current counts.
@@ -540,7 +546,7 @@ func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
-		HistoryBytes: h.history.bytes, Seq: h.seq}
+		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load()}
 }
 
 // Close ends every subscription with ErrShutdown and refuses new work.

@@ -45,6 +45,9 @@ type Subscription struct {
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
 	notify func()
+	// overflow, when set, is told (like notify) each time the DropOldest
+	// policy drops messages; it reports whether it cut the consumer off.
+	overflow func(dropped *message.Message) bool
 }
 
 type catchUp struct {
@@ -82,6 +85,18 @@ func (s *Subscription) Notify(f func()) {
 	s.mu.Unlock()
 }
 
+// OnOverflow makes the subscription call f whenever its DropOldest policy
+// drops messages (dropped is the newest of them), so a transport can tell
+// a connected client that it is too slow and disconnect it, while a
+// detached session (nobody to tell) keeps dropping its oldest. f reports
+// whether it cut a consumer off, which is counted as a slow-consumer
+// disconnect. Like Notify, f must not block; call it before subscribing.
+func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
+	s.mu.Lock()
+	s.overflow = f
+	s.mu.Unlock()
+}
+
 // Done is closed when the subscription ends; Err then says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
@@ -111,12 +126,13 @@ type entry struct {
 	backlog bool
 }
 
-// take removes the accounting of e from the live counters.
-func (s *Subscription) take(e entry) {
-	if !e.backlog {
-		s.live--
-		s.bytes -= e.Msg.Size()
-	}
+// account adds n live messages of the given bytes (negative to remove)
+// to this queue's counters and to the hub's total; the caller holds s.mu.
+func (s *Subscription) account(n, bytes int) {
+	was := s.live
+	s.live += n
+	s.bytes += bytes
+	s.hub.queues.add(was, s.live, bytes)
 }
 
 // Drain appends every queued delivery to buf, oldest first, and empties the
@@ -135,9 +151,16 @@ func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
 	n = min(n, len(s.queue))
 	s.paged -= min(n, s.paged)
 	buf = buf[:0]
+	live, bytes := 0, 0
 	for _, e := range s.queue[:n] {
 		buf = append(buf, e.Delivery)
-		s.take(e)
+		if !e.backlog {
+			live++
+			bytes += e.Msg.Size()
+		}
+	}
+	if live > 0 {
+		s.account(-live, -bytes)
 	}
 	rest := copy(s.queue, s.queue[n:])
 	clear(s.queue[rest:])
@@ -240,43 +263,61 @@ func (s *Subscription) enqueue(m *message.Message) bool {
 		return true
 	}
 	drops := 0
-	for s.live > 0 && (s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes) {
+	var dropped *message.Message
+	for s.full(size) {
 		if s.limits.Policy == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
 			s.hub.observe.SlowConsumer(s.transport)
 			return false
 		}
-		s.dropOldestLive()
+		dropped = s.dropOldestLive()
 		s.dropped++
 		drops++
 	}
 	s.queue = append(s.queue, entry{Delivery: Delivery{Msg: m}})
-	s.live++
-	s.bytes += size
+	s.account(1, size)
+	overflow := s.overflow
 	s.mu.Unlock()
 	if drops > 0 {
 		s.hub.observe.Dropped(s.transport, drops)
+		if overflow != nil && overflow(dropped) {
+			s.hub.observe.SlowConsumer(s.transport)
+		}
 	}
 	s.signal()
 	return true
 }
 
-// dropOldestLive removes the oldest live message, keeping any backlog.
-func (s *Subscription) dropOldestLive() {
+// full reports whether a message of size bytes does not fit: past this
+// queue's limits, or past the hub's total while this queue holds more than
+// its share of it. An empty queue always takes one message. The caller
+// holds s.mu.
+func (s *Subscription) full(size int) bool {
+	if s.live == 0 {
+		return false
+	}
+	return s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes || s.hub.queues.over(s.bytes, size)
+}
+
+// dropOldestLive removes the oldest live message, keeping any backlog,
+// and returns it.
+func (s *Subscription) dropOldestLive() *message.Message {
 	i := 0
 	for s.queue[i].backlog {
 		i++
 	}
-	s.take(s.queue[i])
+	m := s.queue[i].Msg
+	s.account(-1, -m.Size())
 	if i == 0 {
 		s.queue[0] = entry{}
 		s.queue = s.queue[1:]
-		return
+		return m
 	}
 	copy(s.queue[i:], s.queue[i+1:])
 	s.queue[len(s.queue)-1] = entry{}
 	s.queue = s.queue[:len(s.queue)-1]
+	return m
 }
 
 func (s *Subscription) endLocked(err error) {
@@ -286,7 +327,7 @@ func (s *Subscription) endLocked(err error) {
 	s.err = err
 	clear(s.queue)
 	s.queue = nil
-	s.live, s.bytes = 0, 0
+	s.account(-s.live, -s.bytes)
 	close(s.done)
 	if s.notify != nil {
 		s.notify()

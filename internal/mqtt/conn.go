@@ -74,6 +74,9 @@ type conn struct {
 	// reason, if set before close, is sent to a v5 client as DISCONNECT.
 	reasonMu sync.Mutex
 	reason   *packets.Code
+	// since is when the connection was accepted: messages queued before
+	// it do not make it a slow consumer (see session.overflowed).
+	since time.Time
 }
 
 const (
@@ -98,7 +101,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 // handshake failed. The TCP listeners' goroutines return after it: an
 // idle connection then has no goroutine but its waiting reader.
 func (s *Server) open(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{})}
+	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
 	c.in = newElasticReader(nc, c.beforeRead)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()

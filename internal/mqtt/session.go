@@ -119,6 +119,7 @@ func (s *Server) newSession(id string) *session {
 		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
 		inboundQ2: map[uint16]struct{}{}}
 	ss.sub.Notify(ss.wake)
+	ss.sub.OnOverflow(ss.overflowed)
 	return ss
 }
 
