@@ -12,6 +12,10 @@ import (
 	"streamhub/internal/hub"
 )
 
+// subscriberTransports are the names transports give their hub
+// subscriptions (hub.NewSubscription), the label of the drop counters.
+var subscriberTransports = []string{"mqtt", "mqtt-shared", "sse", "ndjson", "ws", "longpoll", "tcp-out", "tcp-out-dial", "tcp-text"}
+
 // Metrics owns a registry; it is not global, so tests can run many servers.
 type Metrics struct {
 	reg         *prometheus.Registry
@@ -40,6 +44,12 @@ func New(stats func() hub.Stats) *Metrics {
 		dial: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamhub_tcp_dial_connected", Help: "1 while a dialled raw TCP peer is connected, else 0."},
 			[]string{"direction", "addr"}),
+	}
+	// Counters a dashboard or alert rule watches exist from the start at 0,
+	// so that "no drops yet" reads as 0 rather than as no data.
+	for _, t := range subscriberTransports {
+		m.dropped.WithLabelValues(t)
+		m.slow.WithLabelValues(t)
 	}
 	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow, m.dial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
