@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"streamhub/internal/quote"
+	"streamhub/internal/ratelog"
 )
 
 // Origins decides which web pages may use the server from a visitor's
@@ -78,13 +79,15 @@ func (o Origins) matches(scheme, host string) bool {
 }
 
 // Check refuses requests from pages whose Origin is not allowed with 403
-// origin_not_allowed, before next sees them.
-func (o Origins) Check(next http.Handler) http.Handler {
+// origin_not_allowed, before next sees them, and logs the refusal.
+func (o Origins) Check(next http.Handler, log *ratelog.Logger) http.Handler {
 	if o.anyOrigin {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !o.Allowed(r) {
+			log.Info("refused", "transport", "http", "remote", r.RemoteAddr, "status", http.StatusForbidden,
+				"reason", "origin_not_allowed", "origin", quote.Cut(r.Header.Get("Origin")), "path", quote.Cut(r.URL.Path))
 			WriteError(w, http.StatusForbidden, "origin_not_allowed", "origin "+quote.Cut(r.Header.Get("Origin"))+
 				" is not allowed: see cors.origins")
 			return

@@ -7,6 +7,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/httpx"
+	"streamhub/internal/quote"
 	"streamhub/internal/tlsconf"
 )
 
@@ -34,6 +35,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			if errors.Is(err, auth.ErrBadToken) {
 				code = "invalid_token"
 			}
+			s.remote.Info("refused", "transport", "http", "remote", r.RemoteAddr, "status", http.StatusUnauthorized,
+				"reason", code, "path", quote.Cut(r.URL.Path))
 			httpx.WriteError(w, http.StatusUnauthorized, code, err.Error())
 			return
 		}

@@ -4,22 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
+	"streamhub/internal/acceptloop"
 	"streamhub/internal/httpx"
 	"streamhub/internal/limit"
+	"streamhub/internal/ratelog"
 )
-
-// fdLogEvery spaces the error logged while accept fails for want of file
-// descriptors: it fails in a tight loop then.
-const fdLogEvery = 10 * time.Second
 
 // countedListener is the HTTP listener's socket, below TLS: it counts every
 // connection, keep-alive ones included, against limits.connections and
@@ -30,21 +26,17 @@ type countedListener struct {
 	net.Listener
 	conns *limit.Conns
 	meter httpx.Meter
-	log   *slog.Logger
+	log   *ratelog.Logger
 	// plainHTTP: refusals can be answered in HTTP (no TLS in between).
 	plainHTTP bool
-
-	// Accept is called from one goroutine (http.Server.Serve).
-	lastFDLog time.Time
-	fdFails   int
 }
 
 func (l *countedListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				l.outOfFileDescriptors(err)
+			if acceptloop.OutOfFiles(err) {
+				acceptloop.Failed(l.log, "http", l.Addr(), err)
 			}
 			return nil, err // http.Server retries temporary errors with a backoff
 		}
@@ -57,17 +49,6 @@ func (l *countedListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *countedListener) outOfFileDescriptors(err error) {
-	l.fdFails++
-	now := time.Now()
-	if now.Sub(l.lastFDLog) < fdLogEvery {
-		return
-	}
-	l.log.Error("cannot accept connections: out of file descriptors; raise the limit (ulimit -n) or lower limits.connections",
-		"transport", "http", "addr", l.Addr().String(), "failures", l.fdFails, "err", err)
-	l.lastFDLog, l.fdFails = now, 0
-}
-
 // refuseWait bounds the time spent telling a refused client why.
 const refuseWait = time.Second
 
@@ -76,7 +57,7 @@ const refuseWait = time.Second
 // holds a goroutine and its socket for at most refuseWait.
 func (l *countedListener) refuse(nc net.Conn, err error) {
 	defer nc.Close()
-	l.log.Debug("connection refused", "transport", "http", "remote", nc.RemoteAddr().String(), "err", err)
+	l.log.Log(slog.LevelDebug, "connection refused", "transport", "http", "remote", nc.RemoteAddr().String(), "err", err)
 	if !l.plainHTTP {
 		return
 	}

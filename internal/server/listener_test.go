@@ -8,9 +8,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"streamhub/internal/hub"
 	"streamhub/internal/metrics"
+	"streamhub/internal/ratelog"
 )
 
 // fdExhausted is a listener whose Accept fails as when the process has no
@@ -29,7 +31,7 @@ func TestOutOfFileDescriptorsLogged(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	m := metrics.New(func() hub.Stats { return hub.Stats{} })
-	l := &countedListener{Listener: fdExhausted{}, meter: m.Transport("http"), log: slog.New(slog.NewTextHandler(&logs, nil))}
+	l := &countedListener{Listener: fdExhausted{}, meter: m.Transport("http"), log: ratelog.New(slog.New(slog.NewTextHandler(&logs, nil)), time.Hour, 1)}
 	for range 100 {
 		if _, err := l.Accept(); err == nil {
 			t.Fatal("Accept succeeded")

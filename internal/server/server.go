@@ -26,6 +26,7 @@ import (
 	"streamhub/internal/metrics"
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/sse"
 	"streamhub/internal/store"
 	"streamhub/internal/stream"
@@ -44,6 +45,7 @@ type Server struct {
 	conns   *limit.Conns
 	rate    limit.Rate
 	log     *slog.Logger
+	remote  *ratelog.Logger // what clients can cause at will: refusals, bad input
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 
@@ -69,7 +71,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10)}
 	var h *hub.Hub
 	var err error
 	if s.policy, err = cfg.Policy(); err != nil {
@@ -210,7 +212,7 @@ func (s *Server) routes() http.Handler {
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)
-	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux))))
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux)), s.remote))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
@@ -243,7 +245,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
-	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.log,
+	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.remote,
 		plainHTTP: s.cfg.HTTP.Cert == ""}
 	ln = counted
 	scheme := "http"
