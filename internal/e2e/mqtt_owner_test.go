@@ -151,9 +151,9 @@ func (c *mqtt3Client) payloads() []string {
 func connectUser3(t *testing.T, s *testkit.Server, user string) (c *mqtt3Client, code byte, present bool) {
 	t.Helper()
 	c = &mqtt3Client{}
-	opts := paho3.NewClientOptions().AddBroker("tcp://"+s.MQTT().Addr("mqtt").String()).
+	opts := paho3.NewClientOptions().AddBroker("tcp://" + s.MQTT().Addr("mqtt").String()).
 		SetClientID("alice-phone").SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
-		SetUsername(user).SetPassword(user+"-pw").
+		SetUsername(user).SetPassword(user + "-pw").
 		SetDefaultPublishHandler(func(_ paho3.Client, m paho3.Message) {
 			c.mu.Lock()
 			c.got = append(c.got, string(m.Payload()))
