@@ -297,6 +297,14 @@ func (c *conn) handshake() bool {
 		c.refuse(pk, packets.ErrClientIdentifierNotValid)
 		return false
 	}
+	if present && !p.Open() {
+		ss.mu.Lock()
+		restricted := ss.restricted
+		ss.mu.Unlock()
+		if restricted { // checked with the rights the owner has now (a restored session's are narrower)
+			ss.sub.Restrict(p.ReadCheck(who))
+		}
+	}
 
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: c.version,
 		SessionPresent: present, ReasonCode: packets.CodeSuccess.Code}
@@ -753,7 +761,7 @@ func (c *conn) authorizeSubscribe(filter string) bool {
 		return false
 	}
 	if restricted {
-		c.sess.sub.Restrict(p.ReadCheck(c.id))
+		c.sess.restrict(p.ReadCheck(c.id))
 	}
 	return true
 }

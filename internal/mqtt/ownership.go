@@ -31,6 +31,17 @@ func sessionOwner(p *auth.Policy, who *auth.Identity) string {
 	return who.User
 }
 
+// ownerIdentity stands for a stored session's owner until it connects
+// again: its name, with the roles the users file gives it. A token's claims
+// are not stored, so a restored session may read less than its owner's
+// token allowed, never more.
+func ownerIdentity(p *auth.Policy, owner, clientID string) *auth.Identity {
+	if owner == "" {
+		return &auth.Identity{ClientID: clientID, Anonymous: true}
+	}
+	return p.Certificate(owner, clientID)
+}
+
 // sessionKey names a session in the server and in the session store. An
 // anonymous session is named by its client id alone, as before sessions had
 // owners, so stored sessions of that time are still found. Client ids

@@ -32,6 +32,8 @@ type sessionRecord struct {
 	Filters      []filterRecord    `json:"filters"`
 	Cursor       string            `json:"cursor"`
 	Shared       map[string]subRec `json:"shared,omitempty"`
+	// Restricted: messages are checked against the owner's read rights.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 type filterRecord struct {
@@ -85,7 +87,7 @@ func (ss *session) persist() {
 		return
 	}
 	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry, Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
-		Shared: map[string]subRec{}}
+		Shared: map[string]subRec{}, Restricted: ss.restricted}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
@@ -139,6 +141,11 @@ func (s *Server) restoreSessions(epoch string) {
 		}
 		ss := s.newSession(id)
 		ss.owner, ss.clientID = rec.Owner, rec.Client
+		if p := s.cfg.Policy; rec.Restricted && !p.Open() {
+			// Before the filters, so that the replay is checked too.
+			ss.restricted = true
+			ss.sub.Restrict(p.ReadCheck(ownerIdentity(p, rec.Owner, rec.Client)))
+		}
 		ss.expiry = rec.Expiry
 		ss.delivered = cursor.Seq
 		filters := make([]string, 0, len(rec.Filters))

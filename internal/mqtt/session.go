@@ -110,6 +110,9 @@ type session struct {
 	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
 	ended     bool
+	// restricted: every message is checked against the owner's read
+	// rights (a wildcard reaching beyond them), after a restart too.
+	restricted bool
 	// bound counts attachments and detachments: a timer started by a
 	// detachment acts only if the session is still in that detachment
 	// (not resumed, taken over or detached again since).
@@ -305,6 +308,15 @@ func (ss *session) end() {
 	for _, f := range shared {
 		ss.srv.leaveGroup(f, ss)
 	}
+}
+
+// restrict makes the session's hub subscription pass every message
+// through check, and remembers it for the stored session.
+func (ss *session) restrict(check func(topic string) bool) {
+	ss.mu.Lock()
+	ss.restricted = true
+	ss.mu.Unlock()
+	ss.sub.Restrict(check)
 }
 
 // subscribe adds one filter with its options; it reports whether the filter
