@@ -86,7 +86,8 @@ func (ss *session) persist() {
 		ss.mu.Unlock()
 		return
 	}
-	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry, Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
+	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry,
+		Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
 		Shared: map[string]subRec{}, Restricted: ss.restricted}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
