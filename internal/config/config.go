@@ -137,6 +137,9 @@ type MQTT struct {
 	// Packettimeout is how long a begun packet may take to arrive, even
 	// with keep-alive 0.
 	Packettimeout time.Duration `koanf:"packettimeout"`
+	// ForeignClientID is what a client gets whose client id names another
+	// identity's session: "separate" (a session of its own) or "refuse".
+	ForeignClientID string `koanf:"foreignclientid"`
 }
 
 // TCP configures raw TCP: the text protocol listener and the raw ports,
@@ -258,7 +261,7 @@ func Defaults() Config {
 		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
 			Sessionexpiry: 24 * time.Hour, Queue: 1_000_000, Queuebytes: 64 << 20, Sys: 10 * time.Second,
-			Connectmax: 64 << 10, Packettimeout: 30 * time.Second},
+			Connectmax: 64 << 10, Packettimeout: 30 * time.Second, ForeignClientID: "separate"},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},
@@ -339,6 +342,9 @@ func (c Config) Validate() error {
 	if c.MQTT.Receivemax < 1 || c.MQTT.Receivemax > 65535 || c.MQTT.Aliasmax < 0 || c.MQTT.Aliasmax > 65535 ||
 		c.MQTT.Inflight < 1 || c.MQTT.Queue < 1 || c.MQTT.Sessionexpiry <= 0 {
 		errs = append(errs, errors.New("mqtt: receivemax (1-65535), inflight, queue and sessionexpiry must be positive, aliasmax at most 65535"))
+	}
+	if c.MQTT.ForeignClientID != "separate" && c.MQTT.ForeignClientID != "refuse" {
+		errs = append(errs, fmt.Errorf("mqtt.foreignclientid %q: want separate or refuse", c.MQTT.ForeignClientID))
 	}
 	if c.Durable.Sync != "always" && c.Durable.Sync != "interval" {
 		errs = append(errs, fmt.Errorf("durable.sync %q: want always or interval", c.Durable.Sync))

@@ -306,45 +306,25 @@ func (c *conn) handshake() bool {
 		expiry = min(expiry, s.cfg.SessionExpiryMax)
 	}
 
-	// Take the session over: an older connection with this id is closed
-	// (v5 reason 0x8E), and its session resumed unless clean start.
-	s.mu.Lock()
-	old := s.sessions[id]
-	s.mu.Unlock()
-	if old != nil {
-		old.mu.Lock()
-		oc := old.conn
-		old.mu.Unlock()
-		if oc != nil {
-			oc.kick(codeTakenOver)
-			<-oc.gone
+	owner := sessionOwner(p, who)
+	terms := connectTerms{expiry: expiry}
+	if cp.WillFlag {
+		terms.will = willMessage(cp, sessionKey(owner, id))
+		terms.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
+	}
+	ss, present, ok := s.claimSession(c, owner, id, cp.Clean, terms)
+	if !ok { // the client id is another identity's, and the config says refuse
+		c.refuse(pk, packets.ErrClientIdentifierNotValid)
+		return false
+	}
+	if present && !p.Open() {
+		ss.mu.Lock()
+		restricted := ss.restricted
+		ss.mu.Unlock()
+		if restricted { // checked with the rights the owner has now (a restored session's are narrower)
+			ss.sub.Restrict(p.ReadCheck(who))
 		}
 	}
-	s.mu.Lock()
-	ss := s.sessions[id]
-	present := ss != nil && !cp.Clean
-	if ss != nil && cp.Clean {
-		delete(s.sessions, id)
-		s.mu.Unlock()
-		ss.end()
-		s.mu.Lock()
-		ss = nil
-	}
-	if ss == nil {
-		ss = s.newSession(id)
-		s.sessions[id] = ss
-	}
-	s.mu.Unlock()
-	ss.attach(c)
-	ss.mu.Lock()
-	ss.expiry = expiry
-	ss.will, ss.willDelay = nil, 0
-	if cp.WillFlag {
-		ss.will = willMessage(cp, id)
-		ss.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
-	}
-	ss.mu.Unlock()
-	c.sess = ss
 
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: c.version,
 		SessionPresent: present, ReasonCode: packets.CodeSuccess.Code}
@@ -816,7 +796,7 @@ func (c *conn) authorizeSubscribe(filter string) bool {
 		return false
 	}
 	if restricted {
-		c.sess.sub.Restrict(p.ReadCheck(c.id))
+		c.sess.restrict(p.ReadCheck(c.id))
 	}
 	return true
 }

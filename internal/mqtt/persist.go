@@ -22,11 +22,18 @@ type SessionStore interface {
 // not received yet (those on durable topics, which the store keeps) are
 // delivered again; in-memory-only messages do not survive.
 type sessionRecord struct {
+	// Owner and Client name the session (sessionKey); records from before
+	// sessions had owners have neither, and are anonymous sessions named
+	// by their key.
+	Owner        string            `json:"owner,omitempty"`
+	Client       string            `json:"client,omitempty"`
 	Expiry       time.Duration     `json:"expiry"`
 	Disconnected time.Time         `json:"disconnected,omitzero"`
 	Filters      []filterRecord    `json:"filters"`
 	Cursor       string            `json:"cursor"`
 	Shared       map[string]subRec `json:"shared,omitempty"`
+	// Restricted: messages are checked against the owner's read rights.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 type filterRecord struct {
@@ -79,8 +86,9 @@ func (ss *session) persist() {
 		ss.mu.Unlock()
 		return
 	}
-	rec := sessionRecord{Expiry: ss.expiry, Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
-		Shared: map[string]subRec{}}
+	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry,
+		Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
+		Shared: map[string]subRec{}, Restricted: ss.restricted}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
@@ -94,14 +102,14 @@ func (ss *session) persist() {
 	ss.mu.Unlock()
 	b, _ := json.Marshal(rec)
 	if err := st.SaveSession(ss.id, b); err != nil {
-		ss.srv.log.Error("saving MQTT session", "client", ss.id, "err", err)
+		ss.srv.log.Error("saving MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
 	}
 }
 
 func (ss *session) forget() {
 	if st := ss.srv.cfg.Sessions; st != nil && !ss.srv.closing.Load() {
 		if err := st.DeleteSession(ss.id); err != nil {
-			ss.srv.log.Error("deleting MQTT session", "client", ss.id, "err", err)
+			ss.srv.log.Error("deleting MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
 		}
 	}
 }
@@ -120,16 +128,25 @@ func (s *Server) restoreSessions(epoch string) {
 			s.cfg.Sessions.DeleteSession(id)
 			continue
 		}
+		if rec.Client == "" && rec.Owner == "" {
+			rec.Client = id // stored before sessions had owners
+		}
 		cursor, cerr := message.ParseCursor(rec.Cursor)
 		left := rec.Expiry
 		if !rec.Disconnected.IsZero() {
 			left -= time.Since(rec.Disconnected)
 		}
-		if cerr != nil || cursor.Epoch != epoch || left <= 0 {
+		if cerr != nil || cursor.Epoch != epoch || left <= 0 || sessionKey(rec.Owner, rec.Client) != id {
 			s.cfg.Sessions.DeleteSession(id)
 			continue
 		}
 		ss := s.newSession(id)
+		ss.owner, ss.clientID = rec.Owner, rec.Client
+		if p := s.cfg.Policy; rec.Restricted && !p.Open() {
+			// Before the filters, so that the replay is checked too.
+			ss.restricted = true
+			ss.sub.Restrict(p.ReadCheck(ownerIdentity(p, rec.Owner, rec.Client)))
+		}
 		ss.expiry = rec.Expiry
 		ss.delivered = cursor.Seq
 		filters := make([]string, 0, len(rec.Filters))
@@ -143,7 +160,7 @@ func (s *Server) restoreSessions(epoch string) {
 			}
 		}
 		s.mu.Lock()
-		s.sessions[id] = ss
+		s.addSessionLocked(ss)
 		s.mu.Unlock()
 		for f, o := range rec.Shared {
 			if group, filter, ok := parseShare(f); ok {
@@ -151,7 +168,8 @@ func (s *Server) restoreSessions(epoch string) {
 				s.joinGroup(group, filter, f, ss, o.opts())
 			}
 		}
-		ss.timer = time.AfterFunc(left, func() { s.expire(ss) })
+		bound := ss.bound
+		ss.timer = s.startTimer(left, ss, "session expiry", func() { s.expire(ss, bound) })
 	}
 	if len(recs) > 0 {
 		s.log.Info("restored MQTT sessions", "sessions", len(s.sessions))

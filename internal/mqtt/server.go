@@ -77,6 +77,9 @@ type Config struct {
 	Policy *auth.Policy
 	Conns  *limit.Conns // nil: no connection limits
 	Rate   limit.Rate   // publishes per second per connection
+	// ForeignClientID is what a client gets whose client id names another
+	// identity's session: ForeignSeparate (the default) or ForeignRefuse.
+	ForeignClientID string
 }
 
 // Server is the MQTT broker.
@@ -86,8 +89,10 @@ type Server struct {
 	log   *slog.Logger
 	meter httpx.Meter
 
+	// Lock order: s.mu before a session's mu, and before a shared group's mu.
 	mu        sync.Mutex
-	sessions  map[string]*session
+	sessions  map[string]*session // by sessionKey
+	clientIDs map[string]int      // sessions per client id, of any owner
 	groups    map[string]*sharedGroup
 	conns     map[*conn]struct{}
 	listeners []net.Listener
@@ -105,6 +110,10 @@ type Server struct {
 	online   atomic.Int64
 	closing  atomic.Bool // Close has begun: sessions no longer expire
 	stopped  atomic.Bool // Close is done: the session store may be gone
+
+	// afterFunc starts the session timers (expiry, will delay):
+	// time.AfterFunc, or a test's clock.
+	afterFunc func(time.Duration, func()) timerHandle
 }
 
 // New returns a broker; Start opens its listeners.
@@ -135,13 +144,20 @@ func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
 	}
 	cfg.Queue.Policy = hub.DropOldest
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.ForeignClientID == "" {
+		cfg.ForeignClientID = ForeignSeparate
+	}
 	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: map[string]*session{},
-		groups: map[string]*sharedGroup{}, conns: map[*conn]struct{}{}, addrs: map[string]net.Addr{},
-		ctx: ctx, cancel: cancel, started: time.Now()}
+		clientIDs: map[string]int{}, groups: map[string]*sharedGroup{}, conns: map[*conn]struct{}{},
+		addrs: map[string]net.Addr{}, ctx: ctx, cancel: cancel, started: time.Now(), afterFunc: realAfterFunc}
 }
 
 // Start opens the TCP and TLS listeners and the $SYS publisher.
 func (s *Server) Start() error {
+	if s.cfg.Sessions != nil {
+		// Before the listeners: a client must find its stored session.
+		s.restoreSessions(s.hub.Epoch())
+	}
 	if s.cfg.Addr != "" {
 		ln, err := net.Listen("tcp", s.cfg.Addr)
 		if err != nil {
@@ -165,7 +181,6 @@ func (s *Server) Start() error {
 		go s.publishSys()
 	}
 	if s.cfg.Sessions != nil {
-		s.restoreSessions(s.hub.Epoch())
 		s.wg.Add(1)
 		go s.persistLoop()
 	}

@@ -86,8 +86,11 @@ func (ss *session) deleteFilter(f string) {
 // queue, QoS 1/2 messages in flight either way, and the will.
 type session struct {
 	srv *Server
-	id  string
+	id  string // sessionKey(owner, clientID): the session's name in the server and the store
 	sub *hub.Subscription
+	// owner is the identity that created the session (see ownership.go);
+	// clientID the client identifier it was created with.
+	owner, clientID string
 
 	mu        sync.Mutex
 	filters   map[string]subOpts // plain filters
@@ -101,12 +104,19 @@ type session struct {
 	conn      *conn
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
-	timer     *time.Timer // session expiry while disconnected
+	timer     timerHandle // session expiry while disconnected
 	will      *message.Message
 	willDelay time.Duration
-	willTimer *time.Timer
+	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
 	ended     bool
+	// restricted: every message is checked against the owner's read
+	// rights (a wildcard reaching beyond them), after a restart too.
+	restricted bool
+	// bound counts attachments and detachments: a timer started by a
+	// detachment acts only if the session is still in that detachment
+	// (not resumed, taken over or detached again since).
+	bound uint64
 	// delivered is the highest sequence taken from the hub queue, in the
 	// hub's epoch; saved is the cursor last persisted.
 	epoch     string
@@ -130,20 +140,23 @@ func (ss *session) wake() {
 	}
 }
 
-// attach binds a connection; the caller holds no session lock.
-func (ss *session) attach(c *conn) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
+// attachLocked binds c and the terms of its CONNECT: a session expiry
+// or delayed will still pending from a previous connection is cancelled
+// [MQTT-3.1.3-9]. The caller holds ss.mu.
+func (ss *session) attachLocked(c *conn, t connectTerms) {
 	ss.conn = c
 	ss.active.Store(c)
+	ss.bound++
+	c.sess = ss // before any other connection can see c in ss.conn and kick it
 	if ss.timer != nil {
 		ss.timer.Stop()
 		ss.timer = nil
 	}
 	if ss.willTimer != nil { // reconnected within the will delay: no will
 		ss.willTimer.Stop()
-		ss.willTimer, ss.delayed = nil, nil
 	}
+	ss.willTimer, ss.delayed = nil, nil
+	ss.expiry, ss.will, ss.willDelay = t.expiry, t.will, t.willDelay
 }
 
 // detach unbinds c. Shared-subscription messages not yet acknowledged go
@@ -183,13 +196,15 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	}
 	ss.will = nil
 	expiry := ss.expiry
+	ss.bound++
+	bound := ss.bound
 	if will != nil && delay > 0 && expiry > 0 {
 		ss.delayed = will
-		ss.willTimer = time.AfterFunc(min(delay, expiry), func() { ss.srv.publishWill(will) })
+		ss.willTimer = ss.srv.startTimer(min(delay, expiry), ss, "will delay", func() { ss.willDue(bound) })
 		will = nil
 	}
 	if expiry > 0 {
-		ss.timer = time.AfterFunc(expiry, func() { ss.srv.expire(ss) })
+		ss.timer = ss.srv.startTimer(expiry, ss, "session expiry", func() { ss.srv.expire(ss, bound) })
 	}
 	ss.mu.Unlock()
 	if expiry > 0 && !ss.srv.closing.Load() {
@@ -202,7 +217,24 @@ func (ss *session) detach(c *conn, sendWill bool) {
 		ss.srv.publishWill(will)
 	}
 	if expiry == 0 {
-		ss.srv.expire(ss)
+		ss.srv.expire(ss, bound)
+	}
+}
+
+// willDue publishes the delayed will when its delay is over, unless the
+// detachment that started the delay is over: the session was resumed,
+// taken over or ended (which publishes the will itself) since.
+func (ss *session) willDue(bound uint64) {
+	ss.mu.Lock()
+	if ss.bound != bound || ss.ended || ss.conn != nil {
+		ss.mu.Unlock()
+		return
+	}
+	will := ss.delayed
+	ss.willTimer, ss.delayed = nil, nil
+	ss.mu.Unlock()
+	if will != nil {
+		ss.srv.publishWill(will)
 	}
 }
 
@@ -227,21 +259,20 @@ func (s *Server) publishWill(m *message.Message) {
 	}
 }
 
-// expire ends a session if it is still detached and still registered.
-func (s *Server) expire(ss *session) {
+// expire ends a session if it is still in the detachment bound counted
+// (not resumed or detached again since) and still registered.
+func (s *Server) expire(ss *session, bound uint64) {
 	if s.closing.Load() {
 		return // shutting down: the stored session outlives the process
 	}
 	s.mu.Lock()
 	ss.mu.Lock()
-	if ss.conn != nil || ss.ended {
+	if ss.bound != bound || ss.conn != nil || ss.ended {
 		ss.mu.Unlock()
 		s.mu.Unlock()
 		return
 	}
-	if s.sessions[ss.id] == ss {
-		delete(s.sessions, ss.id)
-	}
+	s.removeSessionLocked(ss)
 	ss.mu.Unlock()
 	s.mu.Unlock()
 	ss.end()
@@ -258,10 +289,13 @@ func (ss *session) end() {
 	if ss.timer != nil {
 		ss.timer.Stop()
 	}
-	var will *message.Message
-	if ss.willTimer != nil && ss.willTimer.Stop() {
-		will = ss.delayed // a delayed will still waiting is sent when the session ends
+	if ss.willTimer != nil {
+		ss.willTimer.Stop()
 	}
+	// A delayed will still waiting is sent when the session ends; whichever
+	// of this and willDue takes it under ss.mu publishes it, once.
+	will := ss.delayed
+	ss.willTimer, ss.delayed = nil, nil
 	shared := make([]string, 0, len(ss.shared))
 	for f := range ss.shared {
 		shared = append(shared, f)
@@ -275,6 +309,15 @@ func (ss *session) end() {
 	for _, f := range shared {
 		ss.srv.leaveGroup(f, ss)
 	}
+}
+
+// restrict makes the session's hub subscription pass every message
+// through check, and remembers it for the stored session.
+func (ss *session) restrict(check func(topic string) bool) {
+	ss.mu.Lock()
+	ss.restricted = true
+	ss.mu.Unlock()
+	ss.sub.Restrict(check)
 }
 
 // subscribe adds one filter with its options; it reports whether the filter

@@ -138,6 +138,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Conns:       conns,
 		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
+		ForeignClientID: cfg.MQTT.ForeignClientID,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
