@@ -62,6 +62,9 @@ func connect5(t *testing.T, s *testkit.Server, id string, o v5opts) (*paho.Clien
 			t.Fatal(err)
 		}
 	}
+	if _, ok := nc.(*net.TCPConn); !ok {
+		nc = &lockedConn{Conn: nc}
+	}
 	got := &received5{}
 	c := paho.NewClient(paho.ClientConfig{ClientID: id, Conn: nc, EnableManualAcknowledgment: o.manualAck,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -85,6 +88,16 @@ func connect5(t *testing.T, s *testkit.Server, id string, o v5opts) (*paho.Clien
 	}
 	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
 	return c, got
+}
+
+// lockedConn makes paho.golang write each packet whole: it writes a
+// packet's parts with several writes, from several goroutines, unless the
+// connection is a sync.Locker (as its ClientConfig.Conn documents). A
+// *net.TCPConn writes the parts in one writev; a TLS or WebSocket
+// connection would interleave a PINGREQ into a SUBSCRIBE.
+type lockedConn struct {
+	net.Conn
+	sync.Mutex
 }
 
 func subscribe5(t *testing.T, c *paho.Client, opts ...paho.SubscribeOptions) {

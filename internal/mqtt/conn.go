@@ -122,6 +122,7 @@ func (s *Server) open(nc net.Conn) *conn {
 	}
 	c.disconnected = s.meter.Connected()
 	s.online.Add(1)
+	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
 	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
 	c.resend()
 	c.wstate.Store(writerIdle)
@@ -167,6 +168,7 @@ func (c *conn) readBurst() {
 // disconnected properly (so that its will is not sent).
 func (c *conn) end(clean bool) {
 	c.close()
+	c.srv.log.Debug("connection closed", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "clean", clean)
 	c.sess.detach(c, !clean)
 	c.release()
 	c.disconnected()
@@ -534,6 +536,7 @@ func (c *conn) readFailed(err error) (clean bool) {
 	var ne net.Error
 	switch code, ok := reasonOf(err); {
 	case ok:
+		c.srv.remote.Info("refused a packet", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "reason", code.Reason, "err", err)
 		c.kick(code)
 	case errors.As(err, &ne) && ne.Timeout() && c.midPacket:
 		c.kick(packets.Code{Code: packets.ErrKeepAliveTimeout.Code, Reason: "packet not completed within the packet timeout"})
@@ -541,6 +544,7 @@ func (c *conn) readFailed(err error) (clean bool) {
 		c.kick(packets.ErrKeepAliveTimeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 	default:
+		c.srv.remote.Info("malformed packet", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "err", err)
 		c.kick(packets.ErrMalformedPacket)
 	}
 	return false

@@ -22,6 +22,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/tlsconf"
 )
 
@@ -87,6 +88,9 @@ type Server struct {
 	hub   Hub
 	cfg   Config
 	log   *slog.Logger
+	// remote logs what clients can cause at will (malformed packets,
+	// refusals), rate-limited.
+	remote *ratelog.Logger
 	meter httpx.Meter
 
 	// Lock order: s.mu before a session's mu, and before a shared group's mu.
@@ -147,7 +151,7 @@ func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
 	if cfg.ForeignClientID == "" {
 		cfg.ForeignClientID = ForeignSeparate
 	}
-	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: map[string]*session{},
+	return &Server{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter, sessions: map[string]*session{},
 		clientIDs: map[string]int{}, groups: map[string]*sharedGroup{}, conns: map[*conn]struct{}{},
 		addrs: map[string]net.Addr{}, ctx: ctx, cancel: cancel, started: time.Now(), afterFunc: realAfterFunc}
 }
