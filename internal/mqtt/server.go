@@ -85,13 +85,13 @@ type Config struct {
 
 // Server is the MQTT broker.
 type Server struct {
-	hub   Hub
-	cfg   Config
-	log   *slog.Logger
+	hub Hub
+	cfg Config
+	log *slog.Logger
 	// remote logs what clients can cause at will (malformed packets,
 	// refusals), rate-limited.
 	remote *ratelog.Logger
-	meter httpx.Meter
+	meter  httpx.Meter
 
 	// Lock order: s.mu before a session's mu, and before a shared group's mu.
 	mu        sync.Mutex
