@@ -134,3 +134,30 @@ func TestOverflowHook(t *testing.T) {
 		t.Fatalf("hook called %d times, %d dropped, %d cut off; want 3, 3, 1", calls, o.dropped["mqtt"], o.slow["mqtt"])
 	}
 }
+
+// TestDrainBoundedStopsAtBytes: a writer asking for at most maxBytes gets
+// the messages up to the one that reaches it, at least one, and the rest
+// stay queued and counted.
+func TestDrainBoundedStopsAtBytes(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Defaults())
+	s := h.NewSubscription("a", QueueLimits{Messages: 100, Bytes: 1 << 30})
+	subscribeAll(t, s)
+	big := string(make([]byte, 1000))
+	for range 10 {
+		publish(t, h, "t", big, false)
+	}
+	size := (&message.Message{Topic: "t", Payload: []byte(big)}).Size()
+	if got := len(s.DrainBounded(nil, 256, 3*size)); got != 3 {
+		t.Fatalf("took %d messages for 3 messages' bytes", got)
+	}
+	if got := len(s.DrainBounded(nil, 256, 1)); got != 1 {
+		t.Fatalf("took %d messages with less room than one: want exactly one", got)
+	}
+	if got := len(s.Drain(nil)); got != 6 {
+		t.Fatalf("%d left, want 6", got)
+	}
+	if q := h.Stats().QueuedBytes; q != 0 {
+		t.Fatalf("%d bytes still counted", q)
+	}
+}

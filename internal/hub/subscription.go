@@ -143,22 +143,35 @@ func (s *Subscription) Drain(buf []Delivery) []Delivery {
 
 // DrainUpTo is Drain for at most n deliveries; the rest stay queued.
 func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
+	return s.DrainBounded(buf, n, int(^uint(0)>>1))
+}
+
+// DrainBounded is DrainUpTo that also stops once the deliveries taken
+// reach maxBytes (always taking at least one), so that a writer batching
+// large messages holds a bounded output.
+func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catch != nil && s.paged == 0 && s.err == nil {
 		s.loadPage()
 	}
 	n = min(n, len(s.queue))
-	s.paged -= min(n, s.paged)
 	buf = buf[:0]
-	live, bytes := 0, 0
+	live, bytes, taken := 0, 0, 0
 	for _, e := range s.queue[:n] {
 		buf = append(buf, e.Delivery)
+		size := e.Msg.Size()
+		taken += size
 		if !e.backlog {
 			live++
-			bytes += e.Msg.Size()
+			bytes += size
+		}
+		if taken >= maxBytes {
+			break
 		}
 	}
+	n = len(buf)
+	s.paged -= min(n, s.paged)
 	if live > 0 {
 		s.account(-live, -bytes)
 	}

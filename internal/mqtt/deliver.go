@@ -55,9 +55,13 @@ var deliveries = sync.Pool{New: func() any { b := make([]hub.Delivery, 0, fillBa
 
 // fillBatch is how many messages a writer takes from the hub at a time;
 // it writes at most fillBatches of them before flushing.
+// fillBytes bounds the output a writer gathers before writing: without
+// it, a batch of large messages to a client that reads slowly would hold
+// their encoded copies beside the queue's.
 const (
 	fillBatch   = 256
 	fillBatches = 4
+	fillBytes   = 1 << 20
 )
 
 // resend repeats the unacknowledged flows of a resumed session.
@@ -106,7 +110,11 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 		ss.pop()
 	}
 	for n := 0; n < fillBatches && !blocked; n++ {
-		buf = ss.sub.DrainUpTo(buf, fillBatch)
+		room := fillBytes - len(*c.outLocked())
+		if room <= 0 {
+			break // the rest after this write: the hub queue signals again
+		}
+		buf = ss.sub.DrainBounded(buf, fillBatch, room)
 		if len(buf) == 0 {
 			break
 		}

@@ -45,7 +45,8 @@ func (l *countedListener) Accept() (net.Conn, error) {
 			go l.refuse(nc, err)
 			continue
 		}
-		return &countedConn{Conn: nc, release: release, disconnected: l.meter.Connected()}, nil
+		l.log.Log(slog.LevelDebug, "connection opened", "transport", "http", "remote", nc.RemoteAddr().String())
+		return &countedConn{Conn: nc, release: release, disconnected: l.meter.Connected(), log: l.log}, nil
 	}
 }
 
@@ -92,12 +93,14 @@ type countedConn struct {
 	once         sync.Once
 	release      func()
 	disconnected func()
+	log          *ratelog.Logger
 }
 
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.release()
 		c.disconnected()
+		c.log.Log(slog.LevelDebug, "connection closed", "transport", "http", "remote", c.RemoteAddr().String())
 	})
 	return c.Conn.Close()
 }
