@@ -18,9 +18,9 @@ import (
 )
 
 // partialSockets is how many sockets the partial-packet tests open:
-// STREAMHUB_PARTIAL_SOCKETS=200 go test ./internal/e2e -run PartialPacket -v
+// TEST_PARTIAL_SOCKETS=200 go test ./internal/e2e -run PartialPacket -v
 func partialSockets(t *testing.T) int {
-	if n, err := strconv.Atoi(os.Getenv("STREAMHUB_PARTIAL_SOCKETS")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(os.Getenv("TEST_PARTIAL_SOCKETS")); err == nil && n > 0 {
 		return n
 	}
 	return 50

@@ -91,10 +91,10 @@ func TestReadPacketLimits(t *testing.T) {
 }
 
 // TestWriteSeedCorpus regenerates testdata/fuzz/FuzzReadPacket from the
-// golden packets: STREAMHUB_WRITE_CORPUS=1 go test -run WriteSeedCorpus ./internal/mqtt
+// golden packets: TEST_WRITE_CORPUS=1 go test -run WriteSeedCorpus ./internal/mqtt
 func TestWriteSeedCorpus(t *testing.T) {
-	if os.Getenv("STREAMHUB_WRITE_CORPUS") == "" {
-		t.Skip("set STREAMHUB_WRITE_CORPUS=1 to regenerate the corpus")
+	if os.Getenv("TEST_WRITE_CORPUS") == "" {
+		t.Skip("set TEST_WRITE_CORPUS=1 to regenerate the corpus")
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzReadPacket")
 	os.MkdirAll(dir, 0o755)
