@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// requireFFmpeg skips only where ffmpeg cannot be had; scripts/test.sh
+// installs it, so in CI these tests run.
+func requireFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (scripts/test.sh installs it): %v", tool, err)
+		}
+	}
+}
+
+// mediaServer starts a server with short HLS segments, so tests take seconds.
+func mediaServer(t *testing.T, mutate func(*config.Config)) *testkit.Server {
+	return testkit.Start(t, func(c *config.Config) {
+		c.HLS.Segmentduration = 500 * time.Millisecond
+		c.HLS.Segments = 3
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+// publishFFmpeg publishes the issue's generated 720p30 stream (H.264 with
+// a keyframe a second, AAC) to url with ffmpeg's muxer format, until the
+// test ends or the returned stop is called.
+func publishFFmpeg(t *testing.T, format, url string, extra ...string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	args := []string{"-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-c:a", "aac"}
+	args = append(append(args, extra...), "-f", format, url)
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }() //nolint:errcheck // killed on purpose
+	stop = func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("ffmpeg publisher: %s", stderr.String())
+		}
+	})
+	return stop
+}
+
+type probedStream struct {
+	CodecName string `json:"codec_name"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+}
+
+// probe runs ffprobe on url and returns its streams.
+func probe(t *testing.T, url string, args ...string) []probedStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	all := append(append([]string{"-v", "error"}, args...), "-show_entries", "stream=codec_name,width,height", "-of", "json", url)
+	out, err := exec.CommandContext(ctx, "ffprobe", all...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
+	}
+	var res struct{ Streams []probedStream }
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ffprobe output: %v\n%s", err, out)
+	}
+	return res.Streams
+}
+
+// wantH264AAC checks the issue's stream came back whole: 720p H.264 and AAC.
+func wantH264AAC(t *testing.T, streams []probedStream) {
+	t.Helper()
+	var video, audio bool
+	for _, s := range streams {
+		switch s.CodecName {
+		case "h264":
+			video = s.Width == 1280 && s.Height == 720
+		case "aac":
+			audio = true
+		}
+	}
+	if !video || !audio {
+		t.Fatalf("want h264 1280x720 and aac, got %+v", streams)
+	}
+}
+
+// waitOnline waits until the path is listed by GET /v1/media.
+func waitOnline(t *testing.T, srv *testkit.Server, path string) {
+	t.Helper()
+	testkit.Eventually(t, 15*time.Second, path+" online", func() bool {
+		for _, st := range srv.Media().List() {
+			if st.Path == path {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestMediaRTMPToHLS(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := mediaServer(t, nil)
+	publishFFmpeg(t, "flv", "rtmp://"+srv.RTMP().Addr()+"/live/cam1")
+	waitOnline(t, srv, "live/cam1")
+
+	base := srv.URL + "/hls/live/cam1/"
+	wantH264AAC(t, probe(t, base+"index.m3u8"))
+
+	first := firstSegment(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+		"frame=key_frame", "-read_intervals", "%+#1", "-of", "csv=p=0", base+first).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe first segment: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); !strings.HasPrefix(got, "1") {
+		t.Fatalf("first segment %s does not start with a keyframe: key_frame=%q", first, got)
+	}
+
+	resp := testkit.Get(t, ctx, base, "")
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `<video src="index.m3u8"`) {
+		t.Fatalf("page lacks the video element:\n%s", page)
+	}
+}
+
+// firstSegment follows the multivariant playlist at base to its media
+// playlist and returns the first segment's name.
+func firstSegment(t *testing.T, base string) string {
+	t.Helper()
+	media := firstURI(t, base+"index.m3u8")
+	return firstURI(t, base+media)
+}
+
+func firstURI(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			return line
+		}
+	}
+	t.Fatalf("%s lists no URI", url)
+	return ""
+}
