@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -130,6 +131,7 @@ func TestMediaRTMPToHLS(t *testing.T) {
 
 	base := srv.URL + "/hls/live/cam1/"
 	wantH264AAC(t, probe(t, base+"index.m3u8"))
+	decodeClean(t, base+"index.m3u8")
 
 	first := firstSegment(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -174,4 +176,99 @@ func firstURI(t *testing.T, url string) string {
 	}
 	t.Fatalf("%s lists no URI", url)
 	return ""
+}
+
+// decodeClean reads url with ffmpeg for a few seconds and fails on any
+// decode error ffmpeg reports.
+func decodeClean(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-i", url, "-t", "2", "-f", "null", "-").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("ffmpeg decoding %s: %v\n%s", url, err, out)
+	}
+}
+
+func TestMediaRTMPToRTMP(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := mediaServer(t, nil)
+	url := "rtmp://" + srv.RTMP().Addr() + "/live/cam1"
+	publishFFmpeg(t, "flv", url)
+	waitOnline(t, srv, "live/cam1")
+	wantH264AAC(t, probe(t, url))
+	decodeClean(t, url)
+}
+
+// A publisher killed mid-stream ends its path cleanly: the retained
+// $media state goes offline (seen here over SSE) and GET /v1/media drops it.
+func TestMediaPublisherKilledGoesOffline(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := mediaServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp := testkit.Get(t, ctx, srv.URL+"/v1/subscribe?topic="+url.QueryEscape("$media/live/cam1"), "")
+	defer resp.Body.Close()
+	events := testkit.NewSSEReader(resp.Body)
+	srv.WaitSubscribers(t, "$media/live/cam1", 1)
+
+	stop := publishFFmpeg(t, "flv", "rtmp://"+srv.RTMP().Addr()+"/live/cam1")
+	online := nextState(t, events)
+	if !online.Online || len(online.Tracks) != 2 || online.Tracks[0].Codec != "h264" || online.Tracks[1].Codec != "aac" {
+		t.Fatalf("online state: %+v", online)
+	}
+	var listed struct{ Paths []mediaState }
+	getJSON(t, srv.URL+"/v1/media", &listed)
+	if len(listed.Paths) != 1 || listed.Paths[0].Path != "live/cam1" {
+		t.Fatalf("GET /v1/media: %+v", listed)
+	}
+
+	stop() // SIGKILL, mid-GOP
+	for {
+		st := nextState(t, events)
+		if !st.Online {
+			break
+		}
+	}
+	getJSON(t, srv.URL+"/v1/media", &listed)
+	if len(listed.Paths) != 0 {
+		t.Fatalf("GET /v1/media after the publisher died: %+v", listed)
+	}
+}
+
+type mediaState struct {
+	Path    string
+	Online  bool
+	Tracks  []struct{ Codec string }
+	Readers map[string]int
+}
+
+func nextState(t *testing.T, events *testkit.SSEReader) mediaState {
+	t.Helper()
+	ev, err := events.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st mediaState
+	if err := json.Unmarshal([]byte(ev.Data), &st); err != nil {
+		t.Fatalf("state %q: %v", ev.Data, err)
+	}
+	return st
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
 }
