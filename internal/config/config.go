@@ -40,6 +40,7 @@ type Config struct {
 	CORS     CORS          `koanf:"cors"`
 	Media    Media         `koanf:"media"`
 	RTMP     RTMP          `koanf:"rtmp"`
+	RTSP     RTSP          `koanf:"rtsp"`
 	HLS      HLS           `koanf:"hls"`
 	Shutdown time.Duration `koanf:"shutdown"`
 }
@@ -251,10 +252,11 @@ type CORS struct {
 func Defaults() Config {
 	h := hub.Defaults()
 	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
-	mediaCfg, rtmpCfg, hlsCfg := defaultMedia()
+	mediaCfg, rtmpCfg, rtspCfg, hlsCfg := defaultMedia()
 	return Config{
 		Media:   mediaCfg,
 		RTMP:    rtmpCfg,
+		RTSP:    rtspCfg,
 		HLS:     hlsCfg,
 		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
 		Log:     Log{Level: "info", Format: "text"},

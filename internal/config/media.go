@@ -28,6 +28,13 @@ type RTMP struct {
 	Timeout time.Duration `koanf:"timeout"` // handshake, each publisher read, each player write
 }
 
+// RTSP is the RTSP listener (ANNOUNCE/RECORD and DESCRIBE/PLAY); RTP over
+// UDP uses the two ports after its port.
+type RTSP struct {
+	Addr    string        `koanf:"addr"`    // empty disables
+	Timeout time.Duration `koanf:"timeout"` // each read and write
+}
+
 // HLS serves media paths on the HTTP listener at /hls/<path>/index.m3u8.
 type HLS struct {
 	Variant         string        `koanf:"variant"` // mpegts, fmp4 or lowlatency
@@ -37,18 +44,22 @@ type HLS struct {
 	Idle            time.Duration `koanf:"idle"` // a path's muxer stops after this long without requests
 }
 
-func defaultMedia() (Media, RTMP, HLS) {
+func defaultMedia() (Media, RTMP, RTSP, HLS) {
 	return Media{Queue: 1024, Queuebytes: 16 << 20, State: 5 * time.Second},
 		RTMP{Addr: "127.0.0.1:1935", Timeout: 10 * time.Second},
+		RTSP{Addr: "127.0.0.1:8554", Timeout: 10 * time.Second},
 		HLS{Variant: "mpegts", Segments: 7, Segmentduration: time.Second, Partduration: 200 * time.Millisecond,
 			Idle: time.Minute}
 }
 
 func (c Config) validateMedia() []error {
 	var errs []error
-	if c.RTMP.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.RTMP.Addr); err != nil {
-			errs = append(errs, fmt.Errorf("rtmp.addr %q: %w", c.RTMP.Addr, err))
+	for key, addr := range map[string]string{"rtmp.addr": c.RTMP.Addr, "rtsp.addr": c.RTSP.Addr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", key, addr, err))
 		}
 	}
 	if c.Media.Queue <= 0 || c.Media.Queuebytes <= 0 {

@@ -80,4 +80,15 @@ func TestMediaAuth(t *testing.T) {
 		}
 	}
 	wantH264AAC(t, probe(t, hlsURL+"?token="+token(t, "viewer", time.Now().Add(time.Hour))))
+
+	// RTSP: credentials in the URL, sent as Basic after a 401 challenge.
+	rtspHost := srv.RTSP().Addr()
+	rtspGen := []string{"-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "1", "-c:v", "libx264", "-f", "rtsp"}
+	ffmpegFails(t, "ffmpeg", append(rtspGen, "rtsp://"+rtspHost+"/live/cam2")...)
+	ffmpegFails(t, "ffmpeg", append(rtspGen, "rtsp://viewer:pw@"+rtspHost+"/live/cam2")...)
+	ffmpegFails(t, "ffprobe", "-v", "error", "rtsp://"+rtspHost+"/live/cam1")
+	ffmpegFails(t, "ffprobe", "-v", "error", "rtsp://cam:pw@"+rtspHost+"/live/cam1")
+	wantH264AAC(t, probe(t, "rtsp://viewer:pw@"+rtspHost+"/live/cam1", "-rtsp_transport", "tcp"))
+	publishFFmpeg(t, "rtsp", "rtsp://cam:pw@"+rtspHost+"/live/cam2")
+	waitOnline(t, srv, "live/cam2")
 }

@@ -122,12 +122,19 @@ func waitOnline(t *testing.T, srv *testkit.Server, path string) {
 	})
 }
 
-func TestMediaRTMPToHLS(t *testing.T) {
-	requireFFmpeg(t)
-	t.Parallel()
+// rtmpPublished starts a server with live/cam1 published over RTMP.
+func rtmpPublished(t *testing.T) *testkit.Server {
+	t.Helper()
 	srv := mediaServer(t, nil)
 	publishFFmpeg(t, "flv", "rtmp://"+srv.RTMP().Addr()+"/live/cam1")
 	waitOnline(t, srv, "live/cam1")
+	return srv
+}
+
+func TestMediaRTMPToHLS(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := rtmpPublished(t)
 
 	base := srv.URL + "/hls/live/cam1/"
 	wantH264AAC(t, probe(t, base+"index.m3u8"))
@@ -270,5 +277,34 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// RTMP in, RTSP out: RTP over TCP for ffprobe, over UDP (ffmpeg's
+// default) for the decoding reader.
+func TestMediaRTMPToRTSP(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := rtmpPublished(t)
+	rtspURL := "rtsp://" + srv.RTSP().Addr() + "/live/cam1"
+	wantH264AAC(t, probe(t, rtspURL, "-rtsp_transport", "tcp"))
+	decodeClean(t, rtspURL)
+}
+
+// RTSP in over TCP and over UDP; out over RTSP, RTMP and HLS.
+func TestMediaRTSPPublish(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			srv := mediaServer(t, nil)
+			rtspURL := "rtsp://" + srv.RTSP().Addr() + "/live/cam1"
+			publishFFmpeg(t, "rtsp", rtspURL, "-rtsp_transport", transport)
+			waitOnline(t, srv, "live/cam1")
+			wantH264AAC(t, probe(t, rtspURL, "-rtsp_transport", "tcp"))
+			wantH264AAC(t, probe(t, "rtmp://"+srv.RTMP().Addr()+"/live/cam1"))
+			wantH264AAC(t, probe(t, srv.URL+"/hls/live/cam1/index.m3u8"))
+		})
 	}
 }

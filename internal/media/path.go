@@ -74,31 +74,36 @@ func (p *path) write(f Frame) {
 	}
 }
 
-// withParameterSets puts the track's SPS and PPS (and VPS) in front of a
-// keyframe that lacks them: RTMP and RTSP publishers send them once, out
-// of band, and a reader joining at a later keyframe needs them in-band.
+// withParameterSets puts the track's parameter sets in front of a
+// keyframe that lacks them (see WithParameterSets).
 func (p *path) withParameterSets(f Frame) Frame {
-	if !f.Keyframe || f.Track < 0 || f.Track >= len(p.tracks) {
-		return f
+	if f.Keyframe && f.Track >= 0 && f.Track < len(p.tracks) {
+		f.Units = WithParameterSets(p.tracks[f.Track], f.Units)
 	}
-	t := p.tracks[f.Track]
+	return f
+}
+
+// WithParameterSets returns the keyframe units with the track's SPS and
+// PPS (and VPS) in front when they lack them: RTMP and RTSP publishers
+// send them once, out of band, and a reader joining at a later keyframe
+// (or a DTS extractor) needs them in-band.
+func WithParameterSets(t Track, units [][]byte) [][]byte {
 	var params [][]byte
 	switch t.Codec {
 	case H264:
-		if hasH264Params(f.Units) || t.SPS == nil || t.PPS == nil {
-			return f
+		if hasH264Params(units) || t.SPS == nil || t.PPS == nil {
+			return units
 		}
 		params = [][]byte{t.SPS, t.PPS}
 	case H265:
-		if hasH265Params(f.Units) || t.VPS == nil || t.SPS == nil || t.PPS == nil {
-			return f
+		if hasH265Params(units) || t.VPS == nil || t.SPS == nil || t.PPS == nil {
+			return units
 		}
 		params = [][]byte{t.VPS, t.SPS, t.PPS}
 	default:
-		return f
+		return units
 	}
-	f.Units = append(params, f.Units...)
-	return f
+	return append(params, units...)
 }
 
 func hasH264Params(units [][]byte) bool {

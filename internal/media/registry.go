@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/message"
 )
 
@@ -176,4 +177,23 @@ func (r *Registry) republish() {
 			}
 		}
 	}
+}
+
+// Paths is what a transport that both publishes and reads needs from the
+// registry (RTMP, RTSP); tests may stand a fake behind it.
+type Paths interface {
+	Publish(name, protocol string, tracks []Track) (*Publisher, error)
+	Read(name, protocol string) (*Reader, error)
+}
+
+var _ Paths = (*Registry)(nil)
+
+// ListenerConfig configures a media transport with a listener of its own
+// (RTMP, RTSP).
+type ListenerConfig struct {
+	Addr string // empty disables
+	// Timeout bounds the handshake, each read from a publisher and each
+	// write to a reader.
+	Timeout time.Duration
+	Policy  *auth.Policy
 }

@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // mediaProtocols are the reader protocols of media paths, whose skip
 // counters exist at 0 from the start.
-var mediaProtocols = []string{"rtmp", "hls"}
+var mediaProtocols = []string{"rtmp", "rtsp", "hls"}
 
 func newMediaSkipped(reg *prometheus.Registry) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -9,6 +9,7 @@ import (
 	"streamhub/internal/media"
 	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/rtmp"
+	"streamhub/internal/transport/rtsp"
 )
 
 // newMedia builds the media registry and its transports: RTMP on its own
@@ -18,6 +19,7 @@ func (s *Server) newMedia() error {
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
 	s.rtmp = rtmp.New(rtmp.Config{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout, Policy: s.policy}, s.media, s.log)
+	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy}, s.media, s.log)
 	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
@@ -53,11 +55,27 @@ func (s *Server) listMedia(w http.ResponseWriter, r *http.Request) {
 // RTMP returns the RTMP server, for its bound address.
 func (s *Server) RTMP() *rtmp.Server { return s.rtmp }
 
+// RTSP returns the RTSP server, for its bound address.
+func (s *Server) RTSP() *rtsp.Server { return s.rtsp }
+
+// startMedia starts the media listeners of their own (HLS is on HTTP's).
+func (s *Server) startMedia() error {
+	if err := s.rtmp.Start(); err != nil {
+		return err
+	}
+	if err := s.rtsp.Start(); err != nil {
+		s.rtmp.Close()
+		return err
+	}
+	return nil
+}
+
 // Media returns the media path registry.
 func (s *Server) Media() *media.Registry { return s.media }
 
 func (s *Server) closeMedia() {
 	s.rtmp.Close()
+	s.rtsp.Close()
 	s.hls.Close()
 	s.media.Close()
 }

@@ -35,6 +35,7 @@ import (
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/rtmp"
+	"streamhub/internal/transport/rtsp"
 	"streamhub/internal/ws"
 )
 
@@ -57,6 +58,7 @@ type Server struct {
 	mqtt       *mqtt.Server
 	media      *media.Registry // media paths; their transports below (media.go)
 	rtmp       *rtmp.Server
+	rtsp       *rtsp.Server
 	hls        *hls.Server
 	httpServer *http.Server
 	listener   net.Listener
@@ -285,7 +287,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mqtt.Close()
 		return err
 	}
-	if err := s.rtmp.Start(); err != nil {
+	if err := s.startMedia(); err != nil {
 		ln.Close()
 		s.tcp.Close()
 		s.mqtt.Close()

@@ -13,32 +13,17 @@ import (
 	"time"
 
 	"streamhub/internal/acceptloop"
-	"streamhub/internal/auth"
 	"streamhub/internal/media"
 	"streamhub/internal/ratelog"
 )
 
-// Paths is what RTMP needs from the media registry.
-type Paths interface {
-	Publish(name, protocol string, tracks []media.Track) (*media.Publisher, error)
-	Read(name, protocol string) (*media.Reader, error)
-}
-
-var _ Paths = (*media.Registry)(nil)
-
 // Config configures the RTMP listener.
-type Config struct {
-	Addr string // empty disables
-	// Timeout bounds the handshake, each read from a publisher and each
-	// write to a player.
-	Timeout time.Duration
-	Policy  *auth.Policy
-}
+type Config = media.ListenerConfig
 
 // Server is the RTMP listener.
 type Server struct {
 	cfg    Config
-	paths  Paths
+	paths  media.Paths
 	log    *slog.Logger
 	remote *ratelog.Logger
 
@@ -51,7 +36,7 @@ type Server struct {
 }
 
 // New builds an RTMP server; Start listens.
-func New(cfg Config, paths Paths, log *slog.Logger) *Server {
+func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
