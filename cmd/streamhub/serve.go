@@ -14,7 +14,7 @@ import (
 )
 
 func newServe() *cobra.Command {
-	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr string
+	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr, rtmpAddr, rtspAddr string
 	var tcpIn, tcpOut, tcpInDial, tcpOutDial, durable []string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +53,12 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("mqtt") {
 				cfg.MQTT.Addr = mqttAddr
 			}
+			if flags.Changed("rtmp") {
+				cfg.RTMP.Addr = rtmpAddr
+			}
+			if flags.Changed("rtsp") {
+				cfg.RTSP.Addr = rtspAddr
+			}
 			for _, f := range durable {
 				cfg.Durable.Streams = append(cfg.Durable.Streams, config.DurableStream{Filter: f})
 			}
@@ -82,6 +88,8 @@ its protocol's going-away signal, and the process exits once they are done.`,
 	f.StringArrayVar(&durable, "durable", nil,
 		"store topics matching FILTER durably, with the default retention (repeatable; needs --data; env STREAMHUB_DURABLE_STREAMS)")
 	f.StringVar(&mqttAddr, "mqtt", config.Defaults().MQTT.Addr, "MQTT listen address, empty to disable (env STREAMHUB_MQTT_ADDR)")
+	f.StringVar(&rtmpAddr, "rtmp", config.Defaults().RTMP.Addr, "RTMP listen address (publish and play media paths), empty to disable (env STREAMHUB_RTMP_ADDR)")
+	f.StringVar(&rtspAddr, "rtsp", config.Defaults().RTSP.Addr, "RTSP listen address (publish and play media paths; UDP on the next two ports), empty to disable (env STREAMHUB_RTSP_ADDR)")
 	f.StringVar(&tcpAddr, "tcp", "", "text protocol listen address, e.g. 127.0.0.1:7000 (env STREAMHUB_TCP_ADDR)")
 	f.StringArrayVar(&tcpIn, "tcp-in", nil,
 		"listen on ADDR; each connection's input becomes messages on TOPIC: ADDR=TOPIC[?framing=lines|length|raw] (repeatable)")

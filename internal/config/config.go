@@ -38,6 +38,10 @@ type Config struct {
 	MQTT     MQTT          `koanf:"mqtt"`
 	TCP      TCP           `koanf:"tcp"`
 	CORS     CORS          `koanf:"cors"`
+	Media    Media         `koanf:"media"`
+	RTMP     RTMP          `koanf:"rtmp"`
+	RTSP     RTSP          `koanf:"rtsp"`
+	HLS      HLS           `koanf:"hls"`
 	Shutdown time.Duration `koanf:"shutdown"`
 }
 
@@ -248,7 +252,12 @@ type CORS struct {
 func Defaults() Config {
 	h := hub.Defaults()
 	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
+	mediaCfg, rtmpCfg, rtspCfg, hlsCfg := defaultMedia()
 	return Config{
+		Media:   mediaCfg,
+		RTMP:    rtmpCfg,
+		RTSP:    rtspCfg,
+		HLS:     hlsCfg,
 		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
 		Log:     Log{Level: "info", Format: "text"},
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
@@ -381,6 +390,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
+	errs = append(errs, c.validateMedia()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

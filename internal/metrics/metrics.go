@@ -25,6 +25,8 @@ type Metrics struct {
 	dropped     *prometheus.CounterVec
 	slow        *prometheus.CounterVec
 	dial        *prometheus.GaugeVec
+	// mediaSkipped counts frames slow media readers skipped (media.go).
+	mediaSkipped *prometheus.CounterVec
 }
 
 // New registers streamhub's metrics, with gauges read from h's stats.
@@ -51,6 +53,7 @@ func New(stats func() hub.Stats) *Metrics {
 		m.dropped.WithLabelValues(t)
 		m.slow.WithLabelValues(t)
 	}
+	m.mediaSkipped = newMediaSkipped(m.reg)
 	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow, m.dial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(hub.Stats) float64) {

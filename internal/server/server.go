@@ -23,6 +23,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/longpoll"
+	"streamhub/internal/media"
 	"streamhub/internal/metrics"
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
@@ -32,6 +33,9 @@ import (
 	"streamhub/internal/stream"
 	"streamhub/internal/tcp"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/hls"
+	"streamhub/internal/transport/rtmp"
+	"streamhub/internal/transport/rtsp"
 	"streamhub/internal/ws"
 )
 
@@ -52,6 +56,10 @@ type Server struct {
 	store      *store.Store
 	tcp        *tcp.Server
 	mqtt       *mqtt.Server
+	media      *media.Registry // media paths; their transports below (media.go)
+	rtmp       *rtmp.Server
+	rtsp       *rtsp.Server
+	hls        *hls.Server
 	httpServer *http.Server
 	listener   net.Listener
 	// streams tracks handlers that outlive http.Server.Shutdown's idea of
@@ -106,6 +114,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.hub = h
+	if err := s.newMedia(); err != nil {
+		s.closeStore()
+		return nil, err
+	}
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
@@ -192,6 +204,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
+	s.mediaRoutes(mux)
+
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
 	})
@@ -273,6 +287,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mqtt.Close()
 		return err
 	}
+	if err := s.startMedia(); err != nil {
+		ln.Close()
+		s.tcp.Close()
+		s.mqtt.Close()
+		return err
+	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
 	s.serveWG.Add(1)
 	go func() {
@@ -323,6 +343,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
+	s.closeMedia()
 	s.hub.Close()
 	s.tcp.Close()
 	s.mqtt.Close()

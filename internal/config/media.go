@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Media configures media paths (see docs/MEDIA.md): the per-reader
+// queues, and what a second publisher of a path gets.
+type Media struct {
+	// Queue and Queuebytes bound each reader's queue; past them the reader
+	// skips to the next keyframe (counted in streamhub_media_frames_skipped_total).
+	Queue      int `koanf:"queue"`
+	Queuebytes int `koanf:"queuebytes"`
+	// Takeover lets a new publisher replace a path's current one;
+	// otherwise it is refused.
+	Takeover bool `koanf:"takeover"`
+	// State is how often an online path's $media/<path> state (bitrate,
+	// readers) is republished; 0: only on changes.
+	State time.Duration `koanf:"state"`
+}
+
+// RTMP is the RTMP listener (publish and play).
+type RTMP struct {
+	Addr    string        `koanf:"addr"`    // empty disables
+	Timeout time.Duration `koanf:"timeout"` // handshake, each publisher read, each player write
+}
+
+// RTSP is the RTSP listener (ANNOUNCE/RECORD and DESCRIBE/PLAY); RTP over
+// UDP uses the two ports after its port.
+type RTSP struct {
+	Addr    string        `koanf:"addr"`    // empty disables
+	Timeout time.Duration `koanf:"timeout"` // each read and write
+}
+
+// HLS serves media paths on the HTTP listener at /hls/<path>/index.m3u8.
+type HLS struct {
+	Variant         string        `koanf:"variant"` // mpegts, fmp4 or lowlatency
+	Segments        int           `koanf:"segments"`
+	Segmentduration time.Duration `koanf:"segmentduration"`
+	Partduration    time.Duration `koanf:"partduration"`
+	Idle            time.Duration `koanf:"idle"` // a path's muxer stops after this long without requests
+}
+
+func defaultMedia() (Media, RTMP, RTSP, HLS) {
+	return Media{Queue: 1024, Queuebytes: 16 << 20, State: 5 * time.Second},
+		RTMP{Addr: "127.0.0.1:1935", Timeout: 10 * time.Second},
+		RTSP{Addr: "127.0.0.1:8554", Timeout: 10 * time.Second},
+		HLS{Variant: "mpegts", Segments: 7, Segmentduration: time.Second, Partduration: 200 * time.Millisecond,
+			Idle: time.Minute}
+}
+
+func (c Config) validateMedia() []error {
+	var errs []error
+	for key, addr := range map[string]string{"rtmp.addr": c.RTMP.Addr, "rtsp.addr": c.RTSP.Addr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", key, addr, err))
+		}
+	}
+	if c.Media.Queue <= 0 || c.Media.Queuebytes <= 0 {
+		errs = append(errs, errors.New("media.queue and media.queuebytes must be positive"))
+	}
+	switch c.HLS.Variant {
+	case "mpegts", "fmp4", "lowlatency":
+	default:
+		errs = append(errs, fmt.Errorf("hls.variant %q: want mpegts, fmp4 or lowlatency", c.HLS.Variant))
+	}
+	if c.HLS.Segments < 1 || c.HLS.Segmentduration <= 0 || c.HLS.Partduration <= 0 {
+		errs = append(errs, errors.New("hls.segments, hls.segmentduration and hls.partduration must be positive"))
+	}
+	return errs
+}

@@ -1,0 +1,199 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/message"
+)
+
+// StateSink is where path states go: the hub, as retained messages.
+type StateSink interface {
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+}
+
+// Observer counts what readers lose: frames skipped to catch up.
+type Observer interface {
+	MediaSkipped(protocol string, frames int)
+}
+
+// Config bounds each reader's queue and says whether a second publisher
+// takes a path over.
+type Config struct {
+	QueueFrames int
+	QueueBytes  int
+	// Takeover lets a new publisher replace the current one (an encoder
+	// that reconnects before its old connection timed out); otherwise the
+	// newcomer is refused with ErrBusy.
+	Takeover bool
+	// StateInterval is how often an online path's state (bitrate) is
+	// republished; 0 republishes only on changes.
+	StateInterval time.Duration
+}
+
+// Registry holds the media paths. Lock order: Registry.mu, then path.mu,
+// then Reader.mu.
+type Registry struct {
+	cfg     Config
+	sink    StateSink
+	observe Observer
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	paths  map[string]*path
+	closed bool
+	stop   chan struct{}
+	done   sync.WaitGroup
+}
+
+// New builds an empty registry; Close stops it.
+func New(cfg Config, sink StateSink, observe Observer, log *slog.Logger) *Registry {
+	if cfg.QueueFrames <= 0 {
+		cfg.QueueFrames = 1024
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 16 << 20
+	}
+	r := &Registry{cfg: cfg, sink: sink, observe: observe, log: log, paths: map[string]*path{}, stop: make(chan struct{})}
+	if cfg.StateInterval > 0 {
+		r.done.Add(1)
+		go r.republish()
+	}
+	return r
+}
+
+// Publish makes the caller the publisher of name with these tracks.
+func (r *Registry) Publish(name, protocol string, tracks []Track) (*Publisher, error) {
+	if err := ValidatePath(name); err != nil {
+		return nil, err
+	}
+	if len(tracks) == 0 {
+		return nil, ErrNoTracks
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	old := r.paths[name]
+	if old != nil && !r.cfg.Takeover {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
+	}
+	p := newPath(r, name, protocol, tracks)
+	r.paths[name] = p
+	r.mu.Unlock()
+	if old != nil {
+		old.end()
+		r.log.Info("media path taken over", "path", name, "protocol", protocol)
+	}
+	r.log.Info("media path online", "path", name, "protocol", protocol, "tracks", len(tracks))
+	r.publishState(p.state())
+	return &Publisher{path: p}, nil
+}
+
+// Read adds a reader to the path name, which must have a publisher.
+func (r *Registry) Read(name, protocol string) (*Reader, error) {
+	r.mu.Lock()
+	p := r.paths[name]
+	r.mu.Unlock()
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	rd, err := p.addReader(protocol)
+	if err != nil {
+		return nil, err
+	}
+	r.publishState(p.state())
+	return rd, nil
+}
+
+// List returns the state of every online path, sorted by path.
+func (r *Registry) List() []State {
+	r.mu.Lock()
+	paths := make([]*path, 0, len(r.paths))
+	for _, p := range r.paths {
+		paths = append(paths, p)
+	}
+	r.mu.Unlock()
+	states := make([]State, 0, len(paths))
+	for _, p := range paths {
+		states = append(states, p.state())
+	}
+	slices.SortFunc(states, func(a, b State) int { return strings.Compare(a.Path, b.Path) })
+	return states
+}
+
+// Close ends every path (readers are told) and stops republishing.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	paths := r.paths
+	r.paths = map[string]*path{}
+	r.mu.Unlock()
+	close(r.stop)
+	r.done.Wait()
+	for _, p := range paths {
+		p.end()
+	}
+}
+
+// remove takes p out of the registry if it is still the path's current
+// publisher (a takeover already replaced it otherwise).
+func (r *Registry) remove(p *path) {
+	r.mu.Lock()
+	current := r.paths[p.name] == p
+	if current {
+		delete(r.paths, p.name)
+	}
+	r.mu.Unlock()
+	if current {
+		r.publishState(State{Path: p.name, Online: false, Readers: map[string]int{}})
+		r.log.Info("media path offline", "path", p.name)
+	}
+}
+
+func (r *Registry) republish() {
+	defer r.done.Done()
+	t := time.NewTicker(r.cfg.StateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			for _, st := range r.List() {
+				r.publishState(st)
+			}
+		}
+	}
+}
+
+// Paths is what a transport that both publishes and reads needs from the
+// registry (RTMP, RTSP); tests may stand a fake behind it.
+type Paths interface {
+	Publish(name, protocol string, tracks []Track) (*Publisher, error)
+	Read(name, protocol string) (*Reader, error)
+}
+
+var _ Paths = (*Registry)(nil)
+
+// ListenerConfig configures a media transport with a listener of its own
+// (RTMP, RTSP).
+type ListenerConfig struct {
+	Addr string // empty disables
+	// Timeout bounds the handshake, each read from a publisher and each
+	// write to a reader.
+	Timeout time.Duration
+	Policy  *auth.Policy
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/httpx"
+	"streamhub/internal/media"
+	"streamhub/internal/transport/hls"
+	"streamhub/internal/transport/rtmp"
+	"streamhub/internal/transport/rtsp"
+)
+
+// newMedia builds the media registry and its transports: RTMP on its own
+// listener, HLS on the HTTP one.
+func (s *Server) newMedia() error {
+	cfg := s.cfg
+	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
+		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
+	s.rtmp = rtmp.New(rtmp.Config{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout, Policy: s.policy}, s.media, s.log)
+	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy}, s.media, s.log)
+	var err error
+	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
+		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
+		Policy: s.policy, Identify: s.credentials}, s.media, s.log)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+// mediaRoutes mounts HLS and the list of media paths.
+func (s *Server) mediaRoutes(mux *http.ServeMux) {
+	mux.Handle("GET "+hls.Prefix, s.tracked(s.hls))
+	mux.HandleFunc("GET /v1/media", s.listMedia)
+}
+
+// listMedia answers GET /v1/media: the online paths the caller may read.
+func (s *Server) listMedia(w http.ResponseWriter, r *http.Request) {
+	states := s.media.List()
+	if !s.policy.Open() {
+		id := auth.FromContext(r.Context())
+		visible := states[:0]
+		for _, st := range states {
+			if s.policy.CanRead(id, media.Topic(st.Path)) {
+				visible = append(visible, st)
+			}
+		}
+		states = visible
+	}
+	httpx.WriteJSON(w, map[string]any{"paths": states})
+}
+
+// RTMP returns the RTMP server, for its bound address.
+func (s *Server) RTMP() *rtmp.Server { return s.rtmp }
+
+// RTSP returns the RTSP server, for its bound address.
+func (s *Server) RTSP() *rtsp.Server { return s.rtsp }
+
+// startMedia starts the media listeners of their own (HLS is on HTTP's).
+func (s *Server) startMedia() error {
+	if err := s.rtmp.Start(); err != nil {
+		return err
+	}
+	if err := s.rtsp.Start(); err != nil {
+		s.rtmp.Close()
+		return err
+	}
+	return nil
+}
+
+// Media returns the media path registry.
+func (s *Server) Media() *media.Registry { return s.media }
+
+func (s *Server) closeMedia() {
+	s.rtmp.Close()
+	s.rtsp.Close()
+	s.hls.Close()
+	s.media.Close()
+}

@@ -1,0 +1,156 @@
+package hls
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+
+	"streamhub/internal/httpx"
+	"streamhub/internal/media"
+)
+
+// muxer turns one path's frames into HLS playlists and segments.
+type muxer struct {
+	server   *Server
+	reader   *media.Reader
+	hls      *gohlslib.Muxer
+	tracks   []*gohlslib.Track // by media track index; nil: not carried
+	cancel   context.CancelFunc
+	done     chan struct{}
+	lastSeen atomic.Int64 // unix nanoseconds of the last request
+}
+
+func startMuxer(s *Server, rd *media.Reader) (*muxer, error) {
+	m := &muxer{server: s, reader: rd, done: make(chan struct{})}
+	m.tracks = make([]*gohlslib.Track, len(rd.Tracks()))
+	var all []*gohlslib.Track
+	for i, t := range rd.Tracks() {
+		if m.tracks[i] = trackToHLS(t, s.variant); m.tracks[i] != nil {
+			all = append(all, m.tracks[i])
+		}
+	}
+	m.hls = &gohlslib.Muxer{
+		Tracks:             all,
+		Variant:            s.variant,
+		SegmentCount:       s.cfg.SegmentCount,
+		SegmentMinDuration: s.cfg.SegmentDuration,
+		PartMinDuration:    s.cfg.PartDuration,
+		OnEncodeError: func(err error) {
+			s.log.Warn("muxing", "path", rd.Path(), "err", err)
+		},
+	}
+	if len(all) == 0 {
+		return nil, errNoTracks
+	}
+	if err := m.hls.Start(); err != nil {
+		return nil, err
+	}
+	m.lastSeen.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go m.run(ctx)
+	go m.watchIdle(ctx)
+	return m, nil
+}
+
+// trackToHLS converts a media track into what variant can carry, or nil.
+// MPEG-TS takes H.264 and AAC only; fMP4 also H.265 and Opus.
+func trackToHLS(t media.Track, variant gohlslib.MuxerVariant) *gohlslib.Track {
+	fmp4 := variant != gohlslib.MuxerVariantMPEGTS
+	switch {
+	case t.Codec == media.H264:
+		return &gohlslib.Track{Codec: &codecs.H264{SPS: t.SPS, PPS: t.PPS}, ClockRate: t.ClockRate}
+	case t.Codec == media.AAC && t.AAC != nil:
+		return &gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: *t.AAC}, ClockRate: t.ClockRate}
+	case t.Codec == media.H265 && fmp4:
+		return &gohlslib.Track{Codec: &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}, ClockRate: t.ClockRate}
+	case t.Codec == media.Opus && fmp4:
+		return &gohlslib.Track{Codec: &codecs.Opus{ChannelCount: t.Channels}, ClockRate: t.ClockRate}
+	}
+	return nil
+}
+
+func (m *muxer) run(ctx context.Context) {
+	defer close(m.done)
+	defer m.server.forget(m.reader.Path(), m)
+	defer m.hls.Close()
+	defer m.reader.Close()
+	for {
+		f, err := m.reader.Next(ctx)
+		if err != nil {
+			return
+		}
+		if t := m.tracks[f.Track]; t != nil {
+			if err := m.write(t, f); err != nil {
+				m.server.log.Warn("muxing", "path", m.reader.Path(), "err", err)
+			}
+		}
+	}
+}
+
+func (m *muxer) write(t *gohlslib.Track, f media.Frame) error {
+	switch t.Codec.(type) {
+	case *codecs.H264:
+		return m.hls.WriteH264(t, f.NTP, f.PTS, f.Units)
+	case *codecs.H265:
+		return m.hls.WriteH265(t, f.NTP, f.PTS, f.Units)
+	case *codecs.MPEG4Audio:
+		return m.hls.WriteMPEG4Audio(t, f.NTP, f.PTS, f.Units)
+	case *codecs.Opus:
+		return m.hls.WriteOpus(t, f.NTP, f.PTS, f.Units)
+	}
+	return nil
+}
+
+// watchIdle stops the muxer when nobody has requested it for Idle.
+func (m *muxer) watchIdle(ctx context.Context) {
+	idle := m.server.cfg.Idle
+	t := time.NewTicker(idle / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, m.lastSeen.Load())) > idle {
+				m.cancel()
+				return
+			}
+		}
+	}
+}
+
+func (m *muxer) stop() {
+	m.cancel()
+	<-m.done
+}
+
+// serve answers a playlist or segment request; gohlslib writes nothing
+// for names it does not know, which becomes a 404.
+func (m *muxer) serve(w http.ResponseWriter, r *http.Request) {
+	m.lastSeen.Store(time.Now().UnixNano())
+	rec := &writeTracker{ResponseWriter: w}
+	m.hls.Handle(rec, r)
+	if !rec.wrote {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such HLS file (segments expire as the stream moves on)")
+	}
+}
+
+type writeTracker struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *writeTracker) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *writeTracker) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}

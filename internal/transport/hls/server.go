@@ -1,0 +1,177 @@
+// Package hls serves media paths as HLS on the HTTP listener:
+// /hls/<path>/index.m3u8 for players and /hls/<path>/ for a page whose
+// <video src="index.m3u8"> plays where browsers speak HLS natively. Each
+// path gets one gohlslib muxer, started by its first request and stopped
+// when the path ends or nobody has asked for it for a while.
+package hls
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/httpx"
+	"streamhub/internal/media"
+)
+
+// Paths is what HLS needs from the media registry.
+type Paths interface {
+	Read(name, protocol string) (*media.Reader, error)
+}
+
+var _ Paths = (*media.Registry)(nil)
+
+// Config configures HLS.
+type Config struct {
+	// Variant is "mpegts" (the widest player support), "fmp4" or
+	// "lowlatency" (LL-HLS, fMP4 parts).
+	Variant         string
+	SegmentCount    int
+	SegmentDuration time.Duration // minimum; segments end at keyframes
+	PartDuration    time.Duration // LL-HLS parts
+	// Idle stops a path's muxer when no request came for this long.
+	Idle   time.Duration
+	Policy *auth.Policy
+	// Identify authenticates a request with the HTTP listener's rules
+	// (bearer token, basic, cookie, ?token=).
+	Identify func(r *http.Request) (*auth.Identity, error)
+}
+
+// Prefix is where HLS is mounted on the HTTP listener.
+const Prefix = "/hls/"
+
+// Server is the HLS handler.
+type Server struct {
+	cfg     Config
+	variant gohlslib.MuxerVariant
+	paths   Paths
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	muxers map[string]*muxer
+	closed bool
+}
+
+// ParseVariant maps a variant name onto gohlslib's.
+func ParseVariant(name string) (gohlslib.MuxerVariant, error) {
+	switch name {
+	case "mpegts", "":
+		return gohlslib.MuxerVariantMPEGTS, nil
+	case "fmp4":
+		return gohlslib.MuxerVariantFMP4, nil
+	case "lowlatency":
+		return gohlslib.MuxerVariantLowLatency, nil
+	}
+	return 0, fmt.Errorf("hls variant %q: want mpegts, fmp4 or lowlatency", name)
+}
+
+// New builds the HLS handler.
+func New(cfg Config, paths Paths, log *slog.Logger) (*Server, error) {
+	v, err := ParseVariant(cfg.Variant)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = time.Minute
+	}
+	return &Server{cfg: cfg, variant: v, paths: paths, log: log.With("transport", "hls"), muxers: map[string]*muxer{}}, nil
+}
+
+// ServeHTTP answers /hls/<path>/ (the page) and /hls/<path>/<file>.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, Prefix)
+	name, file := rest, ""
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
+		name, file = rest[:i], rest[i+1:]
+	}
+	if err := media.ValidatePath(name); err != nil || (file != "" && strings.ContainsRune(file, '/')) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such HLS path: want /hls/PATH/ or /hls/PATH/index.m3u8")
+		return
+	}
+	if !s.authorize(w, r, name) {
+		return
+	}
+	if file == "" {
+		servePage(w, r)
+		return
+	}
+	m, err := s.muxer(name)
+	if err != nil {
+		status, code := http.StatusNotFound, "not_found"
+		if !errors.Is(err, media.ErrNotFound) {
+			status, code = http.StatusServiceUnavailable, "unavailable"
+		}
+		httpx.WriteError(w, status, code, err.Error())
+		return
+	}
+	m.serve(w, r)
+}
+
+// authorize answers 401 or 403 (JSON, like every HTTP refusal) unless the
+// request may subscribe to media/<path>.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, name string) bool {
+	if s.cfg.Policy.Open() {
+		return true
+	}
+	id, err := s.cfg.Identify(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="streamhub"`)
+		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return false
+	}
+	if !s.cfg.Policy.CanRead(id, media.Topic(name)) {
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to read "+media.Topic(name))
+		return false
+	}
+	return true
+}
+
+// muxer returns the path's muxer, starting it on first use.
+func (s *Server) muxer(name string) (*muxer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("hls: closed")
+	}
+	if m := s.muxers[name]; m != nil {
+		return m, nil
+	}
+	rd, err := s.paths.Read(name, "hls")
+	if err != nil {
+		return nil, err
+	}
+	m, err := startMuxer(s, rd)
+	if err != nil {
+		rd.Close()
+		return nil, err
+	}
+	s.muxers[name] = m
+	return m, nil
+}
+
+func (s *Server) forget(name string, m *muxer) {
+	s.mu.Lock()
+	if s.muxers[name] == m {
+		delete(s.muxers, name)
+	}
+	s.mu.Unlock()
+}
+
+// Close stops every muxer.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	muxers := s.muxers
+	s.muxers = map[string]*muxer{}
+	s.mu.Unlock()
+	for _, m := range muxers {
+		m.stop()
+	}
+}

@@ -1,0 +1,102 @@
+// Package rtmp serves media paths over RTMP: encoders (ffmpeg, OBS)
+// publish to rtmp://host/live/cam1 and players read the same URL. The
+// handshake, chunk stream and FLV tags are gortmplib's; this package maps
+// them onto media paths and the one security policy.
+package rtmp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"streamhub/internal/acceptloop"
+	"streamhub/internal/media"
+	"streamhub/internal/ratelog"
+)
+
+// Config configures the RTMP listener.
+type Config = media.ListenerConfig
+
+// Server is the RTMP listener.
+type Server struct {
+	cfg    Config
+	paths  media.Paths
+	log    *slog.Logger
+	remote *ratelog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+// New builds an RTMP server; Start listens.
+func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log = log.With("transport", "rtmp")
+	return &Server{cfg: cfg, paths: paths, log: log, remote: ratelog.New(log, time.Second, 10),
+		ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+}
+
+// Start listens, unless the address is empty.
+func (s *Server) Start() error {
+	if s.cfg.Addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("rtmp: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.log.Info("listening", "addr", ln.Addr().String(), "url", "rtmp://"+ln.Addr().String()+"/PATH")
+	s.wg.Add(1)
+	go s.accept()
+	return nil
+}
+
+// Addr is the bound address, or "" when disabled.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	acceptloop.Run(s.ln, s.remote, "rtmp", func(conn net.Conn) {
+		s.mu.Lock()
+		s.conns[conn] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serve(conn)
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
+		}()
+	})
+}
+
+// Close stops listening, cuts every connection and waits for them.
+func (s *Server) Close() {
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}

@@ -1,0 +1,73 @@
+package rtsp
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/media"
+)
+
+// handler answers gortsplib's callbacks.
+type handler struct{ s *Server }
+
+var (
+	_ gortsplib.ServerHandlerOnAnnounce     = (*handler)(nil)
+	_ gortsplib.ServerHandlerOnRecord       = (*handler)(nil)
+	_ gortsplib.ServerHandlerOnDescribe     = (*handler)(nil)
+	_ gortsplib.ServerHandlerOnSetup        = (*handler)(nil)
+	_ gortsplib.ServerHandlerOnPlay         = (*handler)(nil)
+	_ gortsplib.ServerHandlerOnSessionClose = (*handler)(nil)
+)
+
+func pathOf(p string) string { return strings.Trim(p, "/") }
+
+func status(code base.StatusCode) *base.Response { return &base.Response{StatusCode: code} }
+
+// authorize answers nil when the request may publish (or read) name, or
+// the refusal: 401 with a Basic challenge without valid credentials, 403
+// without the right. RTSP clients carry credentials in the URL
+// (rtsp://user:pass@host/...), sent as Basic after the challenge; a
+// ?token= query works too.
+func (s *Server) authorize(req *base.Request, query, name string, publish bool) *base.Response {
+	p := s.cfg.Policy
+	if p.Open() {
+		return nil
+	}
+	id, err := s.identity(req, query)
+	if err != nil {
+		s.remote.Info("refused", "reason", err, "path", name)
+		return &base.Response{StatusCode: base.StatusUnauthorized,
+			Header: base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="streamhub"`}}}
+	}
+	ok := p.CanRead(id, media.Topic(name))
+	if publish {
+		ok = p.CanPublish(id, media.Topic(name))
+	}
+	if !ok {
+		if id.Anonymous {
+			return &base.Response{StatusCode: base.StatusUnauthorized,
+				Header: base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="streamhub"`}}}
+		}
+		s.remote.Info("refused", "reason", "no right", "user", id.User, "path", name, "publish", publish)
+		return status(base.StatusForbidden)
+	}
+	return nil
+}
+
+func (s *Server) identity(req *base.Request, query string) (*auth.Identity, error) {
+	if h := req.Header["Authorization"]; len(h) > 0 {
+		user, pass, ok := basicAuth(h[0])
+		if !ok {
+			return nil, errors.New("rtsp: want Basic credentials")
+		}
+		return s.cfg.Policy.Password(user, pass, "")
+	}
+	if token := queryValue(query, "token"); token != "" {
+		return s.cfg.Policy.Token(token, "")
+	}
+	return s.cfg.Policy.Anonymous("")
+}

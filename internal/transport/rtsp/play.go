@@ -1,0 +1,182 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"streamhub/internal/media"
+)
+
+// OnDescribe answers a reader with the path's SDP.
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+}
+
+// OnSetup accepts a publisher's media, and adds a reader to the path's stream.
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return status(base.StatusOK), nil, nil
+	}
+	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+}
+
+// OnPlay starts sending; the stream already feeds every playing session.
+func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return status(base.StatusOK), nil
+}
+
+func (s *Server) readStream(req *base.Request, rawPath, query string) (*base.Response, *gortsplib.ServerStream, error) {
+	name := pathOf(rawPath)
+	if err := media.ValidatePath(name); err != nil {
+		return status(base.StatusBadRequest), nil, err
+	}
+	if res := s.authorize(req, query, name, false); res != nil {
+		return res, nil, nil
+	}
+	st, err := s.outStream(name)
+	if err != nil {
+		if errors.Is(err, media.ErrNotFound) {
+			return status(base.StatusNotFound), nil, nil
+		}
+		return status(base.StatusBadRequest), nil, err
+	}
+	return status(base.StatusOK), st.stream, nil
+}
+
+// outStream is one path packetized as RTP once, for all its RTSP readers
+// (gortsplib gives each reader its own bounded write queue).
+type outStream struct {
+	server  *Server
+	name    string
+	reader  *media.Reader
+	stream  *gortsplib.ServerStream
+	outputs []output // by media track index; media nil: not carried
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type output struct {
+	media  *description.Media
+	encode func(units [][]byte) ([]*rtp.Packet, error)
+}
+
+func (s *Server) outStream(name string) (*outStream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[name]; st != nil {
+		return st, nil
+	}
+	rd, err := s.paths.Read(name, "rtsp")
+	if err != nil {
+		return nil, err
+	}
+	st, err := newOutStream(s, name, rd)
+	if err != nil {
+		rd.Close()
+		return nil, err
+	}
+	s.streams[name] = st
+	return st, nil
+}
+
+func newOutStream(s *Server, name string, rd *media.Reader) (*outStream, error) {
+	st := &outStream{server: s, name: name, reader: rd, done: make(chan struct{})}
+	desc := &description.Session{}
+	st.outputs = make([]output, len(rd.Tracks()))
+	for i, t := range rd.Tracks() {
+		f := formatFromTrack(t, uint8(96+len(desc.Medias)))
+		if f == nil {
+			continue
+		}
+		encode, err := encoder(f)
+		if err != nil {
+			return nil, err
+		}
+		m := &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}}
+		if t.Video() {
+			m.Type = description.MediaTypeVideo
+		}
+		desc.Medias = append(desc.Medias, m)
+		st.outputs[i] = output{media: m, encode: encode}
+	}
+	if len(desc.Medias) == 0 {
+		return nil, errors.New("rtsp: the path has no track RTSP output carries")
+	}
+	st.stream = &gortsplib.ServerStream{Server: s.rtsp, Desc: desc}
+	if err := st.stream.Initialize(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
+	go st.run(ctx)
+	return st, nil
+}
+
+func encoder(f format.Format) (func([][]byte) ([]*rtp.Packet, error), error) {
+	switch f := f.(type) {
+	case *format.H264:
+		e, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		return e.Encode, nil
+	case *format.MPEG4Audio:
+		e, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		return e.Encode, nil
+	}
+	return nil, errors.New("rtsp: no encoder")
+}
+
+// run packetizes the path's frames until it ends, then closes the stream,
+// which ends the readers' sessions.
+func (st *outStream) run(ctx context.Context) {
+	defer close(st.done)
+	defer st.stream.Close()
+	defer st.reader.Close()
+	defer st.server.forget(st)
+	for {
+		f, err := st.reader.Next(ctx)
+		if err != nil {
+			return
+		}
+		out := st.outputs[f.Track]
+		if out.media == nil {
+			continue
+		}
+		pkts, err := out.encode(f.Units)
+		if err != nil {
+			st.server.log.Debug("packetize", "path", st.name, "err", err)
+			continue
+		}
+		for _, pkt := range pkts {
+			pkt.Timestamp += uint32(f.PTS)                         // wraps as RTP timestamps do
+			st.stream.WritePacketRTPWithNTP(out.media, pkt, f.NTP) //nolint:errcheck // a closed stream ends the loop
+		}
+	}
+}
+
+func (st *outStream) stop() {
+	st.cancel()
+	select {
+	case <-st.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func (s *Server) forget(st *outStream) {
+	s.mu.Lock()
+	if s.streams[st.name] == st {
+		delete(s.streams, st.name)
+	}
+	s.mu.Unlock()
+}

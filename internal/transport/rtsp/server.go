@@ -1,0 +1,124 @@
+// Package rtsp serves media paths over RTSP: cameras and ffmpeg publish
+// with ANNOUNCE/RECORD (TCP or UDP), players read with DESCRIBE/PLAY.
+// gortsplib speaks the protocol and RTP; this package maps sessions onto
+// media paths and the one security policy.
+package rtsp
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+
+	"streamhub/internal/media"
+	"streamhub/internal/ratelog"
+)
+
+// Config configures the RTSP listener.
+type Config = media.ListenerConfig
+
+// Server is the RTSP listener.
+type Server struct {
+	cfg    Config
+	paths  media.Paths
+	log    *slog.Logger
+	remote *ratelog.Logger
+	rtsp   *gortsplib.Server
+
+	mu      sync.Mutex
+	streams map[string]*outStream // per path, shared by its RTSP readers
+}
+
+// New builds an RTSP server; Start listens.
+func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	log = log.With("transport", "rtsp")
+	return &Server{cfg: cfg, paths: paths, log: log, remote: ratelog.New(log, time.Second, 10),
+		streams: map[string]*outStream{}}
+}
+
+// Start listens on Addr (TCP) and, for RTP over UDP, on the first even
+// port after it and the next, unless Addr is empty.
+func (s *Server) Start() error {
+	if s.cfg.Addr == "" {
+		return nil
+	}
+	s.rtsp = &gortsplib.Server{Handler: &handler{s: s}, RTSPAddress: s.cfg.Addr,
+		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout}
+	host, port, err := net.SplitHostPort(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("rtsp: address %s: %w", s.cfg.Addr, err)
+	}
+	if p, _ := strconv.Atoi(port); p != 0 {
+		// RTP takes an even port and RTCP the next: 8554 gives 8556 and 8557.
+		rtp := p + 1
+		if rtp%2 == 1 {
+			rtp++
+		}
+		s.rtsp.UDPRTPAddress = net.JoinHostPort(host, strconv.Itoa(rtp))
+		s.rtsp.UDPRTCPAddress = net.JoinHostPort(host, strconv.Itoa(rtp+1))
+	} else {
+		// Port 0: a free even/odd pair for UDP, found by the kernel.
+		rtp, rtcp, err := freeUDPPair(host)
+		if err != nil {
+			return fmt.Errorf("rtsp: %w", err)
+		}
+		s.rtsp.UDPRTPAddress, s.rtsp.UDPRTCPAddress = rtp, rtcp
+	}
+	if err := s.rtsp.Start(); err != nil {
+		return fmt.Errorf("rtsp: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.log.Info("listening", "addr", s.Addr(), "url", "rtsp://"+s.Addr()+"/PATH", "udp", s.rtsp.UDPRTPAddress)
+	return nil
+}
+
+// freeUDPPair finds two consecutive free UDP ports, RTP's even and RTCP's
+// odd one, as RTSP clients expect.
+func freeUDPPair(host string) (string, string, error) {
+	for range 20 {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", "", err
+		}
+		p := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if p%2 == 1 {
+			p--
+		}
+		next, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p+1)))
+		if err != nil {
+			continue
+		}
+		next.Close()
+		return net.JoinHostPort(host, strconv.Itoa(p)), net.JoinHostPort(host, strconv.Itoa(p+1)), nil
+	}
+	return "", "", fmt.Errorf("no free UDP port pair on %s", host)
+}
+
+// Addr is the bound TCP address, or "" when disabled.
+func (s *Server) Addr() string {
+	if s.rtsp == nil {
+		return ""
+	}
+	return s.rtsp.NetListener().Addr().String()
+}
+
+// Close stops listening and ends every session.
+func (s *Server) Close() {
+	if s.rtsp != nil {
+		s.rtsp.Close()
+	}
+	s.mu.Lock()
+	streams := s.streams
+	s.streams = map[string]*outStream{}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.stop()
+	}
+}

@@ -1,0 +1,34 @@
+package rtsp
+
+import (
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
+	"streamhub/internal/media"
+)
+
+// trackFromFormat converts an announced RTSP format into the media model.
+func trackFromFormat(f format.Format) (media.Track, bool) {
+	switch f := f.(type) {
+	case *format.H264:
+		sps, pps := f.SafeParams()
+		return media.Track{Codec: media.H264, ClockRate: 90000, SPS: sps, PPS: pps}, true
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return media.Track{}, false
+		}
+		return media.Track{Codec: media.AAC, ClockRate: f.ClockRate(), AAC: f.Config}, true
+	}
+	return media.Track{}, false
+}
+
+// formatFromTrack converts a media track into an RTSP format with payload
+// type pt, or nil when RTSP output does not carry it yet.
+func formatFromTrack(t media.Track, pt uint8) format.Format {
+	switch t.Codec {
+	case media.H264:
+		return &format.H264{PayloadTyp: pt, SPS: t.SPS, PPS: t.PPS, PacketizationMode: 1}
+	case media.AAC:
+		return &format.MPEG4Audio{PayloadTyp: pt, Config: t.AAC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	}
+	return nil
+}
