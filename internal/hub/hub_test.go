@@ -230,3 +230,27 @@ func TestBacklogOutsideLimits(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestTopicsTrackRatesAndRetained(t *testing.T) {
+	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, m := range []*message.Message{
+		{Topic: "a/b", Payload: []byte("1")}, {Topic: "a/b", Payload: []byte("2")},
+		{Topic: "a/c", Payload: []byte("r"), Retain: true},
+	} {
+		if _, err := h.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topics := h.Topics()
+	if len(topics) != 2 || topics[0].Name != "a/b" || topics[0].Messages != 2 || topics[0].Rate <= 0 ||
+		string(topics[0].Last.Payload) != "2" || topics[0].Retained || !topics[1].Retained {
+		t.Fatalf("topics %+v", topics)
+	}
+	if r := h.RetainedMessages(); len(r) != 1 || r[0].Topic != "a/c" {
+		t.Errorf("retained %+v", r)
+	}
+}
