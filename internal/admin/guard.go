@@ -24,6 +24,16 @@ func Guard(open, public bool) func(http.Handler) http.Handler {
 	}
 }
 
+// PageGuard admits a request to the dashboard's page and assets, which hold
+// no data: with auth on anyone may load them (the page then asks to sign
+// in); with auth off they are served as the API is.
+func PageGuard(open, public bool) func(http.Handler) http.Handler {
+	if !open {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return Guard(open, public)
+}
+
 // refusal is why r may not use the admin API (status 0: it may).
 func refusal(r *http.Request, open, public bool) (status int, code, msg string) {
 	if open {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamhub/internal/admin"
+	"streamhub/internal/dashboard"
 )
 
 // adminAPI builds the admin API over the server's parts.
@@ -18,9 +19,15 @@ func (s *Server) adminAPI() *admin.API {
 	return admin.New(deps, s.log)
 }
 
-// mountAdmin serves the admin API behind its guard.
+// mountAdmin serves the admin API and the dashboard behind their guards,
+// and the endpoint list the dashboard replaced at /.
 func (s *Server) mountAdmin(mux *http.ServeMux) {
-	s.admin.Routes(mux, admin.Guard(s.policy.Open(), s.cfg.Admin.Public))
+	open, public := s.policy.Open(), s.cfg.Admin.Public
+	s.admin.Routes(mux, admin.Guard(open, public))
+	page := admin.PageGuard(open, public)
+	mux.Handle("GET /{$}", page(dashboard.Page()))
+	mux.Handle("GET /dashboard/", page(dashboard.Assets()))
+	mux.HandleFunc("GET /endpoints", s.index)
 }
 
 // startAdmin publishes the statistics on $SYS until Shutdown.
