@@ -314,3 +314,78 @@ func nonLoopbackIP(t *testing.T) string {
 	t.Skip("no non-loopback IPv4 address")
 	return ""
 }
+
+// login posts credentials to /v1/admin/login and returns the status and
+// the cookies set.
+func login(t *testing.T, s *testkit.Server, body string) (int, []*http.Cookie) {
+	t.Helper()
+	resp, err := http.Post(s.URL+"/v1/admin/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Cookies()
+}
+
+// TestAdminLoginSession: only an admin signs in; the session cookie then
+// authenticates the admin API, /v1/publish and /v1/ws, and a
+// state-changing request with it needs the CSRF token.
+func TestAdminLoginSession(t *testing.T) {
+	t.Parallel()
+	s := securedServer(t)
+	if code, _ := login(t, s, `{"user":"alice","password":"alice-pw"}`); code != http.StatusForbidden {
+		t.Errorf("non-admin login: %d, want 403", code)
+	}
+	if code, _ := login(t, s, `{"user":"root","password":"wrong"}`); code != http.StatusUnauthorized {
+		t.Errorf("bad password: %d, want 401", code)
+	}
+	code, cookies := login(t, s, `{"user":"root","password":"root-pw"}`)
+	if code != http.StatusOK || len(cookies) != 2 {
+		t.Fatalf("admin login: %d, cookies %v", code, cookies)
+	}
+	var csrf string
+	for _, c := range cookies {
+		if c.Name == "streamhub_session" && (!c.HttpOnly || c.SameSite != http.SameSiteStrictMode) {
+			t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", c)
+		}
+		if c.Name == "streamhub_csrf" {
+			csrf = c.Value
+		}
+	}
+	do := func(method, path, token string) int {
+		req, _ := http.NewRequestWithContext(t.Context(), method, s.URL+path, strings.NewReader("x"))
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		if token != "" {
+			req.Header.Set("X-CSRF-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/v1/admin/clients", "", http.StatusOK},
+		{"DELETE", "/v1/admin/clients/999", "", http.StatusUnauthorized},
+		{"DELETE", "/v1/admin/clients/999", "forged", http.StatusUnauthorized},
+		{"DELETE", "/v1/admin/clients/999", csrf, http.StatusNotFound},
+		{"POST", "/v1/publish/dash/x", "", http.StatusUnauthorized},
+		{"POST", "/v1/publish/dash/x", csrf, http.StatusOK},
+	} {
+		if got := do(c.method, c.path, c.token); got != c.want {
+			t.Errorf("%s %s (csrf %q): %d, want %d", c.method, c.path, c.token, got, c.want)
+		}
+	}
+	if got := do("POST", "/v1/admin/logout", csrf); got != http.StatusNoContent {
+		t.Fatalf("logout: %d", got)
+	}
+	if got := do("GET", "/v1/admin/clients", ""); got != http.StatusUnauthorized {
+		t.Errorf("after logout: %d, want 401", got)
+	}
+}

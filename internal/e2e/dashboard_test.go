@@ -221,3 +221,44 @@ func exceptionDescription(d *runtime.ExceptionDetails) string {
 	}
 	return ""
 }
+
+// TestDashboardLogin: with auth on, the dashboard asks to sign in; a user
+// without the admin role is refused, an admin gets in and sees live numbers.
+func TestDashboardLogin(t *testing.T) {
+	s := securedServer(t)
+	browser, problems := dashboardBrowser(t, s.URL+"/", 390, 844) // a phone
+	visible := func(sel string) bool {
+		return evalString(t, browser, `String(!document.querySelector('`+sel+`').hidden)`) == "true"
+	}
+	testkit.Eventually(t, 10*time.Second, "the sign-in form", func() bool { return visible("#login") })
+	signIn := func(user, password string) {
+		t.Helper()
+		if err := chromedp.Do(browser,
+			chromedp.SetValue(chromedp.CSS(`#login-form [name=user]`), user),
+			chromedp.SetValue(chromedp.CSS(`#login-form [name=password]`), password),
+			chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn("alice", "alice-pw")
+	testkit.Eventually(t, 10*time.Second, "alice refused for want of the admin role", func() bool {
+		return strings.Contains(evalString(t, browser, `document.querySelector('#login-error').textContent`), "admin role")
+	})
+	screenshot(t, browser, "login-refused.png")
+	if visible("#app") {
+		t.Error("the dashboard is shown to a non-admin")
+	}
+	signIn("root", "root-pw")
+	testkit.Eventually(t, 10*time.Second, "the dashboard for the admin, with live numbers", func() bool {
+		return visible("#app") && !visible("#login") && evalString(t, browser, `document.querySelector('#uptime').textContent`) != "–" &&
+			evalString(t, browser, `String(document.querySelector('#live').classList.contains('on'))`) == "true"
+	})
+	screenshot(t, browser, "phone.png")
+	// The initial 401 of the signed-out page is the only complaint allowed.
+	for _, p := range problems() {
+		if !strings.Contains(p, "401") {
+			t.Errorf("console: %s", p)
+		}
+	}
+}

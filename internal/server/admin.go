@@ -16,13 +16,19 @@ func (s *Server) adminAPI() *admin.API {
 	if s.store != nil {
 		deps.Store = s.store
 	}
+	s.logins = admin.NewLogins(s.policy, loginTTL)
 	return admin.New(deps, s.log)
 }
+
+// loginTTL is how long a dashboard login lasts.
+const loginTTL = 12 * time.Hour
 
 // mountAdmin serves the admin API and the dashboard behind their guards,
 // and the endpoint list the dashboard replaced at /.
 func (s *Server) mountAdmin(mux *http.ServeMux) {
 	open, public := s.policy.Open(), s.cfg.Admin.Public
+	mux.HandleFunc("POST "+admin.LoginPath, s.logins.Login)
+	mux.HandleFunc("POST /v1/admin/logout", s.logins.Logout)
 	s.admin.Routes(mux, admin.Guard(open, public))
 	page := admin.PageGuard(open, public)
 	mux.Handle("GET /{$}", page(dashboard.Page()))

@@ -53,6 +53,7 @@ type Server struct {
 	// registry lists every live connection; admin reads it.
 	registry  *registry.Registry
 	admin     *admin.API
+	logins    *admin.Logins // dashboard sessions (cookie + CSRF token)
 	stopAdmin context.CancelFunc
 
 	store      *store.Store

@@ -35,10 +35,15 @@ async function api(path, options = {}) {
   if (resp.status === 401) { showLogin(true); throw new Error('sign in needed'); }
   if (!resp.ok) {
     let msg = resp.status + '';
-    try { msg = (await resp.json()).message || msg; } catch (e) { /* not JSON */ }
+    try { msg = errorMessage(await resp.json()) || msg; } catch (e) { /* not JSON */ }
     throw new Error(msg);
   }
   return resp.status === 204 ? null : resp.json();
+}
+
+// errorMessage reads streamhub's JSON error body: {"error": {"code", "message"}}.
+function errorMessage(body) {
+  return body && body.error ? body.error.message : '';
 }
 
 function showLogin(on) {
@@ -242,10 +247,10 @@ async function publish(e) {
   }
   const url = '/v1/publish?topic=' + encodeURIComponent(f.topic.value) + (f.retain.checked ? '&retain=true' : '');
   const resp = await fetch(url, {method: 'POST', body: f.payload.value, credentials: 'same-origin',
-    headers: {'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8'}});
+    headers: {'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8', 'X-CSRF-Token': cookie('streamhub_csrf')}});
   const body = await resp.json().catch(() => ({}));
   out.className = resp.ok ? '' : 'error';
-  out.textContent = resp.ok ? 'published, cursor ' + (body.cursor || body.id || '') : 'refused: ' + (body.message || resp.status);
+  out.textContent = resp.ok ? 'published, cursor ' + (body.cursor || body.id || '') : 'refused: ' + (errorMessage(body) || resp.status);
 }
 
 // ---- sign in ----
@@ -257,7 +262,7 @@ async function login(e) {
     body: JSON.stringify({user: f.user.value, password: f.password.value, token: f.token.value})});
   if (!resp.ok) {
     const body = await resp.json().catch(() => ({}));
-    $('#login-error').textContent = body.message || 'refused (' + resp.status + ')';
+    $('#login-error').textContent = errorMessage(body) || 'refused (' + resp.status + ')';
     return;
   }
   showLogin(false);
