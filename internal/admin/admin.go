@@ -30,6 +30,7 @@ type Hub interface {
 	RetainedMessages() []*message.Message
 	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
 	Stats() hub.Stats
+	Watched(topic string) bool
 }
 
 // Sessions lists MQTT sessions (*mqtt.Server).

@@ -53,8 +53,10 @@ func (a *API) Stats() Stats {
 }
 
 // PublishStats publishes a snapshot on StatsTopic every interval until ctx
-// ends. Not retained: a retained message would be written to the store
-// every interval; a new viewer reads GET /v1/admin/stats first.
+// ends, while some subscription's filter matches it: unread snapshots
+// would only crowd the history window. Not retained: a retained message
+// would be written to the store every interval; a new viewer reads GET
+// /v1/admin/stats first.
 func (a *API) PublishStats(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
@@ -66,6 +68,9 @@ func (a *API) PublishStats(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !a.deps.Hub.Watched(StatsTopic) {
+			continue
 		}
 		payload, err := json.Marshal(a.Stats())
 		if err != nil {

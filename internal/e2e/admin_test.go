@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
@@ -388,4 +389,79 @@ func TestAdminLoginSession(t *testing.T) {
 	if got := do("GET", "/v1/admin/clients", ""); got != http.StatusUnauthorized {
 		t.Errorf("after logout: %d, want 401", got)
 	}
+}
+
+// TestAdminKickEachTransport: a kicked NDJSON, WebSocket (plain and JSON),
+// long-poll and TCP text client each hears its protocol's reason.
+func TestAdminKickEachTransport(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	t.Run("ndjson", func(t *testing.T) {
+		resp := testkit.Get(t, ctx, s.URL+"/v1/subscribe?topic=kick/ndjson", "application/x-ndjson")
+		defer resp.Body.Close()
+		kick(t, s, waitClient(t, s, "ndjson", "kick/ndjson").ID)
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `{"type":"close","reason":"kicked"}`) {
+			t.Errorf("NDJSON ended with %q", body)
+		}
+	})
+	for _, path := range []string{"/v1/ws/kick/plain", "/v1/ws"} {
+		t.Run("ws "+path, func(t *testing.T) {
+			c, _, err := websocket.Dial(ctx, s.WSURL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			filter := "kick/plain"
+			if path == "/v1/ws" {
+				filter = "kick/json"
+				if err := c.Write(ctx, websocket.MessageText, []byte(`{"op":"sub","topics":["kick/json"]}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			kick(t, s, waitClient(t, s, "ws", filter).ID)
+			for {
+				if _, _, err = c.Read(ctx); err != nil {
+					break
+				}
+			}
+			if status := websocket.CloseStatus(err); status != 4000 {
+				t.Errorf("closed with %v (%d), want 4000", err, status)
+			}
+		})
+	}
+	t.Run("longpoll", func(t *testing.T) {
+		done := make(chan int, 1)
+		go func() {
+			resp := testkit.Get(t, ctx, s.URL+"/v1/poll?topic=kick/poll&timeout=60s", "")
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		kick(t, s, waitClient(t, s, "longpoll", "kick/poll").ID)
+		select {
+		case code := <-done:
+			if code != http.StatusOK {
+				t.Errorf("poll answered %d", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the kicked poll was not answered")
+		}
+	})
+	t.Run("tcp-text", func(t *testing.T) {
+		tc, err := net.Dial("tcp", s.TCP().TextAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tc.Close()
+		fmt.Fprintf(tc, "SUB kick/text\n")
+		kick(t, s, waitClient(t, s, "tcp-text", "kick/text").ID)
+		tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		out, _ := io.ReadAll(tc)
+		if !strings.Contains(string(out), "-ERR kicked") {
+			t.Errorf("TCP text ended with %q", out)
+		}
+	})
 }

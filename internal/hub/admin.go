@@ -128,3 +128,14 @@ func (h *Hub) RetainedMessages() []*message.Message {
 	slices.SortFunc(out, func(a, b *message.Message) int { return cmp.Compare(a.Topic, b.Topic) })
 	return out
 }
+
+// Watched reports whether any subscription's filters match the topic name,
+// so that a publisher of statistics can skip work, and the history window,
+// while nobody reads them.
+func (h *Hub) Watched(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	watched := false
+	h.subs.Match(name, func(*Subscription) { watched = true })
+	return watched
+}

@@ -254,3 +254,21 @@ func TestTopicsTrackRatesAndRetained(t *testing.T) {
 		t.Errorf("retained %+v", r)
 	}
 }
+
+func TestWatched(t *testing.T) {
+	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.Watched("$SYS/x") {
+		t.Error("watched without subscriptions")
+	}
+	s := h.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"$SYS/#"}, StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Watched("$SYS/x") || h.Watched("other") {
+		t.Error("Watched does not follow the filters")
+	}
+}
