@@ -107,12 +107,14 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 
 // topicJSON is one topic of GET /v1/admin/topics.
 type topicJSON struct {
-	Name     string          `json:"name"`
-	Messages uint64          `json:"messages"`
-	Rate     float64         `json:"rate"`
-	Retained bool            `json:"retained"`
-	Durable  bool            `json:"durable"`
-	Last     json.RawMessage `json:"last,omitempty"`
+	Name     string  `json:"name"`
+	Messages uint64  `json:"messages"`
+	Rate     float64 `json:"rate"`
+	Retained bool    `json:"retained"`
+	Durable  bool    `json:"durable"`
+	// Last is the last message; over 1 KiB only its size, LastBytes, is kept.
+	Last      json.RawMessage `json:"last,omitempty"`
+	LastBytes int             `json:"last_bytes"`
 }
 
 func (a *API) topics(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +131,8 @@ func (a *API) topics(w http.ResponseWriter, r *http.Request) {
 		if filter != "" && !topic.Match(filter, t.Name) {
 			continue
 		}
-		tj := topicJSON{Name: t.Name, Messages: t.Messages, Rate: t.Rate, Retained: t.Retained, Durable: t.Durable}
+		tj := topicJSON{Name: t.Name, Messages: t.Messages, Rate: t.Rate, Retained: t.Retained, Durable: t.Durable,
+			LastBytes: t.LastSize}
 		if t.Last != nil {
 			tj.Last = envelope.Marshal(t.Last, false)
 		}

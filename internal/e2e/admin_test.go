@@ -109,6 +109,18 @@ func TestAdminKickMQTT5(t *testing.T) {
 	if listed.ClientID != "kick-me" {
 		t.Errorf("client id %q, want kick-me", listed.ClientID)
 	}
+	var sessions struct {
+		Sessions []struct {
+			ClientID  string `json:"client_id"`
+			Connected bool
+			Filters   []string
+		}
+	}
+	adminGet(t, s, "sessions", &sessions)
+	if len(sessions.Sessions) != 1 || sessions.Sessions[0].ClientID != "kick-me" || !sessions.Sessions[0].Connected ||
+		len(sessions.Sessions[0].Filters) != 1 {
+		t.Errorf("sessions: %+v", sessions.Sessions)
+	}
 	kick(t, s, listed.ID)
 	select {
 	case r := <-reasons:

@@ -40,25 +40,30 @@ func (s *Subscription) Queued() int {
 }
 
 // maxTrackedTopics bounds the per-topic statistics the hub keeps for the
-// admin API: past it, new topics are counted but not listed.
+// admin API: past it, new topics are not listed.
 const maxTrackedTopics = 10000
 
 // rateSpan is the time constant of the per-topic message rate: an
 // exponentially decaying average over about this long.
 const rateSpan = 10 * time.Second
 
+// maxLastPayload bounds the payloads the topic statistics keep alive: a
+// larger last message is remembered by its size only, so 10000 topics
+// hold at most about 10 MiB of payloads.
+const maxLastPayload = 1 << 10
+
 // topicStats is what the hub remembers about one topic name.
 type topicStats struct {
-	count uint64
-	rate  float64 // messages per second, decayed to at
-	at    time.Time
-	last  *message.Message
+	count    uint64
+	rate     float64 // messages per second, decayed to at
+	at       time.Time
+	last     *message.Message // nil when its payload was over maxLastPayload
+	lastSize int
 }
 
 // topicTable holds the statistics of the topics seen; guarded by Hub.mu.
 type topicTable struct {
-	byName    map[string]*topicStats
-	untracked uint64 // messages on topics past maxTrackedTopics
+	byName map[string]*topicStats
 }
 
 // decayedRate is st's rate as of now.
@@ -74,7 +79,6 @@ func (t *topicTable) record(m *message.Message) {
 	st := t.byName[m.Topic]
 	if st == nil {
 		if len(t.byName) >= maxTrackedTopics {
-			t.untracked++
 			return
 		}
 		st = &topicStats{at: m.Time}
@@ -83,7 +87,10 @@ func (t *topicTable) record(m *message.Message) {
 	st.rate = st.decayedRate(m.Time) + 1/rateSpan.Seconds()
 	st.at = m.Time
 	st.count++
-	st.last = m
+	st.last, st.lastSize = nil, len(m.Payload)
+	if len(m.Payload) <= maxLastPayload {
+		st.last = m
+	}
 }
 
 // TopicInfo describes one topic name the hub has seen.
@@ -91,7 +98,10 @@ type TopicInfo struct {
 	Name     string
 	Messages uint64  // published since the hub started
 	Rate     float64 // messages per second, averaged over about 10 s
+	// Last is the last message, nil if its payload was over 1 KiB;
+	// LastSize is its payload's size.
 	Last     *message.Message
+	LastSize int
 	Retained bool
 	Durable  bool
 }
@@ -106,11 +116,11 @@ func (h *Hub) Topics() []TopicInfo {
 	for name, st := range h.topics.byName {
 		_, retained := h.retained[name]
 		out = append(out, TopicInfo{Name: name, Messages: st.count, Rate: st.decayedRate(now), Last: st.last,
-			Retained: retained, Durable: h.store != nil && h.store.Durable(name)})
+			LastSize: st.lastSize, Retained: retained, Durable: h.store != nil && h.store.Durable(name)})
 	}
 	for name, m := range h.retained {
 		if _, seen := h.topics.byName[name]; !seen {
-			out = append(out, TopicInfo{Name: name, Last: m, Retained: true, Durable: h.store != nil && h.store.Durable(name)})
+			out = append(out, TopicInfo{Name: name, Last: m, LastSize: len(m.Payload), Retained: true, Durable: h.store != nil && h.store.Durable(name)})
 		}
 	}
 	slices.SortFunc(out, func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) })

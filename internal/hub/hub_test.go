@@ -272,3 +272,34 @@ func TestWatched(t *testing.T) {
 		t.Error("Watched does not follow the filters")
 	}
 }
+
+// BenchmarkPublish100Topics is the cost of a publish nobody subscribes to,
+// over 100 topics: the hub's own bookkeeping (cursor, history, topic
+// statistics).
+func BenchmarkPublish100Topics(b *testing.B) {
+	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	defer h.Close()
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench/sensor/%d", i)
+	}
+	ctx := context.Background()
+	payload := []byte("21.5")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_, _ = h.Publish(ctx, &message.Message{Topic: names[i%100], Payload: payload})
+		i++
+	}
+}
+
+func TestTopicsKeepSmallPayloadsOnly(t *testing.T) {
+	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	defer h.Close()
+	if _, err := h.Publish(context.Background(), &message.Message{Topic: "big", Payload: make([]byte, 4096)}); err != nil {
+		t.Fatal(err)
+	}
+	if topics := h.Topics(); topics[0].Last != nil || topics[0].LastSize != 4096 {
+		t.Errorf("a 4 KiB payload kept alive: %+v", topics[0])
+	}
+}

@@ -205,7 +205,7 @@ function treeItems(node, prefix) {
     li.append(el('span', {class: 'name', onclick: () => tail(filter)}, level || '(empty)'));
     const t = child.topic;
     if (t) {
-      const last = t.last ? (t.last.encoding === 'base64' ? '(binary)' : t.last.payload) : '';
+      const last = t.last ? (t.last.encoding === 'base64' ? '(binary)' : t.last.payload) : '(' + bytes(t.last_bytes) + ')';
       li.append(el('span', {class: 'meta'}, t.rate.toFixed(2) + '/s · ' + t.messages + ' · ' + (last.length > 60 ? last.slice(0, 60) + '…' : last)));
       if (t.retained) li.append(el('span', {class: 'mark r', title: 'retained'}, 'R'));
       if (t.durable) li.append(el('span', {class: 'mark d', title: 'durable'}, 'D'));
