@@ -43,6 +43,16 @@ type Config struct {
 	RTSP     RTSP          `koanf:"rtsp"`
 	HLS      HLS           `koanf:"hls"`
 	Shutdown time.Duration `koanf:"shutdown"`
+	Admin    Admin         `koanf:"admin"`
+}
+
+// Admin is the dashboard at / and the admin API under /v1/admin/.
+type Admin struct {
+	// Public serves them with auth off on a listener that is not loopback
+	// (to anyone who can reach it); with auth on they need the admin role.
+	Public bool `koanf:"public"`
+	// Stats is how often the core publishes $SYS/streamhub/stats (0: never).
+	Stats time.Duration `koanf:"stats"`
 }
 
 // Auth is the one security policy for every protocol (see docs/SECURITY.md).
@@ -275,6 +285,7 @@ func Defaults() Config {
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
+		Admin:    Admin{Stats: time.Second},
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 func TestIndexPage(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, nil)
-	resp, err := http.Get(s.URL + "/")
+	resp, err := http.Get(s.URL + "/endpoints")
 	if err != nil {
 		t.Fatal(err)
 	}

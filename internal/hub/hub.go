@@ -80,6 +80,7 @@ type Hub struct {
 	live     map[*Subscription]struct{}
 	closed   bool
 	matched  []*Subscription // scratch for deliver, guarded by mu
+	topics   topicTable      // per-topic statistics for the admin API
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -276,6 +277,7 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 		}
 	}
 	h.history.push(m)
+	h.topics.record(m)
 	matched := h.matched[:0]
 	h.subs.Match(m.Topic, func(s *Subscription) {
 		if s.lastSeq != m.Seq && (s.readCheck == nil || s.readCheck(m.Topic)) {

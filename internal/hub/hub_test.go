@@ -230,3 +230,76 @@ func TestBacklogOutsideLimits(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestTopicsTrackRatesAndRetained(t *testing.T) {
+	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, m := range []*message.Message{
+		{Topic: "a/b", Payload: []byte("1")}, {Topic: "a/b", Payload: []byte("2")},
+		{Topic: "a/c", Payload: []byte("r"), Retain: true},
+	} {
+		if _, err := h.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topics := h.Topics()
+	if len(topics) != 2 || topics[0].Name != "a/b" || topics[0].Messages != 2 || topics[0].Rate <= 0 ||
+		string(topics[0].Last.Payload) != "2" || topics[0].Retained || !topics[1].Retained {
+		t.Fatalf("topics %+v", topics)
+	}
+	if r := h.RetainedMessages(); len(r) != 1 || r[0].Topic != "a/c" {
+		t.Errorf("retained %+v", r)
+	}
+}
+
+func TestWatched(t *testing.T) {
+	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.Watched("$SYS/x") {
+		t.Error("watched without subscriptions")
+	}
+	s := h.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"$SYS/#"}, StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Watched("$SYS/x") || h.Watched("other") {
+		t.Error("Watched does not follow the filters")
+	}
+}
+
+// BenchmarkPublish100Topics is the cost of a publish nobody subscribes to,
+// over 100 topics: the hub's own bookkeeping (cursor, history, topic
+// statistics).
+func BenchmarkPublish100Topics(b *testing.B) {
+	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	defer h.Close()
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench/sensor/%d", i)
+	}
+	ctx := context.Background()
+	payload := []byte("21.5")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_, _ = h.Publish(ctx, &message.Message{Topic: names[i%100], Payload: payload})
+		i++
+	}
+}
+
+func TestTopicsKeepSmallPayloadsOnly(t *testing.T) {
+	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	defer h.Close()
+	if _, err := h.Publish(context.Background(), &message.Message{Topic: "big", Payload: make([]byte, 4096)}); err != nil {
+		t.Fatal(err)
+	}
+	if topics := h.Topics(); topics[0].Last != nil || topics[0].LastSize != 4096 {
+		t.Errorf("a 4 KiB payload kept alive: %+v", topics[0])
+	}
+}

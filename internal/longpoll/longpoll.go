@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/registry"
 )
 
 // Hub is what this transport needs from the core.
@@ -30,6 +31,9 @@ type Config struct {
 	MaxMessages    int
 	Policy         *auth.Policy // nil: open
 	Conns          *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 }
 
 // Handler serves long polls.
@@ -105,6 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteHubError(w, err)
 		return
 	}
+	defer h.cfg.Registry.AddRequest(r, "longpoll", sub, sub.Kick)()
 	var batch []hub.Delivery
 	if timeout == 0 {
 		batch = sub.Drain(nil)

@@ -44,8 +44,9 @@ type conn struct {
 	id      *auth.Identity
 	limiter *rate.Limiter
 	release func() // frees the connection's place in the limits
-	// disconnected ends the connection's count in the metrics.
-	disconnected func()
+	// disconnected ends the connection's count in the metrics;
+	// unregister its listing in the registry.
+	disconnected, unregister func()
 
 	// Client limits (v5), read-only after CONNECT.
 	clientMaxPacket int
@@ -121,6 +122,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		return nil
 	}
 	c.disconnected = s.meter.Connected()
+	c.register()
 	s.online.Add(1)
 	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
 	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
@@ -172,6 +174,7 @@ func (c *conn) end(clean bool) {
 	c.sess.detach(c, !clean)
 	c.release()
 	c.disconnected()
+	c.unregister()
 	c.srv.online.Add(-1)
 	c.finish()
 }

@@ -23,6 +23,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/registry"
 	"streamhub/internal/tlsconf"
 )
 
@@ -81,6 +82,8 @@ type Config struct {
 	// ForeignClientID is what a client gets whose client id names another
 	// identity's session: ForeignSeparate (the default) or ForeignRefuse.
 	ForeignClientID string
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 }
 
 // Server is the MQTT broker.

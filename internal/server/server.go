@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/admin"
 	"streamhub/internal/auth"
 	"streamhub/internal/config"
 	"streamhub/internal/httpx"
@@ -28,6 +29,7 @@ import (
 	"streamhub/internal/mqtt"
 	"streamhub/internal/publish"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/registry"
 	"streamhub/internal/sse"
 	"streamhub/internal/store"
 	"streamhub/internal/stream"
@@ -52,6 +54,11 @@ type Server struct {
 	remote  *ratelog.Logger // what clients can cause at will: refusals, bad input
 	hub     *hub.Hub
 	metrics *metrics.Metrics
+	// registry lists every live connection; admin reads it.
+	registry  *registry.Registry
+	admin     *admin.API
+	logins    *admin.Logins // dashboard sessions (cookie + CSRF token)
+	stopAdmin context.CancelFunc
 
 	store      *store.Store
 	tcp        *tcp.Server
@@ -79,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10)}
+	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New()}
 	var h *hub.Hub
 	var err error
 	if s.policy, err = cfg.Policy(); err != nil {
@@ -129,7 +136,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS,
+		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()
@@ -150,8 +157,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Conns:       conns,
 		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
-		ForeignClientID: cfg.MQTT.ForeignClientID,
+		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry,
 	}, log, s.metrics.Transport("mqtt"))
+	s.admin = s.adminAPI()
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -190,15 +198,16 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
-		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
+		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("sse"))
 	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
-		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("ndjson"))
+		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("ndjson"))
 	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns}, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate},
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate,
+		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
@@ -222,7 +231,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("GET /{$}", s.index)
+	s.mountAdmin(mux)
 	mux.HandleFunc("/", notFound)
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
@@ -301,6 +310,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
+	s.startAdmin()
 	s.ready.Store(true)
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
@@ -341,6 +351,9 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // fails only if handlers still run once their connections are gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	if s.stopAdmin != nil {
+		s.stopAdmin()
+	}
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
 	s.closeMedia()

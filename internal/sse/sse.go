@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
+	"streamhub/internal/registry"
 )
 
 // Hub is what this transport needs from the core.
@@ -30,6 +31,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	Policy       *auth.Policy // nil: open
 	Conns        *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 	// Retry is the reconnect delay the server asks EventSource to use.
 	Retry time.Duration
 }
@@ -82,6 +86,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.meter.Connected()()
+	defer h.cfg.Registry.AddRequest(r, "sse", sub, sub.Kick)()
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -144,6 +149,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, hub.ErrShutdown):
 		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"shutdown\"}\n\n"))
+	case errors.Is(err, hub.ErrKicked):
+		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"kicked\"}\n\n"))
 	case errors.Is(err, hub.ErrSlowConsumer):
 		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"slow_consumer\"}\n\n"))
 		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", r.RemoteAddr)

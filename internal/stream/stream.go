@@ -14,6 +14,7 @@ import (
 	"streamhub/internal/httpx"
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
+	"streamhub/internal/registry"
 )
 
 // Hub is what this transport needs from the core.
@@ -28,6 +29,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	Policy       *auth.Policy // nil: open
 	Conns        *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 }
 
 // Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
@@ -72,6 +76,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.meter.Connected()()
+	defer h.cfg.Registry.AddRequest(r, "ndjson", sub, sub.Kick)()
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -106,6 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, hub.ErrShutdown):
 		reason = "shutdown"
+	case errors.Is(err, hub.ErrKicked):
+		reason = "kicked"
 	case errors.Is(err, hub.ErrSlowConsumer):
 		reason = "slow_consumer"
 		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)

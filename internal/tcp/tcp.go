@@ -23,6 +23,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/registry"
 )
 
 // Hub is what this transport needs from the core.
@@ -54,6 +55,9 @@ type Config struct {
 	TLS   *tls.Config
 	Conns *limit.Conns // limits text protocol connections
 	Rate  limit.Rate   // text protocol publishes per second per connection
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 }
 
 // Observer receives dial state changes for metrics.
@@ -269,6 +273,7 @@ func (s *Server) Close() {
 func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) {
 	meter := s.meter(kind)
 	defer meter.Connected()()
+	defer s.cfg.Registry.Add(registry.Conn{Transport: kind, Remote: c.RemoteAddr().String(), Kick: func() { c.Close() }})()
 	name := sp.Topics[0]
 	dec := framing.NewDecoder(c, sp.Framing, sp.Max)
 	for {
@@ -305,6 +310,7 @@ func (s *Server) serveOut(ctx context.Context, c net.Conn, sp Spec) {
 	if _, err := sub.Subscribe(sp.Topics, hub.StartFrom{}); err != nil {
 		return
 	}
+	defer s.cfg.Registry.Add(registry.Conn{Transport: "tcp-out", Remote: c.RemoteAddr().String(), Queue: sub, Kick: sub.Kick})()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go discardUntilClosed(c, cancel)

@@ -12,6 +12,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/registry"
 	"streamhub/internal/tcptext"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/topic"
@@ -33,6 +34,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 	defer meter.Connected()()
 	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
 	defer sub.Close()
+	defer s.cfg.Registry.Add(registry.Conn{Transport: "tcp-text", Remote: c.RemoteAddr().String(), Queue: sub, Kick: sub.Kick})()
 
 	var mu sync.Mutex // serialises writes of replies and message batches
 	write := func(b []byte) error {
@@ -58,6 +60,8 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				switch {
 				case errors.Is(sub.Err(), hub.ErrShutdown):
 					reason = "shutdown server shutting down"
+				case errors.Is(sub.Err(), hub.ErrKicked):
+					reason = "kicked disconnected by an administrator"
 				case errors.Is(sub.Err(), hub.ErrSlowConsumer):
 					reason = "slow_consumer queue limit exceeded"
 				}

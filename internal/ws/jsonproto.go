@@ -47,6 +47,7 @@ func (h *Handler) serveJSON(ctx context.Context, c *conn) {
 	defer h.meter.Connected()()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
+	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.nc.RemoteAddr().String(), sub, sub.Kick)()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})

@@ -62,6 +62,7 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		defer sub.Close()
 		defer c.closeNow()
+		defer h.cfg.Registry.AddRequest(r, "ws", sub, sub.Kick)()
 		h.servePlain(ctx, c, sub, name, filters, from)
 	}()
 }

@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/hub"
 	"streamhub/internal/limit"
 	"streamhub/internal/message"
+	"streamhub/internal/registry"
 )
 
 // Hub is what this transport needs from the core.
@@ -34,6 +35,9 @@ type Config struct {
 	Policy       *auth.Policy // nil: open
 	Conns        *limit.Conns // nil: no connection limits
 	Rate         limit.Rate   // publishes per second per connection
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
@@ -41,6 +45,7 @@ const (
 	CloseSlowConsumer ws.StatusCode = 4008
 	CloseForbidden    ws.StatusCode = 4003
 	CloseRateLimited  ws.StatusCode = 4029
+	CloseKicked       ws.StatusCode = 4000
 )
 
 // Handler serves both WebSocket endpoints.
@@ -90,6 +95,8 @@ func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 			case errors.Is(err, hub.ErrShutdown):
 				h.writeBatch(c, sub.Drain(batch), frame)
 				c.close(ws.StatusGoingAway, "server shutting down")
+			case errors.Is(err, hub.ErrKicked):
+				c.close(CloseKicked, "disconnected by an administrator")
 			case errors.Is(err, hub.ErrSlowConsumer):
 				h.log.Info("disconnected slow consumer", "transport", "ws")
 				c.close(CloseSlowConsumer, "slow consumer")

@@ -1,0 +1,77 @@
+package mqtt
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// codeKicked is the v5 DISCONNECT reason of a client an administrator
+// disconnected (3.1.1 clients just see the connection close).
+var codeKicked = packets.ErrAdministrativeAction
+
+// register lists c in the connection registry until it ends.
+func (c *conn) register() {
+	c.unregister = c.srv.cfg.Registry.AddIdentity(c.id, "mqtt", c.nc.RemoteAddr().String(), sessionQueue{c.sess},
+		func() { c.kick(codeKicked) })
+}
+
+// sessionQueue shows a session's filters, plain and shared, and its hub
+// queue to the registry.
+type sessionQueue struct{ ss *session }
+
+func (q sessionQueue) Filters() []string {
+	q.ss.mu.Lock()
+	out := make([]string, 0, len(q.ss.filters)+len(q.ss.shared))
+	for f := range q.ss.filters {
+		out = append(out, f)
+	}
+	for f := range q.ss.shared {
+		out = append(out, f)
+	}
+	q.ss.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+func (q sessionQueue) Queued() int     { return q.ss.sub.Queued() }
+func (q sessionQueue) Dropped() uint64 { return q.ss.sub.Dropped() }
+
+// SessionInfo describes one MQTT session for the admin API.
+type SessionInfo struct {
+	ClientID  string        `json:"client_id"`
+	Owner     string        `json:"owner,omitempty"`
+	Connected bool          `json:"connected"`
+	Filters   []string      `json:"filters"`
+	Queued    int           `json:"queued"`
+	Inflight  int           `json:"inflight"`
+	Dropped   uint64        `json:"dropped"`
+	Expiry    time.Duration `json:"expiry_ns"`
+}
+
+// Sessions lists every session, connected or waiting for its client.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(sessions))
+	for _, ss := range sessions {
+		q := sessionQueue{ss}
+		info := SessionInfo{ClientID: ss.clientID, Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
+		ss.mu.Lock()
+		info.Connected = ss.conn != nil
+		info.Inflight = len(ss.inflight)
+		info.Expiry = ss.expiry
+		ss.mu.Unlock()
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int {
+		return cmp.Or(cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.Owner, b.Owner))
+	})
+	return out
+}

@@ -1,0 +1,159 @@
+// Package registry is the core's list of live connections, of every
+// protocol: who is connected, from where, since when, to what, how far
+// behind, and how to disconnect them. Transports register each connection
+// for as long as it lives; the admin API reads and kicks.
+package registry
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"streamhub/internal/auth"
+)
+
+// Queue is what the registry reads from a connection's subscription
+// (*hub.Subscription implements it).
+type Queue interface {
+	Filters() []string
+	Queued() int
+	Dropped() uint64
+}
+
+// Conn is what a transport tells the registry about a connection.
+type Conn struct {
+	Transport string
+	Identity  string // user name, "" when anonymous
+	ClientID  string // MQTT client id, when there is one
+	Remote    string
+	// Queue, when set, gives the filters, queue depth and drops.
+	Queue Queue
+	// Kick disconnects the client with its protocol's reason for an
+	// administrator's action; it must not block.
+	Kick func()
+}
+
+// Info is one connection as the admin API lists it.
+type Info struct {
+	ID        string    `json:"id"`
+	Transport string    `json:"transport"`
+	Identity  string    `json:"identity,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
+	Remote    string    `json:"remote"`
+	Since     time.Time `json:"since"`
+	Filters   []string  `json:"filters"`
+	Queued    int       `json:"queued"`
+	Dropped   uint64    `json:"dropped"`
+}
+
+type entry struct {
+	Conn
+	id    string
+	since time.Time
+}
+
+// Registry is safe for concurrent use. A nil *Registry registers nothing,
+// so transports work without one.
+type Registry struct {
+	mu    sync.Mutex
+	next  uint64
+	conns map[string]*entry
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
+
+// Add registers c until the returned func runs.
+func (r *Registry) Add(c Conn) (remove func()) {
+	if r == nil {
+		return func() {}
+	}
+	r.mu.Lock()
+	r.next++
+	e := &entry{Conn: c, id: strconv.FormatUint(r.next, 10), since: time.Now()}
+	r.conns[e.id] = e
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.conns, e.id)
+		r.mu.Unlock()
+	}
+}
+
+// AddRequest registers an HTTP request's connection (SSE, NDJSON, long
+// poll, WebSocket) with the identity the request authenticated as; kick
+// ends the subscription, which the transport answers in its own way.
+func (r *Registry) AddRequest(req *http.Request, transport string, q Queue, kick func()) (remove func()) {
+	return r.AddIdentity(auth.FromContext(req.Context()), transport, req.RemoteAddr, q, kick)
+}
+
+// AddIdentity registers a connection of an authenticated identity.
+func (r *Registry) AddIdentity(id *auth.Identity, transport, remote string, q Queue, kick func()) (remove func()) {
+	return r.Add(Conn{Transport: transport, Identity: id.User, ClientID: id.ClientID, Remote: remote, Queue: q, Kick: kick})
+}
+
+// List returns every live connection, oldest first.
+func (r *Registry) List() []Info {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	entries := make([]*entry, 0, len(r.conns))
+	for _, e := range r.conns {
+		entries = append(entries, e)
+	}
+	r.mu.Unlock()
+	// Read the queues outside r.mu: they take the hub's locks.
+	out := make([]Info, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.info())
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+func (e *entry) info() Info {
+	in := Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
+		Since: e.since, Filters: []string{}}
+	if e.Queue != nil {
+		in.Filters = e.Queue.Filters()
+		in.Queued = e.Queue.Queued()
+		in.Dropped = e.Queue.Dropped()
+	}
+	return in
+}
+
+// Counts returns the number of live connections per transport.
+func (r *Registry) Counts() map[string]int {
+	out := map[string]int{}
+	if r == nil {
+		return out
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.conns {
+		out[e.Transport]++
+	}
+	return out
+}
+
+// Kick disconnects the connection with the given id; it reports false if
+// there is none (or it cannot be kicked).
+func (r *Registry) Kick(id string) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	e := r.conns[id]
+	r.mu.Unlock()
+	if e == nil || e.Kick == nil {
+		return false
+	}
+	e.Kick()
+	return true
+}

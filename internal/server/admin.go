@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"streamhub/internal/admin"
+	"streamhub/internal/dashboard"
+)
+
+// adminAPI builds the admin API over the server's parts.
+func (s *Server) adminAPI() *admin.API {
+	deps := admin.Deps{Hub: s.hub, Registry: s.registry, Sessions: s.mqtt, Counters: s.metrics,
+		Config: s.cfg, Version: Version, Started: time.Now()}
+	if s.store != nil {
+		deps.Store = s.store
+	}
+	s.logins = admin.NewLogins(s.policy, loginTTL)
+	return admin.New(deps, s.log)
+}
+
+// loginTTL is how long a dashboard login lasts.
+const loginTTL = 12 * time.Hour
+
+// mountAdmin serves the admin API and the dashboard behind their guards,
+// and the endpoint list the dashboard replaced at /.
+func (s *Server) mountAdmin(mux *http.ServeMux) {
+	open, public := s.policy.Open(), s.cfg.Admin.Public
+	mux.HandleFunc("POST "+admin.LoginPath, s.logins.Login)
+	mux.HandleFunc("POST /v1/admin/logout", s.logins.Logout)
+	s.admin.Routes(mux, admin.Guard(open, public))
+	page := admin.PageGuard(open, public)
+	mux.Handle("GET /{$}", page(dashboard.Page()))
+	mux.Handle("GET /dashboard/", page(dashboard.Assets()))
+	mux.HandleFunc("GET /endpoints", s.index)
+}
+
+// startAdmin publishes the statistics on $SYS until Shutdown.
+func (s *Server) startAdmin() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopAdmin = cancel
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		s.admin.PublishStats(ctx, s.cfg.Admin.Stats)
+	}()
+}
