@@ -17,8 +17,8 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/hub"
-	"streamhub/internal/topic"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/topic"
 )
 
 // Config is the whole server configuration.

@@ -17,7 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

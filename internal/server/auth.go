@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
 	"streamhub/internal/quote"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // TokenCookie is the cookie a browser may carry its token in.

@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"streamhub/internal/acceptloop"
-	"streamhub/internal/httpx"
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/transport/kit/acceptloop"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // countedListener is the HTTP listener's socket, below TLS: it counts every

@@ -19,20 +19,20 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/config"
-	"streamhub/internal/httpx"
-	"streamhub/internal/hub"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/store"
 	"streamhub/internal/limit"
-	"streamhub/internal/longpoll"
 	"streamhub/internal/metrics"
-	"streamhub/internal/mqtt"
-	"streamhub/internal/publish"
 	"streamhub/internal/ratelog"
-	"streamhub/internal/sse"
-	"streamhub/internal/store"
-	"streamhub/internal/stream"
-	"streamhub/internal/tcp"
 	"streamhub/internal/tlsconf"
-	"streamhub/internal/ws"
+	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/longpoll"
+	"streamhub/internal/transport/mqtt"
+	"streamhub/internal/transport/ndjson"
+	"streamhub/internal/transport/publish"
+	"streamhub/internal/transport/sse"
+	"streamhub/internal/transport/tcp"
+	"streamhub/internal/transport/ws"
 )
 
 // Version is the server's version, reported in $SYS/broker/version.
@@ -179,9 +179,9 @@ func (s *Server) routes() http.Handler {
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
 		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("sse"))
-	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
+	ndjsonHandler := ndjson.New(s.hub, ndjson.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
 		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns}, s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
+	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjsonHandler)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns}, s.metrics.Transport("longpoll"))))
 

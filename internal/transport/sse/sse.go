@@ -1,0 +1,154 @@
+// Package sse serves subscriptions as Server-Sent Events: each event's data
+// is the payload as published and its id the resume cursor, so a browser's
+// EventSource gets exactly what was published and resumes with
+// Last-Event-ID after a reconnect.
+package sse
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit/httpx"
+)
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+}
+
+// Config tunes the SSE transport.
+type Config struct {
+	Queue        hub.QueueLimits
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+	// Retry is the reconnect delay the server asks EventSource to use.
+	Retry time.Duration
+}
+
+// Handler serves GET /v1/subscribe for Accept: text/event-stream.
+type Handler struct {
+	hub   Hub
+	cfg   Config
+	log   *slog.Logger
+	meter httpx.Meter
+}
+
+// New returns the SSE handler.
+func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Handler {
+	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+}
+
+// gapEvent tells the client that history it asked for is gone.
+type gapEvent struct {
+	Cursor string `json:"cursor"`
+	Head   string `json:"head"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	filters, err := httpx.Filters(r)
+	if err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+		return
+	}
+	from, err := httpx.StartFrom(r)
+	if err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
+		return
+	}
+	topicEvent := r.URL.Query().Get("event") == "topic"
+
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	if !ok {
+		return
+	}
+	defer release()
+	sub := h.hub.NewSubscription("sse", h.cfg.Queue)
+	defer sub.Close()
+	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
+		return
+	}
+	start, err := sub.Subscribe(filters, from)
+	if err != nil {
+		httpx.WriteHubError(w, err)
+		return
+	}
+	defer h.meter.Connected()()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	if start.Gap {
+		hdr.Set("Streamhub-Gap", "true")
+	}
+	w.WriteHeader(http.StatusOK)
+
+	// The opening block sets the client's reconnect delay and, for a fresh
+	// subscription, its last event id to the head: an id-only event updates
+	// EventSource.lastEventId without firing onmessage, so a reconnect
+	// resumes after what was live at subscribe time.
+	var open []byte
+	retry := h.cfg.Retry
+	if retry <= 0 {
+		retry = 2 * time.Second
+	}
+	open = append(open, "retry: "...)
+	open = append(open, []byte(durationMillis(retry))...)
+	open = append(open, '\n')
+	if from.After == nil || start.Gap {
+		open = append(open, "id: "...)
+		open = append(open, start.Head.String()...)
+		open = append(open, '\n')
+	}
+	open = append(open, '\n')
+	if start.Gap {
+		cur := ""
+		if from.After != nil {
+			cur = from.After.String()
+		}
+		data, _ := json.Marshal(gapEvent{Cursor: cur, Head: start.Head.String()})
+		open = append(open, "event: gap\ndata: "...)
+		open = append(open, data...)
+		open = append(open, "\n\n"...)
+	}
+	if _, err := w.Write(open); err != nil {
+		return
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+
+	stream := httpx.Stream{
+		W: w,
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			if d.Retained {
+				return AppendEvent(buf, d.Msg, false, topicEvent)
+			}
+			return append(buf, Event(d.Msg, topicEvent)...)
+		},
+		Heartbeat:    []byte(": ping\n\n"),
+		Idle:         h.cfg.Heartbeat,
+		WriteTimeout: h.cfg.WriteTimeout,
+		Meter:        h.meter,
+	}
+	err = stream.Pump(r.Context(), sub)
+	switch {
+	case errors.Is(err, hub.ErrShutdown):
+		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"shutdown\"}\n\n"))
+	case errors.Is(err, hub.ErrSlowConsumer):
+		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"slow_consumer\"}\n\n"))
+		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", r.RemoteAddr)
+	}
+	_ = http.NewResponseController(w).Flush()
+}
+
+func durationMillis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
