@@ -17,6 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"streamhub/internal/config"
 	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
@@ -185,4 +186,33 @@ func readUntilClosed(t *testing.T, nc net.Conn, r *bufio.Reader) packetSeen {
 			last.reason = body[0]
 		}
 	}
+}
+
+// TestMQTTWriteTimeoutIsMQTTs: a subscriber that stops reading is closed
+// once a write to it has blocked for mqtt.writetimeout, whatever raw TCP's
+// tcp.timeout says (MQTT used to take its write timeout from tcp.timeout).
+func TestMQTTWriteTimeoutIsMQTTs(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) {
+		c.MQTT.Writetimeout = 300 * time.Millisecond
+		c.TCP.Timeout = time.Hour
+		c.MQTT.Queuebytes = 1 << 30 // so that the queue never overflows first
+	})
+	nc, r := rawMQTT(t, s, 5, "nonreader")
+	writePacket(t, nc, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		ProtocolVersion: 5, Filters: packets.Subscriptions{{Filter: "nonreader/#"}}})
+	if ack := readRaw(t, nc, r, 5); ack.FixedHeader.Type != packets.Suback {
+		t.Fatalf("SUBACK: %+v", ack)
+	}
+	s.WaitSubscribers(t, "nonreader/#", 1)
+
+	const open = `streamhub_connections{transport="mqtt"}`
+	payload := make([]byte, 64<<10)
+	for i := 0; i < 512 && counter(t, s, open) > 0; i++ { // up to 32 MiB, far past the socket buffers
+		if _, err := s.Hub().Publish(t.Context(), &message.Message{Topic: "nonreader/data", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "the non-reading MQTT client closed", func() bool {
+		return counter(t, s, open) == 0
+	})
 }

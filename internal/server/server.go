@@ -25,6 +25,7 @@ import (
 	"streamhub/internal/metrics"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/longpoll"
 	"streamhub/internal/transport/mqtt"
@@ -54,11 +55,11 @@ type Server struct {
 	mqtt       *mqtt.Server
 	httpServer *http.Server
 	listener   net.Listener
-	// streams tracks handlers that outlive http.Server.Shutdown's idea of
+	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
 	// a connection: hijacked WebSockets and never-idle streams.
-	streams sync.WaitGroup
-	ready   atomic.Bool
-	serveWG sync.WaitGroup
+	longLived sync.WaitGroup
+	ready     atomic.Bool
+	serveWG   sync.WaitGroup
 }
 
 // New builds a server from a validated configuration.
@@ -118,7 +119,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
 		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS,
-	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
+	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
@@ -132,12 +133,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
 		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: limit.NewBudget(cfg.Limits.Partialbytes),
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
-		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
+		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
 		Sessions:    sessionStore(s.store),
 		Policy:      s.policy,
 		Conns:       conns,
 		Rate:        pubRate,
-		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
+		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
 		ForeignClientID: cfg.MQTT.ForeignClientID,
 	}, log, s.metrics.Transport("mqtt"))
 	s.httpServer = &http.Server{
@@ -234,8 +235,8 @@ func negotiate(sseHandler, ndjson http.Handler) http.Handler {
 
 func (s *Server) tracked(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.streams.Add(1)
-		defer s.streams.Done()
+		s.longLived.Add(1)
+		defer s.longLived.Done()
 		next.ServeHTTP(w, r)
 	})
 }
@@ -332,7 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.httpServer.Close()
 	}
 	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
+	go func() { s.longLived.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:

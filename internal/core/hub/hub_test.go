@@ -116,8 +116,8 @@ func TestResumeAndGap(t *testing.T) {
 func TestSlowConsumerPolicies(t *testing.T) {
 	t.Parallel()
 	h := newTestHub(t, Defaults())
-	drop := h.NewSubscription("test", QueueLimits{Messages: 3, Policy: DropOldest})
-	cut := h.NewSubscription("test", QueueLimits{Messages: 3, Policy: Disconnect})
+	drop := h.NewSubscription("test", QueueLimits{Messages: 3, Overflow: DropOldest})
+	cut := h.NewSubscription("test", QueueLimits{Messages: 3, Overflow: Disconnect})
 	fast := h.NewSubscription("test", QueueLimits{Messages: 3})
 	for _, s := range []*Subscription{drop, cut, fast} {
 		if _, err := s.Subscribe([]string{"#"}, StartFrom{}); err != nil {
@@ -218,7 +218,7 @@ func TestBacklogOutsideLimits(t *testing.T) {
 	for i := range 10 {
 		publish(t, h, fmt.Sprintf("r/%d", i), "kept", true)
 	}
-	s := h.NewSubscription("test", QueueLimits{Messages: 3, Policy: DropOldest})
+	s := h.NewSubscription("test", QueueLimits{Messages: 3, Overflow: DropOldest})
 	if _, err := s.Subscribe([]string{"r/+"}, StartFrom{Retained: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,28 +6,28 @@ import (
 	"sync/atomic"
 )
 
-// Policy is what a full subscriber queue does with the next message.
-type Policy int
+// Overflow is what a full subscriber queue does with the next message.
+type Overflow int
 
 const (
 	// DropOldest discards the oldest queued message, counting the drop. The
 	// subscriber stays connected; with history it can detect the gap.
-	DropOldest Policy = iota
+	DropOldest Overflow = iota
 	// Disconnect ends the subscription with ErrSlowConsumer; the transport
 	// closes the connection with its protocol's reason, and the client can
 	// resume from its cursor.
 	Disconnect
 )
 
-func (p Policy) String() string {
+func (p Overflow) String() string {
 	if p == Disconnect {
 		return "disconnect"
 	}
 	return "drop-oldest"
 }
 
-// ParsePolicy parses "drop-oldest" or "disconnect".
-func ParsePolicy(s string) (Policy, error) {
+// ParseOverflow parses "drop-oldest" or "disconnect".
+func ParseOverflow(s string) (Overflow, error) {
 	switch s {
 	case "drop-oldest", "drop":
 		return DropOldest, nil
@@ -41,7 +41,7 @@ func ParsePolicy(s string) (Policy, error) {
 type QueueLimits struct {
 	Messages int
 	Bytes    int
-	Policy   Policy
+	Overflow Overflow
 }
 
 // Reasons a subscription ends; transports map them onto their protocol.

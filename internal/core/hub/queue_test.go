@@ -62,7 +62,7 @@ func TestQueueTotalBoundsStalledConsumers(t *testing.T) {
 	h, o := newObservedHub(t, cfg)
 	roomy := QueueLimits{Messages: 1 << 20, Bytes: 1 << 30}
 	stalled := h.NewSubscription("stalled", roomy)
-	cut := h.NewSubscription("cut", QueueLimits{Messages: roomy.Messages, Bytes: roomy.Bytes, Policy: Disconnect})
+	cut := h.NewSubscription("cut", QueueLimits{Messages: roomy.Messages, Bytes: roomy.Bytes, Overflow: Disconnect})
 	healthy := h.NewSubscription("healthy", roomy)
 	subscribeAll(t, stalled, cut, healthy)
 	got := 0
@@ -89,7 +89,7 @@ func TestQueueTotalBoundsStalledConsumers(t *testing.T) {
 func TestQueueTotalAccounting(t *testing.T) {
 	t.Parallel()
 	h, _ := newObservedHub(t, Defaults())
-	a := h.NewSubscription("a", QueueLimits{Messages: 3, Policy: DropOldest})
+	a := h.NewSubscription("a", QueueLimits{Messages: 3, Overflow: DropOldest})
 	b := h.NewSubscription("b", QueueLimits{})
 	subscribeAll(t, a, b)
 	m := &message.Message{Topic: "t", Payload: []byte("12345")}
@@ -116,7 +116,7 @@ func TestQueueTotalAccounting(t *testing.T) {
 func TestOverflowHook(t *testing.T) {
 	t.Parallel()
 	h, o := newObservedHub(t, Defaults())
-	s := h.NewSubscription("mqtt", QueueLimits{Messages: 2, Policy: DropOldest})
+	s := h.NewSubscription("mqtt", QueueLimits{Messages: 2, Overflow: DropOldest})
 	calls := 0
 	var newest []string
 	s.OnOverflow(func(dropped *message.Message) bool {

@@ -265,7 +265,7 @@ func (s *Subscription) enqueue(m *message.Message) bool {
 	drops := 0
 	var dropped *message.Message
 	for s.full(size) {
-		if s.limits.Policy == Disconnect {
+		if s.limits.Overflow == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
 			s.hub.observe.SlowConsumer(s.transport)

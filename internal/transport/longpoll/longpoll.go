@@ -15,6 +15,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -36,11 +37,11 @@ type Config struct {
 type Handler struct {
 	hub   Hub
 	cfg   Config
-	meter httpx.Meter
+	meter kit.Meter
 }
 
 // New returns the long-poll handler.
-func New(h Hub, cfg Config, meter httpx.Meter) *Handler {
+func New(h Hub, cfg Config, meter kit.Meter) *Handler {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 30 * time.Second
 	}
@@ -95,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	sub := h.hub.NewSubscription("longpoll", hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Policy: hub.DropOldest})
+	sub := h.hub.NewSubscription("longpoll", hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest})
 	defer sub.Close()
 	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
 		return

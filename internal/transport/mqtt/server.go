@@ -23,7 +23,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/tlsconf"
-	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit"
 )
 
 // Hub is what MQTT needs from the core.
@@ -91,7 +91,7 @@ type Server struct {
 	// remote logs what clients can cause at will (malformed packets,
 	// refusals), rate-limited.
 	remote *ratelog.Logger
-	meter  httpx.Meter
+	meter  kit.Meter
 
 	// Lock order: s.mu before a session's mu, and before a shared group's mu.
 	mu        sync.Mutex
@@ -121,7 +121,7 @@ type Server struct {
 }
 
 // New returns a broker; Start opens its listeners.
-func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 	if cfg.MaxPacket <= 0 {
 		cfg.MaxPacket = 8<<20 + 64<<10
 	}
@@ -146,7 +146,7 @@ func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Server {
 	if cfg.Queue.Messages <= 0 {
 		cfg.Queue.Messages = 10000
 	}
-	cfg.Queue.Policy = hub.DropOldest
+	cfg.Queue.Overflow = hub.DropOldest
 	ctx, cancel := context.WithCancel(context.Background())
 	if cfg.ForeignClientID == "" {
 		cfg.ForeignClientID = ForeignSeparate

@@ -19,6 +19,7 @@ import (
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/quote"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -35,12 +36,12 @@ type Hub interface {
 type Handler struct {
 	hub        Hub
 	maxPayload int64
-	meter      httpx.Meter
+	meter      kit.Meter
 	policy     *auth.Policy
 }
 
 // New returns the publish handler; a nil policy allows every publish.
-func New(h Hub, maxPayload int, meter httpx.Meter, policy *auth.Policy) *Handler {
+func New(h Hub, maxPayload int, meter kit.Meter, policy *auth.Policy) *Handler {
 	return &Handler{hub: h, maxPayload: int64(maxPayload), meter: meter, policy: policy}
 }
 

@@ -15,6 +15,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -39,11 +40,11 @@ type Handler struct {
 	hub   Hub
 	cfg   Config
 	log   *slog.Logger
-	meter httpx.Meter
+	meter kit.Meter
 }
 
 // New returns the SSE handler.
-func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Handler {
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
 }
 

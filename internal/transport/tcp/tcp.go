@@ -21,8 +21,8 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
-	"streamhub/internal/transport/kit/httpx"
 )
 
 // Hub is what this transport needs from the core.
@@ -67,7 +67,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	remote  *ratelog.Logger // what peers can cause at will: refusals, bad input
-	meter   func(transport string) httpx.Meter
+	meter   func(transport string) kit.Meter
 	observe Observer
 
 	in, out, inDial, outDial []Spec
@@ -82,7 +82,7 @@ type Server struct {
 }
 
 // New validates the port specs.
-func New(h Hub, cfg Config, log *slog.Logger, meter func(string) httpx.Meter, observe Observer) (*Server, error) {
+func New(h Hub, cfg Config, log *slog.Logger, meter func(string) kit.Meter, observe Observer) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
@@ -169,7 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	for _, sp := range s.outDial {
 		sub := s.hub.NewSubscription("tcp-out-dial", hub.QueueLimits{Messages: s.cfg.DialQueue,
-			Bytes: max(s.cfg.Queue.Bytes, s.cfg.DialQueue*1024), Policy: hub.DropOldest})
+			Bytes: max(s.cfg.Queue.Bytes, s.cfg.DialQueue*1024), Overflow: hub.DropOldest})
 		if _, err := sub.Subscribe(sp.Topics, hub.StartFrom{}); err != nil {
 			return fmt.Errorf("tcp: %s: %w", sp, err)
 		}
@@ -326,7 +326,7 @@ func discardUntilClosed(c net.Conn, done func()) {
 // write fails. pending is written first; on a failed write, the messages not
 // yet written are returned so a dialler can send them on its next connection.
 func (s *Server) pump(ctx context.Context, c net.Conn, sub *hub.Subscription, mode framing.Mode,
-	pending []hub.Delivery, meter httpx.Meter) ([]hub.Delivery, error) {
+	pending []hub.Delivery, meter kit.Meter) ([]hub.Delivery, error) {
 	var buf []byte
 	write := func(batch []hub.Delivery) ([]hub.Delivery, error) {
 		// Write in slices of about 1 MiB so a failure loses little.

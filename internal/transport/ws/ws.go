@@ -16,7 +16,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
-	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit"
 )
 
 // Hub is what this transport needs from the core.
@@ -48,11 +48,11 @@ type Handler struct {
 	hub   Hub
 	cfg   Config
 	log   *slog.Logger
-	meter httpx.Meter
+	meter kit.Meter
 }
 
 // New returns the WebSocket handler.
-func New(h Hub, cfg Config, log *slog.Logger, meter httpx.Meter) *Handler {
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}

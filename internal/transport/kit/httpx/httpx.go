@@ -1,7 +1,6 @@
 // Package httpx holds what the HTTP-family transports share: JSON error
-// bodies, parsing of topic filters and starting points from a request, the
-// Meter they report to, and the loop that drains a subscription into a
-// streaming response.
+// bodies, parsing of topic filters and starting points from a request, and
+// the loop that drains a subscription into a streaming response.
 package httpx
 
 import (
@@ -20,14 +19,6 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/quote"
 )
-
-// Meter receives a transport's counts; the metrics package implements it.
-type Meter interface {
-	// Connected counts a connection open until the returned func is called.
-	Connected() (disconnected func())
-	Received(n int)
-	Sent(n int)
-}
 
 // ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
 type ErrorBody struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 )
 
@@ -21,7 +22,7 @@ type Stream struct {
 	// WriteTimeout bounds each write, so a stuck client cannot hold its
 	// writer goroutine forever.
 	WriteTimeout time.Duration
-	Meter        Meter
+	Meter        kit.Meter
 }
 
 // Pump drains sub into the stream until ctx ends, the subscription ends or a
