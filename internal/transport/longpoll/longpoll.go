@@ -91,21 +91,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.meter.Connected()()
 	// Unbounded by count: the backlog is bounded by history, and live
 	// messages beyond the limit stay in history for the next poll.
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+		Queue: hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest}}.
+		Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
 	if !ok {
 		return
 	}
-	defer release()
-	sub := h.hub.NewSubscription("longpoll", hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest})
 	defer sub.Close()
-	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
-		return
-	}
-	start, err := sub.Subscribe(filters, from)
-	if err != nil {
-		httpx.WriteHubError(w, err)
-		return
-	}
+	start := sub.Start
 	var batch []hub.Delivery
 	if timeout == 0 {
 		batch = sub.Drain(nil)

@@ -4,7 +4,6 @@
 package ndjson
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -47,31 +46,17 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 func line(b []byte) []byte { return append(b, '\n') }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	filters, err := httpx.Filters(r)
-	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
-		return
-	}
-	from, err := httpx.StartFrom(r)
-	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
-		return
-	}
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	req, ok := httpx.SubscribeRequest(w, r)
 	if !ok {
 		return
 	}
-	defer release()
-	sub := h.hub.NewSubscription("ndjson", h.cfg.Queue)
+	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "ndjson", Queue: h.cfg.Queue, Policy: h.cfg.Policy,
+		Conns: h.cfg.Conns}.Subscribe(w, r, req)
+	if !ok {
+		return
+	}
 	defer sub.Close()
-	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
-		return
-	}
-	start, err := sub.Subscribe(filters, from)
-	if err != nil {
-		httpx.WriteHubError(w, err)
-		return
-	}
+	start, from := sub.Start, req.From
 	defer h.meter.Connected()()
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -102,17 +87,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteTimeout: h.cfg.WriteTimeout,
 		Meter:        h.meter,
 	}
-	err = s.Pump(r.Context(), sub)
-	var reason string
-	switch {
-	case errors.Is(err, hub.ErrShutdown):
-		reason = "shutdown"
-	case errors.Is(err, hub.ErrSlowConsumer):
-		reason = "slow_consumer"
-		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)
-	default:
+	end := kit.EndOf(s.Pump(r.Context(), sub.Subscription))
+	if end == kit.EndClosed {
 		return
 	}
-	_, _ = w.Write(line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: reason})))
+	if end == kit.EndSlowConsumer {
+		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)
+	}
+	_, _ = w.Write(line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()})))
 	_ = http.NewResponseController(w).Flush()
 }

@@ -6,7 +6,6 @@ package sse
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -55,33 +54,17 @@ type gapEvent struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	filters, err := httpx.Filters(r)
-	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
-		return
-	}
-	from, err := httpx.StartFrom(r)
-	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
-		return
-	}
-	topicEvent := r.URL.Query().Get("event") == "topic"
-
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	req, ok := httpx.SubscribeRequest(w, r)
 	if !ok {
 		return
 	}
-	defer release()
-	sub := h.hub.NewSubscription("sse", h.cfg.Queue)
+	topicEvent := r.URL.Query().Get("event") == "topic"
+	sub, ok := h.subscriber().Subscribe(w, r, req)
+	if !ok {
+		return
+	}
 	defer sub.Close()
-	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
-		return
-	}
-	start, err := sub.Subscribe(filters, from)
-	if err != nil {
-		httpx.WriteHubError(w, err)
-		return
-	}
+	start, from := sub.Start, req.From
 	defer h.meter.Connected()()
 
 	hdr := w.Header()
@@ -141,15 +124,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteTimeout: h.cfg.WriteTimeout,
 		Meter:        h.meter,
 	}
-	err = stream.Pump(r.Context(), sub)
-	switch {
-	case errors.Is(err, hub.ErrShutdown):
-		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"shutdown\"}\n\n"))
-	case errors.Is(err, hub.ErrSlowConsumer):
-		_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"slow_consumer\"}\n\n"))
+	end := kit.EndOf(stream.Pump(r.Context(), sub.Subscription))
+	if end == kit.EndClosed {
+		return
+	}
+	if end == kit.EndSlowConsumer {
 		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", r.RemoteAddr)
 	}
+	_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"" + end.String() + "\"}\n\n"))
 	_ = http.NewResponseController(w).Flush()
+}
+
+func (h *Handler) subscriber() httpx.Subscriber {
+	return httpx.Subscriber{Hub: h.hub, Transport: "sse", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
 }
 
 func durationMillis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

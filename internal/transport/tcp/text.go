@@ -15,7 +15,20 @@ import (
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/kit"
 )
+
+// endLine is the -ERR line that tells a text client why its subscription
+// ended.
+func endLine(end kit.EndReason) string {
+	switch end {
+	case kit.EndShutdown:
+		return "shutdown server shutting down"
+	case kit.EndSlowConsumer:
+		return "slow_consumer queue limit exceeded"
+	}
+	return "closed"
+}
 
 // serveText speaks the text protocol on c: commands are read here, and a
 // writer goroutine sends replies and MSG frames, so one slow direction
@@ -54,14 +67,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			case <-ctx.Done():
 				return
 			case <-sub.Done():
-				reason := "closed"
-				switch {
-				case errors.Is(sub.Err(), hub.ErrShutdown):
-					reason = "shutdown server shutting down"
-				case errors.Is(sub.Err(), hub.ErrSlowConsumer):
-					reason = "slow_consumer queue limit exceeded"
-				}
-				_ = write([]byte("-ERR " + reason + "\n"))
+				_ = write([]byte("-ERR " + endLine(kit.EndOf(sub.Err())) + "\n"))
 				return
 			case <-sub.Ready():
 				batch = sub.Drain(batch)
@@ -140,14 +146,6 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				reply = tcptext.AppendOK(nil, cursor.String())
 			}
 		case tcptext.VerbSub:
-			denied, check := p.CheckSubscribe(id, cmd.Filters)
-			if denied != "" {
-				reply = tcptext.AppendErr(nil, "forbidden", "not allowed to subscribe to "+denied)
-				break
-			}
-			if check != nil {
-				sub.Restrict(check)
-			}
 			from := hub.StartFrom{Retained: true}
 			if cmd.Cursor != "" {
 				var err error
@@ -156,7 +154,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 					break
 				}
 			}
-			start, err := sub.Subscribe(cmd.Filters, from)
+			start, err := kit.Subscribe(p, sub, kit.SubscribeRequest{Identity: id, Filters: cmd.Filters, From: from})
 			switch {
 			case err != nil:
 				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())
@@ -177,6 +175,8 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 
 func errorCode(err error) string {
 	switch {
+	case kit.IsForbidden(err):
+		return "forbidden"
 	case errors.Is(err, hub.ErrTooLarge):
 		return "payload_too_large"
 	case errors.Is(err, hub.ErrShutdown):

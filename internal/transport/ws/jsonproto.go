@@ -15,6 +15,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -108,13 +109,6 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 		h.meter.Received(1)
 		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
 	case wsproto.OpSubscribe:
-		denied, check := h.cfg.Policy.CheckSubscribe(id, req.Topics)
-		if denied != "" {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to subscribe to " + denied}
-		}
-		if check != nil {
-			sub.Restrict(check)
-		}
 		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
 		switch {
 		case req.Cursor != "":
@@ -130,13 +124,9 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 				return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
 			}
 		}
-		start, err := sub.Subscribe(req.Topics, from)
+		start, err := kit.Subscribe(h.cfg.Policy, sub, kit.SubscribeRequest{Identity: id, Filters: req.Topics, From: from})
 		if err != nil {
-			code := "subscribe_failed"
-			if errors.Is(err, hub.ErrTooManySubscriptions) {
-				code = "too_many_subscriptions"
-			}
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: code, Message: err.Error()}
+			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: subscribeErrorCode(err), Message: err.Error()}
 		}
 		return wsproto.Reply{Type: wsproto.TypeSubscribed, ID: req.ID, Head: start.Head.String(), Gap: start.Gap}
 	case wsproto.OpUnsubscribe:
@@ -145,4 +135,14 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 	default:
 		return wsproto.Reply{Type: wsproto.TypePong, ID: req.ID}
 	}
+}
+
+func subscribeErrorCode(err error) string {
+	switch {
+	case kit.IsForbidden(err):
+		return "forbidden"
+	case errors.Is(err, hub.ErrTooManySubscriptions):
+		return "too_many_subscriptions"
+	}
+	return "subscribe_failed"
 }

@@ -14,6 +14,7 @@ import (
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/quote"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -34,45 +35,31 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
 		return
 	}
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	// Subscribing before the upgrade answers a refusal with an HTTP status
+	// the client can read; what arrives meanwhile waits in the queue.
+	sub, ok := h.subscriber().Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
 	if !ok {
-		return
-	}
-	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			sub.Close()
-			release()
-		}
-	}()
-	if !httpx.AuthorizeSubscribe(w, r, h.cfg.Policy, filters, sub) {
 		return
 	}
 	c, err := h.accept(w, r)
 	if err != nil {
+		sub.Close()
 		return // accept has answered.
 	}
 	c.readLimit = int64(h.cfg.MaxPayload)
 	// The socket is ours now: serve it from a goroutine of its own and let
 	// net/http's, whose stack grew deep on the way here, end.
-	handedOff = true
 	ctx := context.WithoutCancel(r.Context()) // keeps the identity; the request is over
 	go func() {
-		defer release()
 		defer sub.Close()
 		defer c.closeNow()
-		h.servePlain(ctx, c, sub, name, filters, from)
+		h.servePlain(ctx, c, sub.Subscription, name)
 	}()
 }
 
 // servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription, name string, filters []string, from hub.StartFrom) {
+func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription, name string) {
 	defer h.meter.Connected()()
-	if _, err := sub.Subscribe(filters, from); err != nil {
-		c.close(ws.StatusInternalServerError, err.Error())
-		return
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})

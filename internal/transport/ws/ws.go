@@ -6,7 +6,6 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // Hub is what this transport needs from the core.
@@ -85,12 +85,11 @@ func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 				return
 			}
 		case <-sub.Done():
-			err := sub.Err()
-			switch {
-			case errors.Is(err, hub.ErrShutdown):
+			switch kit.EndOf(sub.Err()) {
+			case kit.EndShutdown:
 				h.writeBatch(c, sub.Drain(batch), frame)
 				c.close(ws.StatusGoingAway, "server shutting down")
-			case errors.Is(err, hub.ErrSlowConsumer):
+			case kit.EndSlowConsumer:
 				h.log.Info("disconnected slow consumer", "transport", "ws")
 				c.close(CloseSlowConsumer, "slow consumer")
 			default:
@@ -123,4 +122,8 @@ func (h *Handler) writeBatch(c *conn, batch []hub.Delivery, frame func(hub.Deliv
 		h.meter.Sent(len(batch))
 	}
 	return err
+}
+
+func (h *Handler) subscriber() httpx.Subscriber {
+	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
 }

@@ -18,6 +18,7 @@ import (
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/quote"
+	"streamhub/internal/transport/kit"
 )
 
 // ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
@@ -102,19 +103,72 @@ func ConnRefusalStatus(err error) int {
 	return http.StatusTooManyRequests
 }
 
-// AuthorizeSubscribe checks every filter against the policy for the
-// request's identity, answering 403 if one is refused; it restricts sub to
-// readable messages when a wildcard reaches beyond the grants.
-func AuthorizeSubscribe(w http.ResponseWriter, r *http.Request, p *auth.Policy, filters []string, sub *hub.Subscription) bool {
-	denied, check := p.CheckSubscribe(auth.FromContext(r.Context()), filters)
-	if denied != "" {
-		WriteError(w, http.StatusForbidden, "forbidden", "not allowed to subscribe to "+quote.Cut(denied))
-		return false
+// Subscriber admits the HTTP subscribers of one transport.
+type Subscriber struct {
+	Hub       kit.Subscriptions
+	Transport string // the hub's and the metrics' name for it
+	Queue     hub.QueueLimits
+	Policy    *auth.Policy // nil: open
+	Conns     *limit.Conns // nil: no connection limits
+}
+
+// Subscription is an admitted HTTP subscriber: its hub subscription, where
+// it started, and its connection slot, released together by Close.
+type Subscription struct {
+	*hub.Subscription
+	Start   hub.Start
+	release func()
+}
+
+// Close ends the subscription and frees the connection slot.
+func (s *Subscription) Close() {
+	s.Subscription.Close()
+	s.release()
+}
+
+// Subscribe admits the request (a connection slot), opens a subscription
+// and subscribes it to req for the request's identity (kit.Subscribe). When
+// refused it answers itself: 429/503, 403 or the hub error's status.
+func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest) (*Subscription, bool) {
+	release, ok := AcquireConn(w, r, s.Conns)
+	if !ok {
+		return nil, false
 	}
-	if check != nil {
-		sub.Restrict(check)
+	sub := s.Hub.NewSubscription(s.Transport, s.Queue)
+	req.Identity = auth.FromContext(r.Context())
+	start, err := kit.Subscribe(s.Policy, sub, req)
+	if err != nil {
+		sub.Close()
+		release()
+		WriteSubscribeError(w, err)
+		return nil, false
 	}
-	return true
+	return &Subscription{Subscription: sub, Start: start, release: release}, true
+}
+
+// WriteSubscribeError answers a refusal of kit.Subscribe.
+func WriteSubscribeError(w http.ResponseWriter, err error) {
+	if kit.IsForbidden(err) {
+		WriteError(w, http.StatusForbidden, "forbidden", err.Error())
+		return
+	}
+	WriteHubError(w, err)
+}
+
+// SubscribeRequest reads the filters (`topic` parameters) and the starting
+// point of a subscribe request, answering 400 when one is invalid.
+func SubscribeRequest(w http.ResponseWriter, r *http.Request) (kit.SubscribeRequest, bool) {
+	filters, err := Filters(r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+		return kit.SubscribeRequest{}, false
+	}
+	from, err := StartFrom(r)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
+		return kit.SubscribeRequest{}, false
+	}
+	return kit.SubscribeRequest{Filters: filters, From: from}, true
 }
 
 // Filters returns the request's `topic` query parameters, validated.
