@@ -77,17 +77,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := http.NewResponseController(w).Flush(); err != nil {
 		return
 	}
-	s := httpx.Stream{
-		W: w,
-		Encode: func(buf []byte, d hub.Delivery) []byte {
-			return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
-		},
-		Heartbeat:    []byte("\n"),
-		Idle:         h.cfg.Heartbeat,
-		WriteTimeout: h.cfg.WriteTimeout,
-		Meter:        h.meter,
-	}
-	end := kit.EndOf(s.Pump(r.Context(), sub.Subscription))
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
+	}}
+	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte("\n"), h.cfg.Heartbeat))
 	if end == kit.EndClosed {
 		return
 	}

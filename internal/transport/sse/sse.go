@@ -111,20 +111,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	stream := httpx.Stream{
-		W: w,
-		Encode: func(buf []byte, d hub.Delivery) []byte {
-			if d.Retained {
-				return AppendEvent(buf, d.Msg, false, topicEvent)
-			}
-			return append(buf, Event(d.Msg, topicEvent)...)
-		},
-		Heartbeat:    []byte(": ping\n\n"),
-		Idle:         h.cfg.Heartbeat,
-		WriteTimeout: h.cfg.WriteTimeout,
-		Meter:        h.meter,
-	}
-	end := kit.EndOf(stream.Pump(r.Context(), sub.Subscription))
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+		if d.Retained {
+			return AppendEvent(buf, d.Msg, false, topicEvent)
+		}
+		return append(buf, Event(d.Msg, topicEvent)...)
+	}}
+	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte(": ping\n\n"), h.cfg.Heartbeat))
 	if end == kit.EndClosed {
 		return
 	}

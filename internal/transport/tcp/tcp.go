@@ -327,41 +327,16 @@ func discardUntilClosed(c net.Conn, done func()) {
 // yet written are returned so a dialler can send them on its next connection.
 func (s *Server) pump(ctx context.Context, c net.Conn, sub *hub.Subscription, mode framing.Mode,
 	pending []hub.Delivery, meter kit.Meter) ([]hub.Delivery, error) {
-	var buf []byte
-	write := func(batch []hub.Delivery) ([]hub.Delivery, error) {
-		// Write in slices of about 1 MiB so a failure loses little.
-		for len(batch) > 0 {
-			buf = buf[:0]
-			n := 0
-			for n < len(batch) && (n == 0 || len(buf) < 1<<20) {
-				buf = framing.Append(buf, mode, batch[n].Msg.Payload)
-				n++
-			}
-			c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if _, err := c.Write(buf); err != nil {
-				return batch, err
-			}
-			meter.Sent(n)
-			batch = batch[n:]
-		}
-		return nil, nil
+	w := kit.Writer{
+		Encode: func(buf []byte, d hub.Delivery) []byte { return framing.Append(buf, mode, d.Msg.Payload) },
+		Write: func(b []byte) error {
+			_, err := c.Write(b)
+			return err
+		},
+		SetWriteDeadline: c.SetWriteDeadline,
+		WriteTimeout:     s.cfg.WriteTimeout,
+		MaxWrite:         1 << 20, // so a failure loses little
+		Meter:            meter,
 	}
-	if rest, err := write(pending); err != nil {
-		return rest, err
-	}
-	var batch []hub.Delivery
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-sub.Done():
-			return nil, sub.Err()
-		case <-sub.Ready():
-			batch = sub.Drain(batch)
-			if rest, err := write(batch); err != nil {
-				return append([]hub.Delivery(nil), rest...), err
-			}
-			clear(batch)
-		}
-	}
+	return w.Run(ctx, sub, pending)
 }

@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/deadline"
 )
 
 // endLine is the -ERR line that tells a text client why its subscription
@@ -47,11 +48,14 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
 	defer sub.Close()
 
-	var mu sync.Mutex // serialises writes of replies and message batches
+	var mu sync.Mutex // serialises writes of replies and message batches, and guards writeDL
+	var writeDL deadline.Lazy
 	write := func(b []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
-		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if at, set := writeDL.Next(time.Now(), s.cfg.WriteTimeout); set {
+			c.SetWriteDeadline(at)
+		}
 		_, err := c.Write(b)
 		return err
 	}
@@ -60,27 +64,15 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 	go func() {
 		defer cancel()
 		defer c.Close()
-		var batch []hub.Delivery
-		var buf []byte
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sub.Done():
-				_ = write([]byte("-ERR " + endLine(kit.EndOf(sub.Err())) + "\n"))
-				return
-			case <-sub.Ready():
-				batch = sub.Drain(batch)
-				buf = buf[:0]
-				for _, d := range batch {
-					buf = tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload)
-				}
-				if err := write(buf); err != nil {
-					return
-				}
-				meter.Sent(len(batch))
-				clear(batch)
-			}
+		w := kit.Writer{
+			Encode: func(buf []byte, d hub.Delivery) []byte { return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload) },
+			Write:  write,
+			Meter:  meter,
+		}
+		// Only the subscription's end is told; a failed write or a closed
+		// connection has nobody left to tell.
+		if _, err := w.Run(ctx, sub, nil); ctx.Err() == nil && err == sub.Err() {
+			_ = write([]byte("-ERR " + endLine(kit.EndOf(err)) + "\n"))
 		}
 	}()
 

@@ -219,14 +219,32 @@ func (c *conn) writeFrames(fn func([]byte) []byte) error {
 func (c *conn) writeLocked(fn func([]byte) []byte) error {
 	bp := outBuffers.Get().(*[]byte)
 	b := fn((*bp)[:0])
-	if at, set := c.writeDL.Next(time.Now(), c.writeTimeout); set {
-		c.nc.SetWriteDeadline(at)
-	}
-	_, err := c.nc.Write(b)
+	err := c.sendLocked(b)
 	if cap(b) <= 64<<10 { // an occasional huge message's buffer is not kept
 		*bp = b[:0]
 		outBuffers.Put(bp)
 	}
+	return err
+}
+
+// writeEncoded sends frames already encoded (a kit.Writer's batch) in one
+// write; a failed write closes the socket.
+func (c *conn) writeEncoded(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent {
+		return net.ErrClosed
+	}
+	return c.sendLocked(b)
+}
+
+// sendLocked writes b under c.mu, which also guards the write deadline:
+// the reader goroutine writes control frames too.
+func (c *conn) sendLocked(b []byte) error {
+	if at, set := c.writeDL.Next(time.Now(), c.writeTimeout); set {
+		c.nc.SetWriteDeadline(at)
+	}
+	_, err := c.nc.Write(b)
 	if err != nil {
 		c.nc.Close()
 	}

@@ -6,6 +6,7 @@ package ws
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -62,66 +63,50 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
 }
 
-// pump writes the subscription's messages as frames until it ends, each
-// batch in one write. frame returns the opcode and data of one delivery.
+// errUnresponsive ends a socket whose peer stopped answering pings.
+var errUnresponsive = errors.New("websocket peer unresponsive")
+
+// pump writes the subscription's messages as frames with a kit.Writer until
+// it ends, each batch in one write, pinging every PingInterval; then it
+// closes the socket with the close code of why it ended. frame returns the
+// opcode and data of one delivery.
 func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 	frame func(hub.Delivery) (ws.OpCode, []byte)) {
-	var batch []hub.Delivery
-	ping := time.NewTicker(h.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ping.C:
+	w := kit.Writer{
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			op, data := frame(d)
+			return appendFrame(buf, op, data)
+		},
+		Write: c.writeEncoded,
+		Heartbeat: func() ([]byte, error) {
 			// A live peer answers each ping within the interval; one
 			// silent for a ping and a half has not answered the last.
-			if c.silentFor(time.Now()) > 3*h.cfg.PingInterval/2 {
-				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", c.silentFor(time.Now()))
-				c.closeNow()
-				return
+			if silent := c.silentFor(time.Now()); silent > 3*h.cfg.PingInterval/2 {
+				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", silent)
+				return nil, errUnresponsive
 			}
-			if c.writeFrame(ws.OpPing, nil) != nil {
-				return
-			}
-		case <-sub.Done():
-			switch kit.EndOf(sub.Err()) {
-			case kit.EndShutdown:
-				h.writeBatch(c, sub.Drain(batch), frame)
-				c.close(ws.StatusGoingAway, "server shutting down")
-			case kit.EndSlowConsumer:
-				h.log.Info("disconnected slow consumer", "transport", "ws")
-				c.close(CloseSlowConsumer, "slow consumer")
-			default:
-				c.close(ws.StatusNormalClosure, "")
-			}
-			return
-		case <-sub.Ready():
-			batch = sub.Drain(batch)
-			if err := h.writeBatch(c, batch, frame); err != nil {
-				c.closeNow()
-				return
-			}
-			clear(batch)
+			return appendFrame(nil, ws.OpPing, nil), nil
+		},
+		HeartbeatEvery: h.cfg.PingInterval,
+		Steady:         true, // the peer's pongs are what shows it alive
+		Meter:          h.meter,
+	}
+	_, err := w.Run(ctx, sub, nil)
+	switch {
+	case ctx.Err() != nil:
+	case err != sub.Err(): // a failed write or an unresponsive peer
+		c.closeNow()
+	default:
+		switch kit.EndOf(err) {
+		case kit.EndShutdown:
+			c.close(ws.StatusGoingAway, "server shutting down")
+		case kit.EndSlowConsumer:
+			h.log.Info("disconnected slow consumer", "transport", "ws")
+			c.close(CloseSlowConsumer, "slow consumer")
+		default:
+			c.close(ws.StatusNormalClosure, "")
 		}
 	}
-}
-
-func (h *Handler) writeBatch(c *conn, batch []hub.Delivery, frame func(hub.Delivery) (ws.OpCode, []byte)) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	err := c.writeFrames(func(b []byte) []byte {
-		for _, d := range batch {
-			op, data := frame(d)
-			b = appendFrame(b, op, data)
-		}
-		return b
-	})
-	if err == nil {
-		h.meter.Sent(len(batch))
-	}
-	return err
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {
