@@ -71,7 +71,13 @@ type Hub struct {
 	// mu orders publishes: cursor assignment, history, retained store and
 	// enqueueing happen together, so a subscription made (or resumed) under
 	// mu sees every message exactly once, from backlog or from its queue.
-	// Lock order: Hub.mu, then Subscription.mu.
+	// Lock order: Hub.mu, then Subscription.mu. Transports may hold
+	// their own locks when they call into a subscription (MQTT drains its
+	// queue under session.mu and the connection's writeMu: session.mu →
+	// writeMu → Subscription.mu), so the hooks the hub calls under its
+	// locks (Notify, OnOverflow) take none of those: they only flip
+	// atomics and start goroutines. docs/ARCHITECTURE.md has the whole
+	// order.
 	mu       sync.Mutex
 	seq      uint64
 	subs     *index.Index[*Subscription]
