@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"streamhub/internal/client"
-	"streamhub/internal/envelope"
+	"streamhub/internal/codec/envelope"
 )
 
 func newPub() *cobra.Command {

@@ -13,15 +13,15 @@ import (
 	"net/http"
 	"time"
 
-	"streamhub/internal/envelope"
-	"streamhub/internal/httpx"
-	"streamhub/internal/hub"
-	"streamhub/internal/message"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
 	"streamhub/internal/metrics"
-	"streamhub/internal/mqtt"
+	"streamhub/internal/transport/mqtt"
 	"streamhub/internal/registry"
-	"streamhub/internal/store"
-	"streamhub/internal/topic"
+	"streamhub/internal/core/store"
+	"streamhub/internal/core/topic"
 )
 
 // Hub is what the admin API needs from the core.

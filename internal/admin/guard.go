@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // Guard admits a request to the dashboard and the admin API. With auth on

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // Cookies of a dashboard session: the session id (HttpOnly, so scripts

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 )
 
 // StatsTopic is where the core publishes Stats, as JSON, for every

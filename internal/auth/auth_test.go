@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
-	"streamhub/internal/topic"
+	"streamhub/internal/core/topic"
 )
 
 func testPolicy(t testing.TB) *Policy {

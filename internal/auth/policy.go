@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"streamhub/internal/topic"
+	"streamhub/internal/core/topic"
 )
 
 // JWTConfig lists the keys tokens may be signed with.

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"streamhub/internal/envelope"
-	"streamhub/internal/httpx"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // Client talks to one streamhub server.

@@ -12,7 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"streamhub/internal/envelope"
+	"streamhub/internal/codec/envelope"
 )
 
 // mqttConn speaks MQTT 3.1.1 (paho.mqtt.golang) to the server's MQTT

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"streamhub/internal/envelope"
+	"streamhub/internal/codec/envelope"
 )
 
 // Backoff between attempts to reach a server: doubled after each failure,

@@ -11,8 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"streamhub/internal/envelope"
-	"streamhub/internal/wsproto"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/codec/wsproto"
 )
 
 // wsConn speaks the WebSocket JSON protocol (/v1/ws): publishes are

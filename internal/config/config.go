@@ -17,8 +17,8 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/hub"
-	"streamhub/internal/topic"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/topic"
 )
 
 // Config is the whole server configuration.
@@ -29,9 +29,9 @@ type Config struct {
 	History  History       `koanf:"history"`
 	Limits   Limits        `koanf:"limits"`
 	Queue    Queue         `koanf:"queue"`
-	SSE      Stream        `koanf:"sse"`
-	NDJSON   Stream        `koanf:"ndjson"`
-	WS       Stream        `koanf:"ws"`
+	SSE      Delivery      `koanf:"sse"`
+	NDJSON   Delivery      `koanf:"ndjson"`
+	WS       Delivery      `koanf:"ws"`
 	Poll     Poll          `koanf:"poll"`
 	Auth     Auth          `koanf:"auth"`
 	Durable  Durable       `koanf:"durable"`
@@ -151,6 +151,9 @@ type MQTT struct {
 	// Packettimeout is how long a begun packet may take to arrive, even
 	// with keep-alive 0.
 	Packettimeout time.Duration `koanf:"packettimeout"`
+	// Writetimeout bounds each write to a client, so a stuck one cannot
+	// hold its writer forever.
+	Writetimeout time.Duration `koanf:"writetimeout"`
 	// ForeignClientID is what a client gets whose client id names another
 	// identity's session: "separate" (a session of its own) or "refuse".
 	ForeignClientID string `koanf:"foreignclientid"`
@@ -235,9 +238,11 @@ type Queue struct {
 	Total int64 `koanf:"total"`
 }
 
-// Stream configures one streaming transport.
-type Stream struct {
-	// Policy for a full queue: disconnect (the client resumes from its
+// Delivery configures how one subscribing transport (SSE, NDJSON,
+// WebSocket) delivers: what a full queue does, the heartbeat, the write
+// timeout.
+type Delivery struct {
+	// Policy is the overflow policy of a full queue: disconnect (the client resumes from its
 	// cursor) or drop-oldest (counted in streamhub_messages_dropped_total).
 	Policy    string        `koanf:"policy"`
 	Heartbeat time.Duration `koanf:"heartbeat"`
@@ -261,7 +266,7 @@ type CORS struct {
 // only, in memory, no external service.
 func Defaults() Config {
 	h := hub.Defaults()
-	stream := Stream{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
+	delivery := Delivery{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
 	mediaCfg, rtmpCfg, rtspCfg, hlsCfg := defaultMedia()
 	return Config{
 		Media:   mediaCfg,
@@ -273,14 +278,14 @@ func Defaults() Config {
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
 		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
 		Queue:   Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
-		SSE:     stream,
-		NDJSON:  stream,
-		WS:      stream,
+		SSE:     delivery,
+		NDJSON:  delivery,
+		WS:      delivery,
 		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
 		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
 			Sessionexpiry: 24 * time.Hour, Queue: 1_000_000, Queuebytes: 64 << 20, Sys: 10 * time.Second,
-			Connectmax: 64 << 10, Packettimeout: 30 * time.Second, ForeignClientID: "separate"},
+			Connectmax: 64 << 10, Packettimeout: 30 * time.Second, Writetimeout: 10 * time.Second, ForeignClientID: "separate"},
 		TCP: TCP{Policy: "drop-oldest", Textpolicy: "disconnect", Dialqueue: 1000,
 			Backoff: 5 * time.Second, Timeout: 10 * time.Second},
 		CORS:     CORS{Origins: []string{"*"}},
@@ -397,7 +402,7 @@ func (c Config) Validate() error {
 	policies := map[string]string{"sse.policy": c.SSE.Policy, "ndjson.policy": c.NDJSON.Policy, "ws.policy": c.WS.Policy,
 		"tcp.policy": c.TCP.Policy, "tcp.textpolicy": c.TCP.Textpolicy}
 	for key, p := range policies {
-		if _, err := hub.ParsePolicy(p); err != nil {
+		if _, err := hub.ParseOverflow(p); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
@@ -438,6 +443,6 @@ func (c Config) HubConfig() hub.Config {
 // QueueLimits derives a transport's queue limits from its policy name;
 // Validate checked it.
 func (c Config) QueueLimits(policy string) hub.QueueLimits {
-	p, _ := hub.ParsePolicy(policy)
-	return hub.QueueLimits{Messages: c.Queue.Messages, Bytes: c.Queue.Bytes, Policy: p}
+	p, _ := hub.ParseOverflow(policy)
+	return hub.QueueLimits{Messages: c.Queue.Messages, Bytes: c.Queue.Bytes, Overflow: p}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

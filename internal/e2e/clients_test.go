@@ -21,9 +21,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"streamhub/internal/envelope"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/codec/wsproto"
 	"streamhub/internal/testkit"
-	"streamhub/internal/wsproto"
 )
 
 // A publisher sends one payload to a topic by one protocol.

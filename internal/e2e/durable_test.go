@@ -18,10 +18,10 @@ import (
 	"github.com/coder/websocket"
 	paho3 "github.com/eclipse/paho.mqtt.golang"
 
+	"streamhub/internal/codec/wsproto"
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
-	"streamhub/internal/wsproto"
 )
 
 // publishCursor publishes over HTTP and returns the message's cursor.

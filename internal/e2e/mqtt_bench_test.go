@@ -13,7 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

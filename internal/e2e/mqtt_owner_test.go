@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

@@ -17,7 +17,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"streamhub/internal/message"
+	"streamhub/internal/config"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 
@@ -118,13 +119,7 @@ func counter(t *testing.T, s *testkit.Server, sample string) float64 {
 // after what was already written, which it reads once it reads again).
 func TestMQTTStuckSubscriberIsCutOff(t *testing.T) {
 	s := testkit.Start(t, nil)
-	nc, r := rawMQTT(t, s, 5, "stuck")
-	writePacket(t, nc, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
-		ProtocolVersion: 5, Filters: packets.Subscriptions{{Filter: "stuck/#"}}})
-	if ack := readRaw(t, nc, r, 5); ack.FixedHeader.Type != packets.Suback {
-		t.Fatalf("SUBACK: %+v", ack)
-	}
-	s.WaitSubscribers(t, "stuck/#", 1)
+	nc, r := rawMQTTSubscriber(t, s, "stuck", "stuck/#")
 
 	payload := make([]byte, 1<<10)
 	limit := int64(s.Config.MQTT.Queuebytes) + int64(len(payload)) + 1024
@@ -152,6 +147,20 @@ func TestMQTTStuckSubscriberIsCutOff(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the session's queue released", func() bool {
 		return s.Hub().Stats().QueuedBytes == 0
 	})
+}
+
+// rawMQTTSubscriber connects an MQTT 5 client over a raw socket and
+// subscribes it to filter; it reads nothing more until the test does.
+func rawMQTTSubscriber(t *testing.T, s *testkit.Server, id, filter string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, r := rawMQTT(t, s, 5, id)
+	writePacket(t, nc, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		ProtocolVersion: 5, Filters: packets.Subscriptions{{Filter: filter}}})
+	if ack := readRaw(t, nc, r, 5); ack.FixedHeader.Type != packets.Suback {
+		t.Fatalf("SUBACK: %+v", ack)
+	}
+	s.WaitSubscribers(t, filter, 1)
+	return nc, r
 }
 
 type packetSeen struct {
@@ -185,4 +194,27 @@ func readUntilClosed(t *testing.T, nc net.Conn, r *bufio.Reader) packetSeen {
 			last.reason = body[0]
 		}
 	}
+}
+
+// TestMQTTWriteTimeoutIsMQTTs: a subscriber that stops reading is closed
+// once a write to it has blocked for mqtt.writetimeout, whatever raw TCP's
+// tcp.timeout says (MQTT used to take its write timeout from tcp.timeout).
+func TestMQTTWriteTimeoutIsMQTTs(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) {
+		c.MQTT.Writetimeout = 300 * time.Millisecond
+		c.TCP.Timeout = time.Hour
+		c.MQTT.Queuebytes = 1 << 30 // so that the queue never overflows first
+	})
+	rawMQTTSubscriber(t, s, "nonreader", "nonreader/#")
+
+	const open = `streamhub_connections{transport="mqtt"}`
+	payload := make([]byte, 64<<10)
+	for i := 0; i < 512 && counter(t, s, open) > 0; i++ { // up to 32 MiB, far past the socket buffers
+		if _, err := s.Hub().Publish(t.Context(), &message.Message{Topic: "nonreader/data", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "the non-reading MQTT client closed", func() bool {
+		return counter(t, s, open) == 0
+	})
 }

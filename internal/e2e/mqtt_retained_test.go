@@ -9,7 +9,7 @@ import (
 
 	paho3 "github.com/eclipse/paho.mqtt.golang"
 
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

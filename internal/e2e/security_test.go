@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 
@@ -325,5 +326,47 @@ func TestNoLeaks(t *testing.T) {
 	resp4.Body.Close()
 	if resp4.StatusCode != http.StatusOK {
 		t.Errorf("$SYS subscription by an admin answered %d", resp4.StatusCode)
+	}
+}
+
+// TestRefusedFilterNotEchoedWhole: a subscribe refused by the policy over
+// the TCP text protocol and the WebSocket JSON protocol names the filter
+// quoted and cut, as HTTP does, not the whole 10 KB the client sent.
+func TestRefusedFilterNotEchoedWhole(t *testing.T) {
+	s := securedServer(t)
+	long := "private/" + strings.Repeat("x", 10000)
+
+	conn, err := net.Dial("tcp", s.TCP().TextAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	fmt.Fprint(conn, "AUTH alice alice-pw\nSUB "+long+"\n")
+	if reply, _ := r.ReadString('\n'); !strings.HasPrefix(reply, "+OK") {
+		t.Fatalf("AUTH answered %q", reply)
+	}
+	if reply, _ := r.ReadString('\n'); !strings.HasPrefix(reply, "-ERR forbidden") || len(reply) > 300 {
+		t.Errorf("TCP SUB refusal: %d bytes starting %.60q", len(reply), reply)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.WSURL+"/v1/ws", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice-pw"))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	req, _ := json.Marshal(map[string]any{"op": "sub", "id": "1", "topics": []string{long}})
+	if err := c.Write(ctx, websocket.MessageText, req); err != nil {
+		t.Fatal(err)
+	}
+	_, reply, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(reply), `"forbidden"`) || len(reply) > 400 {
+		t.Errorf("WebSocket subscribe refusal: %d bytes starting %.80q", len(reply), reply)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"streamhub/internal/config"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 )
 
 type sinkRecorder struct {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 )
 
 // StateSink is where path states go: the hub, as retained messages.

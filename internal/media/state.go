@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"streamhub/internal/message"
+	"streamhub/internal/core/message"
 )
 
 // StateTopicPrefix is where path states are published: $media/live/cam1.

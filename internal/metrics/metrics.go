@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"streamhub/internal/hub"
+	"streamhub/internal/core/hub"
 )
 
 // subscriberTransports are the names transports give their hub

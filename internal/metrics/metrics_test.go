@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"streamhub/internal/hub"
+	"streamhub/internal/core/hub"
 )
 
 // Counters documented in /metrics are there from the start at 0: an alert

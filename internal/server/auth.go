@@ -7,9 +7,9 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
 	"streamhub/internal/quote"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // TokenCookie is the cookie a browser may carry its token in.

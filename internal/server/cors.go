@@ -3,7 +3,7 @@ package server
 import (
 	"net/http"
 
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // cors answers preflights and marks responses readable by the allowed

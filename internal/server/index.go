@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"strings"
 
-	"streamhub/internal/httpx"
 	"streamhub/internal/quote"
-	"streamhub/internal/ws"
+	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/ws"
 )
 
 // indexPage lists the endpoints with examples that work as they are,

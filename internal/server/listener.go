@@ -11,10 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"streamhub/internal/acceptloop"
-	"streamhub/internal/httpx"
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // countedListener is the HTTP listener's socket, below TLS: it counts every
@@ -25,7 +26,7 @@ import (
 type countedListener struct {
 	net.Listener
 	conns *limit.Conns
-	meter httpx.Meter
+	meter kit.Meter
 	log   *ratelog.Logger
 	// plainHTTP: refusals can be answered in HTTP (no TLS in between).
 	plainHTTP bool

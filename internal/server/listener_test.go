@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"streamhub/internal/hub"
+	"streamhub/internal/core/hub"
 	"streamhub/internal/metrics"
 	"streamhub/internal/ratelog"
 )

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
 	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/rtmp"

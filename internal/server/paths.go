@@ -5,7 +5,7 @@ import (
 	"path"
 	"strings"
 
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // refuseUncleanPaths answers 400 to /v1/ paths with empty, "." or ".."

@@ -20,25 +20,26 @@ import (
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
 	"streamhub/internal/config"
-	"streamhub/internal/httpx"
-	"streamhub/internal/hub"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/store"
 	"streamhub/internal/limit"
-	"streamhub/internal/longpoll"
 	"streamhub/internal/media"
 	"streamhub/internal/metrics"
-	"streamhub/internal/mqtt"
-	"streamhub/internal/publish"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
-	"streamhub/internal/sse"
-	"streamhub/internal/store"
-	"streamhub/internal/stream"
-	"streamhub/internal/tcp"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/hls"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/longpoll"
+	"streamhub/internal/transport/mqtt"
+	"streamhub/internal/transport/ndjson"
+	"streamhub/internal/transport/publish"
 	"streamhub/internal/transport/rtmp"
 	"streamhub/internal/transport/rtsp"
-	"streamhub/internal/ws"
+	"streamhub/internal/transport/sse"
+	"streamhub/internal/transport/tcp"
+	"streamhub/internal/transport/ws"
 )
 
 // Version is the server's version, reported in $SYS/broker/version.
@@ -69,11 +70,11 @@ type Server struct {
 	hls        *hls.Server
 	httpServer *http.Server
 	listener   net.Listener
-	// streams tracks handlers that outlive http.Server.Shutdown's idea of
+	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
 	// a connection: hijacked WebSockets and never-idle streams.
-	streams sync.WaitGroup
-	ready   atomic.Bool
-	serveWG sync.WaitGroup
+	longLived sync.WaitGroup
+	ready     atomic.Bool
+	serveWG   sync.WaitGroup
 }
 
 // New builds a server from a validated configuration.
@@ -137,7 +138,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
 		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
-	}, log, func(name string) httpx.Meter { return s.metrics.Transport(name) }, s.metrics)
+	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
@@ -151,12 +152,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
 		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: limit.NewBudget(cfg.Limits.Partialbytes),
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
-		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Policy: hub.DropOldest},
+		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
 		Sessions:    sessionStore(s.store),
 		Policy:      s.policy,
 		Conns:       conns,
 		Rate:        pubRate,
-		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.TCP.Timeout, Version: Version,
+		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
 		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry,
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
@@ -199,9 +200,9 @@ func (s *Server) routes() http.Handler {
 
 	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
 		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("sse"))
-	ndjson := stream.New(s.hub, stream.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
+	ndjsonHandler := ndjson.New(s.hub, ndjson.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
 		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjson)))
+	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjsonHandler)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
@@ -257,8 +258,8 @@ func negotiate(sseHandler, ndjson http.Handler) http.Handler {
 
 func (s *Server) tracked(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.streams.Add(1)
-		defer s.streams.Done()
+		s.longLived.Add(1)
+		defer s.longLived.Done()
 		next.ServeHTTP(w, r)
 	})
 }
@@ -366,7 +367,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.httpServer.Close()
 	}
 	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
+	go func() { s.longLived.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:

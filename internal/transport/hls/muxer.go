@@ -9,7 +9,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
 )
 

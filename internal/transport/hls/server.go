@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/httpx"
+	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
 )
 

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"streamhub/internal/acceptloop"
+	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/media"
 	"streamhub/internal/ratelog"
 )

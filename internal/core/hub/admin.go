@@ -1,0 +1,151 @@
+package hub
+
+import (
+	"cmp"
+	"errors"
+	"math"
+	"slices"
+	"time"
+
+	"streamhub/internal/core/message"
+)
+
+// ErrKicked ends a subscription an operator disconnected (admin API); each
+// transport closes with its own protocol's reason for it.
+var ErrKicked = errors.New("disconnected by an administrator")
+
+// Kick unsubscribes every filter and ends the subscription with ErrKicked.
+func (s *Subscription) Kick() {
+	s.hub.unsubscribeAll(s)
+	s.end(ErrKicked)
+}
+
+// Filters returns the subscription's filters, sorted.
+func (s *Subscription) Filters() []string {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	out := make([]string, 0, len(s.filters))
+	for f := range s.filters {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Queued is the number of deliveries waiting in the queue.
+func (s *Subscription) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// maxTrackedTopics bounds the per-topic statistics the hub keeps for the
+// admin API: past it, new topics are not listed.
+const maxTrackedTopics = 10000
+
+// rateSpan is the time constant of the per-topic message rate: an
+// exponentially decaying average over about this long.
+const rateSpan = 10 * time.Second
+
+// maxLastPayload bounds the payloads the topic statistics keep alive: a
+// larger last message is remembered by its size only, so 10000 topics
+// hold at most about 10 MiB of payloads.
+const maxLastPayload = 1 << 10
+
+// topicStats is what the hub remembers about one topic name.
+type topicStats struct {
+	count    uint64
+	rate     float64 // messages per second, decayed to at
+	at       time.Time
+	last     *message.Message // nil when its payload was over maxLastPayload
+	lastSize int
+}
+
+// topicTable holds the statistics of the topics seen; guarded by Hub.mu.
+type topicTable struct {
+	byName map[string]*topicStats
+}
+
+// decayedRate is st's rate as of now.
+func (st *topicStats) decayedRate(now time.Time) float64 {
+	return st.rate * math.Exp(-now.Sub(st.at).Seconds()/rateSpan.Seconds())
+}
+
+// record counts m on its topic; the caller holds Hub.mu.
+func (t *topicTable) record(m *message.Message) {
+	if t.byName == nil {
+		t.byName = make(map[string]*topicStats)
+	}
+	st := t.byName[m.Topic]
+	if st == nil {
+		if len(t.byName) >= maxTrackedTopics {
+			return
+		}
+		st = &topicStats{at: m.Time}
+		t.byName[m.Topic] = st
+	}
+	st.rate = st.decayedRate(m.Time) + 1/rateSpan.Seconds()
+	st.at = m.Time
+	st.count++
+	st.last, st.lastSize = nil, len(m.Payload)
+	if len(m.Payload) <= maxLastPayload {
+		st.last = m
+	}
+}
+
+// TopicInfo describes one topic name the hub has seen.
+type TopicInfo struct {
+	Name     string
+	Messages uint64  // published since the hub started
+	Rate     float64 // messages per second, averaged over about 10 s
+	// Last is the last message, nil if its payload was over 1 KiB;
+	// LastSize is its payload's size.
+	Last     *message.Message
+	LastSize int
+	Retained bool
+	Durable  bool
+}
+
+// Topics lists the topics seen since the hub started (at most 10000) and
+// those with a retained message, sorted by name.
+func (h *Hub) Topics() []TopicInfo {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]TopicInfo, 0, len(h.topics.byName)+len(h.retained))
+	for name, st := range h.topics.byName {
+		_, retained := h.retained[name]
+		out = append(out, TopicInfo{Name: name, Messages: st.count, Rate: st.decayedRate(now), Last: st.last,
+			LastSize: st.lastSize, Retained: retained, Durable: h.store != nil && h.store.Durable(name)})
+	}
+	for name, m := range h.retained {
+		if _, seen := h.topics.byName[name]; !seen {
+			out = append(out, TopicInfo{Name: name, Last: m, LastSize: len(m.Payload), Retained: true, Durable: h.store != nil && h.store.Durable(name)})
+		}
+	}
+	slices.SortFunc(out, func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// RetainedMessages returns every retained message, sorted by topic.
+func (h *Hub) RetainedMessages() []*message.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*message.Message, 0, len(h.retained))
+	for _, m := range h.retained {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *message.Message) int { return cmp.Compare(a.Topic, b.Topic) })
+	return out
+}
+
+// Watched reports whether any subscription's filters match the topic name,
+// so that a publisher of statistics can skip work, and the history window,
+// while nobody reads them.
+func (h *Hub) Watched(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	watched := false
+	h.subs.Match(name, func(*Subscription) { watched = true })
+	return watched
+}

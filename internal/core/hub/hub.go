@@ -1,0 +1,579 @@
+// Package hub is streamhub's core: it gives every message a cursor, keeps
+// retained messages and a short in-memory history, and fans each message out
+// to the bounded queues of the subscriptions whose filters match it. Every
+// transport publishes into and subscribes from one Hub.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"streamhub/internal/core/index"
+	"streamhub/internal/core/message"
+	"streamhub/internal/core/topic"
+)
+
+// Config sizes the hub's in-memory history, which lets clients resume
+// (SSE Last-Event-ID, long-poll cursors) without a gap inside that window.
+type Config struct {
+	HistoryMessages int
+	HistoryBytes    int
+	HistoryAge      time.Duration
+	MaxPayload      int
+	// MaxFilters bounds the filters of one subscription (0: no limit).
+	MaxFilters int
+	// QueueTotal bounds the bytes all subscriber queues hold together
+	// (0: no limit); see budget.
+	QueueTotal int64
+}
+
+// Defaults returns the hub configuration used when none is given.
+func Defaults() Config {
+	return Config{HistoryMessages: 10000, HistoryBytes: 64 << 20, HistoryAge: time.Hour, MaxPayload: 8 << 20}
+}
+
+// Observer is told about events worth counting; metrics implement it.
+type Observer interface {
+	Dropped(transport string, n int)
+	SlowConsumer(transport string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Dropped(string, int) {}
+func (nopObserver) SlowConsumer(string) {}
+
+// Errors returned by Publish.
+var (
+	ErrTooLarge = errors.New("payload too large")
+	// ErrTooManySubscriptions is returned by Subscribe past MaxFilters.
+	ErrTooManySubscriptions = errors.New("too many subscriptions on this connection")
+)
+
+// Hub is safe for concurrent use.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	observe Observer
+	fabric  Fabric
+	deliver func(*message.Message) error // Deliver, made once: a method value allocates
+	epoch   string
+	queues  budget // every subscription's live messages, together
+
+	// mu orders publishes: cursor assignment, history, retained store and
+	// enqueueing happen together, so a subscription made (or resumed) under
+	// mu sees every message exactly once, from backlog or from its queue.
+	// Lock order: Hub.mu, then Subscription.mu. Transports may hold
+	// their own locks when they call into a subscription (MQTT drains its
+	// queue under session.mu and the connection's writeMu: session.mu →
+	// writeMu → Subscription.mu), so the hooks the hub calls under its
+	// locks (Notify, OnOverflow) take none of those: they only flip
+	// atomics and start goroutines. docs/ARCHITECTURE.md has the whole
+	// order.
+	mu       sync.Mutex
+	seq      uint64
+	subs     *index.Index[*Subscription]
+	retained map[string]*message.Message
+	history  history
+	live     map[*Subscription]struct{}
+	closed   bool
+	matched  []*Subscription // scratch for deliver, guarded by mu
+	topics   topicTable      // per-topic statistics for the admin API
+
+	// With a store: messages sequenced but waiting for their commit, in
+	// order; the committer fans them out once stored.
+	store         Store
+	reserved      uint64
+	staged        []*staged
+	commitWake    chan struct{}
+	committerDone chan struct{}
+}
+
+type staged struct {
+	m    *message.Message
+	done chan error
+}
+
+// Store keeps durable streams and retained messages; the store package
+// implements it on disk.
+type Store interface {
+	Epoch() string
+	// Reserved is the highest sequence possibly handed out before; Reserve
+	// durably raises it, so that sequences are never reused after a crash.
+	Reserved() uint64
+	Reserve(upTo uint64) error
+	Durable(name string) bool
+	// Covered reports whether every topic a filter matches is durable.
+	Covered(filter string) bool
+	// Stage adds a message to the next Commit (durable record, retained update).
+	Stage(m *message.Message)
+	Commit() error
+	Retained() ([]*message.Message, error)
+	Replay(filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error)
+	Gap(filters []string, after uint64) bool
+	SeqAtTime(t time.Time, upTo uint64) (uint64, error)
+	LastN(filters []string, n int, upTo uint64) (after uint64, found int, err error)
+}
+
+// reserveStep is how many sequences one durable reservation covers.
+const reserveStep = 1 << 20
+
+// replayPage is how many stored messages a catching-up subscription loads at once.
+const replayPage = 1000
+
+// New makes a hub. A nil observer discards events; a nil fabric keeps
+// messages on this node; a nil store keeps everything in memory.
+func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store Store) (*Hub, error) {
+	if observe == nil {
+		observe = nopObserver{}
+	}
+	if fabric == nil {
+		fabric = Local{}
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = Defaults().MaxPayload
+	}
+	h := &Hub{
+		cfg:      cfg,
+		log:      log,
+		observe:  observe,
+		fabric:   fabric,
+		epoch:    newEpoch(),
+		subs:     index.New[*Subscription](),
+		retained: make(map[string]*message.Message),
+		live:     make(map[*Subscription]struct{}),
+	}
+	h.deliver = h.Deliver
+	h.queues.total = cfg.QueueTotal
+	h.history.limits = cfg
+	if store != nil {
+		h.store = store
+		h.epoch = store.Epoch()
+		h.seq = store.Reserved()
+		h.reserved = h.seq
+		h.history.evicted = h.seq // older messages are on disk or gone
+		retained, err := store.Retained()
+		if err != nil {
+			return nil, fmt.Errorf("hub: load retained messages: %w", err)
+		}
+		for _, m := range retained {
+			h.retained[m.Topic] = m
+		}
+		h.commitWake = make(chan struct{}, 1)
+		h.committerDone = make(chan struct{})
+		go h.committer()
+	}
+	return h, nil
+}
+
+func newEpoch() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<40))
+	if err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return strconv.FormatInt(n.Int64(), 36)
+}
+
+// Epoch identifies this hub's history; cursors from another epoch are gaps.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// Publish validates m, stamps it and hands it to the fabric, which delivers
+// it to every node. It returns the cursor the message got on this node.
+func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
+	if !topic.IsValidName(m.Topic) {
+		return message.Cursor{}, topic.ValidateName(m.Topic)
+	}
+	if len(m.Payload) > h.cfg.MaxPayload {
+		return message.Cursor{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	if err := h.fabric.Send(ctx, m, h.deliver); err != nil {
+		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+	}
+	return m.Cursor(), nil
+}
+
+// Deliver gives m its cursor on this node and fans it out. Fabrics call it.
+// A message that must be stored (durable topic, retained) is fanned out,
+// and Deliver returns, only once the store committed it; messages that
+// follow it wait in order, so subscribers see cursors in order.
+func (h *Hub) Deliver(m *message.Message) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrShutdown
+	}
+	if h.store != nil && h.seq+1 > h.reserved {
+		if err := h.store.Reserve(h.seq + reserveStep); err != nil {
+			h.mu.Unlock()
+			return fmt.Errorf("hub: %w", err)
+		}
+		h.reserved = h.seq + reserveStep
+	}
+	h.seq++
+	m.Seq, m.Epoch = h.seq, h.epoch
+	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
+	if !store && len(h.staged) == 0 {
+		h.fanoutLocked(m)
+		h.mu.Unlock()
+		return nil
+	}
+	if store {
+		h.store.Stage(m)
+	}
+	st := &staged{m: m, done: make(chan error, 1)}
+	h.staged = append(h.staged, st)
+	select { // under mu, so that Close cannot close the channel meanwhile
+	case h.commitWake <- struct{}{}:
+	default:
+	}
+	h.mu.Unlock()
+	return <-st.done
+}
+
+// committer commits staged messages, many per fsync, then fans them out.
+func (h *Hub) committer() {
+	defer close(h.committerDone)
+	for range h.commitWake {
+		for {
+			h.mu.Lock()
+			batch := h.staged
+			h.staged = nil
+			closed := h.closed
+			h.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			err := h.store.Commit()
+			if err != nil {
+				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
+			}
+			h.mu.Lock()
+			if err == nil && !closed {
+				for _, st := range batch {
+					h.fanoutLocked(st.m)
+				}
+			}
+			h.mu.Unlock()
+			for _, st := range batch {
+				st.done <- err
+			}
+		}
+	}
+}
+
+// fanoutLocked applies a stored (or not to be stored) message: retained
+// store, history, and the queues of matching subscriptions.
+func (h *Hub) fanoutLocked(m *message.Message) {
+	if m.Retain {
+		if len(m.Payload) == 0 {
+			delete(h.retained, m.Topic)
+		} else {
+			h.retained[m.Topic] = m
+		}
+	}
+	h.history.push(m)
+	h.topics.record(m)
+	matched := h.matched[:0]
+	h.subs.Match(m.Topic, func(s *Subscription) {
+		if s.lastSeq != m.Seq && (s.readCheck == nil || s.readCheck(m.Topic)) {
+			s.lastSeq = m.Seq
+			matched = append(matched, s)
+		}
+	})
+	m.SetAudience(len(matched))
+	for _, s := range matched {
+		if !s.enqueue(m) {
+			h.removeLocked(s)
+		}
+	}
+	clear(matched)
+	h.matched = matched[:0]
+}
+
+// stopCommitter commits what is staged and stops the committer; the
+// caller holds mu and has set closed.
+func (h *Hub) stopCommitter() {
+	if h.store == nil {
+		return
+	}
+	close(h.commitWake)
+	h.mu.Unlock()
+	<-h.committerDone
+	h.mu.Lock()
+}
+
+// NewSubscription makes an empty subscription; add filters with Subscribe.
+// After Close it returns a subscription that has already ended.
+func (h *Hub) NewSubscription(transport string, limits QueueLimits) *Subscription {
+	s := newSubscription(h, transport, limits)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.end(ErrShutdown)
+		return s
+	}
+	h.live[s] = struct{}{}
+	return s
+}
+
+// StartFrom says where a subscription starts.
+type StartFrom struct {
+	// Retained queues the retained messages matching the new filters first.
+	Retained bool
+	// After, when set, replays history after that cursor instead: a resume.
+	After *message.Cursor
+	// Since, when set, replays history published at or after that time.
+	Since time.Time
+	// Last, when positive, replays the last Last messages matching any of
+	// the filters (together, not per filter).
+	Last int
+	// FromSeq, when positive, replays from that sequence of this hub's
+	// epoch on (inclusive).
+	FromSeq uint64
+}
+
+// Start describes how a subscription began.
+type Start struct {
+	// Head is the cursor of the newest message when the subscription began;
+	// every live message that follows has a greater sequence.
+	Head message.Cursor
+	// Gap is true when a resume asked for history this hub no longer holds
+	// (older than the window, or from another epoch); what is held is replayed.
+	Gap bool
+}
+
+// Subscribe adds filters to s, queueing its backlog (retained messages, or
+// history after a cursor) before any live message.
+func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
+	for _, f := range filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			return Start{}, err
+		}
+	}
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return Start{}, ErrShutdown
+	}
+	if err := s.Err(); err != nil {
+		return Start{}, err
+	}
+	if h.cfg.MaxFilters > 0 {
+		n := len(s.filters)
+		for _, f := range filters {
+			if _, ok := s.filters[f]; !ok {
+				n++
+			}
+		}
+		if n > h.cfg.MaxFilters {
+			return Start{}, fmt.Errorf("%w: limit %d", ErrTooManySubscriptions, h.cfg.MaxFilters)
+		}
+	}
+	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
+	if from.FromSeq > 0 {
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
+	} else if !from.Since.IsZero() || from.Last > 0 {
+		after, err := h.positionLocked(filters, from)
+		if err != nil {
+			return Start{}, err
+		}
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
+	}
+	// A cursor of an epoch this hub does not know (another server's, or a
+	// data directory since deleted) says nothing about what the client has
+	// seen: replay everything still held, from the store as well as from
+	// the window, and say a gap, as a cursor older than what is held does.
+	foreign := from.After != nil && from.After.Epoch != h.epoch
+	if foreign {
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: 0}
+	}
+	var backlog []Delivery
+	switch {
+	case from.After != nil && from.After.Seq >= h.history.evicted:
+		// The memory window holds everything after the cursor.
+		backlog, _ = h.history.after(from.After.Seq, filters)
+	case from.After != nil && h.store != nil:
+		// Older than the window: stored messages up to the window, paged in
+		// as the subscriber reads, then the window.
+		after := from.After.Seq
+		s.catchUp(filters, after, h.history.evicted)
+		start.Gap = h.store.Gap(filters, after) || (h.history.evicted > after && !h.covered(filters))
+		backlog = h.history.all(filters)
+	case from.After != nil:
+		var gap bool
+		backlog, gap = h.history.after(from.After.Seq, filters)
+		start.Gap = gap
+	case from.Retained:
+		backlog = h.retainedMatching(filters)
+	}
+	start.Gap = start.Gap || foreign
+	if s.readCheck != nil {
+		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
+	}
+	s.enqueueBacklog(backlog)
+	for _, f := range filters {
+		if _, ok := s.filters[f]; !ok {
+			s.filters[f] = struct{}{}
+			h.subs.Add(f, s)
+		}
+	}
+	return start, nil
+}
+
+// positionLocked turns a time or a count into the sequence to replay after,
+// looking in the memory window first and then in the store.
+func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
+	held := h.history.msgs[h.history.head:]
+	if from.Last > 0 {
+		found := 0
+		for i := len(held) - 1; i >= 0; i-- {
+			if topic.MatchAny(filters, held[i].Topic) {
+				if found++; found == from.Last {
+					return held[i].Seq - 1, nil
+				}
+			}
+		}
+		if h.store == nil {
+			return h.history.evicted, nil
+		}
+		after, _, err := h.store.LastN(filters, from.Last-found, h.history.evicted)
+		return after, err
+	}
+	if len(held) > 0 && !held[0].Time.After(from.Since) {
+		i, _ := slices.BinarySearchFunc(held, from.Since, func(m *message.Message, t time.Time) int { return m.Time.Compare(t) })
+		return held[i].Seq - 1, nil
+	}
+	if h.store == nil {
+		return h.history.evicted, nil
+	}
+	return h.store.SeqAtTime(from.Since, h.history.evicted)
+}
+
+// covered reports whether every filter matches durable topics only.
+func (h *Hub) covered(filters []string) bool {
+	for _, f := range filters {
+		if !h.store.Covered(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// Unsubscribe removes filters from s; queued messages stay queued.
+func (s *Subscription) Unsubscribe(filters []string) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range filters {
+		if _, ok := s.filters[f]; ok {
+			delete(s.filters, f)
+			h.subs.Remove(f, s)
+		}
+	}
+}
+
+func (h *Hub) unsubscribeAll(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *Hub) removeLocked(s *Subscription) {
+	for f := range s.filters {
+		h.subs.Remove(f, s)
+	}
+	clear(s.filters)
+	delete(h.live, s)
+}
+
+func (h *Hub) retainedMatching(filters []string) []Delivery {
+	var out []Delivery
+	now := time.Now()
+	keep := func(name string, m *message.Message) {
+		if m.Expired(now) {
+			delete(h.retained, name)
+			return
+		}
+		out = append(out, Delivery{Msg: m, Retained: true})
+	}
+	for _, f := range filters {
+		if !topic.IsFilter(f) {
+			if m := h.retained[f]; m != nil {
+				keep(f, m)
+			}
+			continue
+		}
+		for name, m := range h.retained {
+			if topic.Match(f, name) {
+				keep(name, m)
+			}
+		}
+	}
+	return sortDedupe(out)
+}
+
+// Retained returns the retained message on a topic, or nil.
+func (h *Hub) Retained(name string) *message.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.retained[name]
+}
+
+// Subscribers is the number of subscriptions registered on exactly filter.
+func (h *Hub) Subscribers(filter string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs.Count(filter)
+}
+
+// Stats is a snapshot of the hub's size.
+type Stats struct {
+	Subscriptions int
+	Filters       int // (filter, subscription) pairs in the index
+	Retained      int
+	History       int
+	HistoryBytes  int
+	Seq           uint64
+	QueuedBytes   int64 // live messages in every subscriber queue
+}
+
+// Stats returns current counts.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
+		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load()}
+}
+
+// Close ends every subscription with ErrShutdown and refuses new work.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	h.stopCommitter()
+	live := h.live
+	h.live = nil
+	h.subs = index.New[*Subscription]()
+	for s := range live {
+		clear(s.filters)
+	}
+	h.mu.Unlock()
+	for s := range live {
+		s.end(ErrShutdown)
+	}
+}

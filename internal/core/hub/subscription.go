@@ -1,0 +1,360 @@
+package hub
+
+import (
+	"sync"
+
+	"streamhub/internal/core/message"
+)
+
+// Subscription is one subscriber's bounded queue and its filters. The hub
+// fills the queue without ever blocking; the transport's writer drains it
+// whenever Ready fires, in order.
+type Subscription struct {
+	hub       *Hub
+	transport string
+	limits    QueueLimits
+
+	// Guarded by hub.mu.
+	filters map[string]struct{}
+	lastSeq uint64 // dedupes a message matched through several filters
+
+	mu    sync.Mutex
+	queue []entry
+	// live and bytes count the queued live messages: the limits apply to
+	// them, not to a backlog of retained or replayed messages, which is
+	// bounded by the store it came from.
+	live    int
+	bytes   int
+	dropped uint64
+	err     error
+
+	// readCheck, when set, is asked about every message before it is
+	// queued: the security policy's answer for a subscription whose
+	// wildcards reach topics its owner may not read. Written under both
+	// Hub.mu and mu; read under either.
+	readCheck func(topic string) bool
+
+	// catch, while set, pages stored messages in ahead of the queue;
+	// paged counts the page's entries still at the queue's front.
+	catch *catchUp
+	paged int
+
+	ready chan struct{}
+	done  chan struct{}
+	// notify, when set, replaces ready: called (without blocking, possibly
+	// under hub locks) whenever messages are queued or the subscription
+	// ends, so a transport can start a writer only when there is work.
+	notify func()
+	// overflow, when set, is told (like notify) each time the DropOldest
+	// policy drops messages; it reports whether it cut the consumer off.
+	overflow func(dropped *message.Message) bool
+}
+
+type catchUp struct {
+	filters []string
+	after   uint64 // last sequence loaded
+	upTo    uint64 // the memory window starts after this
+}
+
+func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
+	if limits.Messages <= 0 {
+		limits.Messages = 1024
+	}
+	if limits.Bytes <= 0 {
+		limits.Bytes = 16 << 20
+	}
+	return &Subscription{
+		hub:       h,
+		transport: transport,
+		limits:    limits,
+		filters:   make(map[string]struct{}),
+		ready:     make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+}
+
+// Ready receives a value when messages are waiting.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Notify makes the subscription call f instead of signalling Ready when
+// messages are queued and when it ends. f must not block nor take locks
+// held around DrainUpTo. Call it before subscribing.
+func (s *Subscription) Notify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
+}
+
+// OnOverflow makes the subscription call f whenever its DropOldest policy
+// drops messages (dropped is the newest of them), so a transport can tell
+// a connected client that it is too slow and disconnect it, while a
+// detached session (nobody to tell) keeps dropping its oldest. f reports
+// whether it cut a consumer off, which is counted as a slow-consumer
+// disconnect. Like Notify, f must not block; call it before subscribing.
+func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
+	s.mu.Lock()
+	s.overflow = f
+	s.mu.Unlock()
+}
+
+// Done is closed when the subscription ends; Err then says why.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err is nil while the subscription is live, else the reason it ended.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Dropped is the number of messages discarded by the DropOldest policy.
+func (s *Subscription) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Delivery is one queued message. Retained marks a retained message sent
+// because the subscription was made, not because it was just published.
+type Delivery struct {
+	Msg      *message.Message
+	Retained bool
+}
+
+type entry struct {
+	Delivery
+	backlog bool
+}
+
+// account adds n live messages of the given bytes (negative to remove)
+// to this queue's counters and to the hub's total; the caller holds s.mu.
+func (s *Subscription) account(n, bytes int) {
+	was := s.live
+	s.live += n
+	s.bytes += bytes
+	s.hub.queues.add(was, s.live, bytes)
+}
+
+// Drain appends every queued delivery to buf, oldest first, and empties the
+// queue. Passing back the previous batch's slice avoids allocation.
+func (s *Subscription) Drain(buf []Delivery) []Delivery {
+	return s.DrainUpTo(buf, int(^uint(0)>>1))
+}
+
+// DrainUpTo is Drain for at most n deliveries; the rest stay queued.
+func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
+	return s.DrainBounded(buf, n, int(^uint(0)>>1))
+}
+
+// DrainBounded is DrainUpTo that also stops once the deliveries taken
+// reach maxBytes (always taking at least one), so that a writer batching
+// large messages holds a bounded output.
+func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catch != nil && s.paged == 0 && s.err == nil {
+		s.loadPage()
+	}
+	n = min(n, len(s.queue))
+	buf = buf[:0]
+	live, bytes, taken := 0, 0, 0
+	for _, e := range s.queue[:n] {
+		buf = append(buf, e.Delivery)
+		size := e.Msg.Size()
+		taken += size
+		if !e.backlog {
+			live++
+			bytes += size
+		}
+		if taken >= maxBytes {
+			break
+		}
+	}
+	n = len(buf)
+	s.paged -= min(n, s.paged)
+	if live > 0 {
+		s.account(-live, -bytes)
+	}
+	rest := copy(s.queue, s.queue[n:])
+	clear(s.queue[rest:])
+	s.queue = s.queue[:rest]
+	if rest > 0 || s.catch != nil {
+		s.signal()
+	}
+	return buf
+}
+
+// catchUp arranges for stored messages in (after, upTo] to come first.
+func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
+	s.mu.Lock()
+	s.catch = &catchUp{filters: append([]string(nil), filters...), after: after, upTo: upTo}
+	s.mu.Unlock()
+	s.signal()
+}
+
+// loadPage puts the next page of stored messages at the queue's front; the
+// caller holds s.mu. Everything queued has a later cursor than the page.
+func (s *Subscription) loadPage() {
+	c := s.catch
+	for {
+		msgs, last, done, err := s.hub.store.Replay(c.filters, c.after, c.upTo, replayPage)
+		if err != nil {
+			s.hub.log.Error("replay from store failed", "err", err)
+			s.catch = nil
+			return
+		}
+		c.after = last
+		if done {
+			s.catch = nil
+		}
+		if len(msgs) > 0 || done {
+			page := make([]entry, 0, len(msgs)+len(s.queue))
+			for _, m := range msgs {
+				if s.readCheck == nil || s.readCheck(m.Topic) {
+					page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
+				}
+			}
+			s.queue = append(page, s.queue...)
+			s.paged = len(page)
+			return
+		}
+	}
+}
+
+// Restrict makes every message pass check before it reaches this
+// subscription: live, retained, replayed or paged in from the store.
+func (s *Subscription) Restrict(check func(topic string) bool) {
+	s.hub.mu.Lock()
+	s.mu.Lock()
+	s.readCheck = check
+	s.mu.Unlock()
+	s.hub.mu.Unlock()
+}
+
+// Pending reports whether deliveries are queued or still to be paged in
+// from the store.
+func (s *Subscription) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 || s.catch != nil
+}
+
+// enqueueBacklog queues retained or replayed messages past the limits: the
+// backlog is bounded by the history and retained store it comes from.
+func (s *Subscription) enqueueBacklog(ds []Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		for _, d := range ds {
+			s.queue = append(s.queue, entry{Delivery: d, backlog: true})
+		}
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+		return
+	}
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue never blocks: a full queue applies the subscription's policy. It
+// reports false when the policy ended the subscription.
+func (s *Subscription) enqueue(m *message.Message) bool {
+	size := m.Size()
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return true
+	}
+	drops := 0
+	var dropped *message.Message
+	for s.full(size) {
+		if s.limits.Overflow == Disconnect {
+			s.endLocked(ErrSlowConsumer)
+			s.mu.Unlock()
+			s.hub.observe.SlowConsumer(s.transport)
+			return false
+		}
+		dropped = s.dropOldestLive()
+		s.dropped++
+		drops++
+	}
+	s.queue = append(s.queue, entry{Delivery: Delivery{Msg: m}})
+	s.account(1, size)
+	overflow := s.overflow
+	s.mu.Unlock()
+	if drops > 0 {
+		s.hub.observe.Dropped(s.transport, drops)
+		if overflow != nil && overflow(dropped) {
+			s.hub.observe.SlowConsumer(s.transport)
+		}
+	}
+	s.signal()
+	return true
+}
+
+// full reports whether a message of size bytes does not fit: past this
+// queue's limits, or past the hub's total while this queue holds more than
+// its share of it. An empty queue always takes one message. The caller
+// holds s.mu.
+func (s *Subscription) full(size int) bool {
+	if s.live == 0 {
+		return false
+	}
+	return s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes || s.hub.queues.over(s.bytes, size)
+}
+
+// dropOldestLive removes the oldest live message, keeping any backlog,
+// and returns it.
+func (s *Subscription) dropOldestLive() *message.Message {
+	i := 0
+	for s.queue[i].backlog {
+		i++
+	}
+	m := s.queue[i].Msg
+	s.account(-1, -m.Size())
+	if i == 0 {
+		s.queue[0] = entry{}
+		s.queue = s.queue[1:]
+		return m
+	}
+	copy(s.queue[i:], s.queue[i+1:])
+	s.queue[len(s.queue)-1] = entry{}
+	s.queue = s.queue[:len(s.queue)-1]
+	return m
+}
+
+func (s *Subscription) endLocked(err error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	clear(s.queue)
+	s.queue = nil
+	s.account(-s.live, -s.bytes)
+	close(s.done)
+	if s.notify != nil {
+		s.notify()
+	}
+}
+
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	s.endLocked(err)
+	s.mu.Unlock()
+}
+
+// Close unsubscribes every filter and ends the subscription.
+func (s *Subscription) Close() {
+	s.hub.unsubscribeAll(s)
+	s.end(ErrClosed)
+}

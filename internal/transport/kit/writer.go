@@ -1,0 +1,148 @@
+package kit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"streamhub/internal/core/hub"
+	"streamhub/internal/transport/kit/deadline"
+)
+
+// Writer is the outbound side every transport shares: it drains a
+// subscription, encodes everything queued into one buffer and sends it with
+// one write, moves the write deadline lazily, sends heartbeats while idle,
+// and returns why it stopped so the transport can close in its protocol's
+// words (see EndOf). A transport supplies the codec (Encode) and the
+// framing of its connection (Write).
+type Writer struct {
+	// Encode appends one delivery's wire bytes to buf.
+	Encode func(buf []byte, d hub.Delivery) []byte
+	// Write sends one batch: one write (and flush, where there is one).
+	Write func(b []byte) error
+	// SetWriteDeadline, when set, gets the write deadline WriteTimeout
+	// ahead, moved at most once per quarter span. Leave it nil when Write
+	// moves its own, as a connection written from several goroutines must.
+	SetWriteDeadline func(time.Time) error
+	WriteTimeout     time.Duration
+	// MaxWrite splits a batch into writes of about this many bytes, so that
+	// a failed write loses little (0: the whole batch in one write).
+	MaxWrite int
+	// Heartbeat, when set, returns the bytes to send after HeartbeatEvery
+	// without a write (every HeartbeatEvery with Steady), or an error that
+	// ends the loop (a peer found dead).
+	Heartbeat      func() ([]byte, error)
+	HeartbeatEvery time.Duration
+	Steady         bool
+	Meter          Meter
+}
+
+// outBuffers lends encoding buffers to writers with something to send, so
+// that an idle connection holds none.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxPooledBuffer: an occasional huge batch's buffer is not kept.
+const maxPooledBuffer = 64 << 10
+
+// Run writes pending, then drains sub until ctx ends, the subscription
+// ends or a write fails. When the subscription ends it first writes what
+// was still queued (a shutdown's last messages; a slow consumer's queue is
+// already gone) and returns sub.Err(); a failed write returns the error
+// and the deliveries not written, so a dialler can send them on its next
+// connection.
+func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.Delivery) ([]hub.Delivery, error) {
+	l := loop{Writer: w}
+	if rest, err := l.send(pending); err != nil {
+		return rest, err
+	}
+	var tick <-chan time.Time
+	if w.Heartbeat != nil && w.HeartbeatEvery > 0 {
+		// Not re-armed per write: when it fires early it waits out the
+		// rest of the idle span since the last write.
+		timer := time.NewTimer(w.HeartbeatEvery)
+		defer timer.Stop()
+		tick = timer.C
+		l.timer = timer
+	}
+	var batch []hub.Delivery
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-sub.Done():
+			_, _ = l.send(sub.Drain(batch))
+			return nil, sub.Err()
+		case <-sub.Ready():
+			batch = sub.Drain(batch)
+			if rest, err := l.send(batch); err != nil {
+				return append([]hub.Delivery(nil), rest...), err
+			}
+			clear(batch)
+		case <-tick:
+			if err := l.heartbeat(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// loop is one Run's state.
+type loop struct {
+	*Writer
+	writeDL   deadline.Lazy
+	lastWrite time.Time
+	timer     *time.Timer
+}
+
+func (l *loop) write(b []byte) error {
+	now := time.Now()
+	l.lastWrite = now
+	if l.SetWriteDeadline != nil {
+		if at, set := l.writeDL.Next(now, l.WriteTimeout); set {
+			_ = l.SetWriteDeadline(at)
+		}
+	}
+	return l.Write(b)
+}
+
+// send encodes batch into a borrowed buffer and writes it, in slices of
+// MaxWrite bytes when set, returning what was not written on failure.
+func (l *loop) send(batch []hub.Delivery) ([]hub.Delivery, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	bp := outBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBuffer {
+			*bp = (*bp)[:0]
+			outBuffers.Put(bp)
+		}
+	}()
+	for len(batch) > 0 {
+		buf, n := (*bp)[:0], 0
+		for n < len(batch) && (n == 0 || l.MaxWrite <= 0 || len(buf) < l.MaxWrite) {
+			buf = l.Encode(buf, batch[n])
+			n++
+		}
+		*bp = buf
+		if err := l.write(buf); err != nil {
+			return batch, err
+		}
+		l.Meter.Sent(n)
+		batch = batch[n:]
+	}
+	return nil, nil
+}
+
+func (l *loop) heartbeat() error {
+	if quiet := time.Since(l.lastWrite); !l.Steady && quiet < l.HeartbeatEvery {
+		l.timer.Reset(l.HeartbeatEvery - quiet)
+		return nil
+	}
+	l.timer.Reset(l.HeartbeatEvery)
+	b, err := l.Heartbeat()
+	if err != nil {
+		return err
+	}
+	return l.write(b)
+}

@@ -1,0 +1,168 @@
+// Package longpoll serves GET /v1/poll: a request waits until messages
+// matching its filters exist after its cursor (or a timeout passes) and
+// returns them with the cursor for the next call, so a client polling in a
+// loop misses nothing published between its polls, within the hub's history.
+package longpoll
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
+	"streamhub/internal/limit"
+	"streamhub/internal/registry"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
+)
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+}
+
+// Config tunes long polling.
+type Config struct {
+	DefaultTimeout time.Duration
+	MaxTimeout     time.Duration
+	MaxMessages    int
+	Policy         *auth.Policy // nil: open
+	Conns          *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
+}
+
+// Handler serves long polls.
+type Handler struct {
+	hub   Hub
+	cfg   Config
+	meter kit.Meter
+}
+
+// New returns the long-poll handler.
+func New(h Hub, cfg Config, meter kit.Meter) *Handler {
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 30 * time.Second
+	}
+	if cfg.MaxTimeout < cfg.DefaultTimeout {
+		cfg.MaxTimeout = 2 * time.Minute
+	}
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = 1000
+	}
+	return &Handler{hub: h, cfg: cfg, meter: meter}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	filters, err := httpx.Filters(r)
+	if err != nil {
+		httpx.WriteError(w, http.StatusBadRequest, "invalid_topic", err.Error())
+		return
+	}
+	q := r.URL.Query()
+	timeout := h.cfg.DefaultTimeout
+	if v := q.Get("timeout"); v != "" {
+		if timeout, err = parseTimeout(v); err != nil || timeout < 0 {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_timeout", "timeout must be a duration like 30s")
+			return
+		}
+		timeout = min(timeout, h.cfg.MaxTimeout)
+	}
+	limit := h.cfg.MaxMessages
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_limit", "limit must be a positive integer")
+			return
+		}
+		limit = min(n, limit)
+	}
+	var from hub.StartFrom
+	if v := q.Get("cursor"); v != "" {
+		c, err := message.ParseCursor(v)
+		if err != nil {
+			httpx.WriteError(w, http.StatusBadRequest, "invalid_cursor", err.Error())
+			return
+		}
+		from.After = &c
+	}
+
+	defer h.meter.Connected()()
+	// Unbounded by count: the backlog is bounded by history, and live
+	// messages beyond the limit stay in history for the next poll.
+	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+		Queue: hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest}}.
+		Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
+	if !ok {
+		return
+	}
+	defer sub.Close()
+	start := sub.Start
+	defer h.cfg.Registry.AddRequest(r, "longpoll", sub.Subscription, sub.Kick)()
+	var batch []hub.Delivery
+	if timeout == 0 {
+		batch = sub.Drain(nil)
+	} else {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		select {
+		case <-sub.Ready():
+			batch = sub.Drain(nil)
+		case <-timer.C:
+		case <-sub.Done():
+		case <-r.Context().Done():
+			return
+		}
+	}
+	next := start.Head
+	if from.After != nil && !start.Gap && from.After.Seq > next.Seq {
+		next = *from.After
+	}
+	switch {
+	case len(batch) > limit:
+		batch = batch[:limit]
+		next = batch[limit-1].Msg.Cursor()
+	case len(batch) > 0 && (sub.Pending() || batch[len(batch)-1].Msg.Seq > next.Seq):
+		// More is waiting (a stored history being paged in): continue
+		// right after what this answer holds.
+		next = batch[len(batch)-1].Msg.Cursor()
+	}
+	if start.Gap {
+		w.Header().Set("Streamhub-Gap", "true")
+	}
+	w.Header().Set("Streamhub-Cursor", next.String())
+	body := make([]byte, 0, 64)
+	body = append(body, `{"cursor":`...)
+	body, _ = appendJSONString(body, next.String())
+	body = append(body, `,"gap":`...)
+	body = strconv.AppendBool(body, start.Gap)
+	body = append(body, `,"messages":[`...)
+	for i, d := range batch {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, envelope.Marshal(d.Msg, false)...)
+	}
+	body = append(body, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+	h.meter.Sent(len(batch))
+}
+
+func parseTimeout(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	enc, err := json.Marshal(s)
+	return append(b, enc...), err
+}

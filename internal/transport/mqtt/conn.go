@@ -1,0 +1,333 @@
+package mqtt
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/transport/kit/deadline"
+)
+
+// errSkipped marks a packet not sent because it exceeds the client's
+// maximum packet size.
+var errSkipped = errors.New("mqtt: packet over the client's maximum size")
+
+var (
+	codeShuttingDown = packets.ErrServerShuttingDown
+	codeTakenOver    = packets.ErrSessionTakenOver
+)
+
+// conn is one network connection of a client. It has one goroutine, its
+// reader, for as long as it lives; a writer goroutine runs only while there
+// is something to send, and the write buffer is borrowed for that time, so
+// an idle connection holds little more than its reader's stack.
+type conn struct {
+	srv     *Server
+	nc      net.Conn
+	in      *elasticReader
+	version byte
+	sess    *session
+	id      *auth.Identity
+	limiter *rate.Limiter
+	release func() // frees the connection's place in the limits
+	// disconnected ends the connection's count in the metrics.
+	// unregister ends its listing in the registry.
+	disconnected, unregister func()
+
+	// Client limits (v5), read-only after CONNECT.
+	clientMaxPacket int
+	inflightMax     int
+	aliasMax        uint16
+	keepalive       time.Duration
+
+	inAliases map[uint16]string // reader-owned
+	readDL    deadline.Lazy     // reader-owned
+	// midPacket is set while the reader is inside a packet, packetDue once
+	// it has had to wait for the rest of it (reader-owned).
+	midPacket bool
+	packetDue time.Time
+
+	// writeMu guards out and outAlias. Lock order: a session's mu, then
+	// writeMu, then the hub's Subscription.mu (the writer drains the hub
+	// queue under both, deliver.go).
+	writeMu  sync.Mutex
+	out      *[]byte // pending output, borrowed from outBuffers while not empty
+	writeDL  deadline.Lazy
+	outAlias map[string]uint16
+	// wstate is the writer's state: writerIdle, writerBusy, or writerAgain
+	// when more work arrived during a run.
+	wstate atomic.Int32
+
+	done      chan struct{}
+	gone      chan struct{} // closed by finish, once the session is detached
+	closeOnce sync.Once
+	// reason, if set before close, is sent to a v5 client as DISCONNECT.
+	reasonMu sync.Mutex
+	reason   *packets.Code
+	// since is when the connection was accepted: messages queued before
+	// it do not make it a slow consumer (see session.overflowed).
+	since time.Time
+}
+
+const (
+	writerIdle = iota
+	writerBusy
+	writerAgain
+)
+
+// outBuffers lends write buffers to connections with output pending.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// ServeConn runs the MQTT protocol on nc until it ends; the WebSocket
+// listener hands its connections here.
+func (s *Server) ServeConn(nc net.Conn) {
+	if c := s.open(nc); c != nil {
+		<-c.gone
+	}
+}
+
+// open handshakes on the caller's goroutine and, once the client is
+// connected, leaves the connection to its reader; it returns nil if the
+// handshake failed. The TCP listeners' goroutines return after it: an
+// idle connection then has no goroutine but its waiting reader.
+func (s *Server) open(nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
+	c.in = newElasticReader(nc, c.beforeRead)
+	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if !c.handshake() {
+		if c.release != nil {
+			c.release()
+		}
+		c.finish()
+		return nil
+	}
+	c.disconnected = s.meter.Connected()
+	c.register()
+	s.online.Add(1)
+	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
+	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
+	c.resend()
+	c.wstate.Store(writerIdle)
+	c.poke() // the resent flows, and whatever was queued before
+	go c.readBurst()
+	return c
+}
+
+// finish releases what an ended connection holds.
+func (c *conn) finish() {
+	s := c.srv
+	c.in.release()
+	c.nc.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	close(c.gone)
+	s.wg.Done()
+}
+
+// readBurst waits for input, then handles packets while they are buffered,
+// and hands the waiting to a new goroutine: a goroutine's stack grows while
+// it handles packets and only a garbage collection shrinks it again, so the
+// one left waiting on a quiet connection is always a fresh, small one.
+func (c *conn) readBurst() {
+	if err := c.in.wait(); err != nil {
+		c.end(c.readFailed(err))
+		return
+	}
+	for {
+		if ok, clean := c.handleNext(); !ok {
+			c.end(clean)
+			return
+		}
+		if c.in.Buffered() == 0 {
+			go c.readBurst()
+			return
+		}
+	}
+}
+
+// end closes a connected client's connection; clean tells whether it
+// disconnected properly (so that its will is not sent).
+func (c *conn) end(clean bool) {
+	c.close()
+	c.srv.log.Debug("connection closed", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "clean", clean)
+	c.sess.detach(c, !clean)
+	c.release()
+	c.disconnected()
+	c.unregister()
+	c.srv.online.Add(-1)
+	c.finish()
+}
+
+// beforeRead runs before each read from the socket: it moves the keep-alive
+// deadline (set by the handshake until then), and refuses to once the
+// connection is closed, whose deadline must stay in the past.
+func (c *conn) beforeRead() error {
+	if c.sess == nil {
+		return nil
+	}
+	now := time.Now()
+	at, set := c.readDL.Next(now, c.keepalive*3/2)
+	switch {
+	case c.midPacket && c.packetDue.IsZero():
+		// A packet has begun and its rest is not here: it must arrive
+		// within the packet timeout, keep-alive or not.
+		c.packetDue, set = now.Add(c.srv.cfg.PacketTimeout), true
+		fallthrough
+	case c.midPacket:
+		if at.IsZero() || c.packetDue.Before(at) {
+			at = c.packetDue
+		}
+	case !c.packetDue.IsZero():
+		// The packet that set its own deadline is done: the keep-alive's
+		// (or none) applies again.
+		c.packetDue = time.Time{}
+		c.readDL.Reset()
+		at, _ = c.readDL.Next(now, c.keepalive*3/2)
+		set = true
+	}
+	if set {
+		c.nc.SetReadDeadline(at)
+	}
+	select {
+	case <-c.done:
+		return net.ErrClosed
+	default:
+		return nil
+	}
+}
+
+// send encodes pk and writes it at once (handshake and final packets).
+func (c *conn) send(pk *packets.Packet) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.encodeLocked(pk); err != nil {
+		return err
+	}
+	return c.flushLocked()
+}
+
+// queue encodes pk into the write buffer; the writer flushes it.
+func (c *conn) queue(pk *packets.Packet) {
+	c.writeMu.Lock()
+	err := c.encodeLocked(pk)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.close()
+		return
+	}
+	c.poke()
+}
+
+// encodeLocked appends pk to the output; the caller holds writeMu.
+func (c *conn) encodeLocked(pk *packets.Packet) error {
+	pk.ProtocolVersion = c.version
+	pk.Mods.MaxSize = uint32(c.clientMaxPacket)
+	var b bytes.Buffer
+	if err := encode(&b, pk); err != nil {
+		return err
+	}
+	if c.clientMaxPacket > 0 && b.Len() > c.clientMaxPacket {
+		return errSkipped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
+	}
+	c.appendLocked(b.Bytes())
+	return nil
+}
+
+// outLocked is the output buffer, borrowed if the connection has none;
+// the caller holds writeMu.
+func (c *conn) outLocked() *[]byte {
+	if c.out == nil {
+		c.out = outBuffers.Get().(*[]byte)
+	}
+	return c.out
+}
+
+// appendLocked adds bytes to the output; the caller holds writeMu.
+func (c *conn) appendLocked(p []byte) {
+	out := c.outLocked()
+	*out = append(*out, p...)
+}
+
+// flushLocked writes the output and gives the buffer back; the caller
+// holds writeMu.
+func (c *conn) flushLocked() error {
+	if c.out == nil {
+		return nil
+	}
+	b := c.out
+	c.out = nil
+	var err error
+	if len(*b) > 0 {
+		if at, set := c.writeDL.Next(time.Now(), c.srv.cfg.WriteTimeout); set {
+			c.nc.SetWriteDeadline(at)
+		}
+		_, err = c.nc.Write(*b)
+	}
+	if cap(*b) <= 64<<10 { // an occasional huge message's buffer is not kept
+		*b = (*b)[:0]
+		outBuffers.Put(b)
+	}
+	return err
+}
+
+// poke asks for a writer run, starting a writer if none is running.
+func (c *conn) poke() {
+	for {
+		st := c.wstate.Load()
+		if st == writerAgain {
+			return
+		}
+		if c.wstate.CompareAndSwap(st, st+1) {
+			if st == writerIdle {
+				go c.writeLoop()
+			}
+			return
+		}
+	}
+}
+
+// kick closes the connection with a reason (v5 DISCONNECT).
+func (c *conn) kick(code packets.Code) {
+	c.reasonMu.Lock()
+	if c.reason == nil {
+		c.reason = &code
+	}
+	c.reasonMu.Unlock()
+	c.close()
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.reasonMu.Lock()
+		reason := c.reason
+		c.reasonMu.Unlock()
+		if reason != nil && c.version == 5 && c.sess != nil {
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason.Code}
+			pk.Properties.ReasonString = reason.Reason
+			_ = c.send(&pk)
+		}
+		// Unblock the reader (beforeRead checks done after each deadline it
+		// sets, so it cannot move this one away); the writer sees done.
+		// The socket itself closes in finish, once the client had a chance
+		// to read the DISCONNECT.
+		c.nc.SetReadDeadline(time.Now())
+	})
+}

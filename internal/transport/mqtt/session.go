@@ -1,0 +1,412 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
+	"streamhub/internal/core/topic"
+)
+
+// subOpts are one filter's MQTT subscription options.
+type subOpts struct {
+	qos            byte
+	noLocal        bool
+	rap            bool // retain as published
+	retainHandling byte
+	id             int // subscription identifier, 0 for none
+}
+
+// Outbound QoS states.
+const (
+	awaitPuback  = iota // QoS 1 sent
+	awaitPubrec         // QoS 2 sent
+	awaitPubcomp        // PUBREL sent
+)
+
+type outbound struct {
+	id     uint16
+	msg    *message.Message
+	qos    byte
+	retain bool
+	subIDs []int
+	state  int
+	group  *sharedGroup // set for shared-subscription deliveries
+}
+
+// pending is a message waiting to be sent: from the session's hub queue, or
+// pushed by a shared group with its QoS already decided.
+type pending struct {
+	msg      *message.Message
+	retained bool
+	group    *sharedGroup
+	qos      byte
+	subID    int
+}
+
+// route is one plain filter with its options.
+type route struct {
+	filter string
+	opts   subOpts
+}
+
+// setFilter adds or updates a plain filter; the caller holds ss.mu.
+func (ss *session) setFilter(f string, o subOpts) {
+	ss.filters[f] = o
+	for i := range ss.routes {
+		if ss.routes[i].filter == f {
+			ss.routes[i].opts = o
+			return
+		}
+	}
+	ss.routes = append(ss.routes, route{filter: f, opts: o})
+}
+
+// deleteFilter removes a plain filter; the caller holds ss.mu.
+func (ss *session) deleteFilter(f string) {
+	delete(ss.filters, f)
+	for i := range ss.routes {
+		if ss.routes[i].filter == f {
+			last := len(ss.routes) - 1
+			ss.routes[i] = ss.routes[last]
+			ss.routes[last] = route{}
+			ss.routes = ss.routes[:last]
+			return
+		}
+	}
+}
+
+// session is MQTT state that outlives connections: subscriptions, the
+// queue, QoS 1/2 messages in flight either way, and the will.
+type session struct {
+	srv *Server
+	id  string // sessionKey(owner, clientID): the session's name in the server and the store
+	sub *hub.Subscription
+	// owner is the identity that created the session (see ownership.go);
+	// clientID the client identifier it was created with.
+	owner, clientID string
+
+	mu        sync.Mutex
+	filters   map[string]subOpts // plain filters
+	routes    []route            // filters again, as a list to match messages against
+	shared    map[string]subOpts // "$share/GROUP/FILTER"
+	inflight  map[uint16]*outbound
+	order     []uint16 // inflight ids in send order
+	pending   []pending
+	inboundQ2 map[uint16]struct{}
+	nextID    uint16
+	conn      *conn
+	active    atomic.Pointer[conn] // conn, for the hub's notifications
+	expiry    time.Duration
+	timer     timerHandle // session expiry while disconnected
+	will      *message.Message
+	willDelay time.Duration
+	willTimer timerHandle
+	delayed   *message.Message // the will waiting for willTimer
+	ended     bool
+	// restricted: every message is checked against the owner's read
+	// rights (a wildcard reaching beyond them), after a restart too.
+	restricted bool
+	// bound counts attachments and detachments: a timer started by a
+	// detachment acts only if the session is still in that detachment
+	// (not resumed, taken over or detached again since).
+	bound uint64
+	// delivered is the highest sequence taken from the hub queue, in the
+	// hub's epoch; saved is the cursor last persisted.
+	epoch     string
+	delivered uint64
+	saved     string
+}
+
+func (s *Server) newSession(id string) *session {
+	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch(),
+		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
+		inboundQ2: map[uint16]struct{}{}}
+	ss.sub.Notify(ss.wake)
+	ss.sub.OnOverflow(ss.overflowed)
+	return ss
+}
+
+// wake starts the connected client's writer, if any, for queued messages.
+func (ss *session) wake() {
+	if c := ss.active.Load(); c != nil {
+		c.poke()
+	}
+}
+
+// attachLocked binds c and the terms of its CONNECT: a session expiry
+// or delayed will still pending from a previous connection is cancelled
+// [MQTT-3.1.3-9]. The caller holds ss.mu.
+func (ss *session) attachLocked(c *conn, t connectTerms) {
+	ss.conn = c
+	ss.active.Store(c)
+	ss.bound++
+	c.sess = ss // before any other connection can see c in ss.conn and kick it
+	if ss.timer != nil {
+		ss.timer.Stop()
+		ss.timer = nil
+	}
+	if ss.willTimer != nil { // reconnected within the will delay: no will
+		ss.willTimer.Stop()
+	}
+	ss.willTimer, ss.delayed = nil, nil
+	ss.expiry, ss.will, ss.willDelay = t.expiry, t.will, t.willDelay
+}
+
+// detach unbinds c. Shared-subscription messages not yet acknowledged go
+// back to their group for another member. The session then expires after
+// its expiry interval (at once for clean sessions).
+func (ss *session) detach(c *conn, sendWill bool) {
+	ss.mu.Lock()
+	if ss.conn != c {
+		ss.mu.Unlock()
+		return
+	}
+	ss.conn = nil
+	ss.active.Store(nil)
+	var back []returned
+	for _, id := range ss.order {
+		if o := ss.inflight[id]; o != nil && o.group != nil {
+			if o.state != awaitPubcomp { // a PUBREC means the member has it
+				back = append(back, returned{o.group, o.msg})
+			}
+			delete(ss.inflight, id)
+		}
+	}
+	ss.order = compactOrder(ss.order, ss.inflight)
+	kept := ss.pending[:0]
+	for _, p := range ss.pending {
+		if p.group != nil {
+			back = append(back, returned{p.group, p.msg})
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	clear(ss.pending[len(kept):])
+	ss.pending = kept
+	will, delay := ss.will, ss.willDelay
+	if !sendWill {
+		will = nil
+	}
+	ss.will = nil
+	expiry := ss.expiry
+	ss.bound++
+	bound := ss.bound
+	if will != nil && delay > 0 && expiry > 0 {
+		ss.delayed = will
+		ss.willTimer = ss.srv.startTimer(min(delay, expiry), ss, "will delay", func() { ss.willDue(bound) })
+		will = nil
+	}
+	if expiry > 0 {
+		ss.timer = ss.srv.startTimer(expiry, ss, "session expiry", func() { ss.srv.expire(ss, bound) })
+	}
+	ss.mu.Unlock()
+	if expiry > 0 && !ss.srv.closing.Load() {
+		ss.persist()
+	}
+	for _, r := range back {
+		r.group.requeue(r.msg)
+	}
+	if will != nil {
+		ss.srv.publishWill(will)
+	}
+	if expiry == 0 {
+		ss.srv.expire(ss, bound)
+	}
+}
+
+// willDue publishes the delayed will when its delay is over, unless the
+// detachment that started the delay is over: the session was resumed,
+// taken over or ended (which publishes the will itself) since.
+func (ss *session) willDue(bound uint64) {
+	ss.mu.Lock()
+	if ss.bound != bound || ss.ended || ss.conn != nil {
+		ss.mu.Unlock()
+		return
+	}
+	will := ss.delayed
+	ss.willTimer, ss.delayed = nil, nil
+	ss.mu.Unlock()
+	if will != nil {
+		ss.srv.publishWill(will)
+	}
+}
+
+type returned struct {
+	group *sharedGroup
+	msg   *message.Message
+}
+
+func compactOrder(order []uint16, live map[uint16]*outbound) []uint16 {
+	out := order[:0]
+	for _, id := range order {
+		if _, ok := live[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Server) publishWill(m *message.Message) {
+	if _, err := s.hub.Publish(context.Background(), m); err != nil {
+		s.log.Warn("will not published", "transport", "mqtt", "topic", m.Topic, "err", err)
+	}
+}
+
+// expire ends a session if it is still in the detachment bound counted
+// (not resumed or detached again since) and still registered.
+func (s *Server) expire(ss *session, bound uint64) {
+	if s.closing.Load() {
+		return // shutting down: the stored session outlives the process
+	}
+	s.mu.Lock()
+	ss.mu.Lock()
+	if ss.bound != bound || ss.conn != nil || ss.ended {
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	s.removeSessionLocked(ss)
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	ss.end()
+}
+
+// end releases everything the session holds.
+func (ss *session) end() {
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	ss.ended = true
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	if ss.willTimer != nil {
+		ss.willTimer.Stop()
+	}
+	// A delayed will still waiting is sent when the session ends; whichever
+	// of this and willDue takes it under ss.mu publishes it, once.
+	will := ss.delayed
+	ss.willTimer, ss.delayed = nil, nil
+	shared := make([]string, 0, len(ss.shared))
+	for f := range ss.shared {
+		shared = append(shared, f)
+	}
+	ss.mu.Unlock()
+	if will != nil {
+		ss.srv.publishWill(will)
+	}
+	ss.forget()
+	ss.sub.Close()
+	for _, f := range shared {
+		ss.srv.leaveGroup(f, ss)
+	}
+}
+
+// restrict makes the session's hub subscription pass every message
+// through check, and remembers it for the stored session.
+func (ss *session) restrict(check func(topic string) bool) {
+	ss.mu.Lock()
+	ss.restricted = true
+	ss.mu.Unlock()
+	ss.sub.Restrict(check)
+}
+
+// subscribe adds one filter with its options; it reports whether the filter
+// was new and returns the reason code to put in SUBACK.
+func (ss *session) subscribe(f packets.Subscription) byte {
+	opts := subOpts{qos: min(f.Qos, 2), noLocal: f.NoLocal, rap: f.RetainAsPublished,
+		retainHandling: f.RetainHandling, id: f.Identifier}
+	if group, filter, ok := parseShare(f.Filter); ok {
+		if group == "" || topic.ValidateFilter(filter) != nil {
+			return packets.ErrTopicFilterInvalid.Code
+		}
+		ss.mu.Lock()
+		_, existed := ss.shared[f.Filter]
+		ss.shared[f.Filter] = opts
+		ss.mu.Unlock()
+		if !existed {
+			ss.srv.joinGroup(group, filter, f.Filter, ss, opts)
+		} else {
+			ss.srv.updateGroup(f.Filter, ss, opts)
+		}
+		return opts.qos
+	}
+	if topic.ValidateFilter(f.Filter) != nil {
+		return packets.ErrTopicFilterInvalid.Code
+	}
+	ss.mu.Lock()
+	_, existed := ss.filters[f.Filter]
+	ss.setFilter(f.Filter, opts)
+	ss.mu.Unlock()
+	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
+	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
+	if err != nil {
+		ss.mu.Lock()
+		ss.deleteFilter(f.Filter)
+		ss.mu.Unlock()
+		if errors.Is(err, hub.ErrTooManySubscriptions) {
+			return packets.ErrQuotaExceeded.Code
+		}
+		return packets.ErrUnspecifiedError.Code
+	}
+	ss.mu.Lock()
+	if ss.delivered == 0 {
+		ss.delivered = start.Head.Seq
+	}
+	ss.mu.Unlock()
+	return opts.qos
+}
+
+// unsubscribe removes one filter; it reports whether it existed.
+func (ss *session) unsubscribe(filter string) bool {
+	ss.mu.Lock()
+	if _, ok := ss.shared[filter]; ok {
+		delete(ss.shared, filter)
+		ss.mu.Unlock()
+		ss.srv.leaveGroup(filter, ss)
+		return true
+	}
+	_, ok := ss.filters[filter]
+	ss.deleteFilter(filter)
+	ss.mu.Unlock()
+	if ok {
+		ss.sub.Unsubscribe([]string{filter})
+	}
+	return ok
+}
+
+// allocID returns a packet id not in flight; the caller holds ss.mu.
+func (ss *session) allocID() (uint16, bool) {
+	for range 65535 {
+		ss.nextID++
+		if ss.nextID == 0 {
+			ss.nextID = 1
+		}
+		if _, used := ss.inflight[ss.nextID]; !used {
+			return ss.nextID, true
+		}
+	}
+	return 0, false
+}
+
+func parseShare(filter string) (group, rest string, ok bool) {
+	const prefix = "$share/"
+	if len(filter) <= len(prefix) || filter[:len(prefix)] != prefix {
+		return "", "", false
+	}
+	for i := len(prefix); i < len(filter); i++ {
+		if filter[i] == '/' {
+			return filter[len(prefix):i], filter[i+1:], true
+		}
+	}
+	return "", "", true
+}

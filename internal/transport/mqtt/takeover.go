@@ -1,0 +1,39 @@
+package mqtt
+
+import (
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/auth"
+)
+
+// takeOverSession gives the connection of identity who its session, once
+// CONNECT is accepted: the session named by its owner and client id
+// (ownership.go), taken over from the connection that held it (which ends
+// first) or created, with the will and expiry of this CONNECT. ok is false
+// when the client id names another identity's session and the config says
+// refuse.
+func (c *conn) takeOverSession(who *auth.Identity, cp packets.ConnectParams, expiry time.Duration) (ss *session, present, ok bool) {
+	p := c.srv.cfg.Policy
+	id := who.ClientID
+	owner := sessionOwner(p, who)
+	terms := connectTerms{expiry: expiry}
+	if cp.WillFlag {
+		terms.will = willMessage(cp, sessionKey(owner, id))
+		terms.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
+	}
+	ss, present, ok = c.srv.claimSession(c, owner, id, cp.Clean, terms)
+	if !ok {
+		return nil, false, false
+	}
+	if present && !p.Open() {
+		ss.mu.Lock()
+		restricted := ss.restricted
+		ss.mu.Unlock()
+		if restricted { // checked with the rights the owner has now (a restored session's are narrower)
+			ss.sub.Restrict(p.ReadCheck(who))
+		}
+	}
+	return ss, present, true
+}

@@ -1,0 +1,97 @@
+// Package ndjson serves subscriptions as newline-delimited JSON over a
+// chunked HTTP response (Accept: application/x-ndjson): one envelope per
+// line, readable by any HTTP client that can read a body line by line.
+package ndjson
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/codec/envelope"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/limit"
+	"streamhub/internal/registry"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
+)
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+}
+
+// Config tunes the NDJSON transport.
+type Config struct {
+	Queue        hub.QueueLimits
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
+}
+
+// Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
+type Handler struct {
+	hub   Hub
+	cfg   Config
+	log   *slog.Logger
+	meter kit.Meter
+}
+
+// New returns the NDJSON handler.
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+}
+
+func line(b []byte) []byte { return append(b, '\n') }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, ok := httpx.SubscribeRequest(w, r)
+	if !ok {
+		return
+	}
+	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "ndjson", Queue: h.cfg.Queue, Policy: h.cfg.Policy,
+		Conns: h.cfg.Conns}.Subscribe(w, r, req)
+	if !ok {
+		return
+	}
+	defer sub.Close()
+	start, from := sub.Start, req.From
+	defer h.meter.Connected()()
+	defer h.cfg.Registry.AddRequest(r, "ndjson", sub.Subscription, sub.Kick)()
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	if start.Gap {
+		w.Header().Set("Streamhub-Gap", "true")
+	}
+	w.WriteHeader(http.StatusOK)
+	open := line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}))
+	if start.Gap {
+		open = append(open, line(envelope.MarshalControl(envelope.Control{
+			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}))...)
+	}
+	if _, err := w.Write(open); err != nil {
+		return
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
+	}}
+	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte("\n"), h.cfg.Heartbeat))
+	if end == kit.EndClosed {
+		return
+	}
+	if end == kit.EndSlowConsumer {
+		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)
+	}
+	_, _ = w.Write(line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()})))
+	_ = http.NewResponseController(w).Flush()
+}

@@ -1,0 +1,140 @@
+// Package sse serves subscriptions as Server-Sent Events: each event's data
+// is the payload as published and its id the resume cursor, so a browser's
+// EventSource gets exactly what was published and resumes with
+// Last-Event-ID after a reconnect.
+package sse
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/limit"
+	"streamhub/internal/registry"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
+)
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+}
+
+// Config tunes the SSE transport.
+type Config struct {
+	Queue        hub.QueueLimits
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
+	// Retry is the reconnect delay the server asks EventSource to use.
+	Retry time.Duration
+}
+
+// Handler serves GET /v1/subscribe for Accept: text/event-stream.
+type Handler struct {
+	hub   Hub
+	cfg   Config
+	log   *slog.Logger
+	meter kit.Meter
+}
+
+// New returns the SSE handler.
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+}
+
+// gapEvent tells the client that history it asked for is gone.
+type gapEvent struct {
+	Cursor string `json:"cursor"`
+	Head   string `json:"head"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, ok := httpx.SubscribeRequest(w, r)
+	if !ok {
+		return
+	}
+	topicEvent := r.URL.Query().Get("event") == "topic"
+	sub, ok := h.subscriber().Subscribe(w, r, req)
+	if !ok {
+		return
+	}
+	defer sub.Close()
+	start, from := sub.Start, req.From
+	defer h.meter.Connected()()
+	defer h.cfg.Registry.AddRequest(r, "sse", sub.Subscription, sub.Kick)()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	if start.Gap {
+		hdr.Set("Streamhub-Gap", "true")
+	}
+	w.WriteHeader(http.StatusOK)
+
+	// The opening block sets the client's reconnect delay and, for a fresh
+	// subscription, its last event id to the head: an id-only event updates
+	// EventSource.lastEventId without firing onmessage, so a reconnect
+	// resumes after what was live at subscribe time.
+	var open []byte
+	retry := h.cfg.Retry
+	if retry <= 0 {
+		retry = 2 * time.Second
+	}
+	open = append(open, "retry: "...)
+	open = append(open, []byte(durationMillis(retry))...)
+	open = append(open, '\n')
+	if from.After == nil || start.Gap {
+		open = append(open, "id: "...)
+		open = append(open, start.Head.String()...)
+		open = append(open, '\n')
+	}
+	open = append(open, '\n')
+	if start.Gap {
+		cur := ""
+		if from.After != nil {
+			cur = from.After.String()
+		}
+		data, _ := json.Marshal(gapEvent{Cursor: cur, Head: start.Head.String()})
+		open = append(open, "event: gap\ndata: "...)
+		open = append(open, data...)
+		open = append(open, "\n\n"...)
+	}
+	if _, err := w.Write(open); err != nil {
+		return
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+		if d.Retained {
+			return AppendEvent(buf, d.Msg, false, topicEvent)
+		}
+		return append(buf, Event(d.Msg, topicEvent)...)
+	}}
+	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte(": ping\n\n"), h.cfg.Heartbeat))
+	if end == kit.EndClosed {
+		return
+	}
+	if end == kit.EndSlowConsumer {
+		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", r.RemoteAddr)
+	}
+	_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"" + end.String() + "\"}\n\n"))
+	_ = http.NewResponseController(w).Flush()
+}
+
+func (h *Handler) subscriber() httpx.Subscriber {
+	return httpx.Subscriber{Hub: h.hub, Transport: "sse", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
+}
+
+func durationMillis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -1,0 +1,121 @@
+// Package ws serves WebSocket: GET /v1/ws/{topic} is a plain socket on one
+// topic (frames sent become messages, each message arrives as one frame
+// whose data is the payload), and GET /v1/ws speaks streamhub's JSON
+// protocol (package wsproto) over many filters.
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
+	"streamhub/internal/limit"
+	"streamhub/internal/registry"
+	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/httpx"
+)
+
+// Hub is what this transport needs from the core.
+type Hub interface {
+	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+}
+
+// Config tunes the WebSocket transport.
+type Config struct {
+	Queue        hub.QueueLimits
+	WriteTimeout time.Duration
+	MaxPayload   int
+	PingInterval time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+	Rate         limit.Rate   // publishes per second per connection
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
+}
+
+// Close codes beyond RFC 6455's, in the private-use 4000 range.
+const (
+	CloseSlowConsumer ws.StatusCode = 4008
+	CloseForbidden    ws.StatusCode = 4003
+	CloseRateLimited  ws.StatusCode = 4029
+	CloseKicked       ws.StatusCode = 4000
+)
+
+// Handler serves both WebSocket endpoints.
+type Handler struct {
+	hub   Hub
+	cfg   Config
+	log   *slog.Logger
+	meter kit.Meter
+}
+
+// New returns the WebSocket handler.
+func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+}
+
+// errUnresponsive ends a socket whose peer stopped answering pings.
+var errUnresponsive = errors.New("websocket peer unresponsive")
+
+// pump writes the subscription's messages as frames with a kit.Writer until
+// it ends, each batch in one write, pinging every PingInterval; then it
+// closes the socket with the close code of why it ended. frame returns the
+// opcode and data of one delivery.
+func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
+	frame func(hub.Delivery) (ws.OpCode, []byte)) {
+	w := kit.Writer{
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			op, data := frame(d)
+			return appendFrame(buf, op, data)
+		},
+		Write: c.writeEncoded,
+		Heartbeat: func() ([]byte, error) {
+			// A live peer answers each ping within the interval; one
+			// silent for a ping and a half has not answered the last.
+			if silent := c.silentFor(time.Now()); silent > 3*h.cfg.PingInterval/2 {
+				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", silent)
+				return nil, errUnresponsive
+			}
+			return appendFrame(nil, ws.OpPing, nil), nil
+		},
+		HeartbeatEvery: h.cfg.PingInterval,
+		Steady:         true, // the peer's pongs are what shows it alive
+		Meter:          h.meter,
+	}
+	_, err := w.Run(ctx, sub, nil)
+	switch {
+	case ctx.Err() != nil:
+	case err != sub.Err(): // a failed write or an unresponsive peer
+		c.closeNow()
+	default:
+		switch kit.EndOf(err) {
+		case kit.EndShutdown:
+			c.close(ws.StatusGoingAway, "server shutting down")
+		case kit.EndKicked:
+			c.close(CloseKicked, "disconnected by an administrator")
+		case kit.EndSlowConsumer:
+			h.log.Info("disconnected slow consumer", "transport", "ws")
+			c.close(CloseSlowConsumer, "slow consumer")
+		default:
+			c.close(ws.StatusNormalClosure, "")
+		}
+	}
+}
+
+func (h *Handler) subscriber() httpx.Subscriber {
+	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
+}
