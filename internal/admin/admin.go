@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"streamhub/internal/codec/envelope"
-	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
-	"streamhub/internal/metrics"
-	"streamhub/internal/transport/mqtt"
-	"streamhub/internal/registry"
 	"streamhub/internal/core/store"
 	"streamhub/internal/core/topic"
+	"streamhub/internal/metrics"
+	"streamhub/internal/registry"
+	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/mqtt"
 )
 
 // Hub is what the admin API needs from the core.

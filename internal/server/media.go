@@ -5,9 +5,9 @@ import (
 	"net/http"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
 	"streamhub/internal/transport/hls"
+	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/rtmp"
 	"streamhub/internal/transport/rtsp"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
-	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // muxer turns one path's frames into HLS playlists and segments.

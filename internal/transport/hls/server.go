@@ -17,8 +17,8 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/media"
+	"streamhub/internal/transport/kit/httpx"
 )
 
 // Paths is what HLS needs from the media registry.

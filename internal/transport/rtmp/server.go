@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/media"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // Config configures the RTMP listener.
