@@ -260,7 +260,7 @@ func (s *Server) tracked(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.longLived.Add(1)
 		defer s.longLived.Done()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, httpx.WithLongLived(r, &s.longLived))
 	})
 }
 

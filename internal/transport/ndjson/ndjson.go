@@ -59,10 +59,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer sub.Close()
 	start, from := sub.Start, req.From
-	defer h.meter.Connected()()
-	defer h.cfg.Registry.AddRequest(r, "ndjson", sub.Subscription, sub.Kick)()
+	unregister := h.cfg.Registry.AddRequest(r, "ndjson", sub.Subscription, sub.Kick)
+	disconnected := h.meter.Connected()
+	cleanup := func() {
+		disconnected()
+		unregister()
+		sub.Close()
+	}
+	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -70,28 +75,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if start.Gap {
 		w.Header().Set("Streamhub-Gap", "true")
 	}
-	w.WriteHeader(http.StatusOK)
 	open := line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}))
 	if start.Gap {
 		open = append(open, line(envelope.MarshalControl(envelope.Control{
 			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}))...)
 	}
-	if _, err := w.Write(open); err != nil {
-		return
-	}
-	if err := http.NewResponseController(w).Flush(); err != nil {
-		return
-	}
 	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
 		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
 	}}
-	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte("\n"), h.cfg.Heartbeat))
-	if end == kit.EndClosed {
-		return
-	}
-	if end == kit.EndSlowConsumer {
-		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)
-	}
-	_, _ = w.Write(line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()})))
-	_ = http.NewResponseController(w).Flush()
+	httpx.Serve(w, r, sub.Subscription, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {
+		if end == kit.EndSlowConsumer {
+			h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", remote)
+		}
+		return line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}))
+	}, cleanup)
 }

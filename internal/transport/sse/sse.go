@@ -67,10 +67,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer sub.Close()
 	start, from := sub.Start, req.From
-	defer h.meter.Connected()()
-	defer h.cfg.Registry.AddRequest(r, "sse", sub.Subscription, sub.Kick)()
+	unregister := h.cfg.Registry.AddRequest(r, "sse", sub.Subscription, sub.Kick)
+	disconnected := h.meter.Connected()
+	cleanup := func() {
+		disconnected()
+		unregister()
+		sub.Close()
+	}
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -79,12 +83,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if start.Gap {
 		hdr.Set("Streamhub-Gap", "true")
 	}
-	w.WriteHeader(http.StatusOK)
+	open := h.opening(start, from)
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+		if d.Retained {
+			return AppendEvent(buf, d.Msg, false, topicEvent)
+		}
+		return append(buf, Event(d.Msg, topicEvent)...)
+	}}
+	heartbeat := []byte(": ping\n\n")
+	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
-	// The opening block sets the client's reconnect delay and, for a fresh
-	// subscription, its last event id to the head: an id-only event updates
-	// EventSource.lastEventId without firing onmessage, so a reconnect
-	// resumes after what was live at subscribe time.
+	httpx.Serve(w, r, sub.Subscription, open, wr, heartbeat, h.cfg.Heartbeat,
+		func(end kit.EndReason) []byte { return h.closing(end, remote) }, cleanup)
+}
+
+// opening is the block that starts every stream: it sets the client's
+// reconnect delay and, for a fresh subscription, its last event id to the
+// head: an id-only event updates EventSource.lastEventId without firing
+// onmessage, so a reconnect resumes after what was live at subscribe time.
+func (h *Handler) opening(start hub.Start, from hub.StartFrom) []byte {
 	var open []byte
 	retry := h.cfg.Retry
 	if retry <= 0 {
@@ -109,28 +126,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		open = append(open, data...)
 		open = append(open, "\n\n"...)
 	}
-	if _, err := w.Write(open); err != nil {
-		return
-	}
-	if err := http.NewResponseController(w).Flush(); err != nil {
-		return
-	}
+	return open
+}
 
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
-		if d.Retained {
-			return AppendEvent(buf, d.Msg, false, topicEvent)
-		}
-		return append(buf, Event(d.Msg, topicEvent)...)
-	}}
-	end := kit.EndOf(httpx.Pump(r.Context(), w, sub.Subscription, wr, []byte(": ping\n\n"), h.cfg.Heartbeat))
-	if end == kit.EndClosed {
-		return
-	}
+// closing is the event that tells the client why its stream ends.
+func (h *Handler) closing(end kit.EndReason, remote string) []byte {
 	if end == kit.EndSlowConsumer {
-		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", r.RemoteAddr)
+		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", remote)
 	}
-	_, _ = w.Write([]byte("event: close\ndata: {\"reason\":\"" + end.String() + "\"}\n\n"))
-	_ = http.NewResponseController(w).Flush()
+	return []byte("event: close\ndata: {\"reason\":\"" + end.String() + "\"}\n\n")
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {

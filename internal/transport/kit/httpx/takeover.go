@@ -1,0 +1,148 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"streamhub/internal/core/hub"
+	"streamhub/internal/transport/kit"
+)
+
+// A streaming response on HTTP/1 holds, for as long as it lasts, the
+// handler's goroutine (its stack grown deep on the way in), net/http's
+// read and write buffers and the request's context: about 30 KB for an
+// idle SSE subscriber. Taken over after its headers, the same subscriber
+// is a socket and two small goroutines, as a WebSocket is after its
+// upgrade. HTTP/2 streams share their connection and keep net/http's path.
+
+// TakeOver hijacks an HTTP/1 request's connection and writes the response
+// head itself: status 200, the headers set on w, and Connection: close, the
+// body then running to the end of the connection, with no chunked framing
+// in the way. ok is false (and w untouched) where the connection cannot be
+// taken: HTTP/2, or a ResponseWriter that does not hijack.
+func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
+	if r.ProtoMajor != 1 {
+		return nil, false
+	}
+	nc, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, false
+	}
+	_ = nc.SetDeadline(time.Time{})
+	head := rw.Writer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h := w.Header().Clone()
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	_ = h.Write(head)
+	head.WriteString("\r\n")
+	if err := head.Flush(); err != nil {
+		nc.Close()
+		return nil, false
+	}
+	return nc, true
+}
+
+// ServeTakenOver serves a taken-over stream and returns at once, so that
+// net/http's goroutine ends: a writer started only when there is
+// something to send (kit.Writer.Spawn) pumps sub into nc with wr
+// (heartbeat bytes every idle), and one small goroutine waits for the
+// client to go away. end, when set, gets why the stream ended and writes
+// the protocol's last words; then nc is closed and done releases what the
+// request held.
+func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat []byte, idle time.Duration,
+	end func(err error, write func([]byte) error), done func()) {
+	wr.Write = func(b []byte) error {
+		_, err := nc.Write(b)
+		return err
+	}
+	wr.SetWriteDeadline = nc.SetWriteDeadline
+	if heartbeat != nil {
+		wr.Heartbeat = func() ([]byte, error) { return heartbeat, nil }
+		wr.HeartbeatEvery = idle
+		if idle <= 0 {
+			wr.HeartbeatEvery = 15 * time.Second
+		}
+	}
+	stop := wr.Spawn(sub, func(err error) {
+		if end != nil && !errors.Is(err, kit.ErrStopped) {
+			_ = nc.SetWriteDeadline(time.Now().Add(wr.WriteTimeout + time.Second))
+			end(err, wr.Write)
+		}
+		nc.Close()
+		done()
+	})
+	go func() {
+		// Nothing is expected from the client: any read result, data or
+		// not, means it is gone or speaking out of turn.
+		var b [1]byte
+		_, _ = nc.Read(b[:])
+		stop()
+	}()
+}
+
+type longLivedKey struct{}
+
+// WithLongLived marks a request whose handler may hand its connection to
+// goroutines that outlive it (TakeOver): graceful shutdown waits for wg,
+// which counts them.
+func WithLongLived(r *http.Request, wg *sync.WaitGroup) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), longLivedKey{}, wg))
+}
+
+// Outlive counts work that goes on after r's handler returns, until the
+// returned func is called.
+func Outlive(r *http.Request) (done func()) {
+	wg, _ := r.Context().Value(longLivedKey{}).(*sync.WaitGroup)
+	if wg == nil {
+		return func() {}
+	}
+	wg.Add(1)
+	return wg.Done
+}
+
+// Serve streams sub to the client after open (the stream's first bytes),
+// with heartbeat bytes every idle: on HTTP/1 from the taken-over
+// connection, returning at once; on HTTP/2 through net/http, returning
+// when the stream ends. closing gives the last words for a subscription
+// that ended (shutdown, kicked, slow consumer); done runs once the stream
+// is over, whichever way.
+func Serve(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, open []byte, wr kit.Writer,
+	heartbeat []byte, idle time.Duration, closing func(kit.EndReason) []byte, done func()) {
+	if nc, ok := TakeOver(w, r); ok {
+		outlived := Outlive(r)
+		done := func() { done(); outlived() }
+		if _, err := nc.Write(open); err != nil {
+			nc.Close()
+			done()
+			return
+		}
+		ServeTakenOver(nc, sub, wr, heartbeat, idle, func(err error, write func([]byte) error) {
+			if end := kit.EndOf(err); end != kit.EndClosed {
+				_ = write(closing(end))
+			}
+		}, done)
+		return
+	}
+	defer done()
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(open); err != nil {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	end := kit.EndOf(Pump(r.Context(), w, sub, wr, heartbeat, idle))
+	if end == kit.EndClosed {
+		return
+	}
+	_, _ = w.Write(closing(end))
+	_ = rc.Flush()
+}
