@@ -49,16 +49,10 @@ func (h *Handler) serveJSON(ctx context.Context, c *conn) {
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
 	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.nc.RemoteAddr().String(), sub, sub.Kick)()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.pump(ctx, c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
-			return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
-		})
-		cancel()
-	}()
+	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
+	}, done)
 	limiter := h.cfg.Rate.Limiter()
 	reply := func(rep wsproto.Reply) bool {
 		return c.writeFrame(ws.OpText, rep.Encode()) == nil
@@ -78,7 +72,7 @@ func (h *Handler) serveJSON(ctx context.Context, c *conn) {
 			break
 		}
 	}
-	cancel()
+	stop()
 	<-done
 }
 

@@ -61,19 +61,13 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 // servePlain runs a plain socket until either side ends it.
 func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription, name string) {
 	defer h.meter.Connected()()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.pump(ctx, c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
-			if utf8.Valid(d.Msg.Payload) {
-				return ws.OpText, d.Msg.Payload
-			}
-			return ws.OpBinary, d.Msg.Payload
-		})
-		cancel()
-	}()
+	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+		if utf8.Valid(d.Msg.Payload) {
+			return ws.OpText, d.Msg.Payload
+		}
+		return ws.OpBinary, d.Msg.Payload
+	}, done)
 	isFilter := topic.IsFilter(name)
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
 	limiter := h.cfg.Rate.Limiter()
@@ -108,6 +102,6 @@ func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription
 		}
 		h.meter.Received(1)
 	}
-	cancel()
+	stop()
 	<-done
 }

@@ -71,12 +71,14 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 // errUnresponsive ends a socket whose peer stopped answering pings.
 var errUnresponsive = errors.New("websocket peer unresponsive")
 
-// pump writes the subscription's messages as frames with a kit.Writer until
-// it ends, each batch in one write, pinging every PingInterval; then it
-// closes the socket with the close code of why it ended. frame returns the
-// opcode and data of one delivery.
-func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
-	frame func(hub.Delivery) (ws.OpCode, []byte)) {
+// pump writes the subscription's messages as frames with a kit.Writer,
+// each batch in one write, pinging every PingInterval, from a goroutine
+// started only when there is something to send (an idle socket holds no
+// writer); when the subscription ends it closes the socket with the close
+// code of why, and then closes done. stop ends it early (the reader is
+// done). frame returns the opcode and data of one delivery.
+func (h *Handler) pump(c *conn, sub *hub.Subscription, frame func(hub.Delivery) (ws.OpCode, []byte),
+	done chan<- struct{}) (stop func()) {
 	w := kit.Writer{
 		Encode: func(buf []byte, d hub.Delivery) []byte {
 			op, data := frame(d)
@@ -96,24 +98,26 @@ func (h *Handler) pump(ctx context.Context, c *conn, sub *hub.Subscription,
 		Steady:         true, // the peer's pongs are what shows it alive
 		Meter:          h.meter,
 	}
-	_, err := w.Run(ctx, sub, nil)
-	switch {
-	case ctx.Err() != nil:
-	case err != sub.Err(): // a failed write or an unresponsive peer
-		c.closeNow()
-	default:
-		switch kit.EndOf(err) {
-		case kit.EndShutdown:
-			c.close(ws.StatusGoingAway, "server shutting down")
-		case kit.EndKicked:
-			c.close(CloseKicked, "disconnected by an administrator")
-		case kit.EndSlowConsumer:
-			h.log.Info("disconnected slow consumer", "transport", "ws")
-			c.close(CloseSlowConsumer, "slow consumer")
+	return w.Spawn(sub, func(err error) {
+		defer close(done)
+		switch {
+		case errors.Is(err, kit.ErrStopped):
+		case err != sub.Err(): // a failed write or an unresponsive peer
+			c.closeNow()
 		default:
-			c.close(ws.StatusNormalClosure, "")
+			switch kit.EndOf(err) {
+			case kit.EndShutdown:
+				c.close(ws.StatusGoingAway, "server shutting down")
+			case kit.EndKicked:
+				c.close(CloseKicked, "disconnected by an administrator")
+			case kit.EndSlowConsumer:
+				h.log.Info("disconnected slow consumer", "transport", "ws")
+				c.close(CloseSlowConsumer, "slow consumer")
+			default:
+				c.close(ws.StatusNormalClosure, "")
+			}
 		}
-	}
+	})
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {
