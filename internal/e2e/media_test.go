@@ -40,13 +40,15 @@ func mediaServer(t *testing.T, mutate func(*config.Config)) *testkit.Server {
 
 // publishFFmpeg publishes the generated 720p30 stream (H.264 with
 // a keyframe a second, AAC) to url with ffmpeg's muxer format, until the
-// test ends or the returned stop is called.
+// test ends or the returned stop is called. The video is 4:2:0 as cameras
+// and OBS send it: from testsrc's RGB libx264 would pick High 4:4:4, which
+// browsers do not decode.
 func publishFFmpeg(t *testing.T, format, url string, extra ...string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-c:a", "aac"}
+		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-g", "30", "-c:a", "aac"}
 	args = append(append(args, extra...), "-f", format, url)
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var stderr strings.Builder

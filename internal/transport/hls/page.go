@@ -14,7 +14,14 @@ var errNoTracks = errors.New("hls: the path has no track this HLS variant can ca
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>streamhub: {{.Path}}</title>
 <style>html,body{margin:0;background:#000;height:100%}video{width:100%;height:100%}</style></head>
-<body><video src="{{.Src}}" autoplay muted playsinline controls></video></body></html>
+<body><video src="{{.Src}}" autoplay muted playsinline controls></video>
+<script>
+// Chromium's native HLS player gives up for good when the playlist is slow
+// to come (a muxer starting waits for its first segment) or gone (the
+// publisher restarting), so the page tries again until the stream plays.
+const video = document.querySelector('video');
+video.addEventListener('error', () => setTimeout(() => video.load(), 1000));
+</script></body></html>
 `))
 
 func servePage(w http.ResponseWriter, r *http.Request) {
