@@ -77,7 +77,7 @@ func TestMediaBrowserPlaysHLSPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", file, len(shot))
-	if dir := os.Getenv("STREAMHUB_SCREENSHOTS"); dir != "" {
+	if dir := os.Getenv("TEST_SCREENSHOTS"); dir != "" {
 		os.WriteFile(filepath.Join(dir, "hls-page.png"), shot, 0o600) //nolint:errcheck // a convenience copy
 	}
 }

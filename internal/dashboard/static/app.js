@@ -236,6 +236,36 @@ async function kick(id) {
   refreshClients().catch(() => {});
 }
 
+// ---- media ----
+
+async function refreshMedia() {
+  const resp = await fetch('/v1/media', {credentials: 'same-origin'});
+  if (!resp.ok) throw new Error('media: ' + resp.status);
+  const {paths} = await resp.json();
+  const rows = (paths || []).map((p) => el('tr', {'data-path': p.path},
+    el('td', {}, p.path), el('td', {}, p.online ? 'online' : 'offline'), el('td', {}, p.source || ''),
+    el('td', {}, (p.tracks || []).map((t) => t.codec).join(', ')),
+    el('td', {}, p.bitrate ? formatNumber(p.bitrate / 1000) + ' kbit/s' : ''),
+    el('td', {}, Object.entries(p.readers || {}).map(([k, v]) => k + ' ' + v).join(', ')),
+    el('td', {}, p.frames_skipped || 0),
+    el('td', {}, el('button', {class: 'play', onclick: () => play(p.path)}, 'play'))));
+  $('#media-table tbody').replaceChildren(...rows);
+  $('#media-empty').hidden = rows.length > 0;
+}
+
+// play shows a path over HLS in the page's own <video>, as the path's page
+// at /hls/PATH/ does, retrying after an error as that page does (a path's
+// first playlist waits for its first segment, which Chromium gives up on).
+function play(path) {
+  const v = $('#player');
+  const src = '/hls/' + path.split('/').map(encodeURIComponent).join('/') + '/index.m3u8';
+  v.hidden = false;
+  v.onerror = () => setTimeout(() => { if (v.dataset.src === src) { v.src = src; v.play().catch(() => {}); } }, 1000);
+  v.dataset.src = src;
+  v.src = src;
+  v.play().catch(() => {});
+}
+
 // ---- publish ----
 
 async function publish(e) {
@@ -279,7 +309,7 @@ function showTab(name) {
 }
 
 function poll() {
-  const f = {topics: refreshTopics, clients: refreshClients}[state.tab];
+  const f = {topics: refreshTopics, clients: refreshClients, media: refreshMedia}[state.tab];
   if (f && $('#login').hidden) f().catch((e) => console.warn(e.message));
 }
 
