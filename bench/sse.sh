@@ -6,6 +6,9 @@
 # turns it off). Prints markdown tables: every run, then medians and ratios.
 #
 #   bash bench/sse.sh [subscribers] [messages] [rounds]
+#
+# PUBLISHERS=1 publishes one message after another from one connection
+# (default 8 at once); PIN=0 leaves server and generator unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -75,7 +78,7 @@ CONF
       continue
     fi
     out=$($pin_bench "$bin/streamhub" bench --target "$target" --publish "$publish" --scenario fanout \
-          --clients "$subs" --messages "$msgs" --pid "$measured" --json 2>/dev/null || echo '{}')
+          --clients "$subs" --messages "$msgs" --http-publishers "${PUBLISHERS:-8}" --pid "$measured" --json 2>/dev/null || echo '{}')
     echo "$server $kind $out" >> "$results"
     python3 - "$server" "$kind" "$round" "$out" <<'PY'
 import json, sys

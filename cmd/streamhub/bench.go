@@ -74,6 +74,7 @@ or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
 	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, pubsub, latency, idle or storm")
 	f.BoolVar(&cfg.Unpaced, "unpaced", false, "throughput publishers send as fast as they can (losses show as lost)")
+	f.IntVar(&cfg.HTTPPublishers, "http-publishers", 8, "connections POSTing to --publish at once; 1 publishes one message after another")
 	f.IntVar(&cfg.Clients, "clients", 10, "pairs, publishers, subscribers or connections, by scenario")
 	f.IntVar(&cfg.Messages, "messages", 100000, "messages published in total")
 	f.IntVar(&cfg.Size, "size", 100, "payload bytes")

@@ -44,6 +44,9 @@ type Config struct {
 	// are measured at their delivery rate rather than at what they buffer
 	// (or drop). Unpaced, a broker's queue limits show as lost messages.
 	Unpaced bool
+	// HTTPPublishers is how many connections POST to an HTTP publish URL
+	// at once (0: 8).
+	HTTPPublishers int
 }
 
 // Result is one run's numbers.
@@ -204,7 +207,7 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 	if cfg.Publish == "" && (strings.HasPrefix(cfg.Target, "ws://") || strings.HasPrefix(cfg.Target, "wss://")) {
 		return &wsPublisher{url: cfg.Target, conns: map[string]*websocket.Conn{}}, nil
 	}
-	return newHTTPPublisher(cfg.Publish), nil
+	return newHTTPPublisher(cfg.Publish, cfg.HTTPPublishers), nil
 }
 
 // openPubSub opens one MQTT connection that subscribes to filter and

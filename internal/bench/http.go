@@ -85,9 +85,10 @@ func openWS(url string, onMsg func([]byte)) (func(), error) {
 
 var sseClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 14, MaxConnsPerHost: 0}}
 
-// httpPublisher POSTs each message from a few concurrent connections, so
-// that publishing keeps up with servers that fan out faster than one
-// request at a time allows.
+// httpPublisher POSTs each message from a few concurrent connections
+// (HTTPPublishers, 8 by default), so that publishing keeps up with servers
+// that fan out faster than one request at a time allows; with one, each
+// message is published after the last was answered, as a simple client does.
 type httpPublisher struct {
 	url    string
 	client *http.Client
@@ -102,12 +103,15 @@ type job struct {
 	body  string
 }
 
-const httpPublishers = 8
+const defaultHTTPPublishers = 8
 
-func newHTTPPublisher(url string) *httpPublisher {
+func newHTTPPublisher(url string, publishers int) *httpPublisher {
+	if publishers <= 0 {
+		publishers = defaultHTTPPublishers
+	}
 	h := &httpPublisher{url: url, jobs: make(chan job, 64),
-		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: httpPublishers}}}
-	for range httpPublishers {
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: publishers}}}
+	for range publishers {
 		h.wg.Add(1)
 		go h.work()
 	}
