@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
@@ -32,23 +33,23 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
-	c.readLimit = int64(h.cfg.MaxPayload)*4/3 + 64<<10
+	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
 	// As for plain sockets, net/http's goroutine ends here; the context
 	// keeps the identity, the request being over.
 	ctx := context.WithoutCancel(r.Context())
 	go func() {
 		defer release()
-		defer c.closeNow()
+		defer c.CloseNow()
 		h.serveJSON(ctx, c)
 	}()
 }
 
 // serveJSON runs a JSON-protocol socket until either side ends it.
-func (h *Handler) serveJSON(ctx context.Context, c *conn) {
+func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn) {
 	defer h.meter.Connected()()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
-	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.nc.RemoteAddr().String(), sub, sub.Kick)()
+	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), sub, sub.Kick)()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -61,10 +62,10 @@ func (h *Handler) serveJSON(ctx context.Context, c *conn) {
 	}()
 	limiter := h.cfg.Rate.Limiter()
 	reply := func(rep wsproto.Reply) bool {
-		return c.writeFrame(ws.OpText, rep.Encode()) == nil
+		return c.WriteFrame(ws.OpText, rep.Encode()) == nil
 	}
 	for {
-		op, data, err := c.read()
+		op, data, err := c.Read()
 		if err != nil {
 			break
 		}
