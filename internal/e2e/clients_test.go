@@ -117,8 +117,8 @@ func wsJSONPublisher() publisher {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rep wsproto.Reply
-			if err := json.Unmarshal(data, &rep); err != nil || rep.Type != wsproto.TypeAck || rep.ID != req.ID {
+			var rep envelope.Control
+			if err := json.Unmarshal(data, &rep); err != nil || rep.Type != envelope.TypeAck || rep.ID != req.ID {
 				t.Fatalf("want ack %s, got %s (%v)", req.ID, data, err)
 			}
 		}

@@ -71,10 +71,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Streamhub-Gap", "true")
 	}
 	w.WriteHeader(http.StatusOK)
-	open := line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}))
+	open := line(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}.Encode())
 	if start.Gap {
-		open = append(open, line(envelope.MarshalControl(envelope.Control{
-			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}))...)
+		open = append(open, line(envelope.Control{
+			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}.Encode())...)
 	}
 	if _, err := w.Write(open); err != nil {
 		return
@@ -92,6 +92,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if end == kit.EndSlowConsumer {
 		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", r.RemoteAddr)
 	}
-	_, _ = w.Write(line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()})))
+	_, _ = w.Write(line(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}.Encode()))
 	_ = http.NewResponseController(w).Flush()
 }
