@@ -48,9 +48,7 @@ start() { # broker port
 }
 
 scenarios=(
-  "1to1|--scenario 1to1 --clients 10 --messages 300000"
-  "fanin|--scenario fanin --clients 10 --messages 300000"
-  "fanout|--scenario fanout --clients 100 --messages 5000"
+  "${mqtt_loads[@]}"
   # Unpaced: each client publishes 10,000 messages to its own topic as fast
   # as it can while subscribed to it on the same connection; what a broker's
   # queue limits drop shows as lost.

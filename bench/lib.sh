@@ -10,3 +10,11 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null;
 fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# The MQTT throughput loads that compare.sh and ab.sh both run, as
+# "name|streamhub bench arguments".
+mqtt_loads=(
+  "1to1|--scenario 1to1 --clients 10 --messages 300000"
+  "fanin|--scenario fanin --clients 10 --messages 300000"
+  "fanout|--scenario fanout --clients 100 --messages 5000"
+)

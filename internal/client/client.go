@@ -172,10 +172,23 @@ func (c *Client) stream(ctx context.Context, filters []string, cursor string, op
 			if opts.Log != nil {
 				opts.Log.Warn("history gap: some messages were missed", "cursor", cursor)
 			}
+		case envelope.TypeClose:
+			return closedByServer(line)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("client: read stream: %w", err)
 	}
 	return io.ErrUnexpectedEOF
+}
+
+// closedByServer is the end of a stream the server closed with a close
+// line: the retry says why (shutdown, slow_consumer, kicked) rather than
+// reporting an unexpected EOF.
+func closedByServer(line []byte) error {
+	var c envelope.Control
+	if err := json.Unmarshal(line, &c); err != nil {
+		return fmt.Errorf("client: bad close line from server: %w", err)
+	}
+	return fmt.Errorf("client: the server closed the stream: %s", c.Reason)
 }

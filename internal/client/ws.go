@@ -61,7 +61,7 @@ func (w *wsConn) send(ctx context.Context, conn *websocket.Conn, req wsproto.Req
 
 // frame is a server frame: a reply, or (Type "message") an envelope.
 type frame struct {
-	wsproto.Reply
+	envelope.Control
 	msg envelope.Envelope
 }
 
@@ -71,7 +71,7 @@ func (w *wsConn) read(ctx context.Context, conn *websocket.Conn) (frame, []byte,
 		return frame{}, nil, fmt.Errorf("client: read from %s: %w", w.url, err)
 	}
 	var f frame
-	err = json.Unmarshal(data, &f.Reply)
+	err = json.Unmarshal(data, &f.Control)
 	if err == nil && f.Type == envelope.TypeMessage {
 		err = json.Unmarshal(data, &f.msg)
 	}
@@ -102,9 +102,9 @@ func (w *wsConn) Publish(ctx context.Context, topic string, payload []byte, opts
 		switch {
 		case err != nil:
 			return "", err
-		case f.Type == wsproto.TypeAck && f.ID == id:
+		case f.Type == envelope.TypeAck && f.ID == id:
 			return f.Cursor, nil
-		case f.Type == wsproto.TypeError && f.ID == id:
+		case f.Type == envelope.TypeError && f.ID == id:
 			return "", fmt.Errorf("client: publish: %s: %s", f.Code, f.Message)
 		}
 	}
@@ -145,14 +145,14 @@ func (w *wsConn) session(ctx context.Context, filters []string, cursor string, o
 				conn.Close(websocket.StatusNormalClosure, "")
 				return err
 			}
-		case wsproto.TypeSubscribed:
+		case envelope.TypeSubscribed:
 			if f.Gap && opts.Log != nil {
 				opts.Log.Warn("history gap: some messages were missed", "cursor", cursor)
 			}
 			if opts.OnSubscribed != nil {
 				opts.OnSubscribed()
 			}
-		case wsproto.TypeError:
+		case envelope.TypeError:
 			return &statusError{fmt.Sprintf("client: %s refused the subscription: %s", w.url, f.Message)}
 		}
 	}

@@ -346,73 +346,132 @@ func Load(path string, environ []string) (Config, error) {
 	return cfg, nil
 }
 
-// Validate reports every problem in c at once.
+// KeyError is a problem with one configuration key. Validate reports each
+// broken key as one, so that a caller (the server's startup message, a
+// test) can tell which key is wrong; the message names the key too.
+type KeyError struct {
+	Key string // as in the YAML file: "mqtt.receivemax"
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// invalid is the KeyError of key, its message formatted.
+func invalid(key, format string, args ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate reports every problem in c at once, a KeyError per broken key
+// (the media keys, checked in media.go, are plain errors still).
 func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("http.addr %q: %w", c.HTTP.Addr, err))
+		errs = append(errs, invalid("http.addr", "http.addr %q: %w", c.HTTP.Addr, err))
 	}
-	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
-		errs = append(errs, errors.New("http.cert and http.key must be set together"))
+	errs = appendPair(errs, "http.cert", c.HTTP.Cert, "http.key", c.HTTP.Key)
+	if c.HTTP.Idletimeout < 0 {
+		errs = append(errs, invalid("http.idletimeout", "http.idletimeout must not be negative"))
 	}
-	if c.HTTP.Idletimeout < 0 || c.HTTP.Readtimeout < 0 {
-		errs = append(errs, errors.New("http.idletimeout and http.readtimeout must not be negative"))
+	if c.HTTP.Readtimeout < 0 {
+		errs = append(errs, invalid("http.readtimeout", "http.readtimeout must not be negative"))
 	}
 	if c.TCP.TLS && c.HTTP.Cert == "" {
-		errs = append(errs, errors.New("tcp.tls needs http.cert and http.key"))
+		errs = append(errs, invalid("tcp.tls", "tcp.tls needs http.cert and http.key"))
 	}
-	if (c.MQTT.Cert == "") != (c.MQTT.Key == "") {
-		errs = append(errs, errors.New("mqtt.cert and mqtt.key must be set together"))
-	}
-	if c.MQTT.Receivemax < 1 || c.MQTT.Receivemax > 65535 || c.MQTT.Aliasmax < 0 || c.MQTT.Aliasmax > 65535 ||
-		c.MQTT.Inflight < 1 || c.MQTT.Queue < 1 || c.MQTT.Sessionexpiry <= 0 {
-		errs = append(errs, errors.New("mqtt: receivemax (1-65535), inflight, queue and sessionexpiry must be positive, aliasmax at most 65535"))
-	}
+	errs = appendPair(errs, "mqtt.cert", c.MQTT.Cert, "mqtt.key", c.MQTT.Key)
+	errs = append(errs, c.validateMQTTLimits()...)
 	if c.MQTT.ForeignClientID != "separate" && c.MQTT.ForeignClientID != "refuse" {
-		errs = append(errs, fmt.Errorf("mqtt.foreignclientid %q: want separate or refuse", c.MQTT.ForeignClientID))
+		errs = append(errs, invalid("mqtt.foreignclientid", "mqtt.foreignclientid %q: want separate or refuse", c.MQTT.ForeignClientID))
 	}
 	if c.Durable.Sync != "always" && c.Durable.Sync != "interval" {
-		errs = append(errs, fmt.Errorf("durable.sync %q: want always or interval", c.Durable.Sync))
+		errs = append(errs, invalid("durable.sync", "durable.sync %q: want always or interval", c.Durable.Sync))
 	}
 	if len(c.Durable.Streams) > 0 && c.Data == "" {
-		errs = append(errs, errors.New("durable streams need a data directory: set data (--data DIR)"))
+		errs = append(errs, invalid("data", "durable streams need a data directory: set data (--data DIR)"))
 	}
 	for _, st := range c.Durable.Streams {
 		if err := topic.ValidateFilter(st.Filter); err != nil {
-			errs = append(errs, fmt.Errorf("durable.streams: %w", err))
+			errs = append(errs, invalid("durable.streams", "durable.streams: %w", err))
 		}
 	}
 	for _, n := range c.TCP.Networks {
 		if _, _, err := net.ParseCIDR(n); err != nil {
-			errs = append(errs, fmt.Errorf("tcp.networks: %w", err))
+			errs = append(errs, invalid("tcp.networks", "tcp.networks: %w", err))
 		}
 	}
-	if c.Limits.Payload <= 0 {
-		errs = append(errs, errors.New("limits.payload must be positive"))
-	}
-	if c.Queue.Messages <= 0 || c.Queue.Bytes <= 0 {
-		errs = append(errs, errors.New("queue.messages and queue.bytes must be positive"))
-	}
-	if c.Queue.Total < 0 {
-		errs = append(errs, errors.New("queue.total must not be negative (0: no bound)"))
-	}
-	if c.History.Messages < 0 || c.History.Bytes < 0 {
-		errs = append(errs, errors.New("history sizes must not be negative"))
-	}
-	policies := map[string]string{"sse.policy": c.SSE.Policy, "ndjson.policy": c.NDJSON.Policy, "ws.policy": c.WS.Policy,
-		"tcp.policy": c.TCP.Policy, "tcp.textpolicy": c.TCP.Textpolicy}
-	for key, p := range policies {
-		if _, err := hub.ParseOverflow(p); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+	errs = append(errs, c.validateSizes()...)
+	// In the order of the file, so that the report reads the same each time.
+	policies := []struct{ key, value string }{{"sse.policy", c.SSE.Policy}, {"ndjson.policy", c.NDJSON.Policy},
+		{"ws.policy", c.WS.Policy}, {"tcp.policy", c.TCP.Policy}, {"tcp.textpolicy", c.TCP.Textpolicy}}
+	for _, p := range policies {
+		if _, err := hub.ParseOverflow(p.value); err != nil {
+			errs = append(errs, invalid(p.key, "%s: %w", p.key, err))
 		}
 	}
 	errs = append(errs, c.validateMedia()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+		errs = append(errs, invalid("log.format", "log.format %q: want text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// appendPair reports a certificate set without its key, or the reverse:
+// the error names the one missing.
+func appendPair(errs []error, certKey, cert, keyKey, key string) []error {
+	switch {
+	case cert != "" && key == "":
+		return append(errs, invalid(keyKey, "%s and %s must be set together: %s is missing", certKey, keyKey, keyKey))
+	case cert == "" && key != "":
+		return append(errs, invalid(certKey, "%s and %s must be set together: %s is missing", certKey, keyKey, certKey))
+	}
+	return errs
+}
+
+func (c Config) validateMQTTLimits() []error {
+	var errs []error
+	if c.MQTT.Receivemax < 1 || c.MQTT.Receivemax > 65535 {
+		errs = append(errs, invalid("mqtt.receivemax", "mqtt.receivemax %d: want 1-65535", c.MQTT.Receivemax))
+	}
+	if c.MQTT.Aliasmax < 0 || c.MQTT.Aliasmax > 65535 {
+		errs = append(errs, invalid("mqtt.aliasmax", "mqtt.aliasmax %d: want 0-65535", c.MQTT.Aliasmax))
+	}
+	return append(errs, positive(keyValue{"mqtt.inflight", int64(c.MQTT.Inflight)},
+		keyValue{"mqtt.queue", int64(c.MQTT.Queue)}, keyValue{"mqtt.sessionexpiry", int64(c.MQTT.Sessionexpiry)})...)
+}
+
+// validateSizes checks the payload, queue and history bounds.
+func (c Config) validateSizes() []error {
+	errs := positive(keyValue{"limits.payload", int64(c.Limits.Payload)},
+		keyValue{"queue.messages", int64(c.Queue.Messages)}, keyValue{"queue.bytes", int64(c.Queue.Bytes)})
+	if c.Queue.Total < 0 {
+		errs = append(errs, invalid("queue.total", "queue.total must not be negative (0: no bound)"))
+	}
+	for _, kv := range []keyValue{{"history.messages", int64(c.History.Messages)}, {"history.bytes", int64(c.History.Bytes)}} {
+		if kv.value < 0 {
+			errs = append(errs, invalid(kv.key, "%s must not be negative", kv.key))
+		}
+	}
+	return errs
+}
+
+// keyValue is a numeric key and its value, for the range checks.
+type keyValue struct {
+	key   string
+	value int64
+}
+
+// positive reports each key whose value is not positive.
+func positive(kvs ...keyValue) []error {
+	var errs []error
+	for _, kv := range kvs {
+		if kv.value <= 0 {
+			errs = append(errs, invalid(kv.key, "%s must be positive", kv.key))
+		}
+	}
+	return errs
 }
 
 // StoreStreams returns the durable streams with default retention filled in.

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -117,8 +116,8 @@ func wsJSONPublisher() publisher {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rep wsproto.Reply
-			if err := json.Unmarshal(data, &rep); err != nil || rep.Type != wsproto.TypeAck || rep.ID != req.ID {
+			var rep envelope.Control
+			if err := json.Unmarshal(data, &rep); err != nil || rep.Type != envelope.TypeAck || rep.ID != req.ID {
 				t.Fatalf("want ack %s, got %s (%v)", req.ID, data, err)
 			}
 		}
@@ -343,17 +342,6 @@ func wsPlainSubscriber() subscriber {
 func cliSubscriber() subscriber {
 	return subscriber{"cli", true, func(ctx context.Context, t *testing.T, s *testkit.Server, filter string, c *collector) {
 		cmd := exec.CommandContext(ctx, cliPath, "sub", "--server", s.URL, "--format", "json", filter)
-		cmd.WaitDelay = time.Second
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			readEnvelopes(out, c)
-			cmd.Wait()
-		}()
+		startReading(t, cmd, func(r io.Reader) { readEnvelopes(r, c) })
 	}}
 }

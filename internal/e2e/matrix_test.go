@@ -37,17 +37,19 @@ func matrixPayloads() []payload {
 
 // TestCrossProtocolMatrix publishes every payload kind by every publishing
 // protocol and checks that every subscribing protocol receives exactly those
-// bytes, in order, and nothing its filter excludes.
+// bytes, in order, and nothing its filter excludes. MQTT and raw TCP are
+// driven by mosquitto_pub/sub and python3 sockets (matrix_peers_test.go).
 func TestCrossProtocolMatrix(t *testing.T) {
 	t.Parallel()
-	publishers := []publisher{postPublisher(), wsJSONPublisher(), wsPlainPublisher(), cliPublisher()}
+	publishers := []publisher{postPublisher(), wsJSONPublisher(), wsPlainPublisher(), cliPublisher(),
+		mosquittoPublisher(), rawTCPPublisher()}
 	subscribers := []subscriber{sseSubscriber(), ndjsonSubscriber(), longPollSubscriber(), wsJSONSubscriber(),
-		wsPlainSubscriber(), cliSubscriber()}
+		wsPlainSubscriber(), cliSubscriber(), mosquittoSubscriber(), rawTCPSubscriber()}
 	payloads := matrixPayloads()
 	for _, pub := range publishers {
 		t.Run("from-"+pub.name, func(t *testing.T) {
 			t.Parallel()
-			s := testkit.Start(t, nil)
+			s := testkit.Start(t, withRawTCPPorts(t, pub.name))
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			name := "matrix/" + pub.name + "/data"

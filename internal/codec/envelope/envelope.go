@@ -1,7 +1,8 @@
-// Package envelope is the JSON form of a message shared by the NDJSON
-// stream, the WebSocket JSON protocol, long polling and the CLI: one object
-// with the topic, cursor and payload, text payloads as JSON strings and
-// binary ones base64-encoded.
+// Package envelope is the JSON the server sends, shared by the NDJSON
+// stream, the WebSocket JSON protocol, long polling and the CLI: the
+// envelope of a message (one object with the topic, cursor and payload,
+// text payloads as JSON strings and binary ones base64-encoded) and the one
+// vocabulary of control objects around messages (control.go).
 package envelope
 
 import (
@@ -14,11 +15,9 @@ import (
 	"streamhub/internal/core/message"
 )
 
-// Envelope types.
-const (
-	TypeMessage = "message"
-	TypeGap     = "gap"
-)
+// TypeMessage is the type of an envelope; control objects (control.go)
+// have the other types.
+const TypeMessage = "message"
 
 // Base64 is the Encoding value of a binary payload.
 const Base64 = "base64"
@@ -87,26 +86,5 @@ func encode(m *message.Message, retained bool) []byte {
 		// Every field is a string, bool or time: Marshal cannot fail.
 		panic(fmt.Sprintf("envelope: marshal: %v", err))
 	}
-	return b
-}
-
-// Control is a non-message line or frame: "subscribed" (with the head
-// cursor), "gap" (history after Cursor is gone) or "close" (with a reason).
-type Control struct {
-	Type   string `json:"type"`
-	Cursor string `json:"cursor,omitempty"`
-	Head   string `json:"head,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// Control types.
-const (
-	TypeSubscribed = "subscribed"
-	TypeClose      = "close"
-)
-
-// MarshalControl encodes c.
-func MarshalControl(c Control) []byte {
-	b, _ := json.Marshal(c)
 	return b
 }

@@ -1,6 +1,7 @@
 // Package wsproto is the codec of streamhub's WebSocket JSON protocol
-// (GET /v1/ws): client requests to publish, subscribe, unsubscribe and ping,
-// and the server's replies. Messages themselves travel as envelopes.
+// (GET /v1/ws): client requests to publish, subscribe, unsubscribe and ping.
+// The server's replies are envelope.Control objects and messages travel as
+// envelopes, as on NDJSON.
 package wsproto
 
 import (
@@ -101,30 +102,4 @@ func (r *Request) Message() (*message.Message, error) {
 	}
 	return &message.Message{Topic: r.Topic, Payload: p, ContentType: r.ContentType, Headers: r.Headers, Retain: r.Retain,
 		QoS: qos}, nil
-}
-
-// Reply is a server frame other than a message envelope.
-type Reply struct {
-	Type    string `json:"type"` // ack, subscribed, unsubscribed, pong, error, gap, close
-	ID      string `json:"id,omitempty"`
-	Cursor  string `json:"cursor,omitempty"`
-	Head    string `json:"head,omitempty"`
-	Gap     bool   `json:"gap,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-// Reply types.
-const (
-	TypeAck          = "ack"
-	TypeSubscribed   = "subscribed"
-	TypeUnsubscribed = "unsubscribed"
-	TypePong         = "pong"
-	TypeError        = "error"
-)
-
-// Encode returns the reply's JSON.
-func (r Reply) Encode() []byte {
-	b, _ := json.Marshal(r)
-	return b
 }

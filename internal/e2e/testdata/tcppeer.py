@@ -2,6 +2,8 @@
 
   send PORT FILE            connect, send FILE's bytes, close
   recv PORT N OUT           connect, print "connected", read N bytes into OUT
+  recv-frames PORT          connect, print "connected", then each 4-byte
+                            length-prefixed frame as a line of hex
   listen-send PORT FILE     listen, print "listening", accept one, send FILE, close
   text PORT                 a text protocol session (see text())
 """
@@ -29,6 +31,24 @@ def recv(port, n, out):
                 break
             buf += chunk
     open(out, 'wb').write(bytes(buf))
+
+
+def read_exactly(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise SystemExit(0)  # the server or the test ended the stream
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_frames(port):
+    with socket.create_connection(('127.0.0.1', port)) as s:
+        print('connected', flush=True)
+        while True:
+            n = int.from_bytes(read_exactly(s, 4), 'big')
+            print(read_exactly(s, n).hex(), flush=True)
 
 
 def listen_send(port, path):
@@ -92,6 +112,8 @@ if __name__ == '__main__':
         send(port, sys.argv[3])
     elif mode == 'recv':
         recv(port, int(sys.argv[3]), sys.argv[4])
+    elif mode == 'recv-frames':
+        recv_frames(port)
     elif mode == 'listen-send':
         listen_send(port, sys.argv[3])
     elif mode == 'text':

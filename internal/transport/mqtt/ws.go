@@ -1,42 +1,39 @@
 package mqtt
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
 
-	"github.com/coder/websocket"
-
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
-// WebSocketHandler serves MQTT over WebSocket (subprotocol "mqtt"), as
-// MQTT.js in a browser speaks it, on the HTTP listener's /mqtt. The
-// server's one Origin check (httpx.Origins) runs before it, so the
-// library's own check, which reads patterns differently, is off.
+// webSocketProtocols are the subprotocols MQTT over WebSocket is offered
+// under: "mqtt" (MQTT 3.1.1 and 5) and "mqttv3.1", which older clients send.
+var webSocketProtocols = []string{"mqtt", "mqttv3.1"}
+
+// WebSocketHandler serves MQTT over WebSocket, as MQTT.js in a browser
+// speaks it, on the HTTP listener's /mqtt: the codec reads and writes a
+// wsconn.NetConn as it does a socket (binary frames, packets free to span
+// them). The server's one Origin check (httpx.Origins) runs before it.
 func (s *Server) WebSocketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		opts := &websocket.AcceptOptions{Subprotocols: []string{"mqtt", "mqttv3.1"}, InsecureSkipVerify: true}
-		c, err := websocket.Accept(w, r, opts)
+		// No write timeout of the socket's own: the codec sets deadlines.
+		c, err := wsconn.Upgrade(w, r, wsconn.Options{Protocols: webSocketProtocols})
 		if err != nil {
-			return
+			return // Upgrade has answered.
 		}
+		// A frame carries a packet (or several small ones): its header's
+		// few bytes on top of the largest packet.
 		c.SetReadLimit(int64(s.cfg.MaxPacket) + 16)
-		s.ServeConn(&webSocketConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary), tls: r.TLS})
+		s.ServeConn(c.NetConn(r.TLS))
 	})
 }
 
-// webSocketConn is MQTT over WebSocket's connection, keeping the TLS state
-// of the HTTPS request it arrived on: its client certificate identifies the
-// client as it does on MQTT over TLS and on /v1/ws.
-type webSocketConn struct {
-	net.Conn
-	tls *tls.ConnectionState // nil over plain HTTP
-}
-
 // peerCertUser is the user a connection's verified client certificate
-// names, or "" without one.
+// names, or "" without one. Over WebSocket, the certificate is the one of
+// the HTTPS request the socket arrived on.
 func peerCertUser(nc net.Conn) string {
 	switch c := nc.(type) {
 	case *tls.Conn:
@@ -45,8 +42,8 @@ func peerCertUser(nc net.Conn) string {
 		}
 		st := c.ConnectionState()
 		return tlsconf.PeerUser(&st)
-	case *webSocketConn:
-		return tlsconf.PeerUser(c.tls)
+	case *wsconn.NetConn:
+		return tlsconf.PeerUser(c.TLS)
 	}
 	return ""
 }

@@ -75,10 +75,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if start.Gap {
 		w.Header().Set("Streamhub-Gap", "true")
 	}
-	open := line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}))
+	open := line(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}.Encode())
 	if start.Gap {
-		open = append(open, line(envelope.MarshalControl(envelope.Control{
-			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}))...)
+		open = append(open, line(envelope.Control{
+			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}.Encode())...)
 	}
 	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
 		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
@@ -87,6 +87,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if end == kit.EndSlowConsumer {
 			h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", remote)
 		}
-		return line(envelope.MarshalControl(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}))
+		return line(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}.Encode())
 	}, cleanup)
 }

@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
@@ -32,38 +33,38 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
-	c.readLimit = int64(h.cfg.MaxPayload)*4/3 + 64<<10
+	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
 	// As for plain sockets, net/http's goroutine ends here; the context
 	// keeps the identity, the request being over.
 	ctx := context.WithoutCancel(r.Context())
 	go func() {
 		defer release()
-		defer c.closeNow()
+		defer c.CloseNow()
 		h.serveJSON(ctx, c)
 	}()
 }
 
 // serveJSON runs a JSON-protocol socket until either side ends it.
-func (h *Handler) serveJSON(ctx context.Context, c *conn) {
+func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn) {
 	defer h.meter.Connected()()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
 	defer sub.Close()
-	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.nc.RemoteAddr().String(), sub, sub.Kick)()
+	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), sub, sub.Kick)()
 	done := make(chan struct{})
 	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
 		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
 	}, done)
 	limiter := h.cfg.Rate.Limiter()
-	reply := func(rep wsproto.Reply) bool {
-		return c.writeFrame(ws.OpText, rep.Encode()) == nil
+	reply := func(rep envelope.Control) bool {
+		return c.WriteFrame(ws.OpText, rep.Encode()) == nil
 	}
 	for {
-		op, data, err := c.read()
+		op, data, err := c.Read()
 		if err != nil {
 			break
 		}
 		if op != ws.OpText {
-			if !reply(wsproto.Reply{Type: wsproto.TypeError, Code: "bad_request", Message: "the JSON protocol takes text frames"}) {
+			if !reply(envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}) {
 				break
 			}
 			continue
@@ -76,33 +77,33 @@ func (h *Handler) serveJSON(ctx context.Context, c *conn) {
 	<-done
 }
 
-func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.Limiter, sub *hub.Subscription, data []byte) wsproto.Reply {
+func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.Limiter, sub *hub.Subscription, data []byte) envelope.Control {
 	req, err := wsproto.Decode(data)
 	if err != nil {
 		id := ""
 		if req != nil {
 			id = req.ID
 		}
-		return wsproto.Reply{Type: wsproto.TypeError, ID: id, Code: "bad_request", Message: err.Error()}
+		return envelope.Control{Type: envelope.TypeError, ID: id, Code: envelope.CodeBadRequest, Message: err.Error()}
 	}
 	switch req.Op {
 	case wsproto.OpPublish:
 		if !h.cfg.Policy.CanPublish(id, req.Topic) {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "forbidden", Message: "not allowed to publish to " + req.Topic}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodeForbidden, Message: "not allowed to publish to " + req.Topic}
 		}
 		if !limit.Allow(limiter) {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "rate_limited", Message: "publish rate limit exceeded"}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodeRateLimited, Message: "publish rate limit exceeded"}
 		}
 		m, err := req.Message()
 		if err != nil {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodeBadRequest, Message: err.Error()}
 		}
 		cursor, err := h.hub.Publish(ctx, m)
 		if err != nil {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "publish_failed", Message: err.Error()}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodePublishFailed, Message: err.Error()}
 		}
 		h.meter.Received(1)
-		return wsproto.Reply{Type: wsproto.TypeAck, ID: req.ID, Cursor: cursor.String()}
+		return envelope.Control{Type: envelope.TypeAck, ID: req.ID, Cursor: cursor.String()}
 	case wsproto.OpSubscribe:
 		from := hub.StartFrom{Retained: req.Retained == nil || *req.Retained}
 		switch {
@@ -116,28 +117,28 @@ func (h *Handler) handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 			}
 			var err error
 			if from, err = hub.ParseStart(req.From, last); err != nil {
-				return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: "bad_request", Message: err.Error()}
+				return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodeBadRequest, Message: err.Error()}
 			}
 		}
 		start, err := kit.Subscribe(h.cfg.Policy, sub, kit.SubscribeRequest{Identity: id, Filters: req.Topics, From: from})
 		if err != nil {
-			return wsproto.Reply{Type: wsproto.TypeError, ID: req.ID, Code: subscribeErrorCode(err), Message: err.Error()}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: subscribeErrorCode(err), Message: err.Error()}
 		}
-		return wsproto.Reply{Type: wsproto.TypeSubscribed, ID: req.ID, Head: start.Head.String(), Gap: start.Gap}
+		return envelope.Control{Type: envelope.TypeSubscribed, ID: req.ID, Head: start.Head.String(), Gap: start.Gap}
 	case wsproto.OpUnsubscribe:
 		sub.Unsubscribe(req.Topics)
-		return wsproto.Reply{Type: wsproto.TypeUnsubscribed, ID: req.ID}
+		return envelope.Control{Type: envelope.TypeUnsubscribed, ID: req.ID}
 	default:
-		return wsproto.Reply{Type: wsproto.TypePong, ID: req.ID}
+		return envelope.Control{Type: envelope.TypePong, ID: req.ID}
 	}
 }
 
 func subscribeErrorCode(err error) string {
 	switch {
 	case kit.IsForbidden(err):
-		return "forbidden"
+		return envelope.CodeForbidden
 	case errors.Is(err, hub.ErrTooManySubscriptions):
-		return "too_many_subscriptions"
+		return envelope.CodeTooManySubscriptions
 	}
-	return "subscribe_failed"
+	return envelope.CodeSubscribeFailed
 }

@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/quote"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
 // ServePlain serves GET /v1/ws/{topic...}: the path names the topic (or a
@@ -46,20 +47,20 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		sub.Close()
 		return // accept has answered.
 	}
-	c.readLimit = int64(h.cfg.MaxPayload)
+	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	// The socket is ours now: serve it from a goroutine of its own and let
 	// net/http's, whose stack grew deep on the way here, end.
 	ctx := context.WithoutCancel(r.Context()) // keeps the identity; the request is over
 	go func() {
 		defer sub.Close()
-		defer c.closeNow()
+		defer c.CloseNow()
 		defer h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)()
 		h.servePlain(ctx, c, sub.Subscription, name)
 	}()
 }
 
 // servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription, name string) {
+func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subscription, name string) {
 	defer h.meter.Connected()()
 	done := make(chan struct{})
 	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
@@ -72,20 +73,20 @@ func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
 	limiter := h.cfg.Rate.Limiter()
 	for {
-		op, data, err := c.read()
+		op, data, err := c.Read()
 		if err != nil {
 			break
 		}
 		if isFilter {
-			c.close(ws.StatusPolicyViolation, "cannot publish to a filter")
+			c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
 			continue // until the client answers the close
 		}
 		if !mayPublish {
-			c.close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
+			c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
 			continue
 		}
 		if !limit.Allow(limiter) {
-			c.close(CloseRateLimited, "publish rate limit exceeded")
+			c.Close(CloseRateLimited, "publish rate limit exceeded")
 			continue
 		}
 		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
@@ -97,7 +98,7 @@ func (h *Handler) servePlain(ctx context.Context, c *conn, sub *hub.Subscription
 			if errors.Is(err, hub.ErrTooLarge) {
 				code = ws.StatusMessageTooBig
 			}
-			c.close(code, err.Error())
+			c.Close(code, err.Error())
 			continue
 		}
 		h.meter.Received(1)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -19,6 +20,7 @@ import (
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
 // Hub is what this transport needs from the core.
@@ -77,22 +79,22 @@ var errUnresponsive = errors.New("websocket peer unresponsive")
 // writer); when the subscription ends it closes the socket with the close
 // code of why, and then closes done. stop ends it early (the reader is
 // done). frame returns the opcode and data of one delivery.
-func (h *Handler) pump(c *conn, sub *hub.Subscription, frame func(hub.Delivery) (ws.OpCode, []byte),
+func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Delivery) (ws.OpCode, []byte),
 	done chan<- struct{}) (stop func()) {
 	w := kit.Writer{
 		Encode: func(buf []byte, d hub.Delivery) []byte {
 			op, data := frame(d)
-			return appendFrame(buf, op, data)
+			return wsconn.AppendFrame(buf, op, data)
 		},
-		Write: c.writeEncoded,
+		Write: c.WriteEncoded,
 		Heartbeat: func() ([]byte, error) {
 			// A live peer answers each ping within the interval; one
 			// silent for a ping and a half has not answered the last.
-			if silent := c.silentFor(time.Now()); silent > 3*h.cfg.PingInterval/2 {
+			if silent := c.SilentFor(time.Now()); silent > 3*h.cfg.PingInterval/2 {
 				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", silent)
 				return nil, errUnresponsive
 			}
-			return appendFrame(nil, ws.OpPing, nil), nil
+			return wsconn.AppendFrame(nil, ws.OpPing, nil), nil
 		},
 		HeartbeatEvery: h.cfg.PingInterval,
 		Steady:         true, // the peer's pongs are what shows it alive
@@ -103,18 +105,18 @@ func (h *Handler) pump(c *conn, sub *hub.Subscription, frame func(hub.Delivery) 
 		switch {
 		case errors.Is(err, kit.ErrStopped):
 		case err != sub.Err(): // a failed write or an unresponsive peer
-			c.closeNow()
+			c.CloseNow()
 		default:
 			switch kit.EndOf(err) {
 			case kit.EndShutdown:
-				c.close(ws.StatusGoingAway, "server shutting down")
+				c.Close(ws.StatusGoingAway, "server shutting down")
 			case kit.EndKicked:
-				c.close(CloseKicked, "disconnected by an administrator")
+				c.Close(CloseKicked, "disconnected by an administrator")
 			case kit.EndSlowConsumer:
 				h.log.Info("disconnected slow consumer", "transport", "ws")
-				c.close(CloseSlowConsumer, "slow consumer")
+				c.Close(CloseSlowConsumer, "slow consumer")
 			default:
-				c.close(ws.StatusNormalClosure, "")
+				c.Close(ws.StatusNormalClosure, "")
 			}
 		}
 	})
@@ -122,4 +124,35 @@ func (h *Handler) pump(c *conn, sub *hub.Subscription, frame func(hub.Delivery) 
 
 func (h *Handler) subscriber() httpx.Subscriber {
 	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
+}
+
+// refuseWait bounds a refused socket's wait for the client's close answer.
+const refuseWait = 5 * time.Second
+
+// RefuseAfterUpgrade accepts the WebSocket upgrade of a request that no
+// endpoint serves and closes the socket at once with 1008 and reason. A
+// browser reports a refused upgrade as a bare failure (close code 1006, no
+// reason, the response body out of the page's reach); the close event of an
+// accepted socket carries the reason.
+func RefuseAfterUpgrade(w http.ResponseWriter, r *http.Request, reason string) {
+	nc, rw, _, err := ws.HTTPUpgrader{Timeout: refuseWait}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return
+	}
+	c := wsconn.New(nc, rw.Reader, refuseWait)
+	defer c.CloseNow()
+	c.Close(ws.StatusPolicyViolation, reason)
+	for { // until the client answers the close, or refuseWait passes
+		if _, _, err := c.Read(); err != nil {
+			return
+		}
+	}
+}
+
+// accept upgrades the request, answering a refusal itself.
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*wsconn.Conn, error) {
+	return wsconn.Upgrade(w, r, wsconn.Options{WriteTimeout: h.cfg.WriteTimeout})
 }

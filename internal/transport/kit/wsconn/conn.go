@@ -1,7 +1,13 @@
-package ws
+// Package wsconn is the server side of a WebSocket, shared by the
+// transports that speak it (/v1/ws and MQTT over WebSocket on /mqtt): the
+// upgrade, a frame reader that answers pings and the close handshake, frame
+// writers that send a batch in one write, and NetConn, which carries a byte
+// stream (MQTT) in binary messages.
+package wsconn
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,12 +27,12 @@ import (
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// The server side of a WebSocket, on gobwas/ws's frame codec: frames are
-// written into a buffer that is flushed once per batch, so a subscriber
-// that has several messages waiting gets them in one write. (A library that
-// flushes every frame, as coder/websocket does, made each message to each
-// subscriber a syscall of its own: bench/sse.sh measured 9.5 µs of server
-// CPU per delivery against 3.4 µs for SSE on the same load.)
+// Frames go through gobwas/ws's codec into a buffer that is flushed once
+// per batch, so a subscriber that has several messages waiting gets them in
+// one write. (A library that flushes every frame, as coder/websocket does,
+// made each message to each subscriber a syscall of its own: bench/sse.sh
+// measured 9.5 µs of server CPU per delivery against 3.4 µs for SSE on the
+// same load.)
 
 // closeWait bounds the wait for the peer's answer to our close frame.
 const closeWait = 5 * time.Second
@@ -35,10 +41,12 @@ const closeWait = 5 * time.Second
 // 123 bytes of reason.
 const maxCloseReason = 120
 
-// errClosed is returned by read once the close handshake happened.
-var errClosed = errors.New("websocket closed")
+// ErrClosed is returned by Read once the close handshake happened.
+var ErrClosed = errors.New("websocket closed")
 
-type conn struct {
+// Conn is one accepted WebSocket. One goroutine reads (Read); any number
+// write (WriteFrame, WriteEncoded, Close), serialised by mu.
+type Conn struct {
 	nc        net.Conn
 	in        activityReader
 	readLimit int64
@@ -49,14 +57,31 @@ type conn struct {
 	closeSent    bool
 }
 
-// accept upgrades the request, answering a refusal itself (426 with a JSON
-// error body). The server checked its Origin (httpx.Origins) before.
-func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) {
+// Options tune an upgrade.
+type Options struct {
+	// WriteTimeout bounds each write (zero: the caller sets the socket's
+	// write deadlines itself, as NetConn's user does).
+	WriteTimeout time.Duration
+	// Protocols are the subprotocols accepted, the first the client offers
+	// is chosen; none: no subprotocol is negotiated.
+	Protocols []string
+}
+
+// Upgrade accepts the request's WebSocket upgrade, answering a refusal
+// itself (426 with a JSON error body). The server checked its Origin
+// (httpx.Origins) before.
+func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		httpx.WriteError(w, http.StatusUpgradeRequired, "upgrade_required", "this endpoint speaks WebSocket")
 		return nil, errors.New("not a websocket request")
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{Timeout: h.cfg.WriteTimeout}.Upgrade(r, w)
+	// The upgrade's answer is bounded even when later writes are the
+	// caller's to bound.
+	up := ws.HTTPUpgrader{Timeout: cmp.Or(opts.WriteTimeout, closeWait)}
+	if len(opts.Protocols) > 0 {
+		up.Protocol = func(p string) bool { return slices.Contains(opts.Protocols, p) }
+	}
+	nc, rw, _, err := up.Upgrade(r, w)
 	if err != nil {
 		if nc != nil {
 			nc.Close()
@@ -70,11 +95,13 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) (*conn, error) 
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(nc, smallRead)
 	}
-	return newConn(nc, br, h.cfg.WriteTimeout), nil
+	return New(nc, br, opts.WriteTimeout), nil
 }
 
-func newConn(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *conn {
-	c := &conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, writeTimeout: writeTimeout}
+// New wraps a socket whose upgrade is done; br reads from it (and may hold
+// bytes that arrived with the upgrade request).
+func New(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *Conn {
+	c := &Conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, writeTimeout: writeTimeout}
 	c.in.touch()
 	return c
 }
@@ -97,8 +124,15 @@ func (a activityReader) Read(p []byte) (int, error) {
 
 func (a activityReader) touch() { a.last.Store(time.Now().UnixNano()) }
 
-// silentFor is how long nothing has arrived from the peer.
-func (c *conn) silentFor(now time.Time) time.Duration {
+// SetReadLimit bounds a message's size; a larger one closes the socket
+// with 1009. Set it before the first Read.
+func (c *Conn) SetReadLimit(n int64) { c.readLimit = n }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SilentFor is how long nothing has arrived from the peer.
+func (c *Conn) SilentFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, c.in.last.Load()))
 }
 
@@ -107,10 +141,10 @@ const smallRead = 256
 // outBuffers lends write buffers to sockets with frames to send.
 var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// read returns the next data message, answering pings and the close
+// Read returns the next data message, answering pings and the close
 // handshake on the way. Oversized or malformed input closes the connection
 // with the matching status code.
-func (c *conn) read() (ws.OpCode, []byte, error) {
+func (c *Conn) Read() (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
 	for {
@@ -137,14 +171,14 @@ func (c *conn) read() (ws.OpCode, []byte, error) {
 		ws.Cipher(payload, hdr.Mask, 0)
 		switch hdr.OpCode {
 		case ws.OpPing:
-			if err := c.writeFrame(ws.OpPong, payload); err != nil {
+			if err := c.WriteFrame(ws.OpPong, payload); err != nil {
 				return 0, nil, err
 			}
 		case ws.OpPong:
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(payload)
-			c.close(code, "")
-			return 0, nil, errClosed
+			c.Close(code, "")
+			return 0, nil, ErrClosed
 		case ws.OpText, ws.OpBinary:
 			if op != 0 {
 				return 0, nil, c.fail(ws.StatusProtocolError, "new message inside a fragmented one")
@@ -195,19 +229,19 @@ func readPayload(r io.Reader, n int64) ([]byte, error) {
 }
 
 // fail closes with a status and returns the error that ends reading.
-func (c *conn) fail(code ws.StatusCode, reason string) error {
-	c.close(code, reason)
+func (c *Conn) fail(code ws.StatusCode, reason string) error {
+	c.Close(code, reason)
 	return fmt.Errorf("websocket: %s", reason)
 }
 
-// write sends one frame at once.
-func (c *conn) writeFrame(op ws.OpCode, p []byte) error {
-	return c.writeFrames(func(b []byte) []byte { return appendFrame(b, op, p) })
+// WriteFrame sends one frame at once.
+func (c *Conn) WriteFrame(op ws.OpCode, p []byte) error {
+	return c.writeFrames(func(b []byte) []byte { return AppendFrame(b, op, p) })
 }
 
 // writeFrames lets fn append frames to a borrowed buffer, then sends them
 // in one write; a failed write closes the socket.
-func (c *conn) writeFrames(fn func([]byte) []byte) error {
+func (c *Conn) writeFrames(fn func([]byte) []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -216,7 +250,7 @@ func (c *conn) writeFrames(fn func([]byte) []byte) error {
 	return c.writeLocked(fn)
 }
 
-func (c *conn) writeLocked(fn func([]byte) []byte) error {
+func (c *Conn) writeLocked(fn func([]byte) []byte) error {
 	bp := outBuffers.Get().(*[]byte)
 	b := fn((*bp)[:0])
 	err := c.sendLocked(b)
@@ -227,9 +261,9 @@ func (c *conn) writeLocked(fn func([]byte) []byte) error {
 	return err
 }
 
-// writeEncoded sends frames already encoded (a kit.Writer's batch) in one
+// WriteEncoded sends frames already encoded (a kit.Writer's batch) in one
 // write; a failed write closes the socket.
-func (c *conn) writeEncoded(b []byte) error {
+func (c *Conn) WriteEncoded(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -240,7 +274,7 @@ func (c *conn) writeEncoded(b []byte) error {
 
 // sendLocked writes b under c.mu, which also guards the write deadline:
 // the reader goroutine writes control frames too.
-func (c *conn) sendLocked(b []byte) error {
+func (c *Conn) sendLocked(b []byte) error {
 	if at, set := c.writeDL.Next(time.Now(), c.writeTimeout); set {
 		c.nc.SetWriteDeadline(at)
 	}
@@ -251,8 +285,8 @@ func (c *conn) sendLocked(b []byte) error {
 	return err
 }
 
-// appendFrame appends one unmasked, final frame (RFC 6455 5.2).
-func appendFrame(b []byte, op ws.OpCode, p []byte) []byte {
+// AppendFrame appends one unmasked, final frame (RFC 6455 5.2).
+func AppendFrame(b []byte, op ws.OpCode, p []byte) []byte {
 	b = append(b, 0x80|byte(op))
 	switch n := len(p); {
 	case n < 126:
@@ -267,9 +301,9 @@ func appendFrame(b []byte, op ws.OpCode, p []byte) []byte {
 	return append(b, p...)
 }
 
-// close starts (or answers) the close handshake with code, once; the
+// Close starts (or answers) the close handshake with code, once; the
 // reader then gets the peer's answer, or gives up after closeWait.
-func (c *conn) close(code ws.StatusCode, reason string) {
+func (c *Conn) Close(code ws.StatusCode, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -282,32 +316,9 @@ func (c *conn) close(code ws.StatusCode, reason string) {
 		body = ws.NewCloseFrameBody(code, quote.Truncate(reason, maxCloseReason))
 	}
 	c.writeDL.Reset()
-	c.writeLocked(func(b []byte) []byte { return appendFrame(b, ws.OpClose, body) })
+	c.writeLocked(func(b []byte) []byte { return AppendFrame(b, ws.OpClose, body) })
 	c.nc.SetReadDeadline(time.Now().Add(closeWait))
 }
 
-// closeNow drops the connection without a handshake.
-func (c *conn) closeNow() { c.nc.Close() }
-
-// RefuseAfterUpgrade accepts the WebSocket upgrade of a request that no
-// endpoint serves and closes the socket at once with 1008 and reason. A
-// browser reports a refused upgrade as a bare failure (close code 1006, no
-// reason, the response body out of the page's reach); the close event of an
-// accepted socket carries the reason.
-func RefuseAfterUpgrade(w http.ResponseWriter, r *http.Request, reason string) {
-	nc, rw, _, err := ws.HTTPUpgrader{Timeout: closeWait}.Upgrade(r, w)
-	if err != nil {
-		if nc != nil {
-			nc.Close()
-		}
-		return
-	}
-	c := newConn(nc, rw.Reader, closeWait)
-	defer c.closeNow()
-	c.close(ws.StatusPolicyViolation, reason)
-	for { // until the client answers the close, or closeWait passes
-		if _, _, err := c.read(); err != nil {
-			return
-		}
-	}
-}
+// CloseNow drops the connection without a handshake.
+func (c *Conn) CloseNow() { c.nc.Close() }

@@ -1,4 +1,4 @@
-package ws
+package wsconn
 
 import (
 	"bufio"
@@ -30,10 +30,10 @@ func clientFrame(t testing.TB, f ws.Frame) []byte {
 }
 
 func readAll(data []byte, limit int64) (msgs [][]byte, err error) {
-	c := newConn(discardConn{}, bufio.NewReader(bytes.NewReader(data)), time.Second)
-	c.readLimit = limit
+	c := New(discardConn{}, bufio.NewReader(bytes.NewReader(data)), time.Second)
+	c.SetReadLimit(limit)
 	for {
-		_, m, err := c.read()
+		_, m, err := c.Read()
 		if err != nil {
 			return msgs, err
 		}
@@ -45,7 +45,7 @@ func TestAppendFrame(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 125, 126, 65535, 65536, 1 << 20} {
 		p := bytes.Repeat([]byte{'x'}, n)
-		f, err := ws.ReadFrame(bytes.NewReader(appendFrame(nil, ws.OpBinary, p)))
+		f, err := ws.ReadFrame(bytes.NewReader(AppendFrame(nil, ws.OpBinary, p)))
 		if err != nil || !f.Header.Fin || f.Header.OpCode != ws.OpBinary || f.Header.Masked || !bytes.Equal(f.Payload, p) {
 			t.Errorf("%d bytes: %v %+v", n, err, f.Header)
 		}
@@ -61,7 +61,7 @@ func TestRead(t *testing.T) {
 	in = append(in, clientFrame(t, ws.NewFrame(ws.OpContinuation, true, []byte("o")))...)
 	in = append(in, clientFrame(t, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))...)
 	msgs, err := readAll(in, 100)
-	if err != errClosed || len(msgs) != 2 || string(msgs[0]) != "one" || string(msgs[1]) != "two" {
+	if err != ErrClosed || len(msgs) != 2 || string(msgs[0]) != "one" || string(msgs[1]) != "two" {
 		t.Fatalf("read %q, %v", msgs, err)
 	}
 	if _, err := readAll(clientFrame(t, ws.NewTextFrame(make([]byte, 101))), 100); err == nil {

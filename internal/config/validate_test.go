@@ -1,0 +1,97 @@
+package config
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// invalidKeys lists the keys of the problems err reports.
+func invalidKeys(t *testing.T, err error) []string {
+	t.Helper()
+	var keys []string
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		var ke *KeyError
+		if !errors.As(e, &ke) {
+			t.Errorf("an error without its key: %v", e)
+			continue
+		}
+		if !strings.Contains(ke.Error(), ke.Key) {
+			t.Errorf("the message of %s does not name it: %v", ke.Key, ke)
+		}
+		keys = append(keys, ke.Key)
+	}
+	return keys
+}
+
+// TestValidateNamesEachKey: each broken key gives an error of its own,
+// carrying that key (a KeyError), and no other.
+func TestValidateNamesEachKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		key     string
+		breakIt func(*Config)
+	}{
+		{"http.addr", func(c *Config) { c.HTTP.Addr = "nope" }},
+		{"http.key", func(c *Config) { c.HTTP.Cert = "cert.pem" }},
+		{"http.cert", func(c *Config) { c.HTTP.Key = "key.pem" }},
+		{"http.idletimeout", func(c *Config) { c.HTTP.Idletimeout = -1 }},
+		{"http.readtimeout", func(c *Config) { c.HTTP.Readtimeout = -1 }},
+		{"tcp.tls", func(c *Config) { c.TCP.TLS = true }},
+		{"mqtt.key", func(c *Config) { c.MQTT.Cert = "cert.pem" }},
+		{"mqtt.cert", func(c *Config) { c.MQTT.Key = "key.pem" }},
+		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 0 }},
+		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 65536 }},
+		{"mqtt.aliasmax", func(c *Config) { c.MQTT.Aliasmax = -1 }},
+		{"mqtt.aliasmax", func(c *Config) { c.MQTT.Aliasmax = 65536 }},
+		{"mqtt.inflight", func(c *Config) { c.MQTT.Inflight = 0 }},
+		{"mqtt.queue", func(c *Config) { c.MQTT.Queue = 0 }},
+		{"mqtt.sessionexpiry", func(c *Config) { c.MQTT.Sessionexpiry = 0 }},
+		{"mqtt.foreignclientid", func(c *Config) { c.MQTT.ForeignClientID = "share" }},
+		{"durable.sync", func(c *Config) { c.Durable.Sync = "never" }},
+		{"data", func(c *Config) { c.Data = ""; c.Durable.Streams = []DurableStream{{Filter: "a/#"}} }},
+		{"durable.streams", func(c *Config) { c.Durable.Streams = []DurableStream{{Filter: "a/#/b"}} }},
+		{"tcp.networks", func(c *Config) { c.TCP.Networks = []string{"10.0.0.0"} }},
+		{"limits.payload", func(c *Config) { c.Limits.Payload = 0 }},
+		{"queue.messages", func(c *Config) { c.Queue.Messages = 0 }},
+		{"queue.bytes", func(c *Config) { c.Queue.Bytes = 0 }},
+		{"queue.total", func(c *Config) { c.Queue.Total = -1 }},
+		{"history.messages", func(c *Config) { c.History.Messages = -1 }},
+		{"history.bytes", func(c *Config) { c.History.Bytes = -1 }},
+		{"sse.policy", func(c *Config) { c.SSE.Policy = "maybe" }},
+		{"ndjson.policy", func(c *Config) { c.NDJSON.Policy = "maybe" }},
+		{"ws.policy", func(c *Config) { c.WS.Policy = "maybe" }},
+		{"tcp.policy", func(c *Config) { c.TCP.Policy = "maybe" }},
+		{"tcp.textpolicy", func(c *Config) { c.TCP.Textpolicy = "maybe" }},
+		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+	} {
+		c := Defaults()
+		c.Data = t.TempDir()
+		tc.breakIt(&c)
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%s: broken, and accepted", tc.key)
+			continue
+		}
+		if keys := invalidKeys(t, err); !slices.Equal(keys, []string{tc.key}) {
+			t.Errorf("%s: the error names %q (%v)", tc.key, keys, err)
+		}
+	}
+}
+
+// TestValidateReportsEveryKey: several broken keys give one error each.
+func TestValidateReportsEveryKey(t *testing.T) {
+	t.Parallel()
+	c := Defaults()
+	c.HTTP.Addr, c.SSE.Policy, c.MQTT.Inflight = "nope", "maybe", 0
+	keys := invalidKeys(t, c.Validate())
+	slices.Sort(keys)
+	if want := []string{"http.addr", "mqtt.inflight", "sse.policy"}; !slices.Equal(keys, want) {
+		t.Errorf("keys %q, want %q", keys, want)
+	}
+}
