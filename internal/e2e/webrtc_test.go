@@ -1,0 +1,290 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// rtcPeer is a pion client of POST /v1/webrtc.
+type rtcPeer struct {
+	pc       *webrtc.PeerConnection
+	location string
+}
+
+func newRTCPeerConnection(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// postOffer sends pc's offer (every candidate gathered) and returns the
+// response, applying the answer when it is one.
+func postOffer(t *testing.T, s *testkit.Server, pc *webrtc.PeerConnection, header http.Header) *http.Response {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/webrtc", strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusCreated {
+		return resp
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// dialRTC connects pc, whose channels are already created.
+func dialRTC(t *testing.T, s *testkit.Server, pc *webrtc.PeerConnection) *rtcPeer {
+	t.Helper()
+	resp := postOffer(t, s, pc, nil)
+	if resp.StatusCode != http.StatusCreated {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST /v1/webrtc: %s %s", resp.Status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		t.Fatalf("answer content type %q", ct)
+	}
+	return &rtcPeer{pc: pc, location: resp.Header.Get("Location")}
+}
+
+// inbox collects a channel's messages.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (b *inbox) add(m webrtc.DataChannelMessage) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, string(m.Data))
+	b.mu.Unlock()
+}
+
+func (b *inbox) has(sub string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.msgs {
+		if strings.Contains(m, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func openedChannel(t *testing.T, pc *webrtc.PeerConnection, label string, init *webrtc.DataChannelInit) (*webrtc.DataChannel, *inbox, *atomic.Bool) {
+	t.Helper()
+	dc, err := pc.CreateDataChannel(label, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, open := &inbox{}, &atomic.Bool{}
+	dc.OnMessage(box.add)
+	dc.OnOpen(func() { open.Store(true) })
+	return dc, box, open
+}
+
+func TestWebRTCDataChannels(t *testing.T) {
+	s := testkit.Start(t, nil)
+	pc := newRTCPeerConnection(t)
+	control, controlBox, controlOpen := openedChannel(t, pc, "streamhub", nil)
+	chat, chatBox, chatOpen := openedChannel(t, pc, "rtc/chat", nil)
+	peer := dialRTC(t, s, pc)
+	testkit.Eventually(t, 10*time.Second, "channels open", func() bool { return controlOpen.Load() && chatOpen.Load() })
+
+	// The control channel speaks the /v1/ws JSON protocol.
+	if err := control.SendText(`{"op":"sub","id":"1","topics":["rtc/#"]}`); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "subscribed reply", func() bool { return controlBox.has(`"subscribed"`) })
+	s.WaitSubscribers(t, "rtc/chat", 1)
+
+	// HTTP publish reaches the topic channel as the bare payload, and the
+	// control channel as an envelope.
+	httpPublish(t, s.URL, "rtc/chat", []byte("hello from http"), "")
+	testkit.Eventually(t, 5*time.Second, "topic channel delivery", func() bool { return chatBox.has("hello from http") })
+	testkit.Eventually(t, 5*time.Second, "control channel delivery", func() bool { return controlBox.has(`"rtc/chat"`) })
+
+	// What the topic channel sends is published.
+	if err := chat.SendText("hello from pion"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "published from the channel", func() bool { return controlBox.has("hello from pion") })
+
+	// A publish over the control channel is acknowledged.
+	if err := control.SendText(`{"op":"pub","id":"2","topic":"rtc/other","payload":"via json"}`); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "ack", func() bool { return controlBox.has(`"ack"`) && controlBox.has("via json") })
+
+	// DELETE ends the session.
+	if !strings.HasPrefix(peer.location, "/v1/webrtc/") {
+		t.Fatalf("Location %q", peer.location)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, s.URL+peer.location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	testkit.Eventually(t, 5*time.Second, "session reclaimed", func() bool { return s.WebRTC().Sessions() == 0 })
+}
+
+// A stalled reader on an unreliable channel loses the oldest messages,
+// counted, and stalls no publisher.
+func TestWebRTCUnreliableStalledReader(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) { c.Queue.Messages = 64 })
+	pc := newRTCPeerConnection(t)
+	zero := uint16(0)
+	ordered := false
+	dc, err := pc.CreateDataChannel("rtc/flood", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall := make(chan struct{})
+	defer close(stall)
+	var opened atomic.Bool
+	dc.OnOpen(func() { opened.Store(true) })
+	dc.OnMessage(func(webrtc.DataChannelMessage) { <-stall }) // never reads on
+	dialRTC(t, s, pc)
+	testkit.Eventually(t, 10*time.Second, "channel open", opened.Load)
+	s.WaitSubscribers(t, "rtc/flood", 1)
+
+	payload := bytes.Repeat([]byte("x"), 8<<10)
+	start := time.Now()
+	for range 2000 { // 16 MB: past SCTP's window, its buffer and the queue
+		httpPublish(t, s.URL, "rtc/flood", payload, "")
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("publishing took %v: the stalled peer held publishers back", took)
+	}
+	testkit.Eventually(t, 10*time.Second, "drops counted", func() bool {
+		return counter(t, s, `streamhub_messages_dropped_total{transport="webrtc"}`) > 0
+	})
+	if n := s.WebRTC().Sessions(); n != 1 {
+		t.Fatalf("%d sessions: an unreliable channel's slow peer is not disconnected", n)
+	}
+}
+
+func TestWebRTCRefusals(t *testing.T) {
+	t.Run("bad sdp", func(t *testing.T) {
+		s := testkit.Start(t, nil)
+		for _, tc := range []struct {
+			body, contentType string
+			status            int
+		}{
+			{"v=0\r\nnot really sdp\r\n", "application/sdp", http.StatusBadRequest},
+			{"hello", "application/sdp", http.StatusBadRequest},
+			{"v=0\r\n", "text/plain", http.StatusUnsupportedMediaType},
+		} {
+			resp, err := http.Post(s.URL+"/v1/webrtc", tc.contentType, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertJSONError(t, resp, tc.status)
+		}
+		if n := s.WebRTC().Sessions(); n != 0 {
+			t.Fatalf("%d sessions left by refused offers", n)
+		}
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		s := securedServer(t)
+		resp := postOffer(t, s, channelPeer(t), nil)
+		assertJSONError(t, resp, http.StatusUnauthorized)
+	})
+	t.Run("origin not allowed", func(t *testing.T) {
+		s := testkit.Start(t, func(c *config.Config) { c.CORS.Origins = []string{"https://app.example"} })
+		resp := postOffer(t, s, channelPeer(t), http.Header{"Origin": {"https://evil.example"}})
+		assertJSONError(t, resp, http.StatusForbidden)
+	})
+}
+
+// The policy applies per channel: a topic the identity may not use gets
+// its channel closed, others on the same peer connection work.
+func TestWebRTCPolicy(t *testing.T) {
+	s := securedServer(t)
+	pc := newRTCPeerConnection(t)
+	denied, _, _ := openedChannel(t, pc, "users/bob/inbox", nil)
+	var deniedClosed atomic.Bool
+	denied.OnClose(func() { deniedClosed.Store(true) })
+	_, box, open := openedChannel(t, pc, "users/alice/inbox", nil)
+	resp := postOffer(t, s, pc, http.Header{"Authorization": {basic("alice", "alice-pw")}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", resp.Status)
+	}
+	testkit.Eventually(t, 10*time.Second, "allowed channel open", open.Load)
+	testkit.Eventually(t, 10*time.Second, "forbidden channel closed", deniedClosed.Load)
+	s.WaitSubscribers(t, "users/alice/inbox", 1)
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/publish/users/alice/inbox", strings.NewReader("for alice"))
+	req.Header.Set("Authorization", basic("alice", "alice-pw"))
+	pub, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Body.Close()
+	testkit.Eventually(t, 5*time.Second, "delivery", func() bool { return box.has("for alice") })
+}
+
+func channelPeer(t *testing.T) *webrtc.PeerConnection {
+	pc := newRTCPeerConnection(t)
+	if _, err := pc.CreateDataChannel("streamhub", nil); err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+func basic(user, pass string) string {
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth(user, pass)
+	return req.Header.Get("Authorization")
+}
+
+func assertJSONError(t *testing.T, resp *http.Response, status int) {
+	t.Helper()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e struct {
+		Error any `json:"error"`
+	}
+	if resp.StatusCode != status || json.Unmarshal(body, &e) != nil || e.Error == nil {
+		t.Fatalf("got %s %s, want %d with a JSON error", resp.Status, body, status)
+	}
+}
