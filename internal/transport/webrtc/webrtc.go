@@ -71,9 +71,11 @@ type Server struct {
 	log   *slog.Logger
 	meter kit.Meter
 
-	udp net.PacketConn
-	tcp net.Listener
-	api *webrtc.API
+	udp    net.PacketConn
+	tcp    net.Listener
+	udpMux ice.UDPMux // closed before udp, so its read loop ends quietly
+	tcpMux ice.TCPMux
+	api    *webrtc.API
 
 	mu       sync.Mutex // guards sessions and closed; taken before a session's own
 	sessions map[string]*session
@@ -102,7 +104,8 @@ func (s *Server) Start() error {
 			return fmt.Errorf("webrtc: listen udp %s: %w", s.cfg.UDP, err)
 		}
 		s.udp = pc
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, pc))
+		s.udpMux = webrtc.NewICEUDPMux(nil, pc)
+		se.SetICEUDPMux(s.udpMux)
 		networks = append(networks, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6)
 	}
 	if s.cfg.TCP != "" {
@@ -112,7 +115,8 @@ func (s *Server) Start() error {
 			return fmt.Errorf("webrtc: listen tcp %s: %w", s.cfg.TCP, err)
 		}
 		s.tcp = ln
-		se.SetICETCPMux(webrtc.NewICETCPMux(nil, ln, 8))
+		s.tcpMux = webrtc.NewICETCPMux(nil, ln, 8)
+		se.SetICETCPMux(s.tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
@@ -172,6 +176,12 @@ func (s *Server) Close() {
 }
 
 func (s *Server) closeSockets() {
+	if s.udpMux != nil {
+		_ = s.udpMux.Close()
+	}
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+	}
 	if s.udp != nil {
 		s.udp.Close()
 	}
