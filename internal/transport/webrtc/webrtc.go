@@ -8,6 +8,7 @@
 package webrtc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Config struct {
 	Rate       limit.Rate   // publishes per second per peer connection
 	// Registry lists the channels for the admin API (nil: not listed).
 	Registry *registry.Registry
+
+	// disconnectedAfter and failedAfter override the ICE timeouts below
+	// (tests of vanishing peers).
+	disconnectedAfter, failedAfter time.Duration
 }
 
 // Timeouts of a peer connection's life.
@@ -93,7 +98,7 @@ func (s *Server) Start() error {
 		return nil // disabled
 	}
 	se := webrtc.SettingEngine{}
-	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	se.SetICETimeouts(cmp.Or(s.cfg.disconnectedAfter, iceDisconnected), cmp.Or(s.cfg.failedAfter, iceFailed), iceKeepalive)
 	// The offer's candidates of browsers are mDNS names; the peer's
 	// connectivity checks reveal its address anyway (peer reflexive).
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
