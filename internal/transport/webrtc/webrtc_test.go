@@ -108,6 +108,18 @@ func dial(t *testing.T, url string, se webrtc.SettingEngine, labels []string) *w
 		}
 		dc.OnOpen(func() { open.Add(1) })
 	}
+	answer, _ := postOffer(t, url, pc)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "channels open", func() bool { return int(open.Load()) == len(labels) })
+	return pc
+}
+
+// postOffer posts pc's offer, every candidate gathered, and returns the
+// answer of a 201.
+func postOffer(t *testing.T, url string, pc *webrtc.PeerConnection) (string, *http.Response) {
+	t.Helper()
 	offer, _ := pc.CreateOffer(nil)
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
@@ -123,11 +135,7 @@ func dial(t *testing.T, url string, se webrtc.SettingEngine, labels []string) *w
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %s %s", resp.Status, answer)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "channels open", func() bool { return int(open.Load()) == len(labels) })
-	return pc
+	return string(answer), resp
 }
 
 func openFDs(t *testing.T) int {
@@ -208,20 +216,8 @@ func TestAnswerPublicIPsAndICEServers(t *testing.T) {
 	if _, err := pc.CreateDataChannel(ControlLabel, nil); err != nil {
 		t.Fatal(err)
 	}
-	offer, _ := pc.CreateOffer(nil)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(url+Prefix, "application/sdp", strings.NewReader(offer.SDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s %s", resp.Status, answer)
-	}
-	if !strings.Contains(string(answer), " 203.0.113.7 ") || strings.Contains(string(answer), " 127.0.0.1 ") {
+	answer, resp := postOffer(t, url, pc)
+	if !strings.Contains(answer, " 203.0.113.7 ") || strings.Contains(answer, " 127.0.0.1 ") {
 		t.Errorf("answer's candidates do not announce only the public address:\n%s", answer)
 	}
 	if link := resp.Header.Get("Link"); link != `<stun:stun.example.net:3478>; rel="ice-server"` {
