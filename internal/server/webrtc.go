@@ -11,7 +11,7 @@ func (s *Server) newWebRTC() {
 	cfg := s.cfg
 	s.webrtc = webrtc.New(s.hub, webrtc.Config{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP,
 		PublicIPs: cfg.WebRTC.Publicips, ICEServers: cfg.WebRTC.Iceservers, Queue: cfg.QueueLimits(cfg.WebRTC.Policy),
-		MaxPayload: cfg.Limits.Payload, Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry},
+		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry},
 		s.log, s.metrics.Transport("webrtc"))
 }
 

@@ -46,11 +46,10 @@ type Config struct {
 	ICEServers []string
 	// Queue bounds each reliable channel's queue; unreliable channels
 	// always drop their oldest message when full.
-	Queue      hub.QueueLimits
-	MaxPayload int
-	Policy     *auth.Policy // nil: open
-	Conns      *limit.Conns // nil: no connection limits
-	Rate       limit.Rate   // publishes per second per peer connection
+	Queue  hub.QueueLimits
+	Policy *auth.Policy // nil: open
+	Conns  *limit.Conns // nil: no connection limits
+	Rate   limit.Rate   // publishes per second per peer connection
 	// Registry lists the channels for the admin API (nil: not listed).
 	Registry *registry.Registry
 
