@@ -288,3 +288,26 @@ func assertJSONError(t *testing.T, resp *http.Response, status int) {
 		t.Fatalf("got %s %s, want %d with a JSON error", resp.Status, body, status)
 	}
 }
+
+// Each channel is listed by the admin API; kicking one closes the peer
+// connection.
+func TestWebRTCAdminKick(t *testing.T) {
+	s := testkit.Start(t, nil)
+	pc := newRTCPeerConnection(t)
+	_, _, open := openedChannel(t, pc, "rtc/kick", nil)
+	var state atomic.Value
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { state.Store(st) })
+	dialRTC(t, s, pc)
+	testkit.Eventually(t, 10*time.Second, "channel open", open.Load)
+	listed := waitClient(t, s, "webrtc", "rtc/kick")
+	kick(t, s, listed.ID)
+	testkit.Eventually(t, 10*time.Second, "session closed", func() bool { return s.WebRTC().Sessions() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the client sees its peer connection end", func() bool {
+		st, _ := state.Load().(webrtc.PeerConnectionState)
+		return st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed ||
+			st == webrtc.PeerConnectionStateDisconnected
+	})
+	if clientListed(t, s, listed.ID) {
+		t.Error("kicked channel still listed")
+	}
+}
