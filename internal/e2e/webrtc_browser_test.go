@@ -49,30 +49,10 @@ pc.onconnectionstatechange = () => window.state = pc.connectionState;
 // channel and gets what mosquitto_pub publishes, sends on a topic channel
 // what mosquitto_sub receives byte-exact, and reads an unordered channel.
 func TestBrowserWebRTCDataChannels(t *testing.T) {
-	exe := chromium(t)
 	pub, sub := mosquittoTool(t, "mosquitto_pub"), mosquittoTool(t, "mosquitto_sub")
 	s := testkit.Start(t, nil)
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprint(w, webrtcPage)
-	}))
-	defer page.Close()
-
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		// The server's only candidate is on loopback, as in the default config.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if _, err := chromedp.Run(browser, chromedp.Navigate(page.URL+"/?server="+s.URL)); err != nil {
-		t.Fatal(err)
-	}
+	browser := webrtcBrowser(t, webrtcPage, "?server="+s.URL)
+	ctx := browser
 	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
 		state := evalString(t, browser, `window.state`)
 		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
@@ -118,8 +98,100 @@ func TestBrowserWebRTCDataChannels(t *testing.T) {
 	})
 }
 
+// webrtcBrowser opens html (served from a page server of its own, with
+// query) in headless Chromium allowed to reach the server's loopback ICE
+// candidate, and returns the tab.
+func webrtcBrowser(t *testing.T, html, query string) context.Context {
+	t.Helper()
+	exe := chromium(t)
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, html)
+	}))
+	t.Cleanup(page.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// The server's only candidate is on loopback, as in the default config.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if _, err := chromedp.Run(browser, chromedp.Navigate(page.URL+"/"+query)); err != nil {
+		t.Fatal(err)
+	}
+	return browser
+}
+
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// The WHEP page plays a path: recvonly video and audio, the answer's
+// tracks into a muted video element.
+const whepPage = `<!doctype html><html><body><video id="v" muted autoplay playsinline></video><script>
+const params = new URLSearchParams(location.search);
+window.state = 'new';
+const pc = new RTCPeerConnection();
+pc.addTransceiver('video', {direction: 'recvonly'});
+pc.addTransceiver('audio', {direction: 'recvonly'});
+pc.ontrack = (e) => { if (e.track.kind === 'video') v.srcObject = e.streams[0] || new MediaStream([e.track]); };
+pc.onconnectionstatechange = () => window.state = pc.connectionState;
+window.framesDecoded = async () => {
+  let n = 0;
+  (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
+  return n;
+};
+(async () => {
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
+  });
+  const resp = await fetch(params.get('server') + '/v1/whep/' + params.get('path'), {method: 'POST',
+    headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
+  if (resp.status !== 201) { window.state = 'refused ' + resp.status + ' ' + await resp.text(); return; }
+  window.note = resp.headers.get('Streamhub-Note');
+  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+})().catch((e) => window.state = 'error ' + e);
+</script></body></html>`
+
+// TestBrowserWHEP: ffmpeg publishes H.264 and AAC over RTMP; Chromium
+// plays the path over WHEP (the AAC track left out, with a note): frames
+// are decoded, time advances, the video has the published size.
+func TestBrowserWHEP(t *testing.T) {
+	requireFFmpeg(t)
+	s := rtmpPublished(t)
+	browser := webrtcBrowser(t, whepPage, "?server="+s.URL+"&path=live/cam1")
+	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
+		state := evalString(t, browser, `window.state`)
+		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
+			t.Fatalf("page: %s", state)
+		}
+		return state == "connected"
+	})
+	if note := evalString(t, browser, `window.note || ''`); !strings.Contains(note, "aac") {
+		t.Errorf("Streamhub-Note %q does not name the AAC track left out", note)
+	}
+	var first float64
+	testkit.Eventually(t, 30*time.Second, "the video playing at 1280x720", func() bool {
+		size := evalString(t, browser, `v.videoWidth + 'x' + v.videoHeight`)
+		first, _ = chromedp.Run(browser, chromedp.Evaluate[float64](`v.currentTime`))
+		return size == "1280x720" && first > 0
+	})
+	testkit.Eventually(t, 10*time.Second, "time advancing and frames decoded", func() bool {
+		now, _ := chromedp.Run(browser, chromedp.Evaluate[float64](`v.currentTime`))
+		frames, err := chromedp.Run(browser, chromedp.Evaluate[float64](`window.framesDecoded()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return now > first+0.5 && frames > 15
+	})
 }

@@ -311,3 +311,46 @@ func TestWebRTCAdminKick(t *testing.T) {
 		t.Error("kicked channel still listed")
 	}
 }
+
+// WHEP refuses, with a JSON error, a path nobody publishes (404), a reader
+// without the right (403) and a path with no codec WebRTC carries (415,
+// naming it).
+func TestWHEPRefusals(t *testing.T) {
+	requireFFmpeg(t)
+	s := mediaServer(t, nil)
+	publishFFmpeg(t, "flv", "rtmp://"+s.RTMP().Addr()+"/live/radio", "-vn") // AAC only
+	waitOnline(t, s, "live/radio")
+	whep := func(path string) *http.Response {
+		pc := newRTCPeerConnection(t)
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		offer, _ := pc.CreateOffer(nil)
+		resp, err := http.Post(s.URL+"/v1/whep/"+path, "application/sdp", strings.NewReader(offer.SDP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	assertJSONError(t, whep("live/nobody"), http.StatusNotFound)
+	resp := whep("live/radio")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), "aac") {
+		t.Errorf("AAC-only path: %s %s, want 415 naming aac", resp.Status, body)
+	}
+	if n := s.WebRTC().Sessions(); n != 0 {
+		t.Errorf("%d sessions left by refusals", n)
+	}
+
+	secured := securedServer(t) // alice may not read media/live/cam1
+	req, _ := http.NewRequest(http.MethodPost, secured.URL+"/v1/whep/live/cam1", strings.NewReader("v=0\r\n"))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", basic("alice", "alice-pw"))
+	forbidden, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertJSONError(t, forbidden, http.StatusForbidden)
+}

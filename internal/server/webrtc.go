@@ -11,7 +11,7 @@ func (s *Server) newWebRTC() {
 	cfg := s.cfg
 	s.webrtc = webrtc.New(s.hub, webrtc.Config{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP,
 		PublicIPs: cfg.WebRTC.Publicips, ICEServers: cfg.WebRTC.Iceservers, Queue: cfg.QueueLimits(cfg.WebRTC.Policy),
-		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry},
+		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry, Paths: s.media},
 		s.log, s.metrics.Transport("webrtc"))
 }
 
@@ -20,6 +20,7 @@ func (s *Server) newWebRTC() {
 func (s *Server) webrtcRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+webrtc.Prefix, s.webrtc.ServeOffer)
 	mux.HandleFunc("DELETE "+webrtc.Prefix+"/{id}", s.webrtc.ServeDelete)
+	mux.HandleFunc("POST "+webrtc.WHEPPrefix+"{path...}", s.webrtc.ServeWHEP)
 }
 
 // WebRTC returns the WebRTC transport, for its bound addresses.

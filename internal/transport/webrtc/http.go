@@ -34,37 +34,58 @@ func (s *Server) ServeOffer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if ss, ok := s.startSession(w, r, offer, nil); ok {
+		ss.writeAnswer(w)
+	}
+}
+
+// startSession makes a session for the request's offer: a connection
+// slot, the peer connection, setup (tracks to add before the answer), the
+// answer. A failure is answered; the caller writes the answer on success.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, offer string, setup func(*session) error) (*session, bool) {
 	// The session outlives the request, so it holds a connection slot of
 	// its own, whatever the protocol of the request that made it.
 	release, err := s.cfg.Conns.Acquire(r.RemoteAddr)
 	if err != nil {
 		httpx.WriteConnRefusal(w, err)
-		return
+		return nil, false
 	}
 	ss, err := s.newSession(auth.FromContext(r.Context()), r.RemoteAddr, release)
 	if err != nil {
 		release()
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		return
+		return nil, false
 	}
-	answer, err := ss.answer(r.Context(), offer)
-	if err != nil {
+	if setup != nil {
+		if err := setup(ss); err != nil {
+			ss.close()
+			httpx.WriteError(w, http.StatusInternalServerError, "webrtc_failed", err.Error())
+			return nil, false
+		}
+	}
+	if err := ss.answer(r.Context(), offer); err != nil {
 		ss.close()
 		var bad *badOfferError
 		if errors.As(err, &bad) {
 			httpx.WriteError(w, http.StatusBadRequest, "bad_sdp", err.Error())
-			return
+			return nil, false
 		}
 		httpx.WriteError(w, http.StatusInternalServerError, "webrtc_failed", err.Error())
-		return
+		return nil, false
 	}
-	for _, u := range s.cfg.ICEServers {
+	return ss, true
+}
+
+// writeAnswer answers 201 with the session's SDP answer, its Location and
+// the ICE servers.
+func (ss *session) writeAnswer(w http.ResponseWriter) {
+	for _, u := range ss.srv.cfg.ICEServers {
 		w.Header().Add("Link", "<"+u+`>; rel="ice-server"`)
 	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", Prefix+"/"+ss.id)
 	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, answer)
+	_, _ = io.WriteString(w, ss.pc.LocalDescription().SDP)
 }
 
 // ServeDelete answers DELETE /v1/webrtc/{id}: only the identity that made
@@ -103,26 +124,26 @@ type badOfferError struct{ err error }
 func (e *badOfferError) Error() string { return "bad offer: " + e.err.Error() }
 func (e *badOfferError) Unwrap() error { return e.err }
 
-// answer applies the offer and returns the answer once ICE gathering is
-// complete, so the client needs no trickle.
-func (ss *session) answer(ctx context.Context, offer string) (string, error) {
+// answer applies the offer and sets the answer, returning once ICE
+// gathering is complete, so the client needs no trickle.
+func (ss *session) answer(ctx context.Context, offer string) error {
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", &badOfferError{err}
+		return &badOfferError{err}
 	}
 	answer, err := ss.pc.CreateAnswer(nil)
 	if err != nil {
-		return "", &badOfferError{err}
+		return &badOfferError{err}
 	}
 	gathered := webrtc.GatheringCompletePromise(ss.pc)
 	if err := ss.pc.SetLocalDescription(answer); err != nil {
-		return "", err
+		return err
 	}
 	select {
 	case <-gathered:
+		return nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return ctx.Err()
 	}
-	return ss.pc.LocalDescription().SDP, nil
 }
 
 func newSessionID() string {

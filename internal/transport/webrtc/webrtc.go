@@ -52,6 +52,8 @@ type Config struct {
 	Rate   limit.Rate   // publishes per second per peer connection
 	// Registry lists the channels for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// Paths are the media paths WHEP plays (nil: no WHEP).
+	Paths Paths
 
 	// disconnectedAfter and failedAfter override the ICE timeouts below
 	// (tests of vanishing peers).
