@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
@@ -314,7 +319,7 @@ func TestWebRTCAdminKick(t *testing.T) {
 
 // WHEP refuses, with a JSON error, a path nobody publishes (404), a reader
 // without the right (403) and a path with no codec WebRTC carries (415,
-// naming it).
+// naming it); WHIP a publisher without the right (403).
 func TestWHEPRefusals(t *testing.T) {
 	requireFFmpeg(t)
 	s := mediaServer(t, nil)
@@ -344,13 +349,101 @@ func TestWHEPRefusals(t *testing.T) {
 		t.Errorf("%d sessions left by refusals", n)
 	}
 
-	secured := securedServer(t) // alice may not read media/live/cam1
-	req, _ := http.NewRequest(http.MethodPost, secured.URL+"/v1/whep/live/cam1", strings.NewReader("v=0\r\n"))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", basic("alice", "alice-pw"))
-	forbidden, err := http.DefaultClient.Do(req)
+	secured := securedServer(t) // alice may neither read nor publish media/live/cam1
+	for _, endpoint := range []string{"/v1/whep/", "/v1/whip/"} {
+		req, _ := http.NewRequest(http.MethodPost, secured.URL+endpoint+"live/cam1", strings.NewReader("v=0\r\n"))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("Authorization", basic("alice", "alice-pw"))
+		forbidden, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertJSONError(t, forbidden, http.StatusForbidden)
+	}
+}
+
+// TestWHIPToRTSP: a pion publisher sends H.264 over WHIP; the path comes
+// online and ffprobe reads it back over RTSP at the published size.
+func TestWHIPToRTSP(t *testing.T) {
+	requireFFmpeg(t)
+	s := mediaServer(t, nil)
+	file := filepath.Join(t.TempDir(), "in.h264")
+	gen := exec.CommandContext(t.Context(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", "testsrc=size=640x360:rate=30", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-profile:v", "baseline", "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "h264", file)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	pc := newRTCPeerConnection(t)
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "whip")
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertJSONError(t, forbidden, http.StatusForbidden)
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, _ := pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	resp, err := http.Post(s.URL+"/v1/whip/live/whip1", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/whip: %s %s", resp.Status, answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); sendH264Loop(t, track, file, done) }()
+	defer func() { close(done); wg.Wait() }()
+
+	waitOnline(t, s, "live/whip1")
+	streams := probe(t, "rtsp://"+s.RTSP().Addr()+"/live/whip1", "-rtsp_transport", "tcp")
+	if len(streams) != 1 || streams[0].CodecName != "h264" || streams[0].Width != 640 || streams[0].Height != 360 {
+		t.Fatalf("ffprobe over RTSP: %+v, want h264 640x360", streams)
+	}
+}
+
+// sendH264Loop sends the Annex B file's access units at 30 per second,
+// from the start again at its end, until done.
+func sendH264Loop(t *testing.T, track *webrtc.TrackLocalStaticSample, file string, done <-chan struct{}) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	for {
+		r, _ := h264reader.NewReader(bytes.NewReader(data))
+		var au []byte
+		for {
+			nal, err := r.NextNAL()
+			if err != nil {
+				break
+			}
+			au = append(append(au, 0, 0, 0, 1), nal.Data...)
+			if nal.UnitType != h264reader.NalUnitTypeCodedSliceIdr && nal.UnitType != h264reader.NalUnitTypeCodedSliceNonIdr {
+				continue // parameter sets and SEI go with the next slice
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if err := track.WriteSample(media.Sample{Data: au, Duration: time.Second / 30}); err != nil {
+				return
+			}
+			au = nil
+		}
+	}
 }

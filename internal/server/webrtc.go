@@ -21,6 +21,7 @@ func (s *Server) webrtcRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+webrtc.Prefix, s.webrtc.ServeOffer)
 	mux.HandleFunc("DELETE "+webrtc.Prefix+"/{id}", s.webrtc.ServeDelete)
 	mux.HandleFunc("POST "+webrtc.WHEPPrefix+"{path...}", s.webrtc.ServeWHEP)
+	mux.HandleFunc("POST "+webrtc.WHIPPrefix+"{path...}", s.webrtc.ServeWHIP)
 }
 
 // WebRTC returns the WebRTC transport, for its bound addresses.

@@ -43,6 +43,13 @@ func (s *Server) ServeOffer(w http.ResponseWriter, r *http.Request) {
 // slot, the peer connection, setup (tracks to add before the answer), the
 // answer. A failure is answered; the caller writes the answer on success.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, offer string, setup func(*session) error) (*session, bool) {
+	return s.startSessionWith(s.api, w, r, offer, setup)
+}
+
+// startSessionWith is startSession on api (WHIP's negotiates only what a
+// media path carries).
+func (s *Server) startSessionWith(api *webrtc.API, w http.ResponseWriter, r *http.Request, offer string,
+	setup func(*session) error) (*session, bool) {
 	// The session outlives the request, so it holds a connection slot of
 	// its own, whatever the protocol of the request that made it.
 	release, err := s.cfg.Conns.Acquire(r.RemoteAddr)
@@ -50,7 +57,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, offer stri
 		httpx.WriteConnRefusal(w, err)
 		return nil, false
 	}
-	ss, err := s.newSession(auth.FromContext(r.Context()), r.RemoteAddr, release)
+	ss, err := s.newSession(api, auth.FromContext(r.Context()), r.RemoteAddr, release)
 	if err != nil {
 		release()
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())

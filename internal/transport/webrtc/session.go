@@ -33,8 +33,8 @@ type session struct {
 	closing bool
 }
 
-func (s *Server) newSession(id *auth.Identity, remote string, release func()) (*session, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+func (s *Server) newSession(api *webrtc.API, id *auth.Identity, remote string, release func()) (*session, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,7 @@ type Server struct {
 	udpMux ice.UDPMux // closed before udp, so its read loop ends quietly
 	tcpMux ice.TCPMux
 	api    *webrtc.API
+	whip   *webrtc.API // H.264 and Opus only
 
 	mu       sync.Mutex // guards sessions and closed; taken before a session's own
 	sessions map[string]*session
@@ -137,6 +138,12 @@ func (s *Server) Start() error {
 		}
 	}
 	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	whip, err := whipAPI(se)
+	if err != nil {
+		s.closeSockets()
+		return fmt.Errorf("webrtc: WHIP codecs: %w", err)
+	}
+	s.whip = whip
 	s.log.Info("listening", "transport", "webrtc", "udp", s.UDPAddr(), "tcp", s.TCPAddr())
 	return nil
 }

@@ -20,9 +20,10 @@ import (
 // session, with DELETE on its Location.
 const WHEPPrefix = "/v1/whep/"
 
-// Paths is what WHEP needs from the media registry.
+// Paths is what WHEP and WHIP need from the media registry.
 type Paths interface {
 	Read(name, protocol string) (*mediapath.Reader, error)
+	Publish(name, protocol string, tracks []mediapath.Track) (*mediapath.Publisher, error)
 }
 
 // mimeTypes are the media codecs WebRTC carries, by media codec name; the
