@@ -447,3 +447,20 @@ func sendH264Loop(t *testing.T, track *webrtc.TrackLocalStaticSample, file strin
 		}
 	}
 }
+
+// Each session holds a connection slot of its client's address for its
+// life (beside the HTTP connection that posted the offer): past
+// limits.peraddress the offer gets 429 JSON; a session ended frees its slot.
+func TestWebRTCConnectionLimit(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) { c.Limits.Peraddress = 2 })
+	first := dialRTC(t, s, channelPeer(t))
+	assertJSONError(t, postOffer(t, s, channelPeer(t), nil), http.StatusTooManyRequests)
+	req, _ := http.NewRequest(http.MethodDelete, s.URL+first.location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testkit.Eventually(t, 5*time.Second, "session reclaimed", func() bool { return s.WebRTC().Sessions() == 0 })
+	dialRTC(t, s, channelPeer(t))
+}
