@@ -22,7 +22,7 @@ import (
 
 // eventually polls cond until timeout (testkit imports the server, and
 // with it this package).
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -38,7 +38,7 @@ func (nopMeter) Received(int)      {}
 func (nopMeter) Sent(int)          {}
 
 // startServer runs the transport on a real hub, its ICE timeouts short.
-func startServer(t *testing.T, mutate func(*Config)) (*Server, *hub.Hub, string) {
+func startServer(t testing.TB, mutate func(*Config)) (*Server, *hub.Hub, string) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
@@ -94,31 +94,33 @@ func clientSettings() webrtc.SettingEngine {
 }
 
 // dial connects a pion client with channels labels, open.
-func dial(t *testing.T, url string, se webrtc.SettingEngine, labels []string) *webrtc.PeerConnection {
+func dial(t testing.TB, url string, se webrtc.SettingEngine, labels []string) (*webrtc.PeerConnection, []*webrtc.DataChannel) {
 	t.Helper()
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var open atomic.Int32
+	var channels []*webrtc.DataChannel
 	for _, l := range labels {
 		dc, err := pc.CreateDataChannel(l, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		dc.OnOpen(func() { open.Add(1) })
+		channels = append(channels, dc)
 	}
 	answer, _ := postOffer(t, url, pc)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "channels open", func() bool { return int(open.Load()) == len(labels) })
-	return pc
+	return pc, channels
 }
 
 // postOffer posts pc's offer, every candidate gathered, and returns the
 // answer of a 201.
-func postOffer(t *testing.T, url string, pc *webrtc.PeerConnection) (string, *http.Response) {
+func postOffer(t testing.TB, url string, pc *webrtc.PeerConnection) (string, *http.Response) {
 	t.Helper()
 	offer, _ := pc.CreateOffer(nil)
 	gathered := webrtc.GatheringCompletePromise(pc)
@@ -138,7 +140,7 @@ func postOffer(t *testing.T, url string, pc *webrtc.PeerConnection) (string, *ht
 	return string(answer), resp
 }
 
-func openFDs(t *testing.T) int {
+func openFDs(t testing.TB) int {
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd")
@@ -164,7 +166,7 @@ func TestVanishedPeerReclaimed(t *testing.T) {
 	}
 	se := clientSettings()
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
-	pc := dial(t, url, se, labels)
+	pc, _ := dial(t, url, se, labels)
 	eventually(t, 5*time.Second, "subscriptions", func() bool { return h.Stats().Subscriptions == len(labels) })
 
 	conn.gone.Store(true)
@@ -192,7 +194,7 @@ func TestICETCP(t *testing.T) {
 	_, h, url := startServer(t, func(c *Config) { c.UDP, c.TCP = "", "127.0.0.1:0" })
 	se := clientSettings()
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	pc := dial(t, url, se, []string{"tcp/topic"})
+	pc, _ := dial(t, url, se, []string{"tcp/topic"})
 	defer pc.Close()
 	eventually(t, 5*time.Second, "the channel's subscription", func() bool { return h.Stats().Subscriptions == 1 })
 	pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
