@@ -99,7 +99,7 @@ func (s *Server) Start() error {
 	if s.cfg.UDP == "" && s.cfg.TCP == "" {
 		return nil // disabled
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{s.log}}
 	se.SetICETimeouts(cmp.Or(s.cfg.disconnectedAfter, iceDisconnected), cmp.Or(s.cfg.failedAfter, iceFailed), iceKeepalive)
 	// The offer's candidates of browsers are mDNS names; the peer's
 	// connectivity checks reveal its address anyway (peer reflexive).
@@ -111,7 +111,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("webrtc: listen udp %s: %w", s.cfg.UDP, err)
 		}
 		s.udp = pc
-		s.udpMux = webrtc.NewICEUDPMux(nil, pc)
+		s.udpMux = webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), pc)
 		se.SetICEUDPMux(s.udpMux)
 		networks = append(networks, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6)
 	}
@@ -122,7 +122,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("webrtc: listen tcp %s: %w", s.cfg.TCP, err)
 		}
 		s.tcp = ln
-		s.tcpMux = webrtc.NewICETCPMux(nil, ln, 8)
+		s.tcpMux = webrtc.NewICETCPMux(se.LoggerFactory.NewLogger("tcpmux"), ln, 8)
 		se.SetICETCPMux(s.tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
