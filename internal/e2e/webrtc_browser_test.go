@@ -195,3 +195,52 @@ func TestBrowserWHEP(t *testing.T) {
 		return now > first+0.5 && frames > 15
 	})
 }
+
+// The WHIP page publishes a canvas's capture stream (a moving square) to
+// a path over WHIP.
+const whipPage = `<!doctype html><html><body><canvas id="c" width="640" height="360"></canvas><script>
+const params = new URLSearchParams(location.search);
+window.state = 'new';
+const ctx = c.getContext('2d');
+let x = 0;
+setInterval(() => {
+  ctx.fillStyle = '#204080'; ctx.fillRect(0, 0, 640, 360);
+  ctx.fillStyle = '#f0c000'; ctx.fillRect(x = (x + 8) % 600, 150, 40, 40);
+}, 33);
+const pc = new RTCPeerConnection();
+const stream = c.captureStream(30);
+pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', streams: [stream]});
+pc.onconnectionstatechange = () => window.state = pc.connectionState;
+(async () => {
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
+  });
+  const resp = await fetch(params.get('server') + '/v1/whip/' + params.get('path'), {method: 'POST',
+    headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
+  if (resp.status !== 201) { window.state = 'refused ' + resp.status + ' ' + await resp.text(); return; }
+  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+})().catch((e) => window.state = 'error ' + e);
+</script></body></html>`
+
+// TestBrowserWHIPToRTSP: Chromium publishes a canvas over WHIP (H.264, the
+// only video codec the server negotiates); ffprobe reads it over RTSP.
+func TestBrowserWHIPToRTSP(t *testing.T) {
+	requireFFmpeg(t)
+	s := mediaServer(t, nil)
+	browser := webrtcBrowser(t, whipPage, "?server="+s.URL+"&path=live/canvas")
+	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
+		state := evalString(t, browser, `window.state`)
+		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
+			t.Fatalf("page: %s", state)
+		}
+		return state == "connected"
+	})
+	waitOnline(t, s, "live/canvas")
+	streams := probe(t, "rtsp://"+s.RTSP().Addr()+"/live/canvas", "-rtsp_transport", "tcp")
+	if len(streams) != 1 || streams[0].CodecName != "h264" || streams[0].Width == 0 {
+		t.Fatalf("ffprobe over RTSP: %+v, want h264 with a size", streams)
+	}
+	t.Logf("canvas over WHIP, read over RTSP: %+v", streams)
+}

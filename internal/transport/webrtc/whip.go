@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -176,7 +177,35 @@ func readRTP(remote *webrtc.TrackRemote, handle func(pkt *rtp.Packet, pts int64)
 	}
 }
 
+// keyframeEvery is how often a WHIP video sender is asked for a keyframe
+// (PLI): browsers send one at the start and then only when asked, and
+// readers (RTSP, HLS segments, WHEP) start at keyframes.
+const keyframeEvery = 2 * time.Second
+
+// askKeyframes sends a PLI for the track every keyframeEvery until the
+// session ends.
+func (in *ingest) askKeyframes(ssrc webrtc.SSRC) {
+	tick := time.NewTicker(keyframeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-in.ss.ctx.Done():
+			return
+		case <-tick.C:
+			if err := in.ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(ssrc)}}); err != nil {
+				return
+			}
+		}
+	}
+}
+
 func (in *ingest) readH264(remote *webrtc.TrackRemote) error {
+	if in.ss.track() {
+		go func() {
+			defer in.ss.wg.Done()
+			in.askKeyframes(remote.SSRC())
+		}()
+	}
 	f := &format.H264{PayloadTyp: uint8(remote.PayloadType()), PacketizationMode: 1}
 	dec, err := f.CreateDecoder()
 	if err != nil {
