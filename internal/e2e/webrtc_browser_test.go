@@ -15,14 +15,36 @@ import (
 	"streamhub/internal/testkit"
 )
 
+// negotiateJS is what every page does with its peer connection: offer,
+// wait for every candidate, POST to url, apply the answer, and resolve to
+// the response; window.state follows the connection or says why it failed.
+const negotiateJS = `
+window.state = 'new';
+async function negotiate(pc, url) {
+  pc.onconnectionstatechange = () => window.state = pc.connectionState;
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === 'complete') return done();
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
+    });
+    const resp = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/sdp'},
+      body: pc.localDescription.sdp});
+    const sdp = await resp.text();
+    if (resp.status !== 201) { window.state = 'refused ' + resp.status + ' ' + sdp; return resp; }
+    await pc.setRemoteDescription({type: 'answer', sdp});
+    return resp;
+  } catch (e) { window.state = 'error ' + e; }
+}
+`
+
 // The page uses the browser's RTCPeerConnection and fetch, no library: a
 // "streamhub" channel subscribed to browser/in, a reliable topic channel
 // on browser/out that it sends on, and an unordered one (maxRetransmits 0)
 // on browser/fast that it reads.
-const webrtcPage = `<!doctype html><html><body><script>
+const webrtcPage = `<!doctype html><html><body><script>` + negotiateJS + `
 const server = new URLSearchParams(location.search).get('server');
 window.got = {control: [], fast: []};
-window.state = 'new';
 const pc = new RTCPeerConnection();
 const control = pc.createDataChannel('streamhub');
 const out = pc.createDataChannel('browser/out');
@@ -31,18 +53,7 @@ control.onopen = () => control.send(JSON.stringify({op: 'sub', id: 's1', topics:
 control.onmessage = (e) => window.got.control.push(JSON.parse(e.data));
 fast.onmessage = (e) => window.got.fast.push(e.data);
 window.sendOut = (text) => out.send(text);
-pc.onconnectionstatechange = () => window.state = pc.connectionState;
-(async () => {
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((done) => {
-    if (pc.iceGatheringState === 'complete') return done();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
-  });
-  const resp = await fetch(server + '/v1/webrtc', {method: 'POST', headers: {'Content-Type': 'application/sdp'},
-    body: pc.localDescription.sdp});
-  if (resp.status !== 201) { window.state = 'refused ' + resp.status; return; }
-  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
-})().catch((e) => window.state = 'error ' + e);
+negotiate(pc, server + '/v1/webrtc');
 </script></body></html>`
 
 // TestBrowserWebRTCDataChannels: Chromium subscribes on a streamhub
@@ -53,13 +64,7 @@ func TestBrowserWebRTCDataChannels(t *testing.T) {
 	s := testkit.Start(t, nil)
 	browser := webrtcBrowser(t, webrtcPage, "?server="+s.URL)
 	ctx := browser
-	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
-		state := evalString(t, browser, `window.state`)
-		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
-			t.Fatalf("page: %s", state)
-		}
-		return state == "connected"
-	})
+	waitConnected(t, browser)
 	s.WaitSubscribers(t, "browser/in", 1)
 	s.WaitSubscribers(t, "browser/fast", 1)
 
@@ -128,6 +133,19 @@ func webrtcBrowser(t *testing.T, html, query string) context.Context {
 	return browser
 }
 
+// waitConnected waits for the page's peer connection to connect, failing
+// at once on a refusal or an error.
+func waitConnected(t *testing.T, browser context.Context) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
+		state := evalString(t, browser, `window.state`)
+		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
+			t.Fatalf("page: %s", state)
+		}
+		return state == "connected"
+	})
+}
+
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
@@ -136,31 +154,19 @@ func jsString(s string) string {
 
 // The WHEP page plays a path: recvonly video and audio, the answer's
 // tracks into a muted video element.
-const whepPage = `<!doctype html><html><body><video id="v" muted autoplay playsinline></video><script>
+const whepPage = `<!doctype html><html><body><video id="v" muted autoplay playsinline></video><script>` + negotiateJS + `
 const params = new URLSearchParams(location.search);
-window.state = 'new';
 const pc = new RTCPeerConnection();
 pc.addTransceiver('video', {direction: 'recvonly'});
 pc.addTransceiver('audio', {direction: 'recvonly'});
 pc.ontrack = (e) => { if (e.track.kind === 'video') v.srcObject = e.streams[0] || new MediaStream([e.track]); };
-pc.onconnectionstatechange = () => window.state = pc.connectionState;
 window.framesDecoded = async () => {
   let n = 0;
   (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
   return n;
 };
-(async () => {
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((done) => {
-    if (pc.iceGatheringState === 'complete') return done();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
-  });
-  const resp = await fetch(params.get('server') + '/v1/whep/' + params.get('path'), {method: 'POST',
-    headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
-  if (resp.status !== 201) { window.state = 'refused ' + resp.status + ' ' + await resp.text(); return; }
-  window.note = resp.headers.get('Streamhub-Note');
-  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
-})().catch((e) => window.state = 'error ' + e);
+negotiate(pc, params.get('server') + '/v1/whep/' + params.get('path'))
+  .then((resp) => { if (resp) window.note = resp.headers.get('Streamhub-Note'); });
 </script></body></html>`
 
 // TestBrowserWHEP: ffmpeg publishes H.264 and AAC over RTMP; Chromium
@@ -170,13 +176,7 @@ func TestBrowserWHEP(t *testing.T) {
 	requireFFmpeg(t)
 	s := rtmpPublished(t)
 	browser := webrtcBrowser(t, whepPage, "?server="+s.URL+"&path=live/cam1")
-	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
-		state := evalString(t, browser, `window.state`)
-		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
-			t.Fatalf("page: %s", state)
-		}
-		return state == "connected"
-	})
+	waitConnected(t, browser)
 	if note := evalString(t, browser, `window.note || ''`); !strings.Contains(note, "aac") {
 		t.Errorf("Streamhub-Note %q does not name the AAC track left out", note)
 	}
@@ -198,9 +198,8 @@ func TestBrowserWHEP(t *testing.T) {
 
 // The WHIP page publishes a canvas's capture stream (a moving square) to
 // a path over WHIP.
-const whipPage = `<!doctype html><html><body><canvas id="c" width="640" height="360"></canvas><script>
+const whipPage = `<!doctype html><html><body><canvas id="c" width="640" height="360"></canvas><script>` + negotiateJS + `
 const params = new URLSearchParams(location.search);
-window.state = 'new';
 const ctx = c.getContext('2d');
 let x = 0;
 setInterval(() => {
@@ -210,18 +209,7 @@ setInterval(() => {
 const pc = new RTCPeerConnection();
 const stream = c.captureStream(30);
 pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', streams: [stream]});
-pc.onconnectionstatechange = () => window.state = pc.connectionState;
-(async () => {
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((done) => {
-    if (pc.iceGatheringState === 'complete') return done();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
-  });
-  const resp = await fetch(params.get('server') + '/v1/whip/' + params.get('path'), {method: 'POST',
-    headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp});
-  if (resp.status !== 201) { window.state = 'refused ' + resp.status + ' ' + await resp.text(); return; }
-  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
-})().catch((e) => window.state = 'error ' + e);
+negotiate(pc, params.get('server') + '/v1/whip/' + params.get('path'));
 </script></body></html>`
 
 // TestBrowserWHIPToRTSP: Chromium publishes a canvas over WHIP (H.264, the
@@ -230,13 +218,7 @@ func TestBrowserWHIPToRTSP(t *testing.T) {
 	requireFFmpeg(t)
 	s := mediaServer(t, nil)
 	browser := webrtcBrowser(t, whipPage, "?server="+s.URL+"&path=live/canvas")
-	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {
-		state := evalString(t, browser, `window.state`)
-		if strings.HasPrefix(state, "refused") || strings.HasPrefix(state, "error") || state == "failed" {
-			t.Fatalf("page: %s", state)
-		}
-		return state == "connected"
-	})
+	waitConnected(t, browser)
 	waitOnline(t, s, "live/canvas")
 	streams := probe(t, "rtsp://"+s.RTSP().Addr()+"/live/canvas", "-rtsp_transport", "tcp")
 	if len(streams) != 1 || streams[0].CodecName != "h264" || streams[0].Width == 0 {
