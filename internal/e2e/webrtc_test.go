@@ -46,6 +46,12 @@ func newRTCPeerConnection(t *testing.T) *webrtc.PeerConnection {
 // response, applying the answer when it is one.
 func postOffer(t *testing.T, s *testkit.Server, pc *webrtc.PeerConnection, header http.Header) *http.Response {
 	t.Helper()
+	return postOfferTo(t, s.URL+"/v1/webrtc", pc, header)
+}
+
+// postOfferTo is postOffer to url (WHEP, WHIP).
+func postOfferTo(t *testing.T, url string, pc *webrtc.PeerConnection, header http.Header) *http.Response {
+	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,7 @@ func postOffer(t *testing.T, s *testkit.Server, pc *webrtc.PeerConnection, heade
 		t.Fatal(err)
 	}
 	<-gathered
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/webrtc", strings.NewReader(pc.LocalDescription().SDP))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
 	req.Header.Set("Content-Type", "application/sdp")
 	for k, v := range header {
 		req.Header[k] = v
@@ -382,23 +388,8 @@ func TestWHIPToRTSP(t *testing.T) {
 	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, _ := pc.CreateOffer(nil)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	resp, err := http.Post(s.URL+"/v1/whip/live/whip1", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/whip: %s %s", resp.Status, answer)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
+	if resp := postOfferTo(t, s.URL+"/v1/whip/live/whip1", pc, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/whip: %s", resp.Status)
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -463,4 +454,39 @@ func TestWebRTCConnectionLimit(t *testing.T) {
 	resp.Body.Close()
 	testkit.Eventually(t, 5*time.Second, "session reclaimed", func() bool { return s.WebRTC().Sessions() == 0 })
 	dialRTC(t, s, channelPeer(t))
+}
+
+// TestWHEPEndsWithThePath: a pion WHEP reader gets H.264 RTP while ffmpeg
+// publishes over RTMP; when the publisher stops, the session ends.
+func TestWHEPEndsWithThePath(t *testing.T) {
+	requireFFmpeg(t)
+	s := mediaServer(t, nil)
+	stop := publishFFmpeg(t, "flv", "rtmp://"+s.RTMP().Addr()+"/live/ending")
+	waitOnline(t, s, "live/ending")
+	pc := newRTCPeerConnection(t)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	var packets atomic.Int64
+	var codec atomic.Value
+	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		codec.Store(track.Codec().MimeType)
+		for {
+			if _, _, err := track.ReadRTP(); err != nil {
+				return
+			}
+			packets.Add(1)
+		}
+	})
+	resp := postOfferTo(t, s.URL+"/v1/whep/live/ending", pc, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/whep: %s", resp.Status)
+	}
+	testkit.Eventually(t, 10*time.Second, "H.264 packets", func() bool { return packets.Load() > 30 })
+	if c, _ := codec.Load().(string); c != webrtc.MimeTypeH264 {
+		t.Errorf("codec %q", c)
+	}
+	stop()
+	testkit.Eventually(t, 10*time.Second, "the session ended with the path", func() bool { return s.WebRTC().Sessions() == 0 })
 }
