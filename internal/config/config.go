@@ -42,6 +42,7 @@ type Config struct {
 	RTMP     RTMP          `koanf:"rtmp"`
 	RTSP     RTSP          `koanf:"rtsp"`
 	HLS      HLS           `koanf:"hls"`
+	WebRTC   WebRTC        `koanf:"webrtc"`
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
 }
@@ -273,6 +274,7 @@ func Defaults() Config {
 		RTMP:    rtmpCfg,
 		RTSP:    rtspCfg,
 		HLS:     hlsCfg,
+		WebRTC:  defaultWebRTC(),
 		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
 		Log:     Log{Level: "info", Format: "text"},
 		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
@@ -410,6 +412,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateMedia()...)
+	errs = append(errs, c.validateWebRTC()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -15,10 +15,11 @@ func cors(origins httpx.Origins, next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", "Streamhub-Cursor, Streamhub-Gap")
+			// Location, Link and Streamhub-Note: WebRTC's session and ICE servers, WHEP's left-out tracks.
+			h.Set("Access-Control-Expose-Headers", "Streamhub-Cursor, Streamhub-Gap, Location, Link, Streamhub-Note")
 			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
 				if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 					h.Set("Access-Control-Allow-Headers", req)
 				}

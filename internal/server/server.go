@@ -39,6 +39,7 @@ import (
 	"streamhub/internal/transport/rtsp"
 	"streamhub/internal/transport/sse"
 	"streamhub/internal/transport/tcp"
+	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
 )
 
@@ -68,6 +69,7 @@ type Server struct {
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
 	hls        *hls.Server
+	webrtc     *webrtc.Server // data channels (webrtc.go)
 	httpServer *http.Server
 	listener   net.Listener
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
@@ -126,6 +128,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.closeStore()
 		return nil, err
 	}
+	s.newWebRTC()
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
@@ -215,6 +218,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	s.mediaRoutes(mux)
+	s.webrtcRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
@@ -303,6 +307,13 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mqtt.Close()
 		return err
 	}
+	if err := s.webrtc.Start(); err != nil {
+		ln.Close()
+		s.tcp.Close()
+		s.mqtt.Close()
+		s.closeMedia()
+		return err
+	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
 	s.serveWG.Add(1)
 	go func() {
@@ -358,6 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
 	s.closeMedia()
+	s.webrtc.Close()
 	s.hub.Close()
 	s.tcp.Close()
 	s.mqtt.Close()

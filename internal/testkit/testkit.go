@@ -35,6 +35,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *Server {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.MQTT.Addr, cfg.MQTT.Tlsaddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.RTMP.Addr, cfg.RTSP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.WebRTC.UDP = "127.0.0.1:0"
 	cfg.MQTT.Sys = 0 // $SYS messages would crowd small history windows
 	cfg.Data = t.TempDir()
 	cfg.Shutdown = 5 * time.Second
