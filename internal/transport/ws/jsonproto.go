@@ -10,8 +10,8 @@ import (
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/transport/kit/httpx"
-	"streamhub/internal/transport/kit/wsconn"
 	"streamhub/internal/transport/kit/jsonproto"
+	"streamhub/internal/transport/kit/wsconn"
 )
 
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
