@@ -14,7 +14,7 @@ import (
 )
 
 func newServe() *cobra.Command {
-	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr, rtmpAddr, rtspAddr string
+	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr, rtmpAddr, rtspAddr, webrtcUDP string
 	var tcpIn, tcpOut, tcpInDial, tcpOutDial, durable []string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -56,6 +56,9 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("rtmp") {
 				cfg.RTMP.Addr = rtmpAddr
 			}
+			if flags.Changed("webrtc-udp") {
+				cfg.WebRTC.UDP = webrtcUDP
+			}
 			if flags.Changed("rtsp") {
 				cfg.RTSP.Addr = rtspAddr
 			}
@@ -89,6 +92,7 @@ its protocol's going-away signal, and the process exits once they are done.`,
 		"store topics matching FILTER durably, with the default retention (repeatable; needs --data; env STREAMHUB_DURABLE_STREAMS)")
 	f.StringVar(&mqttAddr, "mqtt", config.Defaults().MQTT.Addr, "MQTT listen address, empty to disable (env STREAMHUB_MQTT_ADDR)")
 	f.StringVar(&rtmpAddr, "rtmp", config.Defaults().RTMP.Addr, "RTMP listen address (publish and play media paths), empty to disable (env STREAMHUB_RTMP_ADDR)")
+	f.StringVar(&webrtcUDP, "webrtc-udp", config.Defaults().WebRTC.UDP, "the one UDP address of every WebRTC peer (data channels, WHEP, WHIP), empty to disable (env STREAMHUB_WEBRTC_UDP)")
 	f.StringVar(&rtspAddr, "rtsp", config.Defaults().RTSP.Addr, "RTSP listen address (publish and play media paths; UDP on the next two ports), empty to disable (env STREAMHUB_RTSP_ADDR)")
 	f.StringVar(&tcpAddr, "tcp", "", "text protocol listen address, e.g. 127.0.0.1:7000 (env STREAMHUB_TCP_ADDR)")
 	f.StringArrayVar(&tcpIn, "tcp-in", nil,

@@ -27,7 +27,7 @@ type runningServer struct {
 
 func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 	t.Helper()
-	all := append([]string{"serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--data", dataDir}, args...)
+	all := append([]string{"serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0", "--data", dataDir}, args...)
 	cmd := exec.Command(cliPath, all...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

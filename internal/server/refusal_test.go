@@ -36,6 +36,7 @@ func TestRefusalsLoggedWithRemote(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.MQTT.Addr, cfg.MQTT.Tlsaddr = "", ""
+	cfg.RTMP.Addr, cfg.RTSP.Addr, cfg.WebRTC.UDP = "", "", "127.0.0.1:0"
 	cfg.Data = t.TempDir()
 	cfg.CORS.Origins = []string{"https://app.example"}
 	var logs syncBuffer
