@@ -2,6 +2,7 @@ package hub
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"streamhub/internal/core/message"
 )
@@ -44,7 +45,7 @@ type Subscription struct {
 	// notify, when set, replaces ready: called (without blocking, possibly
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
-	notify func()
+	notify atomic.Pointer[func()]
 	// overflow, when set, is told (like notify) each time the DropOldest
 	// policy drops messages; it reports whether it cut the consumer off.
 	overflow func(dropped *message.Message) bool
@@ -78,11 +79,11 @@ func (s *Subscription) Ready() <-chan struct{} { return s.ready }
 
 // Notify makes the subscription call f instead of signalling Ready when
 // messages are queued and when it ends. f must not block nor take locks
-// held around DrainUpTo. Call it before subscribing.
+// held around DrainUpTo. Set after subscribing (an on-demand writer), it
+// takes over from the next signal: the setter drains what Ready signalled
+// before.
 func (s *Subscription) Notify(f func()) {
-	s.mu.Lock()
-	s.notify = f
-	s.mu.Unlock()
+	s.notify.Store(&f)
 }
 
 // OnOverflow makes the subscription call f whenever its DropOldest policy
@@ -256,8 +257,8 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 }
 
 func (s *Subscription) signal() {
-	if s.notify != nil {
-		s.notify()
+	if f := s.notify.Load(); f != nil {
+		(*f)()
 		return
 	}
 	select {
@@ -342,8 +343,8 @@ func (s *Subscription) endLocked(err error) {
 	s.queue = nil
 	s.account(-s.live, -s.bytes)
 	close(s.done)
-	if s.notify != nil {
-		s.notify()
+	if f := s.notify.Load(); f != nil {
+		(*f)()
 	}
 }
 
