@@ -3,7 +3,6 @@ package hub
 import (
 	"cmp"
 	"errors"
-	"math"
 	"slices"
 	"time"
 
@@ -43,10 +42,6 @@ func (s *Subscription) Queued() int {
 // admin API: past it, new topics are not listed.
 const maxTrackedTopics = 10000
 
-// rateSpan is the time constant of the per-topic message rate: an
-// exponentially decaying average over about this long.
-const rateSpan = 10 * time.Second
-
 // maxLastPayload bounds the payloads the topic statistics keep alive: a
 // larger last message is remembered by its size only, so 10000 topics
 // hold at most about 10 MiB of payloads.
@@ -55,10 +50,14 @@ const maxLastPayload = 1 << 10
 // topicStats is what the hub remembers about one topic name.
 type topicStats struct {
 	count    uint64
-	rate     float64 // messages per second, decayed to at
-	at       time.Time
 	last     *message.Message // nil when its payload was over maxLastPayload
 	lastSize int
+	// The rate is worked out when read, not per publish (a publish only
+	// counts): messages since the last sample over the time since.
+	rate      float64
+	sampled   bool
+	seenCount uint64
+	seenAt    time.Time
 }
 
 // topicTable holds the statistics of the topics seen; guarded by Hub.mu.
@@ -66,9 +65,20 @@ type topicTable struct {
 	byName map[string]*topicStats
 }
 
-// decayedRate is st's rate as of now.
-func (st *topicStats) decayedRate(now time.Time) float64 {
-	return st.rate * math.Exp(-now.Sub(st.at).Seconds()/rateSpan.Seconds())
+// rateAt is st's message rate as of now: over the time since the previous
+// sample when that is at least a second (taking a new sample), else the
+// previous sample's (or, before any, the count of the first second).
+func (st *topicStats) rateAt(now time.Time) float64 {
+	dt := now.Sub(st.seenAt)
+	if dt < time.Second {
+		if st.sampled {
+			return st.rate
+		}
+		return float64(st.count - st.seenCount)
+	}
+	st.rate = float64(st.count-st.seenCount) / dt.Seconds()
+	st.seenCount, st.seenAt, st.sampled = st.count, now, true
+	return st.rate
 }
 
 // record counts m on its topic; the caller holds Hub.mu.
@@ -81,11 +91,9 @@ func (t *topicTable) record(m *message.Message) {
 		if len(t.byName) >= maxTrackedTopics {
 			return
 		}
-		st = &topicStats{at: m.Time}
+		st = &topicStats{seenAt: m.Time}
 		t.byName[m.Topic] = st
 	}
-	st.rate = st.decayedRate(m.Time) + 1/rateSpan.Seconds()
-	st.at = m.Time
 	st.count++
 	st.last, st.lastSize = nil, len(m.Payload)
 	if len(m.Payload) <= maxLastPayload {
@@ -97,7 +105,7 @@ func (t *topicTable) record(m *message.Message) {
 type TopicInfo struct {
 	Name     string
 	Messages uint64  // published since the hub started
-	Rate     float64 // messages per second, averaged over about 10 s
+	Rate     float64 // messages per second since the previous read (at least 1 s before)
 	// Last is the last message, nil if its payload was over 1 KiB;
 	// LastSize is its payload's size.
 	Last     *message.Message
@@ -115,7 +123,7 @@ func (h *Hub) Topics() []TopicInfo {
 	out := make([]TopicInfo, 0, len(h.topics.byName)+len(h.retained))
 	for name, st := range h.topics.byName {
 		_, retained := h.retained[name]
-		out = append(out, TopicInfo{Name: name, Messages: st.count, Rate: st.decayedRate(now), Last: st.last,
+		out = append(out, TopicInfo{Name: name, Messages: st.count, Rate: st.rateAt(now), Last: st.last,
 			LastSize: st.lastSize, Retained: retained, Durable: h.store != nil && h.store.Durable(name)})
 	}
 	for name, m := range h.retained {
