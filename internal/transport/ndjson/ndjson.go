@@ -60,13 +60,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, from := sub.Start, req.From
-	unregister := h.cfg.Registry.AddRequest(r, "ndjson", sub.Subscription, sub.Kick)
-	disconnected := h.meter.Connected()
-	cleanup := func() {
-		disconnected()
-		unregister()
-		sub.Close()
-	}
+	cleanup := sub.Listed(r, "ndjson", h.cfg.Registry, h.meter)
 	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -68,13 +68,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, from := sub.Start, req.From
-	unregister := h.cfg.Registry.AddRequest(r, "sse", sub.Subscription, sub.Kick)
-	disconnected := h.meter.Connected()
-	cleanup := func() {
-		disconnected()
-		unregister()
-		sub.Close()
-	}
+	cleanup := sub.Listed(r, "sse", h.cfg.Registry, h.meter)
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")

@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
+	"streamhub/internal/registry"
 	"streamhub/internal/quote"
 	"streamhub/internal/transport/kit"
 )
@@ -118,6 +119,19 @@ type Subscription struct {
 	*hub.Subscription
 	Start   hub.Start
 	release func()
+}
+
+// Listed counts the subscriber as a connection of transport in meter and
+// lists it in reg (the admin API) until the returned func runs, which
+// also closes it.
+func (s *Subscription) Listed(r *http.Request, transport string, reg *registry.Registry, meter kit.Meter) (done func()) {
+	unregister := reg.AddRequest(r, transport, s.Subscription, s.Kick)
+	disconnected := meter.Connected()
+	return func() {
+		disconnected()
+		unregister()
+		s.Close()
+	}
 }
 
 // Close ends the subscription and frees the connection slot.
