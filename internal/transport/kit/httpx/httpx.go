@@ -17,8 +17,8 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
-	"streamhub/internal/registry"
 	"streamhub/internal/quote"
+	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 )
 
