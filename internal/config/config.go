@@ -209,7 +209,8 @@ type Log struct {
 	Format string `koanf:"format"` // text or json
 }
 
-// History sizes the in-memory resume window.
+// History sizes the in-memory resume windows: Messages and Age per topic
+// family (first level), Bytes for all of them together.
 type History struct {
 	Messages int           `koanf:"messages"`
 	Bytes    int           `koanf:"bytes"`

@@ -71,7 +71,9 @@ type Hub struct {
 	// mu orders publishes: cursor assignment, history, retained store and
 	// enqueueing happen together, so a subscription made (or resumed) under
 	// mu sees every message exactly once, from backlog or from its queue.
-	// Lock order: Hub.mu, then Subscription.mu. Transports may hold
+	// Lock order: Hub.mu, then Subscription.mu; Hub.mu, then the store's
+	// (in memory: Stage, Gap). No store I/O under either lock but the
+	// rare Reserve: commits, pages and lookups run unlocked. Transports may hold
 	// their own locks when they call into a subscription (MQTT drains its
 	// queue under session.mu and the connection's writeMu: session.mu →
 	// writeMu → Subscription.mu), so the hooks the hub calls under its
@@ -362,6 +364,13 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 	}
 	h := s.hub
+	if from.FromSeq == 0 && (!from.Since.IsZero() || from.Last > 0) {
+		after, err := h.position(filters, from)
+		if err != nil {
+			return Start{}, err
+		}
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -384,12 +393,6 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	if from.FromSeq > 0 {
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
-	} else if !from.Since.IsZero() || from.Last > 0 {
-		after, err := h.positionLocked(filters, from)
-		if err != nil {
-			return Start{}, err
-		}
-		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
 	}
 	// A cursor of an epoch this hub does not know (another server's, or a
 	// data directory since deleted) says nothing about what the client has
@@ -400,21 +403,20 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: 0}
 	}
 	var backlog []Delivery
+	evicted := h.history.evictedFor(filters)
 	switch {
-	case from.After != nil && from.After.Seq >= h.history.evicted:
-		// The memory window holds everything after the cursor.
+	case from.After != nil && from.After.Seq >= evicted:
+		// The memory windows hold everything after the cursor.
 		backlog, _ = h.history.after(from.After.Seq, filters)
 	case from.After != nil && h.store != nil:
-		// Older than the window: stored messages up to the window, paged in
-		// as the subscriber reads, then the window.
+		// Older than the windows: stored messages up to them, paged in
+		// as the subscriber reads, then the windows.
 		after := from.After.Seq
-		s.catchUp(filters, after, h.history.evicted)
-		start.Gap = h.store.Gap(filters, after) || (h.history.evicted > after && !h.covered(filters))
-		backlog = h.history.all(filters)
+		s.catchUp(filters, after, evicted)
+		start.Gap = h.store.Gap(filters, after) || !h.covered(filters)
+		backlog, _ = h.history.after(evicted, filters)
 	case from.After != nil:
-		var gap bool
-		backlog, gap = h.history.after(from.After.Seq, filters)
-		start.Gap = gap
+		backlog, start.Gap = h.history.after(from.After.Seq, filters)
 	case from.Retained:
 		backlog = h.retainedMatching(filters)
 	}
@@ -432,33 +434,43 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	return start, nil
 }
 
-// positionLocked turns a time or a count into the sequence to replay after,
-// looking in the memory window first and then in the store.
-func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
-	held := h.history.msgs[h.history.head:]
-	if from.Last > 0 {
-		found := 0
-		for i := len(held) - 1; i >= 0; i-- {
-			if topic.MatchAny(filters, held[i].Topic) {
-				if found++; found == from.Last {
-					return held[i].Seq - 1, nil
-				}
-			}
-		}
-		if h.store == nil {
-			return h.history.evicted, nil
-		}
-		after, _, err := h.store.LastN(filters, from.Last-found, h.history.evicted)
+// position turns a time or a count into the sequence to replay after,
+// looking in the memory windows (under Hub.mu) first and then in the store
+// without Hub.mu, which fan-out needs: what is stored up to the windows
+// does not change meanwhile, and whatever the windows lose meanwhile the
+// resume reads from the store.
+func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
+	h.mu.Lock()
+	after, found, ok, evicted := h.positionInWindows(filters, from)
+	h.mu.Unlock()
+	switch {
+	case ok || h.store == nil:
+		return after, nil
+	case from.Last > 0:
+		after, _, err := h.store.LastN(filters, from.Last-found, evicted)
 		return after, err
 	}
-	if len(held) > 0 && !held[0].Time.After(from.Since) {
-		i, _ := slices.BinarySearchFunc(held, from.Since, func(m *message.Message, t time.Time) int { return m.Time.Compare(t) })
-		return held[i].Seq - 1, nil
+	return h.store.SeqAtTime(from.Since, evicted)
+}
+
+// positionInWindows answers position from the memory windows if they
+// reach back far enough (ok); else it returns how many of the last
+// messages they hold (found) and up to which sequence the store must look.
+// The caller holds Hub.mu.
+func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
+	evicted = h.history.evictedFor(filters)
+	held, _ := h.history.after(evicted, filters)
+	if from.Last > 0 {
+		if n := len(held); n >= from.Last {
+			return held[n-from.Last].Msg.Seq - 1, n, true, evicted
+		}
+		return evicted, len(held), false, evicted
 	}
-	if h.store == nil {
-		return h.history.evicted, nil
+	if len(held) > 0 && !held[0].Msg.Time.After(from.Since) {
+		i, _ := slices.BinarySearchFunc(held, from.Since, func(d Delivery, t time.Time) int { return d.Msg.Time.Compare(t) })
+		return held[i].Msg.Seq - 1, 0, true, evicted
 	}
-	return h.store.SeqAtTime(from.Since, h.history.evicted)
+	return evicted, 0, false, evicted
 }
 
 // covered reports whether every filter matches durable topics only.

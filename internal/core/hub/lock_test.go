@@ -29,8 +29,10 @@ func (s *slowStore) Retained() ([]*message.Message, error) {
 	return nil, nil
 }
 func (s *slowStore) SeqAtTime(time.Time, uint64) (uint64, error) { return 0, nil }
-func (s *slowStore) LastN([]string, int, uint64) (uint64, int, error) {
-	return 0, 0, nil
+func (s *slowStore) LastN(_ []string, _ int, upTo uint64) (uint64, int, error) {
+	close(s.entered)
+	<-s.replay
+	return upTo - 1, 1, nil
 }
 
 func (s *slowStore) Replay(_ []string, after, upTo uint64, _ int) ([]*message.Message, uint64, bool, error) {
@@ -44,12 +46,7 @@ func (s *slowStore) Replay(_ []string, after, upTo uint64, _ int) ([]*message.Me
 // go on; the page still comes before the live messages.
 func TestResumePageDoesNotStallPublishes(t *testing.T) {
 	t.Parallel()
-	st := &slowStore{reserved: 100, replay: make(chan struct{}), entered: make(chan struct{})}
-	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h, st := newSlowStoreHub(t)
 	s := h.NewSubscription("test", QueueLimits{})
 	if _, err := s.Subscribe([]string{"t"}, StartFrom{After: &message.Cursor{Epoch: "slow", Seq: 5}}); err != nil {
 		t.Fatal(err)
@@ -57,6 +54,53 @@ func TestResumePageDoesNotStallPublishes(t *testing.T) {
 	drained := make(chan []Delivery)
 	go func() { drained <- s.Drain(nil) }()
 	<-st.entered
+	publishWhileStoreReads(t, h, st)
+	st.replay <- struct{}{}
+	got := []string{}
+	for _, d := range <-drained {
+		got = append(got, string(d.Msg.Payload))
+	}
+	got = append(got, payloads(s)...)
+	equal(t, got, "stored", "live")
+}
+
+// TestStartingPointFromStoreDoesNotStallPublishes: a subscriber asking for
+// the last messages, which the store must find, does not stall publishes
+// while it reads; it then gets the stored message and the live one.
+func TestStartingPointFromStoreDoesNotStallPublishes(t *testing.T) {
+	t.Parallel()
+	h, st := newSlowStoreHub(t)
+	s := h.NewSubscription("test", QueueLimits{})
+	subscribed := make(chan error)
+	go func() {
+		_, err := s.Subscribe([]string{"t"}, StartFrom{Last: 1})
+		subscribed <- err
+	}()
+	<-st.entered
+	publishWhileStoreReads(t, h, st)
+	st.entered = make(chan struct{})
+	st.replay <- struct{}{}
+	if err := <-subscribed; err != nil {
+		t.Fatal(err)
+	}
+	go func() { st.replay <- struct{}{} }() // the catch-up page
+	equal(t, payloads(s), "stored", "live")
+}
+
+func newSlowStoreHub(t *testing.T) (*Hub, *slowStore) {
+	st := &slowStore{reserved: 100, replay: make(chan struct{}), entered: make(chan struct{})}
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, st
+}
+
+// publishWhileStoreReads publishes "live" on t while st holds a read, and
+// fails if the publish waits for that read.
+func publishWhileStoreReads(t *testing.T, h *Hub, st *slowStore) {
+	t.Helper()
 	published := make(chan error)
 	go func() {
 		_, err := h.Publish(context.Background(), &message.Message{Topic: "t", Payload: []byte("live")})
@@ -69,13 +113,6 @@ func TestResumePageDoesNotStallPublishes(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		st.replay <- struct{}{}
-		t.Fatal("a publish waited for a subscriber's store page")
+		t.Fatal("a publish waited for a subscriber's store read")
 	}
-	st.replay <- struct{}{}
-	got := []string{}
-	for _, d := range <-drained {
-		got = append(got, string(d.Msg.Payload))
-	}
-	got = append(got, payloads(s)...)
-	equal(t, got, "stored", "live")
 }
