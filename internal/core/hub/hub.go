@@ -95,6 +95,7 @@ type Hub struct {
 	store         Store
 	reserved      uint64
 	staged        []*staged
+	committing    bool // a batch taken from staged is not fanned out yet: later messages wait too
 	commitWake    chan struct{}
 	committerDone chan struct{}
 }
@@ -225,7 +226,7 @@ func (h *Hub) Deliver(m *message.Message) error {
 	h.seq++
 	m.Seq, m.Epoch = h.seq, h.epoch
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
-	if !store && len(h.staged) == 0 {
+	if !store && len(h.staged) == 0 && !h.committing {
 		h.fanoutLocked(m)
 		h.mu.Unlock()
 		return nil
@@ -252,6 +253,7 @@ func (h *Hub) committer() {
 			batch := h.staged
 			h.staged = nil
 			closed := h.closed
+			h.committing = len(batch) > 0
 			h.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -266,6 +268,7 @@ func (h *Hub) committer() {
 					h.fanoutLocked(st.m)
 				}
 			}
+			h.committing = false
 			h.mu.Unlock()
 			for _, st := range batch {
 				st.done <- err

@@ -15,6 +15,10 @@ type slowStore struct {
 	reserved uint64
 	replay   chan struct{} // a value lets one Replay through
 	entered  chan struct{} // closed once a Replay is waiting
+	// committing, when set, is told of each Commit, which then waits for
+	// committed to be closed.
+	committing chan struct{}
+	committed  chan struct{}
 }
 
 func (s *slowStore) Epoch() string             { return "slow" }
@@ -23,7 +27,6 @@ func (s *slowStore) Reserve(uint64) error      { return nil }
 func (s *slowStore) Durable(string) bool       { return false }
 func (s *slowStore) Covered(string) bool       { return true }
 func (s *slowStore) Stage(*message.Message)    {}
-func (s *slowStore) Commit() error             { return nil }
 func (s *slowStore) Gap([]string, uint64) bool { return false }
 func (s *slowStore) Retained() ([]*message.Message, error) {
 	return nil, nil
@@ -33,6 +36,17 @@ func (s *slowStore) LastN(_ []string, _ int, upTo uint64) (uint64, int, error) {
 	close(s.entered)
 	<-s.replay
 	return upTo - 1, 1, nil
+}
+
+func (s *slowStore) Commit() error {
+	if s.committing != nil {
+		select {
+		case s.committing <- struct{}{}:
+		default:
+		}
+		<-s.committed
+	}
+	return nil
 }
 
 func (s *slowStore) Replay(_ []string, after, upTo uint64, _ int) ([]*message.Message, uint64, bool, error) {
@@ -115,4 +129,39 @@ func publishWhileStoreReads(t *testing.T, h *Hub, st *slowStore) {
 		st.replay <- struct{}{}
 		t.Fatal("a publish waited for a subscriber's store read")
 	}
+}
+
+// TestOrderWhileCommitting: a message that needs no storing, published
+// while an earlier one is being committed, is fanned out after it, so
+// subscribers (and the history window) see cursors in order.
+func TestOrderWhileCommitting(t *testing.T) {
+	t.Parallel()
+	st := &slowStore{committing: make(chan struct{}, 1), committed: make(chan struct{})}
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	s := h.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"#"}, StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 2)
+	publish := func(m *message.Message) {
+		_, err := h.Publish(context.Background(), m)
+		published <- err
+	}
+	go publish(&message.Message{Topic: "r", Payload: []byte("stored"), Retain: true})
+	<-st.committing
+	go publish(&message.Message{Topic: "t", Payload: []byte("live")})
+	for h.Stats().Seq != 2 { // the second publish is sequenced
+		time.Sleep(time.Millisecond)
+	}
+	close(st.committed)
+	for range 2 {
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+	}
+	equal(t, payloads(s), "stored", "live")
 }
