@@ -63,9 +63,11 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	observe Observer
-	fabric  Fabric
-	deliver func(*message.Message) error // Deliver, made once: a method value allocates
+	broker  Broker
 	epoch   string
+	// stopRun ends a shared broker's Run; runDone is closed when it returned.
+	stopRun context.CancelFunc
+	runDone chan struct{}
 	queues  budget // every subscription's live messages, together
 
 	// mu orders publishes: cursor assignment, history, retained store and
@@ -132,14 +134,16 @@ const reserveStep = 1 << 20
 // replayPage is how many stored messages a catching-up subscription loads at once.
 const replayPage = 1000
 
-// New makes a hub. A nil observer discards events; a nil fabric keeps
-// messages on this node; a nil store keeps everything in memory.
-func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store Store) (*Hub, error) {
+// New makes a hub. A nil observer discards events; a nil broker keeps
+// messages on this node (the local broker, with store if not nil: else
+// everything stays in memory). A shared broker owns storage: store must
+// then be nil.
+func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store Store) (*Hub, error) {
 	if observe == nil {
 		observe = nopObserver{}
 	}
-	if fabric == nil {
-		fabric = Local{}
+	if broker != nil && store != nil {
+		return nil, errors.New("hub: a shared broker keeps its own store")
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = Defaults().MaxPayload
@@ -148,13 +152,12 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		cfg:      cfg,
 		log:      log,
 		observe:  observe,
-		fabric:   fabric,
+		broker:   broker,
 		epoch:    newEpoch(),
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
 	}
-	h.deliver = h.Deliver
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
 	if store != nil {
@@ -174,7 +177,36 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		h.committerDone = make(chan struct{})
 		go h.committer()
 	}
+	if broker == nil {
+		h.broker = localBroker{h}
+		return h, nil
+	}
+	if err := h.joinBroker(broker); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// joinBroker takes a shared broker's epoch and retained messages and
+// starts delivering what it carries.
+func (h *Hub) joinBroker(b Broker) error {
+	h.epoch = b.Epoch()
+	retained, err := b.Retained(context.Background())
+	if err != nil {
+		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
+	}
+	for _, m := range retained {
+		h.retained[m.Topic] = m
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopRun, h.runDone = cancel, make(chan struct{})
+	go func() {
+		defer close(h.runDone)
+		if err := b.Run(ctx, h.deliverShared); err != nil && ctx.Err() == nil {
+			h.log.Error("broker stopped delivering", "err", err)
+		}
+	}()
+	return nil
 }
 
 func newEpoch() string {
@@ -188,8 +220,8 @@ func newEpoch() string {
 // Epoch identifies this hub's history; cursors from another epoch are gaps.
 func (h *Hub) Epoch() string { return h.epoch }
 
-// Publish validates m, stamps it and hands it to the fabric, which delivers
-// it to every node. It returns the cursor the message got on this node.
+// Publish validates m, stamps it and hands it to the broker, which delivers
+// it to every node. It returns the message's cursor, the same on every node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
 	if !topic.IsValidName(m.Topic) {
 		return message.Cursor{}, topic.ValidateName(m.Topic)
@@ -200,17 +232,32 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	if err := h.fabric.Send(ctx, m, h.deliver); err != nil {
+	c, err := h.broker.Publish(ctx, m)
+	if err != nil {
 		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
 	}
-	return m.Cursor(), nil
+	return c, nil
 }
 
-// Deliver gives m its cursor on this node and fans it out. Fabrics call it.
+// deliverShared fans out a message a shared broker delivers with its
+// position set, in position order: another node's, or this node's own
+// coming back.
+func (h *Hub) deliverShared(m *message.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.seq = max(h.seq, m.Seq)
+	h.fanoutLocked(m)
+}
+
+// deliverLocal gives m its cursor on this node and fans it out: the local
+// broker's Publish.
 // A message that must be stored (durable topic, retained) is fanned out,
-// and Deliver returns, only once the store committed it; messages that
+// and deliverLocal returns, only once the store committed it; messages that
 // follow it wait in order, so subscribers see cursors in order.
-func (h *Hub) Deliver(m *message.Message) error {
+func (h *Hub) deliverLocal(m *message.Message) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -315,6 +362,18 @@ func (h *Hub) stopCommitter() {
 	close(h.commitWake)
 	h.mu.Unlock()
 	<-h.committerDone
+	h.mu.Lock()
+}
+
+// stopBroker ends a shared broker's Run and waits for it; the caller
+// holds mu and has set closed (deliverShared then does nothing).
+func (h *Hub) stopBroker() {
+	if h.stopRun == nil {
+		return
+	}
+	h.stopRun()
+	h.mu.Unlock()
+	<-h.runDone
 	h.mu.Lock()
 }
 
@@ -581,6 +640,7 @@ func (h *Hub) Close() {
 	}
 	h.closed = true
 	h.stopCommitter()
+	h.stopBroker()
 	live := h.live
 	h.live = nil
 	h.subs = index.New[*Subscription]()
