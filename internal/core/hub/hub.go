@@ -470,12 +470,13 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	case from.After != nil && from.After.Seq >= evicted:
 		// The memory windows hold everything after the cursor.
 		backlog, _ = h.history.after(from.After.Seq, filters)
-	case from.After != nil && h.store != nil:
-		// Older than the windows: stored messages up to them, paged in
-		// as the subscriber reads, then the windows.
+	case from.After != nil && (h.store != nil || h.stopRun != nil):
+		// Older than the windows: stored messages up to them (the local
+		// store's, or a shared broker's), paged in as the subscriber
+		// reads, then the windows.
 		after := from.After.Seq
 		s.catchUp(filters, after, evicted)
-		start.Gap = h.store.Gap(filters, after) || !h.covered(filters)
+		start.Gap = h.store != nil && (h.store.Gap(filters, after) || !h.covered(filters))
 		backlog, _ = h.history.after(evicted, filters)
 	case from.After != nil:
 		backlog, start.Gap = h.history.after(from.After.Seq, filters)
