@@ -30,6 +30,8 @@ type Config struct {
 	Prefix string
 	// Timeout bounds each JetStream request (publish, stream lookups).
 	Timeout time.Duration
+	// Creds is a NATS credentials file; CA the NATS servers' TLS CA.
+	Creds, CA string
 }
 
 // JetStream carries every message through one JetStream stream, whose
@@ -61,8 +63,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), nats.Name("streamhub "+cfg.Node), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(false))
+	opts := []nats.Option{nats.Name("streamhub " + cfg.Node), nats.MaxReconnects(-1)}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.CA != "" {
+		opts = append(opts, nats.RootCAs(cfg.CA))
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
 	}

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -7,36 +7,21 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
+	"streamhub/internal/cluster"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/testkit"
 )
 
-// startNATS runs a NATS server with JetStream in the test, on a free port.
-func startNATS(t *testing.T) *natsserver.Server {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
 // node is one streamhub node's core: a hub on its own JetStream broker.
-func node(t *testing.T, url, name string, configure ...func(*hub.Config)) (*hub.Hub, *JetStream) {
+func node(t *testing.T, url, name string, configure ...func(*hub.Config)) (*hub.Hub, *cluster.JetStream) {
 	t.Helper()
 	cfg := hub.Defaults()
 	for _, f := range configure {
 		f(&cfg)
 	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := Open(context.Background(), Config{URLs: []string{url}, Node: name, Timeout: time.Second}, log)
+	b, err := cluster.Open(context.Background(), cluster.Config{URLs: []string{url}, Node: name, Timeout: time.Second}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +83,7 @@ func equal(t *testing.T, got []string, want ...string) {
 // character NATS cannot hold stay apart.
 func TestTwoNodesThroughJetStream(t *testing.T) {
 	t.Parallel()
-	srv := startNATS(t)
+	srv := testkit.StartNATS(t)
 	a, _ := node(t, srv.ClientURL(), "a")
 	b, _ := node(t, srv.ClientURL(), "b")
 	onB := b.NewSubscription("test", hub.QueueLimits{})
@@ -128,7 +113,7 @@ func TestTwoNodesThroughJetStream(t *testing.T) {
 // with hub.ErrUnavailable instead of being lost.
 func TestPublishUnavailableWithoutNATS(t *testing.T) {
 	t.Parallel()
-	srv := startNATS(t)
+	srv := testkit.StartNATS(t)
 	a, broker := node(t, srv.ClientURL(), "a")
 	srv.Shutdown()
 	deadline := time.Now().Add(10 * time.Second)
@@ -145,7 +130,7 @@ func TestPublishUnavailableWithoutNATS(t *testing.T) {
 // window is too short for a cursor reads the rest from the stream.
 func TestResumeOlderThanTheWindowReplaysFromJetStream(t *testing.T) {
 	t.Parallel()
-	srv := startNATS(t)
+	srv := testkit.StartNATS(t)
 	a, _ := node(t, srv.ClientURL(), "a")
 	b, _ := node(t, srv.ClientURL(), "b", func(c *hub.Config) { c.HistoryMessages = 2 })
 	live := b.NewSubscription("test", hub.QueueLimits{})
