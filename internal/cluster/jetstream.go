@@ -122,6 +122,9 @@ func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
 // Epoch names the cluster's position space.
 func (b *JetStream) Epoch() string { return b.epoch }
 
+// Head is the stream's last sequence when this node joined.
+func (b *JetStream) Head() uint64 { return b.startSeq - 1 }
+
 // Publish stores m in JetStream and returns once JetStream acknowledged
 // it, with its stream sequence as position; a retained message first
 // replaces its topic's retained record.

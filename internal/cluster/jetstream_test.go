@@ -149,3 +149,20 @@ func TestResumeOlderThanTheWindowReplaysFromJetStream(t *testing.T) {
 	}
 	equal(t, receive(t, resumed, 4), "2", "3", "4", "5")
 }
+
+// TestResumeOnANodeThatJoinedLater: a node started after the messages
+// were published resumes an old cursor from the stream, without a gap.
+func TestResumeOnANodeThatJoinedLater(t *testing.T) {
+	t.Parallel()
+	srv := testkit.StartNATS(t)
+	a, _ := node(t, srv.ClientURL(), "a")
+	first := publish(t, a, "t", "1", false)
+	publish(t, a, "t", "2", false)
+	publish(t, a, "t", "3", false)
+	late, _ := node(t, srv.ClientURL(), "late")
+	s := late.NewSubscription("test", hub.QueueLimits{})
+	if start, err := s.Subscribe([]string{"t"}, hub.StartFrom{After: &first}); err != nil || start.Gap {
+		t.Fatal(err, start)
+	}
+	equal(t, receive(t, s, 2), "2", "3")
+}

@@ -23,6 +23,10 @@ type Broker interface {
 	// Epoch names the position space: a cursor of this epoch means the
 	// same message on every node sharing the broker.
 	Epoch() string
+	// Head is the position of the last message stored when this node
+	// joined: Run delivers from the next one, and older messages are only
+	// in the broker (Replay).
+	Head() uint64
 	// Publish appends m and returns its position once the broker holds it
 	// as its topic requires (a durable topic: stored, and on a cluster
 	// acknowledged by its replicas), so that the publisher's

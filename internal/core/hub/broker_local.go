@@ -16,6 +16,13 @@ var _ Broker = localBroker{}
 
 func (b localBroker) Epoch() string { return b.h.epoch }
 
+// Head is the hub's own sequence: everything is delivered inside Publish.
+func (b localBroker) Head() uint64 {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	return b.h.seq
+}
+
 func (b localBroker) Publish(_ context.Context, m *message.Message) (message.Cursor, error) {
 	if err := b.h.deliverLocal(m); err != nil {
 		return message.Cursor{}, err

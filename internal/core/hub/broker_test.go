@@ -22,14 +22,18 @@ type sharedLog struct {
 
 // node is one hub's view of the log.
 type logNode struct {
-	log *sharedLog
-	in  chan *message.Message
+	log  *sharedLog
+	in   chan *message.Message
+	head uint64
+	// pause, while locked by a test, holds this node's deliveries back:
+	// a node lagging behind the log.
+	pause sync.Mutex
 }
 
 func (l *sharedLog) node() *logNode {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := &logNode{log: l, in: make(chan *message.Message, 1024)}
+	n := &logNode{log: l, in: make(chan *message.Message, 1024), head: uint64(len(l.msgs))}
 	l.nodes = append(l.nodes, n.in)
 	return n
 }
@@ -40,6 +44,8 @@ func copyFor(m *message.Message) *message.Message {
 }
 
 func (n *logNode) Epoch() string { return "shared" }
+
+func (n *logNode) Head() uint64 { return n.head }
 
 func (n *logNode) Publish(_ context.Context, m *message.Message) (message.Cursor, error) {
 	l := n.log
@@ -59,7 +65,9 @@ func (n *logNode) Run(ctx context.Context, deliver func(*message.Message)) error
 		case <-ctx.Done():
 			return nil
 		case m := <-n.in:
+			n.pause.Lock()
 			deliver(m)
+			n.pause.Unlock()
 		}
 	}
 }
@@ -102,12 +110,18 @@ func (n *logNode) Retained(context.Context) ([]*message.Message, error) {
 }
 
 func newNode(t *testing.T, l *sharedLog) *Hub {
-	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, l.node(), nil)
+	h, _ := newPausableNode(t, l)
+	return h
+}
+
+func newPausableNode(t *testing.T, l *sharedLog) (*Hub, *logNode) {
+	n := l.node()
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	return h
+	return h, n
 }
 
 // drainWithin collects s's deliveries until it holds n of them.
@@ -162,4 +176,24 @@ func TestSharedBrokerAcrossNodes(t *testing.T) {
 			t.Fatalf("retained %v", m)
 		}
 	}
+}
+
+// TestResumeOnALaggingNode: a cursor taken on A, given to node B before B
+// has delivered up to it, gets no message twice: B's late deliveries at
+// or before the cursor are not queued for the resumed subscription.
+func TestResumeOnALaggingNode(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	a := newNode(t, l)
+	b, lagging := newPausableNode(t, l)
+	lagging.pause.Lock()
+	publish(t, a, "t", "1", false)
+	seen := publish(t, a, "t", "2", false)
+	s := b.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"t"}, StartFrom{After: &seen}); err != nil {
+		t.Fatal(err)
+	}
+	lagging.pause.Unlock()
+	publish(t, a, "t", "3", false)
+	equal(t, drainWithin(t, s, 1), "3")
 }

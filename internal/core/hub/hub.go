@@ -191,6 +191,8 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 // starts delivering what it carries.
 func (h *Hub) joinBroker(b Broker) error {
 	h.epoch = b.Epoch()
+	h.seq = b.Head()
+	h.history.evicted = h.seq // older messages are in the broker
 	retained, err := b.Retained(context.Background())
 	if err != nil {
 		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
@@ -338,7 +340,7 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 	h.topics.record(m)
 	matched := h.matched[:0]
 	h.subs.Match(m.Topic, func(s *Subscription) {
-		if s.lastSeq != m.Seq && (s.readCheck == nil || s.readCheck(m.Topic)) {
+		if s.lastSeq != m.Seq && m.Seq > s.floor && (s.readCheck == nil || s.readCheck(m.Topic)) {
 			s.lastSeq = m.Seq
 			matched = append(matched, s)
 		}
@@ -484,6 +486,12 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		backlog = h.retainedMatching(filters)
 	}
 	start.Gap = start.Gap || foreign
+	if from.After != nil {
+		// A shared broker's node may not have delivered up to a cursor
+		// taken on another node yet: what it delivers late, up to the
+		// cursor, the client has seen.
+		s.floor = max(s.floor, from.After.Seq)
+	}
 	if s.readCheck != nil {
 		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
 	}

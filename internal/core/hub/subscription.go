@@ -18,6 +18,7 @@ type Subscription struct {
 	// Guarded by hub.mu.
 	filters map[string]struct{}
 	lastSeq uint64 // dedupes a message matched through several filters
+	floor   uint64 // live messages at or before it are not queued: a resume's cursor
 
 	mu    sync.Mutex
 	queue []entry
