@@ -15,7 +15,8 @@ import (
 
 func newServe() *cobra.Command {
 	var configPath, httpAddr, dataDir, logLevel, logFormat, tcpAddr, mqttAddr, rtmpAddr, rtspAddr, webrtcUDP string
-	var tcpIn, tcpOut, tcpInDial, tcpOutDial, durable []string
+	var tcpIn, tcpOut, tcpInDial, tcpOutDial, durable, clusterURLs []string
+	var node string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
@@ -62,6 +63,12 @@ its protocol's going-away signal, and the process exits once they are done.`,
 			if flags.Changed("rtsp") {
 				cfg.RTSP.Addr = rtspAddr
 			}
+			if flags.Changed("cluster") {
+				cfg.Cluster.URLs = clusterURLs
+			}
+			if flags.Changed("node") {
+				cfg.Cluster.Node = node
+			}
 			for _, f := range durable {
 				cfg.Durable.Streams = append(cfg.Durable.Streams, config.DurableStream{Filter: f})
 			}
@@ -90,6 +97,9 @@ its protocol's going-away signal, and the process exits once they are done.`,
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env STREAMHUB_LOG_FORMAT)")
 	f.StringArrayVar(&durable, "durable", nil,
 		"store topics matching FILTER durably, with the default retention (repeatable; needs --data; env STREAMHUB_DURABLE_STREAMS)")
+	f.StringSliceVar(&clusterURLs, "cluster", nil,
+		"join the nodes sharing these NATS servers: nats://HOST:PORT[,nats://...] (env STREAMHUB_CLUSTER_URLS; docs/CLUSTER.md)")
+	f.StringVar(&node, "node", "", "this node's name in the cluster (env STREAMHUB_CLUSTER_NODE)")
 	f.StringVar(&mqttAddr, "mqtt", config.Defaults().MQTT.Addr, "MQTT listen address, empty to disable (env STREAMHUB_MQTT_ADDR)")
 	f.StringVar(&rtmpAddr, "rtmp", config.Defaults().RTMP.Addr, "RTMP listen address (publish and play media paths), empty to disable (env STREAMHUB_RTMP_ADDR)")
 	f.StringVar(&webrtcUDP, "webrtc-udp", config.Defaults().WebRTC.UDP, "the one UDP address of every WebRTC peer (data channels, WHEP, WHIP), empty to disable (env STREAMHUB_WEBRTC_UDP)")

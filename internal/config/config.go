@@ -45,6 +45,18 @@ type Config struct {
 	WebRTC   WebRTC        `koanf:"webrtc"`
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
+	Cluster  Cluster       `koanf:"cluster"`
+}
+
+// Cluster joins this node to others through NATS JetStream
+// (docs/CLUSTER.md); without URLs the node is alone.
+type Cluster struct {
+	URLs     []string `koanf:"urls"`     // NATS servers, e.g. nats://10.0.0.1:4222
+	Node     string   `koanf:"node"`     // this node's name, required with urls
+	Replicas int      `koanf:"replicas"` // of each JetStream stream
+	Prefix   string   `koanf:"prefix"`   // of subjects and stream names
+	Creds    string   `koanf:"creds"`    // NATS credentials file
+	CA       string   `koanf:"ca"`       // CA of the NATS servers' TLS certificates
 }
 
 // Admin is the dashboard at / and the admin API under /v1/admin/.
@@ -210,7 +222,8 @@ type Log struct {
 	Format string `koanf:"format"` // text or json
 }
 
-// History sizes the in-memory resume window.
+// History sizes the in-memory resume windows: Messages and Age per topic
+// family (first level), Bytes for all of them together.
 type History struct {
 	Messages int           `koanf:"messages"`
 	Bytes    int           `koanf:"bytes"`
@@ -293,6 +306,7 @@ func Defaults() Config {
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 		Admin:    Admin{Stats: time.Second},
+		Cluster:  Cluster{Replicas: 1, Prefix: "streamhub"},
 	}
 }
 
@@ -315,7 +329,7 @@ func Load(path string, environ []string) (Config, error) {
 		TransformFunc: func(k, v string) (string, any) {
 			key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "STREAMHUB_")), "_", ".")
 			switch key {
-			case "cors.origins":
+			case "cors.origins", "cluster.urls":
 				return key, strings.Split(v, ",")
 			case "tcp.in", "tcp.out", "tcp.indial", "tcp.outdial":
 				return key, strings.Fields(v) // specs use commas themselves
@@ -388,6 +402,12 @@ func (c Config) Validate() error {
 	}
 	if c.Durable.Sync != "always" && c.Durable.Sync != "interval" {
 		errs = append(errs, invalid("durable.sync", "durable.sync %q: want always or interval", c.Durable.Sync))
+	}
+	if len(c.Cluster.URLs) > 0 && (c.Cluster.Node == "" || c.Cluster.Replicas < 1 || c.Cluster.Prefix == "") {
+		errs = append(errs, errors.New("cluster: urls need a node name (--node), replicas at least 1 and a prefix"))
+	}
+	if len(c.Cluster.URLs) > 0 && len(c.Durable.Streams) > 0 {
+		errs = append(errs, errors.New("cluster: every message is stored in JetStream; durable.streams are for a single node"))
 	}
 	if len(c.Durable.Streams) > 0 && c.Data == "" {
 		errs = append(errs, invalid("data", "durable streams need a data directory: set data (--data DIR)"))

@@ -19,6 +19,7 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
+	"streamhub/internal/cluster"
 	"streamhub/internal/config"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/store"
@@ -53,7 +54,8 @@ type Server struct {
 	conns   *limit.Conns
 	rate    limit.Rate
 	log     *slog.Logger
-	remote  *ratelog.Logger // what clients can cause at will: refusals, bad input
+	cluster *cluster.JetStream // nil on a single node
+	remote  *ratelog.Logger    // what clients can cause at will: refusals, bad input
 	hub     *hub.Hub
 	metrics *metrics.Metrics
 	// registry lists every live connection; admin reads it.
@@ -119,7 +121,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		st = s.store
 	}
-	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, nil, st); err != nil {
+	var broker hub.Broker
+	if len(cfg.Cluster.URLs) > 0 {
+		if s.cluster, err = openCluster(cfg.Cluster, log); err != nil {
+			s.closeStore()
+			return nil, err
+		}
+		broker, st = s.cluster, nil // the cluster stores messages; the data directory keeps MQTT sessions
+	}
+	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, broker, st); err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -224,7 +234,7 @@ func (s *Server) routes() http.Handler {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
+		if !s.ready.Load() || (s.cluster != nil && !s.cluster.Connected()) {
 			httpx.WriteError(w, http.StatusServiceUnavailable, "not_ready", "not ready")
 			return
 		}
@@ -338,6 +348,10 @@ func sessionStore(st *store.Store) mqtt.SessionStore {
 }
 
 func (s *Server) closeStore() {
+	if s.cluster != nil { // the cluster's store, in the same places
+		s.cluster.Close()
+		s.cluster = nil
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			s.log.Error("closing the store", "err", err)

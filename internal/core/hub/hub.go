@@ -63,15 +63,19 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	observe Observer
-	fabric  Fabric
-	deliver func(*message.Message) error // Deliver, made once: a method value allocates
+	broker  Broker
 	epoch   string
+	// stopRun ends a shared broker's Run; runDone is closed when it returned.
+	stopRun context.CancelFunc
+	runDone chan struct{}
 	queues  budget // every subscription's live messages, together
 
 	// mu orders publishes: cursor assignment, history, retained store and
 	// enqueueing happen together, so a subscription made (or resumed) under
 	// mu sees every message exactly once, from backlog or from its queue.
-	// Lock order: Hub.mu, then Subscription.mu. Transports may hold
+	// Lock order: Hub.mu, then Subscription.mu; Hub.mu, then the store's
+	// (in memory: Stage, Gap). No store I/O under either lock but the
+	// rare Reserve: commits, pages and lookups run unlocked. Transports may hold
 	// their own locks when they call into a subscription (MQTT drains its
 	// queue under session.mu and the connection's writeMu: session.mu →
 	// writeMu → Subscription.mu), so the hooks the hub calls under its
@@ -93,6 +97,7 @@ type Hub struct {
 	store         Store
 	reserved      uint64
 	staged        []*staged
+	committing    bool // a batch taken from staged is not fanned out yet: later messages wait too
 	commitWake    chan struct{}
 	committerDone chan struct{}
 }
@@ -129,14 +134,16 @@ const reserveStep = 1 << 20
 // replayPage is how many stored messages a catching-up subscription loads at once.
 const replayPage = 1000
 
-// New makes a hub. A nil observer discards events; a nil fabric keeps
-// messages on this node; a nil store keeps everything in memory.
-func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store Store) (*Hub, error) {
+// New makes a hub. A nil observer discards events; a nil broker keeps
+// messages on this node (the local broker, with store if not nil: else
+// everything stays in memory). A shared broker owns storage: store must
+// then be nil.
+func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store Store) (*Hub, error) {
 	if observe == nil {
 		observe = nopObserver{}
 	}
-	if fabric == nil {
-		fabric = Local{}
+	if broker != nil && store != nil {
+		return nil, errors.New("hub: a shared broker keeps its own store")
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = Defaults().MaxPayload
@@ -145,13 +152,12 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		cfg:      cfg,
 		log:      log,
 		observe:  observe,
-		fabric:   fabric,
+		broker:   broker,
 		epoch:    newEpoch(),
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
 	}
-	h.deliver = h.Deliver
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
 	if store != nil {
@@ -171,7 +177,38 @@ func New(cfg Config, log *slog.Logger, observe Observer, fabric Fabric, store St
 		h.committerDone = make(chan struct{})
 		go h.committer()
 	}
+	if broker == nil {
+		h.broker = localBroker{h}
+		return h, nil
+	}
+	if err := h.joinBroker(broker); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// joinBroker takes a shared broker's epoch and retained messages and
+// starts delivering what it carries.
+func (h *Hub) joinBroker(b Broker) error {
+	h.epoch = b.Epoch()
+	h.seq = b.Head()
+	h.history.evicted = h.seq // older messages are in the broker
+	retained, err := b.Retained(context.Background())
+	if err != nil {
+		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
+	}
+	for _, m := range retained {
+		h.retained[m.Topic] = m
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopRun, h.runDone = cancel, make(chan struct{})
+	go func() {
+		defer close(h.runDone)
+		if err := b.Run(ctx, h.deliverShared); err != nil && ctx.Err() == nil {
+			h.log.Error("broker stopped delivering", "err", err)
+		}
+	}()
+	return nil
 }
 
 func newEpoch() string {
@@ -185,8 +222,8 @@ func newEpoch() string {
 // Epoch identifies this hub's history; cursors from another epoch are gaps.
 func (h *Hub) Epoch() string { return h.epoch }
 
-// Publish validates m, stamps it and hands it to the fabric, which delivers
-// it to every node. It returns the cursor the message got on this node.
+// Publish validates m, stamps it and hands it to the broker, which delivers
+// it to every node. It returns the message's cursor, the same on every node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
 	if !topic.IsValidName(m.Topic) {
 		return message.Cursor{}, topic.ValidateName(m.Topic)
@@ -197,17 +234,32 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	if err := h.fabric.Send(ctx, m, h.deliver); err != nil {
+	c, err := h.broker.Publish(ctx, m)
+	if err != nil {
 		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
 	}
-	return m.Cursor(), nil
+	return c, nil
 }
 
-// Deliver gives m its cursor on this node and fans it out. Fabrics call it.
+// deliverShared fans out a message a shared broker delivers with its
+// position set, in position order: another node's, or this node's own
+// coming back.
+func (h *Hub) deliverShared(m *message.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.seq = max(h.seq, m.Seq)
+	h.fanoutLocked(m)
+}
+
+// deliverLocal gives m its cursor on this node and fans it out: the local
+// broker's Publish.
 // A message that must be stored (durable topic, retained) is fanned out,
-// and Deliver returns, only once the store committed it; messages that
+// and deliverLocal returns, only once the store committed it; messages that
 // follow it wait in order, so subscribers see cursors in order.
-func (h *Hub) Deliver(m *message.Message) error {
+func (h *Hub) deliverLocal(m *message.Message) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -223,7 +275,7 @@ func (h *Hub) Deliver(m *message.Message) error {
 	h.seq++
 	m.Seq, m.Epoch = h.seq, h.epoch
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
-	if !store && len(h.staged) == 0 {
+	if !store && len(h.staged) == 0 && !h.committing {
 		h.fanoutLocked(m)
 		h.mu.Unlock()
 		return nil
@@ -250,6 +302,7 @@ func (h *Hub) committer() {
 			batch := h.staged
 			h.staged = nil
 			closed := h.closed
+			h.committing = len(batch) > 0
 			h.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -264,6 +317,7 @@ func (h *Hub) committer() {
 					h.fanoutLocked(st.m)
 				}
 			}
+			h.committing = false
 			h.mu.Unlock()
 			for _, st := range batch {
 				st.done <- err
@@ -286,7 +340,7 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 	h.topics.record(m)
 	matched := h.matched[:0]
 	h.subs.Match(m.Topic, func(s *Subscription) {
-		if s.lastSeq != m.Seq && (s.readCheck == nil || s.readCheck(m.Topic)) {
+		if s.lastSeq != m.Seq && m.Seq > s.floor && (s.readCheck == nil || s.readCheck(m.Topic)) {
 			s.lastSeq = m.Seq
 			matched = append(matched, s)
 		}
@@ -310,6 +364,18 @@ func (h *Hub) stopCommitter() {
 	close(h.commitWake)
 	h.mu.Unlock()
 	<-h.committerDone
+	h.mu.Lock()
+}
+
+// stopBroker ends a shared broker's Run and waits for it; the caller
+// holds mu and has set closed (deliverShared then does nothing).
+func (h *Hub) stopBroker() {
+	if h.stopRun == nil {
+		return
+	}
+	h.stopRun()
+	h.mu.Unlock()
+	<-h.runDone
 	h.mu.Lock()
 }
 
@@ -362,6 +428,13 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 	}
 	h := s.hub
+	if from.FromSeq == 0 && (!from.Since.IsZero() || from.Last > 0) {
+		after, err := h.position(filters, from)
+		if err != nil {
+			return Start{}, err
+		}
+		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -384,12 +457,6 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	if from.FromSeq > 0 {
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
-	} else if !from.Since.IsZero() || from.Last > 0 {
-		after, err := h.positionLocked(filters, from)
-		if err != nil {
-			return Start{}, err
-		}
-		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
 	}
 	// A cursor of an epoch this hub does not know (another server's, or a
 	// data directory since deleted) says nothing about what the client has
@@ -400,25 +467,31 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: 0}
 	}
 	var backlog []Delivery
+	evicted := h.history.evictedFor(filters)
 	switch {
-	case from.After != nil && from.After.Seq >= h.history.evicted:
-		// The memory window holds everything after the cursor.
+	case from.After != nil && from.After.Seq >= evicted:
+		// The memory windows hold everything after the cursor.
 		backlog, _ = h.history.after(from.After.Seq, filters)
-	case from.After != nil && h.store != nil:
-		// Older than the window: stored messages up to the window, paged in
-		// as the subscriber reads, then the window.
+	case from.After != nil && (h.store != nil || h.stopRun != nil):
+		// Older than the windows: stored messages up to them (the local
+		// store's, or a shared broker's), paged in as the subscriber
+		// reads, then the windows.
 		after := from.After.Seq
-		s.catchUp(filters, after, h.history.evicted)
-		start.Gap = h.store.Gap(filters, after) || (h.history.evicted > after && !h.covered(filters))
-		backlog = h.history.all(filters)
+		s.catchUp(filters, after, evicted)
+		start.Gap = h.store != nil && (h.store.Gap(filters, after) || !h.covered(filters))
+		backlog, _ = h.history.after(evicted, filters)
 	case from.After != nil:
-		var gap bool
-		backlog, gap = h.history.after(from.After.Seq, filters)
-		start.Gap = gap
+		backlog, start.Gap = h.history.after(from.After.Seq, filters)
 	case from.Retained:
 		backlog = h.retainedMatching(filters)
 	}
 	start.Gap = start.Gap || foreign
+	if from.After != nil {
+		// A shared broker's node may not have delivered up to a cursor
+		// taken on another node yet: what it delivers late, up to the
+		// cursor, the client has seen.
+		s.floor = max(s.floor, from.After.Seq)
+	}
 	if s.readCheck != nil {
 		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
 	}
@@ -432,33 +505,43 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	return start, nil
 }
 
-// positionLocked turns a time or a count into the sequence to replay after,
-// looking in the memory window first and then in the store.
-func (h *Hub) positionLocked(filters []string, from StartFrom) (uint64, error) {
-	held := h.history.msgs[h.history.head:]
-	if from.Last > 0 {
-		found := 0
-		for i := len(held) - 1; i >= 0; i-- {
-			if topic.MatchAny(filters, held[i].Topic) {
-				if found++; found == from.Last {
-					return held[i].Seq - 1, nil
-				}
-			}
-		}
-		if h.store == nil {
-			return h.history.evicted, nil
-		}
-		after, _, err := h.store.LastN(filters, from.Last-found, h.history.evicted)
+// position turns a time or a count into the sequence to replay after,
+// looking in the memory windows (under Hub.mu) first and then in the store
+// without Hub.mu, which fan-out needs: what is stored up to the windows
+// does not change meanwhile, and whatever the windows lose meanwhile the
+// resume reads from the store.
+func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
+	h.mu.Lock()
+	after, found, ok, evicted := h.positionInWindows(filters, from)
+	h.mu.Unlock()
+	switch {
+	case ok || h.store == nil:
+		return after, nil
+	case from.Last > 0:
+		after, _, err := h.store.LastN(filters, from.Last-found, evicted)
 		return after, err
 	}
-	if len(held) > 0 && !held[0].Time.After(from.Since) {
-		i, _ := slices.BinarySearchFunc(held, from.Since, func(m *message.Message, t time.Time) int { return m.Time.Compare(t) })
-		return held[i].Seq - 1, nil
+	return h.store.SeqAtTime(from.Since, evicted)
+}
+
+// positionInWindows answers position from the memory windows if they
+// reach back far enough (ok); else it returns how many of the last
+// messages they hold (found) and up to which sequence the store must look.
+// The caller holds Hub.mu.
+func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
+	evicted = h.history.evictedFor(filters)
+	held, _ := h.history.after(evicted, filters)
+	if from.Last > 0 {
+		if n := len(held); n >= from.Last {
+			return held[n-from.Last].Msg.Seq - 1, n, true, evicted
+		}
+		return evicted, len(held), false, evicted
 	}
-	if h.store == nil {
-		return h.history.evicted, nil
+	if len(held) > 0 && !held[0].Msg.Time.After(from.Since) {
+		i, _ := slices.BinarySearchFunc(held, from.Since, func(d Delivery, t time.Time) int { return d.Msg.Time.Compare(t) })
+		return held[i].Msg.Seq - 1, 0, true, evicted
 	}
-	return h.store.SeqAtTime(from.Since, h.history.evicted)
+	return evicted, 0, false, evicted
 }
 
 // covered reports whether every filter matches durable topics only.
@@ -566,6 +649,7 @@ func (h *Hub) Close() {
 	}
 	h.closed = true
 	h.stopCommitter()
+	h.stopBroker()
 	live := h.live
 	h.live = nil
 	h.subs = index.New[*Subscription]()

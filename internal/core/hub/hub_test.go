@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"streamhub/internal/core/message"
 )
@@ -100,12 +102,13 @@ func TestResumeAndGap(t *testing.T) {
 	}
 	equal(t, payloads(s), "3")
 	publish(t, h, "t", "4", false)
-	publish(t, h, "t", "5", false) // evicts 1 and 2
+	publish(t, h, "t", "5", false)
+	publish(t, h, "t", "6", false) // evicts 1 and 3 from the window of "t"
 	s2 := h.NewSubscription("test", QueueLimits{})
 	if start, _ := s2.Subscribe([]string{"t"}, StartFrom{After: &c1}); !start.Gap {
 		t.Fatal("expected a gap")
 	}
-	equal(t, payloads(s2), "3", "4", "5")
+	equal(t, payloads(s2), "4", "5", "6")
 	other := message.Cursor{Epoch: "elsewhere", Seq: 1}
 	s3 := h.NewSubscription("test", QueueLimits{})
 	if start, _ := s3.Subscribe([]string{"t"}, StartFrom{After: &other}); !start.Gap {
@@ -302,4 +305,54 @@ func TestTopicsKeepSmallPayloadsOnly(t *testing.T) {
 	if topics := h.Topics(); topics[0].Last != nil || topics[0].LastSize != 4096 {
 		t.Errorf("a 4 KiB payload kept alive: %+v", topics[0])
 	}
+}
+
+// TestHistoryWindowPerStream: a busy topic family does not evict a quiet
+// family's resume window; each family keeps its own.
+func TestHistoryWindowPerStream(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Config{HistoryMessages: 3, HistoryBytes: 1 << 20, HistoryAge: time.Hour})
+	before := publish(t, h, "other/x", "0", false)
+	publish(t, h, "quiet/a", "q1", false)
+	for i := range 10 {
+		publish(t, h, "busy/x", fmt.Sprint(i), false)
+	}
+	s := h.NewSubscription("test", QueueLimits{})
+	start, err := s.Subscribe([]string{"quiet/#"}, StartFrom{After: &before})
+	if err != nil || start.Gap {
+		t.Fatal(err, start)
+	}
+	equal(t, payloads(s), "q1")
+	busy := h.NewSubscription("test", QueueLimits{})
+	if start, _ := busy.Subscribe([]string{"busy/#"}, StartFrom{After: &before}); !start.Gap {
+		t.Fatal("the busy family's window should have a gap")
+	}
+	equal(t, payloads(busy), "7", "8", "9")
+	both := h.NewSubscription("test", QueueLimits{})
+	if start, _ := both.Subscribe([]string{"+/#"}, StartFrom{After: &before}); !start.Gap {
+		t.Fatal("a filter over both families should see the busy one's gap")
+	}
+	equal(t, payloads(both), "q1", "7", "8", "9")
+}
+
+// TestHistoryBytesShedLargestFamily: past the byte limit of all windows
+// together, the largest family gives way, not the one just published to.
+func TestHistoryBytesShedLargestFamily(t *testing.T) {
+	t.Parallel()
+	cfg := Defaults()
+	cfg.HistoryBytes = 4096
+	h := newTestHub(t, cfg)
+	big := strings.Repeat("x", 200)
+	for range 100 {
+		publish(t, h, "busy/x", big, false)
+	}
+	publish(t, h, "quiet/a", "q1", false)
+	if st := h.Stats(); st.HistoryBytes > cfg.HistoryBytes {
+		t.Fatalf("history holds %d bytes, limit %d", st.HistoryBytes, cfg.HistoryBytes)
+	}
+	s := h.NewSubscription("test", QueueLimits{})
+	if start, err := s.Subscribe([]string{"quiet/#"}, StartFrom{After: &message.Cursor{Epoch: h.Epoch()}}); err != nil || start.Gap {
+		t.Fatal(err, start)
+	}
+	equal(t, payloads(s), "q1")
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +19,7 @@ type Subscription struct {
 	// Guarded by hub.mu.
 	filters map[string]struct{}
 	lastSeq uint64 // dedupes a message matched through several filters
+	floor   uint64 // live messages at or before it are not queued: a resume's cursor
 
 	mu    sync.Mutex
 	queue []entry
@@ -37,8 +39,9 @@ type Subscription struct {
 
 	// catch, while set, pages stored messages in ahead of the queue;
 	// paged counts the page's entries still at the queue's front.
-	catch *catchUp
-	paged int
+	catch   *catchUp
+	paged   int
+	loading bool // a drainer reads the next page without s.mu
 
 	ready chan struct{}
 	done  chan struct{}
@@ -151,10 +154,14 @@ func (s *Subscription) DrainUpTo(buf []Delivery, n int) []Delivery {
 // reach maxBytes (always taking at least one), so that a writer batching
 // large messages holds a bounded output.
 func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery {
+	s.pageIn()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.catch != nil && s.paged == 0 && s.err == nil {
-		s.loadPage()
+	if s.catch != nil && s.paged == 0 {
+		// Another drainer is loading the next page (or the store
+		// failed): live messages must not overtake it. Its loader
+		// signals when the page is in.
+		return buf[:0]
 	}
 	n = min(n, len(s.queue))
 	buf = buf[:0]
@@ -193,33 +200,66 @@ func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
 	s.signal()
 }
 
-// loadPage puts the next page of stored messages at the queue's front; the
-// caller holds s.mu. Everything queued has a later cursor than the page.
-func (s *Subscription) loadPage() {
+// pageIn puts the next page of stored messages at the queue's front
+// when the previous page has been taken. The store is read without s.mu,
+// which fan-out takes (under Hub.mu) for every message it queues here: a
+// slow page must not stall every publish. loading keeps a second drainer
+// from reading the same page meanwhile.
+func (s *Subscription) pageIn() {
+	s.mu.Lock()
 	c := s.catch
+	if c == nil || s.paged > 0 || s.loading || s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.loading = true
+	check := s.readCheck
+	s.mu.Unlock()
+	page, last, done, err := s.readPage(c, check)
+	s.mu.Lock()
+	s.loading = false
+	if s.catch == c { // not replaced by a later Subscribe meanwhile
+		s.applyPage(page, last, done, err)
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+// readPage reads stored messages after c.after until some pass check or
+// the catch-up is done; it touches no field of s.
+func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []entry, last uint64, done bool, err error) {
+	last = c.after
 	for {
-		msgs, last, done, err := s.hub.store.Replay(c.filters, c.after, c.upTo, replayPage)
+		msgs, next, finished, err := s.hub.broker.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
 		if err != nil {
-			s.hub.log.Error("replay from store failed", "err", err)
-			s.catch = nil
-			return
+			return nil, last, true, err
 		}
-		c.after = last
-		if done {
-			s.catch = nil
-		}
-		if len(msgs) > 0 || done {
-			page := make([]entry, 0, len(msgs)+len(s.queue))
-			for _, m := range msgs {
-				if s.readCheck == nil || s.readCheck(m.Topic) {
-					page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
-				}
+		last = next
+		for _, m := range msgs {
+			if check == nil || check(m.Topic) {
+				page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
 			}
-			s.queue = append(page, s.queue...)
-			s.paged = len(page)
-			return
+		}
+		if len(page) > 0 || finished {
+			return page, last, finished, nil
 		}
 	}
+}
+
+// applyPage queues a page read by readPage ahead of everything queued
+// (all of which has later cursors); the caller holds s.mu.
+func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error) {
+	if err != nil {
+		s.hub.log.Error("replay from store failed", "err", err)
+		s.catch = nil
+		return
+	}
+	s.catch.after = last
+	if done {
+		s.catch = nil
+	}
+	s.queue = append(page, s.queue...)
+	s.paged = len(page)
 }
 
 // Restrict makes every message pass check before it reaches this

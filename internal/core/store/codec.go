@@ -150,3 +150,11 @@ func decodeMessage(b []byte, epoch string) (*message.Message, error) {
 	}
 	return m, nil
 }
+
+// EncodeMessage appends m's record to b: the bytes a cluster broker
+// carries between nodes, so that they hold every field a stored message
+// does.
+func EncodeMessage(b []byte, m *message.Message) []byte { return encodeMessage(b, m) }
+
+// DecodeMessage parses a record made by EncodeMessage, in epoch.
+func DecodeMessage(b []byte, epoch string) (*message.Message, error) { return decodeMessage(b, epoch) }

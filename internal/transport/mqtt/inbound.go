@@ -207,8 +207,16 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 			return false
 		}
 		reason = packets.ErrUnspecifiedError.Code
+		kick := reason
+		if errors.Is(err, hub.ErrUnavailable) {
+			// Not stored, so not acknowledged: 0x97 tells an MQTT 5
+			// client to try later; without a PUBACK to carry it, the
+			// connection ends with "server busy" and the client
+			// reconnects, perhaps to another node.
+			reason, kick = packets.ErrQuotaExceeded.Code, packets.ErrServerBusy.Code
+		}
 		if qos == 0 || c.version < 5 {
-			c.kick(packets.Code{Code: reason, Reason: err.Error()})
+			c.kick(packets.Code{Code: kick, Reason: err.Error()})
 			return false
 		}
 	} else {

@@ -60,6 +60,8 @@ func WriteHubError(w http.ResponseWriter, err error) {
 		WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large", err.Error())
 	case errors.Is(err, hub.ErrTooManySubscriptions):
 		WriteError(w, http.StatusTooManyRequests, "too_many_subscriptions", err.Error())
+	case errors.Is(err, hub.ErrUnavailable):
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	case errors.Is(err, hub.ErrShutdown):
 		WriteError(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
 	case topic.IsInvalid(err):

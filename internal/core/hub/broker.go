@@ -1,0 +1,52 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"streamhub/internal/core/message"
+)
+
+// Broker is where published messages go and where every node's messages
+// come from: it owns positions (cursors), stored history, retained
+// messages and the carrying of each message to every node that shares the
+// topic namespace. The hub keeps the local side on every node: the
+// subscription index, the memory windows and the bounded subscriber
+// queues with their overflow policy.
+//
+// It is written for its two implementations: the embedded one
+// (broker_local.go: this process's sequence, the pebble store, delivery
+// inside Publish) and NATS JetStream (positions from the stream sequence,
+// durable topics in a stream, retained messages last-per-subject, inbound
+// delivery from a consumer). docs/ARCHITECTURE.md, "The broker seam".
+type Broker interface {
+	// Epoch names the position space: a cursor of this epoch means the
+	// same message on every node sharing the broker.
+	Epoch() string
+	// Head is the position of the last message stored when this node
+	// joined: Run delivers from the next one, and older messages are only
+	// in the broker (Replay).
+	Head() uint64
+	// Publish appends m and returns its position once the broker holds it
+	// as its topic requires (a durable topic: stored, and on a cluster
+	// acknowledged by its replicas), so that the publisher's
+	// acknowledgement follows. ErrUnavailable: the broker cannot take it
+	// now (its engine is unreachable); nothing was published.
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+	// Run hands deliver, until ctx ends, every message any node published
+	// (this node's included), each with its position set, in position
+	// order. A broker that delivers inside Publish (the local one) returns
+	// at once.
+	Run(ctx context.Context, deliver func(*message.Message)) error
+	// Replay reads at most limit stored messages matching filters with a
+	// position in (after, upTo], in order: a resume older than the memory
+	// windows. last is the position read up to; done, that none are left.
+	Replay(ctx context.Context, filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error)
+	// Retained returns the retained messages (every topic's), for a hub
+	// that starts.
+	Retained(ctx context.Context) ([]*message.Message, error)
+}
+
+// ErrUnavailable is returned by Publish when the broker cannot take
+// messages now; each protocol answers with its "server unavailable".
+var ErrUnavailable = errors.New("broker unavailable")

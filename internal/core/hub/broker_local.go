@@ -1,0 +1,48 @@
+package hub
+
+import (
+	"context"
+
+	"streamhub/internal/core/message"
+)
+
+// localBroker is the single-node broker: the hub's own sequence under
+// Hub.mu, the pebble store (if any) for durable and retained messages,
+// and delivery inside Publish, so that a publish returns once its message
+// is stored and queued for every subscriber.
+type localBroker struct{ h *Hub }
+
+var _ Broker = localBroker{}
+
+func (b localBroker) Epoch() string { return b.h.epoch }
+
+// Head is the hub's own sequence: everything is delivered inside Publish.
+func (b localBroker) Head() uint64 {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	return b.h.seq
+}
+
+func (b localBroker) Publish(_ context.Context, m *message.Message) (message.Cursor, error) {
+	if err := b.h.deliverLocal(m); err != nil {
+		return message.Cursor{}, err
+	}
+	return m.Cursor(), nil
+}
+
+// Run returns at once: Publish delivers.
+func (localBroker) Run(context.Context, func(*message.Message)) error { return nil }
+
+func (b localBroker) Replay(_ context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
+	if b.h.store == nil {
+		return nil, upTo, true, nil
+	}
+	return b.h.store.Replay(filters, after, upTo, limit)
+}
+
+func (b localBroker) Retained(context.Context) ([]*message.Message, error) {
+	if b.h.store == nil {
+		return nil, nil
+	}
+	return b.h.store.Retained()
+}

@@ -1,0 +1,199 @@
+package hub
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"streamhub/internal/core/message"
+	"streamhub/internal/core/topic"
+)
+
+// sharedLog is a second broker behind the seam, in memory: one log that
+// several hubs (nodes) share, with positions of its own, delivering to
+// each node through Run as JetStream's consumers would.
+type sharedLog struct {
+	mu    sync.Mutex
+	msgs  []*message.Message
+	nodes []chan *message.Message
+}
+
+// node is one hub's view of the log.
+type logNode struct {
+	log  *sharedLog
+	in   chan *message.Message
+	head uint64
+	// pause, while locked by a test, holds this node's deliveries back:
+	// a node lagging behind the log.
+	pause sync.Mutex
+}
+
+func (l *sharedLog) node() *logNode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := &logNode{log: l, in: make(chan *message.Message, 1024), head: uint64(len(l.msgs))}
+	l.nodes = append(l.nodes, n.in)
+	return n
+}
+
+// copyFor gives each node a message value of its own, as a network would.
+func copyFor(m *message.Message) *message.Message {
+	return &message.Message{Topic: m.Topic, Payload: m.Payload, Retain: m.Retain, Time: m.Time, Seq: m.Seq, Epoch: m.Epoch}
+}
+
+func (n *logNode) Epoch() string { return "shared" }
+
+func (n *logNode) Head() uint64 { return n.head }
+
+func (n *logNode) Publish(_ context.Context, m *message.Message) (message.Cursor, error) {
+	l := n.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m.Seq, m.Epoch = uint64(len(l.msgs)+1), "shared"
+	l.msgs = append(l.msgs, copyFor(m))
+	for _, in := range l.nodes {
+		in <- copyFor(m)
+	}
+	return m.Cursor(), nil
+}
+
+func (n *logNode) Run(ctx context.Context, deliver func(*message.Message)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-n.in:
+			n.pause.Lock()
+			deliver(m)
+			n.pause.Unlock()
+		}
+	}
+}
+
+func (n *logNode) Replay(_ context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
+	l := n.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*message.Message
+	last := after
+	for _, m := range l.msgs[min(after, uint64(len(l.msgs))):min(upTo, uint64(len(l.msgs)))] {
+		if len(out) == limit {
+			return out, last, false, nil
+		}
+		last = m.Seq
+		if topic.MatchAny(filters, m.Topic) {
+			out = append(out, copyFor(m))
+		}
+	}
+	return out, upTo, true, nil
+}
+
+func (n *logNode) Retained(context.Context) ([]*message.Message, error) {
+	l := n.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	latest := map[string]*message.Message{}
+	for _, m := range l.msgs {
+		if m.Retain {
+			latest[m.Topic] = m
+		}
+	}
+	var out []*message.Message
+	for _, m := range latest {
+		if len(m.Payload) > 0 {
+			out = append(out, copyFor(m))
+		}
+	}
+	return out, nil
+}
+
+func newNode(t *testing.T, l *sharedLog) *Hub {
+	h, _ := newPausableNode(t, l)
+	return h
+}
+
+func newPausableNode(t *testing.T, l *sharedLog) (*Hub, *logNode) {
+	n := l.node()
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h, n
+}
+
+// drainWithin collects s's deliveries until it holds n of them.
+func drainWithin(t *testing.T, s *Subscription, n int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.After(5 * time.Second)
+	for len(got) < n {
+		select {
+		case <-s.Ready():
+			got = append(got, payloads(s)...)
+		case <-deadline:
+			t.Fatalf("got %q, want %d messages", got, n)
+		}
+	}
+	return got
+}
+
+// TestSharedBrokerAcrossNodes: two hubs on one shared broker: a message
+// published on A reaches B's subscriber, a cursor taken on A resumes on B,
+// and retained messages are the same on a node that starts later.
+func TestSharedBrokerAcrossNodes(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	a, b := newNode(t, l), newNode(t, l)
+	onB := b.NewSubscription("test", QueueLimits{})
+	if _, err := onB.Subscribe([]string{"room/#"}, StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	first := publish(t, a, "room/1", "one", true)
+	publish(t, a, "room/1", "two", false)
+	equal(t, drainWithin(t, onB, 2), "one", "two")
+
+	resumed := b.NewSubscription("test", QueueLimits{})
+	if start, err := resumed.Subscribe([]string{"room/#"}, StartFrom{After: &first}); err != nil || start.Gap {
+		t.Fatal(err, start)
+	}
+	equal(t, payloads(resumed), "two")
+
+	c := newNode(t, l)
+	fresh := c.NewSubscription("test", QueueLimits{})
+	if _, err := fresh.Subscribe([]string{"room/+"}, StartFrom{Retained: true}); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, payloads(fresh), "R:one")
+	for _, h := range []*Hub{a, b} { // A delivers its own publish through Run, maybe later
+		deadline := time.Now().Add(5 * time.Second)
+		for h.Retained("room/1") == nil && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if m := h.Retained("room/1"); m == nil || string(m.Payload) != "one" {
+			t.Fatalf("retained %v", m)
+		}
+	}
+}
+
+// TestResumeOnALaggingNode: a cursor taken on A, given to node B before B
+// has delivered up to it, gets no message twice: B's late deliveries at
+// or before the cursor are not queued for the resumed subscription.
+func TestResumeOnALaggingNode(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	a := newNode(t, l)
+	b, lagging := newPausableNode(t, l)
+	lagging.pause.Lock()
+	publish(t, a, "t", "1", false)
+	seen := publish(t, a, "t", "2", false)
+	s := b.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"t"}, StartFrom{After: &seen}); err != nil {
+		t.Fatal(err)
+	}
+	lagging.pause.Unlock()
+	publish(t, a, "t", "3", false)
+	equal(t, drainWithin(t, s, 1), "3")
+}

@@ -1,0 +1,54 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/auth"
+	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
+)
+
+// unavailableHub refuses every publish as a cluster node cut off from
+// NATS does.
+type unavailableHub struct{ *hub.Hub }
+
+func (unavailableHub) Publish(context.Context, *message.Message) (message.Cursor, error) {
+	return message.Cursor{}, fmt.Errorf("cluster: nats not connected: %w", hub.ErrUnavailable)
+}
+
+// TestPublishUnavailable: a publish the hub cannot take now is answered
+// PUBACK 0x97 (try later) on MQTT 5 QoS 1, and DISCONNECT 0x89 (server
+// busy) where no acknowledgement can carry a reason (QoS 0).
+func TestPublishUnavailable(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	policy, err := auth.New(auth.Config{Rules: []auth.Rule{{Who: "all", Publish: []string{"#"}, Subscribe: []string{"#"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(unavailableHub{h}, Config{SessionExpiryMax: time.Hour, Policy: policy}, log, nopMeter{})
+	c := dialPipe(t, srv, 5, func(string, string) {})
+	c.send(t, connectPacket(5, "unavailable", "", "", true, 0, "", 0))
+	if ack := c.await(t, packets.Connack, 0); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %#x", ack.ReasonCode)
+	}
+	c.send(t, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "t", PacketID: 7, Payload: []byte("x")})
+	if ack := c.await(t, packets.Puback, 7); ack.ReasonCode != packets.ErrQuotaExceeded.Code {
+		t.Fatalf("PUBACK %#x, want %#x", ack.ReasonCode, packets.ErrQuotaExceeded.Code)
+	}
+	c.send(t, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "t", Payload: []byte("x")})
+	if d := c.await(t, packets.Disconnect, 0); d.ReasonCode != packets.ErrServerBusy.Code {
+		t.Fatalf("DISCONNECT %#x, want %#x", d.ReasonCode, packets.ErrServerBusy.Code)
+	}
+}
