@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -133,12 +134,39 @@ func (s *Server) open(nc net.Conn) *conn {
 func (c *conn) finish() {
 	s := c.srv
 	c.in.release()
-	c.nc.Close()
+	c.reasonMu.Lock()
+	told := c.reason != nil && c.version == 5
+	c.reasonMu.Unlock()
+	if told {
+		lingerClose(c.nc)
+	} else {
+		c.nc.Close()
+	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	close(c.gone)
 	s.wg.Done()
+}
+
+// lingerTime bounds how long a connection told why it ends (DISCONNECT)
+// waits for its client to read that and go.
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose closes a connection whose last packet must reach the client:
+// closing a TCP socket with input still unread (a client publishing as it
+// is cut off) sends a reset, and the client's system then drops the
+// DISCONNECT it had not read yet. So: end our side (FIN after the packet),
+// read and discard what the client still sends until it closes or
+// lingerTime passes, then close.
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, nc)
 }
 
 // readBurst waits for input, then handles packets while they are buffered,
