@@ -25,3 +25,13 @@ func openCluster(cfg config.Cluster, durable []config.DurableStream, log *slog.L
 	log.Info("joined the cluster", "node", cfg.Node, "nats", cfg.URLs, "epoch", b.Epoch())
 	return b, nil
 }
+
+// available says whether this node can take publishes: nil (always) on a
+// single node, while NATS is reachable on a cluster. It holds the broker
+// itself, since Shutdown clears s.cluster.
+func available(c *cluster.JetStream) func() bool {
+	if c == nil {
+		return nil
+	}
+	return c.Connected
+}

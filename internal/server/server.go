@@ -171,7 +171,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Conns:       conns,
 		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
-		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry,
+		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
 	s.httpServer = &http.Server{
