@@ -136,6 +136,23 @@ func (b *JetStream) Close() { b.nc.Close() }
 // Connected reports whether NATS is reachable now (readiness).
 func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
 
+// Status is this node's view of NATS, for /metrics and $SYS.
+type Status struct {
+	Node      string
+	Connected bool
+	Server    string   // the NATS server connected to ("" when not)
+	Peers     []string // the NATS servers known: configured and discovered
+}
+
+// Status reports the node's name and NATS connection now.
+func (b *JetStream) Status() Status {
+	st := Status{Node: b.cfg.Node, Connected: b.nc.IsConnected(), Peers: b.nc.Servers()}
+	if st.Connected {
+		st.Server = b.nc.ConnectedUrlRedacted()
+	}
+	return st
+}
+
 // Epoch names the cluster's position space.
 func (b *JetStream) Epoch() string { return b.epoch }
 

@@ -13,11 +13,24 @@ import (
 	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 	paho3 "github.com/eclipse/paho.mqtt.golang"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
 )
+
+// startClusterNode runs an in-process NATS server and one streamhub node
+// on it, in the test's process.
+func startClusterNode(t *testing.T, node string, mutate func(*config.Config)) (*testkit.Server, *natsserver.Server) {
+	t.Helper()
+	nats := testkit.StartNATS(t)
+	s := testkit.Start(t, func(c *config.Config) {
+		c.Cluster.URLs, c.Cluster.Node = []string{nats.ClientURL()}, node
+		mutate(c)
+	})
+	return s, nats
+}
 
 // TestClusterUnavailableAnswers: with NATS gone, every protocol answers
 // its own "server unavailable" instead of a generic error: MQTT CONNACK
@@ -26,11 +39,7 @@ import (
 // text "-ERR unavailable".
 func TestClusterUnavailableAnswers(t *testing.T) {
 	t.Parallel()
-	nats := testkit.StartNATS(t)
-	s := testkit.Start(t, func(c *config.Config) {
-		c.Cluster.URLs, c.Cluster.Node = []string{nats.ClientURL()}, "a"
-		c.TCP.Addr = "127.0.0.1:0"
-	})
+	s, nats := startClusterNode(t, "a", func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	jsonWS, _, err := websocket.Dial(ctx, s.WSURL+"/v1/ws", nil)

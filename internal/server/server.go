@@ -128,6 +128,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 		broker, st = s.cluster, nil // the cluster stores messages; the data directory keeps MQTT sessions
+		c := s.cluster
+		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
+			st := c.Status()
+			return metrics.ClusterState{Connected: st.Connected, Peers: st.Peers}
+		})
 	}
 	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, broker, st); err != nil {
 		s.closeStore()
