@@ -316,10 +316,12 @@ func (b *JetStream) decode(msg jetstream.Msg) (*message.Message, error) {
 
 // Replay reads stored messages in (after, upTo] matching filters. It reads
 // the whole stream from after on and filters here: a consumer's subject
-// filters must not overlap, which a subscription's may.
+// filters must not overlap, which a subscription's may. Non-durable
+// messages are not stored: only the durable positions in (after, upTo]
+// are read. The catch-up is done only once the stream was read up to
+// upTo: a fetch that brings fewer messages (a consumer slow to start on a
+// NATS cluster that just lost a server) is not the stream's end.
 func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
-	// Non-durable messages are not stored: only the durable positions in
-	// (after, upTo] are read.
 	if streamSeq(after) >= streamSeq(upTo) {
 		return nil, upTo, true, nil
 	}
@@ -329,15 +331,38 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 	if err != nil {
 		return nil, after, false, fmt.Errorf("cluster: replay consumer: %w", err)
 	}
+	for range replayAttempts {
+		out, last, n, err := b.fetchPage(cons, filters, after, upTo, limit)
+		switch {
+		case err != nil:
+			return nil, after, false, err
+		case streamSeq(last) >= streamSeq(upTo) || n < 0:
+			return out, upTo, true, nil
+		case n > 0:
+			return out, last, false, nil
+		}
+	}
+	return nil, after, false, fmt.Errorf("cluster: replay after %d: nothing read from the stream: %w", streamSeq(after), hub.ErrUnavailable)
+}
+
+// replayAttempts is how many empty fetches Replay tolerates in a row.
+const replayAttempts = 3
+
+// fetchPage reads at most limit messages from cons; n is how many were at
+// or before upTo, -1 if one was past it (the page ends the catch-up).
+func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, upTo uint64, limit int) (out []*message.Message, last uint64, n int, err error) {
 	batch, err := cons.Fetch(limit, jetstream.FetchMaxWait(b.cfg.Timeout))
 	if err != nil {
-		return nil, after, false, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
 	}
-	var out []*message.Message
-	last, n := after, 0
+	last, past := after, false
 	for msg := range batch.Messages() {
 		meta, err := msg.Metadata()
-		if err != nil || durablePosition(meta.Sequence.Stream) > upTo {
+		if err != nil {
+			continue
+		}
+		if durablePosition(meta.Sequence.Stream) > upTo {
+			past = true
 			continue
 		}
 		n++
@@ -347,9 +372,12 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-		return nil, after, false, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
 	}
-	return out, last, n < limit || last >= upTo, nil
+	if past {
+		n = -1
+	}
+	return out, last, n, nil
 }
 
 // Retained reads the last retained record of every topic.
