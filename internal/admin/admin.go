@@ -61,6 +61,8 @@ type Deps struct {
 	Config  any
 	Version string
 	Started time.Time
+	// Cluster reports the node's cluster state (nil on a single node).
+	Cluster func() Cluster
 }
 
 // API serves /v1/admin/.

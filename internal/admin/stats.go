@@ -30,7 +30,16 @@ type Stats struct {
 	MemoryBytes   uint64         `json:"memory_bytes"` // obtained from the OS by the Go runtime
 	HeapBytes     uint64         `json:"heap_bytes"`
 	Goroutines    int            `json:"goroutines"`
-	StoreBytes    uint64         `json:"store_bytes"` // 0 without a data directory
+	StoreBytes    uint64         `json:"store_bytes"`       // 0 without a data directory
+	Cluster       *Cluster       `json:"cluster,omitempty"` // nil on a single node
+}
+
+// Cluster is a cluster node's view of its NATS connection (docs/CLUSTER.md).
+type Cluster struct {
+	Node          string   `json:"node"`
+	NATSConnected bool     `json:"nats_connected"`
+	NATSServer    string   `json:"nats_server,omitempty"` // the one connected to
+	Peers         []string `json:"peers"`                 // the NATS servers known, configured and discovered
 }
 
 // Stats takes a snapshot.
@@ -48,6 +57,10 @@ func (a *API) Stats() Stats {
 	st.MemoryBytes, st.HeapBytes = mem.Sys, mem.HeapAlloc
 	if a.deps.Store != nil {
 		st.StoreBytes = a.deps.Store.DiskSize()
+	}
+	if a.deps.Cluster != nil {
+		c := a.deps.Cluster()
+		st.Cluster = &c
 	}
 	return st
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,11 +33,20 @@ type Config struct {
 	Timeout time.Duration
 	// Creds is a NATS credentials file; CA the NATS servers' TLS CA.
 	Creds, CA string
+	// Durable filters name the topics stored in JetStream; the others ride
+	// core NATS subjects, at most once. None: every topic is durable.
+	Durable []string
 }
 
-// JetStream carries every message through one JetStream stream, whose
-// sequence is every node's cursor, and keeps retained messages in a
-// second stream holding the last message per subject.
+// JetStream carries durable topics through one JetStream stream, whose
+// sequence makes every node's cursor, non-durable topics over core NATS
+// subjects, and keeps retained messages in a second stream holding the
+// last message per subject.
+//
+// Positions: a durable message's is its stream sequence shifted left by
+// localBits, the same on every node; a non-durable message gets, on each
+// node, the last durable position that node delivered plus a local count
+// (positions.go).
 type JetStream struct {
 	cfg      Config
 	log      *slog.Logger
@@ -48,6 +58,10 @@ type JetStream struct {
 	// startSeq is where Run starts: the stream's end when the node
 	// joined, so that nothing published after Retained was read is missed.
 	startSeq uint64
+	// deliverMu orders delivery from the stream and from core NATS: taken
+	// before Hub.mu (deliver), never inside it.
+	deliverMu sync.Mutex
+	pos       positions
 }
 
 var _ hub.Broker = (*JetStream)(nil)
@@ -90,7 +104,7 @@ func (b *JetStream) join(ctx context.Context) error {
 	b.js = js
 	name := strings.ToUpper(b.cfg.Prefix)
 	b.messages, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: name, Subjects: []string{b.cfg.Prefix + ".m.>"}, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
+		Name: name, Subjects: []string{b.cfg.Prefix + ".m.>", b.tickSubject()}, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", name, err)
@@ -108,8 +122,11 @@ func (b *JetStream) join(ctx context.Context) error {
 	}
 	// The stream's creation names the position space: the same on every
 	// node, new if the stream is ever deleted (which clients see as a gap).
-	b.epoch = "js" + strconv.FormatInt(info.Created.UnixNano(), 36)
+	// "jp": positions are stream sequences shifted by localBits (stage 1's
+	// "js" cursors were plain sequences, and now resume as a gap).
+	b.epoch = "jp" + strconv.FormatInt(info.Created.UnixNano(), 36)
 	b.startSeq = info.State.LastSeq + 1
+	b.pos.base = durablePosition(info.State.LastSeq)
 	return nil
 }
 
@@ -119,15 +136,39 @@ func (b *JetStream) Close() { b.nc.Close() }
 // Connected reports whether NATS is reachable now (readiness).
 func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
 
+// Status is this node's view of NATS, for /metrics and $SYS.
+type Status struct {
+	Node      string
+	Connected bool
+	Server    string   // the NATS server connected to ("" when not)
+	Peers     []string // the NATS servers known: configured and discovered
+}
+
+// Status reports the node's name and NATS connection now.
+func (b *JetStream) Status() Status {
+	st := Status{Node: b.cfg.Node, Connected: b.nc.IsConnected(), Peers: b.nc.Servers()}
+	if st.Connected {
+		st.Server = b.nc.ConnectedUrlRedacted()
+	}
+	return st
+}
+
 // Epoch names the cluster's position space.
 func (b *JetStream) Epoch() string { return b.epoch }
 
-// Head is the stream's last sequence when this node joined.
-func (b *JetStream) Head() uint64 { return b.startSeq - 1 }
+// Head is the position of the stream's last message when this node joined.
+func (b *JetStream) Head() uint64 { return durablePosition(b.startSeq - 1) }
 
-// Publish stores m in JetStream and returns once JetStream acknowledged
-// it, with its stream sequence as position; a retained message first
-// replaces its topic's retained record.
+// Durable reports whether topic name is stored in JetStream.
+func (b *JetStream) Durable(name string) bool {
+	return len(b.cfg.Durable) == 0 || topic.MatchAny(b.cfg.Durable, name)
+}
+
+// Publish stores a durable m in JetStream and returns once JetStream
+// acknowledged it, with its position; a non-durable m goes out on a core
+// NATS subject (at most once) and the cursor returned is this node's
+// current position, since m gets its own on each node as it arrives. A
+// retained message first replaces its topic's retained record.
 func (b *JetStream) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
 	if !b.nc.IsConnected() {
 		return message.Cursor{}, fmt.Errorf("cluster: nats not connected: %w", hub.ErrUnavailable)
@@ -138,12 +179,25 @@ func (b *JetStream) Publish(ctx context.Context, m *message.Message) (message.Cu
 			return message.Cursor{}, unavailable("retained", err)
 		}
 	}
+	if !b.Durable(m.Topic) {
+		if err := b.nc.Publish(topic.Subject(b.cfg.Prefix+".n", m.Topic), rec); err != nil {
+			return message.Cursor{}, unavailable("publish", err)
+		}
+		return message.Cursor{Epoch: b.epoch, Seq: b.current()}, nil
+	}
 	ack, err := b.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".m", m.Topic), rec)
 	if err != nil {
 		return message.Cursor{}, unavailable("publish", err)
 	}
-	m.Seq, m.Epoch = ack.Sequence, b.epoch
+	m.Seq, m.Epoch = durablePosition(ack.Sequence), b.epoch
 	return m.Cursor(), nil
+}
+
+// current is the last position this node delivered.
+func (b *JetStream) current() uint64 {
+	b.deliverMu.Lock()
+	defer b.deliverMu.Unlock()
+	return b.pos.last()
 }
 
 // unavailable marks the errors that mean "NATS cannot take it now".
@@ -155,10 +209,16 @@ func unavailable(what string, err error) error {
 	return fmt.Errorf("cluster: %s: %w", what, err)
 }
 
-// Run delivers every message stored from the node's start on, in stream
-// order, until ctx ends. An ordered consumer recreates itself after a
-// reconnect, from where it stopped.
+// Run delivers every message published from the node's start on until
+// ctx ends: the stream's in stream order (an ordered consumer recreates
+// itself after a reconnect, from where it stopped), and what arrives on
+// the core NATS subjects in between, as it arrives.
 func (b *JetStream) Run(ctx context.Context, deliver func(*message.Message)) error {
+	sub, err := b.nc.Subscribe(b.cfg.Prefix+".n.>", func(msg *nats.Msg) { b.deliverNonDurable(msg.Data, deliver) })
+	if err != nil {
+		return fmt.Errorf("cluster: subscribe: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
 	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: b.startSeq,
 	})
@@ -181,12 +241,63 @@ func (b *JetStream) Run(ctx context.Context, deliver func(*message.Message)) err
 			}
 			return fmt.Errorf("cluster: next message: %w", err)
 		}
-		m, err := b.decode(msg)
-		if err != nil {
-			b.log.Error("cluster: undecodable message skipped", "subject", msg.Subject(), "err", err)
-			continue
-		}
-		deliver(m)
+		b.deliverDurable(msg, deliver)
+	}
+}
+
+// deliverDurable hands on a message of the stream (a tick only moves the
+// positions on).
+func (b *JetStream) deliverDurable(msg jetstream.Msg, deliver func(*message.Message)) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		b.log.Error("cluster: message without metadata skipped", "subject", msg.Subject(), "err", err)
+		return
+	}
+	b.deliverMu.Lock()
+	defer b.deliverMu.Unlock()
+	b.pos.durable(meta.Sequence.Stream)
+	if msg.Subject() == b.tickSubject() {
+		return
+	}
+	m, err := b.decode(msg)
+	if err != nil {
+		b.log.Error("cluster: undecodable message skipped", "subject", msg.Subject(), "err", err)
+		return
+	}
+	deliver(m)
+}
+
+// deliverNonDurable hands on a message of a core NATS subject with this
+// node's next local position.
+func (b *JetStream) deliverNonDurable(data []byte, deliver func(*message.Message)) {
+	m, err := store.DecodeMessage(data, b.epoch)
+	if err != nil {
+		b.log.Error("cluster: undecodable message skipped", "err", err)
+		return
+	}
+	b.deliverMu.Lock()
+	defer b.deliverMu.Unlock()
+	seq, ok, tick := b.pos.next()
+	if tick {
+		go b.tick()
+	}
+	if !ok {
+		b.log.Error("cluster: no local position left before the next durable message; message dropped", "topic", m.Topic)
+		return
+	}
+	m.Seq = seq
+	deliver(m)
+}
+
+func (b *JetStream) tickSubject() string { return b.cfg.Prefix + ".t" }
+
+// tick stores an empty message in the stream so that the non-durable
+// positions of every node move on to a new durable position.
+func (b *JetStream) tick() {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	if _, err := b.js.Publish(ctx, b.tickSubject(), nil); err != nil {
+		b.log.Warn("cluster: tick not stored", "err", err)
 	}
 }
 
@@ -199,44 +310,74 @@ func (b *JetStream) decode(msg jetstream.Msg) (*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Seq = meta.Sequence.Stream
+	m.Seq = durablePosition(meta.Sequence.Stream)
 	return m, nil
 }
 
 // Replay reads stored messages in (after, upTo] matching filters. It reads
 // the whole stream from after on and filters here: a consumer's subject
-// filters must not overlap, which a subscription's may.
+// filters must not overlap, which a subscription's may. Non-durable
+// messages are not stored: only the durable positions in (after, upTo]
+// are read. The catch-up is done only once the stream was read up to
+// upTo: a fetch that brings fewer messages (a consumer slow to start on a
+// NATS cluster that just lost a server) is not the stream's end.
 func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
-	if after >= upTo {
+	if streamSeq(after) >= streamSeq(upTo) {
 		return nil, upTo, true, nil
 	}
 	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(after) + 1,
 	})
 	if err != nil {
 		return nil, after, false, fmt.Errorf("cluster: replay consumer: %w", err)
 	}
+	for range replayAttempts {
+		out, last, n, err := b.fetchPage(cons, filters, after, upTo, limit)
+		switch {
+		case err != nil:
+			return nil, after, false, err
+		case streamSeq(last) >= streamSeq(upTo) || n < 0:
+			return out, upTo, true, nil
+		case n > 0:
+			return out, last, false, nil
+		}
+	}
+	return nil, after, false, fmt.Errorf("cluster: replay after %d: nothing read from the stream: %w", streamSeq(after), hub.ErrUnavailable)
+}
+
+// replayAttempts is how many empty fetches Replay tolerates in a row.
+const replayAttempts = 3
+
+// fetchPage reads at most limit messages from cons; n is how many were at
+// or before upTo, -1 if one was past it (the page ends the catch-up).
+func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, upTo uint64, limit int) (out []*message.Message, last uint64, n int, err error) {
 	batch, err := cons.Fetch(limit, jetstream.FetchMaxWait(b.cfg.Timeout))
 	if err != nil {
-		return nil, after, false, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
 	}
-	var out []*message.Message
-	last, n := after, 0
+	last, past := after, false
 	for msg := range batch.Messages() {
-		m, err := b.decode(msg)
-		if err != nil || m.Seq > upTo {
+		meta, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		if durablePosition(meta.Sequence.Stream) > upTo {
+			past = true
 			continue
 		}
 		n++
-		last = m.Seq
-		if topic.MatchAny(filters, m.Topic) {
+		last = durablePosition(meta.Sequence.Stream)
+		if m, err := b.decode(msg); err == nil && msg.Subject() != b.tickSubject() && topic.MatchAny(filters, m.Topic) {
 			out = append(out, m)
 		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-		return nil, after, false, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
 	}
-	return out, last, n < limit || last >= upTo, nil
+	if past {
+		n = -1
+	}
+	return out, last, n, nil
 }
 
 // Retained reads the last retained record of every topic.
@@ -270,4 +411,13 @@ func (b *JetStream) Retained(ctx context.Context) ([]*message.Message, error) {
 			return out, nil
 		}
 	}
+}
+
+// StoredMessages is how many messages the stream holds now (tests, $SYS).
+func (b *JetStream) StoredMessages(ctx context.Context) uint64 {
+	info, err := b.messages.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
 }

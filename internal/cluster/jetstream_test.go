@@ -16,12 +16,17 @@ import (
 // node is one streamhub node's core: a hub on its own JetStream broker.
 func node(t *testing.T, url, name string, configure ...func(*hub.Config)) (*hub.Hub, *cluster.JetStream) {
 	t.Helper()
+	return nodeWith(t, cluster.Config{URLs: []string{url}, Node: name, Timeout: time.Second}, configure...)
+}
+
+func nodeWith(t testing.TB, cc cluster.Config, configure ...func(*hub.Config)) (*hub.Hub, *cluster.JetStream) {
+	t.Helper()
 	cfg := hub.Defaults()
 	for _, f := range configure {
 		f(&cfg)
 	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := cluster.Open(context.Background(), cluster.Config{URLs: []string{url}, Node: name, Timeout: time.Second}, log)
+	b, err := cluster.Open(context.Background(), cc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,4 +170,37 @@ func TestResumeOnANodeThatJoinedLater(t *testing.T) {
 		t.Fatal(err, start)
 	}
 	equal(t, receive(t, s, 2), "2", "3")
+}
+
+// TestNonDurableTopicsRideCoreNATS: with durable filters, a message of
+// another topic reaches the other node without a JetStream write, between
+// durable ones in order; a durable cursor still resumes on another node,
+// and a resume does not replay non-durable messages (at most once).
+func TestNonDurableTopicsRideCoreNATS(t *testing.T) {
+	t.Parallel()
+	srv := testkit.StartNATS(t)
+	cc := func(name string) cluster.Config {
+		return cluster.Config{URLs: []string{srv.ClientURL()}, Node: name, Timeout: time.Second, Durable: []string{"d/#"}}
+	}
+	a, broker := nodeWith(t, cc("a"))
+	b, _ := nodeWith(t, cc("b"))
+	onB := b.NewSubscription("test", hub.QueueLimits{})
+	if _, err := onB.Subscribe([]string{"#"}, hub.StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	first := publish(t, a, "d/1", "one", false)
+	equal(t, receive(t, onB, 1), "one") // core NATS does not wait for the stream: order only per kind
+	publish(t, a, "n/1", "fast", false)
+	equal(t, receive(t, onB, 1), "fast")
+	publish(t, a, "d/1", "two", false)
+	equal(t, receive(t, onB, 1), "two")
+	if got := broker.StoredMessages(t.Context()); got != 2 {
+		t.Fatalf("stream holds %d messages, want the 2 durable ones", got)
+	}
+	c, _ := nodeWith(t, cc("c"))
+	resumed := c.NewSubscription("test", hub.QueueLimits{})
+	if start, err := resumed.Subscribe([]string{"#"}, hub.StartFrom{After: &first}); err != nil || start.Gap {
+		t.Fatal(err, start)
+	}
+	equal(t, receive(t, resumed, 1), "two")
 }

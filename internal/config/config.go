@@ -406,10 +406,8 @@ func (c Config) Validate() error {
 	if len(c.Cluster.URLs) > 0 && (c.Cluster.Node == "" || c.Cluster.Replicas < 1 || c.Cluster.Prefix == "") {
 		errs = append(errs, errors.New("cluster: urls need a node name (--node), replicas at least 1 and a prefix"))
 	}
-	if len(c.Cluster.URLs) > 0 && len(c.Durable.Streams) > 0 {
-		errs = append(errs, errors.New("cluster: every message is stored in JetStream; durable.streams are for a single node"))
-	}
-	if len(c.Durable.Streams) > 0 && c.Data == "" {
+	// On a cluster durable streams live in JetStream, not in the data directory.
+	if len(c.Durable.Streams) > 0 && c.Data == "" && len(c.Cluster.URLs) == 0 {
 		errs = append(errs, invalid("data", "durable streams need a data directory: set data (--data DIR)"))
 	}
 	for _, st := range c.Durable.Streams {

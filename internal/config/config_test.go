@@ -68,3 +68,20 @@ func nilEmptySlices(v reflect.Value) {
 		}
 	}
 }
+
+// TestClusterTakesDurableStreams: on a cluster, durable.streams name the
+// topics stored in JetStream and need no data directory; a single node's
+// still do.
+func TestClusterTakesDurableStreams(t *testing.T) {
+	t.Parallel()
+	c := Defaults()
+	c.Data = ""
+	c.Durable.Streams = []DurableStream{{Filter: "sensors/#"}}
+	if err := c.Validate(); err == nil {
+		t.Fatal("single-node durable streams without a data directory accepted")
+	}
+	c.Cluster.URLs, c.Cluster.Node = []string{"nats://127.0.0.1:4222"}, "a"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("cluster with durable streams refused: %v", err)
+	}
+}

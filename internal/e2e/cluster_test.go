@@ -58,6 +58,19 @@ func sseFrom(t *testing.T, ctx context.Context, url, lastEventID string) *testki
 	return testkit.NewSSEReader(resp.Body)
 }
 
+// waitUnready waits for the node at base to fail /readyz (NATS gone).
+func waitUnready(t *testing.T, base string) {
+	t.Helper()
+	testkit.Eventually(t, 10*time.Second, base+"/readyz failing without NATS", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+}
+
 func expectEvents(t *testing.T, r *testkit.SSEReader, want ...string) {
 	t.Helper()
 	for _, w := range want {
@@ -91,14 +104,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	expectEvents(t, resumed, "two", "three")
 
 	stopNATS()
-	testkit.Eventually(t, 10*time.Second, "B's /readyz failing without NATS", func() bool {
-		resp, err := http.Get(b.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	})
+	waitUnready(t, b.url)
 	if status, _ := publishOn(t, a.url, "room/4", "lost?"); status != http.StatusServiceUnavailable {
 		t.Fatalf("publish without NATS: %d, want 503", status)
 	}

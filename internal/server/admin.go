@@ -16,6 +16,12 @@ func (s *Server) adminAPI() *admin.API {
 	if s.store != nil {
 		deps.Store = s.store
 	}
+	if c := s.cluster; c != nil {
+		deps.Cluster = func() admin.Cluster {
+			st := c.Status()
+			return admin.Cluster{Node: st.Node, NATSConnected: st.Connected, NATSServer: st.Server, Peers: st.Peers}
+		}
+	}
 	s.logins = admin.NewLogins(s.policy, loginTTL)
 	return admin.New(deps, s.log)
 }

@@ -123,11 +123,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	var broker hub.Broker
 	if len(cfg.Cluster.URLs) > 0 {
-		if s.cluster, err = openCluster(cfg.Cluster, log); err != nil {
+		if s.cluster, err = openCluster(cfg.Cluster, cfg.Durable.Streams, log); err != nil {
 			s.closeStore()
 			return nil, err
 		}
 		broker, st = s.cluster, nil // the cluster stores messages; the data directory keeps MQTT sessions
+		c := s.cluster
+		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
+			st := c.Status()
+			return metrics.ClusterState{Connected: st.Connected, Peers: st.Peers}
+		})
 	}
 	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, broker, st); err != nil {
 		s.closeStore()
@@ -171,7 +176,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Conns:       conns,
 		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
-		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry,
+		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
 	s.httpServer = &http.Server{

@@ -45,6 +45,10 @@ const (
 	CodePublishFailed        = "publish_failed"
 	CodeTooManySubscriptions = "too_many_subscriptions"
 	CodeSubscribeFailed      = "subscribe_failed"
+	// CodeUnavailable: the server cannot take publishes now (a cluster
+	// node cut off from NATS); the client may try again, here or on
+	// another node.
+	CodeUnavailable = "unavailable"
 )
 
 // Encode returns the control's JSON, without a trailing newline.

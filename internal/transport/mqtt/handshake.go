@@ -29,6 +29,10 @@ func (c *conn) handshake() bool {
 		c.refuse(pk, code)
 		return false
 	}
+	if s.cfg.Available != nil && !s.cfg.Available() {
+		c.refuse(pk, packets.ErrServerUnavailable) // 3.1.1: 0x03, v3ConnackCode's default
+		return false
+	}
 	cp := pk.Connect
 	if cp.WillFlag && topic.ValidateName(cp.WillTopic) != nil {
 		c.refuse(pk, packets.ErrTopicNameInvalid)

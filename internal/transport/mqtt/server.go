@@ -84,6 +84,10 @@ type Config struct {
 	ForeignClientID string
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// Available, when set, says whether the hub can take publishes now (a
+	// cluster node reaches NATS); a CONNECT while it cannot is refused
+	// with "server unavailable".
+	Available func() bool
 }
 
 // Server is the MQTT broker.

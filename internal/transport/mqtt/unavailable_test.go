@@ -28,11 +28,7 @@ func (unavailableHub) Publish(context.Context, *message.Message) (message.Cursor
 func TestPublishUnavailable(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := localHub(t, log)
 	policy, err := auth.New(auth.Config{Rules: []auth.Rule{{Who: "all", Publish: []string{"#"}, Subscribe: []string{"#"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,4 +47,32 @@ func TestPublishUnavailable(t *testing.T) {
 	if d := c.await(t, packets.Disconnect, 0); d.ReasonCode != packets.ErrServerBusy.Code {
 		t.Fatalf("DISCONNECT %#x, want %#x", d.ReasonCode, packets.ErrServerBusy.Code)
 	}
+}
+
+// TestConnectWhileUnavailable: a CONNECT while the cluster is unavailable
+// is refused with "server unavailable": CONNACK 0x88 on MQTT 5, 0x03 on
+// 3.1.1, rather than accepted into a session that cannot publish.
+func TestConnectWhileUnavailable(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	h := localHub(t, log)
+	srv := New(h, Config{SessionExpiryMax: time.Hour, Available: func() bool { return false }}, log, nopMeter{})
+	for version, want := range map[byte]byte{5: packets.ErrServerUnavailable.Code, 4: packets.Err3ServerUnavailable.Code} {
+		c := dialPipe(t, srv, version, func(string, string) {})
+		c.send(t, connectPacket(version, "cut-off", "", "", true, 0, "", 0))
+		if ack := c.await(t, packets.Connack, 0); ack.ReasonCode != want {
+			t.Fatalf("v%d CONNACK %#x, want %#x", version, ack.ReasonCode, want)
+		}
+	}
+}
+
+// localHub is a single-node hub closed when the test ends.
+func localHub(t *testing.T, log *slog.Logger) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
 }

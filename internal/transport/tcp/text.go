@@ -177,6 +177,8 @@ func errorCode(err error) string {
 		return "payload_too_large"
 	case errors.Is(err, hub.ErrShutdown):
 		return "shutdown"
+	case errors.Is(err, hub.ErrUnavailable):
+		return "unavailable"
 	case errors.Is(err, hub.ErrTooManySubscriptions):
 		return "too_many_subscriptions"
 	case topic.IsInvalid(err):

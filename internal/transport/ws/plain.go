@@ -95,8 +95,11 @@ func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subsc
 		}
 		if _, err := h.hub.Publish(ctx, m); err != nil {
 			code := ws.StatusInternalServerError
-			if errors.Is(err, hub.ErrTooLarge) {
+			switch {
+			case errors.Is(err, hub.ErrTooLarge):
 				code = ws.StatusMessageTooBig
+			case errors.Is(err, hub.ErrUnavailable):
+				code = CloseTryAgainLater
 			}
 			c.Close(code, err.Error())
 			continue

@@ -51,6 +51,10 @@ const (
 	CloseKicked       ws.StatusCode = 4000
 )
 
+// CloseTryAgainLater is RFC 6455's 1013 (IANA registry), which gobwas/ws
+// does not name: the server cannot take publishes now.
+const CloseTryAgainLater ws.StatusCode = 1013
+
 // Handler serves both WebSocket endpoints.
 type Handler struct {
 	hub   Hub

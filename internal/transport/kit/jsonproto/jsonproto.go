@@ -59,7 +59,11 @@ func (c Commands) Handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 		}
 		cursor, err := c.Hub.Publish(ctx, m)
 		if err != nil {
-			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodePublishFailed, Message: err.Error()}
+			code := envelope.CodePublishFailed
+			if errors.Is(err, hub.ErrUnavailable) {
+				code = envelope.CodeUnavailable
+			}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: code, Message: err.Error()}
 		}
 		c.Meter.Received(1)
 		return envelope.Control{Type: envelope.TypeAck, ID: req.ID, Cursor: cursor.String()}
