@@ -28,22 +28,21 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
 	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
-	// As for plain sockets, net/http's goroutine ends here; the context
-	// keeps the identity, the request being over.
-	ctx := context.WithoutCancel(r.Context())
-	go func() {
-		defer release()
-		defer c.CloseNow()
-		h.serveJSON(ctx, c)
-	}()
+	// As for plain sockets, net/http's goroutine ends here and a fresh one
+	// waits for input; the context keeps the identity, the request being
+	// over.
+	h.serveJSON(context.WithoutCancel(r.Context()), c, func() {
+		c.CloseNow()
+		release()
+	})
 }
 
-// serveJSON runs a JSON-protocol socket until either side ends it.
-func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn) {
-	defer h.meter.Connected()()
+// serveJSON runs a JSON-protocol socket until either side ends it, then
+// calls release.
+func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
+	disconnected := h.meter.Connected()
 	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
-	defer sub.Close()
-	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), sub, sub.Kick)()
+	unlist := h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), sub, sub.Kick)
 	done := make(chan struct{})
 	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
 		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
@@ -52,23 +51,19 @@ func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn) {
 	reply := func(rep envelope.Control) bool {
 		return c.WriteFrame(ws.OpText, rep.Encode()) == nil
 	}
-	for {
-		op, data, err := c.Read()
-		if err != nil {
-			break
-		}
+	c.Serve(func(op ws.OpCode, data []byte) bool {
 		if op != ws.OpText {
-			if !reply(envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}) {
-				break
-			}
-			continue
+			return reply(envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"})
 		}
-		if !reply(h.commands().Handle(ctx, auth.FromContext(ctx), limiter, sub, data)) {
-			break
-		}
-	}
-	stop()
-	<-done
+		return reply(h.commands().Handle(ctx, auth.FromContext(ctx), limiter, sub, data))
+	}, func() {
+		stop()
+		<-done
+		unlist()
+		sub.Close()
+		disconnected()
+		release()
+	})
 }
 
 // commands runs the JSON protocol's requests; a WebRTC "streamhub" data

@@ -48,20 +48,23 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		return // accept has answered.
 	}
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
-	// The socket is ours now: serve it from a goroutine of its own and let
-	// net/http's, whose stack grew deep on the way here, end.
-	ctx := context.WithoutCancel(r.Context()) // keeps the identity; the request is over
-	go func() {
-		defer sub.Close()
-		defer c.CloseNow()
-		defer h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)()
-		h.servePlain(ctx, c, sub.Subscription, name)
-	}()
+	// The socket is ours now: net/http's goroutine, whose stack grew deep on
+	// the way here, ends once this returns; the socket's reader is a fresh
+	// goroutine waiting for input (wsconn.Conn.Serve). The context keeps the
+	// identity, the request being over.
+	ctx := context.WithoutCancel(r.Context())
+	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
+	h.servePlain(ctx, c, sub.Subscription, name, func() {
+		unlist()
+		c.CloseNow()
+		sub.Close()
+	})
 }
 
-// servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subscription, name string) {
-	defer h.meter.Connected()()
+// servePlain runs a plain socket until either side ends it, then calls
+// release.
+func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subscription, name string, release func()) {
+	disconnected := h.meter.Connected()
 	done := make(chan struct{})
 	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
 		if utf8.Valid(d.Msg.Payload) {
@@ -72,37 +75,42 @@ func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subsc
 	isFilter := topic.IsFilter(name)
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
 	limiter := h.cfg.Rate.Limiter()
-	for {
-		op, data, err := c.Read()
-		if err != nil {
-			break
-		}
-		if isFilter {
+	c.Serve(func(op ws.OpCode, data []byte) bool {
+		// Refusals close the socket; reading goes on until the client
+		// answers the close.
+		switch {
+		case isFilter:
 			c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
-			continue // until the client answers the close
-		}
-		if !mayPublish {
+		case !mayPublish:
 			c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
-			continue
-		}
-		if !limit.Allow(limiter) {
+		case !limit.Allow(limiter):
 			c.Close(CloseRateLimited, "publish rate limit exceeded")
-			continue
+		default:
+			h.publishFrame(ctx, c, name, op, data)
 		}
-		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
-		if op == ws.OpBinary {
-			m.ContentType = "application/octet-stream"
-		}
-		if _, err := h.hub.Publish(ctx, m); err != nil {
-			code := ws.StatusInternalServerError
-			if errors.Is(err, hub.ErrTooLarge) {
-				code = ws.StatusMessageTooBig
-			}
-			c.Close(code, err.Error())
-			continue
-		}
-		h.meter.Received(1)
+		return true
+	}, func() {
+		stop()
+		<-done
+		disconnected()
+		release()
+	})
+}
+
+// publishFrame publishes one received frame to topic name, closing the
+// socket with the matching code when the hub refuses it.
+func (h *Handler) publishFrame(ctx context.Context, c *wsconn.Conn, name string, op ws.OpCode, data []byte) {
+	m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
+	if op == ws.OpBinary {
+		m.ContentType = "application/octet-stream"
 	}
-	stop()
-	<-done
+	if _, err := h.hub.Publish(ctx, m); err != nil {
+		code := ws.StatusInternalServerError
+		if errors.Is(err, hub.ErrTooLarge) {
+			code = ws.StatusMessageTooBig
+		}
+		c.Close(code, err.Error())
+		return
+	}
+	h.meter.Received(1)
 }

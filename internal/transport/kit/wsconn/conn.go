@@ -201,6 +201,44 @@ func (c *Conn) Read() (ws.OpCode, []byte, error) {
 	}
 }
 
+// Serve reads the socket's data messages and hands each to handle until
+// reading fails or handle returns false, then calls end once. It returns at
+// once: the reading runs on a goroutine that waits for input, handles the
+// messages while bytes are buffered, and hands the waiting to a new
+// goroutine. A goroutine's stack grows while it handles messages and only a
+// garbage collection shrinks it again, so the one left waiting on an idle
+// socket is always a fresh, small one (as MQTT's reader does).
+func (c *Conn) Serve(handle func(ws.OpCode, []byte) bool, end func()) {
+	go c.serveBurst(handle, end)
+}
+
+func (c *Conn) serveBurst(handle func(ws.OpCode, []byte) bool, end func()) {
+	if err := c.waitInput(); err != nil {
+		end()
+		return
+	}
+	for {
+		op, data, err := c.Read()
+		if err != nil || !handle(op, data) {
+			end()
+			return
+		}
+		if c.in.r.Buffered() == 0 {
+			go c.serveBurst(handle, end)
+			return
+		}
+	}
+}
+
+// waitInput blocks until bytes are buffered.
+func (c *Conn) waitInput() error {
+	if _, err := c.in.r.Peek(1); err != nil {
+		return err
+	}
+	c.in.touch()
+	return nil
+}
+
 // payloadChunk is the most readPayload allocates beyond what arrived.
 const payloadChunk = 64 << 10
 
