@@ -29,9 +29,8 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
 	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
 	// As for plain sockets, net/http's goroutine ends here and a fresh one
-	// waits for input; the context keeps the identity, the request being
-	// over.
-	h.serveJSON(context.WithoutCancel(r.Context()), c, func() {
+	// waits for input.
+	h.serveJSON(socketContext(r), c, func() {
 		c.CloseNow()
 		release()
 	})

@@ -50,9 +50,8 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	// The socket is ours now: net/http's goroutine, whose stack grew deep on
 	// the way here, ends once this returns; the socket's reader is a fresh
-	// goroutine waiting for input (wsconn.Conn.Serve). The context keeps the
-	// identity, the request being over.
-	ctx := context.WithoutCancel(r.Context())
+	// goroutine waiting for input (wsconn.Conn.Serve).
+	ctx := socketContext(r)
 	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
 	h.servePlain(ctx, c, sub.Subscription, name, func() {
 		unlist()
