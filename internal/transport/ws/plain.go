@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
@@ -53,47 +54,67 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	// goroutine waiting for input (wsconn.Conn.Serve).
 	ctx := socketContext(r)
 	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
-	h.servePlain(ctx, c, sub.Subscription, name, func() {
-		unlist()
-		c.CloseNow()
-		sub.Close()
-	})
+	h.servePlain(ctx, c, sub, name, unlist)
 }
 
-// servePlain runs a plain socket until either side ends it, then calls
-// release.
-func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subscription, name string, release func()) {
-	disconnected := h.meter.Connected()
-	done := make(chan struct{})
-	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+// plainSocket is one plain socket being served.
+type plainSocket struct {
+	h          *Handler
+	c          *wsconn.Conn
+	ctx        context.Context
+	sub        *httpx.Subscription
+	name       string
+	isFilter   bool
+	mayPublish bool
+	limiter    *rate.Limiter
+	stop       func() // ends the writer, which then closes done
+	done       chan struct{}
+
+	disconnected, unlist func()
+}
+
+// servePlain runs a plain socket until either side ends it.
+func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *httpx.Subscription, name string, unlist func()) {
+	s := &plainSocket{h: h, c: c, ctx: ctx, sub: sub, name: name, done: make(chan struct{}),
+		isFilter:     topic.IsFilter(name),
+		mayPublish:   h.cfg.Policy.CanPublish(auth.FromContext(ctx), name),
+		limiter:      h.cfg.Rate.Limiter(),
+		disconnected: h.meter.Connected(),
+		unlist:       unlist,
+	}
+	s.stop = h.pump(c, sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		if utf8.Valid(d.Msg.Payload) {
 			return ws.OpText, d.Msg.Payload
 		}
 		return ws.OpBinary, d.Msg.Payload
-	}, done)
-	isFilter := topic.IsFilter(name)
-	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
-	limiter := h.cfg.Rate.Limiter()
-	c.Serve(func(op ws.OpCode, data []byte) bool {
-		// Refusals close the socket; reading goes on until the client
-		// answers the close.
-		switch {
-		case isFilter:
-			c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
-		case !mayPublish:
-			c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
-		case !limit.Allow(limiter):
-			c.Close(CloseRateLimited, "publish rate limit exceeded")
-		default:
-			h.publishFrame(ctx, c, name, op, data)
-		}
-		return true
-	}, func() {
-		stop()
-		<-done
-		disconnected()
-		release()
-	})
+	}, s.done)
+	c.Serve(s)
+}
+
+// Message publishes a frame received. Refusals close the socket; reading
+// goes on until the client answers the close.
+func (s *plainSocket) Message(op ws.OpCode, data []byte) bool {
+	switch {
+	case s.isFilter:
+		s.c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
+	case !s.mayPublish:
+		s.c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(s.name))
+	case !limit.Allow(s.limiter):
+		s.c.Close(CloseRateLimited, "publish rate limit exceeded")
+	default:
+		s.h.publishFrame(s.ctx, s.c, s.name, op, data)
+	}
+	return true
+}
+
+// End stops the writer and releases the socket.
+func (s *plainSocket) End() {
+	s.stop()
+	<-s.done
+	s.disconnected()
+	s.unlist()
+	s.c.CloseNow()
+	s.sub.Close()
 }
 
 // publishFrame publishes one received frame to topic name, closing the

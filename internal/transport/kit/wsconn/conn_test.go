@@ -135,10 +135,7 @@ func TestServeHoldsNoReadBufferWhileWaiting(t *testing.T) {
 	got, ended := make(chan string, 4), make(chan struct{})
 	bare := make(chan bool, 4) // whether each wait began holding no buffer
 	c.onWait = func() { bare <- c.in.r == nil }
-	c.Serve(func(_ ws.OpCode, p []byte) bool {
-		got <- string(p)
-		return true
-	}, func() { close(ended) })
+	c.Serve(testServed{got, ended})
 	waitingBare := func() {
 		t.Helper()
 		if !<-bare {
@@ -162,3 +159,15 @@ func TestServeHoldsNoReadBufferWhileWaiting(t *testing.T) {
 	client.Close()
 	<-ended
 }
+
+type testServed struct {
+	got   chan<- string
+	ended chan struct{}
+}
+
+func (s testServed) Message(_ ws.OpCode, p []byte) bool {
+	s.got <- string(p)
+	return true
+}
+
+func (s testServed) End() { close(s.ended) }
