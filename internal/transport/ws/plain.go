@@ -51,17 +51,18 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	// The socket is ours now: net/http's goroutine, whose stack grew deep on
 	// the way here, ends once this returns; the socket's reader is a fresh
-	// goroutine waiting for input (wsconn.Conn.Serve).
-	ctx := socketContext(r)
+	// goroutine waiting for input (wsconn.Conn.Serve). What the socket may
+	// do is decided now, so it keeps no context: the hub's publish reads
+	// no identity, and each idle socket would hold one.
+	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
 	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
-	h.servePlain(ctx, c, sub, name, unlist)
+	h.servePlain(c, sub, name, mayPublish, unlist)
 }
 
 // plainSocket is one plain socket being served.
 type plainSocket struct {
 	h          *Handler
 	c          *wsconn.Conn
-	ctx        context.Context
 	sub        *httpx.Subscription
 	name       string
 	isFilter   bool
@@ -74,10 +75,10 @@ type plainSocket struct {
 }
 
 // servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *httpx.Subscription, name string, unlist func()) {
-	s := &plainSocket{h: h, c: c, ctx: ctx, sub: sub, name: name, done: make(chan struct{}),
+func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool, unlist func()) {
+	s := &plainSocket{h: h, c: c, sub: sub, name: name, done: make(chan struct{}),
 		isFilter:     topic.IsFilter(name),
-		mayPublish:   h.cfg.Policy.CanPublish(auth.FromContext(ctx), name),
+		mayPublish:   mayPublish,
 		limiter:      h.cfg.Rate.Limiter(),
 		disconnected: h.meter.Connected(),
 		unlist:       unlist,
@@ -102,7 +103,7 @@ func (s *plainSocket) Message(op ws.OpCode, data []byte) bool {
 	case !limit.Allow(s.limiter):
 		s.c.Close(CloseRateLimited, "publish rate limit exceeded")
 	default:
-		s.h.publishFrame(s.ctx, s.c, s.name, op, data)
+		s.h.publishFrame(s.c, s.name, op, data)
 	}
 	return true
 }
@@ -119,12 +120,12 @@ func (s *plainSocket) End() {
 
 // publishFrame publishes one received frame to topic name, closing the
 // socket with the matching code when the hub refuses it.
-func (h *Handler) publishFrame(ctx context.Context, c *wsconn.Conn, name string, op ws.OpCode, data []byte) {
+func (h *Handler) publishFrame(c *wsconn.Conn, name string, op ws.OpCode, data []byte) {
 	m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
 	if op == ws.OpBinary {
 		m.ContentType = "application/octet-stream"
 	}
-	if _, err := h.hub.Publish(ctx, m); err != nil {
+	if _, err := h.hub.Publish(context.Background(), m); err != nil {
 		code := ws.StatusInternalServerError
 		if errors.Is(err, hub.ErrTooLarge) {
 			code = ws.StatusMessageTooBig
