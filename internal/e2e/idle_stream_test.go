@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"streamhub/internal/testkit"
 )
 
@@ -85,6 +87,59 @@ func TestIdleStreamsHoldOneGoroutine(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections() // the publish's keep-alive connection
 	testkit.Eventually(t, 10*time.Second, "streams released", func() bool {
+		return runtime.NumGoroutine() <= before+2
+	})
+}
+
+// TestIdleWebSocketsWaitOnAFreshGoroutine: an idle WebSocket's reader waits
+// for input on a small goroutine of its own, not parked inside the frame
+// reader with the stack its set-up grew (issue 20: 11.6 KB per idle socket);
+// input wakes it, and it waits again afterwards.
+func TestIdleWebSocketsWaitOnAFreshGoroutine(t *testing.T) {
+	s := testkit.Start(t, nil)
+	const n = 20
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	type socket struct {
+		nc net.Conn
+		br *bufio.Reader
+	}
+	var sockets []socket
+	for i := range n {
+		path := "/v1/ws/idle/ws"
+		if i%2 == 1 {
+			path = "/v1/ws" // the JSON protocol, subscribed to nothing
+		}
+		nc, br := rawWebSocket(t, s.Addr(), path)
+		sockets = append(sockets, socket{nc, br})
+	}
+	waitingInFrameReader := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "wsconn.(*Conn).Read(")
+	}
+	testkit.Eventually(t, 5*time.Second, "idle sockets to wait outside the frame reader", func() bool {
+		return waitingInFrameReader() == 0 && runtime.NumGoroutine()-before <= n+n/4
+	})
+	// Input wakes a socket: a publish on the first reaches every plain one.
+	frame := ws.NewTextFrame([]byte("wake"))
+	frame = ws.MaskFrameInPlace(frame)
+	if err := ws.WriteFrame(sockets[0].nc, frame); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 2 {
+		sockets[i].nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		f, err := ws.ReadFrame(sockets[i].br)
+		if err != nil || string(f.Payload) != "wake" {
+			t.Fatalf("socket %d: %q %v", i, f.Payload, err)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "the woken socket to wait again", func() bool {
+		return waitingInFrameReader() == 0
+	})
+	for _, sk := range sockets {
+		sk.nc.Close()
+	}
+	testkit.Eventually(t, 10*time.Second, "sockets released", func() bool {
 		return runtime.NumGoroutine() <= before+2
 	})
 }

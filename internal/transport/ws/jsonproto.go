@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/codec/envelope"
@@ -28,47 +29,55 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	// Base64 makes binary payloads 4/3 larger; leave room for the JSON around them.
 	c.SetReadLimit(int64(h.cfg.MaxPayload)*4/3 + 64<<10)
-	// As for plain sockets, net/http's goroutine ends here; the context
-	// keeps the identity, the request being over.
-	ctx := context.WithoutCancel(r.Context())
-	go func() {
-		defer release()
-		defer c.CloseNow()
-		h.serveJSON(ctx, c)
-	}()
+	// As for plain sockets, net/http's goroutine ends here and a fresh one
+	// waits for input.
+	h.serveJSON(socketContext(r), c, release)
 }
 
-// serveJSON runs a JSON-protocol socket until either side ends it.
-func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn) {
-	defer h.meter.Connected()()
-	sub := h.hub.NewSubscription("ws", h.cfg.Queue)
-	defer sub.Close()
-	defer h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), sub, sub.Kick)()
-	done := make(chan struct{})
-	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+// jsonSocket is one JSON-protocol socket being served.
+type jsonSocket struct {
+	h       *Handler
+	c       *wsconn.Conn
+	ctx     context.Context
+	sub     *hub.Subscription
+	limiter *rate.Limiter
+	stop    func() // ends the writer, which then closes done
+	done    chan struct{}
+
+	unlist, disconnected, release func()
+}
+
+// serveJSON runs a JSON-protocol socket until either side ends it, then
+// calls release.
+func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
+	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Rate.Limiter(), release: release}
+	s.disconnected = h.meter.Connected()
+	s.sub = h.hub.NewSubscription("ws", h.cfg.Queue)
+	s.unlist = h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), s.sub, s.sub.Kick)
+	s.stop = h.pump(c, s.sub, func(d hub.Delivery) (ws.OpCode, []byte) {
 		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
-	}, done)
-	limiter := h.cfg.Rate.Limiter()
-	reply := func(rep envelope.Control) bool {
-		return c.WriteFrame(ws.OpText, rep.Encode()) == nil
+	}, s.done)
+	c.Serve(s)
+}
+
+// Message runs one request and answers it; a failed answer ends reading.
+func (s *jsonSocket) Message(op ws.OpCode, data []byte) bool {
+	rep := envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}
+	if op == ws.OpText {
+		rep = s.h.commands().Handle(s.ctx, auth.FromContext(s.ctx), s.limiter, s.sub, data)
 	}
-	for {
-		op, data, err := c.Read()
-		if err != nil {
-			break
-		}
-		if op != ws.OpText {
-			if !reply(envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}) {
-				break
-			}
-			continue
-		}
-		if !reply(h.commands().Handle(ctx, auth.FromContext(ctx), limiter, sub, data)) {
-			break
-		}
-	}
-	stop()
-	<-done
+	return s.c.WriteFrame(ws.OpText, rep.Encode()) == nil
+}
+
+// End stops the writer and releases the socket.
+func (s *jsonSocket) End() {
+	s.stop()
+	<-s.done
+	s.unlist()
+	s.sub.Close()
+	s.disconnected()
+	s.c.CloseNow()
+	s.release()
 }
 
 // commands runs the JSON protocol's requests; a WebRTC "streamhub" data

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
@@ -48,64 +49,92 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 		return // accept has answered.
 	}
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
-	// The socket is ours now: serve it from a goroutine of its own and let
-	// net/http's, whose stack grew deep on the way here, end.
-	ctx := context.WithoutCancel(r.Context()) // keeps the identity; the request is over
-	go func() {
-		defer sub.Close()
-		defer c.CloseNow()
-		defer h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)()
-		h.servePlain(ctx, c, sub.Subscription, name)
-	}()
+	// The socket is ours now: net/http's goroutine, whose stack grew deep on
+	// the way here, ends once this returns; the socket's reader is a fresh
+	// goroutine waiting for input (wsconn.Conn.Serve). What the socket may
+	// do is decided now, so it keeps no context: the hub's publish reads
+	// no identity, and each idle socket would hold one.
+	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
+	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
+	h.servePlain(c, sub, name, mayPublish, unlist)
+}
+
+// plainSocket is one plain socket being served.
+type plainSocket struct {
+	h          *Handler
+	c          *wsconn.Conn
+	sub        *httpx.Subscription
+	name       string
+	isFilter   bool
+	mayPublish bool
+	limiter    *rate.Limiter
+	stop       func() // ends the writer, which then closes done
+	done       chan struct{}
+
+	disconnected, unlist func()
 }
 
 // servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(ctx context.Context, c *wsconn.Conn, sub *hub.Subscription, name string) {
-	defer h.meter.Connected()()
-	done := make(chan struct{})
-	stop := h.pump(c, sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool, unlist func()) {
+	s := &plainSocket{h: h, c: c, sub: sub, name: name, done: make(chan struct{}),
+		isFilter:     topic.IsFilter(name),
+		mayPublish:   mayPublish,
+		limiter:      h.cfg.Rate.Limiter(),
+		disconnected: h.meter.Connected(),
+		unlist:       unlist,
+	}
+	s.stop = h.pump(c, sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		if utf8.Valid(d.Msg.Payload) {
 			return ws.OpText, d.Msg.Payload
 		}
 		return ws.OpBinary, d.Msg.Payload
-	}, done)
-	isFilter := topic.IsFilter(name)
-	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(ctx), name)
-	limiter := h.cfg.Rate.Limiter()
-	for {
-		op, data, err := c.Read()
-		if err != nil {
-			break
-		}
-		if isFilter {
-			c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
-			continue // until the client answers the close
-		}
-		if !mayPublish {
-			c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(name))
-			continue
-		}
-		if !limit.Allow(limiter) {
-			c.Close(CloseRateLimited, "publish rate limit exceeded")
-			continue
-		}
-		m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
-		if op == ws.OpBinary {
-			m.ContentType = "application/octet-stream"
-		}
-		if _, err := h.hub.Publish(ctx, m); err != nil {
-			code := ws.StatusInternalServerError
-			switch {
-			case errors.Is(err, hub.ErrTooLarge):
-				code = ws.StatusMessageTooBig
-			case errors.Is(err, hub.ErrUnavailable):
-				code = CloseTryAgainLater
-			}
-			c.Close(code, err.Error())
-			continue
-		}
-		h.meter.Received(1)
+	}, s.done)
+	c.Serve(s)
+}
+
+// Message publishes a frame received. Refusals close the socket; reading
+// goes on until the client answers the close.
+func (s *plainSocket) Message(op ws.OpCode, data []byte) bool {
+	switch {
+	case s.isFilter:
+		s.c.Close(ws.StatusPolicyViolation, "cannot publish to a filter")
+	case !s.mayPublish:
+		s.c.Close(CloseForbidden, "not allowed to publish to "+quote.Cut(s.name))
+	case !limit.Allow(s.limiter):
+		s.c.Close(CloseRateLimited, "publish rate limit exceeded")
+	default:
+		s.h.publishFrame(s.c, s.name, op, data)
 	}
-	stop()
-	<-done
+	return true
+}
+
+// End stops the writer and releases the socket.
+func (s *plainSocket) End() {
+	s.stop()
+	<-s.done
+	s.disconnected()
+	s.unlist()
+	s.c.CloseNow()
+	s.sub.Close()
+}
+
+// publishFrame publishes one received frame to topic name, closing the
+// socket with the matching code when the hub refuses it.
+func (h *Handler) publishFrame(c *wsconn.Conn, name string, op ws.OpCode, data []byte) {
+	m := &message.Message{Topic: name, Payload: data, QoS: message.DefaultQoS}
+	if op == ws.OpBinary {
+		m.ContentType = "application/octet-stream"
+	}
+	if _, err := h.hub.Publish(context.Background(), m); err != nil {
+		code := ws.StatusInternalServerError
+		switch {
+		case errors.Is(err, hub.ErrTooLarge):
+			code = ws.StatusMessageTooBig
+		case errors.Is(err, hub.ErrUnavailable):
+			code = CloseTryAgainLater
+		}
+		c.Close(code, err.Error())
+		return
+	}
+	h.meter.Received(1)
 }

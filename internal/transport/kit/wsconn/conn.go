@@ -48,7 +48,10 @@ var ErrClosed = errors.New("websocket closed")
 // write (WriteFrame, WriteEncoded, Close), serialised by mu.
 type Conn struct {
 	nc        net.Conn
-	in        activityReader
+	in        activityReader // in.r is nil while a Serve-d socket waits
+	src       pendingByte    // what a borrowed reader reads from
+	served    Served         // set by Serve
+	onWait    func()         // tests: runs on the reader as a wait begins
 	readLimit int64
 
 	mu           sync.Mutex // guards the writing side
@@ -88,22 +91,72 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error
 		}
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
-	// net/http's 4 KiB buffers go: an idle socket reads through a small one
-	// (frames larger than it are read straight into their payload), and
-	// writes borrow a buffer per batch.
+	// net/http's 4 KiB buffers go: the socket borrows a small read buffer
+	// when input arrives (frames larger than it are read straight into
+	// their payload), and writes borrow a buffer per batch.
 	br := rw.Reader
 	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, smallRead)
+		br = nil
 	}
 	return New(nc, br, opts.WriteTimeout), nil
 }
 
 // New wraps a socket whose upgrade is done; br reads from it (and may hold
-// bytes that arrived with the upgrade request).
+// bytes that arrived with the upgrade request), nil: the socket borrows a
+// reader when it reads.
 func New(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *Conn {
-	c := &Conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, writeTimeout: writeTimeout}
+	c := &Conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, src: pendingByte{nc: nc}, writeTimeout: writeTimeout}
 	c.in.touch()
 	return c
+}
+
+// smallReaders lends read buffers to sockets with input: a socket served by
+// Serve gives its buffer back when it waits again, so that an idle socket
+// holds none (it waits reading one byte into pendingByte).
+var smallReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, smallRead) }}
+
+// borrowReader gives the socket a read buffer if it has none.
+func (c *Conn) borrowReader() {
+	if c.in.r == nil {
+		c.in.r = smallReaders.Get().(*bufio.Reader)
+		c.in.r.Reset(&c.src)
+	}
+}
+
+// returnReader gives an empty read buffer back (the upgrade's, which held
+// early bytes, is only dropped: its size is net/http's).
+func (c *Conn) returnReader() {
+	if c.in.r == nil || c.in.r.Buffered() > 0 {
+		return
+	}
+	if c.in.r.Size() == smallRead {
+		c.in.r.Reset(nil)
+		smallReaders.Put(c.in.r)
+	}
+	c.in.r = nil
+}
+
+// pendingByte reads from the socket after the byte a wait read, if any.
+type pendingByte struct {
+	nc   net.Conn
+	b    [1]byte
+	held bool
+}
+
+func (p *pendingByte) Read(q []byte) (int, error) {
+	if !p.held || len(q) == 0 {
+		return p.nc.Read(q)
+	}
+	p.held = false
+	q[0] = p.b[0]
+	if len(q) == 1 {
+		return 1, nil
+	}
+	// A frame is at least two bytes, so the rest of the one whose first
+	// byte ended the wait is on its way: reading it now does not wait on
+	// a peer that sent one byte alone, and saves the reader a round.
+	n, err := p.nc.Read(q[1:])
+	return 1 + n, err
 }
 
 // activityReader notes when bytes last arrived, so that the writer can tell
@@ -147,6 +200,7 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 func (c *Conn) Read() (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
+	c.borrowReader()
 	for {
 		hdr, err := ws.ReadHeader(c.in)
 		if err != nil {
@@ -199,6 +253,69 @@ func (c *Conn) Read() (ws.OpCode, []byte, error) {
 			return 0, nil, c.fail(ws.StatusProtocolError, "unknown opcode")
 		}
 	}
+}
+
+// Served is what Serve hands a socket's messages to. (One value rather
+// than two closures: an idle socket holds it, and 15,000 of them add up.)
+type Served interface {
+	// Message handles one data message; false ends reading.
+	Message(op ws.OpCode, data []byte) bool
+	// End runs once, when reading has ended.
+	End()
+}
+
+// Serve reads the socket's data messages and hands each to s until reading
+// fails or s refuses one, then ends s. It returns at once: the reading runs
+// on a goroutine that waits for input, handles the messages while bytes are
+// buffered, and hands the waiting to a new goroutine. A goroutine's stack
+// grows while it handles messages and only a garbage collection shrinks it
+// again, so the one left waiting on an idle socket is always a fresh, small
+// one (as MQTT's reader does).
+func (c *Conn) Serve(s Served) {
+	c.served = s
+	go c.serveBurst()
+}
+
+func (c *Conn) serveBurst() {
+	if err := c.waitInput(); err != nil {
+		c.served.End()
+		return
+	}
+	for {
+		op, data, err := c.Read()
+		if err != nil || !c.served.Message(op, data) {
+			c.served.End()
+			return
+		}
+		if c.in.r.Buffered() == 0 {
+			c.returnReader()
+			go c.serveBurst()
+			return
+		}
+	}
+}
+
+// waitInput blocks until input arrives, holding no read buffer meanwhile.
+func (c *Conn) waitInput() error {
+	if c.in.r != nil && c.in.r.Buffered() > 0 {
+		return nil
+	}
+	c.returnReader()
+	if c.onWait != nil {
+		c.onWait()
+	}
+	for {
+		n, err := c.nc.Read(c.src.b[:])
+		if n > 0 {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	c.src.held = true
+	c.in.touch()
+	return nil
 }
 
 // payloadChunk is the most readPayload allocates beyond what arrived.

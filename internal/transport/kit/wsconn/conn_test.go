@@ -123,3 +123,51 @@ func TestReadGrowsAsBytesArrive(t *testing.T) {
 		}
 	}
 }
+
+// TestServeHoldsNoReadBufferWhileWaiting: a served socket borrows its read
+// buffer only while input is there, so that an idle one holds none (issue
+// 20); a frame arriving in pieces, its first byte alone, is read whole.
+func TestServeHoldsNoReadBufferWhileWaiting(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	c := New(server, nil, time.Second)
+	c.SetReadLimit(1 << 10)
+	got, ended := make(chan string, 4), make(chan struct{})
+	bare := make(chan bool, 4) // whether each wait began holding no buffer
+	c.onWait = func() { bare <- c.in.r == nil }
+	c.Serve(testServed{got, ended})
+	waitingBare := func() {
+		t.Helper()
+		if !<-bare {
+			t.Fatal("a waiting socket holds a read buffer")
+		}
+	}
+	waitingBare()
+	for _, msg := range []string{"first", "second"} {
+		f := clientFrame(t, ws.NewTextFrame([]byte(msg)))
+		if _, err := client.Write(f[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Write(f[1:]); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-got; m != msg {
+			t.Fatalf("read %q, sent %q", m, msg)
+		}
+		waitingBare()
+	}
+	client.Close()
+	<-ended
+}
+
+type testServed struct {
+	got   chan<- string
+	ended chan struct{}
+}
+
+func (s testServed) Message(_ ws.OpCode, p []byte) bool {
+	s.got <- string(p)
+	return true
+}
+
+func (s testServed) End() { close(s.ended) }
