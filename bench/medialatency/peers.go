@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -16,9 +13,10 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"streamhub/bench/internal/webrtcpeer"
 )
 
 // publishRTMP sends aus over RTMP at fps, looping, each stamped with the
@@ -137,14 +135,7 @@ func readRTSP(ctx context.Context, rawURL string, onAU func([][]byte)) error {
 // readWHEP plays whepURL with a pion peer (recvonly H.264) and hands each
 // access unit to onAU.
 func readWHEP(ctx context.Context, whepURL string, onAU func([][]byte)) error {
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return err
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
+	pc, err := webrtcpeer.New()
 	if err != nil {
 		return err
 	}
@@ -169,37 +160,9 @@ func readWHEP(ctx context.Context, whepURL string, onAU func([][]byte)) error {
 			}
 		}
 	})
-	if err := negotiate(ctx, pc, whepURL); err != nil {
+	if err := webrtcpeer.Negotiate(ctx, pc, whepURL); err != nil {
 		return err
 	}
 	<-ctx.Done()
 	return nil
-}
-
-// negotiate posts pc's offer (every candidate gathered) and applies the answer.
-func negotiate(ctx context.Context, pc *webrtc.PeerConnection, endpoint string) error {
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	<-gathered
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("offer to %s: %w", endpoint, err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("offer to %s: %s: %s", endpoint, resp.Status, answer)
-	}
-	return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)})
 }
