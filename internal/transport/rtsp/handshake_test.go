@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -120,3 +121,23 @@ func TestHandshakeScanSplitHeaderEnd(t *testing.T) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) SetReadDeadline(time.Time) error { return nil }
+
+// FuzzHandshakeScan: fed in any two pieces, the scan ends the handshake
+// phase exactly when the bytes so far hold a header end.
+func FuzzHandshakeScan(f *testing.F) {
+	f.Add([]byte("OPTIONS rtsp://h/p RTSP/1.0\r\nCSeq: 1\r\n\r\n"), 38)
+	f.Add([]byte("\x16\x03\x01garbage"), 3)
+	f.Add([]byte("GET / HTTP/1.1\r\n\r"), 17)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		cut = min(max(cut, 0), len(in))
+		c := &handshakeConn{Conn: nopConn{}}
+		c.scan(in[:cut])
+		if c.done != bytes.Contains(in[:cut], headerEnd) {
+			t.Fatalf("%q: done %v", in[:cut], c.done)
+		}
+		c.scan(in[cut:])
+		if c.done != bytes.Contains(in, headerEnd) {
+			t.Fatalf("%q cut at %d: done %v", in, cut, c.done)
+		}
+	})
+}
