@@ -52,6 +52,8 @@ func TestHandshakeTimeoutRefusesGarbage(t *testing.T) {
 		"garbage":           "\x16\x03\x01garbage without a line end",
 		"incomplete line":   "OPTIONS rtsp://127.0.0.1/live/cam1 RTS",
 		"incomplete header": "OPTIONS rtsp://127.0.0.1/live/cam1 RTSP/1.0\r\nCSeq: 1\r\n",
+		"incomplete body": "ANNOUNCE rtsp://127.0.0.1/live/cam1 RTSP/1.0\r\nCSeq: 1\r\n" +
+			"Content-Type: application/sdp\r\nContent-Length: 100\r\n\r\nv=0\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -102,7 +104,7 @@ func TestHandshakeScanSplitHeaderEnd(t *testing.T) {
 	req := []byte("OPTIONS rtsp://h/p RTSP/1.0\r\nCSeq: 1\r\n\r\n")
 	for cut := 1; cut < len(req); cut++ {
 		for cut2 := cut; cut2 < len(req); cut2++ {
-			c := &handshakeConn{Conn: nopConn{}}
+			c := &handshakeConn{Conn: nopConn{}, body: -1}
 			for _, part := range [][]byte{req[:cut], req[cut:cut2]} {
 				c.scan(part)
 			}
@@ -123,21 +125,45 @@ type nopConn struct{ net.Conn }
 func (nopConn) SetReadDeadline(time.Time) error { return nil }
 
 // FuzzHandshakeScan: fed in any two pieces, the scan ends the handshake
-// phase exactly when the bytes so far hold a header end.
+// phase exactly when the bytes so far hold a whole first request.
 func FuzzHandshakeScan(f *testing.F) {
 	f.Add([]byte("OPTIONS rtsp://h/p RTSP/1.0\r\nCSeq: 1\r\n\r\n"), 38)
+	f.Add([]byte("ANNOUNCE rtsp://h/p RTSP/1.0\r\ncontent-length: 3\r\n\r\nv=0"), 50)
 	f.Add([]byte("\x16\x03\x01garbage"), 3)
 	f.Add([]byte("GET / HTTP/1.1\r\n\r"), 17)
 	f.Fuzz(func(t *testing.T, in []byte, cut int) {
 		cut = min(max(cut, 0), len(in))
-		c := &handshakeConn{Conn: nopConn{}}
+		c := &handshakeConn{Conn: nopConn{}, body: -1}
 		c.scan(in[:cut])
-		if c.done != bytes.Contains(in[:cut], headerEnd) {
+		if c.done != wholeRequest(in[:cut]) {
 			t.Fatalf("%q: done %v", in[:cut], c.done)
 		}
 		c.scan(in[cut:])
-		if c.done != bytes.Contains(in, headerEnd) {
+		if c.done != wholeRequest(in) {
 			t.Fatalf("%q cut at %d: done %v", in, cut, c.done)
 		}
 	})
+}
+
+// wholeRequest: b starts with a complete request, header and body.
+func wholeRequest(b []byte) bool {
+	i := bytes.Index(b, headerEnd)
+	return i >= 0 && len(b)-i-len(headerEnd) >= contentLength(b[:i])
+}
+
+// TestHandshakeContentLength: the body length comes from the header
+// whatever the name's case; absent or unreadable counts as none.
+func TestHandshakeContentLength(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]int{
+		"ANNOUNCE x RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 120":       120,
+		"ANNOUNCE x RTSP/1.0\r\ncontent-length:7":                     7,
+		"OPTIONS x RTSP/1.0\r\nCSeq: 1":                               0,
+		"ANNOUNCE x RTSP/1.0\r\nContent-Length: -5":                   0,
+		"ANNOUNCE x RTSP/1.0\r\nContent-Length: 99999999999999999999": 0,
+	} {
+		if got := contentLength([]byte(header)); got != want {
+			t.Errorf("%q: %d, want %d", header, got, want)
+		}
+	}
 }
