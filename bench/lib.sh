@@ -18,3 +18,10 @@ mqtt_loads=(
   "fanin|--scenario fanin --clients 10 --messages 300000"
   "fanout|--scenario fanout --clients 100 --messages 5000"
 )
+
+# with_scratch makes a temporary $dir and an empty $pids list; on exit
+# every process in $pids is stopped and $dir removed.
+with_scratch() {
+  dir=$(mktemp -d) pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+}

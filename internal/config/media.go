@@ -32,7 +32,7 @@ type RTMP struct {
 // UDP uses the two ports after its port.
 type RTSP struct {
 	Addr    string        `koanf:"addr"`    // empty disables
-	Timeout time.Duration `koanf:"timeout"` // each read and write
+	Timeout time.Duration `koanf:"timeout"` // the first request, each read and write
 }
 
 // HLS serves media paths on the HTTP listener at /hls/<path>/index.m3u8.

@@ -50,7 +50,7 @@ func (s *Server) Start() error {
 		return nil
 	}
 	s.rtsp = &gortsplib.Server{Handler: &handler{s: s}, RTSPAddress: s.cfg.Addr,
-		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout}
+		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout, Listen: s.listen}
 	host, port, err := net.SplitHostPort(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("rtsp: address %s: %w", s.cfg.Addr, err)
@@ -76,6 +76,16 @@ func (s *Server) Start() error {
 	}
 	s.log.Info("listening", "addr", s.Addr(), "url", "rtsp://"+s.Addr()+"/PATH", "udp", s.rtsp.UDPRTPAddress)
 	return nil
+}
+
+// listen is gortsplib's TCP listener with the handshake phase bounded by
+// the configured timeout (see handshakeListener).
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return handshakeListener{Listener: ln, limit: s.cfg.Timeout}, nil
 }
 
 // freeUDPPair finds two consecutive free UDP ports, RTP's even and RTCP's
