@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg1audio"
 
 	"streamhub/internal/media"
 )
@@ -65,6 +66,8 @@ func trackToRTMP(t media.Track) *gortmplib.Track {
 		return &gortmplib.Track{Codec: &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}}
 	case media.AAC:
 		return &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: t.AAC}}
+	case media.MPEG1Audio:
+		return &gortmplib.Track{Codec: &codecs.MPEG1Audio{}}
 	}
 	return nil
 }
@@ -84,6 +87,25 @@ func writeFrame(w *gortmplib.Writer, t *gortmplib.Track, mt media.Track, f media
 				return err
 			}
 		}
+	case media.MPEG1Audio:
+		return writeMPEG1Audio(w, t, pts, f.Units)
+	}
+	return nil
+}
+
+// writeMPEG1Audio sends each MPEG audio frame (RTSP packs several in one
+// packet) at its own time, from the sample counts of the frames before it.
+// A frame without a valid header is left out rather than ending the player.
+func writeMPEG1Audio(w *gortmplib.Writer, t *gortmplib.Track, pts time.Duration, frames [][]byte) error {
+	for _, frame := range frames {
+		var h mpeg1audio.FrameHeader
+		if err := h.Unmarshal(frame); err != nil {
+			continue
+		}
+		if err := w.WriteMPEG1Audio(t, pts, frame); err != nil {
+			return err
+		}
+		pts += media.Duration(int64(h.SampleCount()), h.SampleRate)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func (s *Server) publish(conn net.Conn, sc *gortmplib.ServerConn, name string) e
 		mt, ok := trackFromRTMP(t)
 		if !ok {
 			s.log.Info("track skipped: codec not supported", "path", name, "codec", fmt.Sprintf("%T", t.Codec))
+			discard(r, t)
 			continue
 		}
 		tracks, sources = append(tracks, mt), append(sources, t)
@@ -62,6 +63,9 @@ func trackFromRTMP(t *gortmplib.Track) (media.Track, bool) {
 			return media.Track{}, false
 		}
 		return media.Track{Codec: media.AAC, ClockRate: c.Config.SampleRate, AAC: c.Config}, true
+	case *codecs.MPEG1Audio:
+		// RTP's clock for MPEG audio (RFC 2250), so RTSP carries it unchanged
+		return media.Track{Codec: media.MPEG1Audio, ClockRate: 90000}, true
 	}
 	return media.Track{}, false
 }
@@ -85,5 +89,22 @@ func onData(r *gortmplib.Reader, t *gortmplib.Track, idx int, mt media.Track, pu
 			ticks := media.Ticks(pts, mt.ClockRate)
 			pub.Write(media.Frame{Track: idx, PTS: ticks, DTS: ticks, NTP: time.Now(), Units: [][]byte{au}, Keyframe: true})
 		})
+	case media.MPEG1Audio:
+		r.OnDataMPEG1Audio(t, func(pts time.Duration, frame []byte) {
+			ticks := media.Ticks(pts, mt.ClockRate)
+			pub.Write(media.Frame{Track: idx, PTS: ticks, DTS: ticks, NTP: time.Now(), Units: [][]byte{frame}, Keyframe: true})
+		})
+	}
+}
+
+// discard drops a skipped track's data: gortmplib's Reader calls the
+// callback of every announced track and panics on one never set.
+// OnDataVP9 and OnDataOpus are used for any codec as they only pass on
+// (here: ignore) payloads and never look at the track's codec.
+func discard(r *gortmplib.Reader, t *gortmplib.Track) {
+	if t.Codec.IsVideo() {
+		r.OnDataVP9(t, func(time.Duration, []byte) {})
+	} else {
+		r.OnDataOpus(t, func(time.Duration, []byte) {})
 	}
 }

@@ -3,12 +3,14 @@ package rtsp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
 	"streamhub/internal/media"
@@ -122,19 +124,53 @@ func newOutStream(s *Server, name string, rd *media.Reader) (*outStream, error) 
 func encoder(f format.Format) (func([][]byte) ([]*rtp.Packet, error), error) {
 	switch f := f.(type) {
 	case *format.H264:
-		e, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		return e.Encode, nil
+		return auEncode(f.CreateEncoder())
+	case *format.H265:
+		return auEncode(f.CreateEncoder())
 	case *format.MPEG4Audio:
+		return auEncode(f.CreateEncoder())
+	case *format.MPEG1Audio:
+		return auEncode(f.CreateEncoder())
+	case *format.Opus:
 		e, err := f.CreateEncoder()
 		if err != nil {
 			return nil, err
 		}
-		return e.Encode, nil
+		return opusEncoder(e.Encode), nil
 	}
 	return nil, errors.New("rtsp: no encoder")
+}
+
+// auEncoder is the packetizers that take a whole frame's units at once.
+type auEncoder interface {
+	Encode(units [][]byte) ([]*rtp.Packet, error)
+}
+
+// auEncode returns a newly created packetizer's Encode.
+func auEncode[E auEncoder](e E, err error) (func([][]byte) ([]*rtp.Packet, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return e.Encode, nil
+}
+
+// opusEncoder sends each Opus packet of a frame as one RTP packet, each
+// stamped after the ones before it (Opus runs at 48 kHz in RTP).
+func opusEncoder(encode func([]byte) (*rtp.Packet, error)) func([][]byte) ([]*rtp.Packet, error) {
+	return func(units [][]byte) ([]*rtp.Packet, error) {
+		pkts := make([]*rtp.Packet, 0, len(units))
+		var offset int64
+		for _, u := range units {
+			pkt, err := encode(u)
+			if err != nil {
+				return nil, fmt.Errorf("opus packet: %w", err)
+			}
+			pkt.Timestamp += uint32(offset)
+			offset += opus.PacketDuration2(u)
+			pkts = append(pkts, pkt)
+		}
+		return pkts, nil
+	}
 }
 
 // run packetizes the path's frames until it ends, then closes the stream,

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -9,7 +10,9 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"streamhub/internal/media"
@@ -85,53 +88,110 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 
 // depacketize turns one media's RTP packets into frames of the path.
 func (s *Server) depacketize(ss *gortsplib.ServerSession, pub *media.Publisher, in input) error {
-	track := pub.Tracks()[in.track]
-	switch f := in.format.(type) {
-	case *format.H264:
-		dec, err := f.CreateDecoder()
-		if err != nil {
-			return err
-		}
-		dts := h264.NewDTSExtractor()
-		ss.OnPacketRTP(in.media, f, func(pkt *rtp.Packet) {
-			pts, ok := ss.PacketPTS(in.media, pkt)
-			if !ok {
-				return
-			}
-			au, err := dec.Decode(pkt)
-			if err != nil {
-				if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-					s.remote.Info("bad H.264 packet", "err", err)
-				}
-				return
-			}
-			key := media.IsKeyframe(track.Codec, au)
-			if key {
-				au = media.WithParameterSets(track, au)
-			}
-			d, err := dts.Extract(au, pts)
-			if err != nil {
-				return // before the first keyframe
-			}
-			pub.Write(media.Frame{Track: in.track, PTS: pts, DTS: d, NTP: time.Now(), Units: au,
-				Keyframe: key})
-		})
-	case *format.MPEG4Audio:
-		dec, err := f.CreateDecoder()
-		if err != nil {
-			return err
-		}
-		ss.OnPacketRTP(in.media, f, func(pkt *rtp.Packet) {
-			pts, ok := ss.PacketPTS(in.media, pkt)
-			if !ok {
-				return
-			}
-			aus, err := dec.Decode(pkt)
-			if err != nil || len(aus) == 0 {
-				return
-			}
-			pub.Write(media.Frame{Track: in.track, PTS: pts, DTS: pts, NTP: time.Now(), Units: aus, Keyframe: true})
-		})
+	decode, err := s.frameDecoder(pub.Tracks()[in.track], in.format)
+	if err != nil {
+		return fmt.Errorf("rtsp: %s decoder: %w", in.format.Codec(), err)
 	}
+	ss.OnPacketRTP(in.media, in.format, func(pkt *rtp.Packet) {
+		pts, ok := ss.PacketPTS(in.media, pkt)
+		if !ok {
+			return
+		}
+		if f, ok := decode(pkt, pts); ok {
+			f.Track, f.NTP = in.track, time.Now()
+			pub.Write(f)
+		}
+	})
 	return nil
+}
+
+// frameDecoder turns RTP packets of one format into frames (without track
+// and receive time); ok is false while a frame is incomplete or unusable.
+type frameDecoder func(pkt *rtp.Packet, pts int64) (f media.Frame, ok bool)
+
+func (s *Server) frameDecoder(track media.Track, f format.Format) (frameDecoder, error) {
+	switch f := f.(type) {
+	case *format.H264:
+		decode, err := auDecode(f.CreateDecoder())
+		return s.videoDecoder(track, decode, h264.NewDTSExtractor()), err
+	case *format.H265:
+		decode, err := auDecode(f.CreateDecoder())
+		return s.videoDecoder(track, decode, h265.NewDTSExtractor()), err
+	case *format.MPEG4Audio:
+		decode, err := auDecode(f.CreateDecoder())
+		return audioDecoder(decode), err
+	case *format.MPEG1Audio:
+		decode, err := auDecode(f.CreateDecoder())
+		return audioDecoder(decode), err
+	case *format.Opus:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return audioDecoder(func(pkt *rtp.Packet) ([][]byte, error) {
+			p, err := dec.Decode(pkt)
+			return [][]byte{p}, err
+		}), nil
+	}
+	return nil, errors.New("no decoder for this format")
+}
+
+// auDecoder is the depacketizers that return a whole frame's units.
+type auDecoder interface {
+	Decode(pkt *rtp.Packet) ([][]byte, error)
+}
+
+// auDecode returns a newly created depacketizer's Decode (the caller drops
+// what it builds on it when err is set).
+func auDecode[D auDecoder](d D, err error) (func(*rtp.Packet) ([][]byte, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return d.Decode, nil
+}
+
+// dtsExtractor is what H.264's and H.265's DTS extractors have in common.
+type dtsExtractor interface {
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+// videoDecoder puts parameter sets in front of keyframes and derives DTS
+// (B-frames); frames before the first keyframe are dropped.
+func (s *Server) videoDecoder(track media.Track, decode func(*rtp.Packet) ([][]byte, error), dts dtsExtractor) frameDecoder {
+	return func(pkt *rtp.Packet, pts int64) (media.Frame, bool) {
+		au, err := decode(pkt)
+		if err != nil {
+			if !incompleteAU(err) {
+				s.remote.Info("bad video packet", "codec", track.Codec, "err", err)
+			}
+			return media.Frame{}, false
+		}
+		key := media.IsKeyframe(track.Codec, au)
+		if key {
+			au = media.WithParameterSets(track, au)
+		}
+		d, err := dts.Extract(au, pts)
+		if err != nil {
+			return media.Frame{}, false // before the first keyframe
+		}
+		return media.Frame{PTS: pts, DTS: d, Units: au, Keyframe: key}, true
+	}
+}
+
+// incompleteAU reports the decoder errors that only mean "wait for more
+// packets" (or for the start of the next access unit).
+func incompleteAU(err error) bool {
+	return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
+		errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+}
+
+// audioDecoder makes every complete packet's audio frames one frame.
+func audioDecoder(decode func(*rtp.Packet) ([][]byte, error)) frameDecoder {
+	return func(pkt *rtp.Packet, pts int64) (media.Frame, bool) {
+		aus, err := decode(pkt)
+		if err != nil || len(aus) == 0 {
+			return media.Frame{}, false
+		}
+		return media.Frame{PTS: pts, DTS: pts, Units: aus, Keyframe: true}, true
+	}
 }
