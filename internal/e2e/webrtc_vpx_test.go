@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -48,12 +52,42 @@ func TestWHIPToWHEPVPx(t *testing.T) {
 				}
 			}
 
+			refusedElsewhere(t, s, path)
+
 			packets, codec := playWHEPVideo(t, s, path)
 			testkit.Eventually(t, 10*time.Second, mime+" packets", func() bool { return packets.Load() > 20 })
 			if c, _ := codec.Load().(string); c != mime {
 				t.Errorf("WHEP codec %q, want %q", c, mime)
 			}
 		})
+	}
+}
+
+// refusedElsewhere checks that HLS and RTSP, which cannot carry VP8 or
+// VP9, refuse the path at once rather than serve an empty stream.
+func refusedElsewhere(t *testing.T, s *testkit.Server, path string) {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/hls/" + path + "/index.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("HLS: %s %s", resp.Status, body)
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("HLS served %s: %s", path, body)
+	}
+	conn, err := net.DialTimeout("tcp", s.RTSP().Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "DESCRIBE rtsp://%s/%s RTSP/1.0\r\nCSeq: 1\r\n\r\n", s.RTSP().Addr(), path)
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	t.Logf("RTSP: %q %v", status, err)
+	if err != nil || strings.Contains(status, " 200 ") {
+		t.Errorf("RTSP DESCRIBE of %s: %q %v", path, status, err)
 	}
 }
 

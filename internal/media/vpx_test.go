@@ -23,3 +23,15 @@ func TestVPxKeyframesAndVideo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIsKeyframe feeds WHIP's untrusted VP8 and VP9 frames to the keyframe
+// test, which parses VP9's uncompressed header: it must never panic.
+func FuzzIsKeyframe(f *testing.F) {
+	f.Fuzz(func(t *testing.T, vp9 bool, frame []byte) {
+		codec := VP8
+		if vp9 {
+			codec = VP9
+		}
+		IsKeyframe(codec, [][]byte{frame})
+	})
+}
