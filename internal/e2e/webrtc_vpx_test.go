@@ -207,3 +207,22 @@ func firstVideoCodec(t *testing.T, sdp string) string {
 	t.Fatalf("no video codec in %s", sdp)
 	return ""
 }
+
+// Chromium publishing a canvas over WHIP with VP8 as its only codec makes
+// a VP8 path that a pion WHEP reader plays.
+func TestBrowserWHIPVP8ToWHEP(t *testing.T) {
+	s := mediaServer(t, nil)
+	browser := webrtcBrowser(t, whipPage, "?server="+s.URL+"&path=live/canvas8&codec=video/VP8")
+	waitConnected(t, browser)
+	waitOnline(t, s, "live/canvas8")
+	for _, st := range s.Media().List() {
+		if st.Path == "live/canvas8" && (len(st.Tracks) != 1 || st.Tracks[0].Codec != "vp8") {
+			t.Fatalf("$media tracks %+v, want one vp8 track", st.Tracks)
+		}
+	}
+	packets, codec := playWHEPVideo(t, s, "live/canvas8")
+	testkit.Eventually(t, 15*time.Second, "VP8 packets", func() bool { return packets.Load() > 20 })
+	if c, _ := codec.Load().(string); c != webrtc.MimeTypeVP8 {
+		t.Errorf("WHEP codec %q, want %q", c, webrtc.MimeTypeVP8)
+	}
+}
