@@ -208,12 +208,15 @@ setInterval(() => {
 }, 33);
 const pc = new RTCPeerConnection();
 const stream = c.captureStream(30);
-pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', streams: [stream]});
+const tr = pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', streams: [stream]});
+if (params.get('codec')) { // offer that codec only (video/VP8, ...)
+  tr.setCodecPreferences(RTCRtpSender.getCapabilities('video').codecs.filter(c => c.mimeType === params.get('codec')));
+}
 negotiate(pc, params.get('server') + '/v1/whip/' + params.get('path'));
 </script></body></html>`
 
-// TestBrowserWHIPToRTSP: Chromium publishes a canvas over WHIP (H.264, the
-// only video codec the server negotiates); ffprobe reads it over RTSP.
+// TestBrowserWHIPToRTSP: Chromium publishes a canvas over WHIP (H.264, which
+// the server prefers to the VP8 Chromium offers first); ffprobe reads it over RTSP.
 func TestBrowserWHIPToRTSP(t *testing.T) {
 	requireFFmpeg(t)
 	s := mediaServer(t, nil)

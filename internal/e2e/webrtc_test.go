@@ -463,26 +463,7 @@ func TestWHEPEndsWithThePath(t *testing.T) {
 	s := mediaServer(t, nil)
 	stop := publishFFmpeg(t, "flv", "rtmp://"+s.RTMP().Addr()+"/live/ending")
 	waitOnline(t, s, "live/ending")
-	pc := newRTCPeerConnection(t)
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	var packets atomic.Int64
-	var codec atomic.Value
-	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		codec.Store(track.Codec().MimeType)
-		for {
-			if _, _, err := track.ReadRTP(); err != nil {
-				return
-			}
-			packets.Add(1)
-		}
-	})
-	resp := postOfferTo(t, s.URL+"/v1/whep/live/ending", pc, nil)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/whep: %s", resp.Status)
-	}
+	packets, codec := playWHEPVideo(t, s, "live/ending")
 	testkit.Eventually(t, 10*time.Second, "H.264 packets", func() bool { return packets.Load() > 30 })
 	if c, _ := codec.Load().(string); c != webrtc.MimeTypeH264 {
 		t.Errorf("codec %q", c)

@@ -19,6 +19,8 @@ import (
 const (
 	H264       = "h264"
 	H265       = "h265"
+	VP8        = "vp8" // WebRTC only: one frame per Frame.Units[0]
+	VP9        = "vp9" // WebRTC only: one frame per Frame.Units[0]
 	AAC        = "aac"
 	Opus       = "opus"
 	MPEG1Audio = "mpeg1audio"
@@ -37,7 +39,13 @@ type Track struct {
 }
 
 // Video reports whether the track carries video.
-func (t Track) Video() bool { return t.Codec == H264 || t.Codec == H265 }
+func (t Track) Video() bool {
+	switch t.Codec {
+	case H264, H265, VP8, VP9:
+		return true
+	}
+	return false
+}
 
 // Frame is one access unit (video: the NAL units of one picture; audio:
 // one or more audio frames) of one track.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp8"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 )
 
 // path is one online media path: its publisher's tracks and its readers.
@@ -132,6 +134,10 @@ func IsKeyframe(codec string, units [][]byte) bool {
 		return h264.IsRandomAccess(units)
 	case H265:
 		return h265.IsRandomAccess(units)
+	case VP8:
+		return len(units) > 0 && vp8.IsRandomAccess(units[0])
+	case VP9:
+		return len(units) > 0 && vp9.IsRandomAccess(units[0])
 	}
 	return true
 }

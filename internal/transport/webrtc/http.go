@@ -137,6 +137,11 @@ func (ss *session) answer(ctx context.Context, offer string) error {
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return &badOfferError{err}
 	}
+	if ss.beforeAnswer != nil {
+		if err := ss.beforeAnswer(); err != nil {
+			return err
+		}
+	}
 	answer, err := ss.pc.CreateAnswer(nil)
 	if err != nil {
 		return &badOfferError{err}

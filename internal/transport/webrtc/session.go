@@ -24,6 +24,10 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// beforeAnswer, when set, adjusts the transceivers the offer made
+	// before the answer is written (WHIP's codec preference).
+	beforeAnswer func() error
+
 	closeOnce sync.Once
 	release   func() // the connection slot
 	// wg counts the session's goroutines; mu guards closing, after which

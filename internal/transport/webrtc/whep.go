@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,11 +31,13 @@ type Paths interface {
 // others (AAC, H.265, MPEG audio) are left out of the answer.
 var mimeTypes = map[string]string{
 	mediapath.H264: webrtc.MimeTypeH264,
+	mediapath.VP8:  webrtc.MimeTypeVP8,
+	mediapath.VP9:  webrtc.MimeTypeVP9,
 	mediapath.Opus: webrtc.MimeTypeOpus,
 }
 
 // ServeWHEP answers POST /v1/whep/{path...}: the offer in, 201 with the
-// answer carrying the path's H.264 and Opus tracks out. A track WebRTC
+// answer carrying the path's H.264, VP8, VP9 and Opus tracks out. A track WebRTC
 // cannot carry is named in a Streamhub-Note header; a path with none it
 // can carry is refused with 415.
 func (s *Server) ServeWHEP(w http.ResponseWriter, r *http.Request) {
@@ -159,15 +162,19 @@ func (ss *session) play(rd *mediapath.Reader, tracks map[int]*webrtc.TrackLocalS
 }
 
 // writeFrame writes one frame as samples lasting until the track's next
-// frame: an H.264 access unit as one sample, each Opus packet as one.
+// frame: a video access unit (H.264) or frame (VP8, VP9) as one sample,
+// each Opus packet as one.
 func writeFrame(local *webrtc.TrackLocalStaticSample, t mediapath.Track, f mediapath.Frame, last map[int]int64) error {
 	duration := 20 * time.Millisecond
 	if prev, ok := last[f.Track]; ok && f.PTS > prev {
 		duration = mediapath.Duration(f.PTS-prev, t.ClockRate)
 	}
 	last[f.Track] = f.PTS
-	if t.Codec == mediapath.H264 {
+	switch t.Codec {
+	case mediapath.H264:
 		return local.WriteSample(media.Sample{Data: annexB(f.Units), Duration: duration})
+	case mediapath.VP8, mediapath.VP9:
+		return local.WriteSample(media.Sample{Data: bytes.Join(f.Units, nil), Duration: duration})
 	}
 	for _, u := range f.Units {
 		if err := local.WriteSample(media.Sample{Data: u, Duration: duration / time.Duration(len(f.Units))}); err != nil {
