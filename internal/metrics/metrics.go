@@ -14,7 +14,7 @@ import (
 
 // subscriberTransports are the names transports give their hub
 // subscriptions (hub.NewSubscription), the label of the drop counters.
-var subscriberTransports = []string{"mqtt", "mqtt-shared", "sse", "ndjson", "ws", "longpoll", "tcp-out", "tcp-out-dial", "tcp-text"}
+var subscriberTransports = []string{"mqtt", "mqtt-shared", "sse", "ndjson", "ws", "longpoll", "tcp-out", "tcp-out-dial", "tcp-text", "webrtc"}
 
 // Metrics owns a registry; it is not global, so tests can run many servers.
 type Metrics struct {

@@ -216,10 +216,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/publish/{topic...}", methodNotAllowed(http.MethodPost))
 	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
-	sseHandler := sse.New(s.hub, sse.Config{Queue: cfg.QueueLimits(cfg.SSE.Policy), Heartbeat: cfg.SSE.Heartbeat,
-		WriteTimeout: cfg.SSE.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("sse"))
-	ndjsonHandler := ndjson.New(s.hub, ndjson.Config{Queue: cfg.QueueLimits(cfg.NDJSON.Policy), Heartbeat: cfg.NDJSON.Heartbeat,
-		WriteTimeout: cfg.NDJSON.Timeout, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("ndjson"))
+	streaming := func(d config.Delivery) httpx.StreamConfig {
+		return httpx.StreamConfig{Queue: cfg.QueueLimits(d.Policy), Heartbeat: d.Heartbeat, WriteTimeout: d.Timeout,
+			Policy: s.policy, Conns: s.conns, Registry: s.registry}
+	}
+	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming(cfg.SSE)}, s.log, s.metrics.Transport("sse"))
+	ndjsonHandler := ndjson.New(s.hub, streaming(cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
 	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjsonHandler)))
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))

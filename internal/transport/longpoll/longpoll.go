@@ -20,11 +20,6 @@ import (
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-}
-
 // Config tunes long polling.
 type Config struct {
 	DefaultTimeout time.Duration
@@ -39,13 +34,13 @@ type Config struct {
 
 // Handler serves long polls.
 type Handler struct {
-	hub   Hub
+	hub   kit.Subscriptions
 	cfg   Config
 	meter kit.Meter
 }
 
 // New returns the long-poll handler.
-func New(h Hub, cfg Config, meter kit.Meter) *Handler {
+func New(h kit.Subscriptions, cfg Config, meter kit.Meter) *Handler {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 30 * time.Second
 	}

@@ -53,12 +53,7 @@ type SessionInfo struct {
 
 // Sessions lists every session, connected or waiting for its client.
 func (s *Server) Sessions() []SessionInfo {
-	s.mu.Lock()
-	sessions := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		sessions = append(sessions, ss)
-	}
-	s.mu.Unlock()
+	sessions := s.sessionList()
 	out := make([]SessionInfo, 0, len(sessions))
 	for _, ss := range sessions {
 		q := sessionQueue{ss}

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -210,13 +212,7 @@ func (s *Server) persistLoop() {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		all := make([]*session, 0, len(s.sessions))
-		for _, ss := range s.sessions {
-			all = append(all, ss)
-		}
-		s.mu.Unlock()
-		for _, ss := range all {
+		for _, ss := range s.sessionList() {
 			ss.mu.Lock()
 			moved := ss.expiry > 0 && !ss.ended && (message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}).String() != ss.saved
 			ss.mu.Unlock()
@@ -275,13 +271,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	// Save where every persistent session stands before the connections go.
-	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
+	for _, ss := range s.sessionList() {
 		ss.persist()
 	}
 	for _, c := range conns {
@@ -325,4 +315,12 @@ func (s *Server) publishSys() {
 		case <-t.C:
 		}
 	}
+}
+
+// sessionList is every session, copied under s.mu so that callers take
+// each session's lock without holding the server's.
+func (s *Server) sessionList() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.sessions))
 }

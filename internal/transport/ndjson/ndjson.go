@@ -6,44 +6,26 @@ package ndjson
 import (
 	"log/slog"
 	"net/http"
-	"time"
 
-	"streamhub/internal/auth"
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
-	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-}
-
 // Config tunes the NDJSON transport.
-type Config struct {
-	Queue        hub.QueueLimits
-	Heartbeat    time.Duration
-	WriteTimeout time.Duration
-	Policy       *auth.Policy // nil: open
-	Conns        *limit.Conns // nil: no connection limits
-
-	// Registry lists the connections for the admin API (nil: not listed).
-	Registry *registry.Registry
-}
+type Config = httpx.StreamConfig
 
 // Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
 type Handler struct {
-	hub   Hub
+	hub   kit.Subscriptions
 	cfg   Config
 	log   *slog.Logger
 	meter kit.Meter
 }
 
 // New returns the NDJSON handler.
-func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
 }
 
@@ -54,8 +36,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "ndjson", Queue: h.cfg.Queue, Policy: h.cfg.Policy,
-		Conns: h.cfg.Conns}.Subscribe(w, r, req)
+	sub, ok := h.cfg.Subscriber(h.hub, "ndjson").Subscribe(w, r, req)
 	if !ok {
 		return
 	}

@@ -11,43 +11,28 @@ import (
 	"strconv"
 	"time"
 
-	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
-	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-}
-
 // Config tunes the SSE transport.
 type Config struct {
-	Queue        hub.QueueLimits
-	Heartbeat    time.Duration
-	WriteTimeout time.Duration
-	Policy       *auth.Policy // nil: open
-	Conns        *limit.Conns // nil: no connection limits
-
-	// Registry lists the connections for the admin API (nil: not listed).
-	Registry *registry.Registry
+	httpx.StreamConfig
 	// Retry is the reconnect delay the server asks EventSource to use.
 	Retry time.Duration
 }
 
 // Handler serves GET /v1/subscribe for Accept: text/event-stream.
 type Handler struct {
-	hub   Hub
+	hub   kit.Subscriptions
 	cfg   Config
 	log   *slog.Logger
 	meter kit.Meter
 }
 
 // New returns the SSE handler.
-func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
 }
 
@@ -63,7 +48,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topicEvent := r.URL.Query().Get("event") == "topic"
-	sub, ok := h.subscriber().Subscribe(w, r, req)
+	sub, ok := h.cfg.Subscriber(h.hub, "sse").Subscribe(w, r, req)
 	if !ok {
 		return
 	}
@@ -129,10 +114,6 @@ func (h *Handler) closing(end kit.EndReason, remote string) []byte {
 		h.log.Info("disconnected slow consumer", "transport", "sse", "remote", remote)
 	}
 	return []byte("event: close\ndata: {\"reason\":\"" + end.String() + "\"}\n\n")
-}
-
-func (h *Handler) subscriber() httpx.Subscriber {
-	return httpx.Subscriber{Hub: h.hub, Transport: "sse", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
 }
 
 func durationMillis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

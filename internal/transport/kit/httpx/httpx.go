@@ -106,6 +106,23 @@ func ConnRefusalStatus(err error) int {
 	return http.StatusTooManyRequests
 }
 
+// StreamConfig tunes a streaming HTTP transport (SSE, NDJSON).
+type StreamConfig struct {
+	Queue        hub.QueueLimits
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
+	Policy       *auth.Policy // nil: open
+	Conns        *limit.Conns // nil: no connection limits
+
+	// Registry lists the connections for the admin API (nil: not listed).
+	Registry *registry.Registry
+}
+
+// Subscriber admits the subscribers of one streaming transport.
+func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string) Subscriber {
+	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Conns: c.Conns}
+}
+
 // Subscriber admits the HTTP subscribers of one transport.
 type Subscriber struct {
 	Hub       kit.Subscriptions
