@@ -41,7 +41,9 @@ URL with {topic}, which a ws:// target may use too), e.g.
   --target 'http://127.0.0.1:8080/v1/subscribe?topic={topic}'
   --publish 'http://127.0.0.1:8080/v1/publish/{topic}'
 --subscribe sends subscribers elsewhere (cross-protocol): publish over MQTT
-or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
+or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP. A
+comma-separated --subscribe list spreads the subscribers over its servers in
+turn, e.g. the nodes of a cluster (latency: one subscriber on each).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Version, cfg.QoS = byte(version), byte(qos)
@@ -70,7 +72,7 @@ or TCP, receive over SSE, WebSocket (ws://...{topic}) or TCP.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://HOST:PORT, tcp://HOST:PORT, or an SSE subscribe URL with {topic}")
 	f.StringVar(&cfg.Publish, "publish", "", "HTTP publish URL with {topic}, for SSE targets")
-	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL, ws:// URL with {topic}, or tcp://HOST:PORT (cross-protocol)")
+	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL, ws:// URL with {topic}, or tcp://HOST:PORT (cross-protocol); a comma-separated list spreads them")
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
 	f.StringVar(&cfg.Scenario, "scenario", "1to1", "1to1, fanin, fanout, pubsub, latency, idle or storm")
 	f.BoolVar(&cfg.Unpaced, "unpaced", false, "throughput publishers send as fast as they can (losses show as lost)")

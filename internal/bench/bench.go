@@ -27,7 +27,9 @@ type Config struct {
 	Publish string // for SSE: HTTP publish URL template with {topic}
 	// SubTarget, when set, is where subscribers connect instead of Target:
 	// an SSE URL or a ws:// URL with {topic}, for cross-protocol runs
-	// (publish over MQTT, receive over SSE or WebSocket).
+	// (publish over MQTT, receive over SSE or WebSocket). A comma-separated
+	// list spreads subscribers over its entries in turn (the latency
+	// scenario opens one on each), e.g. over the nodes of a cluster.
 	SubTarget string
 	Version   byte   // MQTT protocol level: 4 (3.1.1) or 5
 	Scenario  string // 1to1, fanin, fanout, pubsub, latency, idle, storm
@@ -121,12 +123,19 @@ func mqttAddr(target string) (string, bool) {
 	return strings.CutPrefix(target, "mqtt://")
 }
 
-// openSubscriber subscribes to filter and calls onMsg for every payload.
-func openSubscriber(cfg Config, id, filter string, onMsg func([]byte)) (func(), error) {
-	target := cfg.Target
-	if cfg.SubTarget != "" {
-		target = cfg.SubTarget
+// subTargets lists where subscribers connect: SubTarget's entries, or Target.
+func subTargets(cfg Config) []string {
+	if cfg.SubTarget == "" {
+		return []string{cfg.Target}
 	}
+	return strings.Split(cfg.SubTarget, ",")
+}
+
+// openSubscriber subscribes subscriber number n to filter, on the n-th of
+// subTargets (in turn), and calls onMsg for every payload.
+func openSubscriber(cfg Config, n int, id, filter string, onMsg func([]byte)) (func(), error) {
+	targets := subTargets(cfg)
+	target := targets[n%len(targets)]
 	if strings.HasPrefix(target, "ws://") || strings.HasPrefix(target, "wss://") {
 		return openWS(strings.ReplaceAll(target, "{topic}", filter), onMsg)
 	}
@@ -284,7 +293,7 @@ func throughput(ctx context.Context, cfg Config, res *Result, progress Progress)
 		if cfg.Scenario == "pubsub" {
 			own[i], closer, err = openPubSub(cfg, id, s.subFilter, onMsg)
 		} else {
-			closer, err = openSubscriber(cfg, id, s.subFilter, onMsg)
+			closer, err = openSubscriber(cfg, i, id, s.subFilter, onMsg)
 		}
 		if err != nil {
 			return err
@@ -404,7 +413,7 @@ func isClosed(c <-chan struct{}) bool {
 func latency(ctx context.Context, cfg Config, res *Result, progress Progress) error {
 	var mu sync.Mutex
 	var lat []time.Duration
-	closer, err := openSubscriber(cfg, fmt.Sprintf("bench-lat-sub-%d", os.Getpid()), "bench/lat", func(p []byte) {
+	onMsg := func(p []byte) {
 		if len(p) < 8 {
 			return
 		}
@@ -412,11 +421,15 @@ func latency(ctx context.Context, cfg Config, res *Result, progress Progress) er
 		mu.Lock()
 		lat = append(lat, d)
 		mu.Unlock()
-	})
-	if err != nil {
-		return err
 	}
-	defer closer()
+	subscribers := len(subTargets(cfg))
+	for n := range subscribers {
+		closer, err := openSubscriber(cfg, n, fmt.Sprintf("bench-lat-sub-%d-%d", os.Getpid(), n), "bench/lat", onMsg)
+		if err != nil {
+			return err
+		}
+		defer closer()
+	}
 	pub, err := openPublisher(cfg, fmt.Sprintf("bench-lat-pub-%d", os.Getpid()))
 	if err != nil {
 		return err
@@ -425,7 +438,7 @@ func latency(ctx context.Context, cfg Config, res *Result, progress Progress) er
 	time.Sleep(200 * time.Millisecond)
 	rate := max(1, cfg.Rate)
 	total := int64(float64(rate) * cfg.Duration.Seconds())
-	res.Expected = total
+	res.Expected = total * int64(subscribers)
 	interval := time.Second / time.Duration(rate)
 	start := time.Now()
 	buf := make([]byte, cfg.Size)
@@ -440,7 +453,7 @@ func latency(ctx context.Context, cfg Config, res *Result, progress Progress) er
 		res.Sent++
 		if progress != nil && i%int64(rate) == 0 {
 			mu.Lock()
-			progress(int64(len(lat)), total)
+			progress(int64(len(lat)), res.Expected)
 			mu.Unlock()
 		}
 	}
@@ -474,7 +487,7 @@ func idle(ctx context.Context, cfg Config, res *Result, progress Progress) error
 		if ctx.Err() != nil {
 			break
 		}
-		closer, err := openSubscriber(cfg, fmt.Sprintf("bench-idle-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/idle/%d", i), func([]byte) {})
+		closer, err := openSubscriber(cfg, i, fmt.Sprintf("bench-idle-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/idle/%d", i), func([]byte) {})
 		if err != nil {
 			return fmt.Errorf("after %d connections: %w", i, err)
 		}
@@ -515,7 +528,7 @@ func storm(ctx context.Context, cfg Config, res *Result, progress Progress) erro
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := openSubscriber(cfg, fmt.Sprintf("bench-storm-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/storm/%d", i), func([]byte) {})
+			c, err := openSubscriber(cfg, i, fmt.Sprintf("bench-storm-%d-%d", os.Getpid(), i), fmt.Sprintf("bench/storm/%d", i), func([]byte) {})
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return

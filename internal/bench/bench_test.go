@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -48,5 +49,44 @@ func TestScenarios(t *testing.T) {
 		if cfg.Scenario == "idle" && res.Received != 50 {
 			t.Errorf("idle held %d connections", res.Received)
 		}
+	}
+}
+
+// TestSubscribersSpreadOverTargets: a comma-separated --subscribe list
+// spreads a fan-out's subscribers over its servers in turn (so one run
+// loads several cluster nodes), and the latency scenario opens one
+// subscriber on each.
+func TestSubscribersSpreadOverTargets(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
+	mqtt := "mqtt://" + s.MQTT().Addr("mqtt").String()
+	tcp := "tcp://" + s.TCP().TextAddr().String()
+	both := mqtt + "," + tcp
+	for _, cfg := range []bench.Config{
+		{Target: mqtt, SubTarget: both, Scenario: "fanout", Clients: 4, Messages: 500},
+		{Target: mqtt, SubTarget: both, Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
+	} {
+		cfg.Timeout = 30 * time.Second
+		res, err := bench.Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", cfg.Scenario, err)
+		}
+		if res.Received != res.Expected {
+			t.Errorf("%s: delivered %d of %d", cfg.Scenario, res.Received, res.Expected)
+		}
+		if cfg.Scenario == "latency" && res.Expected != 1000 {
+			t.Errorf("latency with two subscribers expected %d deliveries, want 2 × 500", res.Expected)
+		}
+	}
+	// The second entry is used: a fan-out whose second server refuses fails.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "tcp://" + l.Addr().String()
+	l.Close()
+	_, err = bench.Run(context.Background(), bench.Config{Target: mqtt, SubTarget: mqtt + "," + closed, Scenario: "fanout", Clients: 2, Messages: 10, Timeout: 5 * time.Second}, nil)
+	if err == nil {
+		t.Error("fan-out with an unreachable second subscribe target succeeded")
 	}
 }
