@@ -12,9 +12,10 @@
 #
 # Load (environment): SUBS fan-out subscribers (99), FANMSGS fan-out
 # messages (20000; DFANMSGS on durable topics, 2000), RATE latency msg/s
-# (10000; DRATE on durable topics, 1000), LATSECS (3), MSGS durable publishes per run (20000; a tenth with
-# one publisher), CONC durable publishers (32), SIZE payload bytes (100),
-# REPLICAS of the streams in the fan-out and latency runs (3).
+# (10000; DRATE on durable topics, 1000), LATSECS (3), MSGS durable
+# publishes per run (20000; a tenth with one publisher), CONC durable
+# publishers (32), SIZE payload bytes (100), REPLICAS of the streams in the
+# fan-out and latency runs (3). About 4 minutes with the defaults.
 #
 # Nothing is pinned: three NATS servers, up to three streamhub nodes and the
 # load generator share the machine's cores, so on a small machine the
@@ -56,9 +57,10 @@ ticks() {
   echo "$t"
 }
 
-# record SECTION LABEL COMMAND...: runs a load generator that prints JSON
-# (or a bare number) and appends it with the CPU the streamhub processes
-# and the NATS servers spent meanwhile.
+# record SECTION LABEL COMMAND...: runs a load generator and appends what
+# it printed (`streamhub bench --json`, bench/durable's table row or `nats
+# bench`'s text) to $results, with the CPU the streamhub processes and the
+# NATS servers spent meanwhile; bench/cluster_tables.py reads them.
 record() {
   local section=$1 label=$2 sh0 nats0 out
   shift 2
