@@ -36,6 +36,9 @@ type Config struct {
 	// Durable filters name the topics stored in JetStream; the others ride
 	// core NATS subjects, at most once. None: every topic is durable.
 	Durable []string
+	// Limits bound what the message stream keeps (Strictest of the
+	// durable streams' retention).
+	Limits Limits
 }
 
 // JetStream carries durable topics through one JetStream stream, whose
@@ -103,9 +106,9 @@ func (b *JetStream) join(ctx context.Context) error {
 	}
 	b.js = js
 	name := strings.ToUpper(b.cfg.Prefix)
-	b.messages, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.messages, err = js.CreateOrUpdateStream(ctx, b.applyLimits(jetstream.StreamConfig{
 		Name: name, Subjects: []string{b.cfg.Prefix + ".m.>", b.tickSubject()}, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", name, err)
 	}
@@ -318,11 +321,21 @@ func (b *JetStream) decode(msg jetstream.Msg) (*message.Message, error) {
 // the whole stream from after on and filters here: a consumer's subject
 // filters must not overlap, which a subscription's may. Non-durable
 // messages are not stored: only the durable positions in (after, upTo]
-// are read. The catch-up is done only once the stream was read up to
+// are read; what retention removed is skipped (Gap told the client). The
+// catch-up is done only once the stream was read up to
 // upTo: a fetch that brings fewer messages (a consumer slow to start on a
 // NATS cluster that just lost a server) is not the stream's end.
 func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
 	if streamSeq(after) >= streamSeq(upTo) {
+		return nil, upTo, true, nil
+	}
+	// Retention may have removed all of (after, upTo]: then no fetch
+	// would ever bring a message of it.
+	info, err := b.messages.Info(ctx)
+	if err != nil {
+		return nil, after, false, unavailable("replay: stream info", err)
+	}
+	if info.State.FirstSeq > streamSeq(upTo) {
 		return nil, upTo, true, nil
 	}
 	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
