@@ -393,8 +393,33 @@ func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, 
 	return out, last, n, nil
 }
 
-// Retained reads the last retained record of every topic.
+// Retained reads the last retained record of every topic. A stream with
+// replicas that was just created may have no leader yet to answer a
+// consumer's creation (no responders): such a read is tried again for a
+// few timeouts, so that a node joining a new cluster does not fail.
 func (b *JetStream) Retained(ctx context.Context) ([]*message.Message, error) {
+	deadline := time.Now().Add(retainedAttempts * b.cfg.Timeout)
+	for {
+		out, err := b.readRetained(ctx)
+		if err == nil || !errors.Is(err, hub.ErrUnavailable) || time.Now().After(deadline) {
+			return out, err
+		}
+		b.log.Warn("cluster: retained messages not readable yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(retainedRetry):
+		}
+	}
+}
+
+// retainedAttempts timeouts bound Retained's tries, retainedRetry apart.
+const (
+	retainedAttempts = 3
+	retainedRetry    = 200 * time.Millisecond
+)
+
+func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error) {
 	info, err := b.retained.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: retained stream: %w", err)
@@ -404,13 +429,13 @@ func (b *JetStream) Retained(ctx context.Context) ([]*message.Message, error) {
 	}
 	cons, err := b.retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: retained consumer: %w", err)
+		return nil, unavailable("retained consumer", err)
 	}
 	var out []*message.Message
 	for {
 		msg, err := cons.Next(jetstream.FetchMaxWait(b.cfg.Timeout))
 		if err != nil {
-			return nil, fmt.Errorf("cluster: read retained: %w", err)
+			return nil, unavailable("read retained", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
