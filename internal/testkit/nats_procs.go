@@ -73,16 +73,18 @@ func StartNATSProcesses(t testing.TB, n int) []*NATSProcess {
 		procs[i] = p
 	}
 	for _, p := range procs {
-		waitJetStream(t, p)
+		waitJetStream(t, p, n)
 	}
 	return procs
 }
 
-// waitJetStream waits until JetStream answers through p: the server is up,
-// routed, and the cluster has a meta leader.
-func waitJetStream(t testing.TB, p *NATSProcess) {
+// waitJetStream waits until JetStream through p can place a stream with
+// replicas on every server: the server is up and routed, the cluster has
+// a meta leader and sees every peer online (until then a stream with n
+// replicas is refused: no suitable peers).
+func waitJetStream(t testing.TB, p *NATSProcess, replicas int) {
 	t.Helper()
-	Eventually(t, 60*time.Second, "JetStream through "+p.Name, func() bool {
+	Eventually(t, 60*time.Second, "JetStream placing a stream through "+p.Name, func() bool {
 		nc, err := nats.Connect(p.URL, nats.Timeout(time.Second))
 		if err != nil {
 			return false
@@ -92,10 +94,14 @@ func waitJetStream(t testing.TB, p *NATSProcess) {
 		if err != nil {
 			return false
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err = js.AccountInfo(ctx)
-		return err == nil
+		name := "READY_" + p.Name
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"ready." + p.Name},
+			Storage: jetstream.MemoryStorage, Replicas: replicas}); err != nil {
+			return false
+		}
+		return js.DeleteStream(ctx, name) == nil
 	})
 }
 
