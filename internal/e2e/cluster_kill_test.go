@@ -12,6 +12,8 @@ import (
 	"time"
 
 	paho3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"streamhub/internal/testkit"
 )
@@ -124,11 +126,17 @@ func (m *mover) runMQTT(t *testing.T, total, window int, halfway chan<- struct{}
 	var todo []int // numbers to send again, first
 	next, node := 0, 0
 	connect := func() (paho3.Client, error) {
-		c := paho3.NewClient(paho3.NewClientOptions().AddBroker("tcp://" + m.nodes[node].mqtt).
-			SetClientID(fmt.Sprintf("kill-pub-%d", node)).SetAutoReconnect(false).SetConnectRetry(false))
-		tok := c.Connect()
-		tok.Wait()
-		return c, tok.Error()
+		// A node cut off from NATS for a moment refuses CONNECT: try again.
+		for deadline := time.Now().Add(15 * time.Second); ; {
+			c := paho3.NewClient(paho3.NewClientOptions().AddBroker("tcp://" + m.nodes[node].mqtt).
+				SetClientID(fmt.Sprintf("%s-pub-%d", m.topic, node)).SetAutoReconnect(false).SetConnectRetry(false))
+			tok := c.Connect()
+			tok.Wait()
+			if tok.Error() == nil || time.Now().After(deadline) {
+				return c, tok.Error()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	c, err := connect()
 	if err != nil {
@@ -181,6 +189,41 @@ func (m *mover) runMQTT(t *testing.T, total, window int, halfway chan<- struct{}
 	}
 }
 
+// publishRun is an MQTT, an HTTP and a TCP text publisher at work.
+type publishRun struct {
+	mq, web, text *mover
+	mqttDone      chan struct{} // closed when the MQTT publisher is done
+	halt          chan struct{}
+	wg            sync.WaitGroup
+}
+
+// startPublishers starts the three publishers of the kill/ topics on nodes
+// (the first, then the next after a failure) and returns once half of the
+// total MQTT publishes are acknowledged; HTTP and TCP go on until stop.
+func startPublishers(t *testing.T, ctx context.Context, nodes []*clusterNode, total, window int) *publishRun {
+	t.Helper()
+	r := &publishRun{mq: &mover{"kill/mqtt", nodes, newSent()}, web: &mover{"kill/http", nodes, newSent()},
+		text: &mover{"kill/tcp", nodes, newSent()}, mqttDone: make(chan struct{}), halt: make(chan struct{})}
+	halfway := make(chan struct{})
+	go func() { defer close(r.mqttDone); r.mq.runMQTT(t, total, window, halfway) }()
+	r.wg.Go(func() { r.web.runHTTP(t, r.halt) })
+	r.wg.Go(func() { r.text.runText(t, r.halt) })
+	select {
+	case <-halfway:
+	case <-r.mqttDone:
+		t.Fatal("MQTT publisher ended before half of its publishes")
+	case <-ctx.Done():
+		t.Fatal("half of the MQTT publishes never acknowledged")
+	}
+	return r
+}
+
+// stop ends the HTTP and TCP publishers and waits for them.
+func (r *publishRun) stop() {
+	close(r.halt)
+	r.wg.Wait()
+}
+
 // sseEvent is one event as an SSE subscriber saw it.
 type sseEvent struct{ id, topic, data string }
 
@@ -194,7 +237,16 @@ type sseLog struct {
 
 func followSSE(t *testing.T, ctx context.Context, base, lastEventID string) *sseLog {
 	t.Helper()
-	r := sseFrom(t, ctx, base+"/v1/subscribe?topic=kill/%23", lastEventID)
+	return followSSEReader(sseFrom(t, ctx, base+"/v1/subscribe?topic=kill/%23", lastEventID))
+}
+
+// followSSEFrom follows kill/# from a starting point (a query: from=1).
+func followSSEFrom(t *testing.T, ctx context.Context, base, start string) *sseLog {
+	t.Helper()
+	return followSSEReader(sseFrom(t, ctx, base+"/v1/subscribe?topic=kill/%23&"+start, ""))
+}
+
+func followSSEReader(r *testkit.SSEReader) *sseLog {
 	l := &sseLog{done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
@@ -265,21 +317,9 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 	})
 	httpPublish(t, a.url, "kill/mark", []byte("start"), "")
 
-	onB := []*clusterNode{a, b}
-	mq, web, text := &mover{"kill/mqtt", onB, newSent()}, &mover{"kill/http", onB, newSent()}, &mover{"kill/tcp", onB, newSent()}
 	const total = 10_000
-	halfway, stop, mqttDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	go func() { defer close(mqttDone); mq.runMQTT(t, total, 64, halfway) }()
-	wg.Go(func() { web.runHTTP(t, stop) })
-	wg.Go(func() { text.runText(t, stop) })
-	select {
-	case <-halfway:
-	case <-mqttDone:
-		t.Fatal("MQTT publisher ended before half of its publishes")
-	case <-ctx.Done():
-		t.Fatal("half of the MQTT publishes never acknowledged")
-	}
+	run := startPublishers(t, ctx, []*clusterNode{a, b}, total, 64)
+	mq, web, text := run.mq, run.web, run.text
 	a.kill()
 	<-victim.done
 	tcpSeen, _ := tcpBefore.snapshot()
@@ -295,9 +335,8 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 	tcpAfter := &collector{}
 	textSubscriber(ctx, t, b.tcp, "kill/#", tcpCursor, tcpAfter)
 
-	<-mqttDone
-	close(stop)
-	wg.Wait()
+	<-run.mqttDone
+	run.stop()
 	httpPublish(t, b.url, "kill/mark", []byte("end"), "")
 	testkit.Eventually(t, 60*time.Second, "the end mark everywhere", func() bool {
 		got, _ := tcpAfter.snapshot()
@@ -403,4 +442,87 @@ func checkPublisher(t *testing.T, name string, ref []sseEvent, p *mover, total i
 	}
 	t.Logf("%s: %d acknowledged, %d sent again after the move, %d of those stored twice (at least once), %d missing",
 		name, len(p.log.acked), len(p.log.resent), twice, missing)
+}
+
+// streamLeader is the name of the NATS server leading the message stream.
+func streamLeader(t *testing.T, pc *procCluster) string {
+	t.Helper()
+	nc, err := nats.Connect(pc.nats[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	testkit.Eventually(t, 10*time.Second, "a leader of the stream STREAMHUB", func() bool {
+		st, err := js.Stream(t.Context(), "STREAMHUB")
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(t.Context())
+		if err != nil || info.Cluster == nil {
+			return false
+		}
+		leader = info.Cluster.Leader
+		return leader != ""
+	})
+	return leader
+}
+
+// TestClusterNATSServerKilledMidPublish: on 3 NATS processes with replicas
+// 3 and 2 streamhub nodes, the NATS server leading the message stream is
+// killed with SIGKILL while node a takes MQTT, HTTP and TCP publishes of a
+// durable topic. Publishing goes on (a publish refused as unavailable, or
+// an MQTT connection closed, is sent again, as a user would); a live
+// subscriber on b and a replay from the start on b hold every acknowledged
+// message.
+func TestClusterNATSServerKilledMidPublish(t *testing.T) {
+	t.Parallel()
+	pc := startProcCluster(t, 2, killDurable)
+	a, b := pc.nodes[0], pc.nodes[1]
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	live := followSSE(t, ctx, b.url, "")
+	testkit.Eventually(t, 30*time.Second, "the subscriber on b receiving", func() bool {
+		httpPublish(t, a.url, "kill/probe", []byte("probe"), "")
+		return live.has("kill/probe", "probe")
+	})
+	httpPublish(t, a.url, "kill/mark", []byte("start"), "")
+
+	const total = 3000
+	// An MQTT connection closed for "unavailable" connects to a again.
+	run := startPublishers(t, ctx, []*clusterNode{a, a, a, a}, total, 16)
+	mq, web, text := run.mq, run.web, run.text
+	leader := streamLeader(t, pc)
+	before := web.log.count() + text.log.count()
+	for _, p := range pc.nats {
+		if p.Name == leader {
+			p.Kill()
+		}
+	}
+	<-run.mqttDone
+	testkit.Eventually(t, 30*time.Second, "HTTP and TCP publishes acknowledged after the kill", func() bool {
+		return web.log.count() > 0 && text.log.count() > 0 && web.log.count()+text.log.count() > before+100
+	})
+	run.stop()
+	httpPublish(t, a.url, "kill/mark", []byte("end"), "")
+	replay := followSSEFrom(t, ctx, b.url, "from=1")
+	testkit.Eventually(t, 60*time.Second, "the end mark on b", func() bool {
+		return live.has("kill/mark", "end") && replay.has("kill/mark", "end")
+	})
+	t.Logf("NATS server %s (the stream's leader) killed", leader)
+	for _, l := range []struct {
+		name string
+		log  *sseLog
+	}{{"live on b", live}, {"replay on b", replay}} {
+		t.Run(l.name, func(t *testing.T) {
+			ref := from(l.log.snapshot(), "kill/mark", "start")
+			checkPublisher(t, "mqtt", ref, mq, total)
+			checkPublisher(t, "http", ref, web, 0)
+			checkPublisher(t, "tcp", ref, text, 0)
+		})
+	}
 }
