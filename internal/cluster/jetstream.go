@@ -338,6 +338,14 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 	if info.State.FirstSeq > streamSeq(upTo) {
 		return nil, upTo, true, nil
 	}
+	// A fetch returns when its batch is full or its wait is over: asking
+	// for no more than the stream holds up to upTo ends a short catch-up
+	// at once instead of after the whole wait.
+	from := streamSeq(after)
+	if info.State.FirstSeq > 0 {
+		from = max(from, info.State.FirstSeq-1)
+	}
+	batch := int(min(uint64(limit), streamSeq(upTo)-from))
 	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(after) + 1,
 	})
@@ -345,7 +353,7 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 		return nil, after, false, fmt.Errorf("cluster: replay consumer: %w", err)
 	}
 	for range replayAttempts {
-		out, last, n, err := b.fetchPage(cons, filters, after, upTo, limit)
+		out, last, n, err := b.fetchPage(cons, filters, after, upTo, batch)
 		switch {
 		case err != nil:
 			return nil, after, false, err

@@ -131,3 +131,23 @@ func TestRetentionAgeEmptiesTheStreamAndAResumeGoesOn(t *testing.T) {
 		t.Fatalf("subscription ended: %v", err)
 	}
 }
+
+// TestCatchUpDoesNotWaitForAFullPage: a resume on a node that joined
+// later reads the few messages held after the cursor at once, not after
+// a fetch waited its whole timeout for a page that will never fill.
+func TestCatchUpDoesNotWaitForAFullPage(t *testing.T) {
+	t.Parallel()
+	srv := testkit.StartNATS(t)
+	cc := func(name string) cluster.Config {
+		return cluster.Config{URLs: []string{srv.ClientURL()}, Node: name, Timeout: 5 * time.Second}
+	}
+	a, _ := nodeWith(t, cc("a"))
+	cursors := publishNumbered(t, a, "t", 3)
+	late, _ := nodeWith(t, cc("late"))
+	began := time.Now()
+	s, _ := resume(t, late, "t", cursors[0])
+	equal(t, receive(t, s, 2), "2", "3")
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("a catch-up of 2 messages took %v", took)
+	}
+}

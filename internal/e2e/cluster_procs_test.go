@@ -281,3 +281,66 @@ func checkOncePerPublisher(t *testing.T, sub string, got []received, publishers 
 		}
 	}
 }
+
+// TestClusterRetentionAnswersAGap: durable.streams retention bounds the
+// JetStream stream (the strictest of the streams: 3 messages); a cursor
+// older than what the stream holds, resumed on a node that joined later,
+// answers a gap (SSE gap event, TCP "+OK gap") and replays what is held.
+func TestClusterRetentionAnswersAGap(t *testing.T) {
+	t.Parallel()
+	nats := testkit.StartNATS(t)
+	cfg := filepath.Join(t.TempDir(), "streamhub.yaml")
+	streams := "durable:\n  streams:\n    - filter: ret/#\n      messages: 3\n    - filter: other/#\n      messages: 1000\n"
+	if err := os.WriteFile(cfg, []byte(streams), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats.ClientURL(), "--node", "a")
+	var first string
+	for i := 1; i <= 6; i++ {
+		status, cursor := publishOn(t, a.url, "ret/x", strconv.Itoa(i))
+		if status != 200 {
+			t.Fatalf("publish %d: %d", i, status)
+		}
+		if i == 1 {
+			first = cursor
+		}
+	}
+	tcp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	b := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats.ClientURL(), "--node", "b", "--tcp", tcp)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	sse := sseFrom(t, ctx, b.url+"/v1/subscribe?topic=ret/%23", first)
+	if ev, err := sse.Next(); err != nil || ev.Event != "gap" {
+		t.Fatalf("SSE resume from before what the stream holds: %+v %v, want a gap event", ev, err)
+	}
+	expectEvents(t, sse, "4", "5", "6")
+
+	conn, err := net.Dial("tcp", tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "SUB ret/# FROM %s\n", first)
+	r := bufio.NewReader(conn)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK gap ") {
+		t.Fatalf("TCP resume from before what the stream holds: %q %v, want +OK gap", line, err)
+	}
+	got := &collector{}
+	go readTextMessages(r, got)
+	testkit.Eventually(t, 10*time.Second, "the 3 messages held", func() bool { g, _ := got.snapshot(); return len(g) >= 3 })
+	var payloads []string
+	for _, m := range must(got.snapshot()) {
+		payloads = append(payloads, string(m.payload))
+	}
+	if strings.Join(payloads, " ") != "4 5 6" {
+		t.Fatalf("TCP replayed %q, want 4 5 6", payloads)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

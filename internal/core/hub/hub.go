@@ -523,6 +523,15 @@ func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
 	default:
 		return false // no resume, or a foreign cursor (a gap anyway)
 	}
+	// A resume the memory windows hold (every long poll, most SSE
+	// reconnects) costs no request. Should the windows lose it before
+	// Subscribe takes Hub.mu, the broker still replays what it holds.
+	h.mu.Lock()
+	inWindows := after >= h.history.evictedFor(filters)
+	h.mu.Unlock()
+	if inWindows {
+		return false
+	}
 	gap, err := g.Gap(context.Background(), filters, after)
 	if err != nil {
 		h.log.Warn("broker: could not tell whether history is gone; no gap reported", "err", err)
