@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
@@ -22,10 +23,15 @@ func openCluster(cfg config.Config, log *slog.Logger) (*cluster.JetStream, error
 			limits = append(limits, cluster.Limits{Messages: d.Messages, Bytes: d.Bytes, Age: d.Age})
 		}
 	}
+	strictest := cluster.Strictest(limits...)
+	if slices.ContainsFunc(limits, func(l cluster.Limits) bool { return l != strictest }) {
+		log.Warn("durable streams on a cluster share one JetStream stream: the strictest retention applies to all",
+			"messages", strictest.Messages, "bytes", strictest.Bytes, "age", strictest.Age)
+	}
 	cc := cfg.Cluster
 	b, err := cluster.Open(context.Background(), cluster.Config{
 		URLs: cc.URLs, Node: cc.Node, Replicas: cc.Replicas, Prefix: cc.Prefix, Creds: cc.Creds, CA: cc.CA,
-		Durable: filters, Limits: cluster.Strictest(limits...),
+		Durable: filters, Limits: strictest,
 	}, log.With("node", cc.Node))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
