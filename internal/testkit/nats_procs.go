@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,7 +109,7 @@ func waitJetStream(t testing.TB, p *NATSProcess, replicas int) {
 // the user's cache directory.
 func NATSServerBinary(t testing.TB) string {
 	t.Helper()
-	version := moduleVersion(natsServerModule)
+	version := moduleVersion(t, natsServerModule)
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
@@ -140,15 +139,13 @@ func NATSServerBinary(t testing.TB) string {
 	return bin
 }
 
-// moduleVersion is the version of module path this test binary was built
-// with ("devel" when unknown).
-func moduleVersion(path string) string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range info.Deps {
-			if d.Path == path {
-				return d.Version
-			}
-		}
+// moduleVersion is the version of module path that go.mod requires (a
+// test binary's build information lists no dependencies).
+func moduleVersion(t testing.TB, path string) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", path).Output()
+	if err != nil {
+		t.Fatalf("go list -m %s: %v", path, err)
 	}
-	return "devel"
+	return strings.TrimSpace(string(out))
 }
