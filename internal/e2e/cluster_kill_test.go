@@ -299,8 +299,9 @@ func from(events []sseEvent, topic, data string) []sseEvent {
 // (replicas 3), node a is killed with SIGKILL in the middle of 10,000 QoS 1
 // MQTT publishes (Paho) and of HTTP and TCP text publishes to a durable
 // topic. Each publisher moves to node b and sends again what a had not
-// acknowledged; an SSE subscriber on a resumes on b with Last-Event-ID and
-// a TCP text subscriber with SUB FROM its last message's cursor. No
+// acknowledged; an SSE subscriber on a resumes on b with Last-Event-ID, a
+// long poll loop with its cursor and a TCP text subscriber with SUB FROM
+// its last message's cursor. No
 // acknowledged message is missing; the resumed subscribers get exactly
 // what a subscriber on c that never moved got (no duplicates, no holes);
 // publisher re-sends may store a message twice (at least once), counted.
@@ -313,12 +314,15 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 
 	reference := followSSE(t, ctx, c.url, "")
 	victim := followSSE(t, ctx, a.url, "")
+	polled := &collector{}
+	pollMoving(ctx, t, []*clusterNode{a, b}, "kill/#", polled)
 	tcpBefore := &collector{}
 	textSubscriber(ctx, t, a.tcp, "kill/#", "", tcpBefore)
 	testkit.Eventually(t, 30*time.Second, "every subscriber receiving", func() bool {
 		httpPublish(t, a.url, "kill/probe", []byte("probe"), "")
 		got, _ := tcpBefore.snapshot()
-		return reference.has("kill/probe", "probe") && victim.has("kill/probe", "probe") && len(got) > 0
+		polls, _ := polled.snapshot()
+		return reference.has("kill/probe", "probe") && victim.has("kill/probe", "probe") && len(got) > 0 && len(polls) > 0
 	})
 	httpPublish(t, a.url, "kill/mark", []byte("start"), "")
 
@@ -345,10 +349,12 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 	httpPublish(t, b.url, "kill/mark", []byte("end"), "")
 	testkit.Eventually(t, 60*time.Second, "the end mark everywhere", func() bool {
 		got, _ := tcpAfter.snapshot()
+		polls, _ := polled.snapshot()
 		return reference.has("kill/mark", "end") && resumed.has("kill/mark", "end") &&
-			len(got) > 0 && string(got[len(got)-1].payload) == "end"
+			len(got) > 0 && string(got[len(got)-1].payload) == "end" &&
+			len(polls) > 0 && string(polls[len(polls)-1].payload) == "end"
 	})
-	t.Logf("publishing went on %v after the kill", time.Since(began).Round(time.Millisecond))
+	t.Logf("publishers done and every subscriber at the end mark %v after the kill", time.Since(began).Round(time.Millisecond))
 
 	ref := from(reference.snapshot(), "kill/mark", "start")
 	checkPublisher(t, "mqtt", ref, mq, total)
@@ -368,6 +374,35 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 		ref[i].id = ""
 	}
 	sameEvents(t, "TCP resumed with SUB FROM", tcpAll, ref)
+	polls, err := polled.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEvents(t, "long poll moved with its cursor", from(asEvents(polls), "kill/mark", "start"), ref)
+}
+
+// pollMoving long-polls filter on the first node, and when a poll fails
+// goes on with the same cursor on the next one, until ctx ends.
+func pollMoving(ctx context.Context, t *testing.T, nodes []*clusterNode, filter string, c *collector) {
+	t.Helper()
+	first, err := poll(ctx, nodes[0].url, filter, "", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cursor, node := first.Cursor, 0
+		for ctx.Err() == nil {
+			a, err := poll(ctx, nodes[node].url, filter, cursor, "5s")
+			if err != nil {
+				node = min(node+1, len(nodes)-1)
+				continue
+			}
+			if !c.addPolled(a) {
+				return
+			}
+			cursor = a.Cursor
+		}
+	}()
 }
 
 // cursorAfter is the cursor of the last message the TCP subscriber saw,
