@@ -36,6 +36,9 @@ type Config struct {
 	// Durable filters name the topics stored in JetStream; the others ride
 	// core NATS subjects, at most once. None: every topic is durable.
 	Durable []string
+	// Limits bound what the message stream keeps (Strictest of the
+	// durable streams' retention).
+	Limits Limits
 }
 
 // JetStream carries durable topics through one JetStream stream, whose
@@ -103,9 +106,9 @@ func (b *JetStream) join(ctx context.Context) error {
 	}
 	b.js = js
 	name := strings.ToUpper(b.cfg.Prefix)
-	b.messages, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.messages, err = js.CreateOrUpdateStream(ctx, b.applyLimits(jetstream.StreamConfig{
 		Name: name, Subjects: []string{b.cfg.Prefix + ".m.>", b.tickSubject()}, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", name, err)
 	}
@@ -318,13 +321,31 @@ func (b *JetStream) decode(msg jetstream.Msg) (*message.Message, error) {
 // the whole stream from after on and filters here: a consumer's subject
 // filters must not overlap, which a subscription's may. Non-durable
 // messages are not stored: only the durable positions in (after, upTo]
-// are read. The catch-up is done only once the stream was read up to
+// are read; what retention removed is skipped (Gap told the client). The
+// catch-up is done only once the stream was read up to
 // upTo: a fetch that brings fewer messages (a consumer slow to start on a
 // NATS cluster that just lost a server) is not the stream's end.
 func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
 	if streamSeq(after) >= streamSeq(upTo) {
 		return nil, upTo, true, nil
 	}
+	// Retention may have removed all of (after, upTo]: then no fetch
+	// would ever bring a message of it.
+	info, err := b.messages.Info(ctx)
+	if err != nil {
+		return nil, after, false, unavailable("replay: stream info", err)
+	}
+	if info.State.FirstSeq > streamSeq(upTo) {
+		return nil, upTo, true, nil
+	}
+	// A fetch returns when its batch is full or its wait is over: asking
+	// for no more than the stream holds up to upTo ends a short catch-up
+	// at once instead of after the whole wait.
+	from := streamSeq(after)
+	if info.State.FirstSeq > 0 {
+		from = max(from, info.State.FirstSeq-1)
+	}
+	batch := int(min(uint64(limit), streamSeq(upTo)-from))
 	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(after) + 1,
 	})
@@ -332,7 +353,7 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 		return nil, after, false, fmt.Errorf("cluster: replay consumer: %w", err)
 	}
 	for range replayAttempts {
-		out, last, n, err := b.fetchPage(cons, filters, after, upTo, limit)
+		out, last, n, err := b.fetchPage(cons, filters, after, upTo, batch)
 		switch {
 		case err != nil:
 			return nil, after, false, err
@@ -380,8 +401,33 @@ func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, 
 	return out, last, n, nil
 }
 
-// Retained reads the last retained record of every topic.
+// Retained reads the last retained record of every topic. A stream with
+// replicas that was just created may have no leader yet to answer a
+// consumer's creation (no responders): such a read is tried again for a
+// few timeouts, so that a node joining a new cluster does not fail.
 func (b *JetStream) Retained(ctx context.Context) ([]*message.Message, error) {
+	deadline := time.Now().Add(retainedAttempts * b.cfg.Timeout)
+	for {
+		out, err := b.readRetained(ctx)
+		if err == nil || !errors.Is(err, hub.ErrUnavailable) || time.Now().After(deadline) {
+			return out, err
+		}
+		b.log.Warn("cluster: retained messages not readable yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(retainedRetry):
+		}
+	}
+}
+
+// retainedAttempts timeouts bound Retained's tries, retainedRetry apart.
+const (
+	retainedAttempts = 3
+	retainedRetry    = 200 * time.Millisecond
+)
+
+func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error) {
 	info, err := b.retained.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: retained stream: %w", err)
@@ -391,13 +437,13 @@ func (b *JetStream) Retained(ctx context.Context) ([]*message.Message, error) {
 	}
 	cons, err := b.retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: retained consumer: %w", err)
+		return nil, unavailable("retained consumer", err)
 	}
 	var out []*message.Message
 	for {
 		msg, err := cons.Next(jetstream.FetchMaxWait(b.cfg.Timeout))
 		if err != nil {
-			return nil, fmt.Errorf("cluster: read retained: %w", err)
+			return nil, unavailable("read retained", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {

@@ -268,18 +268,27 @@ func longPollSubscriber() subscriber {
 					}
 					return
 				}
-				for _, e := range a.Messages {
-					p, err := e.PayloadBytes()
-					if err != nil {
-						c.fail(err)
-						return
-					}
-					c.add(e.Topic, p)
+				if !c.addPolled(a) {
+					return
 				}
 				cursor = a.Cursor
 			}
 		}()
 	}}
+}
+
+// addPolled collects the messages of a long-poll answer; false when one
+// could not be decoded (c holds the error).
+func (c *collector) addPolled(a pollAnswer) bool {
+	for _, e := range a.Messages {
+		p, err := e.PayloadBytes()
+		if err != nil {
+			c.fail(err)
+			return false
+		}
+		c.add(e.Topic, p)
+	}
+	return true
 }
 
 func wsJSONSubscriber() subscriber {

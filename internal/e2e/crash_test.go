@@ -39,8 +39,10 @@ func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	rs := &runningServer{cmd: cmd, stderrDone: make(chan struct{})}
 	sc := bufio.NewScanner(stderr)
+	var log []string
 	for (rs.url == "" || rs.mqtt == "") && sc.Scan() {
 		line := sc.Text()
+		log = append(log, line)
 		if strings.Contains(line, "transport=mqtt ") {
 			if i := strings.Index(line, "addr="); i >= 0 {
 				rs.mqtt = strings.Fields(line[i+5:])[0]
@@ -51,7 +53,7 @@ func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 		}
 	}
 	if rs.url == "" || rs.mqtt == "" {
-		t.Fatal("server did not print its addresses")
+		t.Fatalf("server did not print its addresses:\n%s", strings.Join(log, "\n"))
 	}
 	go func() { io.Copy(io.Discard, stderr); close(rs.stderrDone) }()
 	return rs

@@ -4,25 +4,39 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
 )
 
 // openCluster connects this node to the NATS servers of its cluster.
-// Topics of durable.streams are stored in JetStream (none: every topic).
-func openCluster(cfg config.Cluster, durable []config.DurableStream, log *slog.Logger) (*cluster.JetStream, error) {
+// Topics of durable.streams are stored in JetStream (none: every topic),
+// bounded by the strictest of their retention (none: durable's default).
+func openCluster(cfg config.Config, log *slog.Logger) (*cluster.JetStream, error) {
 	var filters []string
-	for _, d := range durable {
-		filters = append(filters, d.Filter)
+	limits := []cluster.Limits{{Messages: cfg.Durable.Messages, Bytes: cfg.Durable.Bytes, Age: cfg.Durable.Age}}
+	if streams := cfg.StoreStreams(); len(streams) > 0 {
+		limits = limits[:0]
+		for _, d := range streams {
+			filters = append(filters, d.Filter)
+			limits = append(limits, cluster.Limits{Messages: d.Messages, Bytes: d.Bytes, Age: d.Age})
+		}
 	}
+	strictest := cluster.Strictest(limits...)
+	if slices.ContainsFunc(limits, func(l cluster.Limits) bool { return l != strictest }) {
+		log.Warn("durable streams on a cluster share one JetStream stream: the strictest retention applies to all",
+			"messages", strictest.Messages, "bytes", strictest.Bytes, "age", strictest.Age)
+	}
+	cc := cfg.Cluster
 	b, err := cluster.Open(context.Background(), cluster.Config{
-		URLs: cfg.URLs, Node: cfg.Node, Replicas: cfg.Replicas, Prefix: cfg.Prefix, Creds: cfg.Creds, CA: cfg.CA, Durable: filters,
-	}, log.With("node", cfg.Node))
+		URLs: cc.URLs, Node: cc.Node, Replicas: cc.Replicas, Prefix: cc.Prefix, Creds: cc.Creds, CA: cc.CA,
+		Durable: filters, Limits: strictest,
+	}, log.With("node", cc.Node))
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	log.Info("joined the cluster", "node", cfg.Node, "nats", cfg.URLs, "epoch", b.Epoch())
+	log.Info("joined the cluster", "node", cc.Node, "nats", cc.URLs, "epoch", b.Epoch())
 	return b, nil
 }
 

@@ -123,7 +123,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	var broker hub.Broker
 	if len(cfg.Cluster.URLs) > 0 {
-		if s.cluster, err = openCluster(cfg.Cluster, cfg.Durable.Streams, log); err != nil {
+		if s.cluster, err = openCluster(cfg, log); err != nil {
 			s.closeStore()
 			return nil, err
 		}

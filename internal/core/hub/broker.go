@@ -47,6 +47,15 @@ type Broker interface {
 	Retained(ctx context.Context) ([]*message.Message, error)
 }
 
+// GapReporter is a Broker whose retention removes stored messages (the
+// embedded broker's store answers through Store.Gap instead). Gap reports
+// whether it removed some after position after that filters could match:
+// the resume then answers a gap and replays what is held. It may do I/O,
+// so the hub asks before taking Hub.mu.
+type GapReporter interface {
+	Gap(ctx context.Context, filters []string, after uint64) (bool, error)
+}
+
 // ErrUnavailable is returned by Publish when the broker cannot take
 // messages now; each protocol answers with its "server unavailable".
 var ErrUnavailable = errors.New("broker unavailable")

@@ -435,6 +435,7 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
 	}
+	brokerGap := h.brokerGap(filters, from)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -478,7 +479,7 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		// reads, then the windows.
 		after := from.After.Seq
 		s.catchUp(filters, after, evicted)
-		start.Gap = h.store != nil && (h.store.Gap(filters, after) || !h.covered(filters))
+		start.Gap = brokerGap || h.store != nil && (h.store.Gap(filters, after) || !h.covered(filters))
 		backlog, _ = h.history.after(evicted, filters)
 	case from.After != nil:
 		backlog, start.Gap = h.history.after(from.After.Seq, filters)
@@ -503,6 +504,39 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		}
 	}
 	return start, nil
+}
+
+// brokerGap asks a shared broker whose retention removes messages
+// whether some a resume asks for are gone (I/O: without Hub.mu). Only a
+// resume older than the memory windows uses the answer.
+func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
+	g, ok := h.broker.(GapReporter)
+	if !ok {
+		return false
+	}
+	var after uint64
+	switch {
+	case from.FromSeq > 0:
+		after = from.FromSeq - 1
+	case from.After != nil && from.After.Epoch == h.epoch:
+		after = from.After.Seq
+	default:
+		return false // no resume, or a foreign cursor (a gap anyway)
+	}
+	// A resume the memory windows hold (every long poll, most SSE
+	// reconnects) costs no request. Should the windows lose it before
+	// Subscribe takes Hub.mu, the broker still replays what it holds.
+	h.mu.Lock()
+	inWindows := after >= h.history.evictedFor(filters)
+	h.mu.Unlock()
+	if inWindows {
+		return false
+	}
+	gap, err := g.Gap(context.Background(), filters, after)
+	if err != nil {
+		h.log.Warn("broker: could not tell whether history is gone; no gap reported", "err", err)
+	}
+	return gap
 }
 
 // position turns a time or a count into the sequence to replay after,
