@@ -35,6 +35,7 @@ type publisher struct {
 type received struct {
 	topic   string
 	payload []byte
+	cursor  string // TCP text after CURSORS
 }
 
 // collector gathers what one subscriber receives.
@@ -45,12 +46,15 @@ type collector struct {
 	err       error
 }
 
-func (c *collector) add(topic string, p []byte) {
+func (c *collector) add(topic string, p []byte) { c.addAt(topic, p, "") }
+
+// addAt adds a message that came with its cursor.
+func (c *collector) addAt(topic string, p []byte, cursor string) {
 	c.mu.Lock()
 	if c.countOnly {
 		p = nil
 	}
-	c.msgs = append(c.msgs, received{topic, bytes.Clone(p)})
+	c.msgs = append(c.msgs, received{topic, bytes.Clone(p), cursor})
 	c.mu.Unlock()
 }
 

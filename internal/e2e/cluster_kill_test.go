@@ -335,10 +335,7 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 	began := time.Now()
 
 	// The subscribers of a resume on b: SSE with its Last-Event-ID; TCP
-	// FROM the cursor of its last message (MQTT-style MSG frames carry no
-	// cursor: the test takes it from the reference subscriber, which saw
-	// the same messages in the same order, as an application whose
-	// payloads carry ids would).
+	// FROM the cursor of its last MSG frame (it asked for CURSORS).
 	resumed := followSSE(t, ctx, b.url, victim.lastID)
 	tcpCursor := cursorAfter(t, reference, tcpSeen)
 	tcpAfter := &collector{}
@@ -370,13 +367,13 @@ func TestClusterNodeKilledMidPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcpAll := from(asEvents(append(tcpSeen, tcpResumed...)), "kill/mark", "start")
-	for i := range ref {
-		ref[i].id = ""
-	}
 	sameEvents(t, "TCP resumed with SUB FROM", tcpAll, ref)
 	polls, err := polled.snapshot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range ref {
+		ref[i].id = "" // a long poll answer's cursor is its last message's
 	}
 	sameEvents(t, "long poll moved with its cursor", from(asEvents(polls), "kill/mark", "start"), ref)
 }
@@ -407,7 +404,7 @@ func pollMoving(ctx context.Context, t *testing.T, nodes []*clusterNode, filter 
 
 // cursorAfter is the cursor of the last message the TCP subscriber saw,
 // after checking that what it saw from the start mark on is the
-// reference's beginning from there.
+// reference's beginning from there, cursors included.
 func cursorAfter(t *testing.T, reference *sseLog, seen []received) string {
 	t.Helper()
 	mine := from(asEvents(seen), "kill/mark", "start")
@@ -420,18 +417,19 @@ func cursorAfter(t *testing.T, reference *sseLog, seen []received) string {
 		return len(ref) >= len(mine)
 	})
 	for i, m := range mine {
-		if ref[i].topic != m.topic || ref[i].data != m.data {
-			t.Fatalf("TCP subscriber's message %d: %s %q, reference %s %q", i, m.topic, m.data, ref[i].topic, ref[i].data)
+		if ref[i] != m {
+			t.Fatalf("TCP subscriber's message %d: %s %q at %s, reference %s %q at %s", i, m.topic, m.data, m.id, ref[i].topic, ref[i].data, ref[i].id)
 		}
 	}
-	return ref[len(mine)-1].id
+	return mine[len(mine)-1].id
 }
 
-// asEvents is what a TCP subscriber received as events without ids.
+// asEvents is what a TCP subscriber received as events, with the
+// cursors of MSG frames as ids.
 func asEvents(got []received) []sseEvent {
 	out := make([]sseEvent, len(got))
 	for i, m := range got {
-		out[i] = sseEvent{topic: m.topic, data: string(m.payload)}
+		out[i] = sseEvent{topic: m.topic, data: string(m.payload), id: m.cursor}
 	}
 	return out
 }

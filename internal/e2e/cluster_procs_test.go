@@ -91,7 +91,7 @@ func textSubscriber(ctx context.Context, t *testing.T, addr, filter, from string
 	}
 	context.AfterFunc(ctx, func() { conn.Close() })
 	t.Cleanup(func() { conn.Close() })
-	cmd := "SUB " + filter
+	cmd := "CURSORS\nSUB " + filter
 	if from != "" {
 		cmd += " FROM " + from
 	}
@@ -101,7 +101,8 @@ func textSubscriber(ctx context.Context, t *testing.T, addr, filter, from string
 	go readTextMessages(bufio.NewReader(conn), c)
 }
 
-// readTextMessages collects the MSG frames of a text protocol connection.
+// readTextMessages collects the MSG frames of a text protocol connection,
+// with their cursors after CURSORS.
 func readTextMessages(r *bufio.Reader, c *collector) {
 	for {
 		line, err := r.ReadString('\n')
@@ -109,8 +110,12 @@ func readTextMessages(r *bufio.Reader, c *collector) {
 			return
 		}
 		fields := strings.Fields(line)
-		if len(fields) != 3 || fields[0] != "MSG" {
+		if len(fields) < 3 || len(fields) > 4 || fields[0] != "MSG" {
 			continue // +OK, PONG
+		}
+		var cursor string
+		if len(fields) == 4 {
+			cursor = fields[3]
 		}
 		n, err := strconv.Atoi(fields[2])
 		if err != nil {
@@ -121,7 +126,7 @@ func readTextMessages(r *bufio.Reader, c *collector) {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		c.add(fields[1], body[:n])
+		c.addAt(fields[1], body[:n], cursor)
 	}
 }
 

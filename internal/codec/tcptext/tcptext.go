@@ -8,12 +8,14 @@
 //	UNSUB <filter> [<filter>...]\n       +OK
 //	PING\n                               PONG
 //	AUTH <user> <password>\n             +OK (or AUTH <token>)
+//	CURSORS\n                            +OK; MSG frames carry their cursor
 //	                                     MSG <topic> <n>\n<n bytes>\n
+//	                                     MSG <topic> <n> <cursor>\n... (after CURSORS)
 //	                                     -ERR <code> <text>
 //
 // Lines end with LF or CRLF; verbs are case-insensitive. The topic of PUB
 // and MSG is everything between the verb and the last space-separated
-// field, so it may hold single spaces.
+// field (MSG after CURSORS: the last two), so it may hold single spaces.
 package tcptext
 
 import (
@@ -33,6 +35,9 @@ const (
 	VerbUnsub = "UNSUB"
 	VerbPing  = "PING"
 	VerbAuth  = "AUTH"
+	// VerbCursors asks for each MSG to carry its cursor, so that a client
+	// can resume exactly (SUB ... FROM <the last cursor it read>).
+	VerbCursors = "CURSORS"
 )
 
 // Command is one parsed client command.
@@ -82,8 +87,8 @@ func (r *Reader) Next() (Command, error) {
 	switch verb {
 	case "":
 		return r.Next() // blank lines are harmless, e.g. from nc
-	case VerbPing:
-		return Command{Verb: VerbPing}, nil
+	case VerbPing, VerbCursors:
+		return Command{Verb: verb}, nil
 	case VerbAuth:
 		args := strings.Fields(rest)
 		if len(args) < 1 || len(args) > 2 {
@@ -128,7 +133,7 @@ func (r *Reader) Next() (Command, error) {
 		}
 		return Command{Verb: VerbPub, Topic: topic, Payload: r.payload}, nil
 	}
-	return Command{}, &Error{Code: "unknown_command", Text: fmt.Sprintf("%q: want PUB, SUB, UNSUB, PING or AUTH", verb)}
+	return Command{}, &Error{Code: "unknown_command", Text: fmt.Sprintf("%q: want PUB, SUB, UNSUB, PING, AUTH or CURSORS", verb)}
 }
 
 func (r *Reader) readLine() (string, error) {
@@ -182,12 +187,16 @@ func (r *Reader) lineEnd() error {
 	return nil
 }
 
-// AppendMsg appends a MSG frame.
-func AppendMsg(buf []byte, topic string, payload []byte) []byte {
+// AppendMsg appends a MSG frame; a non-empty cursor is its last field.
+func AppendMsg(buf []byte, topic string, payload []byte, cursor string) []byte {
 	buf = append(buf, "MSG "...)
 	buf = append(buf, topic...)
 	buf = append(buf, ' ')
 	buf = strconv.AppendInt(buf, int64(len(payload)), 10)
+	if cursor != "" {
+		buf = append(buf, ' ')
+		buf = append(buf, cursor...)
+	}
 	buf = append(buf, '\n')
 	buf = append(buf, payload...)
 	return append(buf, '\n')

@@ -9,7 +9,7 @@ import (
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	in := "PUB a/b 5\nhello\r\nsub a/# b/+\r\n\nping\nPUB with space/t 0\n\nUNSUB a/#\nPUB x 3\nabc\nSUB a b FROM e-4\n"
+	in := "PUB a/b 5\nhello\r\nsub a/# b/+\r\n\nping\nPUB with space/t 0\n\nUNSUB a/#\nPUB x 3\nabc\nSUB a b FROM e-4\ncursors\n"
 	r := NewReader(strings.NewReader(in), 100)
 	want := []Command{
 		{Verb: VerbPub, Topic: "a/b", Payload: []byte("hello")},
@@ -19,6 +19,7 @@ func TestCommands(t *testing.T) {
 		{Verb: VerbUnsub, Filters: []string{"a/#"}},
 		{Verb: VerbPub, Topic: "x", Payload: []byte("abc")},
 		{Verb: VerbSub, Filters: []string{"a", "b"}},
+		{Verb: VerbCursors},
 	}
 	for _, w := range want {
 		c, err := r.Next()
@@ -29,6 +30,16 @@ func TestCommands(t *testing.T) {
 	}
 	if _, err := r.Next(); !errors.Is(err, io.EOF) {
 		t.Fatal(err)
+	}
+}
+
+func TestAppendMsg(t *testing.T) {
+	t.Parallel()
+	if got := string(AppendMsg(nil, "a b/c", []byte("hi"), "")); got != "MSG a b/c 2\nhi\n" {
+		t.Fatalf("%q", got)
+	}
+	if got := string(AppendMsg(nil, "a b/c", []byte("hi"), "k2j4x9-7")); got != "MSG a b/c 2 k2j4x9-7\nhi\n" {
+		t.Fatalf("%q", got)
 	}
 }
 

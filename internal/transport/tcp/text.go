@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"streamhub/internal/auth"
@@ -63,15 +64,22 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		_, err := c.Write(b)
 		return err
 	}
+	var cursors atomic.Bool // CURSORS was asked: MSG frames carry their cursor
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer cancel()
 		defer c.Close()
 		w := kit.Writer{
-			Encode: func(buf []byte, d hub.Delivery) []byte { return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload) },
-			Write:  write,
-			Meter:  meter,
+			Encode: func(buf []byte, d hub.Delivery) []byte {
+				var cursor string
+				if cursors.Load() {
+					cursor = d.Msg.Cursor().String()
+				}
+				return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload, cursor)
+			},
+			Write: write,
+			Meter: meter,
 		}
 		// Only the subscription's end is told; a failed write or a closed
 		// connection has nobody left to tell.
@@ -111,6 +119,9 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		switch cmd.Verb {
 		case tcptext.VerbPing:
 			reply = []byte("PONG\n")
+		case tcptext.VerbCursors:
+			cursors.Store(true)
+			reply = tcptext.AppendOK(nil, "")
 		case tcptext.VerbAuth:
 			var who *auth.Identity
 			var err error
