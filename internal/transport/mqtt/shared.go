@@ -8,14 +8,15 @@ import (
 	"streamhub/internal/core/message"
 )
 
-// sharedGroup is one $share/GROUP/FILTER: a single hub subscription whose
-// messages each go to one member. Distribution is round-robin over the
+// sharedGroup is one $share/GROUP/FILTER: a single feed (a hub
+// subscription; on a cluster, a NATS queue subscription shared with the
+// other nodes' members, cluster.go) whose messages each go to one member. Distribution is round-robin over the
 // members that are connected and not backed up; a QoS 1/2 message in flight
 // to a member that disconnects comes back and goes to another member.
 type sharedGroup struct {
 	srv    *Server
 	key    string // the full $share/GROUP/FILTER
-	sub    *hub.Subscription
+	feed   groupFeed
 	wake   chan struct{}
 	done   chan struct{}
 	mu     sync.Mutex
@@ -37,12 +38,13 @@ func (s *Server) joinGroup(name, filter, key string, ss *session, opts subOpts) 
 	s.mu.Lock()
 	g := s.groups[key]
 	if g == nil {
-		g = &sharedGroup{srv: s, key: key, sub: s.hub.NewSubscription("mqtt-shared", s.cfg.Queue),
-			wake: make(chan struct{}, 1), done: make(chan struct{})}
-		if _, err := g.sub.Subscribe([]string{filter}, hub.StartFrom{}); err != nil {
+		feed, err := s.openFeed(key, filter)
+		if err != nil {
 			s.mu.Unlock()
+			s.log.Warn("shared subscription not opened", "transport", "mqtt", "filter", key, "err", err)
 			return
 		}
+		g = &sharedGroup{srv: s, key: key, feed: feed, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		s.groups[key] = g
 		s.wg.Add(1)
 		go g.dispatch()
@@ -88,7 +90,7 @@ func (s *Server) leaveGroup(key string, ss *session) {
 	g.mu.Unlock()
 	if empty {
 		delete(s.groups, key)
-		g.sub.Close()
+		g.feed.Close()
 		close(g.done)
 	}
 }
@@ -121,7 +123,7 @@ func (g *sharedGroup) dispatch() {
 			return
 		case <-g.srv.ctx.Done():
 			return
-		case <-g.sub.Ready():
+		case <-g.feed.Ready():
 		case <-g.wake:
 		case <-retry.C: // a member may have caught up or reconnected
 		}
@@ -140,7 +142,7 @@ func (g *sharedGroup) placeOne(buf *[]hub.Delivery) bool {
 	start := g.next
 	g.mu.Unlock()
 	if m == nil {
-		*buf = g.sub.DrainUpTo(*buf, 1)
+		*buf = g.feed.DrainUpTo(*buf, 1)
 		if len(*buf) == 0 {
 			return false
 		}
