@@ -133,32 +133,57 @@ func TestClusterMQTTTakeoverAcrossNodes(t *testing.T) {
 
 // TestClusterMQTTSharedSubscriptionOnce: one member of $share/g/jobs/# on
 // node A and one on node B get each of N QoS 1 messages exactly once
-// between them, and both get some.
+// between them, and both get some. Then A's member (a persistent session)
+// disconnects: the next N all go to B's member, none waits on A.
 func TestClusterMQTTSharedSubscriptionOnce(t *testing.T) {
 	t.Parallel()
 	nodes := startNodes(t, "a", "b")
+	var clients []*paho.Client
 	var got []*received5
 	for i, n := range nodes {
-		c, r := connectOn(t, n.mqtt, fmt.Sprint("member-", i), v5opts{clean: true})
+		c, r := connectOn(t, n.mqtt, fmt.Sprint("member-", i), v5opts{expiry: 60})
 		subscribe5(t, c, paho.SubscribeOptions{Topic: "$share/g/jobs/#", QoS: 1})
-		got = append(got, r)
+		clients, got = append(clients, c), append(got, r)
 	}
-	want := numbered(60)
-	for _, p := range want {
-		if status, _ := publishOn(t, nodes[0].url, "jobs/"+p, p); status != http.StatusOK {
-			t.Fatalf("publish: %d", status)
-		}
-	}
+	want := publishJobs(t, nodes[0].url, 0, 60)
 	all := func() []string { return append(got[0].payloads(), got[1].payloads()...) }
-	testkit.Eventually(t, 10*time.Second, "every job delivered", func() bool { return len(all()) >= len(want) })
-	time.Sleep(300 * time.Millisecond) // a second copy would come right behind
-	delivered := all()
-	slices.SortFunc(delivered, func(x, y string) int { a, _ := strconv.Atoi(x); b, _ := strconv.Atoi(y); return a - b })
-	if !slices.Equal(delivered, want) {
-		t.Fatalf("delivered between the members: %q, want each of %d once", delivered, len(want))
-	}
+	expectOnce(t, all, want)
 	if len(got[0].list()) == 0 || len(got[1].list()) == 0 {
 		t.Errorf("one member got everything: A %d, B %d", len(got[0].list()), len(got[1].list()))
+	}
+
+	if err := clients[0].Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // A's group lets go of its share within 50 ms
+	more := publishJobs(t, nodes[0].url, 60, 30)
+	expectOnce(t, all, append(want, more...))
+}
+
+// publishJobs publishes jobs/<i> for i in [from, from+n) over HTTP.
+func publishJobs(t *testing.T, base string, from, n int) []string {
+	t.Helper()
+	var out []string
+	for i := from; i < from+n; i++ {
+		p := strconv.Itoa(i)
+		if status, _ := publishOn(t, base, "jobs/"+p, p); status != http.StatusOK {
+			t.Fatalf("publish: %d", status)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// expectOnce waits for every one of want in delivered() and checks that
+// none came twice.
+func expectOnce(t *testing.T, delivered func() []string, want []string) {
+	t.Helper()
+	testkit.Eventually(t, 10*time.Second, "every job delivered", func() bool { return len(delivered()) >= len(want) })
+	time.Sleep(300 * time.Millisecond) // a second copy would come right behind
+	d := delivered()
+	slices.SortFunc(d, func(x, y string) int { a, _ := strconv.Atoi(x); b, _ := strconv.Atoi(y); return a - b })
+	if !slices.Equal(d, want) {
+		t.Fatalf("delivered between the members: %q, want each of %d once", d, len(want))
 	}
 }
 

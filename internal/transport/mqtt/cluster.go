@@ -235,6 +235,22 @@ type groupFeed interface {
 	Close()
 }
 
+// followMembers lets a cluster group's feed take messages only while one
+// of its members here is connected.
+func (g *sharedGroup) followMembers() {
+	f, ok := g.feed.(*queueFeed)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	connected := false
+	for _, m := range g.member {
+		connected = connected || m.ss.active.Load() != nil
+	}
+	g.mu.Unlock()
+	f.follow(connected)
+}
+
 var (
 	_ groupFeed = (*hub.Subscription)(nil)
 	_ groupFeed = (*queueFeed)(nil)
@@ -246,11 +262,10 @@ var (
 func (s *Server) openFeed(key, filter string) (groupFeed, error) {
 	if cl := s.cfg.Cluster; cl != nil {
 		f := &queueFeed{ready: make(chan struct{}, 1), max: s.cfg.Queue.Messages}
-		stop, err := cl.Share(key, filter, f.push)
-		if err != nil {
+		f.open = func() (func(), error) { return cl.Share(key, filter, f.push) }
+		if err := f.resume(); err != nil {
 			return nil, err
 		}
-		f.stop = stop
 		return f, nil
 	}
 	sub := s.hub.NewSubscription("mqtt-shared", s.cfg.Queue)
@@ -262,13 +277,55 @@ func (s *Server) openFeed(key, filter string) (groupFeed, error) {
 }
 
 // queueFeed queues what a cluster queue subscription delivers, at most max
-// messages (the oldest go first, as a session's queue).
+// messages (the oldest go first, as a session's queue). The subscription
+// is held only while a member of the group is connected to this node
+// (pause): NATS then gives the group's messages to the nodes whose members
+// can take them.
 type queueFeed struct {
 	mu    sync.Mutex
 	msgs  []*message.Message
 	max   int
 	ready chan struct{}
-	stop  func()
+	// subMu guards stop, the queue subscription's end (nil while
+	// paused), and closed.
+	subMu  sync.Mutex
+	open   func() (stop func(), err error)
+	stop   func()
+	closed bool
+}
+
+// resume takes the group's share of messages again, if it did not.
+func (f *queueFeed) resume() error {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	if f.stop != nil || f.closed {
+		return nil
+	}
+	stop, err := f.open()
+	if err != nil {
+		return err
+	}
+	f.stop = stop
+	return nil
+}
+
+// pause leaves the group's messages to the other nodes.
+func (f *queueFeed) pause() {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	if f.stop != nil {
+		f.stop()
+		f.stop = nil
+	}
+}
+
+// follow holds the queue subscription while a member is connected.
+func (f *queueFeed) follow(connected bool) {
+	if connected {
+		_ = f.resume() // failed: tried again at the group's next round
+		return
+	}
+	f.pause()
 }
 
 func (f *queueFeed) push(m *message.Message) {
@@ -300,4 +357,9 @@ func (f *queueFeed) DrainUpTo(buf []hub.Delivery, n int) []hub.Delivery {
 	return buf
 }
 
-func (f *queueFeed) Close() { f.stop() }
+func (f *queueFeed) Close() {
+	f.subMu.Lock()
+	f.closed = true
+	f.subMu.Unlock()
+	f.pause()
+}

@@ -118,6 +118,7 @@ func (g *sharedGroup) dispatch() {
 	for {
 		for g.placeOne(&buf) {
 		}
+		g.followMembers()
 		select {
 		case <-g.done:
 			return
