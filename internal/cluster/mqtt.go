@@ -132,6 +132,10 @@ func (m *MQTT) ServeHandovers(handle func(key string)) (stop func(), err error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
 	}
+	if err := m.b.nc.Flush(); err != nil { // NATS knows the node listens before its clients come
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
+	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 

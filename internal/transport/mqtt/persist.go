@@ -195,6 +195,7 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, epoch string) boo
 	}
 	if len(filters) > 0 {
 		if _, err := ss.sub.Subscribe(filters, hub.StartFrom{After: &cursor}); err != nil {
+			ss.sub.Close()
 			return true // as before: neither kept nor deleted
 		}
 	}
