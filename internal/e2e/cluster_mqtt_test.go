@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	paho3 "github.com/eclipse/paho.mqtt.golang"
 
 	"streamhub/internal/testkit"
 )
@@ -105,7 +106,8 @@ func TestClusterMQTTSessionSurvivesNodeKill(t *testing.T) {
 
 // TestClusterMQTTTakeoverAcrossNodes: a CONNECT with the client id of a
 // connection on node A, made on node B, disconnects A's connection with
-// 0x8E and resumes its session on B (subscription included).
+// 0x8E and resumes its session on B (subscription included); a 3.1.1
+// connection (paho.mqtt.golang) taken over from B on A is closed.
 func TestClusterMQTTTakeoverAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startNodes(t, "a", "b")
@@ -129,6 +131,24 @@ func TestClusterMQTTTakeoverAcrossNodes(t *testing.T) {
 	}
 	publishOn(t, a.url, "taken/1", "after")
 	testkit.Eventually(t, 10*time.Second, "the taken-over subscription on B", func() bool { return len(got.list()) > 0 })
+
+	lost := make(chan error, 1)
+	connect311 := func(addr string, onLost func(paho3.Client, error)) paho3.Client {
+		c := paho3.NewClient(paho3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("old-device").
+			SetCleanSession(false).SetAutoReconnect(false).SetConnectionLostHandler(onLost))
+		if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		t.Cleanup(func() { c.Disconnect(0) })
+		return c
+	}
+	connect311(b.mqtt, func(_ paho3.Client, err error) { lost <- err })
+	connect311(a.mqtt, nil)
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("3.1.1 connection on B was not closed by the takeover on A")
+	}
 }
 
 // TestClusterMQTTSharedSubscriptionOnce: one member of $share/g/jobs/# on

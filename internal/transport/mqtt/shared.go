@@ -37,23 +37,39 @@ const maxMemberPending = 16
 func (s *Server) joinGroup(name, filter, key string, ss *session, opts subOpts) {
 	s.mu.Lock()
 	g := s.groups[key]
+	s.mu.Unlock()
 	if g == nil {
-		feed, err := s.openFeed(key, filter)
-		if err != nil {
-			s.mu.Unlock()
-			s.log.Warn("shared subscription not opened", "transport", "mqtt", "filter", key, "err", err)
+		g = s.newGroup(key, filter)
+		if g == nil {
 			return
 		}
-		g = &sharedGroup{srv: s, key: key, feed: feed, wake: make(chan struct{}, 1), done: make(chan struct{})}
-		s.groups[key] = g
-		s.wg.Add(1)
-		go g.dispatch()
 	}
-	s.mu.Unlock()
 	g.mu.Lock()
 	g.member = append(g.member, groupMember{ss: ss, opts: opts})
 	g.mu.Unlock()
 	g.poke()
+}
+
+// newGroup opens group key's feed, outside s.mu since on a cluster that
+// is a NATS round trip, and registers the group, or returns the one
+// another join registered meanwhile (nil if the feed failed).
+func (s *Server) newGroup(key, filter string) *sharedGroup {
+	feed, err := s.openFeed(key, filter)
+	if err != nil {
+		s.log.Warn("shared subscription not opened", "transport", "mqtt", "filter", key, "err", err)
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.groups[key]; g != nil {
+		feed.Close()
+		return g
+	}
+	g := &sharedGroup{srv: s, key: key, feed: feed, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.groups[key] = g
+	s.wg.Add(1)
+	go g.dispatch()
+	return g
 }
 
 func (s *Server) updateGroup(key string, ss *session, opts subOpts) {
