@@ -137,8 +137,16 @@ func (s *Server) handOver(key string, save bool) {
 	ss.loseRecord()
 	s.mu.Lock()
 	s.removeSessionLocked(ss)
+	// A connection of this node that attached since is the session's no
+	// more: once removed, no CONNECT here can attach to it.
+	ss.mu.Lock()
+	late := ss.conn
+	ss.mu.Unlock()
 	s.mu.Unlock()
 	ss.finish(false)
+	if late != nil {
+		late.kick(codeTakenOver)
+	}
 }
 
 // loseRecord stops this copy of the session from writing or deleting its
