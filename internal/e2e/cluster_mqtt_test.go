@@ -74,7 +74,8 @@ func numbered(n int) []string {
 // node A (QoS 1 subscription, then disconnect) gets the messages published
 // on B while it was away, after A was killed with SIGKILL, by resuming
 // with clean start false on C: session present, every message once, in
-// order.
+// order. A session still connected to A, holding a QoS 1 message it never
+// acknowledged, gets that message again on C.
 func TestClusterMQTTSessionSurvivesNodeKill(t *testing.T) {
 	t.Parallel()
 	nodes := startNodes(t, "a", "b", "c")
@@ -90,9 +91,17 @@ func TestClusterMQTTSessionSurvivesNodeKill(t *testing.T) {
 			t.Fatalf("publish on B: %d", status)
 		}
 	}
+	holder, held := connectOn(t, a.mqtt, "holder", v5opts{expiry: 300, manualAck: true})
+	subscribe5(t, holder, paho.SubscribeOptions{Topic: "held/#", QoS: 1})
+	publishOn(t, b.url, "held/1", "unacknowledged")
+	testkit.Eventually(t, 10*time.Second, "the message held on A", func() bool { return len(held.list()) > 0 })
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	a.cmd.Wait()
 
+	_, again, _ := connectPresent(t, c.mqtt, "holder", v5opts{expiry: 300})
+	testkit.Eventually(t, 10*time.Second, "the unacknowledged message again on C", func() bool {
+		return slices.Equal(again.payloads(), []string{"unacknowledged"})
+	})
 	_, got, present := connectPresent(t, c.mqtt, "roamer", v5opts{expiry: 300})
 	if !present {
 		t.Fatal("resumed on C without the session (session present 0)")
