@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -269,7 +270,9 @@ var (
 // which hands each message to one node with members of the group.
 func (s *Server) openFeed(key, filter string) (groupFeed, error) {
 	if cl := s.cfg.Cluster; cl != nil {
-		f := &queueFeed{ready: make(chan struct{}, 1), max: s.cfg.Queue.Messages}
+		f := &queueFeed{ready: make(chan struct{}, 1), max: s.cfg.Queue.Messages, dropped: func() {
+			s.remote.Log(slog.LevelWarn, "shared subscription queue full: oldest message dropped", "transport", "mqtt", "filter", key)
+		}}
 		f.open = func() (func(), error) { return cl.Share(key, filter, f.push) }
 		if err := f.resume(); err != nil {
 			return nil, err
@@ -290,10 +293,11 @@ func (s *Server) openFeed(key, filter string) (groupFeed, error) {
 // (pause): NATS then gives the group's messages to the nodes whose members
 // can take them.
 type queueFeed struct {
-	mu    sync.Mutex
-	msgs  []*message.Message
-	max   int
-	ready chan struct{}
+	mu      sync.Mutex
+	msgs    []*message.Message
+	max     int
+	dropped func() // logs a drop (rate-limited)
+	ready   chan struct{}
 	// subMu guards stop, the queue subscription's end (nil while
 	// paused), and closed.
 	subMu  sync.Mutex
@@ -338,12 +342,16 @@ func (f *queueFeed) follow(connected bool) {
 
 func (f *queueFeed) push(m *message.Message) {
 	f.mu.Lock()
-	if len(f.msgs) >= f.max {
+	full := len(f.msgs) >= f.max
+	if full {
 		f.msgs[0] = nil
 		f.msgs = f.msgs[1:]
 	}
 	f.msgs = append(f.msgs, m)
 	f.mu.Unlock()
+	if full {
+		f.dropped()
+	}
 	select {
 	case f.ready <- struct{}{}:
 	default:

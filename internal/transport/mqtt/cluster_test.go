@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +221,30 @@ func FuzzSessionRecord(f *testing.F) {
 		}
 		s.Close()
 	})
+}
+
+// TestQueueFeedDropsOldest: a cluster group's feed holds at most its
+// bound, drops the oldest beyond it (each drop reported), and drains in
+// order.
+func TestQueueFeedDropsOldest(t *testing.T) {
+	drops := 0
+	f := &queueFeed{ready: make(chan struct{}, 1), max: 3, dropped: func() { drops++ }}
+	for _, topic := range []string{"a", "b", "c", "d", "e"} {
+		f.push(&message.Message{Topic: topic})
+	}
+	select {
+	case <-f.Ready():
+	default:
+		t.Fatal("not ready after pushes")
+	}
+	var got []string
+	for _, d := range f.DrainUpTo(nil, 2) {
+		got = append(got, d.Msg.Topic)
+	}
+	for _, d := range f.DrainUpTo(nil, 5) {
+		got = append(got, d.Msg.Topic)
+	}
+	if want := []string{"c", "d", "e"}; !slices.Equal(got, want) || drops != 2 {
+		t.Fatalf("drained %q with %d drops, want %q with 2", got, drops, want)
+	}
 }
