@@ -56,13 +56,16 @@ func (s *Server) adopt(key string, clean bool) uint64 {
 	cl := s.cfg.Cluster
 	ctx, cancel := context.WithTimeout(s.ctx, clusterTimeout)
 	defer cancel()
-	rec, rev := s.loadShared(ctx, key)
-	if rec != nil && rec.Holder != cl.Node() {
+	rec, rev, ok := s.loadShared(ctx, key)
+	if ok && rec != nil && rec.Holder != cl.Node() {
 		if err := cl.Handover(ctx, rec.Holder, key); err != nil {
 			s.log.Warn("MQTT session not handed over: resuming from its record", "transport", "mqtt",
 				"holder", rec.Holder, "err", err)
 		}
-		rec, rev = s.loadShared(ctx, key)
+		rec, rev, ok = s.loadShared(ctx, key)
+	}
+	if !ok {
+		return 0 // the cluster cannot tell: what this node holds stays as it is
 	}
 	if local := s.session(key); local != nil && (rec == nil || rec.Holder != cl.Node()) {
 		s.handOver(key, false)
@@ -73,22 +76,19 @@ func (s *Server) adopt(key string, clean bool) uint64 {
 	return rev
 }
 
-// loadShared reads session key's record; nil when there is none or it
-// cannot be read (the CONNECT then starts a new session).
-func (s *Server) loadShared(ctx context.Context, key string) (*sessionRecord, uint64) {
+// loadShared reads session key's record (nil when there is none or it is
+// not one); ok is false when it could not be read.
+func (s *Server) loadShared(ctx context.Context, key string) (rec *sessionRecord, rev uint64, ok bool) {
 	b, rev, err := s.cfg.Cluster.LoadSession(ctx, key)
 	if err != nil {
 		s.log.Warn("MQTT session record not read", "transport", "mqtt", "err", err)
-		return nil, 0
+		return nil, 0, false
 	}
-	if b == nil {
-		return nil, rev
+	rec = &sessionRecord{}
+	if b == nil || json.Unmarshal(b, rec) != nil {
+		return nil, rev, true
 	}
-	rec := &sessionRecord{}
-	if json.Unmarshal(b, rec) != nil {
-		return nil, rev
-	}
-	return rec, rev
+	return rec, rev, true
 }
 
 func (s *Server) session(key string) *session {
@@ -179,7 +179,10 @@ func (ss *session) saveShared(cl Cluster, b []byte) {
 			ss.rev = next
 			return
 		}
-		cur, rev := ss.srv.loadShared(ctx, ss.id)
+		cur, rev, ok := ss.srv.loadShared(ctx, ss.id)
+		if !ok {
+			return
+		}
 		if cur != nil && cur.Holder != cl.Node() {
 			ss.srv.log.Debug("MQTT session held by another node: not saved", "client", ss.clientID, "holder", cur.Holder)
 			return
