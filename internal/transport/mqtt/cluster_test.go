@@ -27,6 +27,7 @@ type fakeCluster struct {
 	rev         uint64
 	handlers    map[string]func(string)
 	unreachable map[string]bool
+	readFails   bool // every LoadSession fails (NATS slow or gone)
 }
 
 func newFakeCluster() *fakeCluster {
@@ -47,6 +48,9 @@ func (n clusterNode) Node() string { return n.node }
 func (n clusterNode) LoadSession(_ context.Context, key string) ([]byte, uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.readFails {
+		return nil, 0, errors.New("timeout")
+	}
 	return n.recs[key], n.revs[key], nil
 }
 
@@ -246,5 +250,27 @@ func TestQueueFeedDropsOldest(t *testing.T) {
 	}
 	if want := []string{"c", "d", "e"}; !slices.Equal(got, want) || drops != 2 {
 		t.Fatalf("drained %q with %d drops, want %q with 2", got, drops, want)
+	}
+}
+
+// TestClusterUnreadableRecordKeepsLocalSession: when the cluster cannot
+// be read at CONNECT, the session this node holds is resumed, not taken
+// for a stale copy and dropped.
+func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	fc := newFakeCluster()
+	a, _ := clusterServer(t, h, fc, "a")
+	dropWithDelayedWill(t, a, "dev")
+	fc.mu.Lock()
+	fc.readFails = true
+	fc.mu.Unlock()
+	c := dialPipe(t, a, 5, func(string, string) {})
+	c.send(t, connectPacket(5, "dev", "", "", false, 60, "", 0))
+	if ack := c.await(t, packets.Connack, 0); !ack.SessionPresent {
+		t.Fatal("the node's own session was dropped when the cluster could not be read")
 	}
 }
