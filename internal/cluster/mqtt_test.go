@@ -143,3 +143,39 @@ func TestMQTTShareOnce(t *testing.T) {
 		t.Fatalf("delivered %v, want d/x and n/x 20 times each", got)
 	}
 }
+
+// TestMQTTAcrossNATSServers: on a 3-node NATS cluster with replicas 3, a
+// session record written through one server is read (at its revision)
+// through another, and a handover asked through a third reaches the node
+// holding the session.
+func TestMQTTAcrossNATSServers(t *testing.T) {
+	t.Parallel()
+	servers := testkit.StartNATSCluster(t, 3)
+	cc := func(name string, s int) cluster.Config {
+		return cluster.Config{URLs: []string{servers[s].ClientURL()}, Node: name, Replicas: 3, Timeout: 2 * time.Second}
+	}
+	_, a := nodeWith(t, cc("a", 0))
+	_, b := nodeWith(t, cc("b", 2))
+	ma, mb := mqttOf(t, a), mqttOf(t, b)
+	ctx := context.Background()
+	rev, ok, err := ma.SaveSession(ctx, "dev", []byte("record"), 0)
+	if err != nil || !ok {
+		t.Fatalf("save through server 0: %v %v", ok, err)
+	}
+	if got, r, err := mb.LoadSession(ctx, "dev"); err != nil || string(got) != "record" || r != rev {
+		t.Fatalf("load through server 2: %q at %d (%v), want at %d", got, r, err, rev)
+	}
+	handed := make(chan string, 1)
+	stop, err := ma.ServeHandovers(func(key string) { handed <- key })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	// The interest crosses the NATS routes on its own time.
+	testkit.Eventually(t, 10*time.Second, "a handover through another server", func() bool {
+		return mb.Handover(ctx, "a", "dev") == nil
+	})
+	if key := <-handed; key != "dev" {
+		t.Fatalf("handed over %q", key)
+	}
+}
