@@ -8,6 +8,7 @@ import (
 
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
+	"streamhub/internal/transport/mqtt"
 )
 
 // openCluster connects this node to the NATS servers of its cluster.
@@ -48,4 +49,17 @@ func available(c *cluster.JetStream) func() bool {
 		return nil
 	}
 	return c.Connected
+}
+
+// mqttCluster is what MQTT shares with the other nodes: nil on a single
+// node (a nil interface, not a nil pointer).
+func mqttCluster(c *cluster.JetStream) (mqtt.Cluster, error) {
+	if c == nil {
+		return nil, nil
+	}
+	m, err := c.MQTT(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return m, nil
 }

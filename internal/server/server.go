@@ -127,7 +127,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			s.closeStore()
 			return nil, err
 		}
-		broker, st = s.cluster, nil // the cluster stores messages; the data directory keeps MQTT sessions
+		broker, st = s.cluster, nil // the cluster stores messages and MQTT sessions
 		c := s.cluster
 		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
 			st := c.Status()
@@ -161,6 +161,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	mqttShared, err := mqttCluster(s.cluster)
+	if err != nil {
+		s.closeStore()
+		return nil, err
+	}
 	mcert, mkey := cfg.MQTT.Cert, cfg.MQTT.Key
 	if mcert == "" {
 		mcert, mkey = cfg.HTTP.Cert, cfg.HTTP.Key
@@ -171,7 +176,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: limit.NewBudget(cfg.Limits.Partialbytes),
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
-		Sessions:    sessionStore(s.store),
+		Sessions:    sessionStore(s.store, mqttShared),
+		Cluster:     mqttShared,
 		Policy:      s.policy,
 		Conns:       conns,
 		Rate:        pubRate,
@@ -346,9 +352,10 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// sessionStore is the store as MQTT's session store, or nil without one.
-func sessionStore(st *store.Store) mqtt.SessionStore {
-	if st == nil {
+// sessionStore is the store as MQTT's session store, or nil without one
+// and on a cluster (which keeps the sessions).
+func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
+	if st == nil || shared != nil {
 		return nil
 	}
 	return st

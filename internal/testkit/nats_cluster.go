@@ -13,7 +13,8 @@ import (
 // StartNATSCluster runs n NATS servers with JetStream, routed to each other
 // as one cluster, inside the test process on free loopback ports, until the
 // test ends (or Shutdown of each). It returns once JetStream has a meta
-// leader, so streams with n replicas can be created.
+// leader that knows all n servers, so streams with n replicas can be
+// created (before, their placement fails: "no suitable peers").
 func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 	t.Helper()
 	ports := freePorts(t, n)
@@ -41,9 +42,9 @@ func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 			t.Fatal("nats not ready")
 		}
 	}
-	Eventually(t, 30*time.Second, "a JetStream meta leader", func() bool {
+	Eventually(t, 30*time.Second, "a JetStream meta leader with every server", func() bool {
 		for _, s := range servers {
-			if s.JetStreamIsLeader() {
+			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
 				return true
 			}
 		}

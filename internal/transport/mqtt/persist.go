@@ -34,6 +34,8 @@ type sessionRecord struct {
 	Shared       map[string]subRec `json:"shared,omitempty"`
 	// Restricted: messages are checked against the owner's read rights.
 	Restricted bool `json:"restricted,omitempty"`
+	// Holder is the cluster node that holds the session (cluster.go).
+	Holder string `json:"holder,omitempty"`
 }
 
 type filterRecord struct {
@@ -75,20 +77,31 @@ func (ss *session) cursorLocked() uint64 {
 }
 
 // persist saves the session if it outlives its connection; sessions that
-// end with their connection are not stored.
+// end with their connection are not stored (on a cluster they are, while
+// connected: the record tells the other nodes which node holds them).
 func (ss *session) persist() {
-	st := ss.srv.cfg.Sessions
-	if st == nil || ss.srv.stopped.Load() {
+	st, cl := ss.srv.cfg.Sessions, ss.srv.cfg.Cluster
+	if (st == nil && cl == nil) || ss.srv.stopped.Load() {
 		return
 	}
+	if cl != nil {
+		ss.saveMu.Lock() // the revision each save compares with
+		defer ss.saveMu.Unlock()
+		if ss.lost {
+			return
+		}
+	}
 	ss.mu.Lock()
-	if ss.ended || ss.expiry == 0 {
+	if ss.ended || (ss.expiry == 0 && (cl == nil || ss.conn == nil)) {
 		ss.mu.Unlock()
 		return
 	}
 	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry,
 		Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
 		Shared: map[string]subRec{}, Restricted: ss.restricted}
+	if cl != nil {
+		rec.Holder = cl.Node()
+	}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
@@ -101,17 +114,38 @@ func (ss *session) persist() {
 	ss.saved = rec.Cursor
 	ss.mu.Unlock()
 	b, _ := json.Marshal(rec)
+	if cl != nil {
+		ss.saveShared(cl, b)
+		return
+	}
 	if err := st.SaveSession(ss.id, b); err != nil {
 		ss.srv.log.Error("saving MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
 	}
 }
 
 func (ss *session) forget() {
-	if st := ss.srv.cfg.Sessions; st != nil && !ss.srv.closing.Load() {
+	if ss.srv.closing.Load() {
+		return
+	}
+	if cl := ss.srv.cfg.Cluster; cl != nil {
+		ss.forgetShared(cl)
+		return
+	}
+	if st := ss.srv.cfg.Sessions; st != nil {
 		if err := st.DeleteSession(ss.id); err != nil {
 			ss.srv.log.Error("deleting MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
 		}
 	}
+}
+
+// left is how long the stored session has to live; a record of a session
+// that ends with its connection (expiry 0) has nothing left.
+func (rec *sessionRecord) left() time.Duration {
+	left := rec.Expiry
+	if !rec.Disconnected.IsZero() {
+		left -= time.Since(rec.Disconnected)
+	}
+	return left
 }
 
 // restoreSessions recreates the stored sessions, disconnected, each
@@ -124,54 +158,57 @@ func (s *Server) restoreSessions(epoch string) {
 	}
 	for id, b := range recs {
 		var rec sessionRecord
-		if json.Unmarshal(b, &rec) != nil {
+		if json.Unmarshal(b, &rec) != nil || !s.restoreSession(id, &rec, epoch) {
 			s.cfg.Sessions.DeleteSession(id)
-			continue
 		}
-		if rec.Client == "" && rec.Owner == "" {
-			rec.Client = id // stored before sessions had owners
-		}
-		cursor, cerr := message.ParseCursor(rec.Cursor)
-		left := rec.Expiry
-		if !rec.Disconnected.IsZero() {
-			left -= time.Since(rec.Disconnected)
-		}
-		if cerr != nil || cursor.Epoch != epoch || left <= 0 || sessionKey(rec.Owner, rec.Client) != id {
-			s.cfg.Sessions.DeleteSession(id)
-			continue
-		}
-		ss := s.newSession(id)
-		ss.owner, ss.clientID = rec.Owner, rec.Client
-		if p := s.cfg.Policy; rec.Restricted && !p.Open() {
-			// Before the filters, so that the replay is checked too.
-			ss.restricted = true
-			ss.sub.Restrict(p.ReadCheck(ownerIdentity(p, rec.Owner, rec.Client)))
-		}
-		ss.expiry = rec.Expiry
-		ss.delivered = cursor.Seq
-		filters := make([]string, 0, len(rec.Filters))
-		for _, f := range rec.Filters {
-			ss.setFilter(f.Filter, f.opts())
-			filters = append(filters, f.Filter)
-		}
-		if len(filters) > 0 {
-			if _, err := ss.sub.Subscribe(filters, hub.StartFrom{After: &cursor}); err != nil {
-				continue
-			}
-		}
-		s.mu.Lock()
-		s.addSessionLocked(ss)
-		s.mu.Unlock()
-		for f, o := range rec.Shared {
-			if group, filter, ok := parseShare(f); ok {
-				ss.shared[f] = o.opts()
-				s.joinGroup(group, filter, f, ss, o.opts())
-			}
-		}
-		bound := ss.bound
-		ss.timer = s.startTimer(left, ss, "session expiry", func() { s.expire(ss, bound) })
 	}
 	if len(recs) > 0 {
 		s.log.Info("restored MQTT sessions", "sessions", len(s.sessions))
 	}
+}
+
+// restoreSession recreates a stored session, disconnected, resuming after
+// its cursor and expiring on its old schedule; false if the record is of
+// no use (expired, of another epoch, under another name).
+func (s *Server) restoreSession(id string, rec *sessionRecord, epoch string) bool {
+	if rec.Client == "" && rec.Owner == "" {
+		rec.Client = id // stored before sessions had owners
+	}
+	cursor, cerr := message.ParseCursor(rec.Cursor)
+	left := rec.left()
+	if cerr != nil || cursor.Epoch != epoch || left <= 0 || sessionKey(rec.Owner, rec.Client) != id {
+		return false
+	}
+	ss := s.newSession(id)
+	ss.owner, ss.clientID = rec.Owner, rec.Client
+	if p := s.cfg.Policy; rec.Restricted && !p.Open() {
+		// Before the filters, so that the replay is checked too.
+		ss.restricted = true
+		ss.sub.Restrict(p.ReadCheck(ownerIdentity(p, rec.Owner, rec.Client)))
+	}
+	ss.expiry = rec.Expiry
+	ss.delivered = cursor.Seq
+	filters := make([]string, 0, len(rec.Filters))
+	for _, f := range rec.Filters {
+		ss.setFilter(f.Filter, f.opts())
+		filters = append(filters, f.Filter)
+	}
+	if len(filters) > 0 {
+		if _, err := ss.sub.Subscribe(filters, hub.StartFrom{After: &cursor}); err != nil {
+			ss.sub.Close()
+			return true // as before: neither kept nor deleted
+		}
+	}
+	s.mu.Lock()
+	s.addSessionLocked(ss)
+	s.mu.Unlock()
+	for f, o := range rec.Shared {
+		if group, filter, ok := parseShare(f); ok {
+			ss.shared[f] = o.opts()
+			s.joinGroup(group, filter, f, ss, o.opts())
+		}
+	}
+	bound := ss.bound
+	ss.timer = s.startTimer(left, ss, "session expiry", func() { s.expire(ss, bound) })
+	return true
 }

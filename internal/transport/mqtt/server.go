@@ -76,6 +76,10 @@ type Config struct {
 	Version      string
 	// Sessions, when set, keeps persistent sessions across restarts.
 	Sessions SessionStore
+	// Cluster, when set, shares sessions, takeovers and shared
+	// subscriptions with the other nodes (cluster.go); Sessions is then
+	// not used.
+	Cluster Cluster
 	// Policy authenticates CONNECT and authorises publishes and
 	// subscriptions (nil: open).
 	Policy *auth.Policy
@@ -124,6 +128,9 @@ type Server struct {
 	closing  atomic.Bool // Close has begun: sessions no longer expire
 	stopped  atomic.Bool // Close is done: the session store may be gone
 
+	// stopHandovers ends the answers to other nodes' handover requests.
+	stopHandovers func()
+
 	// afterFunc starts the session timers (expiry, will delay):
 	// time.AfterFunc, or a test's clock.
 	afterFunc func(time.Duration, func()) timerHandle
@@ -167,7 +174,14 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 
 // Start opens the TCP and TLS listeners and the $SYS publisher.
 func (s *Server) Start() error {
-	if s.cfg.Sessions != nil {
+	if s.cfg.Cluster != nil {
+		// Before the listeners: another node may ask for a session at once.
+		stop, err := s.cfg.Cluster.ServeHandovers(s.serveHandover)
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		s.stopHandovers = stop
+	} else if s.cfg.Sessions != nil {
 		// Before the listeners: a client must find its stored session.
 		s.restoreSessions(s.hub.Epoch())
 	}
@@ -193,7 +207,7 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.publishSys()
 	}
-	if s.cfg.Sessions != nil {
+	if s.cfg.Sessions != nil || s.cfg.Cluster != nil {
 		s.wg.Add(1)
 		go s.persistLoop()
 	}
@@ -270,6 +284,9 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	if s.stopHandovers != nil {
+		s.stopHandovers()
+	}
 	// Save where every persistent session stands before the connections go.
 	for _, ss := range s.sessionList() {
 		ss.persist()

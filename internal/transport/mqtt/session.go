@@ -122,6 +122,12 @@ type session struct {
 	epoch     string
 	delivered uint64
 	saved     string
+	// saveMu orders a cluster node's saves of the record, and guards rev,
+	// the record's revision in the cluster's bucket as this node last
+	// wrote or read it (cluster.go). Taken before mu.
+	saveMu sync.Mutex
+	rev    uint64
+	lost   bool // another node holds the session: this copy saves nothing
 }
 
 func (s *Server) newSession(id string) *session {
@@ -233,7 +239,7 @@ func (ss *session) willDue(bound uint64) {
 	will := ss.delayed
 	ss.willTimer, ss.delayed = nil, nil
 	ss.mu.Unlock()
-	if will != nil {
+	if will != nil && ss.srv.claimWill(ss) {
 		ss.srv.publishWill(will)
 	}
 }
@@ -278,8 +284,13 @@ func (s *Server) expire(ss *session, bound uint64) {
 	ss.end()
 }
 
-// end releases everything the session holds.
-func (ss *session) end() {
+// end releases everything the session holds, sends the delayed will still
+// waiting and deletes the stored record.
+func (ss *session) end() { ss.finish(true) }
+
+// finish releases everything the session holds; a session handed over to
+// another node (own false) leaves its will and its record to that node.
+func (ss *session) finish(own bool) {
 	ss.mu.Lock()
 	if ss.ended {
 		ss.mu.Unlock()
@@ -301,10 +312,12 @@ func (ss *session) end() {
 		shared = append(shared, f)
 	}
 	ss.mu.Unlock()
-	if will != nil {
+	if own && will != nil && ss.srv.claimWill(ss) {
 		ss.srv.publishWill(will)
 	}
-	ss.forget()
+	if own {
+		ss.forget()
+	}
 	ss.sub.Close()
 	for _, f := range shared {
 		ss.srv.leaveGroup(f, ss)

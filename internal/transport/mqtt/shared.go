@@ -8,14 +8,15 @@ import (
 	"streamhub/internal/core/message"
 )
 
-// sharedGroup is one $share/GROUP/FILTER: a single hub subscription whose
-// messages each go to one member. Distribution is round-robin over the
+// sharedGroup is one $share/GROUP/FILTER: a single feed (a hub
+// subscription; on a cluster, a NATS queue subscription shared with the
+// other nodes' members, cluster.go) whose messages each go to one member. Distribution is round-robin over the
 // members that are connected and not backed up; a QoS 1/2 message in flight
 // to a member that disconnects comes back and goes to another member.
 type sharedGroup struct {
 	srv    *Server
 	key    string // the full $share/GROUP/FILTER
-	sub    *hub.Subscription
+	feed   groupFeed
 	wake   chan struct{}
 	done   chan struct{}
 	mu     sync.Mutex
@@ -36,22 +37,39 @@ const maxMemberPending = 16
 func (s *Server) joinGroup(name, filter, key string, ss *session, opts subOpts) {
 	s.mu.Lock()
 	g := s.groups[key]
+	s.mu.Unlock()
 	if g == nil {
-		g = &sharedGroup{srv: s, key: key, sub: s.hub.NewSubscription("mqtt-shared", s.cfg.Queue),
-			wake: make(chan struct{}, 1), done: make(chan struct{})}
-		if _, err := g.sub.Subscribe([]string{filter}, hub.StartFrom{}); err != nil {
-			s.mu.Unlock()
+		g = s.newGroup(key, filter)
+		if g == nil {
 			return
 		}
-		s.groups[key] = g
-		s.wg.Add(1)
-		go g.dispatch()
 	}
-	s.mu.Unlock()
 	g.mu.Lock()
 	g.member = append(g.member, groupMember{ss: ss, opts: opts})
 	g.mu.Unlock()
 	g.poke()
+}
+
+// newGroup opens group key's feed, outside s.mu since on a cluster that
+// is a NATS round trip, and registers the group, or returns the one
+// another join registered meanwhile (nil if the feed failed).
+func (s *Server) newGroup(key, filter string) *sharedGroup {
+	feed, err := s.openFeed(key, filter)
+	if err != nil {
+		s.log.Warn("shared subscription not opened", "transport", "mqtt", "filter", key, "err", err)
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.groups[key]; g != nil {
+		feed.Close()
+		return g
+	}
+	g := &sharedGroup{srv: s, key: key, feed: feed, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.groups[key] = g
+	s.wg.Add(1)
+	go g.dispatch()
+	return g
 }
 
 func (s *Server) updateGroup(key string, ss *session, opts subOpts) {
@@ -88,7 +106,7 @@ func (s *Server) leaveGroup(key string, ss *session) {
 	g.mu.Unlock()
 	if empty {
 		delete(s.groups, key)
-		g.sub.Close()
+		g.feed.Close()
 		close(g.done)
 	}
 }
@@ -116,12 +134,13 @@ func (g *sharedGroup) dispatch() {
 	for {
 		for g.placeOne(&buf) {
 		}
+		g.followMembers()
 		select {
 		case <-g.done:
 			return
 		case <-g.srv.ctx.Done():
 			return
-		case <-g.sub.Ready():
+		case <-g.feed.Ready():
 		case <-g.wake:
 		case <-retry.C: // a member may have caught up or reconnected
 		}
@@ -140,7 +159,7 @@ func (g *sharedGroup) placeOne(buf *[]hub.Delivery) bool {
 	start := g.next
 	g.mu.Unlock()
 	if m == nil {
-		*buf = g.sub.DrainUpTo(*buf, 1)
+		*buf = g.feed.DrainUpTo(*buf, 1)
 		if len(*buf) == 0 {
 			return false
 		}

@@ -23,9 +23,16 @@ func (c *conn) takeOverSession(who *auth.Identity, cp packets.ConnectParams, exp
 		terms.will = willMessage(cp, sessionKey(owner, id))
 		terms.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
 	}
+	var rev uint64
+	if c.srv.cfg.Cluster != nil {
+		rev = c.srv.adopt(sessionKey(owner, id), cp.Clean)
+	}
 	ss, present, ok = c.srv.claimSession(c, owner, id, cp.Clean, terms)
 	if !ok {
 		return nil, false, false
+	}
+	if c.srv.cfg.Cluster != nil {
+		ss.claimed(rev)
 	}
 	if present && !p.Open() {
 		ss.mu.Lock()
