@@ -51,6 +51,7 @@ func (c *conn) handleNext() (ok, clean bool) {
 		return false, c.readFailed(err)
 	}
 	c.midPacket = false
+	c.holdWriter()
 	if fh.Type == packets.Publish {
 		in, err := decodePublish(fh, body, c.version)
 		if err != nil {
