@@ -53,6 +53,7 @@ type conn struct {
 	keepalive       time.Duration
 
 	inAliases map[uint16]string // reader-owned
+	lastTopic string            // of the last PUBLISH read (reader-owned)
 	readDL    deadline.Lazy     // reader-owned
 	// midPacket is set while the reader is inside a packet, packetDue once
 	// it has had to wait for the rest of it (reader-owned).
