@@ -459,6 +459,9 @@ func (c *conn) writeHeld() {
 		return
 	}
 	c.holding, c.heldPackets = false, 0
+	if c.wstate.CompareAndSwap(writerBusy, writerIdle) {
+		return // not poked meanwhile: nothing to write (a publisher only)
+	}
 	c.writeRuns(true)
 }
 
