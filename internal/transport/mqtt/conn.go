@@ -58,16 +58,16 @@ type conn struct {
 	// midPacket is set while the reader is inside a packet, packetDue once
 	// it has had to wait for the rest of it (reader-owned).
 	midPacket bool
-	packetDue time.Time
 	// holding is set while the reader holds the writer role (holdWriter);
 	// heldPackets counts the packets handled meanwhile (reader-owned).
 	holding     bool
-	heldPackets int
-	// bursts counts bursts of input since windowStart; busy is what the
-	// last window showed (busyReading; reader-owned).
-	bursts      int
-	windowStart time.Time
+	heldPackets uint8
+	// bursts counts bursts of input since windowStart (Unix nanoseconds);
+	// busy is what the last window showed (busyReading; reader-owned).
 	busy        bool
+	bursts      uint8
+	windowStart int64
+	packetDue   time.Time
 
 	// writeMu guards out and outAlias. Lock order: a session's mu, then
 	// writeMu, then the hub's Subscription.mu (the writer drains the hub
@@ -243,8 +243,8 @@ func (c *conn) busyReading() bool {
 	if c.bursts < burstWindow {
 		return c.busy
 	}
-	now := time.Now()
-	c.busy = now.Sub(c.windowStart) < burstWindow*busyBurstGap
+	now := time.Now().UnixNano()
+	c.busy = now-c.windowStart < int64(burstWindow*busyBurstGap)
 	c.bursts, c.windowStart = 0, now
 	return c.busy
 }
