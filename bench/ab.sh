@@ -2,8 +2,8 @@
 # streamhub against itself at another commit: the same `streamhub bench`
 # load (this tree's binary drives both) on the binary built at BASE and on
 # this tree's, interleaved run by run so that a machine's drift hits both
-# alike. Scenarios: MQTT 1to1, fanin and fanout as bench/compare.sh runs
-# them, SSE and WebSocket fan-out as bench/sse.sh does. Prints a markdown
+# alike. Scenarios: MQTT 1to1, fanin, fanout and the unpaced pubsub as
+# bench/compare.sh runs them, SSE and WebSocket fan-out as bench/sse.sh does. Prints a markdown
 # table of medians and ranges for docs/BENCHMARKS.md.
 #
 #   bash bench/ab.sh BASE [rounds]        # e.g. bash bench/ab.sh bec8043 3
@@ -26,6 +26,7 @@ go build -o "$bin/streamhub" ./cmd/streamhub
 # SSE and WebSocket fan-out as bench/sse.sh runs them.
 scenarios=(
   "${mqtt_loads[@]}"
+  "pubsub|--scenario pubsub --clients 10 --messages 100000 --unpaced"
   "sse|--scenario fanout --clients 1000 --messages 1000"
   "ws|--scenario fanout --clients 1000 --messages 1000"
 )
@@ -46,7 +47,7 @@ for round in $(seq "$rounds"); do
         echo "$which $name {}" >> "$results"; continue
       fi
       case $name in
-        1to1|fanin|fanout) target=(--target "mqtt://127.0.0.1:$mqtt") ;;
+        1to1|fanin|fanout|pubsub) target=(--target "mqtt://127.0.0.1:$mqtt") ;;
         sse)  target=(--target "http://127.0.0.1:$http/v1/subscribe?topic={topic}" --publish "http://127.0.0.1:$http/v1/publish/{topic}") ;;
         ws)   target=(--target "ws://127.0.0.1:$http/v1/ws/{topic}" --publish "http://127.0.0.1:$http/v1/publish/{topic}") ;;
       esac
@@ -69,7 +70,7 @@ for line in open(sys.argv[1]):
 def fmt(vals, f): return f"{f(statistics.median(vals))} ({f(min(vals))}–{f(max(vals))})" if vals else "n/a"
 print("| scenario | build | delivered/s | server CPU per delivery | lost |")
 print("|---|---|---|---|---|")
-for scenario in ['1to1', 'fanin', 'fanout', 'sse', 'ws']:
+for scenario in ['1to1', 'fanin', 'fanout', 'pubsub', 'sse', 'ws']:
     for which in ['base', 'head']:
         rs = rows.get((scenario, which), [])
         if not rs:

@@ -549,6 +549,10 @@ func storm(ctx context.Context, cfg Config, res *Result, progress Progress) erro
 	return nil
 }
 
+// ProcessCPU is a process's user+system CPU time (0 for pid 0), for load
+// generators of other clients (bench/paho).
+func ProcessCPU(pid int) time.Duration { return procCPU(pid) }
+
 // procCPU returns a process's user+system CPU time from /proc/PID/stat.
 func procCPU(pid int) time.Duration {
 	if pid <= 0 {

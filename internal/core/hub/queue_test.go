@@ -161,3 +161,38 @@ func TestDrainBoundedStopsAtBytes(t *testing.T) {
 		t.Fatalf("%d bytes still counted", q)
 	}
 }
+
+// TestDrainDoesNotMoveALongBacklog: a writer taking a batch at a time from
+// a long queue (an unpaced publisher to its own topic) must not pay for
+// moving the rest of the queue on each batch, which made draining a
+// backlog quadratic; the order stays the publishing order.
+func TestDrainDoesNotMoveALongBacklog(t *testing.T) {
+	t.Parallel()
+	h, _ := newObservedHub(t, Defaults())
+	s := h.NewSubscription("backlog", QueueLimits{Messages: 1 << 20, Bytes: 1 << 30})
+	subscribeAll(t, s)
+	const total, batch = 10000, 256
+	for i := range total {
+		publish(t, h, "t", fmt.Sprint(i), false)
+	}
+	var buf []Delivery
+	for next := 0; next < total; {
+		s.mu.Lock()
+		rest := &s.queue[min(batch, len(s.queue)-1)]
+		long := len(s.queue) > 2*batch
+		s.mu.Unlock()
+		buf = s.DrainBounded(buf, batch, 1<<30)
+		s.mu.Lock()
+		moved := long && &s.queue[0] != rest
+		s.mu.Unlock()
+		if moved {
+			t.Fatalf("draining %d of a queue of %d moved the rest", batch, total-next)
+		}
+		for _, d := range buf {
+			if got := string(d.Msg.Payload); got != fmt.Sprint(next) {
+				t.Fatalf("delivery %d is %q", next, got)
+			}
+			next++
+		}
+	}
+}

@@ -183,13 +183,31 @@ func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery 
 	if live > 0 {
 		s.account(-live, -bytes)
 	}
-	rest := copy(s.queue, s.queue[n:])
-	clear(s.queue[rest:])
-	s.queue = s.queue[:rest]
+	rest := s.takeFront(n)
 	if rest > 0 || s.catch != nil {
 		s.signal()
 	}
 	return buf
+}
+
+// takeFront removes the queue's first n entries and returns how many are
+// left; the caller holds s.mu. The rest moves to the front of the array
+// only when it is no longer than what was taken, so that the array is
+// reused and a batch never costs more than its own length: moving a long
+// backlog on every batch made draining it quadratic. Otherwise the slice
+// just starts later, and append reallocates (dropping the taken front)
+// when it reaches the end.
+func (s *Subscription) takeFront(n int) int {
+	rest := len(s.queue) - n
+	if rest > n {
+		clear(s.queue[:n])
+		s.queue = s.queue[n:]
+		return rest
+	}
+	copy(s.queue, s.queue[n:])
+	clear(s.queue[rest:])
+	s.queue = s.queue[:rest]
+	return rest
 }
 
 // catchUp arranges for stored messages in (after, upTo] to come first.

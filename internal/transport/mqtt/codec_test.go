@@ -141,6 +141,7 @@ func FuzzReadPacket(f *testing.F) {
 		}
 		// Our PUBLISH decoder agrees with mochi-mqtt's on every frame.
 		fr := bufio.NewReader(bytes.NewReader(data))
+		prev := "" // as a connection passes its previous topic
 		for range 8 {
 			fh, body, err := readFrame(fr, 4096, nil)
 			if err != nil {
@@ -149,7 +150,7 @@ func FuzzReadPacket(f *testing.F) {
 			if fh.Type != packets.Publish {
 				continue
 			}
-			in, err := decodePublish(fh, bytes.Clone(body), version)
+			in, err := decodePublish(fh, bytes.Clone(body), version, prev)
 			ref := packets.Packet{FixedHeader: fh, ProtocolVersion: version}
 			refErr := decodeBody(&ref, bytes.Clone(body))
 			if (err == nil) != (refErr == nil) {
@@ -157,6 +158,9 @@ func FuzzReadPacket(f *testing.F) {
 			}
 			if err == nil && (in.topic != ref.TopicName || !bytes.Equal(in.payload, ref.Payload) || in.id != ref.PacketID) {
 				t.Fatalf("decodePublish read %q %q id %d, mochi %q %q id %d", in.topic, in.payload, in.id, ref.TopicName, ref.Payload, ref.PacketID)
+			}
+			if err == nil {
+				prev = in.topic
 			}
 		}
 		// A 16-byte buffer makes bodies arrive in pieces, through the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -30,9 +31,12 @@ var (
 // is something to send, and the write buffer is borrowed for that time, so
 // an idle connection holds little more than its reader's stack.
 type conn struct {
-	srv     *Server
-	nc      net.Conn
-	in      *elasticReader
+	srv *Server
+	nc  net.Conn
+	in  *elasticReader
+	// raw writes to the socket without waiting (nil where the connection
+	// is not a plain socket: TLS, WebSocket).
+	raw     syscall.RawConn
 	version byte
 	sess    *session
 	id      *auth.Identity
@@ -49,11 +53,21 @@ type conn struct {
 	keepalive       time.Duration
 
 	inAliases map[uint16]string // reader-owned
+	lastTopic string            // of the last PUBLISH read (reader-owned)
 	readDL    deadline.Lazy     // reader-owned
 	// midPacket is set while the reader is inside a packet, packetDue once
 	// it has had to wait for the rest of it (reader-owned).
 	midPacket bool
-	packetDue time.Time
+	// holding is set while the reader holds the writer role (holdWriter);
+	// heldPackets counts the packets handled meanwhile (reader-owned).
+	holding     bool
+	heldPackets uint8
+	// bursts counts bursts of input since windowStart (Unix nanoseconds);
+	// busy is what the last window showed (busyReading; reader-owned).
+	busy        bool
+	bursts      uint8
+	windowStart int64
+	packetDue   time.Time
 
 	// writeMu guards out and outAlias. Lock order: a session's mu, then
 	// writeMu, then the hub's Subscription.mu (the writer drains the hub
@@ -101,6 +115,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
 	c.in = newElasticReader(nc, c.beforeRead)
+	c.raw = rawConn(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
@@ -128,6 +143,19 @@ func (s *Server) open(nc net.Conn) *conn {
 	c.poke() // the resent flows, and whatever was queued before
 	go c.readBurst()
 	return c
+}
+
+// rawConn is nc's socket for writes that must not wait, or nil.
+func rawConn(nc net.Conn) syscall.RawConn {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 // finish releases what an ended connection holds.
@@ -172,22 +200,53 @@ func lingerClose(nc net.Conn) {
 // readBurst waits for input, then handles packets while they are buffered,
 // and hands the waiting to a new goroutine: a goroutine's stack grows while
 // it handles packets and only a garbage collection shrinks it again, so the
-// one left waiting on a quiet connection is always a fresh, small one.
+// one left waiting on a quiet connection is always a fresh, small one. A
+// connection whose input comes in many small bursts (a client that writes
+// each packet on its own) keeps its goroutine while it stays that busy:
+// starting a goroutine and growing its stack again on every packet cost
+// more than the packet.
 func (c *conn) readBurst() {
-	if err := c.in.wait(); err != nil {
-		c.end(c.readFailed(err))
-		return
-	}
 	for {
-		if ok, clean := c.handleNext(); !ok {
-			c.end(clean)
+		if err := c.in.wait(); err != nil {
+			c.end(c.readFailed(err))
 			return
 		}
-		if c.in.Buffered() == 0 {
+		for {
+			if ok, clean := c.handleNext(); !ok {
+				c.end(clean)
+				return
+			}
+			if c.in.Buffered() == 0 {
+				break
+			}
+		}
+		c.writeHeld()
+		if !c.busyReading() {
 			go c.readBurst()
 			return
 		}
 	}
+}
+
+// A connection is busy reading while each window of burstWindow bursts of
+// input came within burstWindow × busyBurstGap.
+const (
+	burstWindow  = 32
+	busyBurstGap = time.Millisecond
+)
+
+// busyReading counts a burst of input and reports whether the connection
+// is busy enough for its reader to keep its goroutine, as the last whole
+// window of bursts showed (reader-owned).
+func (c *conn) busyReading() bool {
+	c.bursts++
+	if c.bursts < burstWindow {
+		return c.busy
+	}
+	now := time.Now().UnixNano()
+	c.busy = now-c.windowStart < int64(burstWindow*busyBurstGap)
+	c.bursts, c.windowStart = 0, now
+	return c.busy
 }
 
 // end closes a connected client's connection; clean tells whether it
@@ -210,6 +269,7 @@ func (c *conn) beforeRead() error {
 	if c.sess == nil {
 		return nil
 	}
+	c.writeHeld()
 	now := time.Now()
 	at, set := c.readDL.Next(now, c.keepalive*3/2)
 	switch {
@@ -299,20 +359,26 @@ func (c *conn) flushLocked() error {
 	if c.out == nil {
 		return nil
 	}
-	b := c.out
-	c.out = nil
 	var err error
-	if len(*b) > 0 {
+	if b := *c.out; len(b) > 0 {
 		if at, set := c.writeDL.Next(time.Now(), c.srv.cfg.WriteTimeout); set {
 			c.nc.SetWriteDeadline(at)
 		}
-		_, err = c.nc.Write(*b)
+		_, err = c.nc.Write(b)
 	}
+	c.releaseOutLocked()
+	return err
+}
+
+// releaseOutLocked gives the output buffer back, empty; the caller holds
+// writeMu.
+func (c *conn) releaseOutLocked() {
+	b := c.out
+	c.out = nil
 	if cap(*b) <= 64<<10 { // an occasional huge message's buffer is not kept
 		*b = (*b)[:0]
 		outBuffers.Put(b)
 	}
-	return err
 }
 
 // poke asks for a writer run, starting a writer if none is running.
@@ -358,4 +424,88 @@ func (c *conn) close() {
 		// to read the DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
 	})
+}
+
+// heldPacketsMax bounds the packets the reader handles while holding the
+// writer role before it writes what they made.
+const heldPacketsMax = 64
+
+// holdWriter makes the reader the connection's writer while it handles
+// the packets it has read, if no writer runs: pokes meanwhile (its own
+// publishes delivered back to it, acknowledgements, other publishers'
+// messages) start no writer goroutine, and the reader writes their output
+// itself before it next waits for input (writeHeld). Only where the socket
+// can be written without waiting (plain TCP).
+func (c *conn) holdWriter() {
+	if c.raw == nil {
+		return
+	}
+	if c.holding {
+		c.heldPackets++
+		if c.heldPackets < heldPacketsMax {
+			return
+		}
+		c.writeHeld()
+	}
+	if c.wstate.CompareAndSwap(writerIdle, writerBusy) {
+		c.holding = true
+	}
+}
+
+// writeHeld writes, on the reader's goroutine, what was queued while the
+// reader held the writer role.
+func (c *conn) writeHeld() {
+	if !c.holding {
+		return
+	}
+	c.holding, c.heldPackets = false, 0
+	if c.wstate.CompareAndSwap(writerBusy, writerIdle) {
+		return // not poked meanwhile: nothing to write (a publisher only)
+	}
+	c.writeRuns(true)
+}
+
+// tryFlushLocked writes as much of the output as the socket takes without
+// waiting; whole reports whether that was all of it, the rest staying in
+// the output. The caller holds writeMu.
+func (c *conn) tryFlushLocked() (whole bool, err error) {
+	if c.out == nil {
+		return true, nil
+	}
+	b := *c.out
+	n, err := writeNow(c.raw, b)
+	if err != nil {
+		return false, err
+	}
+	if n < len(b) {
+		*c.out = b[:copy(b, b[n:])]
+		return false, nil
+	}
+	c.releaseOutLocked()
+	return true, nil
+}
+
+// writeNow writes b to the socket until it is written or the socket's
+// buffer is full, and returns how much it wrote.
+func writeNow(raw syscall.RawConn, b []byte) (written int, err error) {
+	ctlErr := raw.Write(func(fd uintptr) bool {
+		for written < len(b) {
+			n, werr := syscall.Write(int(fd), b[written:])
+			switch {
+			case werr == syscall.EINTR:
+				continue
+			case werr == syscall.EAGAIN:
+				return true
+			case werr != nil:
+				err = werr
+				return true
+			}
+			written += n
+		}
+		return true // done, or never wait: the writer goroutine does
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	return written, err
 }

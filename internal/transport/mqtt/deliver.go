@@ -19,34 +19,62 @@ import (
 // socket allows. poke starts it; a poke during a run, or a batch that left
 // messages queued, makes it go again.
 func (c *conn) writeLoop() {
-	ss := c.sess
+	c.writeRuns(false)
+}
+
+// writeRuns is the writer's work; the caller has made wstate busy. The
+// writer goroutine runs it, and so does the reader that held the writer
+// role (inline), which must never wait for the socket: a client that
+// writes a long burst before it reads would wait for us while we wait for
+// it. So the reader writes what the socket takes at once and leaves the
+// rest to a writer goroutine.
+func (c *conn) writeRuns(inline bool) {
 	dp := deliveries.Get().(*[]hub.Delivery)
 	defer deliveries.Put(dp)
 	for {
 		c.wstate.Store(writerBusy)
-		select {
-		case <-c.done:
+		if !c.writerMayRun() {
 			return // stays busy: a closed connection starts no writer again
-		case <-ss.sub.Done():
-			if errors.Is(ss.sub.Err(), hub.ErrShutdown) {
-				c.kick(codeShuttingDown)
-			} else {
-				c.kick(packets.ErrSessionTakenOver)
-			}
-			return
-		default:
 		}
 		*dp = c.fill(*dp)
 		c.writeMu.Lock()
-		err := c.flushLocked()
+		whole, err := true, error(nil)
+		if inline {
+			whole, err = c.tryFlushLocked()
+		} else {
+			err = c.flushLocked()
+		}
 		c.writeMu.Unlock()
 		if err != nil {
 			c.close()
 			return
 		}
+		if !whole {
+			go c.writeLoop() // still busy: the goroutine takes over
+			return
+		}
 		if c.wstate.CompareAndSwap(writerBusy, writerIdle) {
 			return
 		}
+	}
+}
+
+// writerMayRun reports whether the connection and its session are still
+// live, kicking the client if the session ended under it.
+func (c *conn) writerMayRun() bool {
+	ss := c.sess
+	select {
+	case <-c.done:
+		return false
+	case <-ss.sub.Done():
+		if errors.Is(ss.sub.Err(), hub.ErrShutdown) {
+			c.kick(codeShuttingDown)
+		} else {
+			c.kick(packets.ErrSessionTakenOver)
+		}
+		return false
+	default:
+		return true
 	}
 }
 

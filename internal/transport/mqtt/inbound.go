@@ -51,11 +51,13 @@ func (c *conn) handleNext() (ok, clean bool) {
 		return false, c.readFailed(err)
 	}
 	c.midPacket = false
+	c.holdWriter()
 	if fh.Type == packets.Publish {
-		in, err := decodePublish(fh, body, c.version)
+		in, err := decodePublish(fh, body, c.version, c.lastTopic)
 		if err != nil {
 			return false, c.readFailed(err)
 		}
+		c.lastTopic = in.topic
 		return c.onPublish(c.srv.ctx, &in), false
 	}
 	return c.handleControl(fh, body)

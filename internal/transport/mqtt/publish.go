@@ -207,7 +207,9 @@ type inPublish struct {
 // share the body's memory: they live as long as the message. The topic is
 // copied: it also outlives the message, as a topic alias either way and as
 // a key of the retained store, and a view would keep the whole packet.
-func decodePublish(fh packets.FixedHeader, body []byte, version byte) (in inPublish, err error) {
+// prev is the topic of the connection's previous PUBLISH, taken instead of
+// a new copy when the name is the same: clients publish runs to one topic.
+func decodePublish(fh packets.FixedHeader, body []byte, version byte, prev string) (in inPublish, err error) {
 	in.qos, in.retain = fh.Qos, fh.Retain
 	if len(body) < 2 {
 		return in, packets.ErrMalformedTopic
@@ -221,7 +223,10 @@ func decodePublish(fh packets.FixedHeader, body []byte, version byte) (in inPubl
 	if !utf8.Valid(name) || bytes.IndexByte(name, 0) >= 0 { // [MQTT-1.5.4-1] [MQTT-1.5.4-2]
 		return in, packets.ErrMalformedTopic
 	}
-	in.topic = string(name)
+	in.topic = prev
+	if string(name) != prev { // compared without a copy
+		in.topic = string(name)
+	}
 	if in.qos > 0 {
 		if off+2 > len(body) {
 			return in, packets.ErrMalformedPacketID

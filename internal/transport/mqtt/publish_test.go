@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,27 @@ func TestAppendAck(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDecodePublishReusesTheTopic: a PUBLISH to the same topic as the
+// connection's previous one takes that topic's string rather than a new
+// copy (an allocation per message, on the path every message takes), and
+// one to another topic gets its own.
+func TestDecodePublishReusesTheTopic(t *testing.T) {
+	body := append([]byte{0, 3, 'a', '/', 'b'}, "payload"...)
+	fh := packets.FixedHeader{Type: packets.Publish}
+	prev := strings.Clone("a/b")
+	allocs := testing.AllocsPerRun(100, func() {
+		in, err := decodePublish(fh, body, 4, prev)
+		if err != nil || in.topic != "a/b" {
+			t.Fatalf("decoded %q, %v", in.topic, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per PUBLISH to the previous topic", allocs)
+	}
+	if in, _ := decodePublish(fh, body, 4, "a/c"); in.topic != "a/b" {
+		t.Fatalf("decoded %q after a/c", in.topic)
 	}
 }

@@ -37,7 +37,7 @@ func TestDecodedTopicOwnsItsMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := decodePublish(fh, body, 5)
+	in, err := decodePublish(fh, body, 5, "")
 	if err != nil {
 		t.Fatal(err)
 	}
