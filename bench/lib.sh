@@ -8,6 +8,10 @@ pin_server="" pin_bench=""
 if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   pin_server="taskset -c 0" pin_bench="taskset -c 1"
 fi
+# Media listeners off by default, so that a bench's server never clashes
+# with another one's default RTMP, RTSP or WebRTC ports; the media
+# scripts pass their own --rtmp/--rtsp flags, which win over these.
+export STREAMHUB_RTMP_ADDR="" STREAMHUB_RTSP_ADDR="" STREAMHUB_WEBRTC_UDP=""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
