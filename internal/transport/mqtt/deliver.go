@@ -38,6 +38,7 @@ func (c *conn) writeLoop() {
 		}
 		*dp = c.fill(*dp)
 		c.writeMu.Lock()
+		c.takeAcksLocked()
 		err := c.flushLocked()
 		c.writeMu.Unlock()
 		if err != nil {

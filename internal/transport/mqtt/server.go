@@ -34,6 +34,9 @@ type Hub interface {
 	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
 	Epoch() string
 	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+	// PublishAsync carries QoS 1 and 2 publishes: the connection reads on
+	// while they are stored (hub.Hub.PublishAsync).
+	PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error))
 	Stats() hub.Stats
 }
 
