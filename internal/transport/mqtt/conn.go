@@ -50,11 +50,7 @@ type conn struct {
 	keepalive       time.Duration
 
 	inAliases map[uint16]string // reader-owned
-	// acks orders the acknowledgements of publishes still being stored;
-	// onStored (c.stored, made once) is the hub's callback for them.
-	acks     ackQueue
-	onStored func(message.Cursor, error)
-	readDL   deadline.Lazy // reader-owned
+	readDL    deadline.Lazy     // reader-owned
 	// midPacket is set while the reader is inside a packet, packetDue once
 	// it has had to wait for the rest of it (reader-owned).
 	midPacket bool
@@ -80,6 +76,12 @@ type conn struct {
 	// since is when the connection was accepted: messages queued before
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
+
+	// acks orders the acknowledgements of publishes still being stored;
+	// onStored (c.stored, made once, reader-owned) is the hub's callback
+	// for them.
+	acks     ackQueue
+	onStored func(message.Cursor, error)
 }
 
 const (
@@ -106,7 +108,6 @@ func (s *Server) ServeConn(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
 	c.in = newElasticReader(nc, c.beforeRead)
-	c.onStored = c.stored
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
