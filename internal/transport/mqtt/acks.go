@@ -33,55 +33,52 @@ type ackQueue struct {
 	mu      sync.Mutex
 	pending []pendingAck
 	out     []byte
-	// slots holds one token per pending entry: the reader waits when
-	// ReceiveMaximum publishes await the store. Made with the first entry,
-	// so that a connection that never publishes at QoS 1 or 2 pays nothing.
-	slots chan struct{}
-}
-
-// awaitSlot takes room for one more pending acknowledgement, waiting for
-// the store if the connection has ReceiveMaximum of them; false if the
-// connection ends meanwhile.
-func (c *conn) awaitSlot() bool {
-	q := &c.acks
-	if q.slots == nil { // reader-owned until the first entry is queued
-		q.slots = make(chan struct{}, max(int(c.srv.cfg.ReceiveMaximum), 1))
-	}
-	select {
-	case q.slots <- struct{}{}:
-		return true
-	case <-c.done:
-		return false
-	}
+	// room, while the reader waits because ReceiveMaximum publishes await
+	// the store, is closed once one of them is answered.
+	room chan struct{}
 }
 
 // expectAck queues the acknowledgement of a publish about to be handed to
 // the hub, whose answer (stored) completes it; false if the connection
 // ended while waiting for room. Reader only.
 func (c *conn) expectAck(qos byte, id uint16) bool {
-	if !c.awaitSlot() {
-		return false
-	}
-	c.acks.mu.Lock()
-	c.acks.pending = append(c.acks.pending, pendingAck{typ: ackType(qos), id: id})
-	c.acks.mu.Unlock()
-	return true
+	return c.pushAck(pendingAck{typ: ackType(qos), id: id})
 }
 
 // ackPublish queues the PUBACK (QoS 1) or PUBREC (QoS 2) of a publish that
 // is answered without the store, behind those still waiting for it;
 // reason reaches MQTT 5 clients only. Reader only.
 func (c *conn) ackPublish(qos byte, id uint16, reason byte) {
-	if qos == 0 || !c.awaitSlot() {
-		return
+	if qos > 0 {
+		c.pushAck(pendingAck{typ: ackType(qos), id: id, reason: reason, ready: true})
 	}
-	c.acks.mu.Lock()
-	c.acks.pending = append(c.acks.pending, pendingAck{typ: ackType(qos), id: id, reason: reason, ready: true})
+}
+
+// pushAck queues p behind the acknowledgements still waiting, first
+// waiting for room while ReceiveMaximum of them wait for the store.
+func (c *conn) pushAck(p pendingAck) bool {
+	q := &c.acks
+	q.mu.Lock()
+	for len(q.pending) >= max(int(c.srv.cfg.ReceiveMaximum), 1) {
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.done:
+			return false
+		}
+		q.mu.Lock()
+	}
+	q.pending = append(q.pending, p)
 	sent := c.sendReadyLocked()
-	c.acks.mu.Unlock()
+	q.mu.Unlock()
 	if sent {
 		c.poke()
 	}
+	return true
 }
 
 // stored is the hub's answer to the oldest publish handed to it (the
@@ -100,7 +97,7 @@ func (c *conn) stored(_ message.Cursor, err error) {
 }
 
 // sendReadyLocked moves the ready acknowledgements at the front into out
-// and frees their slots; the caller holds acks.mu.
+// and makes room for more; the caller holds acks.mu.
 func (c *conn) sendReadyLocked() (sent bool) {
 	q := &c.acks
 	n := 0
@@ -109,11 +106,14 @@ func (c *conn) sendReadyLocked() (sent bool) {
 			q.out = appendAck(q.out, p.typ, p.id, p.reason, c.version)
 			sent = true
 		}
-		<-q.slots
 		n++
 	}
 	if n > 0 {
 		q.pending = q.pending[:copy(q.pending, q.pending[n:])]
+		if q.room != nil {
+			close(q.room)
+			q.room = nil
+		}
 	}
 	return sent
 }
