@@ -26,6 +26,8 @@ import (
 type load struct {
 	n, c, window int
 	payload      []byte
+	replays      string
+	replayOnly   bool
 }
 
 func main() {
@@ -39,8 +41,10 @@ func main() {
 	c := flag.Int("c", 32, "concurrent publishers (HTTP, js.Publish) or connections (MQTT, js.PublishAsync)")
 	window := flag.Int("window", 64, "publishes in flight per connection (MQTT, js.PublishAsync)")
 	size := flag.Int("size", 100, "payload bytes")
+	only := flag.String("replays", "", "streamhub: run only the replays whose row names contain this (for profiling)")
+	replayOnly := flag.Bool("replay-only", false, "streamhub MQTT: skip publishing, replay what an earlier run stored")
 	flag.Parse()
-	ld := load{n: *n, c: *c, window: *window, payload: []byte(strings.Repeat("x", *size))}
+	ld := load{n: *n, c: *c, window: *window, payload: []byte(strings.Repeat("x", *size)), replays: *only, replayOnly: *replayOnly}
 	var rows []row
 	var err error
 	switch {

@@ -51,9 +51,12 @@ func streamhubHTTP(base string, ld load) ([]row, error) {
 // streamhubBulk publishes over MQTT QoS 1, then replays everything over
 // each streaming protocol in turn.
 func streamhubBulk(base, mqttAddr, tcpAddr string, ld load) ([]row, error) {
-	pub, err := timed(ld.n, func() error { return mqttPublish(mqttAddr, ld) })
-	if err != nil {
-		return nil, fmt.Errorf("mqtt publish: %w", err)
+	var pub float64
+	if !ld.replayOnly {
+		var err error
+		if pub, err = timed(ld.n, func() error { return mqttPublish(mqttAddr, ld) }); err != nil {
+			return nil, fmt.Errorf("mqtt publish: %w", err)
+		}
 	}
 	rows := []row{{fmt.Sprintf("MQTT QoS 1 publish (%d connections × %d in flight)", ld.c, ld.window), pub, 0}}
 	var epoch string
@@ -67,6 +70,9 @@ func streamhubBulk(base, mqttAddr, tcpAddr string, ld load) ([]row, error) {
 		{"long-poll replay (limit 1000)", func() error { return longPoll(http.DefaultClient, base, epoch, ld.n) }},
 	}
 	for _, r := range replays {
+		if !strings.Contains(r.what, ld.replays) {
+			continue
+		}
 		rate, err := timed(ld.n, r.run)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.what, err)

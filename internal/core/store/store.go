@@ -280,13 +280,13 @@ func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []
 	}
 	defer it.Close()
 	now := time.Now()
+	wanted := func(m *message.Message) bool { return !m.Expired(now) && topic.MatchAny(filters, m.Topic) }
+	page := pageDecoder{epoch: s.epoch}
 	scanned := 0
 	for it.First(); it.Valid(); it.Next() {
-		seq := binary.BigEndian.Uint64(it.Key()[1:])
-		m, err := decodeMessage(it.Value(), s.epoch)
-		last = seq
+		last = binary.BigEndian.Uint64(it.Key()[1:])
 		scanned++
-		if err == nil && !m.Expired(now) && topic.MatchAny(filters, m.Topic) {
+		if m, _ := page.decode(it.Value(), wanted); m != nil { // a corrupt record is skipped
 			msgs = append(msgs, m)
 		}
 		if len(msgs) >= limit || scanned >= 16*limit {

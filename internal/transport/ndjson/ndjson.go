@@ -55,7 +55,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		open = append(open, line(envelope.Control{
 			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}.Encode())...)
 	}
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, MaxWrite: kit.BulkWrite, Encode: func(buf []byte, d hub.Delivery) []byte {
 		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
 	}}
 	httpx.Serve(w, r, sub.Subscription, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {

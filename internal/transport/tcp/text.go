@@ -69,9 +69,10 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		defer cancel()
 		defer c.Close()
 		w := kit.Writer{
-			Encode: func(buf []byte, d hub.Delivery) []byte { return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload) },
-			Write:  write,
-			Meter:  meter,
+			Encode:   func(buf []byte, d hub.Delivery) []byte { return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload) },
+			Write:    write,
+			Meter:    meter,
+			MaxWrite: kit.BulkWrite,
 		}
 		// Only the subscription's end is told; a failed write or a closed
 		// connection has nobody left to tell.
