@@ -12,18 +12,8 @@ import (
 // record bytes, repeated topic and origin strings) instead of making
 // several objects per message, which was most of a replay's cost.
 func TestReplayAllocatesPerPage(t *testing.T) {
-	s, err := Open(Config{Dir: t.TempDir(), Streams: []Stream{{Filter: "bench/#"}}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	const n = 1000
-	for i := 1; i <= n; i++ {
-		s.Stage(&message.Message{Topic: "bench/x", Payload: make([]byte, 100), Origin: "publisher", Seq: uint64(i), Time: time.Now()})
-	}
-	if err := s.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	s := storeOf(t, n)
 	allocs := testing.AllocsPerRun(5, func() {
 		msgs, _, _, err := s.Replay([]string{"bench/#"}, 0, n, n)
 		if err != nil || len(msgs) != n {
@@ -35,4 +25,23 @@ func TestReplayAllocatesPerPage(t *testing.T) {
 	if perMessage := allocs / n; perMessage > 2 {
 		t.Fatalf("%.1f allocations per replayed message", perMessage)
 	}
+}
+
+// storeOf opens a store holding n messages of 100 bytes on bench/x, from
+// one publisher, committed 1000 at a time; it is closed with the test.
+func storeOf(tb testing.TB, n int) *Store {
+	s, err := Open(Config{Dir: tb.TempDir(), Streams: []Stream{{Filter: "bench/#"}}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	for i := 1; i <= n; i++ {
+		s.Stage(&message.Message{Topic: "bench/x", Payload: make([]byte, 100), Origin: "publisher", Seq: uint64(i), Time: time.Now()})
+		if i%1000 == 0 || i == n {
+			if err := s.Commit(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return s
 }
