@@ -59,7 +59,9 @@ type Config struct {
 	// connections (nil: no bound).
 	Partial *limit.Budget
 	// ReceiveMaximum is how many unacknowledged QoS 2 publishes a client may
-	// have in flight to the server; Inflight how many QoS 1/2 messages the
+	// have in flight to the server, and how many QoS 1/2 publishes of one
+	// connection may wait for the store before it stops reading (acks.go);
+	// Inflight how many QoS 1/2 messages the
 	// server sends before waiting for acknowledgements (lowered to the
 	// client's receive maximum).
 	ReceiveMaximum uint16
