@@ -266,7 +266,11 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 		h.deliverLocalAsync(m, done)
 		return
 	}
-	done(h.broker.Publish(ctx, m))
+	c, err := h.broker.Publish(ctx, m)
+	if err != nil {
+		err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+	}
+	done(c, err)
 }
 
 // admit checks m against the hub's limits and stamps its time.

@@ -83,7 +83,9 @@ func (c *conn) pushAck(p pendingAck) bool {
 
 // stored is the hub's answer to the oldest publish handed to it (the
 // connection keeps it as onStored, made once). A refusal the client
-// cannot be told in an acknowledgement ends the connection.
+// cannot be told in an acknowledgement ends the connection; from the
+// committer that is a failed commit, rare enough that the DISCONNECT's
+// write (under writeMu, at most WriteTimeout) may hold it up.
 func (c *conn) stored(_ message.Cursor, err error) {
 	reason, ok := c.publishOutcome(1, err)
 	c.acks.mu.Lock()
