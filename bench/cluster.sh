@@ -186,7 +186,7 @@ durable_publishes() {
   n=$((n + 1)) prefix=b$n
   start_node a "$prefix" "$r" 'bench/#'
   record durable "$r;$c;$m;streamhub, HTTP POST" "$bin/durable" -streamhub "http://127.0.0.1:${http[0]}" "${load[@]}"
-  record durable "$r;$c;$m;streamhub, MQTT QoS 1" "$bin/durable" -mqtt "127.0.0.1:${mqtt[0]}" "${load[@]}"
+  record durable "$r;$c;$m;streamhub, MQTT QoS 1" "$bin/durable" -mqtt "127.0.0.1:${mqtt[0]}" -window 1 "${load[@]}"
   stop_nodes "$prefix"
   record durable "$r;$c;$m;NATS Go client, js.Publish" "$bin/durable" -nats "$urls" -replicas "$r" "${load[@]}"
   "$bin/nats" --server "$urls" stream rm -f BENCH >/dev/null 2>&1 || true

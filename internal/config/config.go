@@ -143,7 +143,9 @@ type MQTT struct {
 	// Inflight is how many QoS 1/2 messages go to a client before it must
 	// acknowledge some (lowered to the client's receive maximum).
 	Inflight int `koanf:"inflight"`
-	// Receivemax is how many QoS 2 publishes a client may have unreleased.
+	// Receivemax is how many QoS 2 publishes a client may have unreleased,
+	// and how many QoS 1/2 publishes of a connection may wait for the store
+	// (sharing its commits) before the connection stops reading.
 	Receivemax int `koanf:"receivemax"`
 	Aliasmax   int `koanf:"aliasmax"` // topic aliases a v5 client may set
 	// Sessionexpiry caps how long a disconnected persistent session lives;

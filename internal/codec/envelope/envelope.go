@@ -7,7 +7,6 @@ package envelope
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -81,10 +80,5 @@ func Marshal(m *message.Message, retained bool) []byte {
 }
 
 func encode(m *message.Message, retained bool) []byte {
-	b, err := json.Marshal(From(m, retained))
-	if err != nil {
-		// Every field is a string, bool or time: Marshal cannot fail.
-		panic(fmt.Sprintf("envelope: marshal: %v", err))
-	}
-	return b
+	return AppendJSON(make([]byte, 0, 128+len(m.Payload)*4/3), m, retained)
 }

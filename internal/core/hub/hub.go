@@ -97,14 +97,29 @@ type Hub struct {
 	store         Store
 	reserved      uint64
 	staged        []*staged
-	committing    bool // a batch taken from staged is not fanned out yet: later messages wait too
+	committing    bool // a batch taken from staged is not fanned out and acknowledged yet: later messages wait too
 	commitWake    chan struct{}
 	committerDone chan struct{}
 }
 
+// staged is a message waiting for its commit; the committer tells its
+// publisher through done (Publish) or then (PublishAsync).
 type staged struct {
 	m    *message.Message
 	done chan error
+	then func(message.Cursor, error)
+}
+
+// finish tells the publisher how its message ended.
+func (st *staged) finish(err error) {
+	switch {
+	case st.then == nil:
+		st.done <- err
+	case err != nil:
+		st.then(message.Cursor{}, err)
+	default:
+		st.then(st.m.Cursor(), nil)
+	}
 }
 
 // Store keeps durable streams and retained messages; the store package
@@ -225,20 +240,51 @@ func (h *Hub) Epoch() string { return h.epoch }
 // Publish validates m, stamps it and hands it to the broker, which delivers
 // it to every node. It returns the message's cursor, the same on every node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
-	if !topic.IsValidName(m.Topic) {
-		return message.Cursor{}, topic.ValidateName(m.Topic)
-	}
-	if len(m.Payload) > h.cfg.MaxPayload {
-		return message.Cursor{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
-	}
-	if m.Time.IsZero() {
-		m.Time = time.Now()
+	if err := h.admit(m); err != nil {
+		return message.Cursor{}, err
 	}
 	c, err := h.broker.Publish(ctx, m)
 	if err != nil {
 		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
 	}
 	return c, nil
+}
+
+// PublishAsync is Publish for a publisher that keeps reading while its
+// message is stored, as an MQTT connection with many QoS 1 publishes in
+// flight does: the store then commits many of them with one fsync. done
+// gets what Publish would have returned, once Publish would have returned
+// it: for a durable topic after the commit, on the committer's goroutine.
+// It runs exactly once, with no hub lock held, and for the publishes of
+// one goroutine in the order they were made; it must not block.
+func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
+	if err := h.admit(m); err != nil {
+		done(message.Cursor{}, err)
+		return
+	}
+	if _, local := h.broker.(localBroker); local {
+		h.deliverLocalAsync(m, done)
+		return
+	}
+	c, err := h.broker.Publish(ctx, m)
+	if err != nil {
+		err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+	}
+	done(c, err)
+}
+
+// admit checks m against the hub's limits and stamps its time.
+func (h *Hub) admit(m *message.Message) error {
+	if !topic.IsValidName(m.Topic) {
+		return topic.ValidateName(m.Topic)
+	}
+	if len(m.Payload) > h.cfg.MaxPayload {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	return nil
 }
 
 // deliverShared fans out a message a shared broker delivers with its
@@ -260,15 +306,38 @@ func (h *Hub) deliverShared(m *message.Message) {
 // and deliverLocal returns, only once the store committed it; messages that
 // follow it wait in order, so subscribers see cursors in order.
 func (h *Hub) deliverLocal(m *message.Message) error {
+	st, err := h.stageLocal(m, nil)
+	if st == nil {
+		return err
+	}
+	return <-st.done
+}
+
+// deliverLocalAsync is deliverLocal telling then instead of returning.
+func (h *Hub) deliverLocalAsync(m *message.Message, then func(message.Cursor, error)) {
+	st, err := h.stageLocal(m, then)
+	switch {
+	case st != nil: // the committer calls then
+	case err != nil:
+		then(message.Cursor{}, err)
+	default:
+		then(m.Cursor(), nil)
+	}
+}
+
+// stageLocal sequences m and fans it out at once if it need not be stored
+// and nothing waits for a commit before it (st is then nil, and err whether
+// it was refused); otherwise it stages m for the committer, which finishes
+// the returned st.
+func (h *Hub) stageLocal(m *message.Message, then func(message.Cursor, error)) (st *staged, err error) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed {
-		h.mu.Unlock()
-		return ErrShutdown
+		return nil, ErrShutdown
 	}
 	if h.store != nil && h.seq+1 > h.reserved {
 		if err := h.store.Reserve(h.seq + reserveStep); err != nil {
-			h.mu.Unlock()
-			return fmt.Errorf("hub: %w", err)
+			return nil, fmt.Errorf("hub: %w", err)
 		}
 		h.reserved = h.seq + reserveStep
 	}
@@ -277,20 +346,21 @@ func (h *Hub) deliverLocal(m *message.Message) error {
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
 	if !store && len(h.staged) == 0 && !h.committing {
 		h.fanoutLocked(m)
-		h.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	if store {
 		h.store.Stage(m)
 	}
-	st := &staged{m: m, done: make(chan error, 1)}
+	st = &staged{m: m, then: then}
+	if then == nil {
+		st.done = make(chan error, 1)
+	}
 	h.staged = append(h.staged, st)
 	select { // under mu, so that Close cannot close the channel meanwhile
 	case h.commitWake <- struct{}{}:
 	default:
 	}
-	h.mu.Unlock()
-	return <-st.done
+	return st, nil
 }
 
 // committer commits staged messages, many per fsync, then fans them out.
@@ -317,10 +387,13 @@ func (h *Hub) committer() {
 					h.fanoutLocked(st.m)
 				}
 			}
-			h.committing = false
 			h.mu.Unlock()
+			// committing stays set until every publisher of the batch has
+			// been told (the next round clears it), so that a later
+			// message, fanned out at once, is never acknowledged before
+			// one of these: PUBACKs go out in publish order.
 			for _, st := range batch {
-				st.done <- err
+				st.finish(err)
 			}
 		}
 	}

@@ -254,6 +254,7 @@ func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []ent
 		}
 		last = next
 		for _, m := range msgs {
+			m.SetAudience(1) // read for this subscription alone: encoded straight into its output
 			if check == nil || check(m.Topic) {
 				page = append(page, entry{Delivery: Delivery{Msg: m}, backlog: true})
 			}

@@ -39,5 +39,25 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil || again.Topic != m.Topic || !bytes.Equal(again.Payload, m.Payload) {
 			t.Fatalf("re-encoding a decoded record fails: %v", err)
 		}
+		checkPageDecoding(t, b, m)
 	})
+}
+
+// checkPageDecoding decodes record b into a replay page three times, the
+// second time dropped, and wants the same message as decodeMessage's each
+// time it is kept: shared strings and buffers change nothing.
+func checkPageDecoding(t *testing.T, b []byte, want *message.Message) {
+	page := pageDecoder{epoch: "e"}
+	for i, keep := range []bool{true, false, true} {
+		m, err := page.decode(b, func(*message.Message) bool { return keep })
+		if err != nil || (m != nil) != keep {
+			t.Fatalf("page decode %d: %v, %v", i, m, err)
+		}
+		if m != nil && !reflect.DeepEqual(m, want) {
+			t.Fatalf("page decode %d: %+v, want %+v", i, m, want)
+		}
+	}
+	if len(page.slab) != 2 || len(page.buf) != 2*len(b) {
+		t.Fatalf("page holds %d messages in %d bytes after keeping 2 of %d bytes", len(page.slab), len(page.buf), len(b))
+	}
 }

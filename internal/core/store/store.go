@@ -62,6 +62,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	batch    *pebble.Batch
+	scratch  struct{ key, idx, rec []byte } // Stage's encoding buffers
 	streams  []*streamState
 	reserved uint64
 	stop     chan struct{}
@@ -206,27 +207,33 @@ func (s *Store) streamOf(name string) *streamState {
 func (s *Store) Stage(m *message.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The batch copies keys and values: they are encoded into scratch.
+	sc := &s.scratch
 	var rec []byte
 	if st := s.streamOf(m.Topic); st != nil {
-		rec = encodeMessage(nil, m)
-		s.batch.Set(messageKey(m.Seq), rec, nil)
-		var idx []byte
-		idx = binary.AppendUvarint(idx, uint64(len(rec)))
-		idx = binary.AppendVarint(idx, m.Time.UnixNano())
-		s.batch.Set(indexKey(st.Filter, m.Seq), idx, nil)
+		rec = encodeMessage(sc.rec[:0], m)
+		sc.key = appendMessageKey(sc.key[:0], m.Seq)
+		s.batch.Set(sc.key, rec, nil)
+		sc.idx = binary.AppendUvarint(sc.idx[:0], uint64(len(rec)))
+		sc.idx = binary.AppendVarint(sc.idx, m.Time.UnixNano())
+		sc.key = appendIndexKey(sc.key[:0], st.Filter, m.Seq)
+		s.batch.Set(sc.key, sc.idx, nil)
 		st.count++
 		st.bytes += int64(len(rec))
 	}
 	if m.Retain {
-		key := append([]byte{keyRetained}, m.Topic...)
+		sc.key = append(append(sc.key[:0], keyRetained), m.Topic...)
 		if len(m.Payload) == 0 {
-			s.batch.Delete(key, nil)
+			s.batch.Delete(sc.key, nil)
 		} else {
 			if rec == nil {
-				rec = encodeMessage(nil, m)
+				rec = encodeMessage(sc.rec[:0], m)
 			}
-			s.batch.Set(key, rec, nil)
+			s.batch.Set(sc.key, rec, nil)
 		}
+	}
+	if rec != nil {
+		sc.rec = rec[:0]
 	}
 }
 
@@ -280,13 +287,13 @@ func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []
 	}
 	defer it.Close()
 	now := time.Now()
+	wanted := func(m *message.Message) bool { return !m.Expired(now) && topic.MatchAny(filters, m.Topic) }
+	page := pageDecoder{epoch: s.epoch}
 	scanned := 0
 	for it.First(); it.Valid(); it.Next() {
-		seq := binary.BigEndian.Uint64(it.Key()[1:])
-		m, err := decodeMessage(it.Value(), s.epoch)
-		last = seq
+		last = binary.BigEndian.Uint64(it.Key()[1:])
 		scanned++
-		if err == nil && !m.Expired(now) && topic.MatchAny(filters, m.Topic) {
+		if m, _ := page.decode(it.Value(), wanted); m != nil { // a corrupt record is skipped
 			msgs = append(msgs, m)
 		}
 		if len(msgs) >= limit || scanned >= 16*limit {
@@ -508,17 +515,20 @@ func (s *Store) Stats() []Stats {
 	return out
 }
 
-func messageKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{keyMessage}, seq)
+func messageKey(seq uint64) []byte { return appendMessageKey(nil, seq) }
+
+func appendMessageKey(dst []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, keyMessage), seq)
 }
 
-func indexPrefix(filter string) []byte {
-	p := append([]byte{keyIndex}, filter...)
-	return append(p, 0)
+func indexPrefix(filter string) []byte { return appendIndexPrefix(nil, filter) }
+
+func appendIndexPrefix(dst []byte, filter string) []byte {
+	return append(append(append(dst, keyIndex), filter...), 0)
 }
 
-func indexKey(filter string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(indexPrefix(filter), seq)
+func appendIndexKey(dst []byte, filter string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendIndexPrefix(dst, filter), seq)
 }
 
 func prefixEnd(p []byte) []byte {

@@ -44,6 +44,12 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // maxPooledBuffer: an occasional huge batch's buffer is not kept.
 const maxPooledBuffer = 64 << 10
 
+// BulkWrite is a MaxWrite for subscribers that read in bulk: a replay
+// hands a writer a page of a thousand messages at a time, and one write of
+// it all would grow a buffer past maxPooledBuffer for every page; writes of
+// this size reuse one pooled buffer.
+const BulkWrite = maxPooledBuffer / 2
+
 // Run writes pending, then drains sub until ctx ends, the subscription
 // ends or a write fails. When the subscription ends it first writes what
 // was still queued (a shutdown's last messages; a slow consumer's queue is

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/core/message"
 	"streamhub/internal/transport/kit/deadline"
 )
 
@@ -89,6 +90,12 @@ type conn struct {
 	// since is when the connection was accepted: messages queued before
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
+
+	// acks orders the acknowledgements of publishes still being stored;
+	// onStored (c.stored, made once, reader-owned) is the hub's callback
+	// for them.
+	acks     ackQueue
+	onStored func(message.Cursor, error)
 }
 
 const (

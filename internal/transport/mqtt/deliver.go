@@ -38,6 +38,7 @@ func (c *conn) writeRuns(inline bool) {
 		}
 		*dp = c.fill(*dp)
 		c.writeMu.Lock()
+		c.takeAcksLocked()
 		whole, err := true, error(nil)
 		if inline {
 			whole, err = c.tryFlushLocked()

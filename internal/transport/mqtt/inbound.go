@@ -200,43 +200,60 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		applyProperties(m, pr)
 		m.UTF8 = pr.PayloadFormatFlag && pr.PayloadFormat == 1
 	}
-	reason := packets.CodeSuccess.Code
-	if _, err := c.srv.hub.Publish(ctx, m); err != nil {
-		if errors.Is(err, hub.ErrTooLarge) {
-			// A packet over the server's limits is a protocol error, not a
-			// refused publish: 0x95 is no PUBACK reason code [MQTT-3.4.2.1].
-			c.kick(packets.Code{Code: packets.ErrPacketTooLarge.Code, Reason: err.Error()})
-			return false
-		}
-		reason = packets.ErrUnspecifiedError.Code
-		kick := reason
-		if errors.Is(err, hub.ErrUnavailable) {
-			// Not stored, so not acknowledged: 0x97 tells an MQTT 5
-			// client to try later; without a PUBACK to carry it, the
-			// connection ends with "server busy" and the client
-			// reconnects, perhaps to another node.
-			reason, kick = packets.ErrQuotaExceeded.Code, packets.ErrServerBusy.Code
-		}
-		if qos == 0 || c.version < 5 {
-			c.kick(packets.Code{Code: kick, Reason: err.Error()})
-			return false
-		}
-	} else {
-		c.srv.received.Add(1)
-		c.srv.meter.Received(1)
+	if qos == 0 {
+		_, err := c.srv.hub.Publish(ctx, m)
+		_, ok := c.publishOutcome(qos, err)
+		return ok
 	}
-	c.ackPublish(qos, pk.id, reason)
-	return true
+	// Read on while the hub stores it: the next publishes share its commit.
+	if !c.expectAck(qos, pk.id) {
+		return false
+	}
+	if c.onStored == nil {
+		c.onStored = c.stored
+	}
+	c.srv.hub.PublishAsync(ctx, m, c.onStored)
+	return !c.ended() // a refusal answered at once may have ended it
 }
 
-// ackPublish queues the PUBACK (QoS 1) or PUBREC (QoS 2) of a publish;
-// reason reaches MQTT 5 clients only.
-func (c *conn) ackPublish(qos byte, id uint16, reason byte) {
-	switch qos {
-	case 1:
-		c.queueAck(packets.Puback, id, reason)
-	case 2:
-		c.queueAck(packets.Pubrec, id, reason)
+// publishOutcome counts a publish the hub took, or answers its refusal:
+// the reason for the acknowledgement, or ok false once the connection is
+// ended because the client cannot be told otherwise.
+func (c *conn) publishOutcome(qos byte, err error) (reason byte, ok bool) {
+	if err == nil {
+		c.srv.received.Add(1)
+		c.srv.meter.Received(1)
+		return packets.CodeSuccess.Code, true
+	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		// A packet over the server's limits is a protocol error, not a
+		// refused publish: 0x95 is no PUBACK reason code [MQTT-3.4.2.1].
+		c.kick(packets.Code{Code: packets.ErrPacketTooLarge.Code, Reason: err.Error()})
+		return 0, false
+	}
+	reason = packets.ErrUnspecifiedError.Code
+	kick := reason
+	if errors.Is(err, hub.ErrUnavailable) {
+		// Not stored, so not acknowledged: 0x97 tells an MQTT 5
+		// client to try later; without a PUBACK to carry it, the
+		// connection ends with "server busy" and the client
+		// reconnects, perhaps to another node.
+		reason, kick = packets.ErrQuotaExceeded.Code, packets.ErrServerBusy.Code
+	}
+	if qos == 0 || c.version < 5 {
+		c.kick(packets.Code{Code: kick, Reason: err.Error()})
+		return 0, false
+	}
+	return reason, true
+}
+
+// ended reports whether the connection is closing.
+func (c *conn) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
 }
 

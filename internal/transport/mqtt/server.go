@@ -34,6 +34,9 @@ type Hub interface {
 	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
 	Epoch() string
 	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+	// PublishAsync carries QoS 1 and 2 publishes: the connection reads on
+	// while they are stored (hub.Hub.PublishAsync).
+	PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error))
 	Stats() hub.Stats
 }
 
@@ -56,7 +59,9 @@ type Config struct {
 	// connections (nil: no bound).
 	Partial *limit.Budget
 	// ReceiveMaximum is how many unacknowledged QoS 2 publishes a client may
-	// have in flight to the server; Inflight how many QoS 1/2 messages the
+	// have in flight to the server, and how many QoS 1/2 publishes of one
+	// connection may wait for the store before it stops reading (acks.go);
+	// Inflight how many QoS 1/2 messages the
 	// server sends before waiting for acknowledgements (lowered to the
 	// client's receive maximum).
 	ReceiveMaximum uint16

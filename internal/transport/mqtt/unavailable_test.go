@@ -22,6 +22,10 @@ func (unavailableHub) Publish(context.Context, *message.Message) (message.Cursor
 	return message.Cursor{}, fmt.Errorf("cluster: nats not connected: %w", hub.ErrUnavailable)
 }
 
+func (u unavailableHub) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
+	done(u.Publish(ctx, m))
+}
+
 // TestPublishUnavailable: a publish the hub cannot take now is answered
 // PUBACK 0x97 (try later) on MQTT 5 QoS 1, and DISCONNECT 0x89 (server
 // busy) where no acknowledgement can carry a reason (QoS 0).

@@ -55,8 +55,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		open = append(open, line(envelope.Control{
 			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}.Encode())...)
 	}
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
-		return line(append(buf, envelope.Marshal(d.Msg, d.Retained)...))
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, MaxWrite: kit.BulkWrite, Encode: func(buf []byte, d hub.Delivery) []byte {
+		return line(envelope.Append(buf, d.Msg, d.Retained))
 	}}
 	httpx.Serve(w, r, sub.Subscription, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {
 		if end == kit.EndSlowConsumer {

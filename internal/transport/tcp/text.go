@@ -78,8 +78,9 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 				}
 				return tcptext.AppendMsg(buf, d.Msg.Topic, d.Msg.Payload, cursor)
 			},
-			Write: write,
-			Meter: meter,
+			Write:    write,
+			Meter:    meter,
+			MaxWrite: kit.BulkWrite,
 		}
 		// Only the subscription's end is told; a failed write or a closed
 		// connection has nobody left to tell.

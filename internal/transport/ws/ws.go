@@ -90,7 +90,8 @@ func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Del
 			op, data := frame(d)
 			return wsconn.AppendFrame(buf, op, data)
 		},
-		Write: c.WriteEncoded,
+		Write:    c.WriteEncoded,
+		MaxWrite: kit.BulkWrite,
 		Heartbeat: func() ([]byte, error) {
 			// A live peer answers each ping within the interval; one
 			// silent for a ping and a half has not answered the last.
