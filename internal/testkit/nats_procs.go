@@ -1,12 +1,14 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ type NATSProcess struct {
 	URL  string // nats://127.0.0.1:PORT, for clients
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process was reaped
+	log  *lockedBuffer // its output, for a start that fails
 }
 
 // Kill ends the server with SIGKILL and waits until it is gone.
@@ -51,57 +54,124 @@ func (p *NATSProcess) Running() bool {
 func StartNATSProcesses(t testing.TB, n int) []*NATSProcess {
 	t.Helper()
 	bin := NATSServerBinary(t)
+	var why string
+	for range natsStartAttempts {
+		procs, err := startNATSCluster(t, bin, n)
+		if err == nil {
+			return procs
+		}
+		// A free port taken by another test between our probe and the
+		// server's bind, or a machine too busy to elect a leader: start
+		// again on fresh ports.
+		why = err.Error()
+		for _, p := range procs {
+			p.Kill()
+		}
+	}
+	t.Fatalf("NATS cluster of %d processes not ready after %d attempts: %s", n, natsStartAttempts, why)
+	return nil
+}
+
+const natsStartAttempts = 3
+
+// startNATSCluster starts n routed nats-server processes and waits until
+// JetStream can place a stream with n replicas through each; the error
+// carries the log of a server that exited or was not ready.
+func startNATSCluster(t testing.TB, bin string, n int) ([]*NATSProcess, error) {
 	clusterPorts, clientPorts := freePorts(t, n), freePorts(t, n)
 	var routes []string
 	for _, p := range clusterPorts {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
-	procs := make([]*NATSProcess, n)
-	for i := range procs {
+	procs := make([]*NATSProcess, 0, n)
+	for i := range n {
 		name := fmt.Sprintf("n%d", i)
+		log := &lockedBuffer{}
 		cmd := exec.Command(bin, "--name", name, "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]),
 			"-js", "-sd", t.TempDir(), "--cluster_name", "streamhub-test",
 			"--cluster", routes[i], "--routes", strings.Join(routes, ","))
-		cmd.Stdout, cmd.Stderr = nil, nil // its log is not needed; the test's checks tell what failed
+		cmd.Stdout, cmd.Stderr = log, log // told only when the cluster does not form
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("start nats-server %s: %v", name, err)
+			return procs, fmt.Errorf("start nats-server %s: %w", name, err)
 		}
-		p := &NATSProcess{Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]), cmd: cmd, done: make(chan struct{})}
+		p := &NATSProcess{Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]), cmd: cmd, done: make(chan struct{}), log: log}
 		go func() { _ = cmd.Wait(); close(p.done) }()
 		t.Cleanup(p.Kill)
-		procs[i] = p
+		procs = append(procs, p)
 	}
+	deadline := time.Now().Add(40 * time.Second)
 	for _, p := range procs {
-		waitJetStream(t, p, n)
+		if err := waitJetStream(procs, p, n, deadline); err != nil {
+			return procs, err
+		}
 	}
-	return procs
+	return procs, nil
 }
 
 // waitJetStream waits until JetStream through p can place a stream with
 // replicas on every server: the server is up and routed, the cluster has
 // a meta leader and sees every peer online (until then a stream with n
-// replicas is refused: no suitable peers).
-func waitJetStream(t testing.TB, p *NATSProcess, replicas int) {
-	t.Helper()
-	Eventually(t, 60*time.Second, "JetStream placing a stream through "+p.Name, func() bool {
-		nc, err := nats.Connect(p.URL, nats.Timeout(time.Second))
-		if err != nil {
-			return false
+// replicas is refused: no suitable peers). A server of procs that exits
+// ends the wait.
+func waitJetStream(procs []*NATSProcess, p *NATSProcess, replicas int, deadline time.Time) error {
+	for !jetStreamPlaces(p, replicas) {
+		for _, q := range procs {
+			if !q.Running() {
+				return fmt.Errorf("nats-server %s exited: %s", q.Name, lastLines(q.log.String(), 5))
+			}
 		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return false
+		if time.Now().After(deadline) {
+			return fmt.Errorf("JetStream placing a stream through %s: not ready; its log ends: %s", p.Name, lastLines(p.log.String(), 5))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		name := "READY_" + p.Name
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"ready." + p.Name},
-			Storage: jetstream.MemoryStorage, Replicas: replicas}); err != nil {
-			return false
-		}
-		return js.DeleteStream(ctx, name) == nil
-	})
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// jetStreamPlaces creates and deletes a stream of replicas through p.
+func jetStreamPlaces(p *NATSProcess, replicas int) bool {
+	nc, err := nats.Connect(p.URL, nats.Timeout(time.Second))
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	name := "READY_" + p.Name
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"ready." + p.Name},
+		Storage: jetstream.MemoryStorage, Replicas: replicas}); err != nil {
+		return false
+	}
+	return js.DeleteStream(ctx, name) == nil
+}
+
+// lastLines is the end of a log, for a failure message.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// lockedBuffer is a process's output, written by its copier goroutine
+// and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // NATSServerBinary builds nats-server from the module version go.mod
