@@ -91,6 +91,8 @@ type Hub struct {
 	closed   bool
 	matched  []*Subscription // scratch for deliver, guarded by mu
 	topics   topicTable      // per-topic statistics for the admin API
+	// wakeLists lends fan-outs the lists of hooks they owe (see wake.go).
+	wakeLists sync.Pool
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -158,6 +160,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
 	}
+	h.wakeLists.New = func() any { return &wakeList{} }
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
 	if store != nil {
@@ -246,12 +249,15 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 // coming back.
 func (h *Hub) deliverShared(m *message.Message) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.seq = max(h.seq, m.Seq)
-	h.fanoutLocked(m)
+	var wakes *wakeList
+	h.fanoutLocked(m, &wakes)
+	h.mu.Unlock()
+	h.wake(wakes)
 }
 
 // deliverLocal gives m its cursor on this node and fans it out: the local
@@ -276,8 +282,10 @@ func (h *Hub) deliverLocal(m *message.Message) error {
 	m.Seq, m.Epoch = h.seq, h.epoch
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
 	if !store && len(h.staged) == 0 && !h.committing {
-		h.fanoutLocked(m)
+		var wakes *wakeList
+		h.fanoutLocked(m, &wakes)
 		h.mu.Unlock()
+		h.wake(wakes)
 		return nil
 	}
 	if store {
@@ -312,13 +320,15 @@ func (h *Hub) committer() {
 				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
 			}
 			h.mu.Lock()
+			var wakes *wakeList
 			if err == nil && !closed {
 				for _, st := range batch {
-					h.fanoutLocked(st.m)
+					h.fanoutLocked(st.m, &wakes)
 				}
 			}
 			h.committing = false
 			h.mu.Unlock()
+			h.wake(wakes)
 			for _, st := range batch {
 				st.done <- err
 			}
@@ -327,8 +337,10 @@ func (h *Hub) committer() {
 }
 
 // fanoutLocked applies a stored (or not to be stored) message: retained
-// store, history, and the queues of matching subscriptions.
-func (h *Hub) fanoutLocked(m *message.Message) {
+// store, history, and the queues of matching subscriptions; the
+// NotifyAfterPublish hooks it owes go to *wakes, for the caller to call
+// once it has released mu.
+func (h *Hub) fanoutLocked(m *message.Message, wakes **wakeList) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
 			delete(h.retained, m.Topic)
@@ -347,8 +359,11 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 	})
 	m.SetAudience(len(matched))
 	for _, s := range matched {
-		if !s.enqueue(m) {
+		after := s.afterPublish.Load()
+		if !s.enqueue(m, after == nil) {
 			h.removeLocked(s)
+		} else if after != nil {
+			h.owe(wakes, *after)
 		}
 	}
 	clear(matched)

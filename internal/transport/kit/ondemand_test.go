@@ -2,7 +2,9 @@ package kit_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,99 @@ func TestSpawnStop(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if got := rec.snapshot(); len(got) != 0 {
 		t.Fatalf("wrote %q after stop", got)
+	}
+}
+
+// goroutinesCreated is the runtime's count of goroutines started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestSpawnWritesFromThePublisher: with TryWrite, a message to an idle
+// subscriber is written by the publish itself, before it returns, and no
+// goroutine is started for it (issue 20: a goroutine's start and end per
+// subscriber and message cost as much as the write).
+func TestSpawnWritesFromThePublisher(t *testing.T) {
+	h := newHub(t)
+	sub := subscribed(t, h, "t")
+	var rec recorder
+	meter := &countingMeter{}
+	w := kit.Writer{Encode: line, Meter: meter,
+		TryWrite: func(b []byte) (int, error) { return len(b), rec.write(b) },
+		Write:    func([]byte) error { t.Error("the blocking write was used"); return nil }}
+	idle := runtime.NumGoroutine()
+	stop := w.Spawn(sub, func(error) {})
+	defer stop()
+	waitFor(t, "the writer started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
+	const n = 100
+	before := goroutinesCreated()
+	for i := range n {
+		publishAll(t, h, "t", fmt.Sprint(i))
+		if got := rec.snapshot(); len(got) != i+1 || got[i] != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("after publish %d: written %q", i, got)
+		}
+	}
+	if started := goroutinesCreated() - before; started > n/10 {
+		t.Errorf("%d goroutines started for %d messages to an idle subscriber", started, n)
+	}
+	meter.mu.Lock()
+	defer meter.mu.Unlock()
+	if meter.sent != n {
+		t.Errorf("metered %d sent, want %d", meter.sent, n)
+	}
+}
+
+// TestSpawnShortTryWriteKeepsOrder: what a non-blocking write could not
+// take goes out through Write before anything queued after it, so the
+// stream stays whole and in order however little each try takes.
+func TestSpawnShortTryWriteKeepsOrder(t *testing.T) {
+	for _, room := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("room %d", room), func(t *testing.T) {
+			h := newHub(t)
+			sub := subscribed(t, h, "t")
+			var rec recorder
+			w := kit.Writer{Encode: line, Write: rec.write, Meter: &countingMeter{},
+				TryWrite: func(b []byte) (int, error) {
+					n := min(room, len(b))
+					return n, rec.write(b[:n])
+				}}
+			stop := w.Spawn(sub, func(error) {})
+			defer stop()
+			var want strings.Builder
+			for i := range 90 { // within the queue's 100: nothing dropped
+				p := strings.Repeat(fmt.Sprint(i%10), 1+i%7)
+				publishAll(t, h, "t", p)
+				want.WriteString(p + "\n")
+			}
+			waitFor(t, "every message", func() bool { return len(strings.Join(rec.snapshot(), "")) >= want.Len() })
+			if got := strings.Join(rec.snapshot(), ""); got != want.String() {
+				t.Fatalf("stream out of order or torn:\n got %q\nwant %q", got, want.String())
+			}
+		})
+	}
+}
+
+// TestSpawnTryWriteErrorEnds: a failed non-blocking write hands the rest
+// to Write, whose failure ends the writer as any failed write does.
+func TestSpawnTryWriteErrorEnds(t *testing.T) {
+	h := newHub(t)
+	sub := subscribed(t, h, "t")
+	broken := errors.New("connection reset")
+	ended := make(chan error, 1)
+	w := kit.Writer{Encode: line, Meter: &countingMeter{},
+		TryWrite: func([]byte) (int, error) { return 0, broken },
+		Write:    func([]byte) error { return broken }}
+	stop := w.Spawn(sub, func(err error) { ended <- err })
+	defer stop()
+	publishAll(t, h, "t", "lost")
+	select {
+	case err := <-ended:
+		if !errors.Is(err, broken) {
+			t.Fatalf("ended with %v, want %v", err, broken)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not end")
 	}
 }
