@@ -21,19 +21,16 @@ import (
 // take is left to the stream's writer goroutine. These tests stall a
 // subscriber so that the socket fills and the writes come up short.
 
-// stalledSSE opens an SSE stream on filter with a small receive buffer
-// and reads nothing but the response head until the test reads events
-// (calling unstall first: a window this small would make reading slow).
-func stalledSSE(t *testing.T, s *testkit.Server, filter string) (nc net.Conn, r *testkit.SSEReader, unstall func()) {
+// stalledSSE opens an SSE stream on filter and reads nothing but the
+// response head until the test reads events. (Its receive buffer keeps
+// its default size: one made small stalls reading it later for minutes.)
+func stalledSSE(t *testing.T, s *testkit.Server, filter string) (net.Conn, *testkit.SSEReader) {
 	t.Helper()
-	var err error
-	nc, err = net.Dial("tcp", s.Addr())
+	nc, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	tc := nc.(*net.TCPConn)
-	tc.SetReadBuffer(4096)
 	fmt.Fprintf(nc, "GET /v1/subscribe?topic=%s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n", filter)
 	br := bufio.NewReaderSize(nc, 512)
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -47,16 +44,25 @@ func stalledSSE(t *testing.T, s *testkit.Server, filter string) (nc net.Conn, r 
 		}
 	}
 	s.WaitFilters(t, 1)
-	return nc, testkit.NewSSEReader(br), func() { tc.SetReadBuffer(4 << 20) }
+	return nc, testkit.NewSSEReader(br)
 }
 
-// publishNumbered publishes n messages of about 1 KiB whose payloads start
-// with their index.
-func publishNumbered(t *testing.T, s *testkit.Server, topic string, n int, each func(i int) bool) {
+// numbered is message i's payload: its index, a space and size bytes.
+func numbered(i, size int) []byte {
+	return []byte(strconv.Itoa(i) + " " + strings.Repeat("x", size))
+}
+
+// publishNumbered publishes n messages whose payloads start with their
+// index, the first of first bytes and the others of 1 KiB, calling each
+// (when set) after every publish until it returns false.
+func publishNumbered(t *testing.T, s *testkit.Server, topic string, n, first int, each func(i int) bool) {
 	t.Helper()
-	pad := strings.Repeat("x", 1024)
 	for i := range n {
-		if _, err := s.Hub().Publish(t.Context(), &message.Message{Topic: topic, Payload: []byte(strconv.Itoa(i) + " " + pad)}); err != nil {
+		size := 1024
+		if i == 0 {
+			size = first
+		}
+		if _, err := s.Hub().Publish(t.Context(), &message.Message{Topic: topic, Payload: numbered(i, size)}); err != nil {
 			t.Fatal(err)
 		}
 		if each != nil && !each(i) {
@@ -81,8 +87,8 @@ func readNumbered(t *testing.T, nc net.Conn, r *testkit.SSEReader, want int) (re
 		if ev.Event != "message" {
 			return read, ev.Event + " " + ev.Data
 		}
-		if i, _, _ := strings.Cut(ev.Data, " "); i != strconv.Itoa(read) {
-			t.Fatalf("event %d carries message %s", read, i)
+		if i, pad, _ := strings.Cut(ev.Data, " "); i != strconv.Itoa(read) || strings.Trim(pad, "x") != "" {
+			t.Fatalf("event %d carries message %s, or is torn", read, i)
 		}
 		read++
 	}
@@ -90,17 +96,18 @@ func readNumbered(t *testing.T, nc net.Conn, r *testkit.SSEReader, want int) (re
 }
 
 // TestStalledSSEGetsTheRestInOrder: a subscriber that does not read gets,
-// once it reads, every message in order, whole: the part of a write from
-// the publisher that the full socket refused went out first.
+// once it reads, every message in order, whole: the part of a write
+// without waiting that the full socket refused went out first. The first
+// message is larger than the socket's buffers take, so that write comes
+// up short.
 func TestStalledSSEGetsTheRestInOrder(t *testing.T) {
 	s := testkit.Start(t, func(c *config.Config) {
 		c.SSE.Timeout = 30 * time.Second
 		c.Queue.Messages = 8192
 	})
-	nc, r, unstall := stalledSSE(t, s, "stall/x")
-	const n = 6000 // 6 MB: more than the two socket buffers hold (4 MB at most on Linux)
-	publishNumbered(t, s, "stall/x", n, nil)
-	unstall()
+	nc, r := stalledSSE(t, s, "stall/x")
+	const n = 2000
+	publishNumbered(t, s, "stall/x", n, 6<<20, nil) // 6 MB first: a socket's send buffer holds 4 MB at most on Linux
 	if read, last := readNumbered(t, nc, r, n); read != n {
 		t.Fatalf("read %d of %d messages, then %q", read, n, last)
 	}
@@ -115,17 +122,16 @@ func TestStalledSSEIsCutOffInOrder(t *testing.T) {
 		c.SSE.Policy = "disconnect"
 		c.SSE.Timeout = 30 * time.Second
 	})
-	nc, r, unstall := stalledSSE(t, s, "stall/x")
+	nc, r := stalledSSE(t, s, "stall/x")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cut := func(int) bool {
 		return ctx.Err() == nil && !strings.Contains(scrape(t, s.URL), `streamhub_slow_consumer_disconnects_total{transport="sse"} 1`)
 	}
-	publishNumbered(t, s, "stall/x", 100000, func(i int) bool { return i%64 != 63 || cut(i) })
+	publishNumbered(t, s, "stall/x", 100000, 1024, func(i int) bool { return i%64 != 63 || cut(i) })
 	if cut(0) {
 		t.Fatal("the stalled subscriber was not cut off")
 	}
-	unstall()
 	read, last := readNumbered(t, nc, r, 100000)
 	if read == 0 || (last != "" && !strings.Contains(last, "slow")) {
 		t.Fatalf("read %d messages, then %q", read, last)

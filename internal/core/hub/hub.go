@@ -91,8 +91,7 @@ type Hub struct {
 	closed   bool
 	matched  []*Subscription // scratch for deliver, guarded by mu
 	topics   topicTable      // per-topic statistics for the admin API
-	// wakeLists lends fan-outs the lists of hooks they owe (see wake.go).
-	wakeLists sync.Pool
+	walkers  *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -159,8 +158,8 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
+		walkers:  newWalkers(),
 	}
-	h.wakeLists.New = func() any { return &wakeList{} }
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
 	if store != nil {
@@ -254,10 +253,10 @@ func (h *Hub) deliverShared(m *message.Message) {
 		return
 	}
 	h.seq = max(h.seq, m.Seq)
-	var wakes *wakeList
+	var wakes wakeList
 	h.fanoutLocked(m, &wakes)
 	h.mu.Unlock()
-	h.wake(wakes)
+	h.wake(&wakes)
 }
 
 // deliverLocal gives m its cursor on this node and fans it out: the local
@@ -282,10 +281,10 @@ func (h *Hub) deliverLocal(m *message.Message) error {
 	m.Seq, m.Epoch = h.seq, h.epoch
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
 	if !store && len(h.staged) == 0 && !h.committing {
-		var wakes *wakeList
+		var wakes wakeList
 		h.fanoutLocked(m, &wakes)
 		h.mu.Unlock()
-		h.wake(wakes)
+		h.wake(&wakes)
 		return nil
 	}
 	if store {
@@ -320,7 +319,7 @@ func (h *Hub) committer() {
 				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
 			}
 			h.mu.Lock()
-			var wakes *wakeList
+			var wakes wakeList
 			if err == nil && !closed {
 				for _, st := range batch {
 					h.fanoutLocked(st.m, &wakes)
@@ -328,7 +327,7 @@ func (h *Hub) committer() {
 			}
 			h.committing = false
 			h.mu.Unlock()
-			h.wake(wakes)
+			h.wake(&wakes)
 			for _, st := range batch {
 				st.done <- err
 			}
@@ -340,7 +339,7 @@ func (h *Hub) committer() {
 // store, history, and the queues of matching subscriptions; the
 // NotifyAfterPublish hooks it owes go to *wakes, for the caller to call
 // once it has released mu.
-func (h *Hub) fanoutLocked(m *message.Message, wakes **wakeList) {
+func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
 			delete(h.retained, m.Topic)

@@ -81,37 +81,46 @@ func goroutinesCreated() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// TestSpawnWritesFromThePublisher: with TryWrite, a message to an idle
-// subscriber is written by the publish itself, before it returns, and no
-// goroutine is started for it (issue 20: a goroutine's start and end per
-// subscriber and message cost as much as the write).
-func TestSpawnWritesFromThePublisher(t *testing.T) {
+// TestSpawnWritesWithoutAGoroutinePerSubscriber: with TryWrite, messages
+// to idle subscribers are written by the hub's few walkers, not by a
+// goroutine started per subscriber and message (issue 20: a goroutine's
+// start and end cost as much as the write), and never through the
+// blocking Write while the socket takes them.
+func TestSpawnWritesWithoutAGoroutinePerSubscriber(t *testing.T) {
 	h := newHub(t)
-	sub := subscribed(t, h, "t")
-	var rec recorder
+	const subscribers, messages = 50, 40
+	recs := make([]*recorder, subscribers)
 	meter := &countingMeter{}
-	w := kit.Writer{Encode: line, Meter: meter,
-		TryWrite: func(b []byte) (int, error) { return len(b), rec.write(b) },
-		Write:    func([]byte) error { t.Error("the blocking write was used"); return nil }}
 	idle := runtime.NumGoroutine()
-	stop := w.Spawn(sub, func(error) {})
-	defer stop()
-	waitFor(t, "the writer started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
-	const n = 100
-	before := goroutinesCreated()
-	for i := range n {
-		publishAll(t, h, "t", fmt.Sprint(i))
-		if got := rec.snapshot(); len(got) != i+1 || got[i] != fmt.Sprintf("%d\n", i) {
-			t.Fatalf("after publish %d: written %q", i, got)
-		}
+	for i := range recs {
+		rec := &recorder{}
+		recs[i] = rec
+		w := kit.Writer{Encode: line, Meter: meter,
+			TryWrite: func(b []byte) (int, error) { return len(b), rec.write(b) },
+			Write:    func([]byte) error { t.Error("the blocking write was used"); return nil }}
+		stop := w.Spawn(subscribed(t, h, "t"), func(error) {})
+		t.Cleanup(stop)
 	}
-	if started := goroutinesCreated() - before; started > n/10 {
-		t.Errorf("%d goroutines started for %d messages to an idle subscriber", started, n)
+	waitFor(t, "the writers started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
+	before := goroutinesCreated()
+	for i := range messages {
+		publishAll(t, h, "t", fmt.Sprint(i))
+		waitFor(t, "every subscriber to get it", func() bool {
+			for _, rec := range recs {
+				if got := rec.snapshot(); len(got) <= i || got[i] != fmt.Sprintf("%d\n", i) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if started := goroutinesCreated() - before; started > 2*messages {
+		t.Errorf("%d goroutines started for %d messages to %d idle subscribers", started, messages, subscribers)
 	}
 	meter.mu.Lock()
 	defer meter.mu.Unlock()
-	if meter.sent != n {
-		t.Errorf("metered %d sent, want %d", meter.sent, n)
+	if meter.sent != subscribers*messages {
+		t.Errorf("metered %d sent, want %d", meter.sent, subscribers*messages)
 	}
 }
 
