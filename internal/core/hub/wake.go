@@ -99,5 +99,10 @@ func (w *walkers) walk() {
 		clear(*chunk)
 		*chunk = (*chunk)[:0]
 		w.chunkPool.Put(chunk)
+		// The hooks never block, so a walker would otherwise keep its P
+		// through a whole fan-out: on one core (GOMAXPROCS=1) the
+		// publishers would wait for it, and each message would go out on
+		// its own. Letting them in between chunks lets messages gather.
+		runtime.Gosched()
 	}
 }
