@@ -16,7 +16,7 @@ import (
 	"streamhub/internal/testkit"
 )
 
-// A message to an idle SSE subscriber is written by the publish itself,
+// A message to an idle SSE subscriber is written by the hub's walkers
 // with one non-blocking write (issue 20, item 3); what the socket does not
 // take is left to the stream's writer goroutine. These tests stall a
 // subscriber so that the socket fills and the writes come up short.

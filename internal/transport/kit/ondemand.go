@@ -74,10 +74,10 @@ func (s *spawned) poke() {
 	}
 }
 
-// wake is the hub's NotifyAfterPublish hook, called on a publisher's
-// goroutine: an idle writer's queue is written there and then if one
-// non-blocking write takes it all; anything else (a writer already
-// busy, a short write, the subscription's end) goes the way of poke.
+// wake is the hub's NotifyAfterPublish hook, called by one of its walkers:
+// an idle writer's queue is written there and then if one non-blocking
+// write takes it all; anything else (a writer already busy, a short
+// write, the subscription's end) goes the way of poke.
 func (s *spawned) wake() {
 	if !s.state.CompareAndSwap(writerIdle, writerBusy) {
 		s.poke() // busy: have it go round again

@@ -28,7 +28,8 @@ type Writer struct {
 	// TryWrite, when set, writes what it can of b without waiting (a plain
 	// socket written with one non-blocking syscall) and returns how much it
 	// wrote; an error or a short count leaves the rest to Write. Spawn
-	// then writes to an idle connection from the publisher's goroutine.
+	// then writes to an idle connection from the hub's walkers
+	// (hub.Subscription.NotifyAfterPublish), with no goroutine of its own.
 	TryWrite func(b []byte) (int, error)
 	// MaxWrite splits a batch into writes of about this many bytes, so that
 	// a failed write loses little (0: the whole batch in one write).
