@@ -52,7 +52,7 @@ type spawned struct {
 	beat  atomic.Bool // a heartbeat is due
 	done  atomic.Bool
 	once  sync.Once
-	// rest is what a write from the publisher's goroutine (wake) left
+	// rest is what a write from one of the hub's walkers (wake) left
 	// unwritten, restMsgs the messages it ends; the writer goroutine
 	// sends it before anything else. Owned by whoever holds writerBusy.
 	rest     []byte
