@@ -8,6 +8,7 @@
 #
 #   bash bench/ab.sh BASE [rounds]        # e.g. bash bench/ab.sh bec8043 3
 #   ONLY="sse ws" bash bench/ab.sh BASE   # some scenarios only
+#   PUBLISHERS=1 ONLY=sse bash bench/ab.sh BASE   # SSE/WebSocket from one publisher
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -27,8 +28,8 @@ go build -o "$bin/streamhub" ./cmd/streamhub
 scenarios=(
   "${mqtt_loads[@]}"
   "pubsub|--scenario pubsub --clients 10 --messages 100000 --unpaced"
-  "sse|--scenario fanout --clients 1000 --messages 1000"
-  "ws|--scenario fanout --clients 1000 --messages 1000"
+  "sse|--scenario fanout --clients 1000 --messages 1000 --http-publishers ${PUBLISHERS:-8}"
+  "ws|--scenario fanout --clients 1000 --messages 1000 --http-publishers ${PUBLISHERS:-8}"
 )
 results=$tmp/results
 : > "$results"
@@ -40,7 +41,8 @@ for round in $(seq "$rounds"); do
     for which in $order; do
       server=$bin/streamhub; [ "$which" = base ] && server=$bin/streamhub-base
       http=$(free_port) mqtt=$(free_port)
-      $pin_server "$server" serve --http "127.0.0.1:$http" --mqtt "127.0.0.1:$mqtt" --log-level warn &
+      $pin_server "$server" serve --http "127.0.0.1:$http" --mqtt "127.0.0.1:$mqtt" \
+        --rtmp "" --rtsp "" --webrtc-udp "" --log-level warn &
       pid=$!
       if ! wait_port "$http" || ! wait_port "$mqtt"; then # a port taken meanwhile: skip this run
         kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""

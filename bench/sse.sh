@@ -8,7 +8,8 @@
 #   bash bench/sse.sh [subscribers] [messages] [rounds]
 #
 # PUBLISHERS=1 publishes one message after another from one connection
-# (default 8 at once); PIN=0 leaves server and generator unpinned.
+# (default 8 at once); PIN=0 leaves server and generator unpinned; KINDS=sse
+# runs the SSE pass alone (default "sse ws"); IDLE is the idle pass's count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -30,12 +31,13 @@ results=$tmp/results
 echo "| server | subscribers | round | delivered | delivered/s | server CPU per delivery |"
 echo "|---|---|---|---|---|---|"
 for round in $(seq "$rounds") idle; do
- for kind in sse ws; do
+ for kind in ${KINDS:-sse ws}; do
   for server in streamhub nchan; do
     port=$(free_port)
     case $server in
       streamhub)
-        $pin_server "$bin/streamhub" serve --http "127.0.0.1:$port" --mqtt "" --log-level warn &
+        $pin_server "$bin/streamhub" serve --http "127.0.0.1:$port" --mqtt "" --rtmp "" --rtsp "" --webrtc-udp "" \
+          --log-level warn &
         pid=$!
         target="http://127.0.0.1:$port/v1/subscribe?topic={topic}"
         [ "$kind" = ws ] && target="ws://127.0.0.1:$port/v1/ws/{topic}"

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"streamhub/internal/limit"
@@ -95,6 +97,16 @@ type countedConn struct {
 	release      func()
 	disconnected func()
 	log          *ratelog.Logger
+}
+
+// SyscallConn is the socket's, so that a stream taken over from net/http
+// can still write to it without blocking (httpx's tryWriter).
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
 
 func (c *countedConn) Close() error {

@@ -91,6 +91,7 @@ type Hub struct {
 	closed   bool
 	matched  []*Subscription // scratch for deliver, guarded by mu
 	topics   topicTable      // per-topic statistics for the admin API
+	walkers  *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -172,6 +173,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
+		walkers:  newWalkers(),
 	}
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
@@ -292,12 +294,15 @@ func (h *Hub) admit(m *message.Message) error {
 // coming back.
 func (h *Hub) deliverShared(m *message.Message) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.seq = max(h.seq, m.Seq)
-	h.fanoutLocked(m)
+	var wakes wakeList
+	h.fanoutLocked(m, &wakes)
+	h.mu.Unlock()
+	h.wake(&wakes)
 }
 
 // deliverLocal gives m its cursor on this node and fans it out: the local
@@ -306,7 +311,9 @@ func (h *Hub) deliverShared(m *message.Message) {
 // and deliverLocal returns, only once the store committed it; messages that
 // follow it wait in order, so subscribers see cursors in order.
 func (h *Hub) deliverLocal(m *message.Message) error {
-	st, err := h.stageLocal(m, nil)
+	var wakes wakeList
+	st, err := h.stageLocal(m, nil, &wakes)
+	h.wake(&wakes)
 	if st == nil {
 		return err
 	}
@@ -315,7 +322,9 @@ func (h *Hub) deliverLocal(m *message.Message) error {
 
 // deliverLocalAsync is deliverLocal telling then instead of returning.
 func (h *Hub) deliverLocalAsync(m *message.Message, then func(message.Cursor, error)) {
-	st, err := h.stageLocal(m, then)
+	var wakes wakeList
+	st, err := h.stageLocal(m, then, &wakes)
+	h.wake(&wakes)
 	switch {
 	case st != nil: // the committer calls then
 	case err != nil:
@@ -328,8 +337,9 @@ func (h *Hub) deliverLocalAsync(m *message.Message, then func(message.Cursor, er
 // stageLocal sequences m and fans it out at once if it need not be stored
 // and nothing waits for a commit before it (st is then nil, and err whether
 // it was refused); otherwise it stages m for the committer, which finishes
-// the returned st.
-func (h *Hub) stageLocal(m *message.Message, then func(message.Cursor, error)) (st *staged, err error) {
+// the returned st. The caller wakes what the fan-out owed (wakes) once
+// stageLocal has returned, with Hub.mu released.
+func (h *Hub) stageLocal(m *message.Message, then func(message.Cursor, error), wakes *wakeList) (st *staged, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -345,7 +355,7 @@ func (h *Hub) stageLocal(m *message.Message, then func(message.Cursor, error)) (
 	m.Seq, m.Epoch = h.seq, h.epoch
 	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
 	if !store && len(h.staged) == 0 && !h.committing {
-		h.fanoutLocked(m)
+		h.fanoutLocked(m, wakes)
 		return nil, nil
 	}
 	if store {
@@ -382,12 +392,14 @@ func (h *Hub) committer() {
 				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
 			}
 			h.mu.Lock()
+			var wakes wakeList
 			if err == nil && !closed {
 				for _, st := range batch {
-					h.fanoutLocked(st.m)
+					h.fanoutLocked(st.m, &wakes)
 				}
 			}
 			h.mu.Unlock()
+			h.wake(&wakes)
 			// committing stays set until every publisher of the batch has
 			// been told (the next round clears it), so that a later
 			// message, fanned out at once, is never acknowledged before
@@ -400,8 +412,10 @@ func (h *Hub) committer() {
 }
 
 // fanoutLocked applies a stored (or not to be stored) message: retained
-// store, history, and the queues of matching subscriptions.
-func (h *Hub) fanoutLocked(m *message.Message) {
+// store, history, and the queues of matching subscriptions; the
+// NotifyAfterPublish hooks it owes go to *wakes, for the caller to call
+// once it has released mu.
+func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
 			delete(h.retained, m.Topic)
@@ -420,8 +434,11 @@ func (h *Hub) fanoutLocked(m *message.Message) {
 	})
 	m.SetAudience(len(matched))
 	for _, s := range matched {
-		if !s.enqueue(m) {
+		after := s.afterPublish.Load()
+		if !s.enqueue(m, after == nil) {
 			h.removeLocked(s)
+		} else if after != nil {
+			h.owe(wakes, *after)
 		}
 	}
 	clear(matched)

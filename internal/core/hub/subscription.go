@@ -49,6 +49,9 @@ type Subscription struct {
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
 	notify atomic.Pointer[func()]
+	// afterPublish, when set, replaces notify for live messages a publish
+	// queued: called once the publish released Hub.mu (see wake.go).
+	afterPublish atomic.Pointer[func()]
 	// overflow, when set, is told (like notify) each time the DropOldest
 	// policy drops messages; it reports whether it cut the consumer off.
 	overflow func(dropped *message.Message) bool
@@ -327,8 +330,9 @@ func (s *Subscription) signal() {
 }
 
 // enqueue never blocks: a full queue applies the subscription's policy. It
-// reports false when the policy ended the subscription.
-func (s *Subscription) enqueue(m *message.Message) bool {
+// reports false when the policy ended the subscription. It signals the
+// subscription when signal is set; otherwise the caller wakes it later.
+func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	size := m.Size()
 	s.mu.Lock()
 	if s.err != nil {
@@ -358,7 +362,9 @@ func (s *Subscription) enqueue(m *message.Message) bool {
 			s.hub.observe.SlowConsumer(s.transport)
 		}
 	}
-	s.signal()
+	if signal {
+		s.signal()
+	}
 	return true
 }
 

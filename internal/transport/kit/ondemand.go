@@ -37,6 +37,9 @@ func (w *Writer) Spawn(sub *hub.Subscription, ended func(error)) (stop func()) {
 		})
 	}
 	sub.Notify(s.poke)
+	if w.TryWrite != nil {
+		sub.NotifyAfterPublish(s.wake)
+	}
 	s.poke() // what was queued before the hook was set
 	return func() { s.finish(ErrStopped) }
 }
@@ -49,6 +52,11 @@ type spawned struct {
 	beat  atomic.Bool // a heartbeat is due
 	done  atomic.Bool
 	once  sync.Once
+	// rest is what a write from one of the hub's walkers (wake) left
+	// unwritten, restMsgs the messages it ends; the writer goroutine
+	// sends it before anything else. Owned by whoever holds writerBusy.
+	rest     []byte
+	restMsgs int
 }
 
 func (s *spawned) poke() {
@@ -66,8 +74,77 @@ func (s *spawned) poke() {
 	}
 }
 
+// wake is the hub's NotifyAfterPublish hook, called by one of its walkers:
+// an idle writer's queue is written there and then if one non-blocking
+// write takes it all; anything else (a writer already busy, a short
+// write, the subscription's end) goes the way of poke.
+func (s *spawned) wake() {
+	if !s.state.CompareAndSwap(writerIdle, writerBusy) {
+		s.poke() // busy: have it go round again
+		return
+	}
+	if s.done.Load() {
+		return // stays busy: nothing starts again
+	}
+	if s.writeNow() && s.state.CompareAndSwap(writerBusy, writerIdle) {
+		return
+	}
+	go s.run()
+}
+
+// writeNow sends what is queued with one TryWrite, reporting whether it
+// all went; what did not is kept in rest. The caller holds writerBusy.
+func (s *spawned) writeNow() bool {
+	select {
+	case <-s.sub.Done():
+		return false // the writer goroutine sends the last words
+	default:
+	}
+	var one [1]hub.Delivery // one message per publish is the common case
+	batch := s.sub.Drain(one[:0])
+	if len(batch) == 0 {
+		return true
+	}
+	bp := outBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, d := range batch {
+		buf = s.l.Encode(buf, d)
+	}
+	s.l.lastWrite = time.Now()
+	n, err := s.l.TryWrite(buf)
+	if err == nil && n == len(buf) {
+		s.l.Meter.Sent(len(batch))
+	} else {
+		s.rest = append([]byte(nil), buf[max(n, 0):]...)
+		s.restMsgs = len(batch)
+	}
+	*bp = buf[:0]
+	if cap(buf) <= maxPooledBuffer {
+		outBuffers.Put(bp)
+	}
+	clear(batch)
+	return s.rest == nil
+}
+
+// writeRest sends what writeNow left, blocking as any write does.
+func (s *spawned) writeRest() error {
+	if s.rest == nil {
+		return nil
+	}
+	if err := s.l.write(s.rest); err != nil {
+		return err
+	}
+	s.l.Meter.Sent(s.restMsgs)
+	s.rest, s.restMsgs = nil, 0
+	return nil
+}
+
 func (s *spawned) run() {
 	var batch []hub.Delivery
+	if err := s.writeRest(); err != nil {
+		s.finish(err)
+		return
+	}
 	for {
 		s.state.Store(writerBusy)
 		if s.done.Load() {

@@ -2,7 +2,9 @@ package kit_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,108 @@ func TestSpawnStop(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if got := rec.snapshot(); len(got) != 0 {
 		t.Fatalf("wrote %q after stop", got)
+	}
+}
+
+// goroutinesCreated is the runtime's count of goroutines started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestSpawnWritesWithoutAGoroutinePerSubscriber: with TryWrite, messages
+// to idle subscribers are written by the hub's few walkers, not by a
+// goroutine started per subscriber and message (issue 20: a goroutine's
+// start and end cost as much as the write), and never through the
+// blocking Write while the socket takes them.
+func TestSpawnWritesWithoutAGoroutinePerSubscriber(t *testing.T) {
+	h := newHub(t)
+	const subscribers, messages = 50, 40
+	recs := make([]*recorder, subscribers)
+	meter := &countingMeter{}
+	idle := runtime.NumGoroutine()
+	for i := range recs {
+		rec := &recorder{}
+		recs[i] = rec
+		w := kit.Writer{Encode: line, Meter: meter,
+			TryWrite: func(b []byte) (int, error) { return len(b), rec.write(b) },
+			Write:    func([]byte) error { t.Error("the blocking write was used"); return nil }}
+		stop := w.Spawn(subscribed(t, h, "t"), func(error) {})
+		t.Cleanup(stop)
+	}
+	waitFor(t, "the writers started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
+	before := goroutinesCreated()
+	for i := range messages {
+		publishAll(t, h, "t", fmt.Sprint(i))
+		waitFor(t, "every subscriber to get it", func() bool {
+			for _, rec := range recs {
+				if got := rec.snapshot(); len(got) <= i || got[i] != fmt.Sprintf("%d\n", i) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if started := goroutinesCreated() - before; started > 2*messages {
+		t.Errorf("%d goroutines started for %d messages to %d idle subscribers", started, messages, subscribers)
+	}
+	meter.mu.Lock()
+	defer meter.mu.Unlock()
+	if meter.sent != subscribers*messages {
+		t.Errorf("metered %d sent, want %d", meter.sent, subscribers*messages)
+	}
+}
+
+// TestSpawnShortTryWriteKeepsOrder: what a non-blocking write could not
+// take goes out through Write before anything queued after it, so the
+// stream stays whole and in order however little each try takes.
+func TestSpawnShortTryWriteKeepsOrder(t *testing.T) {
+	for _, room := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("room %d", room), func(t *testing.T) {
+			h := newHub(t)
+			sub := subscribed(t, h, "t")
+			var rec recorder
+			w := kit.Writer{Encode: line, Write: rec.write, Meter: &countingMeter{},
+				TryWrite: func(b []byte) (int, error) {
+					n := min(room, len(b))
+					return n, rec.write(b[:n])
+				}}
+			stop := w.Spawn(sub, func(error) {})
+			defer stop()
+			var want strings.Builder
+			for i := range 90 { // within the queue's 100: nothing dropped
+				p := strings.Repeat(fmt.Sprint(i%10), 1+i%7)
+				publishAll(t, h, "t", p)
+				want.WriteString(p + "\n")
+			}
+			waitFor(t, "every message", func() bool { return len(strings.Join(rec.snapshot(), "")) >= want.Len() })
+			if got := strings.Join(rec.snapshot(), ""); got != want.String() {
+				t.Fatalf("stream out of order or torn:\n got %q\nwant %q", got, want.String())
+			}
+		})
+	}
+}
+
+// TestSpawnTryWriteErrorEnds: a failed non-blocking write hands the rest
+// to Write, whose failure ends the writer as any failed write does.
+func TestSpawnTryWriteErrorEnds(t *testing.T) {
+	h := newHub(t)
+	sub := subscribed(t, h, "t")
+	broken := errors.New("connection reset")
+	ended := make(chan error, 1)
+	w := kit.Writer{Encode: line, Meter: &countingMeter{},
+		TryWrite: func([]byte) (int, error) { return 0, broken },
+		Write:    func([]byte) error { return broken }}
+	stop := w.Spawn(sub, func(err error) { ended <- err })
+	defer stop()
+	publishAll(t, h, "t", "lost")
+	select {
+	case err := <-ended:
+		if !errors.Is(err, broken) {
+			t.Fatalf("ended with %v, want %v", err, broken)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not end")
 	}
 }

@@ -25,6 +25,12 @@ type Writer struct {
 	// moves its own, as a connection written from several goroutines must.
 	SetWriteDeadline func(time.Time) error
 	WriteTimeout     time.Duration
+	// TryWrite, when set, writes what it can of b without waiting (a plain
+	// socket written with one non-blocking syscall) and returns how much it
+	// wrote; an error or a short count leaves the rest to Write. Spawn
+	// then writes to an idle connection from the hub's walkers
+	// (hub.Subscription.NotifyAfterPublish), with no goroutine of its own.
+	TryWrite func(b []byte) (int, error)
 	// MaxWrite splits a batch into writes of about this many bytes, so that
 	// a failed write loses little (0: the whole batch in one write).
 	MaxWrite int

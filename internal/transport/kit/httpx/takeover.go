@@ -63,6 +63,7 @@ func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat
 		return err
 	}
 	wr.SetWriteDeadline = nc.SetWriteDeadline
+	wr.TryWrite = tryWriter(nc)
 	if heartbeat != nil {
 		wr.Heartbeat = func() ([]byte, error) { return heartbeat, nil }
 		wr.HeartbeatEvery = idle
