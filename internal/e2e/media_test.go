@@ -194,9 +194,30 @@ func decodeClean(t *testing.T, url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-i", url, "-t", "2", "-f", "null", "-").CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Fatalf("ffmpeg decoding %s: %v\n%s", url, err, out)
+	complaints := strings.TrimSpace(string(out))
+	if strings.HasPrefix(url, "rtsp://") { // ffmpeg reads RTSP over UDP by default
+		complaints = withoutUDPGuesses(complaints)
 	}
+	if err != nil || complaints != "" {
+		t.Fatalf("ffmpeg decoding %s: %v\n%s", url, err, complaints)
+	}
+}
+
+// withoutUDPGuesses is ffmpeg's error output reading RTP over UDP without
+// the null muxer's "non monotonically increasing dts" lines: about 1 run
+// in 8 of TestMediaRTMPToRTSP printed them, on this session's first commit
+// as on its last, and never over TCP (RTMP, RTSP with -rtsp_transport tcp)
+// from the same source. They come from ffmpeg rescaling onto the frame rate
+// it guessed while probing a UDP stream before any sender report, which
+// rounds two frames onto one tick; decoding errors still fail the test.
+func withoutUDPGuesses(out string) string {
+	var kept []string
+	for line := range strings.Lines(out) {
+		if strings.TrimSpace(line) != "" && !strings.Contains(line, "non monotonically increasing dts to muxer") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "")
 }
 
 func TestMediaRTMPToRTMP(t *testing.T) {
