@@ -65,9 +65,17 @@ type JetStream struct {
 	// before Hub.mu (deliver), never inside it.
 	deliverMu sync.Mutex
 	pos       positions
+	// pending holds async publishes in publish order until their
+	// publishers are told (async.go); closed ends that at Close.
+	pending   chan pendingPublish
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
-var _ hub.Broker = (*JetStream)(nil)
+var (
+	_ hub.Broker         = (*JetStream)(nil)
+	_ hub.AsyncPublisher = (*JetStream)(nil)
+)
 
 // Open connects to NATS and creates (or joins) the cluster's streams.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error) {
@@ -91,16 +99,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
 	}
-	b := &JetStream{cfg: cfg, log: log, nc: nc}
+	b := &JetStream{cfg: cfg, log: log, nc: nc, pending: make(chan pendingPublish, asyncWindow), closed: make(chan struct{})}
 	if err := b.join(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
+	go b.tellPublishers()
 	return b, nil
 }
 
 func (b *JetStream) join(ctx context.Context) error {
-	js, err := jetstream.New(b.nc, jetstream.WithDefaultTimeout(b.cfg.Timeout))
+	js, err := jetstream.New(b.nc, jetstream.WithDefaultTimeout(b.cfg.Timeout),
+		jetstream.WithPublishAsyncTimeout(b.cfg.Timeout), jetstream.WithPublishAsyncMaxPending(asyncWindow))
 	if err != nil {
 		return fmt.Errorf("cluster: jetstream: %w", err)
 	}
@@ -133,8 +143,12 @@ func (b *JetStream) join(ctx context.Context) error {
 	return nil
 }
 
-// Close disconnects from NATS.
-func (b *JetStream) Close() { b.nc.Close() }
+// Close disconnects from NATS; publishes still waiting for their
+// acknowledgement are told the broker is unavailable.
+func (b *JetStream) Close() {
+	b.closeOnce.Do(func() { close(b.closed) })
+	b.nc.Close()
+}
 
 // Connected reports whether NATS is reachable now (readiness).
 func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
@@ -206,7 +220,8 @@ func (b *JetStream) current() uint64 {
 // unavailable marks the errors that mean "NATS cannot take it now".
 func unavailable(what string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 		return fmt.Errorf("cluster: %s: %w: %w", what, hub.ErrUnavailable, err)
 	}
 	return fmt.Errorf("cluster: %s: %w", what, err)

@@ -56,6 +56,14 @@ type GapReporter interface {
 	Gap(ctx context.Context, filters []string, after uint64) (bool, error)
 }
 
+// AsyncPublisher is a Broker whose publisher need not wait for the
+// engine: PublishAsync tells done what Publish would have returned, once
+// it is known, for all publishes in the order they were made, without
+// blocking the caller on the engine (Hub.PublishAsync's contract).
+type AsyncPublisher interface {
+	PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error))
+}
+
 // ErrUnavailable is returned by Publish when the broker cannot take
 // messages now; each protocol answers with its "server unavailable".
 var ErrUnavailable = errors.New("broker unavailable")

@@ -268,6 +268,15 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 		h.deliverLocalAsync(m, done)
 		return
 	}
+	if ab, ok := h.broker.(AsyncPublisher); ok {
+		ab.PublishAsync(ctx, m, func(c message.Cursor, err error) {
+			if err != nil {
+				err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+			}
+			done(c, err)
+		})
+		return
+	}
 	c, err := h.broker.Publish(ctx, m)
 	if err != nil {
 		err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
