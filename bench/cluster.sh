@@ -187,8 +187,10 @@ durable_publishes() {
   start_node a "$prefix" "$r" 'bench/#'
   record durable "$r;$c;$m;streamhub, HTTP POST" "$bin/durable" -streamhub "http://127.0.0.1:${http[0]}" "${load[@]}"
   record durable "$r;$c;$m;streamhub, MQTT QoS 1" "$bin/durable" -mqtt "127.0.0.1:${mqtt[0]}" -window 1 "${load[@]}"
+  record durable "$r;$c;$m;streamhub, MQTT QoS 1, 64 in flight" "$bin/durable" -mqtt "127.0.0.1:${mqtt[0]}" -window 64 "${load[@]}"
   stop_nodes "$prefix"
   record durable "$r;$c;$m;NATS Go client, js.Publish" "$bin/durable" -nats "$urls" -replicas "$r" "${load[@]}"
+  record durable "$r;$c;$m;NATS Go client, js.PublishAsync, 64 in flight" "$bin/durable" -nats "$urls" -replicas "$r" -async -window 64 "${load[@]}"
   "$bin/nats" --server "$urls" stream rm -f BENCH >/dev/null 2>&1 || true
   record durable "$r;$c;$m;nats bench js pub sync" "$bin/nats" --server "$urls" bench js pub sync nb.x --create --storage file \
     --replicas "$r" --stream "NB$n" --clients "$c" --msgs "$m" --size "$SIZE" --no-progress

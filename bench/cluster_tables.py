@@ -106,11 +106,12 @@ def publish_rate(out):
     return float(nums[0]) if nums else 0
 
 
-CLIENTS = ("streamhub, HTTP POST", "streamhub, MQTT QoS 1", "NATS Go client, js.Publish", "nats bench js pub sync")
+CLIENTS = ("streamhub, HTTP POST", "streamhub, MQTT QoS 1", "NATS Go client, js.Publish", "nats bench js pub sync",
+           "streamhub, MQTT QoS 1, 64 in flight", "NATS Go client, js.PublishAsync, 64 in flight")
 
 
 def durable(runs):
-    print(f"\n### Durable publishes acknowledged per second, {size} B, each publisher waiting for its acknowledgement\n")
+    print(f"\n### Durable publishes acknowledged per second, {size} B, each publisher waiting for its acknowledgement (the last two rows: 64 in flight per connection)\n")
     print("| replicas | publishers × messages | client | acknowledged publishes/s | vs NATS Go client | vs `nats bench` | streamhub CPU per publish | NATS CPU per publish |")
     print("|---|---|---|---|---|---|---|---|")
     shapes = sorted({k[:3] for k in runs}, key=lambda k: (int(k[0]), -int(k[1])))

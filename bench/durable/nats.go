@@ -71,6 +71,10 @@ func jetStreamAsync(addr string, ld load) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	published := row{fmt.Sprintf("js.PublishAsync (%d connections × %d in flight)", ld.c, ld.window), pub, 0}
+	if ld.noReplay {
+		return []row{published}, nil
+	}
 	ordered, err := timed(ld.n, func() error { return orderedReplay(ctx, stream, ld.n) })
 	if err != nil {
 		return nil, err
@@ -80,7 +84,7 @@ func jetStreamAsync(addr string, ld load) ([]row, error) {
 		return nil, err
 	}
 	return []row{
-		{fmt.Sprintf("js.PublishAsync (%d connections × %d in flight)", ld.c, ld.window), pub, 0},
+		published,
 		{"ordered-consumer replay", 0, ordered},
 		{"pull-consumer replay (Fetch 1000)", 0, fetched},
 	}, nil
