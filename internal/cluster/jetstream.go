@@ -25,7 +25,8 @@ import (
 type Config struct {
 	URLs []string
 	Node string
-	// Replicas of each JetStream stream (1 on a single NATS server).
+	// Replicas of each JetStream stream and of the MQTT session bucket;
+	// 0: automatic (autoReplicas).
 	Replicas int
 	// Prefix of every subject and stream name this cluster uses.
 	Prefix string
@@ -82,9 +83,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if cfg.Prefix == "" {
 		cfg.Prefix = "streamhub"
 	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -98,6 +96,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = autoReplicas(nc)
+		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", cfg.Replicas, "servers", len(nc.Servers()))
 	}
 	b := &JetStream{cfg: cfg, log: log, nc: nc, pending: make(chan pendingPublish, asyncWindow), closed: make(chan struct{})}
 	if err := b.join(ctx); err != nil {
@@ -142,6 +144,22 @@ func (b *JetStream) join(ctx context.Context) error {
 	b.pos.base = durablePosition(info.State.LastSeq)
 	return nil
 }
+
+// autoReplicas is 3 when the NATS servers the client knows (configured,
+// and announced by the cluster it joined) are 3 or more, else 1: the
+// replication a JetStream cluster of three can give, and none on a single
+// server, which would refuse more. A stream created with 1 before the
+// cluster announced its servers is raised to 3 by the next node that
+// starts (CreateOrUpdateStream).
+func autoReplicas(nc *nats.Conn) int {
+	if len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// Replicas is how many replicas the node's streams were given.
+func (b *JetStream) Replicas() int { return b.cfg.Replicas }
 
 // Close disconnects from NATS; publishes still waiting for their
 // acknowledgement are told the broker is unavailable.

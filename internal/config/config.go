@@ -53,7 +53,7 @@ type Config struct {
 type Cluster struct {
 	URLs     []string `koanf:"urls"`     // NATS servers, e.g. nats://10.0.0.1:4222
 	Node     string   `koanf:"node"`     // this node's name, required with urls
-	Replicas int      `koanf:"replicas"` // of each JetStream stream
+	Replicas int      `koanf:"replicas"` // of each JetStream stream; 0: 3 on a NATS cluster of 3 or more servers, else 1
 	Prefix   string   `koanf:"prefix"`   // of subjects and stream names
 	Creds    string   `koanf:"creds"`    // NATS credentials file
 	CA       string   `koanf:"ca"`       // CA of the NATS servers' TLS certificates
@@ -308,7 +308,7 @@ func Defaults() Config {
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 		Admin:    Admin{Stats: time.Second},
-		Cluster:  Cluster{Replicas: 1, Prefix: "streamhub"},
+		Cluster:  Cluster{Prefix: "streamhub"},
 	}
 }
 
@@ -405,8 +405,8 @@ func (c Config) Validate() error {
 	if c.Durable.Sync != "always" && c.Durable.Sync != "interval" {
 		errs = append(errs, invalid("durable.sync", "durable.sync %q: want always or interval", c.Durable.Sync))
 	}
-	if len(c.Cluster.URLs) > 0 && (c.Cluster.Node == "" || c.Cluster.Replicas < 1 || c.Cluster.Prefix == "") {
-		errs = append(errs, errors.New("cluster: urls need a node name (--node), replicas at least 1 and a prefix"))
+	if len(c.Cluster.URLs) > 0 && (c.Cluster.Node == "" || c.Cluster.Replicas < 0 || c.Cluster.Prefix == "") {
+		errs = append(errs, errors.New("cluster: urls need a node name (--node), replicas 0 (automatic) or more and a prefix"))
 	}
 	// On a cluster durable streams live in JetStream, not in the data directory.
 	if len(c.Durable.Streams) > 0 && c.Data == "" && len(c.Cluster.URLs) == 0 {
