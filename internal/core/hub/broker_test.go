@@ -2,8 +2,12 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +32,9 @@ type logNode struct {
 	// pause, while locked by a test, holds this node's deliveries back:
 	// a node lagging behind the log.
 	pause sync.Mutex
+	// refuse replays that many times as unavailable; fail them always.
+	refuse atomic.Int32
+	fail   error
 }
 
 func (l *sharedLog) node() *logNode {
@@ -73,6 +80,12 @@ func (n *logNode) Run(ctx context.Context, deliver func(*message.Message)) error
 }
 
 func (n *logNode) Replay(_ context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
+	if n.fail != nil {
+		return nil, after, false, n.fail
+	}
+	if n.refuse.Add(-1) >= 0 {
+		return nil, after, false, fmt.Errorf("log: %w", ErrUnavailable)
+	}
 	l := n.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -196,4 +209,57 @@ func TestResumeOnALaggingNode(t *testing.T) {
 	lagging.pause.Unlock()
 	publish(t, a, "t", "3", false)
 	equal(t, drainWithin(t, s, 1), "3")
+}
+
+// TestResumeRetriesAnUnavailableReplay: a resume older than a node's
+// memory reads the log, which refuses twice as unavailable (a stream
+// electing a leader); the replay is tried again and the subscriber gets
+// every message, in order, before the live ones.
+func TestResumeRetriesAnUnavailableReplay(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	a := newNode(t, l)
+	for i := range 5 {
+		publish(t, a, "t", fmt.Sprint(i), false)
+	}
+	b, nb := newPausableNode(t, l)
+	nb.refuse.Store(2)
+	s := b.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"t"}, StartFrom{After: &message.Cursor{Epoch: "shared"}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, a, "t", "live", false)
+	equal(t, drainWithin(t, s, 6), "0", "1", "2", "3", "4", "live")
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
+
+// TestResumeEndsWhenReplayFails: a replay that fails for good ends the
+// subscription with the error (its client resumes), instead of going on
+// live without the history it asked for.
+func TestResumeEndsWhenReplayFails(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	a := newNode(t, l)
+	publish(t, a, "t", "0", false)
+	b, nb := newPausableNode(t, l)
+	nb.fail = errors.New("disk on fire")
+	s := b.NewSubscription("test", QueueLimits{})
+	if _, err := s.Subscribe([]string{"t"}, StartFrom{After: &message.Cursor{Epoch: "shared"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Ready():
+		s.Drain(nil)
+	case <-time.After(5 * time.Second):
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription went on without its history")
+	}
+	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("ended with %v", err)
+	}
 }

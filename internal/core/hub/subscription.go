@@ -2,8 +2,11 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"streamhub/internal/core/message"
 )
@@ -61,7 +64,20 @@ type catchUp struct {
 	filters []string
 	after   uint64 // last sequence loaded
 	upTo    uint64 // the memory window starts after this
+	// failures counts replays the broker refused in a row as unavailable
+	// (a cluster's stream electing a leader); none is tried before
+	// retryAt.
+	failures int
+	retryAt  time.Time
 }
+
+// A replay the broker refuses as unavailable is tried again replayRetries
+// times, waiting replayBackoff, then twice as long each time (about 16 s
+// in all), before the subscription ends.
+const (
+	replayRetries = 6
+	replayBackoff = 250 * time.Millisecond
+)
 
 func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
 	if limits.Messages <= 0 {
@@ -229,7 +245,7 @@ func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
 func (s *Subscription) pageIn() {
 	s.mu.Lock()
 	c := s.catch
-	if c == nil || s.paged > 0 || s.loading || s.err != nil {
+	if c == nil || s.paged > 0 || s.loading || s.err != nil || time.Now().Before(c.retryAt) {
 		s.mu.Unlock()
 		return
 	}
@@ -269,13 +285,27 @@ func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []ent
 }
 
 // applyPage queues a page read by readPage ahead of everything queued
-// (all of which has later cursors); the caller holds s.mu.
+// (all of which has later cursors); the caller holds s.mu. A replay that
+// failed is tried again later if the broker was unavailable; otherwise,
+// or after replayRetries, the subscription ends: its client resumes with
+// its cursor (here or on another node) rather than miss what it asked for
+// without being told.
 func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error) {
 	if err != nil {
-		s.hub.log.Error("replay from store failed", "err", err)
-		s.catch = nil
+		c := s.catch
+		if errors.Is(err, ErrUnavailable) && c.failures < replayRetries {
+			wait := replayBackoff << c.failures
+			c.failures++
+			c.retryAt = time.Now().Add(wait)
+			s.hub.log.Warn("replay unavailable; trying again", "err", err, "in", wait)
+			time.AfterFunc(wait, s.signal)
+			return
+		}
+		s.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
+		s.endLocked(fmt.Errorf("hub: replay: %w", err))
 		return
 	}
+	s.catch.failures = 0
 	s.catch.after = last
 	if done {
 		s.catch = nil
