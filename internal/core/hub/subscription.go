@@ -74,6 +74,9 @@ type catchUp struct {
 // A replay the broker refuses as unavailable is tried again replayRetries
 // times, waiting replayBackoff, then twice as long each time (about 16 s
 // in all), before the subscription ends.
+// ErrReplay ends a subscription whose resume could not be read.
+var ErrReplay = errors.New("replay failed")
+
 const (
 	replayRetries = 6
 	replayBackoff = 250 * time.Millisecond
@@ -302,7 +305,7 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 			return
 		}
 		s.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
-		s.endLocked(fmt.Errorf("hub: replay: %w", err))
+		s.endLocked(fmt.Errorf("hub: %w: %w", ErrReplay, err))
 		return
 	}
 	s.catch.failures = 0

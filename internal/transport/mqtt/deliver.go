@@ -68,9 +68,16 @@ func (c *conn) writerMayRun() bool {
 	case <-c.done:
 		return false
 	case <-ss.sub.Done():
-		if errors.Is(ss.sub.Err(), hub.ErrShutdown) {
+		switch err := ss.sub.Err(); {
+		case errors.Is(err, hub.ErrShutdown):
 			c.kick(codeShuttingDown)
-		} else {
+		case errors.Is(err, hub.ErrUnavailable):
+			// A resume whose replay the cluster could not serve: the
+			// client connects again and resumes.
+			c.kick(errServerBusy)
+		case errors.Is(err, hub.ErrReplay):
+			c.kick(packets.ErrUnspecifiedError)
+		default:
 			c.kick(packets.ErrSessionTakenOver)
 		}
 		return false
