@@ -78,8 +78,10 @@ func numbered(n int) []string {
 // acknowledged, gets that message again on C.
 func TestClusterMQTTSessionSurvivesNodeKill(t *testing.T) {
 	t.Parallel()
-	nodes := startNodes(t, "a", "b", "c")
-	a, b, c := nodes[0], nodes[1], nodes[2]
+	// Three NATS processes and three nodes, streams and the session
+	// bucket with 3 replicas.
+	pc := startProcCluster(t, 3, "")
+	a, b, c := pc.nodes[0], pc.nodes[1], pc.nodes[2]
 	client, _ := connectOn(t, a.mqtt, "roamer", v5opts{expiry: 300})
 	subscribe5(t, client, paho.SubscribeOptions{Topic: "away/#", QoS: 1})
 	if err := client.Disconnect(&paho.Disconnect{}); err != nil {
@@ -166,7 +168,10 @@ func TestClusterMQTTTakeoverAcrossNodes(t *testing.T) {
 // disconnects: the next N all go to B's member, none waits on A.
 func TestClusterMQTTSharedSubscriptionOnce(t *testing.T) {
 	t.Parallel()
-	nodes := startNodes(t, "a", "b")
+	var nodes []*runningServer // on three NATS processes
+	for _, n := range startProcCluster(t, 2, "").nodes {
+		nodes = append(nodes, n.runningServer)
+	}
 	var clients []*paho.Client
 	var got []*received5
 	for i, n := range nodes {
