@@ -100,7 +100,7 @@ type countedConn struct {
 }
 
 // SyscallConn is the socket's, so that a stream taken over from net/http
-// can still write to it without blocking (httpx's tryWriter).
+// can still write to it without blocking (kit.RawSocket).
 func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {

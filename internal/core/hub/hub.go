@@ -268,20 +268,17 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 		h.deliverLocalAsync(m, done)
 		return
 	}
+	tell := func(c message.Cursor, err error) {
+		if err != nil {
+			c, err = message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
+		}
+		done(c, err)
+	}
 	if ab, ok := h.broker.(AsyncPublisher); ok {
-		ab.PublishAsync(ctx, m, func(c message.Cursor, err error) {
-			if err != nil {
-				err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
-			}
-			done(c, err)
-		})
+		ab.PublishAsync(ctx, m, tell)
 		return
 	}
-	c, err := h.broker.Publish(ctx, m)
-	if err != nil {
-		err = fmt.Errorf("hub: publish %q: %w", m.Topic, err)
-	}
-	done(c, err)
+	tell(h.broker.Publish(ctx, m))
 }
 
 // admit checks m against the hub's limits and stamps its time.

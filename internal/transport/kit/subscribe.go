@@ -1,10 +1,12 @@
 package kit
 
 import (
+	"context"
 	"errors"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
+	"streamhub/internal/core/message"
 	"streamhub/internal/quote"
 )
 
@@ -104,4 +106,15 @@ func (r EndReason) String() string {
 // Subscriptions is the part of the core a subscribing transport needs.
 type Subscriptions interface {
 	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
+}
+
+// Publisher is the part of the core a publishing transport needs.
+type Publisher interface {
+	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
+}
+
+// PubSub is what a transport that both publishes and subscribes needs.
+type PubSub interface {
+	Subscriptions
+	Publisher
 }

@@ -15,6 +15,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/message"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
 	c.in = newElasticReader(nc, c.beforeRead)
-	c.raw = rawConn(nc)
+	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
@@ -150,19 +151,6 @@ func (s *Server) open(nc net.Conn) *conn {
 	c.poke() // the resent flows, and whatever was queued before
 	go c.readBurst()
 	return c
-}
-
-// rawConn is nc's socket for writes that must not wait, or nil.
-func rawConn(nc net.Conn) syscall.RawConn {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return raw
 }
 
 // finish releases what an ended connection holds.
@@ -480,7 +468,7 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 		return true, nil
 	}
 	b := *c.out
-	n, err := writeNow(c.raw, b)
+	n, err := kit.WriteNow(c.raw, b)
 	if err != nil {
 		return false, err
 	}
@@ -490,29 +478,4 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 	}
 	c.releaseOutLocked()
 	return true, nil
-}
-
-// writeNow writes b to the socket until it is written or the socket's
-// buffer is full, and returns how much it wrote.
-func writeNow(raw syscall.RawConn, b []byte) (written int, err error) {
-	ctlErr := raw.Write(func(fd uintptr) bool {
-		for written < len(b) {
-			n, werr := syscall.Write(int(fd), b[written:])
-			switch {
-			case werr == syscall.EINTR:
-				continue
-			case werr == syscall.EAGAIN:
-				return true
-			case werr != nil:
-				err = werr
-				return true
-			}
-			written += n
-		}
-		return true // done, or never wait: the writer goroutine does
-	})
-	if err == nil {
-		err = ctlErr
-	}
-	return written, err
 }

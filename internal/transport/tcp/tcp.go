@@ -26,12 +26,6 @@ import (
 	"streamhub/internal/transport/kit/acceptloop"
 )
 
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
-}
-
 // Config lists the ports and their limits.
 type Config struct {
 	Text            string   // text protocol listen address; empty for none
@@ -67,7 +61,7 @@ type Observer interface {
 
 // Server runs every raw TCP port.
 type Server struct {
-	hub     Hub
+	hub     kit.PubSub
 	cfg     Config
 	log     *slog.Logger
 	remote  *ratelog.Logger // what peers can cause at will: refusals, bad input
@@ -86,7 +80,7 @@ type Server struct {
 }
 
 // New validates the port specs.
-func New(h Hub, cfg Config, log *slog.Logger, meter func(string) kit.Meter, observe Observer) (*Server, error) {
+func New(h kit.PubSub, cfg Config, log *slog.Logger, meter func(string) kit.Meter, observe Observer) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}

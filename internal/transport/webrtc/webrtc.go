@@ -9,7 +9,6 @@ package webrtc
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,17 +21,10 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 )
-
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
-}
 
 // Config tunes the WebRTC transport.
 type Config struct {
@@ -72,7 +64,7 @@ const (
 
 // Server owns the ICE sockets and the live sessions.
 type Server struct {
-	hub   Hub
+	hub   kit.PubSub
 	cfg   Config
 	log   *slog.Logger
 	meter kit.Meter
@@ -90,7 +82,7 @@ type Server struct {
 }
 
 // New returns the transport; Start opens its sockets.
-func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
+func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: make(map[string]*session)}
 }
 

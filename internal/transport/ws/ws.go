@@ -15,19 +15,12 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/kit/wsconn"
 )
-
-// Hub is what this transport needs from the core.
-type Hub interface {
-	NewSubscription(transport string, limits hub.QueueLimits) *hub.Subscription
-	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
-}
 
 // Config tunes the WebSocket transport.
 type Config struct {
@@ -57,14 +50,14 @@ const CloseTryAgainLater ws.StatusCode = 1013
 
 // Handler serves both WebSocket endpoints.
 type Handler struct {
-	hub   Hub
+	hub   kit.PubSub
 	cfg   Config
 	log   *slog.Logger
 	meter kit.Meter
 }
 
 // New returns the WebSocket handler.
-func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
+func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}

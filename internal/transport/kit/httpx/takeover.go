@@ -63,7 +63,9 @@ func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat
 		return err
 	}
 	wr.SetWriteDeadline = nc.SetWriteDeadline
-	wr.TryWrite = tryWriter(nc)
+	if raw := kit.RawSocket(nc); raw != nil {
+		wr.TryWrite = func(b []byte) (int, error) { return kit.WriteNow(raw, b) }
+	}
 	if heartbeat != nil {
 		wr.Heartbeat = func() ([]byte, error) { return heartbeat, nil }
 		wr.HeartbeatEvery = idle

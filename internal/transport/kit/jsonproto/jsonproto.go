@@ -21,15 +21,9 @@ import (
 	"streamhub/internal/transport/kit"
 )
 
-// Publisher is the part of the core the commands need besides the
-// subscription.
-type Publisher interface {
-	Publish(ctx context.Context, m *message.Message) (message.Cursor, error)
-}
-
 // Commands answers the requests of one connection's JSON protocol.
 type Commands struct {
-	Hub    Publisher
+	Hub    kit.Publisher
 	Policy *auth.Policy // nil: open
 	Meter  kit.Meter
 }
