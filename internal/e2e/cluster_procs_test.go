@@ -61,7 +61,7 @@ func startProcCluster(t *testing.T, nodes int, yaml string) *procCluster {
 	}
 	for i := range nodes {
 		name := string(rune('a' + i))
-		tcp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		tcp := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 		rs := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", strings.Join(urls, ","), "--node", name, "--tcp", tcp)
 		pc.nodes = append(pc.nodes, &clusterNode{runningServer: rs, name: name, tcp: tcp})
 	}
@@ -310,7 +310,7 @@ func TestClusterRetentionAnswersAGap(t *testing.T) {
 			first = cursor
 		}
 	}
-	tcp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	tcp := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	b := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats.ClientURL(), "--node", "b", "--tcp", tcp)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

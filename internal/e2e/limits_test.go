@@ -133,7 +133,7 @@ func TestLimits(t *testing.T) {
 // refused, and raw TCP ports accept listed client networks only.
 func TestOriginsAndNetworks(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	s := testkit.Start(t, func(c *config.Config) {
 		c.CORS.Origins = []string{"https://app.example"}
 		c.TCP.In = []string{fmt.Sprintf("127.0.0.1:%d=net/in", port)}

@@ -24,7 +24,7 @@ import (
 // withRawTCPPorts adds, for the publisher named pub, a length-framed raw
 // TCP in port on its topic and out port on its filter.
 func withRawTCPPorts(t *testing.T, pub string) func(*config.Config) {
-	in, out := freePort(t), freePort(t)
+	in, out := testkit.FreePort(t), testkit.FreePort(t)
 	return func(c *config.Config) {
 		c.TCP.In = append(c.TCP.In, fmt.Sprintf("127.0.0.1:%d=matrix/%s/data?framing=length", in, pub))
 		c.TCP.Out = append(c.TCP.Out, fmt.Sprintf("127.0.0.1:%d=matrix/%s/+?framing=length", out, pub))

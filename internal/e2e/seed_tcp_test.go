@@ -101,7 +101,7 @@ func TestSeedCSharpToPython(t *testing.T) {
 	}
 	python(t)
 	dir := t.TempDir()
-	inPort, recvPort := freePort(t), freePort(t)
+	inPort, recvPort := testkit.FreePort(t), testkit.FreePort(t)
 	sender := seedProgram(t, dir, "sender.cs", 9999, inPort)
 	recvScript := seedProgram(t, dir, "receiver.py", 9997, recvPort)
 	exe := filepath.Join(dir, "sender.exe")

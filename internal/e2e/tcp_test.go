@@ -19,23 +19,6 @@ import (
 	"streamhub/internal/testkit"
 )
 
-// freePort returns a free port below Linux's ephemeral range (32768 and
-// up), so that no outgoing connection of a parallel test takes it before
-// the program meant to listen on it does.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 1000 {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 func python(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("python3")
@@ -83,9 +66,9 @@ func writeTemp(t *testing.T, data []byte) string {
 func TestRawPortsWithPython(t *testing.T) {
 	t.Parallel()
 	python(t)
-	linesIn, linesOut := freePort(t), freePort(t)
-	rawIn, rawOut := freePort(t), freePort(t)
-	lenIn, lenOut := freePort(t), freePort(t)
+	linesIn, linesOut := testkit.FreePort(t), testkit.FreePort(t)
+	rawIn, rawOut := testkit.FreePort(t), testkit.FreePort(t)
+	lenIn, lenOut := testkit.FreePort(t), testkit.FreePort(t)
 	s := testkit.Start(t, func(c *config.Config) {
 		c.TCP.In = []string{
 			fmt.Sprintf("127.0.0.1:%d=raw/lines", linesIn),
@@ -193,7 +176,7 @@ func TestTextProtocolWithPython(t *testing.T) {
 // TestTCPInDial: streamhub dials a python3 program that listens and sends.
 func TestTCPInDial(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	wait, r := peer(t, ctx, "listen-send", fmt.Sprint(port), writeTemp(t, []byte("one\r\ntwo\nthree")))
@@ -230,7 +213,7 @@ func TestTCPInDial(t *testing.T) {
 // unknown text command gets -ERR and the session continues.
 func TestTCPBadInput(t *testing.T) {
 	t.Parallel()
-	linesIn, lenIn := freePort(t), freePort(t)
+	linesIn, lenIn := testkit.FreePort(t), testkit.FreePort(t)
 	s := testkit.Start(t, func(c *config.Config) {
 		c.TCP.Addr = "127.0.0.1:0"
 		c.TCP.In = []string{fmt.Sprintf("127.0.0.1:%d=bad/lines?max=10", linesIn),

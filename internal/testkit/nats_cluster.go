@@ -2,8 +2,10 @@ package testkit
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,18 +55,31 @@ func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 	return servers
 }
 
-// freePorts finds n free loopback ports (free when asked: another process
-// could take one before the caller listens, which a test run tolerates).
+// freePorts finds n distinct free loopback ports (FreePort).
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	var ports []int
+	for len(ports) < n {
+		if p := FreePort(t); !slices.Contains(ports, p) {
+			ports = append(ports, p)
 		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		defer l.Close()
 	}
 	return ports
+}
+
+// FreePort returns a loopback port free when asked, below Linux's
+// ephemeral range (32768 and up), so that no outgoing connection of a
+// parallel test takes it before the program meant to listen on it does.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
 }
