@@ -39,7 +39,7 @@ start() { # broker port
     streamhub) $pin_server "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$2" --log-level warn & ;;
     mosquitto) printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$2" > "$tmp/mosquitto.conf"
                $pin_server "$mosq" -c "$tmp/mosquitto.conf" >/dev/null 2>&1 & ;;
-    nats)      printf 'listen: 127.0.0.1:-1\nserver_name: bench\njetstream { store_dir: "%s/js" }\nmqtt { listen: 127.0.0.1:%s }\n' "$tmp" "$2" > "$tmp/nats.conf"
+    nats)      nats_mqtt_conf "$tmp" "$2"
                $pin_server "$bin/nats-server" -c "$tmp/nats.conf" >/dev/null 2>&1 & ;;
     mochi)     $pin_server "$bin/mochi" -addr "127.0.0.1:$2" >/dev/null 2>&1 & ;;
   esac

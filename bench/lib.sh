@@ -12,6 +12,11 @@ fi
 # with another one's default RTMP, RTSP or WebRTC ports; the media
 # scripts pass their own --rtmp/--rtsp flags, which win over these.
 export STREAMHUB_RTMP_ADDR="" STREAMHUB_RTSP_ADDR="" STREAMHUB_WEBRTC_UDP=""
+# nats_mqtt_conf DIR PORT: a nats-server config in DIR/nats.conf with its
+# MQTT listener on PORT (which needs JetStream, stored in DIR/js).
+nats_mqtt_conf() {
+  printf 'listen: 127.0.0.1:-1\nserver_name: bench\njetstream { store_dir: "%s/js" }\nmqtt { listen: 127.0.0.1:%s }\n' "$1" "$2" > "$1/nats.conf"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 

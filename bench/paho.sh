@@ -28,7 +28,7 @@ for round in $(seq "$rounds"); do
     port=$(free_port)
     case $b in
       streamhub) $pin_server "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$port" --log-level warn & ;;
-      nats) printf 'listen: 127.0.0.1:-1\nserver_name: bench\njetstream { store_dir: "%s/js%s" }\nmqtt { listen: 127.0.0.1:%s }\n' "$tmp" "$round" "$port" > "$tmp/nats.conf"
+      nats) nats_mqtt_conf "$tmp" "$port"
             $pin_server "$bin/nats-server" -c "$tmp/nats.conf" >/dev/null 2>&1 & ;;
     esac
     pid=$!
