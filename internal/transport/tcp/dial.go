@@ -67,6 +67,20 @@ func (d *dialer) connect(ctx context.Context) (net.Conn, bool) {
 	}
 }
 
+// connectTracked is connect for a connection the server tracks (closed at
+// shutdown); false once ctx ends or the server is shutting down.
+func (d *dialer) connectTracked(ctx context.Context) (net.Conn, bool) {
+	c, ok := d.connect(ctx)
+	if !ok {
+		return nil, false
+	}
+	if !d.s.track(c) {
+		c.Close()
+		return nil, false
+	}
+	return c, true
+}
+
 func newDialer(s *Server, sp Spec, direction string) *dialer {
 	return &dialer{s: s, spec: sp, direction: direction, backoff: s.cfg.BackoffMin}
 }
@@ -81,12 +95,8 @@ func (s *Server) dialOut(ctx context.Context, sp Spec, sub *hub.Subscription) {
 	meter := s.meter("tcp-out-dial")
 	var pending []hub.Delivery
 	for {
-		c, ok := d.connect(ctx)
+		c, ok := d.connectTracked(ctx)
 		if !ok {
-			return
-		}
-		if !s.track(c) {
-			c.Close()
 			return
 		}
 		done := meter.Connected()
@@ -109,12 +119,8 @@ func (s *Server) dialIn(ctx context.Context, sp Spec) {
 	defer s.wg.Done()
 	d := newDialer(s, sp, "in")
 	for {
-		c, ok := d.connect(ctx)
+		c, ok := d.connectTracked(ctx)
 		if !ok {
-			return
-		}
-		if !s.track(c) {
-			c.Close()
 			return
 		}
 		s.serveIn(ctx, c, sp, "tcp-in-dial")
