@@ -26,6 +26,9 @@ type Media struct {
 type RTMP struct {
 	Addr    string        `koanf:"addr"`    // empty disables
 	Timeout time.Duration `koanf:"timeout"` // handshake, each publisher read, each player write
+	// Maxmessage bounds one RTMP message (a frame, a command) in bytes; a
+	// client announcing a longer one is disconnected. 0: 1 MiB.
+	Maxmessage int `koanf:"maxmessage"`
 }
 
 // RTSP is the RTSP listener (ANNOUNCE/RECORD and DESCRIBE/PLAY); RTP over
@@ -46,7 +49,7 @@ type HLS struct {
 
 func defaultMedia() (Media, RTMP, RTSP, HLS) {
 	return Media{Queue: 1024, Queuebytes: 16 << 20, State: 5 * time.Second},
-		RTMP{Addr: "127.0.0.1:1935", Timeout: 10 * time.Second},
+		RTMP{Addr: "127.0.0.1:1935", Timeout: 10 * time.Second, Maxmessage: 1 << 20},
 		RTSP{Addr: "127.0.0.1:8554", Timeout: 10 * time.Second},
 		HLS{Variant: "mpegts", Segments: 7, Segmentduration: time.Second, Partduration: 200 * time.Millisecond,
 			Idle: time.Minute}
@@ -61,6 +64,9 @@ func (c Config) validateMedia() []error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", key, addr, err))
 		}
+	}
+	if m := c.RTMP.Maxmessage; m != 0 && (m < 1<<10 || m > 0xFFFFFF) {
+		errs = append(errs, fmt.Errorf("rtmp.maxmessage %d: want 1024 to 16777215 bytes (0: 1 MiB)", m))
 	}
 	if c.Media.Queue <= 0 || c.Media.Queuebytes <= 0 {
 		errs = append(errs, errors.New("media.queue and media.queuebytes must be positive"))

@@ -18,7 +18,8 @@ func (s *Server) newMedia() error {
 	cfg := s.cfg
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
-	s.rtmp = rtmp.New(rtmp.Config{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout, Policy: s.policy}, s.media, s.log)
+	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
+		Policy: s.policy}, MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
 	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy}, s.media, s.log)
 	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,

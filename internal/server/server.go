@@ -53,6 +53,7 @@ type Server struct {
 	policy  *auth.Policy
 	conns   *limit.Conns
 	rate    limit.Rate
+	partial *limit.Budget // bytes of packets still arriving (MQTT, RTMP)
 	log     *slog.Logger
 	cluster *cluster.JetStream // nil on a single node
 	remote  *ratelog.Logger    // what clients can cause at will: refusals, bad input
@@ -100,6 +101,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
 	pubRate := limit.NewRate(cfg.Limits.Rate)
 	s.conns, s.rate = conns, pubRate
+	s.partial = limit.NewBudget(cfg.Limits.Partialbytes)
 	var networks []*net.IPNet
 	for _, n := range cfg.TCP.Networks {
 		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
@@ -173,7 +175,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mqtt = mqtt.New(h, mqtt.Config{
 		Addr: cfg.MQTT.Addr, TLSAddr: cfg.MQTT.Tlsaddr, Cert: mcert, Key: mkey, ClientCA: cfg.Auth.Clientca,
 		MaxPacket: cfg.Limits.Payload + 64<<10, ReceiveMaximum: uint16(cfg.MQTT.Receivemax), Inflight: cfg.MQTT.Inflight,
-		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: limit.NewBudget(cfg.Limits.Partialbytes),
+		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: s.partial,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
 		Sessions:    sessionStore(s.store, mqttShared),

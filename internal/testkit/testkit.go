@@ -16,6 +16,7 @@ import (
 
 	"streamhub/internal/config"
 	"streamhub/internal/server"
+	"streamhub/internal/testkit/poll"
 )
 
 // Server is a streamhub server running in-process on a free port.
@@ -95,13 +96,7 @@ func (w *testWriter) stop() {
 // Eventually polls cond until it holds or timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Eventually(t, timeout, what, cond)
 }
 
 // WaitFilters waits until the hub's index holds at least n subscribed

@@ -21,7 +21,9 @@ func (s *Server) serve(conn net.Conn) {
 	defer conn.Close()
 	remote := conn.RemoteAddr().String()
 	conn.SetDeadline(time.Now().Add(s.cfg.Timeout))
-	sc := &gortmplib.ServerConn{RW: conn}
+	guard := newChunkGuard(s.cfg.MaxMessage, s.cfg.Partial)
+	defer guard.close()
+	sc := &gortmplib.ServerConn{RW: newGuardConn(conn, guard)}
 	if err := sc.Initialize(); err != nil {
 		s.remote.Info("bad handshake or connect", "remote", remote, "err", err)
 		return

@@ -12,13 +12,22 @@ import (
 	"sync"
 	"time"
 
+	"streamhub/internal/limit"
 	"streamhub/internal/media"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // Config configures the RTMP listener.
-type Config = media.ListenerConfig
+type Config struct {
+	media.ListenerConfig
+	// MaxMessage bounds one RTMP message (a frame, a command); a longer
+	// one announced ends the connection. 0: DefaultMaxMessage.
+	MaxMessage int
+	// Partial bounds the bytes of messages still arriving, shared with
+	// the other transports (nil: no bound).
+	Partial *limit.Budget
+}
 
 // Server is the RTMP listener.
 type Server struct {
