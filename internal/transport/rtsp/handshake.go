@@ -50,11 +50,17 @@ type handshakeConn struct {
 	wanted time.Time // the read deadline gortsplib last asked for
 	head   []byte    // the first request so far, until its header end
 	body   int       // body bytes still due once the header is in, -1 before
+
+	tunnel tunnelFilter // only Read touches it
 }
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		if refused := c.tunnel.check(p[:n]); refused != nil {
+			refuseTunnel(c.Conn, refused)
+			return 0, refused
+		}
 		c.scan(p[:n])
 	}
 	return n, err
