@@ -31,6 +31,20 @@ func startTestServer(t *testing.T, timeout time.Duration) *Server {
 	return s
 }
 
+// dialSending connects to addr and sends raw; the test closes it.
+func dialSending(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // closedWithin reports whether the server closes c within limit.
 func closedWithin(t *testing.T, c net.Conn, limit time.Duration) bool {
 	t.Helper()
@@ -57,14 +71,7 @@ func TestHandshakeTimeoutRefusesGarbage(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c, err := net.Dial("tcp", s.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, raw); err != nil {
-				t.Fatal(err)
-			}
+			c := dialSending(t, s.Addr(), raw)
 			if !closedWithin(t, c, 10*timeout) {
 				t.Fatalf("connection still open %v after %q", 10*timeout, raw)
 			}

@@ -80,7 +80,9 @@ func (f *tunnelFilter) check(b []byte) error {
 // JSON error body every HTTP refusal of streamhub has.
 func refuseTunnel(w net.Conn, reason error) {
 	body, _ := json.Marshal(httpx.ErrorBody{Error: httpx.ErrorDetail{Code: "not_implemented", Message: reason.Error()}})
-	w.SetWriteDeadline(time.Now().Add(time.Second)) //nolint:errcheck // the connection closes next either way
-	io.WriteString(w, fmt.Sprintf("HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\n"+ //nolint:errcheck
-		"Cache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n", len(body)+1, body))
+	res := fmt.Sprintf("HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"+
+		"Connection: close\r\nContent-Length: %d\r\n\r\n%s\n", len(body)+1, body)
+	// The connection closes next either way: a failed write changes nothing.
+	_ = w.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = io.WriteString(w, res)
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,18 +29,10 @@ func TestWebSocketTunnelRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c, err := net.Dial("tcp", s.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dialSending(t, s.Addr(), upgrade)
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			// The request, then the start of a 1 GiB binary message.
-			frame := []byte{0x82, 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}
-			if _, err := io.WriteString(c, upgrade); err != nil {
-				t.Fatal(err)
-			}
-			c.Write(frame) //nolint:errcheck // the server may have closed already
+			// Then the start of a 1 GiB binary message.
+			c.Write([]byte{0x82, 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}) //nolint:errcheck // the server may have closed already
 			res, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatalf("no HTTP answer: %v", err)
