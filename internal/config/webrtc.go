@@ -22,10 +22,16 @@ type WebRTC struct {
 	// Policy is the overflow policy of a reliable channel's full queue;
 	// unreliable channels always drop the oldest.
 	Policy string `koanf:"policy"`
+	// Sessions bounds the peer connections of POST /v1/webrtc, WHIP and
+	// WHEP together (503 past it), Peraddress those of one client address
+	// (429). Each holds goroutines and buffers until it closes, or for 30 s
+	// when the peer never connects. 0: no bound.
+	Sessions   int `koanf:"sessions"`
+	Peraddress int `koanf:"peraddress"`
 }
 
 func defaultWebRTC() WebRTC {
-	return WebRTC{UDP: "127.0.0.1:8189", Policy: "disconnect"}
+	return WebRTC{UDP: "127.0.0.1:8189", Policy: "disconnect", Sessions: 500, Peraddress: 50}
 }
 
 func (c Config) validateWebRTC() []error {
@@ -48,6 +54,9 @@ func (c Config) validateWebRTC() []error {
 			!strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
 			errs = append(errs, fmt.Errorf("webrtc.iceservers: %q is not a stun: or turn: URL", u))
 		}
+	}
+	if c.WebRTC.Sessions < 0 || c.WebRTC.Peraddress < 0 {
+		errs = append(errs, errors.New("webrtc.sessions and webrtc.peraddress may not be negative"))
 	}
 	if _, err := hub.ParseOverflow(c.WebRTC.Policy); err != nil {
 		errs = append(errs, fmt.Errorf("webrtc.policy: %w", err))

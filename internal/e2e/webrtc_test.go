@@ -52,6 +52,12 @@ func postOffer(t *testing.T, s *testkit.Server, pc *webrtc.PeerConnection, heade
 // postOfferTo is postOffer to url (WHEP, WHIP).
 func postOfferTo(t *testing.T, url string, pc *webrtc.PeerConnection, header http.Header) *http.Response {
 	t.Helper()
+	return postOfferWith(t, http.DefaultClient, url, pc, header)
+}
+
+// postOfferWith is postOfferTo with client.
+func postOfferWith(t *testing.T, client *http.Client, url string, pc *webrtc.PeerConnection, header http.Header) *http.Response {
+	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +72,7 @@ func postOfferTo(t *testing.T, url string, pc *webrtc.PeerConnection, header htt
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,10 @@ func (l *Logger) Log(level slog.Level, msg string, args ...any) {
 	l.log.Log(ctx, level, msg, args...)
 }
 
+// Enabled reports whether lines at level are logged at all, so a caller
+// can skip formatting them.
+func (l *Logger) Enabled(level slog.Level) bool { return l.log.Enabled(context.Background(), level) }
+
 // Info logs at info level, rate-limited.
 func (l *Logger) Info(msg string, args ...any) { l.Log(slog.LevelInfo, msg, args...) }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"streamhub/internal/limit"
 	"streamhub/internal/transport/webrtc"
 )
 
@@ -11,7 +12,8 @@ func (s *Server) newWebRTC() {
 	cfg := s.cfg
 	s.webrtc = webrtc.New(s.hub, webrtc.Config{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP,
 		PublicIPs: cfg.WebRTC.Publicips, ICEServers: cfg.WebRTC.Iceservers, Queue: cfg.QueueLimits(cfg.WebRTC.Policy),
-		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry, Paths: s.media},
+		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry, Paths: s.media,
+		Sessions: limit.NewConns(cfg.WebRTC.Sessions, cfg.WebRTC.Peraddress)},
 		s.log, s.metrics.Transport("webrtc"))
 }
 

@@ -86,7 +86,7 @@ func (ss *session) openChannel(dc *webrtc.DataChannel) {
 	}
 	ch.encode = func(d hub.Delivery) ([]byte, bool) { return d.Msg.Payload, utf8.Valid(d.Msg.Payload) }
 	if err := ch.subscribeTopic(); err != nil {
-		ss.srv.log.Info("refused a data channel", "transport", "webrtc", "label", quote.Cut(dc.Label()), "err", err)
+		ss.srv.remote.Info("refused a data channel", "label", quote.Cut(dc.Label()), "err", err)
 		cancel()
 		return
 	}
@@ -152,7 +152,7 @@ func (ch *channel) publish(msg webrtc.DataChannelMessage) {
 		}
 		why = err.Error()
 	}
-	srv.log.Info("closing a data channel", "transport", "webrtc", "label", quote.Cut(name), "err", errRefused, "why", why)
+	srv.remote.Info("closing a data channel", "label", quote.Cut(name), "err", errRefused, "why", why)
 	_ = ch.dc.Close()
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamhub/internal/core/message"
+	"streamhub/internal/testkit/poll"
 )
 
 // BenchmarkFanout publishes into the hub and counts what reaches peers
@@ -39,7 +40,7 @@ func benchFanout(b *testing.B, peers int) {
 		channels[0].OnMessage(func(webrtc.DataChannelMessage) { got.Add(1) })
 		b.Cleanup(func() { pc.Close() })
 	}
-	eventually(b, 30*time.Second, "subscriptions", func() bool { return h.Stats().Subscriptions == peers })
+	poll.Eventually(b, 30*time.Second, "subscriptions", func() bool { return h.Stats().Subscriptions == peers })
 	payload := make([]byte, 64)
 	b.ResetTimer()
 	start := time.Now()
@@ -49,6 +50,6 @@ func benchFanout(b *testing.B, peers int) {
 		}
 	}
 	want := int64(b.N * peers)
-	eventually(b, 60*time.Second, "deliveries", func() bool { return got.Load() >= want })
+	poll.Eventually(b, 60*time.Second, "deliveries", func() bool { return got.Load() >= want })
 	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "deliveries/s")
 }

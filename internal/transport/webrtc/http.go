@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -50,13 +51,23 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, offer stri
 // media path carries).
 func (s *Server) startSessionWith(api *webrtc.API, w http.ResponseWriter, r *http.Request, offer string,
 	setup func(*session) error) (*session, bool) {
-	// The session outlives the request, so it holds a connection slot of
-	// its own, whatever the protocol of the request that made it.
-	release, err := s.cfg.Conns.Acquire(r.RemoteAddr)
+	// The session outlives the request, so it holds a session slot and a
+	// connection slot of its own, whatever the protocol of the request
+	// that made it.
+	releaseSession, err := s.cfg.Sessions.Acquire(r.RemoteAddr)
 	if err != nil {
+		s.remote.Info("refused a session", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Retry-After", "5")
+		httpx.WriteError(w, httpx.ConnRefusalStatus(err), "too_many_sessions", sessionRefusal(err))
+		return nil, false
+	}
+	releaseConn, err := s.cfg.Conns.Acquire(r.RemoteAddr)
+	if err != nil {
+		releaseSession()
 		httpx.WriteConnRefusal(w, err)
 		return nil, false
 	}
+	release := func() { releaseConn(); releaseSession() }
 	ss, err := s.newSession(api, auth.FromContext(r.Context()), r.RemoteAddr, release)
 	if err != nil {
 		release()
@@ -81,6 +92,14 @@ func (s *Server) startSessionWith(api *webrtc.API, w http.ResponseWriter, r *htt
 		return nil, false
 	}
 	return ss, true
+}
+
+// sessionRefusal names the bound a refused session met.
+func sessionRefusal(err error) string {
+	if errors.Is(err, limit.ErrTooManyConnections) {
+		return "too many WebRTC sessions on the server (webrtc.sessions)"
+	}
+	return "too many WebRTC sessions from this address (webrtc.peraddress)"
 }
 
 // writeAnswer answers 201 with the session's SDP answer, its Location and

@@ -22,6 +22,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/limit"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	Policy *auth.Policy // nil: open
 	Conns  *limit.Conns // nil: no connection limits
 	Rate   limit.Rate   // publishes per second per peer connection
+	// Sessions bounds the sessions (peer connections) in all and per
+	// client address, whatever made them (nil: no bound).
+	Sessions *limit.Conns
 	// Registry lists the channels for the admin API (nil: not listed).
 	Registry *registry.Registry
 	// Paths are the media paths WHEP plays (nil: no WHEP).
@@ -68,6 +72,8 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	meter kit.Meter
+	// remote logs what peers can cause at will: refusals, pion's warnings.
+	remote *ratelog.Logger
 
 	udp    net.PacketConn
 	tcp    net.Listener
@@ -83,7 +89,8 @@ type Server struct {
 
 // New returns the transport; Start opens its sockets.
 func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
-	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: make(map[string]*session)}
+	return &Server{hub: h, cfg: cfg, log: log, meter: meter, sessions: make(map[string]*session),
+		remote: ratelog.New(log.With("transport", "webrtc"), time.Second, 10)}
 }
 
 // Start binds the ICE sockets and builds the WebRTC API on them.
@@ -91,7 +98,7 @@ func (s *Server) Start() error {
 	if s.cfg.UDP == "" && s.cfg.TCP == "" {
 		return nil // disabled
 	}
-	se := webrtc.SettingEngine{LoggerFactory: pionLogs{s.log}}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{s.remote}}
 	se.SetICETimeouts(cmp.Or(s.cfg.disconnectedAfter, iceDisconnected), cmp.Or(s.cfg.failedAfter, iceFailed), iceKeepalive)
 	// The offer's candidates of browsers are mDNS names; the peer's
 	// connectivity checks reveal its address anyway (peer reflexive).

@@ -18,18 +18,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/testkit/poll"
 )
-
-// eventually polls cond until timeout (testkit imports the server, and
-// with it this package).
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 type nopMeter struct{}
 
@@ -114,7 +104,7 @@ func dial(t testing.TB, url string, se webrtc.SettingEngine, labels []string) (*
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "channels open", func() bool { return int(open.Load()) == len(labels) })
+	poll.Eventually(t, 10*time.Second, "channels open", func() bool { return int(open.Load()) == len(labels) })
 	return pc, channels
 }
 
@@ -167,11 +157,11 @@ func TestVanishedPeerReclaimed(t *testing.T) {
 	se := clientSettings()
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
 	pc, _ := dial(t, url, se, labels)
-	eventually(t, 5*time.Second, "subscriptions", func() bool { return h.Stats().Subscriptions == len(labels) })
+	poll.Eventually(t, 5*time.Second, "subscriptions", func() bool { return h.Stats().Subscriptions == len(labels) })
 
 	conn.gone.Store(true)
-	eventually(t, 10*time.Second, "the session reclaimed", func() bool { return s.Sessions() == 0 })
-	eventually(t, 5*time.Second, "subscriptions closed", func() bool { return h.Stats().Subscriptions == 0 })
+	poll.Eventually(t, 10*time.Second, "the session reclaimed", func() bool { return s.Sessions() == 0 })
+	poll.Eventually(t, 5*time.Second, "subscriptions closed", func() bool { return h.Stats().Subscriptions == 0 })
 
 	// The client's own goroutines and socket go too, then everything is
 	// back where it was.
@@ -196,7 +186,7 @@ func TestICETCP(t *testing.T) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	pc, _ := dial(t, url, se, []string{"tcp/topic"})
 	defer pc.Close()
-	eventually(t, 5*time.Second, "the channel's subscription", func() bool { return h.Stats().Subscriptions == 1 })
+	poll.Eventually(t, 5*time.Second, "the channel's subscription", func() bool { return h.Stats().Subscriptions == 1 })
 	pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
