@@ -20,6 +20,11 @@ import (
 // not (nginx-rtmp's default): a keyframe of a 1080p stream fits well.
 const DefaultMaxMessage = 1 << 20
 
+// connectionShare bounds the bytes of messages still arriving on one
+// connection, in messages of the limit: a publisher interleaves a few
+// chunk streams (audio, video, commands), never dozens of half messages.
+const connectionShare = 4
+
 // handshakeSize is what a client sends before its first chunk: C0, C1, C2.
 const handshakeSize = 1 + 1536 + 1536
 
@@ -35,6 +40,7 @@ const (
 var (
 	errMessageTooLarge = errors.New("rtmp: message over the size limit")
 	errServerBusy      = errors.New("rtmp: server busy: too many bytes of messages still arriving")
+	errConnectionHeld  = errors.New("rtmp: too many bytes of messages still arriving on this connection")
 	errEncrypted       = errors.New("rtmp: encrypted RTMP (RTMPE) is not served")
 )
 
@@ -69,8 +75,12 @@ func newChunkGuard(maxMessage int, budget *limit.Budget) *chunkGuard {
 		streams: map[byte]*chunkStream{}}
 }
 
-// received charges n bytes read from the client to the budget.
+// received charges n bytes read from the client to the connection's
+// share and to the budget.
 func (g *chunkGuard) received(n int) error {
+	if g.reserved+n > connectionShare*int(g.maxMessage)+readSize {
+		return errConnectionHeld
+	}
 	if !g.budget.Reserve(n) {
 		return errServerBusy
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,25 +124,55 @@ func TestRTMPMemoryFollowsBytesReceived(t *testing.T) {
 }
 
 // Half-sent messages on many chunk streams: a connection is cut once the
-// bytes of its messages still arriving pass the budget, and the budget
-// ends where it began.
-func TestRTMPHalfSentMessagesStopAtTheBudget(t *testing.T) {
-	budget := limit.NewBudget(4 << 20)
+// bytes of its messages still arriving pass its share (4 messages of the
+// limit), and the budget ends where it began.
+func TestRTMPHalfSentMessagesStopAtTheConnectionShare(t *testing.T) {
+	budget := limit.NewBudget(1 << 30)
 	s := startGuarded(t, budget)
 	c := handshaken(t, s.Addr())
-	var wg sync.WaitGroup
-	wg.Add(1)
+	// 60 chunk streams, each 128 KiB into a 1 MiB message: 7.5 MiB.
+	done := sendHalfMessages(c, 60, 2)
+	wantClosed(t, c)
+	<-done
+	poll.Eventually(t, 20*time.Second, "the budget given back", func() bool { return budget.Used() == 0 })
+	if budget.Exhausted() != 0 {
+		t.Fatal("the budget ran out before the connection's share")
+	}
+}
+
+// Half-sent messages of several connections stop at the budget they
+// share: the connection that asks past it is cut, the others keep theirs.
+func TestRTMPHalfSentMessagesStopAtTheBudget(t *testing.T) {
+	const held = 48 * 64 << 10 // 3 MiB per connection, under its share
+	budget := limit.NewBudget(5 << 20)
+	s := startGuarded(t, budget)
+	first := handshaken(t, s.Addr())
+	<-sendHalfMessages(first, 48, 1)
+	poll.Eventually(t, 20*time.Second, "the first connection's messages held", func() bool { return budget.Used() == held })
+	second := handshaken(t, s.Addr())
+	done := sendHalfMessages(second, 48, 1)
+	wantClosed(t, second)
+	<-done
+	poll.Eventually(t, 20*time.Second, "the second's bytes given back", func() bool { return budget.Used() == held })
+	if budget.Exhausted() == 0 {
+		t.Fatal("the connection was cut, but not by the budget")
+	}
+}
+
+// sendHalfMessages sets a 64 KiB chunk size and sends, on each of streams
+// chunk streams, rounds chunks of a 1 MiB message, from a goroutine: the
+// server may cut the connection midway. done closes when it stops.
+func sendHalfMessages(c net.Conn, streams, rounds int) (done <-chan struct{}) {
+	stopped := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		// 60 chunk streams, each 64 KiB into a 1 MiB message: 3.75 MiB
-		// per round, twice, past the 4 MiB budget.
-		c.Write(setChunkSize(64 << 10)) //nolint:errcheck // the server cuts the connection midway
-		for round := range 2 {
-			for cs := byte(3); cs < 63; cs++ {
-				var b []byte
-				if round == 0 {
-					b = chunk0(cs, 1<<20, 9, make([]byte, 64<<10))
-				} else {
+		defer close(stopped)
+		if _, err := c.Write(setChunkSize(64 << 10)); err != nil {
+			return
+		}
+		for round := range rounds {
+			for cs := byte(3); cs < byte(3+streams); cs++ {
+				b := chunk0(cs, 1<<20, 9, make([]byte, 64<<10))
+				if round > 0 {
 					b = append([]byte{0xC0 | cs}, make([]byte, 64<<10)...) // type 3: the message goes on
 				}
 				if _, err := c.Write(b); err != nil {
@@ -152,12 +181,7 @@ func TestRTMPHalfSentMessagesStopAtTheBudget(t *testing.T) {
 			}
 		}
 	}()
-	wantClosed(t, c)
-	wg.Wait()
-	poll.Eventually(t, 20*time.Second, "the budget given back", func() bool { return budget.Used() == 0 })
-	if budget.Exhausted() == 0 {
-		t.Fatal("the connection was cut, but not by the budget")
-	}
+	return stopped
 }
 
 func heapAlloc() uint64 {
