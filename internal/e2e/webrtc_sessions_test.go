@@ -10,9 +10,9 @@ import (
 	"streamhub/internal/testkit"
 )
 
-// One address posting real offers gets 429 past webrtc.peraddress, a
-// second address 503 once webrtc.sessions are all taken, and a session
-// ended with DELETE makes room again.
+// One address posting real offers gets 429 past webrtc.peraddress (WHIP
+// too), a second address 503 once webrtc.sessions are all taken, and a
+// session ended with DELETE makes room again.
 func TestWebRTCSessionLimits(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, func(c *config.Config) { c.WebRTC.Sessions, c.WebRTC.Peraddress = 4, 3 })
@@ -28,6 +28,8 @@ func TestWebRTCSessionLimits(t *testing.T) {
 		locations = append(locations, resp.Header.Get("Location"))
 	}
 	assertJSONError(t, postOfferWith(t, first, url, channelPeer(t), nil), http.StatusTooManyRequests)
+	// WHIP's peer connections count alike.
+	assertJSONError(t, postOfferWith(t, first, s.URL+"/v1/whip/live/bounded", channelPeer(t), nil), http.StatusTooManyRequests)
 	if resp := postOfferWith(t, second, url, channelPeer(t), nil); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("another address's first session: %s", resp.Status)
 	}
