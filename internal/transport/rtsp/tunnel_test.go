@@ -15,7 +15,7 @@ import (
 // TestWebSocketTunnelRefused: a raw client asking for RTSP over WebSocket
 // (as gortsplib's own client does) gets 501 with a JSON error and the
 // connection closed, never an upgrade after which one message could take
-// all the memory it sends.
+// all the memory it sends, nor a crash.
 func TestWebSocketTunnelRefused(t *testing.T) {
 	t.Parallel()
 	s := startTestServer(t, 10*time.Second)
@@ -29,10 +29,11 @@ func TestWebSocketTunnelRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c := dialSending(t, s.Addr(), upgrade)
+			// The request and the start of a 1 GiB binary message in one
+			// write: before, gortsplib's refusal of data sent ahead of the
+			// upgrade panicked and took the whole server down.
+			c := dialSending(t, s.Addr(), upgrade+"\x82\x7f\x00\x00\x00\x00\x40\x00\x00\x00\x01\x02\x03\x04")
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			// Then the start of a 1 GiB binary message.
-			c.Write([]byte{0x82, 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4}) //nolint:errcheck // the server may have closed already
 			res, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatalf("no HTTP answer: %v", err)
