@@ -8,7 +8,6 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
-	"streamhub/internal/core/store"
 	"streamhub/internal/core/topic"
 )
 
@@ -40,7 +39,9 @@ func (b *JetStream) PublishAsync(ctx context.Context, m *message.Message, done f
 	p := pendingPublish{m: m, done: done}
 	if m.Retain || !b.Durable(m.Topic) || !b.nc.IsConnected() {
 		p.cursor, p.err = b.Publish(ctx, m)
-	} else if fut, err := b.js.PublishAsync(topic.Subject(b.cfg.Prefix+".m", m.Topic), store.EncodeMessage(nil, m)); err != nil {
+	} else if rec, err := b.record(m); err != nil {
+		p.err = err
+	} else if fut, err := b.js.PublishAsync(topic.Subject(b.cfg.Prefix+".m", m.Topic), rec); err != nil {
 		p.err = unavailable("publish", err)
 	} else {
 		p.ack = fut

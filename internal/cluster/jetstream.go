@@ -208,7 +208,10 @@ func (b *JetStream) Publish(ctx context.Context, m *message.Message) (message.Cu
 	if !b.nc.IsConnected() {
 		return message.Cursor{}, fmt.Errorf("cluster: nats not connected: %w", hub.ErrUnavailable)
 	}
-	rec := store.EncodeMessage(nil, m)
+	rec, err := b.record(m)
+	if err != nil {
+		return message.Cursor{}, err
+	}
 	if m.Retain {
 		if _, err := b.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".r", m.Topic), rec); err != nil {
 			return message.Cursor{}, unavailable("retained", err)
@@ -226,6 +229,18 @@ func (b *JetStream) Publish(ctx context.Context, m *message.Message) (message.Cu
 	}
 	m.Seq, m.Epoch = durablePosition(ack.Sequence), b.epoch
 	return m.Cursor(), nil
+}
+
+// record encodes m for NATS, refusing what the server's max_payload
+// (1 MiB by default) would refuse with ErrTooLarge, which every protocol
+// answers as a message too large, before anything is sent.
+func (b *JetStream) record(m *message.Message) ([]byte, error) {
+	rec := store.EncodeMessage(nil, m)
+	if limit := b.nc.MaxPayload(); limit > 0 && int64(len(rec)) > limit {
+		return nil, fmt.Errorf("cluster: %w: %d bytes with its topic and properties, NATS's max_payload is %d",
+			hub.ErrTooLarge, len(rec), limit)
+	}
+	return rec, nil
 }
 
 // current is the last position this node delivered.

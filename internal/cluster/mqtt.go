@@ -54,6 +54,9 @@ func token(s string) string { return base64.RawURLEncoding.EncodeToString([]byte
 // LoadSession returns the record of session key and its revision; nil and
 // 0 when there is none.
 func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, error) {
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return nil, 0, err
+	}
 	e, err := m.kv.Get(ctx, token(key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, 0, nil
@@ -68,6 +71,9 @@ func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, err
 // is none), and returns the new revision; ok is false when it moved on
 // (another node wrote it since).
 func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint64) (uint64, bool, error) {
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return 0, false, err
+	}
 	var err error
 	var next uint64
 	if rev == 0 {
@@ -86,6 +92,9 @@ func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint
 
 // DeleteSession deletes the record if it is still at revision rev.
 func (m *MQTT) DeleteSession(ctx context.Context, key string, rev uint64) error {
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return err
+	}
 	err := m.kv.Delete(ctx, token(key), jetstream.LastRevision(rev))
 	if err != nil && !revisionConflict(err) {
 		return fmt.Errorf("cluster: delete session: %w", err)
@@ -108,6 +117,9 @@ func (m *MQTT) handoverSubject(node, key string) string {
 // holding it and save its record. It returns once node answered, or with
 // an error when no answer came within handoverWait (the node is gone).
 func (m *MQTT) Handover(ctx context.Context, node, key string) error {
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, handoverWait)
 	defer cancel()
 	if _, err := m.b.nc.RequestWithContext(ctx, m.handoverSubject(node, token(key)), nil); err != nil {
@@ -144,6 +156,9 @@ func (m *MQTT) ServeHandovers(handle func(key string)) (stop func(), err error) 
 // subscriber of the group in the whole cluster. At most once: a message
 // given to a node that then dies is lost.
 func (m *MQTT) Share(queue, filter string, deliver func(*message.Message)) (stop func(), err error) {
+	if err := m.CheckShare(queue, filter); err != nil {
+		return nil, err
+	}
 	var subs []*nats.Subscription
 	stop = func() {
 		for _, s := range subs {
