@@ -19,6 +19,7 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/store"
 	"streamhub/internal/core/topic"
+	"streamhub/internal/quote"
 )
 
 // Config connects a node to NATS.
@@ -95,7 +96,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
+		return nil, fmt.Errorf("cluster: connect to %v: %w", quote.URLs(cfg.URLs), err)
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = autoReplicas(nc)

@@ -16,9 +16,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 	paho3 "github.com/eclipse/paho.mqtt.golang"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/config"
+	"streamhub/internal/testkit"
 )
 
 // longDots is the issue's topic: 1,400 dots, each escaped to "%2E" in its
@@ -134,4 +136,61 @@ func expectInvalidTopic(t *testing.T, what string, resp *http.Response) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"invalid_topic"`) || !strings.Contains(string(body), "limit") {
 		t.Errorf("%s of a long topic answered %d %.300s, want 400 invalid_topic naming the limit", what, resp.StatusCode, body)
 	}
+}
+
+// TestClusterAdminAndPayloadLimit: on a cluster, /v1/admin/topics says
+// which topics are durable as durable.streams does, a publish larger than
+// NATS's max_payload (1 MiB) answers 413 with a JSON error, and the NATS
+// URL's password is not in /v1/admin/config.
+func TestClusterAdminAndPayloadLimit(t *testing.T) {
+	t.Parallel()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoSigs: true, Username: "streamhub", Password: "s3cret-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	natsURL := strings.Replace(ns.ClientURL(), "nats://", "nats://streamhub:s3cret-pw@", 1)
+	s := testkit.Start(t, func(c *config.Config) {
+		c.Cluster.URLs, c.Cluster.Node = []string{natsURL}, "a"
+		c.Durable.Streams = []config.DurableStream{{Filter: "d/#"}}
+	})
+	publishHTTP(t, s, "d/1", "x")
+	publishHTTP(t, s, "n/1", "x")
+	var topics struct {
+		Topics []struct {
+			Name    string
+			Durable bool
+		}
+	}
+	adminGet(t, s, "topics", &topics)
+	durable := map[string]bool{}
+	for _, tp := range topics.Topics {
+		durable[tp.Name] = tp.Durable
+	}
+	if !durable["d/1"] || durable["n/1"] {
+		t.Errorf("/v1/admin/topics durable: %v, want d/1 true and n/1 false", durable)
+	}
+
+	resp, err := http.Post(s.URL+"/v1/publish/d/big", "application/octet-stream", strings.NewReader(strings.Repeat("x", 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"payload_too_large"`) {
+		t.Errorf("a 2 MiB publish answered %d %.300s, want 413 payload_too_large", resp.StatusCode, body)
+	}
+
+	resp = adminDo(t, s, http.MethodGet, "config")
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "s3cret-pw") || !strings.Contains(string(body), "streamhub:xxxxx@") {
+		t.Errorf("/v1/admin/config answered %d %.500s, want the NATS URL without its password", resp.StatusCode, body)
+	}
+	expectReadyAndPublishing(t, s.URL)
 }
