@@ -61,7 +61,7 @@ const nodeRoom = 256
 // not fit a NATS protocol line: the longer of a KV read's subject
 // ("$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>") and a handover's.
 func (m *MQTT) CheckKey(key string) error {
-	bucket := m.kv.Bucket()
+	bucket := m.bucket
 	room := max(len("$JS.API.DIRECT.GET.KV_"+bucket+".$KV."+bucket+"."), len(m.handoverSubject("", ""))+nodeRoom)
 	if n := room + len(token(key)); n > maxSubject {
 		return fmt.Errorf("session key of %d bytes: %w", len(key), subjectTooLong(n))

@@ -21,6 +21,7 @@ import (
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/natstest"
 )
 
 // longDots is the topic: 1,400 dots, each escaped to "%2E" in its
@@ -144,16 +145,7 @@ func expectInvalidTopic(t *testing.T, what string, resp *http.Response) {
 // URL's password is not in /v1/admin/config.
 func TestClusterAdminAndPayloadLimit(t *testing.T) {
 	t.Parallel()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, Username: "streamhub", Password: "s3cret-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	ns := natstest.Start(t, func(o *natsserver.Options) { o.Username, o.Password = "streamhub", "s3cret-pw" })
 	natsURL := strings.Replace(ns.ClientURL(), "nats://", "nats://streamhub:s3cret-pw@", 1)
 	s := testkit.Start(t, func(c *config.Config) {
 		c.Cluster.URLs, c.Cluster.Node = []string{natsURL}, "a"
@@ -161,17 +153,21 @@ func TestClusterAdminAndPayloadLimit(t *testing.T) {
 	})
 	publishHTTP(t, s, "d/1", "x")
 	publishHTTP(t, s, "n/1", "x")
-	var topics struct {
-		Topics []struct {
-			Name    string
-			Durable bool
-		}
-	}
-	adminGet(t, s, "topics", &topics)
 	durable := map[string]bool{}
-	for _, tp := range topics.Topics {
-		durable[tp.Name] = tp.Durable
-	}
+	// A topic is listed once the stream delivered it back to the node.
+	testkit.Eventually(t, 20*time.Second, "both topics in /v1/admin/topics", func() bool {
+		var topics struct {
+			Topics []struct {
+				Name    string
+				Durable bool
+			}
+		}
+		adminGet(t, s, "topics", &topics)
+		for _, tp := range topics.Topics {
+			durable[tp.Name] = tp.Durable
+		}
+		return len(durable) == 2
+	})
 	if !durable["d/1"] || durable["n/1"] {
 		t.Errorf("/v1/admin/topics durable: %v, want d/1 true and n/1 false", durable)
 	}
@@ -193,4 +189,39 @@ func TestClusterAdminAndPayloadLimit(t *testing.T) {
 		t.Errorf("/v1/admin/config answered %d %.500s, want the NATS URL without its password", resp.StatusCode, body)
 	}
 	expectReadyAndPublishing(t, s.URL)
+}
+
+// TestClusterNodeRejoinsRestartedNATS: NATS killed under a running node
+// makes /readyz answer 503; once NATS is back the node reconnects by
+// itself, /readyz answers 200 again, publishes are taken and a
+// subscription made before the loss delivers them.
+func TestClusterNodeRejoinsRestartedNATS(t *testing.T) {
+	t.Parallel()
+	nats := testkit.StartNATSProcess(t)
+	s := testkit.Start(t, func(c *config.Config) { c.Cluster.URLs, c.Cluster.Node = []string{nats.URL}, "a" })
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	sse := sseFrom(t, ctx, s.URL+"/v1/subscribe?topic=r/%23&retained=false", "")
+	if code, _ := publishOn(t, s.URL, "r/1", "before"); code != http.StatusOK {
+		t.Fatalf("publish before: %d", code)
+	}
+	expectEvents(t, sse, "before")
+
+	nats.Kill()
+	waitUnready(t, s.URL)
+	nats.Restart(t)
+	testkit.Eventually(t, 60*time.Second, "the node ready and publishing again", func() bool {
+		code, _ := publishOn(t, s.URL, "r/2", "after")
+		return code == http.StatusOK
+	})
+	expectReadyAndPublishing(t, s.URL)
+	for {
+		ev, err := sse.Next()
+		if err != nil {
+			t.Fatalf("subscription after NATS came back: %v", err)
+		}
+		if ev.Data == "after" {
+			break
+		}
+	}
 }

@@ -4,27 +4,18 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"streamhub/internal/config"
+	"streamhub/internal/testkit/natstest"
 )
 
 // TestJoinedClusterLogHidesPassword: the "joined the cluster" line shows
 // the NATS URL without its password.
 func TestJoinedClusterLogHidesPassword(t *testing.T) {
 	t.Parallel()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, Username: "streamhub", Password: "s3cret-pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	ns := natstest.Start(t, func(o *natsserver.Options) { o.Username, o.Password = "streamhub", "s3cret-pw" })
 	cfg := config.Defaults()
 	cfg.Cluster.URLs = []string{strings.Replace(ns.ClientURL(), "nats://", "nats://streamhub:s3cret-pw@", 1)}
 	cfg.Cluster.Node = "a"
