@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"streamhub/internal/quote"
 )
 
 // secretKeys are configuration keys whose values are never shown.
@@ -47,6 +49,7 @@ func redactValue(v reflect.Value, key string) any {
 		if secretKeys[key] && v.String() != "" {
 			return Redacted
 		}
+		return quote.URL(v.String()) // nats://user:password@host
 	}
 	return v.Interface()
 }

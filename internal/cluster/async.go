@@ -8,7 +8,6 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
-	"streamhub/internal/core/store"
 	"streamhub/internal/core/topic"
 )
 
@@ -38,9 +37,12 @@ type pendingPublish struct {
 // path and wait their turn to be told.
 func (b *JetStream) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
 	p := pendingPublish{m: m, done: done}
-	if m.Retain || !b.Durable(m.Topic) || !b.nc.IsConnected() {
+	l := b.link()
+	if m.Retain || !b.Durable(m.Topic) || !l.nc.IsConnected() {
 		p.cursor, p.err = b.Publish(ctx, m)
-	} else if fut, err := b.js.PublishAsync(topic.Subject(b.cfg.Prefix+".m", m.Topic), store.EncodeMessage(nil, m)); err != nil {
+	} else if rec, err := l.record(m); err != nil {
+		p.err = err
+	} else if fut, err := l.js.PublishAsync(topic.Subject(b.cfg.Prefix+".m", m.Topic), rec); err != nil {
 		p.err = unavailable("publish", err)
 	} else {
 		p.ack = fut

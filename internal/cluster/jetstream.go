@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,13 +53,10 @@ type Config struct {
 // node, the last durable position that node delivered plus a local count
 // (positions.go).
 type JetStream struct {
-	cfg      Config
-	log      *slog.Logger
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	messages jetstream.Stream
-	retained jetstream.Stream
-	epoch    string
+	cfg   Config
+	log   *slog.Logger
+	cur   atomic.Pointer[link] // the NATS connection in use (link.go)
+	epoch string
 	// startSeq is where Run starts: the stream's end when the node
 	// joined, so that nothing published after Retained was read is missed.
 	startSeq uint64
@@ -86,52 +84,42 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	opts := []nats.Option{nats.Name("streamhub " + cfg.Node), nats.MaxReconnects(-1)}
-	if cfg.Creds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.Creds))
-	}
-	if cfg.CA != "" {
-		opts = append(opts, nats.RootCAs(cfg.CA))
-	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	b := &JetStream{cfg: cfg, log: log, pending: make(chan pendingPublish, asyncWindow), closed: make(chan struct{})}
+	l, err := b.dial()
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
-	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = autoReplicas(nc)
-		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", cfg.Replicas, "servers", len(nc.Servers()))
-	}
-	b := &JetStream{cfg: cfg, log: log, nc: nc, pending: make(chan pendingPublish, asyncWindow), closed: make(chan struct{})}
-	if err := b.join(ctx); err != nil {
-		nc.Close()
 		return nil, err
 	}
+	if b.cfg.Replicas <= 0 {
+		b.cfg.Replicas = autoReplicas(l.nc)
+		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", b.cfg.Replicas, "servers", len(l.nc.Servers()))
+	}
+	if err := b.join(ctx, l); err != nil {
+		l.nc.Close()
+		return nil, err
+	}
+	b.cur.Store(l)
 	go b.tellPublishers()
 	return b, nil
 }
 
-func (b *JetStream) join(ctx context.Context) error {
-	js, err := jetstream.New(b.nc, jetstream.WithDefaultTimeout(b.cfg.Timeout),
-		jetstream.WithPublishAsyncTimeout(b.cfg.Timeout), jetstream.WithPublishAsyncMaxPending(asyncWindow))
-	if err != nil {
-		return fmt.Errorf("cluster: jetstream: %w", err)
-	}
-	b.js = js
+// join creates (or updates) the cluster's streams through l and takes
+// the position space from the message stream.
+func (b *JetStream) join(ctx context.Context, l *link) (err error) {
 	name := strings.ToUpper(b.cfg.Prefix)
-	b.messages, err = js.CreateOrUpdateStream(ctx, b.applyLimits(jetstream.StreamConfig{
+	l.messages, err = l.js.CreateOrUpdateStream(ctx, b.applyLimits(jetstream.StreamConfig{
 		Name: name, Subjects: []string{b.cfg.Prefix + ".m.>", b.tickSubject()}, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas,
 	}))
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", name, err)
 	}
-	b.retained, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	l.retained, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: name + "_RETAINED", Subjects: []string{b.cfg.Prefix + ".r.>"}, Storage: jetstream.FileStorage,
 		Replicas: b.cfg.Replicas, MaxMsgsPerSubject: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s_RETAINED: %w", name, err)
 	}
-	info, err := b.messages.Info(ctx)
+	info, err := l.messages.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", name, err)
 	}
@@ -165,11 +153,11 @@ func (b *JetStream) Replicas() int { return b.cfg.Replicas }
 // acknowledgement are told the broker is unavailable.
 func (b *JetStream) Close() {
 	b.closeOnce.Do(func() { close(b.closed) })
-	b.nc.Close()
+	b.link().nc.Close()
 }
 
 // Connected reports whether NATS is reachable now (readiness).
-func (b *JetStream) Connected() bool { return b.nc.IsConnected() }
+func (b *JetStream) Connected() bool { return b.link().nc.IsConnected() }
 
 // Status is this node's view of NATS, for /metrics and $SYS.
 type Status struct {
@@ -181,9 +169,10 @@ type Status struct {
 
 // Status reports the node's name and NATS connection now.
 func (b *JetStream) Status() Status {
-	st := Status{Node: b.cfg.Node, Connected: b.nc.IsConnected(), Peers: b.nc.Servers()}
+	nc := b.link().nc
+	st := Status{Node: b.cfg.Node, Connected: nc.IsConnected(), Peers: nc.Servers()}
 	if st.Connected {
-		st.Server = b.nc.ConnectedUrlRedacted()
+		st.Server = nc.ConnectedUrlRedacted()
 	}
 	return st
 }
@@ -205,27 +194,43 @@ func (b *JetStream) Durable(name string) bool {
 // current position, since m gets its own on each node as it arrives. A
 // retained message first replaces its topic's retained record.
 func (b *JetStream) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
-	if !b.nc.IsConnected() {
+	l := b.link()
+	if !l.nc.IsConnected() {
 		return message.Cursor{}, fmt.Errorf("cluster: nats not connected: %w", hub.ErrUnavailable)
 	}
-	rec := store.EncodeMessage(nil, m)
+	rec, err := l.record(m)
+	if err != nil {
+		return message.Cursor{}, err
+	}
 	if m.Retain {
-		if _, err := b.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".r", m.Topic), rec); err != nil {
+		if _, err := l.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".r", m.Topic), rec); err != nil {
 			return message.Cursor{}, unavailable("retained", err)
 		}
 	}
 	if !b.Durable(m.Topic) {
-		if err := b.nc.Publish(topic.Subject(b.cfg.Prefix+".n", m.Topic), rec); err != nil {
+		if err := l.nc.Publish(topic.Subject(b.cfg.Prefix+".n", m.Topic), rec); err != nil {
 			return message.Cursor{}, unavailable("publish", err)
 		}
 		return message.Cursor{Epoch: b.epoch, Seq: b.current()}, nil
 	}
-	ack, err := b.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".m", m.Topic), rec)
+	ack, err := l.js.Publish(ctx, topic.Subject(b.cfg.Prefix+".m", m.Topic), rec)
 	if err != nil {
 		return message.Cursor{}, unavailable("publish", err)
 	}
 	m.Seq, m.Epoch = durablePosition(ack.Sequence), b.epoch
 	return m.Cursor(), nil
+}
+
+// record encodes m for NATS, refusing what the server's max_payload
+// (1 MiB by default) would refuse with ErrTooLarge, which every protocol
+// answers as a message too large, before anything is sent.
+func (l *link) record(m *message.Message) ([]byte, error) {
+	rec := store.EncodeMessage(nil, m)
+	if limit := l.nc.MaxPayload(); limit > 0 && int64(len(rec)) > limit {
+		return nil, fmt.Errorf("cluster: %w: %d bytes with its topic and properties, NATS's max_payload is %d",
+			hub.ErrTooLarge, len(rec), limit)
+	}
+	return rec, nil
 }
 
 // current is the last position this node delivered.
@@ -247,16 +252,45 @@ func unavailable(what string, err error) error {
 
 // Run delivers every message published from the node's start on until
 // ctx ends: the stream's in stream order (an ordered consumer recreates
-// itself after a reconnect, from where it stopped), and what arrives on
-// the core NATS subjects in between, as it arrives.
+// itself after a reconnect, from where it stopped; a new one follows a
+// redialled link, or one that failed), and what arrives on the core NATS
+// subjects in between, as it arrives.
 func (b *JetStream) Run(ctx context.Context, deliver func(*message.Message)) error {
-	sub, err := b.nc.Subscribe(b.cfg.Prefix+".n.>", func(msg *nats.Msg) { b.deliverNonDurable(msg.Data, deliver) })
+	stop, err := b.follow(func(nc *nats.Conn) (func(), error) {
+		sub, err := nc.Subscribe(b.cfg.Prefix+".n.>", func(msg *nats.Msg) { b.deliverNonDurable(msg.Data, deliver) })
+		if err != nil {
+			return nil, fmt.Errorf("cluster: subscribe: %w", err)
+		}
+		return func() { _ = sub.Unsubscribe() }, nil
+	})
 	if err != nil {
-		return fmt.Errorf("cluster: subscribe: %w", err)
+		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: b.startSeq,
+	defer stop()
+	for {
+		l := b.link()
+		if err := b.consume(ctx, l, deliver); err != nil && ctx.Err() == nil {
+			b.log.Warn("cluster: stream consumer ended; starting another", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.lost:
+			select { // the next link
+			case <-ctx.Done():
+				return nil
+			case <-l.next:
+			}
+		case <-time.After(b.cfg.Timeout):
+		}
+	}
+}
+
+// consume delivers the stream's messages after the last delivered,
+// through l, until ctx ends, l is lost or the consumer fails.
+func (b *JetStream) consume(ctx context.Context, l *link, deliver func(*message.Message)) error {
+	cons, err := l.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(b.current()) + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: consumer: %w", err)
@@ -265,8 +299,14 @@ func (b *JetStream) Run(ctx context.Context, deliver func(*message.Message)) err
 	if err != nil {
 		return fmt.Errorf("cluster: consume: %w", err)
 	}
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-l.lost:
+		case <-done:
+		}
 		it.Stop()
 	}()
 	for {
@@ -332,7 +372,7 @@ func (b *JetStream) tickSubject() string { return b.cfg.Prefix + ".t" }
 func (b *JetStream) tick() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	if _, err := b.js.Publish(ctx, b.tickSubject(), nil); err != nil {
+	if _, err := b.link().js.Publish(ctx, b.tickSubject(), nil); err != nil {
 		b.log.Warn("cluster: tick not stored", "err", err)
 	}
 }
@@ -364,7 +404,8 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 	}
 	// Retention may have removed all of (after, upTo]: then no fetch
 	// would ever bring a message of it.
-	info, err := b.messages.Info(ctx)
+	messages := b.link().messages
+	info, err := messages.Info(ctx)
 	if err != nil {
 		return nil, after, false, unavailable("replay: stream info", err)
 	}
@@ -379,7 +420,7 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 		from = max(from, info.State.FirstSeq-1)
 	}
 	batch := int(min(uint64(limit), streamSeq(upTo)-from))
-	cons, err := b.messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	cons, err := messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(after) + 1,
 	})
 	if err != nil {
@@ -461,14 +502,15 @@ const (
 )
 
 func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error) {
-	info, err := b.retained.Info(ctx)
+	retained := b.link().retained
+	info, err := retained.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: retained stream: %w", err)
 	}
 	if info.State.Msgs == 0 {
 		return nil, nil
 	}
-	cons, err := b.retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	cons, err := retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
 	if err != nil {
 		return nil, unavailable("retained consumer", err)
 	}
@@ -494,7 +536,7 @@ func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error
 
 // StoredMessages is how many messages the stream holds now (tests, $SYS).
 func (b *JetStream) StoredMessages(ctx context.Context) uint64 {
-	info, err := b.messages.Info(ctx)
+	info, err := b.link().messages.Info(ctx)
 	if err != nil {
 		return 0
 	}

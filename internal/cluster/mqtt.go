@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,8 +22,13 @@ import (
 // handover of a session from the node holding it, and the queue
 // subscriptions that spread a $share group's messages over the cluster.
 type MQTT struct {
-	b  *JetStream
-	kv jetstream.KeyValue
+	b      *JetStream
+	bucket string
+	// kv is the bucket through link kvLink: bound again to a redialled
+	// link on first use (bucketNow).
+	mu     sync.Mutex
+	kvLink *link
+	kv     jetstream.KeyValue
 }
 
 // handoverWait bounds how long a node waits for the holder of a session to
@@ -34,13 +40,29 @@ const handoverWait = time.Second
 // with the cluster's replicas.
 func (b *JetStream) MQTT(ctx context.Context) (*MQTT, error) {
 	name := strings.ToUpper(b.cfg.Prefix) + "_MQTT_SESSIONS"
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	l := b.link()
+	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas, History: 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", name, err)
 	}
-	return &MQTT{b: b, kv: kv}, nil
+	return &MQTT{b: b, bucket: name, kvLink: l, kv: kv}, nil
+}
+
+// bucketNow is the session bucket through the link in use.
+func (m *MQTT) bucketNow(ctx context.Context) (jetstream.KeyValue, error) {
+	l := m.b.link()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kvLink != l {
+		kv, err := l.js.KeyValue(ctx, m.bucket)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: key-value bucket %s: %w", m.bucket, err)
+		}
+		m.kvLink, m.kv = l, kv
+	}
+	return m.kv, nil
 }
 
 // Node is this node's name, which holds sessions.
@@ -54,7 +76,14 @@ func token(s string) string { return base64.RawURLEncoding.EncodeToString([]byte
 // LoadSession returns the record of session key and its revision; nil and
 // 0 when there is none.
 func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, error) {
-	e, err := m.kv.Get(ctx, token(key))
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return nil, 0, err
+	}
+	kv, err := m.bucketNow(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := kv.Get(ctx, token(key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, 0, nil
 	}
@@ -68,12 +97,18 @@ func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, err
 // is none), and returns the new revision; ok is false when it moved on
 // (another node wrote it since).
 func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint64) (uint64, bool, error) {
-	var err error
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return 0, false, err
+	}
+	kv, err := m.bucketNow(ctx)
+	if err != nil {
+		return 0, false, err
+	}
 	var next uint64
 	if rev == 0 {
-		next, err = m.kv.Create(ctx, token(key), rec)
+		next, err = kv.Create(ctx, token(key), rec)
 	} else {
-		next, err = m.kv.Update(ctx, token(key), rec, rev)
+		next, err = kv.Update(ctx, token(key), rec, rev)
 	}
 	if err == nil {
 		return next, true, nil
@@ -86,7 +121,14 @@ func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint
 
 // DeleteSession deletes the record if it is still at revision rev.
 func (m *MQTT) DeleteSession(ctx context.Context, key string, rev uint64) error {
-	err := m.kv.Delete(ctx, token(key), jetstream.LastRevision(rev))
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return err
+	}
+	kv, err := m.bucketNow(ctx)
+	if err != nil {
+		return err
+	}
+	err = kv.Delete(ctx, token(key), jetstream.LastRevision(rev))
 	if err != nil && !revisionConflict(err) {
 		return fmt.Errorf("cluster: delete session: %w", err)
 	}
@@ -108,9 +150,12 @@ func (m *MQTT) handoverSubject(node, key string) string {
 // holding it and save its record. It returns once node answered, or with
 // an error when no answer came within handoverWait (the node is gone).
 func (m *MQTT) Handover(ctx context.Context, node, key string) error {
+	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, handoverWait)
 	defer cancel()
-	if _, err := m.b.nc.RequestWithContext(ctx, m.handoverSubject(node, token(key)), nil); err != nil {
+	if _, err := m.b.link().nc.RequestWithContext(ctx, m.handoverSubject(node, token(key)), nil); err != nil {
 		return fmt.Errorf("cluster: handover of a session from node %q: %w", node, err)
 	}
 	return nil
@@ -119,7 +164,7 @@ func (m *MQTT) Handover(ctx context.Context, node, key string) error {
 // ServeHandovers answers this node's handover requests once handle(key)
 // returned; stop ends it.
 func (m *MQTT) ServeHandovers(handle func(key string)) (stop func(), err error) {
-	sub, err := m.b.nc.Subscribe(m.handoverSubject(m.b.cfg.Node, "*"), func(msg *nats.Msg) {
+	cb := func(msg *nats.Msg) {
 		raw, err := base64.RawURLEncoding.DecodeString(msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:])
 		if err != nil {
 			return
@@ -128,15 +173,18 @@ func (m *MQTT) ServeHandovers(handle func(key string)) (stop func(), err error) 
 			handle(string(raw))
 			_ = msg.Respond(nil)
 		}()
+	}
+	return m.b.follow(func(nc *nats.Conn) (func(), error) {
+		sub, err := nc.Subscribe(m.handoverSubject(m.b.cfg.Node, "*"), cb)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
+		}
+		if err := nc.Flush(); err != nil { // NATS knows the node listens before its clients come
+			_ = sub.Unsubscribe()
+			return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
+		}
+		return func() { _ = sub.Unsubscribe() }, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
-	}
-	if err := m.b.nc.Flush(); err != nil { // NATS knows the node listens before its clients come
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("cluster: subscribe to handovers: %w", err)
-	}
-	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 // Share delivers the messages of filter (durable and not) that NATS gives
@@ -144,11 +192,8 @@ func (m *MQTT) ServeHandovers(handle func(key string)) (stop func(), err error) 
 // subscriber of the group in the whole cluster. At most once: a message
 // given to a node that then dies is lost.
 func (m *MQTT) Share(queue, filter string, deliver func(*message.Message)) (stop func(), err error) {
-	var subs []*nats.Subscription
-	stop = func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
-		}
+	if err := m.CheckShare(queue, filter); err != nil {
+		return nil, err
 	}
 	cb := func(msg *nats.Msg) {
 		if dm, err := store.DecodeMessage(msg.Data, m.b.epoch); err == nil && topic.Match(filter, dm.Topic) {
@@ -156,20 +201,28 @@ func (m *MQTT) Share(queue, filter string, deliver func(*message.Message)) (stop
 			deliver(dm)
 		}
 	}
-	for _, kind := range []string{".m", ".n"} {
-		for _, subject := range topic.SubjectFilters(m.b.cfg.Prefix+kind, filter) {
-			s, err := m.b.nc.QueueSubscribe(subject, token(queue), cb)
-			if err != nil {
-				stop()
-				return nil, fmt.Errorf("cluster: queue subscribe %s: %w", subject, err)
+	return m.b.follow(func(nc *nats.Conn) (func(), error) {
+		var subs []*nats.Subscription
+		stop := func() {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
 			}
-			subs = append(subs, s)
 		}
-	}
-	// Once NATS has the interest, a publish anywhere after SUBACK reaches it.
-	if err := m.b.nc.Flush(); err != nil {
-		stop()
-		return nil, fmt.Errorf("cluster: queue subscribe: %w", err)
-	}
-	return stop, nil
+		for _, kind := range []string{".m", ".n"} {
+			for _, subject := range topic.SubjectFilters(m.b.cfg.Prefix+kind, filter) {
+				s, err := nc.QueueSubscribe(subject, token(queue), cb)
+				if err != nil {
+					stop()
+					return nil, fmt.Errorf("cluster: queue subscribe %s: %w", subject, err)
+				}
+				subs = append(subs, s)
+			}
+		}
+		// Once NATS has the interest, a publish anywhere after SUBACK reaches it.
+		if err := nc.Flush(); err != nil {
+			stop()
+			return nil, fmt.Errorf("cluster: queue subscribe: %w", err)
+		}
+		return stop, nil
+	})
 }

@@ -72,7 +72,7 @@ func (b *JetStream) Gap(ctx context.Context, filters []string, after uint64) (bo
 	if !b.durableAny(filters) {
 		return false, nil
 	}
-	info, err := b.messages.Info(ctx)
+	info, err := b.link().messages.Info(ctx)
 	if err != nil {
 		return false, fmt.Errorf("cluster: stream info: %w", err)
 	}

@@ -4,6 +4,7 @@
 package quote
 
 import (
+	"net/url"
 	"strconv"
 	"unicode/utf8"
 )
@@ -28,4 +29,27 @@ func Truncate(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// URL returns s with the password of its user info replaced by "xxxxx"
+// (url.URL.Redacted), for a URL shown in a log line, an error or the
+// admin API; any other s as it is.
+func URL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
+}
+
+// URLs is URL of each of urls.
+func URLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, s := range urls {
+		out[i] = URL(s)
+	}
+	return out
 }

@@ -19,3 +19,17 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+func TestURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"nats://user:pw@host:4222", "nats://user:xxxxx@host:4222"},
+		{"nats://user@host:4222", "nats://user@host:4222"},
+		{"nats://host:4222", "nats://host:4222"},
+		{"not a url: %zz", "not a url: %zz"},
+	} {
+		if got := URL(tc.in); got != tc.want {
+			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

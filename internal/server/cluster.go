@@ -8,6 +8,7 @@ import (
 
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
+	"streamhub/internal/quote"
 	"streamhub/internal/transport/mqtt"
 )
 
@@ -37,7 +38,7 @@ func openCluster(cfg config.Config, log *slog.Logger) (*cluster.JetStream, error
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	log.Info("joined the cluster", "node", cc.Node, "nats", cc.URLs, "epoch", b.Epoch())
+	log.Info("joined the cluster", "node", cc.Node, "nats", quote.URLs(cc.URLs), "epoch", b.Epoch())
 	return b, nil
 }
 

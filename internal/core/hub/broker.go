@@ -56,6 +56,22 @@ type GapReporter interface {
 	Gap(ctx context.Context, filters []string, after uint64) (bool, error)
 }
 
+// NameChecker is a Broker whose engine cannot carry every valid topic
+// name or filter (NATS closes a connection sending a subject longer than
+// its protocol line). The hub refuses what it refuses before anything
+// reaches the engine: its errors wrap topic.ErrSubjectTooLong, which every
+// protocol answers as an invalid topic.
+type NameChecker interface {
+	CheckName(name string) error
+	CheckFilter(filter string) error
+}
+
+// DurableReporter is a Broker that stores some topics only (the embedded
+// broker's store answers through Store.Durable instead).
+type DurableReporter interface {
+	Durable(name string) bool
+}
+
 // AsyncPublisher is a Broker whose publisher need not wait for the
 // engine: PublishAsync tells done what Publish would have returned, once
 // it is known, for all publishes in the order they were made, without

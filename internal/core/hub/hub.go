@@ -64,6 +64,7 @@ type Hub struct {
 	log     *slog.Logger
 	observe Observer
 	broker  Broker
+	names   NameChecker // the broker's bounds on names, nil if it has none
 	epoch   string
 	// stopRun ends a shared broker's Run; runDone is closed when it returned.
 	stopRun context.CancelFunc
@@ -198,6 +199,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		h.broker = localBroker{h}
 		return h, nil
 	}
+	h.names, _ = broker.(NameChecker)
 	if err := h.joinBroker(broker); err != nil {
 		return nil, err
 	}
@@ -281,10 +283,33 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 	tell(h.broker.Publish(ctx, m))
 }
 
+// ValidateName checks a topic name a message may be published to: the
+// topic grammar, and what the broker can carry (a cluster's NATS subjects).
+func (h *Hub) ValidateName(name string) error {
+	if !topic.IsValidName(name) {
+		return topic.ValidateName(name)
+	}
+	if h.names != nil {
+		return h.names.CheckName(name)
+	}
+	return nil
+}
+
+// ValidateFilter checks a subscription filter as ValidateName checks a name.
+func (h *Hub) ValidateFilter(filter string) error {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return err
+	}
+	if h.names != nil {
+		return h.names.CheckFilter(filter)
+	}
+	return nil
+}
+
 // admit checks m against the hub's limits and stamps its time.
 func (h *Hub) admit(m *message.Message) error {
-	if !topic.IsValidName(m.Topic) {
-		return topic.ValidateName(m.Topic)
+	if err := h.ValidateName(m.Topic); err != nil {
+		return err
 	}
 	if len(m.Payload) > h.cfg.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
@@ -518,12 +543,12 @@ type Start struct {
 // Subscribe adds filters to s, queueing its backlog (retained messages, or
 // history after a cursor) before any live message.
 func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
+	h := s.hub
 	for _, f := range filters {
-		if err := topic.ValidateFilter(f); err != nil {
+		if err := h.ValidateFilter(f); err != nil {
 			return Start{}, err
 		}
 	}
-	h := s.hub
 	if from.FromSeq == 0 && (!from.Since.IsZero() || from.Last > 0) {
 		after, err := h.position(filters, from)
 		if err != nil {

@@ -41,6 +41,29 @@ func Subject(prefix, name string) string {
 	return b.String()
 }
 
+// SubjectLen is len(Subject(prefix, name)), counted without building it.
+func SubjectLen(prefix, name string) int {
+	n := len(prefix)
+	for level := range strings.SplitSeq(name, "/") {
+		n += 1 + tokenLen(level)
+	}
+	return n
+}
+
+// tokenLen is the length of a level's token (writeToken).
+func tokenLen(level string) int {
+	if level == "" {
+		return len(emptyLevel)
+	}
+	n := len(level)
+	for i := 0; i < len(level); i++ {
+		if !plainSubjectByte(level[i]) {
+			n += 2 // '%' and two hex digits for one byte
+		}
+	}
+	return n
+}
+
 func writeToken(b *strings.Builder, level string) {
 	if level == "" {
 		b.WriteString(emptyLevel)

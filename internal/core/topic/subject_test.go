@@ -101,6 +101,9 @@ func FuzzSubjectRoundTrip(f *testing.F) {
 			return
 		}
 		subject := Subject("sh", name)
+		if n := SubjectLen("sh", name); n != len(subject) {
+			t.Fatalf("SubjectLen(%q) = %d, len(Subject) = %d", name, n, len(subject))
+		}
 		if !validNATSSubject(subject) {
 			t.Fatalf("Subject(%q) = %q, not a valid NATS subject", name, subject)
 		}

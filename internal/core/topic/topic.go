@@ -24,6 +24,9 @@ var (
 	ErrWildcard    = errors.New("topic name contains a wildcard (+ or #)")
 	ErrBadWildcard = errors.New("wildcard must occupy a whole level")
 	ErrHashNotLast = errors.New("# must be the last level of a filter")
+	// ErrSubjectTooLong: on a cluster a topic travels as a NATS subject
+	// (subject.go), which NATS bounds far below MaxLength.
+	ErrSubjectTooLong = errors.New("topic is too long for the cluster")
 )
 
 func checkCommon(s string) error {
@@ -44,7 +47,7 @@ func checkCommon(s string) error {
 
 // IsInvalid reports whether err is a validation error of this package.
 func IsInvalid(err error) bool {
-	for _, e := range []error{ErrEmpty, ErrTooLong, ErrInvalidUTF8, ErrNullChar, ErrWildcard, ErrBadWildcard, ErrHashNotLast} {
+	for _, e := range []error{ErrEmpty, ErrTooLong, ErrInvalidUTF8, ErrNullChar, ErrWildcard, ErrBadWildcard, ErrHashNotLast, ErrSubjectTooLong} {
 		if errors.Is(err, e) {
 			return true
 		}

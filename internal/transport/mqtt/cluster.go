@@ -41,6 +41,11 @@ type Cluster interface {
 	// Share delivers the messages of filter that the cluster gives this
 	// node out of queue group queue: each to one node only.
 	Share(queue, filter string, deliver func(*message.Message)) (stop func(), err error)
+	// CheckKey refuses a session key, and CheckShare a $share group (its
+	// queue and filter), that NATS could not carry: the CONNECT or the
+	// SUBSCRIBE is refused before anything reaches NATS.
+	CheckKey(key string) error
+	CheckShare(queue, filter string) error
 }
 
 // clusterTimeout bounds each exchange with the cluster about a session.

@@ -98,6 +98,9 @@ func (n clusterNode) Share(string, string, func(*message.Message)) (func(), erro
 	return func() {}, nil
 }
 
+func (clusterNode) CheckKey(string) error           { return nil }
+func (clusterNode) CheckShare(string, string) error { return nil }
+
 func (n clusterNode) holder(key string) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -10,7 +10,6 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/message"
-	"streamhub/internal/core/topic"
 )
 
 // handshake reads CONNECT and answers CONNACK; it reports success.
@@ -34,7 +33,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	cp := pk.Connect
-	if cp.WillFlag && topic.ValidateName(cp.WillTopic) != nil {
+	if cp.WillFlag && s.hub.ValidateName(cp.WillTopic) != nil {
 		c.refuse(pk, packets.ErrTopicNameInvalid)
 		return false
 	}

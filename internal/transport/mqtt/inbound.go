@@ -233,7 +233,10 @@ func (c *conn) publishOutcome(qos byte, err error) (reason byte, ok bool) {
 	}
 	reason = packets.ErrUnspecifiedError.Code
 	kick := reason
-	if errors.Is(err, hub.ErrUnavailable) {
+	switch {
+	case topic.IsInvalid(err): // a topic a cluster cannot carry (hub.ValidateName)
+		reason, kick = packets.ErrTopicNameInvalid.Code, packets.ErrTopicNameInvalid.Code
+	case errors.Is(err, hub.ErrUnavailable):
 		// Not stored, so not acknowledged: 0x97 tells an MQTT 5
 		// client to try later; without a PUBACK to carry it, the
 		// connection ends with "server busy" and the client

@@ -38,6 +38,11 @@ type Hub interface {
 	// while they are stored (hub.Hub.PublishAsync).
 	PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error))
 	Stats() hub.Stats
+	// ValidateName and ValidateFilter check a topic or filter the way
+	// Publish and Subscribe will (the topic grammar, and what a cluster
+	// can carry), for what is checked before either (a will, a $share).
+	ValidateName(name string) error
+	ValidateFilter(filter string) error
 }
 
 // Config tunes the broker.

@@ -11,7 +11,6 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
-	"streamhub/internal/core/topic"
 )
 
 // subOpts are one filter's MQTT subscription options.
@@ -339,7 +338,10 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	opts := subOpts{qos: min(f.Qos, 2), noLocal: f.NoLocal, rap: f.RetainAsPublished,
 		retainHandling: f.RetainHandling, id: f.Identifier}
 	if group, filter, ok := parseShare(f.Filter); ok {
-		if group == "" || topic.ValidateFilter(filter) != nil {
+		if group == "" || ss.srv.hub.ValidateFilter(filter) != nil {
+			return packets.ErrTopicFilterInvalid.Code
+		}
+		if cl := ss.srv.cfg.Cluster; cl != nil && cl.CheckShare(f.Filter, filter) != nil {
 			return packets.ErrTopicFilterInvalid.Code
 		}
 		ss.mu.Lock()
@@ -353,7 +355,7 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 		}
 		return opts.qos
 	}
-	if topic.ValidateFilter(f.Filter) != nil {
+	if ss.srv.hub.ValidateFilter(f.Filter) != nil {
 		return packets.ErrTopicFilterInvalid.Code
 	}
 	ss.mu.Lock()

@@ -24,7 +24,11 @@ func (c *conn) takeOverSession(who *auth.Identity, cp packets.ConnectParams, exp
 		terms.willDelay = time.Duration(cp.WillProperties.WillDelayInterval) * time.Second
 	}
 	var rev uint64
-	if c.srv.cfg.Cluster != nil {
+	if cl := c.srv.cfg.Cluster; cl != nil {
+		if err := cl.CheckKey(sessionKey(owner, id)); err != nil {
+			c.srv.log.Info("MQTT client identifier refused", "transport", "mqtt", "err", err)
+			return nil, false, false
+		}
 		rev = c.srv.adopt(sessionKey(owner, id), cp.Clean)
 	}
 	ss, present, ok = c.srv.claimSession(c, owner, id, cp.Clean, terms)

@@ -17,6 +17,7 @@ import (
 	"streamhub/internal/codec/wsproto"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit"
 )
@@ -53,11 +54,7 @@ func (c Commands) Handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 		}
 		cursor, err := c.Hub.Publish(ctx, m)
 		if err != nil {
-			code := envelope.CodePublishFailed
-			if errors.Is(err, hub.ErrUnavailable) {
-				code = envelope.CodeUnavailable
-			}
-			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: code, Message: err.Error()}
+			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: publishErrorCode(err), Message: err.Error()}
 		}
 		c.Meter.Received(1)
 		return envelope.Control{Type: envelope.TypeAck, ID: req.ID, Cursor: cursor.String()}
@@ -90,8 +87,20 @@ func (c Commands) Handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 	}
 }
 
+func publishErrorCode(err error) string {
+	switch {
+	case errors.Is(err, hub.ErrUnavailable):
+		return envelope.CodeUnavailable
+	case topic.IsInvalid(err): // a topic a cluster cannot carry (hub.ValidateName)
+		return envelope.CodeBadRequest
+	}
+	return envelope.CodePublishFailed
+}
+
 func subscribeErrorCode(err error) string {
 	switch {
+	case topic.IsInvalid(err):
+		return envelope.CodeBadRequest
 	case kit.IsForbidden(err):
 		return envelope.CodeForbidden
 	case errors.Is(err, hub.ErrTooManySubscriptions):
