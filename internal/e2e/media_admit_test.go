@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,32 +41,36 @@ func TestMediaConnectionsLimitedPerAddress(t *testing.T) {
 	// limit, and the metrics count both protocols' connections.
 	wantRTSPOptions(t, rtspConn)
 	wantRTSPOptions(t, dialFrom(t, "127.0.0.2", rtspAddr))
-	if rtmp, rtsp := gaugeOf(t, srv, "rtmp"), gaugeOf(t, srv, "rtsp"); rtmp != 1 || rtsp != 2 {
-		t.Fatalf("streamhub_connections: rtmp %d, rtsp %d; want 1 and 2", rtmp, rtsp)
+	if g := connectionGauges(t, srv); g["rtmp"] != 1 || g["rtsp"] != 2 {
+		t.Fatalf("streamhub_connections: %v, want rtmp 1 and rtsp 2", g)
 	}
 }
 
-// gaugeOf reads streamhub_connections{transport} from /metrics, asked
-// from 127.0.0.2: 127.0.0.1's connections are the test's.
-func gaugeOf(t *testing.T, srv *testkit.Server, transport string) int {
+// connectionGauges reads streamhub_connections by transport from
+// /metrics, asked from 127.0.0.3: 127.0.0.1's and 127.0.0.2's connections
+// are the test's, up to the limit.
+func connectionGauges(t *testing.T, srv *testkit.Server) map[string]int {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).DialContext}}
 	resp, err := client.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	prefix := `streamhub_connections{transport="` + transport + `"} `
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	gauges := map[string]int{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			var n int
-			fmt.Sscan(v, &n)
-			return n
+		var transport string
+		var n int
+		if _, err := fmt.Sscanf(sc.Text(), `streamhub_connections{transport=%q} %d`, &transport, &n); err == nil {
+			gauges[transport] = n
 		}
 	}
-	return 0
+	return gauges
 }
 
 // wantRTSPOptions sends OPTIONS on c and wants a 200.
