@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/config"
 	"streamhub/internal/testkit"
 )
 
@@ -12,7 +13,7 @@ import (
 // RTSP and HLS readers (ffmpeg, ffprobe) are listed by GET
 // /v1/admin/clients with their path, counted per protocol in the stats
 // and GET /v1/media (0, 1, 2 RTSP readers, not one stream), and DELETE
-// kicks them: the ffmpeg publisher is cut off and exits.
+// kicks them: the ffmpeg publisher and RTSP reader are cut off and exit.
 func TestMediaClientsListedCountedKicked(t *testing.T) {
 	requireFFmpeg(t)
 	t.Parallel()
@@ -43,7 +44,12 @@ func TestMediaClientsListedCountedKicked(t *testing.T) {
 	wantReaders("rtsp", 2)
 	first.stop()
 	wantReaders("rtsp", 1)
-	second.stop()
+	kick(t, srv, findClient(t, srv, "rtsp", "reader").ID) // the session and its connection close
+	select {
+	case <-second.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the kicked ffmpeg RTSP reader is still running")
+	}
 	wantReaders("rtsp", 0)
 
 	// An HLS reader is listed, counted, and kicked with a 403.
@@ -123,4 +129,21 @@ func getStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// An HLS reader, which has no connection of its own, leaves the list and
+// the count once it has made no request for hls.idle.
+func TestMediaHLSReaderExpires(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv := mediaServer(t, func(c *config.Config) { c.HLS.Idle = 5 * time.Second })
+	publishFFmpeg(t, "flv", "rtmp://"+srv.RTMP().Addr()+"/live/cam1")
+	waitOnline(t, srv, "live/cam1")
+	probe(t, srv.URL+"/hls/live/cam1/index.m3u8")
+	if c := findClient(t, srv, "hls", "reader"); c.Path != "live/cam1" {
+		t.Fatalf("HLS reader listed as %+v", c)
+	}
+	testkit.Eventually(t, 20*time.Second, "the idle HLS reader to leave", func() bool {
+		return listed(t, srv, "hls", "reader") == 0 && mediaReaders(t, srv, "live/cam1")["hls"] == 0
+	})
 }
