@@ -40,8 +40,9 @@ func pathOf(p string) string { return strings.Trim(p, "/") }
 func status(code base.StatusCode) *base.Response { return &base.Response{StatusCode: code} }
 
 // authorize returns the identity the request may publish (or read) name
-// as (nil when the policy is open), or the refusal: 401 with a Basic challenge without valid credentials, 403
-// without the right. RTSP clients carry credentials in the URL
+// as (nil when the policy is open), or the refusal: 401 with a Basic
+// challenge without valid credentials, 403 without the right. RTSP
+// clients carry credentials in the URL
 // (rtsp://user:pass@host/...), sent as Basic after the challenge; a
 // ?token= query works too.
 func (s *Server) authorize(req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {

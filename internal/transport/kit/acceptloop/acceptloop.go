@@ -1,8 +1,9 @@
 // Package acceptloop accepts connections on the listeners streamhub serves
 // itself (MQTT, raw TCP, RTMP) and admits them (Admission), also on
-// listeners whose loop is net/http's or a library's (HTTP, RTSP). A failed accept is retried with a backoff rather
-// than ending the listener: running out of file descriptors is a passing
-// state, and a listener that quit on it would stay dead after it passed.
+// listeners whose loop is net/http's or a library's (HTTP, RTSP). A failed
+// accept is retried with a backoff rather than ending the listener:
+// running out of file descriptors is a passing state, and a listener that
+// quit on it would stay dead after it passed.
 package acceptloop
 
 import (
