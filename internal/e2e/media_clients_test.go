@@ -136,14 +136,14 @@ func getStatus(t *testing.T, url string) int {
 func TestMediaHLSReaderExpires(t *testing.T) {
 	requireFFmpeg(t)
 	t.Parallel()
-	srv := mediaServer(t, func(c *config.Config) { c.HLS.Idle = 5 * time.Second })
+	srv := mediaServer(t, func(c *config.Config) { c.HLS.Idle = 10 * time.Second })
 	publishFFmpeg(t, "flv", "rtmp://"+srv.RTMP().Addr()+"/live/cam1")
 	waitOnline(t, srv, "live/cam1")
 	probe(t, srv.URL+"/hls/live/cam1/index.m3u8")
 	if c := findClient(t, srv, "hls", "reader"); c.Path != "live/cam1" {
 		t.Fatalf("HLS reader listed as %+v", c)
 	}
-	testkit.Eventually(t, 20*time.Second, "the idle HLS reader to leave", func() bool {
+	testkit.Eventually(t, 40*time.Second, "the idle HLS reader to leave", func() bool {
 		return listed(t, srv, "hls", "reader") == 0 && mediaReaders(t, srv, "live/cam1")["hls"] == 0
 	})
 }
