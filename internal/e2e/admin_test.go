@@ -55,6 +55,9 @@ type adminClient struct {
 	Identity  string   `json:"identity"`
 	ClientID  string   `json:"client_id"`
 	Filters   []string `json:"filters"`
+	Remote    string   `json:"remote"`
+	Path      string   `json:"path"` // media connections'
+	Role      string   `json:"role"`
 }
 
 // waitClient waits for a connection of the transport subscribed to filter

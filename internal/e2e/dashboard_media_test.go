@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 
 // TestDashboardMedia: with ffmpeg publishing over RTMP, the dashboard's
 // Media tab lists the path online with its codecs, and its play button
-// plays it over HLS in the page.
+// plays it over HLS in the page; the Clients tab lists the publisher and
+// that reader.
 func TestDashboardMedia(t *testing.T) {
 	chromium(t)
 	requireFFmpeg(t)
@@ -36,6 +38,15 @@ func TestDashboardMedia(t *testing.T) {
 		return evalString(t, browser, `String(document.querySelector('#player').currentTime > 0 && document.querySelector('#player').videoWidth)`) == "1280"
 	})
 	screenshot(t, browser, "dashboard-media.png")
+	// The Clients tab lists the RTMP publisher and the page's HLS reader.
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#tabs button[data-tab=clients]`))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, "the media clients in the Clients tab", func() bool {
+		text := evalString(t, browser, `document.querySelector('#client-table tbody').textContent`)
+		return strings.Contains(text, "rtmp") && strings.Contains(text, "publisher live/cam1") &&
+			strings.Contains(text, "hls") && strings.Contains(text, "reader live/cam1")
+	})
 	if p := problems(); len(p) > 0 {
 		t.Errorf("console errors: %q", p)
 	}

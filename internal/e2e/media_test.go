@@ -45,30 +45,42 @@ func mediaServer(t *testing.T, mutate func(*config.Config)) *testkit.Server {
 // browsers do not decode.
 func publishFFmpeg(t *testing.T, format, url string, extra ...string) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine",
 		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-g", "30", "-c:a", "aac"}
-	args = append(append(args, extra...), "-f", format, url)
+	return startFFmpeg(t, "ffmpeg publisher", append(append(args, extra...), "-f", format, url)...).stop
+}
+
+// ffmpegProc is an ffmpeg run by a test.
+type ffmpegProc struct {
+	stop   func()        // kills it and waits
+	exited chan struct{} // closed once it has exited, by itself or killed
+}
+
+// startFFmpeg runs ffmpeg with args until the test ends or stop is called;
+// its errors are logged if the test fails.
+func startFFmpeg(t *testing.T, name string, args ...string) *ffmpegProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }() //nolint:errcheck // killed on purpose
-	stop = func() {
+	p := &ffmpegProc{exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }() //nolint:errcheck // killed on purpose
+	p.stop = func() {
 		cancel()
-		<-done
+		<-p.exited
 	}
 	t.Cleanup(func() {
-		stop()
+		p.stop()
 		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("ffmpeg publisher: %s", stderr.String())
+			t.Logf("%s: %s", name, stderr.String())
 		}
 	})
-	return stop
+	return p
 }
 
 type probedStream struct {

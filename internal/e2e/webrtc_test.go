@@ -404,6 +404,9 @@ func TestWHIPToRTSP(t *testing.T) {
 	defer func() { close(done); wg.Wait() }()
 
 	waitOnline(t, s, "live/whip1")
+	if c := findClient(t, s, "whip", "publisher"); c.Path != "live/whip1" {
+		t.Errorf("WHIP publisher listed as %+v", c)
+	}
 	streams := probe(t, "rtsp://"+s.RTSP().Addr()+"/live/whip1", "-rtsp_transport", "tcp")
 	if len(streams) != 1 || streams[0].CodecName != "h264" || streams[0].Width != 640 || streams[0].Height != 360 {
 		t.Fatalf("ffprobe over RTSP: %+v, want h264 640x360", streams)
@@ -474,6 +477,10 @@ func TestWHEPEndsWithThePath(t *testing.T) {
 	if c, _ := codec.Load().(string); c != webrtc.MimeTypeH264 {
 		t.Errorf("codec %q", c)
 	}
+	if c := findClient(t, s, "whep", "reader"); c.Path != "live/ending" {
+		t.Errorf("WHEP reader listed as %+v", c)
+	}
 	stop()
 	testkit.Eventually(t, 10*time.Second, "the session ended with the path", func() bool { return s.WebRTC().Sessions() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the WHEP reader to leave the list", func() bool { return listed(t, s, "whep", "reader") == 0 })
 }

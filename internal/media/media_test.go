@@ -192,3 +192,45 @@ func TestTicksRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A shared reader (RTSP's one stream, HLS's one muxer) counts as the
+// peers that joined it: 0, 1, 2 and back, in GET /v1/media and $media.
+func TestSharedReaderCountsItsPeers(t *testing.T) {
+	t.Parallel()
+	reg, sink := newTestRegistry(Config{})
+	defer reg.Close()
+	if _, err := reg.Publish("live/cam1", "test", videoAudio); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := reg.ReadShared("live/cam1", "rtsp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(n int) {
+		t.Helper()
+		if got := reg.List()[0].Readers["rtsp"]; got != n {
+			t.Fatalf("listed rtsp readers %d, want %d", got, n)
+		}
+		if got := sink.last(); !strings.Contains(got, `"readers":{`) || (n > 0) != strings.Contains(got, `"rtsp":`) {
+			t.Fatalf("state %s, want %d rtsp readers", got, n)
+		}
+	}
+	want(0)
+	leave1 := rd.Join()
+	want(1)
+	leave2 := rd.Join()
+	want(2)
+	leave1()
+	leave1() // once only
+	want(1)
+	leave2()
+	want(0)
+	plain, err := reg.Read("live/cam1", "rtmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if got := reg.List()[0].Readers; got["rtmp"] != 1 || got["rtsp"] != 0 {
+		t.Fatalf("readers %v", got)
+	}
+}

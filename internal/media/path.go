@@ -35,8 +35,8 @@ func newPath(r *Registry, name, protocol string, tracks []Track) *path {
 	return p
 }
 
-func (p *path) addReader(protocol string) (*Reader, error) {
-	rd := &Reader{path: p, protocol: protocol, waitKey: true, wake: make(chan struct{}, 1)}
+func (p *path) addReader(protocol string, shared bool) (*Reader, error) {
+	rd := &Reader{path: p, protocol: protocol, shared: shared, waitKey: true, wake: make(chan struct{}, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended {
@@ -44,6 +44,13 @@ func (p *path) addReader(protocol string) (*Reader, error) {
 	}
 	p.readers[rd] = struct{}{}
 	return rd, nil
+}
+
+func (p *path) hasReader(rd *Reader) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	_, ok := p.readers[rd]
+	return ok
 }
 
 func (p *path) removeReader(rd *Reader) bool {

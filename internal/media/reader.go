@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Reader is one consumer of a path, with its own bounded queue: when the
@@ -13,6 +14,10 @@ type Reader struct {
 	protocol string
 	wake     chan struct{}
 	once     sync.Once
+	// shared: the reader feeds peers of its own (RTSP sessions, HLS
+	// clients) and counts as the peers that joined it, not as one.
+	shared bool
+	peers  atomic.Int64
 
 	mu      sync.Mutex
 	queue   []Frame
@@ -107,6 +112,30 @@ func (rd *Reader) Skipped() int {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	return rd.skipped
+}
+
+// Join counts one more peer of a shared reader (Registry.ReadShared) in
+// the path's readers, until leave is called.
+func (rd *Reader) Join() (leave func()) {
+	rd.peers.Add(1)
+	rd.path.registry.publishState(rd.path.state())
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rd.peers.Add(-1)
+			if rd.path.hasReader(rd) {
+				rd.path.registry.publishState(rd.path.state())
+			}
+		})
+	}
+}
+
+// counted is how many readers rd stands for in the path's state.
+func (rd *Reader) counted() int {
+	if rd.shared {
+		return int(rd.peers.Load())
+	}
+	return 1
 }
 
 // Close leaves the path.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/message"
+	"streamhub/internal/registry"
 )
 
 // StateSink is where path states go: the hub, as retained messages.
@@ -100,17 +102,31 @@ func (r *Registry) Publish(name, protocol string, tracks []Track) (*Publisher, e
 
 // Read adds a reader to the path name, which must have a publisher.
 func (r *Registry) Read(name, protocol string) (*Reader, error) {
+	return r.read(name, protocol, false)
+}
+
+// ReadShared adds a reader that a transport fans out to peers of its own
+// (RTSP's one RTP stream for all its sessions, HLS's one muxer for all
+// its clients): it counts in the path's readers as the peers that Join
+// it, so zero until one does.
+func (r *Registry) ReadShared(name, protocol string) (*Reader, error) {
+	return r.read(name, protocol, true)
+}
+
+func (r *Registry) read(name, protocol string, shared bool) (*Reader, error) {
 	r.mu.Lock()
 	p := r.paths[name]
 	r.mu.Unlock()
 	if p == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
-	rd, err := p.addReader(protocol)
+	rd, err := p.addReader(protocol, shared)
 	if err != nil {
 		return nil, err
 	}
-	r.publishState(p.state())
+	if !shared {
+		r.publishState(p.state())
+	}
 	return rd, nil
 }
 
@@ -184,6 +200,7 @@ func (r *Registry) republish() {
 type Paths interface {
 	Publish(name, protocol string, tracks []Track) (*Publisher, error)
 	Read(name, protocol string) (*Reader, error)
+	ReadShared(name, protocol string) (*Reader, error)
 }
 
 var _ Paths = (*Registry)(nil)
@@ -196,4 +213,19 @@ type ListenerConfig struct {
 	// write to a reader.
 	Timeout time.Duration
 	Policy  *auth.Policy
+	// Admit wraps the listener with the server's admission: connection
+	// limits, counts, accept errors retried (acceptloop.Admission); nil
+	// serves the listener as it is.
+	Admit func(net.Listener) net.Listener
+	// Registry lists each publisher and reader for the admin API, which
+	// can kick them (nil: not listed).
+	Registry *registry.Registry
+}
+
+// Listener is ln with cfg's admission.
+func (cfg ListenerConfig) Listener(ln net.Listener) net.Listener {
+	if cfg.Admit == nil {
+		return ln
+	}
+	return cfg.Admit(ln)
 }

@@ -53,7 +53,9 @@ func (p *path) state() State {
 	}
 	p.mu.RUnlock()
 	for _, rd := range readers {
-		st.Readers[rd.protocol]++
+		if n := rd.counted(); n > 0 {
+			st.Readers[rd.protocol] += n
+		}
 		st.Skipped += rd.Skipped()
 	}
 	return st

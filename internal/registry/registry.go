@@ -29,6 +29,10 @@ type Conn struct {
 	Identity  string // user name, "" when anonymous
 	ClientID  string // MQTT client id, when there is one
 	Remote    string
+	// Path and Role, for media connections: the media path, and whether
+	// the connection publishes it or reads it.
+	Path string
+	Role string
 	// Queue, when set, gives the filters, queue depth and drops.
 	Queue Queue
 	// Kick disconnects the client with its protocol's reason for an
@@ -43,6 +47,8 @@ type Info struct {
 	Identity  string    `json:"identity,omitempty"`
 	ClientID  string    `json:"client_id,omitempty"`
 	Remote    string    `json:"remote"`
+	Path      string    `json:"path,omitempty"`
+	Role      string    `json:"role,omitempty"` // "publisher" or "reader" of Path
 	Since     time.Time `json:"since"`
 	Filters   []string  `json:"filters"`
 	Queued    int       `json:"queued"`
@@ -95,6 +101,26 @@ func (r *Registry) AddIdentity(id *auth.Identity, transport, remote string, q Qu
 	return r.Add(Conn{Transport: transport, Identity: id.User, ClientID: id.ClientID, Remote: remote, Queue: q, Kick: kick})
 }
 
+// Roles of a media connection on its path.
+const (
+	RolePublisher = "publisher"
+	RoleReader    = "reader"
+)
+
+// AddMedia registers a media connection (RTMP, RTSP, HLS, WHEP, WHIP):
+// its identity (nil when the policy is open), and the path it publishes
+// or reads.
+func (r *Registry) AddMedia(id *auth.Identity, transport, remote, path string, publisher bool, kick func()) (remove func()) {
+	c := Conn{Transport: transport, Remote: remote, Path: path, Role: RoleReader, Kick: kick}
+	if publisher {
+		c.Role = RolePublisher
+	}
+	if id != nil {
+		c.Identity, c.ClientID = id.User, id.ClientID
+	}
+	return r.Add(c)
+}
+
 // List returns every live connection, oldest first.
 func (r *Registry) List() []Info {
 	if r == nil {
@@ -119,7 +145,7 @@ func (r *Registry) List() []Info {
 
 func (e *entry) info() Info {
 	in := Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
-		Since: e.since, Filters: []string{}}
+		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
 	if e.Queue != nil {
 		in.Filters = e.Queue.Filters()
 		in.Queued = e.Queue.Queued()

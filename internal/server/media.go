@@ -2,11 +2,13 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
 	"streamhub/internal/transport/hls"
+	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/rtmp"
 	"streamhub/internal/transport/rtsp"
@@ -19,16 +21,24 @@ func (s *Server) newMedia() error {
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
 	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
-		Policy: s.policy}, MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
-	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy}, s.media, s.log)
+		Policy: s.policy, Admit: s.admission("rtmp"), Registry: s.registry},
+		MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
+	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
+		Admit: s.admission("rtsp"), Registry: s.registry}, s.media, s.log)
 	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
-		Policy: s.policy, Identify: s.credentials}, s.media, s.log)
+		Policy: s.policy, Identify: s.credentials, Registry: s.registry}, s.media, s.log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
+}
+
+// admission wraps a media listener in the limits and counts every
+// transport shares (acceptloop.Admission).
+func (s *Server) admission(transport string) func(net.Listener) net.Listener {
+	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote}.Listener
 }
 
 // mediaRoutes mounts HLS and the list of media paths.

@@ -299,9 +299,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
-	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.remote,
-		plainHTTP: s.cfg.HTTP.Cert == ""}
-	ln = counted
+	ln = s.httpAdmission().Listener(ln)
 	scheme := "http"
 	if s.cfg.HTTP.Cert != "" {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)

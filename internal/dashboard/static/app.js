@@ -220,10 +220,13 @@ function treeItems(node, prefix) {
 async function refreshClients() {
   const {clients} = await api('/v1/admin/clients');
   const q = $('#client-search').value.toLowerCase();
-  const rows = clients.filter((c) => !q || [c.transport, c.identity, c.client_id, c.remote, ...c.filters].join(' ').toLowerCase().includes(q))
+  // A media connection (RTMP, RTSP, HLS, WHEP, WHIP) has a path it
+  // publishes or reads instead of topic filters.
+  const topics = (c) => c.path ? c.role + ' ' + c.path : c.filters.join(' ');
+  const rows = clients.filter((c) => !q || [c.transport, c.identity, c.client_id, c.remote, topics(c)].join(' ').toLowerCase().includes(q))
     .map((c) => el('tr', {'data-id': c.id},
       el('td', {}, c.transport), el('td', {}, [c.identity, c.client_id].filter(Boolean).join(' / ')),
-      el('td', {}, c.remote), el('td', {}, c.filters.join(' ')), el('td', {}, c.queued), el('td', {}, c.dropped),
+      el('td', {}, c.remote), el('td', {}, topics(c)), el('td', {}, c.queued), el('td', {}, c.dropped),
       el('td', {}, new Date(c.since).toLocaleTimeString()),
       el('td', {}, el('button', {class: 'kick', 'data-id': c.id, onclick: () => kick(c.id)}, 'kick'))));
   $('#client-table tbody').replaceChildren(...rows);

@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/media"
 	"streamhub/internal/transport/kit/httpx"
 )
@@ -22,10 +23,11 @@ type muxer struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	lastSeen atomic.Int64 // unix nanoseconds of the last request
+	viewers  viewers
 }
 
 func startMuxer(s *Server, rd *media.Reader) (*muxer, error) {
-	m := &muxer{server: s, reader: rd, done: make(chan struct{})}
+	m := &muxer{server: s, reader: rd, done: make(chan struct{}), viewers: viewers{all: map[viewerKey]*viewer{}}}
 	m.tracks = make([]*gohlslib.Track, len(rd.Tracks()))
 	var all []*gohlslib.Track
 	for i, t := range rd.Tracks() {
@@ -79,6 +81,7 @@ func (m *muxer) run(ctx context.Context) {
 	defer m.server.forget(m.reader.Path(), m)
 	defer m.hls.Close()
 	defer m.reader.Close()
+	defer m.expire(0, true)
 	for {
 		f, err := m.reader.Next(ctx)
 		if err != nil {
@@ -106,7 +109,8 @@ func (m *muxer) write(t *gohlslib.Track, f media.Frame) error {
 	return nil
 }
 
-// watchIdle stops the muxer when nobody has requested it for Idle.
+// watchIdle stops the muxer when nobody has requested it for Idle, and
+// drops the readers that have not.
 func (m *muxer) watchIdle(ctx context.Context) {
 	idle := m.server.cfg.Idle
 	t := time.NewTicker(idle / 4)
@@ -116,6 +120,7 @@ func (m *muxer) watchIdle(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			m.expire(idle, false)
 			if time.Since(time.Unix(0, m.lastSeen.Load())) > idle {
 				m.cancel()
 				return
@@ -129,9 +134,14 @@ func (m *muxer) stop() {
 	<-m.done
 }
 
-// serve answers a playlist or segment request; gohlslib writes nothing
-// for names it does not know, which becomes a 404.
-func (m *muxer) serve(w http.ResponseWriter, r *http.Request) {
+// serve answers a playlist or segment request of the reader id (nil:
+// anonymous under an open policy); gohlslib writes nothing for names it
+// does not know, which becomes a 404.
+func (m *muxer) serve(w http.ResponseWriter, r *http.Request, id *auth.Identity) {
+	if !m.visit(r, id) {
+		httpx.WriteError(w, http.StatusForbidden, "kicked", "disconnected by an administrator; try again later")
+		return
+	}
 	m.lastSeen.Store(time.Now().UnixNano())
 	rec := &writeTracker{ResponseWriter: w}
 	m.hls.Handle(rec, r)

@@ -18,12 +18,13 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
+	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit/httpx"
 )
 
 // Paths is what HLS needs from the media registry.
 type Paths interface {
-	Read(name, protocol string) (*media.Reader, error)
+	ReadShared(name, protocol string) (*media.Reader, error)
 }
 
 var _ Paths = (*media.Registry)(nil)
@@ -42,6 +43,8 @@ type Config struct {
 	// Identify authenticates a request with the HTTP listener's rules
 	// (bearer token, basic, cookie, ?token=).
 	Identify func(r *http.Request) (*auth.Identity, error)
+	// Registry lists each reader (see viewers.go) for the admin API.
+	Registry *registry.Registry
 }
 
 // Prefix is where HLS is mounted on the HTTP listener.
@@ -95,7 +98,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such HLS path: want /hls/PATH/ or /hls/PATH/index.m3u8")
 		return
 	}
-	if !s.authorize(w, r, name) {
+	id, ok := s.authorize(w, r, name)
+	if !ok {
 		return
 	}
 	if file == "" {
@@ -111,26 +115,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, status, code, err.Error())
 		return
 	}
-	m.serve(w, r)
+	m.serve(w, r, id)
 }
 
 // authorize answers 401 or 403 (JSON, like every HTTP refusal) unless the
-// request may subscribe to media/<path>.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, name string) bool {
+// request may subscribe to media/<path>; it returns the request's
+// identity (nil when the policy is open).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, name string) (*auth.Identity, bool) {
 	if s.cfg.Policy.Open() {
-		return true
+		return nil, true
 	}
 	id, err := s.cfg.Identify(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="streamhub"`)
 		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
-		return false
+		return nil, false
 	}
 	if !s.cfg.Policy.CanRead(id, media.Topic(name)) {
 		httpx.WriteError(w, http.StatusForbidden, "forbidden", "not allowed to read "+media.Topic(name))
-		return false
+		return nil, false
 	}
-	return true
+	return id, true
 }
 
 // muxer returns the path's muxer, starting it on first use.
@@ -143,7 +148,7 @@ func (s *Server) muxer(name string) (*muxer, error) {
 	if m := s.muxers[name]; m != nil {
 		return m, nil
 	}
-	rd, err := s.paths.Read(name, "hls")
+	rd, err := s.paths.ReadShared(name, "hls")
 	if err != nil {
 		return nil, err
 	}

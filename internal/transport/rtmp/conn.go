@@ -50,6 +50,7 @@ func (s *Server) serve(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
+	defer s.cfg.Registry.AddMedia(id, "rtmp", remote, name, sc.Publish, func() { conn.Close() })()
 	if sc.Publish {
 		err = s.publish(conn, sc, name)
 	} else {

@@ -64,7 +64,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("rtmp: listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
+	s.ln = s.cfg.Listener(ln)
 	s.log.Info("listening", "addr", ln.Addr().String(), "url", "rtmp://"+ln.Addr().String()+"/PATH")
 	s.wg.Add(1)
 	go s.accept()

@@ -23,24 +23,37 @@ var (
 	_ gortsplib.ServerHandlerOnSessionClose = (*handler)(nil)
 )
 
+// OnSessionClose ends a publisher's path (readers told, state offline),
+// or a reader's place among the path's readers; either leaves the list.
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	switch p := ctx.Session.UserData().(type) {
+	case *publishing:
+		p.pub.Close()
+		p.unlist()
+	case *reading:
+		p.stop()
+	}
+}
+
 func pathOf(p string) string { return strings.Trim(p, "/") }
 
 func status(code base.StatusCode) *base.Response { return &base.Response{StatusCode: code} }
 
-// authorize answers nil when the request may publish (or read) name, or
-// the refusal: 401 with a Basic challenge without valid credentials, 403
-// without the right. RTSP clients carry credentials in the URL
+// authorize returns the identity the request may publish (or read) name
+// as (nil when the policy is open), or the refusal: 401 with a Basic
+// challenge without valid credentials, 403 without the right. RTSP
+// clients carry credentials in the URL
 // (rtsp://user:pass@host/...), sent as Basic after the challenge; a
 // ?token= query works too.
-func (s *Server) authorize(req *base.Request, query, name string, publish bool) *base.Response {
+func (s *Server) authorize(req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {
 	p := s.cfg.Policy
 	if p.Open() {
-		return nil
+		return nil, nil
 	}
 	id, err := s.identity(req, query)
 	if err != nil {
 		s.remote.Info("refused", "reason", err, "path", name)
-		return &base.Response{StatusCode: base.StatusUnauthorized,
+		return nil, &base.Response{StatusCode: base.StatusUnauthorized,
 			Header: base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="streamhub"`}}}
 	}
 	ok := p.CanRead(id, media.Topic(name))
@@ -49,13 +62,19 @@ func (s *Server) authorize(req *base.Request, query, name string, publish bool) 
 	}
 	if !ok {
 		if id.Anonymous {
-			return &base.Response{StatusCode: base.StatusUnauthorized,
+			return nil, &base.Response{StatusCode: base.StatusUnauthorized,
 				Header: base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="streamhub"`}}}
 		}
 		s.remote.Info("refused", "reason", "no right", "user", id.User, "path", name, "publish", publish)
-		return status(base.StatusForbidden)
+		return nil, status(base.StatusForbidden)
 	}
-	return nil
+	return id, nil
+}
+
+// listed registers a session that publishes or plays path in the admin
+// API's list, whose kick closes the session (and its connection).
+func (s *Server) listed(ss *gortsplib.ServerSession, conn *gortsplib.ServerConn, id *auth.Identity, path string, publisher bool) (unlist func()) {
+	return s.cfg.Registry.AddMedia(id, "rtsp", conn.NetConn().RemoteAddr().String(), path, publisher, ss.Close)
 }
 
 func (s *Server) identity(req *base.Request, query string) (*auth.Identity, error) {

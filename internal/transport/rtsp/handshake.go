@@ -26,16 +26,18 @@ type handshakeListener struct {
 }
 
 func (l handshakeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		hc := &handshakeConn{Conn: c, bound: time.Now().Add(l.limit), body: -1}
+		if err := c.SetReadDeadline(hc.bound); err != nil {
+			c.Close() // gone already; an error here would end gortsplib's accept loop
+			continue
+		}
+		return hc, nil
 	}
-	hc := &handshakeConn{Conn: c, bound: time.Now().Add(l.limit), body: -1}
-	if err := c.SetReadDeadline(hc.bound); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return hc, nil
 }
 
 // handshakeConn clamps read deadlines to bound until it has read a

@@ -13,12 +13,14 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 
+	"streamhub/internal/auth"
 	"streamhub/internal/media"
 )
 
 // OnDescribe answers a reader with the path's SDP.
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	res, rd, err := h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	return res, rd.serverStream(), err
 }
 
 // OnSetup accepts a publisher's media, and adds a reader to the path's stream.
@@ -26,20 +28,51 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return status(base.StatusOK), nil, nil
 	}
-	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	res, rd, err := h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	if _, set := ctx.Session.UserData().(*reading); rd != nil && !set {
+		ctx.Session.SetUserData(rd)
+	}
+	return res, rd.serverStream(), err
 }
 
-// OnPlay starts sending; the stream already feeds every playing session.
-func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+// OnPlay starts sending (the stream already feeds every playing session)
+// and counts the session among the path's readers.
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if rd, ok := ctx.Session.UserData().(*reading); ok && rd.leave == nil {
+		rd.leave = rd.stream.reader.Join()
+		rd.unlist = h.s.listed(ctx.Session, ctx.Conn, rd.id, rd.stream.name, false)
+	}
 	return status(base.StatusOK), nil
 }
 
-func (s *Server) readStream(req *base.Request, rawPath, query string) (*base.Response, *gortsplib.ServerStream, error) {
+// reading is a playing session's place on its path.
+type reading struct {
+	stream        *outStream
+	id            *auth.Identity
+	leave, unlist func() // set by PLAY
+}
+
+func (rd *reading) serverStream() *gortsplib.ServerStream {
+	if rd == nil {
+		return nil
+	}
+	return rd.stream.stream
+}
+
+func (rd *reading) stop() {
+	if rd.leave != nil {
+		rd.leave()
+		rd.unlist()
+	}
+}
+
+func (s *Server) readStream(req *base.Request, rawPath, query string) (*base.Response, *reading, error) {
 	name := pathOf(rawPath)
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), nil, err
 	}
-	if res := s.authorize(req, query, name, false); res != nil {
+	id, res := s.authorize(req, query, name, false)
+	if res != nil {
 		return res, nil, nil
 	}
 	st, err := s.outStream(name)
@@ -49,11 +82,13 @@ func (s *Server) readStream(req *base.Request, rawPath, query string) (*base.Res
 		}
 		return status(base.StatusBadRequest), nil, err
 	}
-	return status(base.StatusOK), st.stream, nil
+	return status(base.StatusOK), &reading{stream: st, id: id}, nil
 }
 
 // outStream is one path packetized as RTP once, for all its RTSP readers
-// (gortsplib gives each reader its own bounded write queue).
+// (gortsplib gives each reader its own bounded write queue). Its media
+// reader is shared: each playing session joins it, so the path counts
+// its RTSP sessions, not the stream.
 type outStream struct {
 	server  *Server
 	name    string
@@ -75,7 +110,7 @@ func (s *Server) outStream(name string) (*outStream, error) {
 	if st := s.streams[name]; st != nil {
 		return st, nil
 	}
-	rd, err := s.paths.Read(name, "rtsp")
+	rd, err := s.paths.ReadShared(name, "rtsp")
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 type publishing struct {
 	pub    *media.Publisher
 	inputs []input
+	unlist func()
 }
 
 // input is one announced media that maps onto a media track.
@@ -39,7 +40,8 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), err
 	}
-	if res := s.authorize(ctx.Request, ctx.Query, name, true); res != nil {
+	id, res := s.authorize(ctx.Request, ctx.Query, name, true)
+	if res != nil {
 		return res, nil
 	}
 	var tracks []media.Track
@@ -61,7 +63,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		}
 		return status(base.StatusBadRequest), err
 	}
-	ctx.Session.SetUserData(&publishing{pub: pub, inputs: inputs})
+	ctx.Session.SetUserData(&publishing{pub: pub, inputs: inputs, unlist: s.listed(ctx.Session, ctx.Conn, id, name, true)})
 	return status(base.StatusOK), nil
 }
 
@@ -77,13 +79,6 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 		}
 	}
 	return status(base.StatusOK), nil
-}
-
-// OnSessionClose ends a publisher's path (readers told, state offline).
-func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	if p, ok := ctx.Session.UserData().(*publishing); ok {
-		p.pub.Close()
-	}
 }
 
 // depacketize turns one media's RTP packets into frames of the path.

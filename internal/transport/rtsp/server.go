@@ -16,6 +16,7 @@ import (
 
 	"streamhub/internal/media"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // Config configures the RTSP listener.
@@ -78,12 +79,20 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// listen is gortsplib's TCP listener with the handshake phase bounded by
-// the configured timeout (see handshakeListener).
+// listen is gortsplib's TCP listener, admitted by the server (limits,
+// counts) with the handshake phase bounded by the configured timeout (see
+// handshakeListener). Its Accept fails only once it is closed: gortsplib
+// ends the whole server, UDP listeners included, on any accept error, so
+// one accept that found no file descriptor would end RTSP for good.
 func (s *Server) listen(network, address string) (net.Listener, error) {
 	ln, err := net.Listen(network, address)
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.Admit != nil {
+		ln = s.cfg.Admit(ln)
+	} else {
+		ln = acceptloop.Admission{Transport: "rtsp", Log: s.remote}.Listener(ln)
 	}
 	return handshakeListener{Listener: ln, limit: s.cfg.Timeout}, nil
 }

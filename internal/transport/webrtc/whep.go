@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,6 +82,7 @@ func (s *Server) ServeWHEP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", errClosed.Error())
 		return
 	}
+	ss.listMedia("whep", name, false)
 	go func() {
 		defer ss.wg.Done()
 		defer rd.Close()
@@ -93,6 +95,12 @@ func (s *Server) ServeWHEP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Streamhub-Note", "left out, WebRTC cannot carry them: "+strings.Join(dropped, ", "))
 	}
 	ss.writeAnswer(w)
+}
+
+// listMedia lists a WHEP or WHIP session for the admin API until it ends;
+// a kick ends it.
+func (ss *session) listMedia(transport, path string, publisher bool) {
+	context.AfterFunc(ss.ctx, ss.srv.cfg.Registry.AddMedia(ss.identity, transport, ss.remote, path, publisher, ss.kick))
 }
 
 // playableTracks maps each of the path's tracks WebRTC can carry onto a

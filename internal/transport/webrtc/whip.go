@@ -102,6 +102,7 @@ func (s *Server) ServeWHIP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.expect(ss.pc)
 	context.AfterFunc(ss.ctx, in.close) // the path goes offline with the session
+	ss.listMedia("whip", name, true)
 	ss.writeAnswer(w)
 }
 

@@ -1,7 +1,9 @@
 // Package acceptloop accepts connections on the listeners streamhub serves
-// itself (MQTT, raw TCP). A failed accept is retried with a backoff rather
-// than ending the listener: running out of file descriptors is a passing
-// state, and a listener that quit on it would stay dead after it passed.
+// itself (MQTT, raw TCP, RTMP) and admits them (Admission), also on
+// listeners whose loop is net/http's or a library's (HTTP, RTSP). A failed
+// accept is retried with a backoff rather than ending the listener:
+// running out of file descriptors is a passing state, and a listener that
+// quit on it would stay dead after it passed.
 package acceptloop
 
 import (
@@ -22,20 +24,27 @@ const (
 // Run accepts connections on ln and hands each to handle (which must not
 // block) until ln is closed.
 func Run(ln net.Listener, log *ratelog.Logger, transport string, handle func(net.Conn)) {
+	for {
+		nc, err := accept(ln, log, transport)
+		if err != nil {
+			return
+		}
+		handle(nc)
+	}
+}
+
+// accept is ln.Accept retried with a backoff until it succeeds or ln is
+// closed.
+func accept(ln net.Listener, log *ratelog.Logger, transport string) (net.Conn, error) {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			Failed(log, transport, ln.Addr(), err)
-			delay = min(max(2*delay, firstDelay), maxDelay)
-			time.Sleep(delay)
-			continue
+		if err == nil || errors.Is(err, net.ErrClosed) {
+			return nc, err
 		}
-		delay = 0
-		handle(nc)
+		Failed(log, transport, ln.Addr(), err)
+		delay = min(max(2*delay, firstDelay), maxDelay)
+		time.Sleep(delay)
 	}
 }
 

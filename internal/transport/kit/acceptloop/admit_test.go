@@ -1,0 +1,80 @@
+package acceptloop
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"streamhub/internal/limit"
+	"streamhub/internal/ratelog"
+)
+
+// An admitted listener, as gortsplib's accept loop sees it, never fails
+// while open: out of file descriptors it retries, and a connection over
+// limits.peraddress is closed instead of returned. Closed, it fails.
+func TestAdmissionRetriesAndLimits(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := ratelog.New(slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour, 1)
+	ln := Admission{Transport: "rtsp", Conns: limit.NewConns(0, 1), Log: log}.Listener(&flakyListener{Listener: inner, fails: 3})
+	accepted := make(chan net.Conn)
+	acceptErr := make(chan error, 1)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				acceptErr <- err
+				return
+			}
+			accepted <- nc
+		}
+	}()
+	first := dialT(t, inner.Addr().String())
+	var firstServed net.Conn
+	select {
+	case firstServed = <-accepted:
+	case err := <-acceptErr:
+		t.Fatalf("Accept failed after EMFILE: %v", err)
+	}
+	second := dialT(t, inner.Addr().String())
+	second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) {
+		t.Fatalf("the second connection from one address: %v, want it closed", err)
+	}
+	firstServed.Close() // gives the address's slot back
+	first.Close()
+	third := dialT(t, inner.Addr().String())
+	defer third.Close()
+	select {
+	case nc := <-accepted:
+		nc.Close()
+	case err := <-acceptErr:
+		t.Fatalf("Accept failed: %v", err)
+	}
+	ln.Close()
+	if err := <-acceptErr; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed listener: %v", err)
+	}
+}
+
+func dialT(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func isReset(err error) bool {
+	var se *os.SyscallError
+	return errors.As(err, &se)
+}
