@@ -169,6 +169,7 @@ func (s *spawned) run() {
 				return
 			}
 		}
+		s.l.idle()
 		if s.state.CompareAndSwap(writerBusy, writerIdle) {
 			return
 		}

@@ -25,6 +25,13 @@ type Writer struct {
 	// moves its own, as a connection written from several goroutines must.
 	SetWriteDeadline func(time.Time) error
 	WriteTimeout     time.Duration
+	// DeadlineFiresIdle says the connection acts on a write deadline that
+	// passes while nothing is being written: net/http resets an HTTP/2
+	// stream then, where a socket only fails a write in progress. The
+	// loop then clears the deadline each time it has written all it
+	// holds, so that on every connection idle time never counts against
+	// WriteTimeout: only a write that does not go through does.
+	DeadlineFiresIdle bool
 	// TryWrite, when set, writes what it can of b without waiting (a plain
 	// socket written with one non-blocking syscall) and returns how much it
 	// wrote; an error or a short count leaves the rest to Write. Spawn
@@ -90,10 +97,12 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 				return append([]hub.Delivery(nil), rest...), err
 			}
 			clear(batch)
+			l.idle()
 		case <-tick:
 			if err := l.heartbeat(); err != nil {
 				return nil, err
 			}
+			l.idle()
 		}
 	}
 }
@@ -115,6 +124,18 @@ func (l *loop) write(b []byte) error {
 		}
 	}
 	return l.Write(b)
+}
+
+// idle is called when everything in hand is written: where an expired
+// deadline would end an idle connection, it is cleared (and set again by
+// the next write).
+func (l *loop) idle() {
+	if !l.DeadlineFiresIdle || l.SetWriteDeadline == nil {
+		return
+	}
+	if at, set := l.writeDL.Next(time.Time{}, 0); set {
+		_ = l.SetWriteDeadline(at)
+	}
 }
 
 // send encodes batch into a borrowed buffer and writes it, in slices of
