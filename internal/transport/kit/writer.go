@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit/deadline"
 )
 
@@ -48,6 +49,9 @@ type Writer struct {
 	HeartbeatEvery time.Duration
 	Steady         bool
 	Meter          Meter
+	// Log reports a panic in the writer's code (nil: slog's default
+	// logger), which ends only this writer's subscriber.
+	Log *ratelog.Logger
 }
 
 // outBuffers lends encoding buffers to writers with something to send, so
@@ -68,8 +72,13 @@ const BulkWrite = maxPooledBuffer / 2
 // was still queued (a shutdown's last messages; a slow consumer's queue is
 // already gone) and returns sub.Err(); a failed write returns the error
 // and the deliveries not written, so a dialler can send them on its next
-// connection.
-func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.Delivery) ([]hub.Delivery, error) {
+// connection. A panic in the loop (an encoder's) returns a *PanicError.
+func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.Delivery) (rest []hub.Delivery, err error) {
+	defer func() {
+		if perr := w.recovered(recover()); perr != nil {
+			rest, err = nil, perr
+		}
+	}()
 	l := loop{Writer: w}
 	if rest, err := l.send(pending); err != nil {
 		return rest, err
