@@ -92,15 +92,42 @@ func (w *testWriter) stop() {
 	w.mu.Unlock()
 }
 
-// Eventually polls cond until it holds or timeout passes.
+// Eventually polls cond until it holds or timeout passes. A timeout below
+// minEventually is raised to it: a bound costs nothing while cond comes
+// true, and a busy machine (CI shares two cores among parallel tests)
+// stretches what takes a second on a quiet one to many.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, minEventually)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// minEventually is the least time Eventually waits before failing.
+const minEventually = 30 * time.Second
+
+// Progressing polls progress until it reports done, failing only when
+// its count has not moved for stall: for bulk work whose total time
+// depends on how busy the machine is, where only a halt is a failure.
+func Progressing(t testing.TB, stall time.Duration, what string, progress func() (n int64, done bool)) {
+	t.Helper()
+	last, lastAt := int64(-1), time.Now()
+	for {
+		n, done := progress()
+		if done {
+			return
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > stall {
+			t.Fatalf("%s: stuck at %d for %v", what, n, stall)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
