@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
@@ -120,13 +124,86 @@ func TestIdleHTTP2StreamsSurviveTLS(t *testing.T) {
 			if resp.ProtoMajor != 2 {
 				t.Fatalf("got %s, want HTTP/2", resp.Proto)
 			}
-			awaitIdleThenMessage(t, resp.Body, tc.beat, func() {
-				resp, err := client.Post(base+"/v1/publish/"+topic, "text/plain", strings.NewReader("after idle"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-			})
+			awaitIdleThenMessage(t, resp.Body, tc.beat, func() { httpsPublish(t, base, topic, "after idle") })
 		})
+	}
+}
+
+// TestIdleHTTP2EventSourceInChromium: Chromium's EventSource on an HTTPS
+// page (HTTP/2) stays connected through idle heartbeats: no error, no
+// reconnect, and the next message arrives on the first connection.
+func TestIdleHTTP2EventSourceInChromium(t *testing.T) {
+	exe := chromium(t)
+	certFile, keyFile, _ := testkit.SelfSignedCert(t, "127.0.0.1")
+	s := testkit.Start(t, func(c *config.Config) {
+		c.HTTP.Cert, c.HTTP.Key = certFile, keyFile
+		shortDeadlines(c)
+	})
+	base := "https://" + s.Addr()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if _, err := chromedp.Run(browser, chromedp.Navigate(base+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	proto, err := chromedp.Run(browser, chromedp.Evaluate[string](`performance.getEntriesByType('navigation')[0].nextHopProtocol`))
+	if err != nil || proto != "h2" {
+		t.Fatalf("the page came over %q (%v), want h2", proto, err)
+	}
+	if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](`
+window.es = {opens: 0, errors: 0, got: []};
+const source = new EventSource('/v1/subscribe?topic=h2idle/browser');
+source.onopen = () => window.es.opens++;
+source.onerror = () => window.es.errors++;
+source.onmessage = (e) => window.es.got.push(e.data);
+true`)); err != nil {
+		t.Fatal(err)
+	}
+	type esState struct {
+		Opens  int      `json:"opens"`
+		Errors int      `json:"errors"`
+		Got    []string `json:"got"`
+	}
+	read := func() esState {
+		st, err := chromedp.Run(browser, chromedp.Evaluate[esState](`window.es`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	testkit.Eventually(t, 30*time.Second, "EventSource to open", func() bool { return read().Opens == 1 })
+	s.WaitFilters(t, 1)
+	// Idle for many write timeouts (each heartbeat comes five later): the
+	// stream used to be reset after the first heartbeat.
+	time.Sleep(idleHeartbeats * 250 * time.Millisecond)
+	httpsPublish(t, base, "h2idle/browser", "after idle")
+	testkit.Eventually(t, 30*time.Second, "the message after idle", func() bool {
+		return slices.Contains(read().Got, "after idle")
+	})
+	if st := read(); st.Opens != 1 || st.Errors != 0 {
+		t.Errorf("EventSource over h2 opened %d times with %d errors while idle, want one open and none", st.Opens, st.Errors)
+	}
+}
+
+// httpsPublish publishes payload to topic on a server with a self-signed
+// certificate.
+func httpsPublish(t *testing.T, base, topic, payload string) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(base+"/v1/publish/"+topic, "text/plain", strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish: %s", resp.Status)
 	}
 }
