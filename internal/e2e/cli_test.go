@@ -91,7 +91,7 @@ func TestCLIPubStopsOnSignal(t *testing.T) {
 		if err != nil {
 			t.Errorf("pub exited with %v after SIGINT", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("pub ignored SIGINT while reading its input")
 	}
 }

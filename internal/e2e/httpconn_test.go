@@ -39,7 +39,7 @@ func TestStalledPublishBody(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, func(c *config.Config) { c.HTTP.Readtimeout = 300 * time.Millisecond })
 	nc, br := stalledPublish(t, s.Addr())
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no answer to a stalled body: %v", err)
@@ -123,7 +123,7 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	io.Copy(io.Discard, resp.Body)
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("idle keep-alive connection not closed: %v", err)
 	}

@@ -67,7 +67,7 @@ func TestUnknownWebSocketPath(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, nil)
 	nc, br := rawWebSocket(t, s.Addr(), "/stream")
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
 	f, err := ws.ReadFrame(br)
 	if err != nil || f.Header.OpCode != ws.OpClose {
 		t.Fatalf("first frame: %+v %v", f.Header, err)

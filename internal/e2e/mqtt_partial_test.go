@@ -117,7 +117,7 @@ func rawMQTTKeepAlive(t *testing.T, s *testkit.Server, keepalive byte) (net.Conn
 	nc.Write([]byte{0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, keepalive, 0x00, 0x00})
 	r := bufio.NewReader(nc)
 	ack := make([]byte, 4)
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.ReadFull(r, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
 		t.Fatalf("CONNACK %x: %v", ack, err)
 	}

@@ -38,7 +38,7 @@ func TestMQTTBurstOnOneConnectionLosesNothing(t *testing.T) {
 		conns[i] = connectCounting5(t, s, fmt.Sprintf("burst-%d", i), &counts[i])
 		subscribe5(t, conns[i], paho.SubscribeOptions{Topic: fmt.Sprintf("burst/%d", i)})
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // a hang, not a slow machine
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -58,11 +58,12 @@ func TestMQTTBurstOnOneConnectionLosesNothing(t *testing.T) {
 		}
 		return n
 	}
-	testkit.Eventually(t, 60*time.Second, "every message delivered", func() bool {
+	// However long a busy machine takes, as long as messages keep coming.
+	testkit.Progressing(t, 2*time.Minute, "every message delivered", func() (int64, bool) {
 		if dropped := counter(t, s, `streamhub_messages_dropped_total{transport="mqtt"}`); dropped > 0 {
 			t.Fatalf("%v messages dropped (%d of %d delivered)", dropped, total(), clients*perClient)
 		}
-		return total() == clients*perClient
+		return total(), total() == clients*perClient
 	})
 }
 

@@ -93,10 +93,31 @@ func (w *testWriter) stop() {
 	w.mu.Unlock()
 }
 
-// Eventually polls cond until it holds or timeout passes.
+// Eventually polls cond until it holds or timeout (at least poll.MinWait)
+// passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	poll.Eventually(t, timeout, what, cond)
+}
+
+// Progressing polls progress until it reports done, failing only when
+// its count has not moved for stall: for bulk work whose total time
+// depends on how busy the machine is, where only a halt is a failure.
+func Progressing(t testing.TB, stall time.Duration, what string, progress func() (n int64, done bool)) {
+	t.Helper()
+	last, lastAt := int64(-1), time.Now()
+	for {
+		n, done := progress()
+		if done {
+			return
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > stall {
+			t.Fatalf("%s: stuck at %d for %v", what, n, stall)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // WaitFilters waits until the hub's index holds at least n subscribed

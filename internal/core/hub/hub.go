@@ -174,7 +174,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
-		walkers:  newWalkers(),
+		walkers:  newWalkers(log),
 	}
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
@@ -469,7 +469,7 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 		if !s.enqueue(m, after == nil) {
 			h.removeLocked(s)
 		} else if after != nil {
-			h.owe(wakes, *after)
+			h.owe(wakes, s)
 		}
 	}
 	clear(matched)
@@ -538,6 +538,20 @@ type Start struct {
 	// Gap is true when a resume asked for history this hub no longer holds
 	// (older than the window, or from another epoch); what is held is replayed.
 	Gap bool
+	// After is where a replay starts, resolved from whatever the request
+	// said: the client's cursor as given, or the cursor that from=SEQ,
+	// from=TIME or last=N came to. A gap reports it as what was asked for.
+	// Nil when nothing is replayed (live, with or without retained).
+	After *message.Cursor
+}
+
+// Asked is After as text, "" when nothing is replayed: the cursor a gap
+// reports as asked for.
+func (s Start) Asked() string {
+	if s.After == nil {
+		return ""
+	}
+	return s.After.String()
 }
 
 // Subscribe adds filters to s, queueing its backlog (retained messages, or
@@ -579,6 +593,10 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	if from.FromSeq > 0 {
 		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
+	}
+	if from.After != nil {
+		asked := *from.After
+		start.After = &asked
 	}
 	// A cursor of an epoch this hub does not know (another server's, or a
 	// data directory since deleted) says nothing about what the client has

@@ -1,8 +1,15 @@
 package hub
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
+	"time"
+
+	"streamhub/internal/ratelog"
 )
 
 // A transport that can write to an idle connection at once (a plain
@@ -32,33 +39,57 @@ func (s *Subscription) NotifyAfterPublish(f func()) {
 	s.afterPublish.Store(&f)
 }
 
-// wakeList is what one fan-out owes: hooks in chunks of wakeChunk.
-type wakeList struct{ chunks []*[]func() }
+// ErrPanicked ends a subscription whose NotifyAfterPublish hook panicked.
+var ErrPanicked = errors.New("internal error: the subscriber's writer panicked")
+
+// wakeList is what one fan-out owes: the subscriptions whose hooks to
+// call, in chunks of wakeChunk.
+type wakeList struct{ chunks []*[]*Subscription }
 
 // walkers hands chunks of hooks to goroutines started on demand.
 type walkers struct {
-	chunkPool sync.Pool // *[]func() of capacity wakeChunk
+	chunkPool sync.Pool // *[]*Subscription of capacity wakeChunk
+	log       *ratelog.Logger
 
 	mu      sync.Mutex
-	queue   []*[]func() // chunks not taken yet, oldest first
+	queue   []*[]*Subscription // chunks not taken yet, oldest first
 	running int
 }
 
-func newWalkers() *walkers {
-	w := &walkers{}
-	w.chunkPool.New = func() any { c := make([]func(), 0, wakeChunk); return &c }
+func newWalkers(log *slog.Logger) *walkers {
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &walkers{log: ratelog.New(log, time.Second, 10)}
+	w.chunkPool.New = func() any { c := make([]*Subscription, 0, wakeChunk); return &c }
 	return w
 }
 
-// owe adds f to *list. The caller holds Hub.mu.
-func (h *Hub) owe(list *wakeList, f func()) {
+// owe adds s's hook to *list. The caller holds Hub.mu.
+func (h *Hub) owe(list *wakeList, s *Subscription) {
 	n := len(list.chunks)
 	if n == 0 || len(*list.chunks[n-1]) == wakeChunk {
-		list.chunks = append(list.chunks, h.walkers.chunkPool.Get().(*[]func()))
+		list.chunks = append(list.chunks, h.walkers.chunkPool.Get().(*[]*Subscription))
 		n++
 	}
 	last := list.chunks[n-1]
-	*last = append(*last, f)
+	*last = append(*last, s)
+}
+
+// call runs s's hook. A hook that panics ends its own subscription (the
+// transport then cleans up as after any end), not the walker and with it
+// the process and every other subscriber's delivery.
+func (w *walkers) call(s *Subscription) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Log(slog.LevelError, "subscriber's hook panicked; its subscription is ended",
+				"transport", s.transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.end(fmt.Errorf("%w: %v", ErrPanicked, v))
+		}
+	}()
+	if f := s.afterPublish.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // wake queues what a fan-out owed for the walkers, starting more while
@@ -93,8 +124,8 @@ func (w *walkers) walk() {
 		w.queue[0] = nil
 		w.queue = w.queue[1:]
 		w.mu.Unlock()
-		for _, f := range *chunk {
-			f()
+		for _, s := range *chunk {
+			w.call(s)
 		}
 		clear(*chunk)
 		*chunk = (*chunk)[:0]

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,5 +48,42 @@ func TestNotifyAfterPublishRunsUnlocked(t *testing.T) {
 	h.Close()
 	if got := notified.Load(); got != 2*n {
 		t.Fatalf("Notify called %d times after the end, want %d", got, 2*n)
+	}
+}
+
+// TestPanickingHookEndsOnlyItsSubscription: a NotifyAfterPublish hook that
+// panics on a walker ends its own subscription (ErrPanicked) and nothing
+// else: the process lives on and the other subscribers keep being called.
+func TestPanickingHookEndsOnlyItsSubscription(t *testing.T) {
+	h := newTestHub(t, Config{HistoryMessages: 10})
+	bad := h.NewSubscription("test", QueueLimits{})
+	bad.NotifyAfterPublish(func() { panic("encoder bug") })
+	good := h.NewSubscription("test", QueueLimits{})
+	var calls atomic.Int64
+	good.NotifyAfterPublish(func() { calls.Add(1) })
+	for _, s := range []*Subscription{bad, good} {
+		if _, err := s.Subscribe([]string{"a"}, StartFrom{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, h, "a", "1", false)
+	select {
+	case <-bad.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panicking subscription did not end")
+	}
+	if !errors.Is(bad.Err(), ErrPanicked) {
+		t.Fatalf("ended with %v, want ErrPanicked", bad.Err())
+	}
+	publish(t, h, "a", "2", false)
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other subscriber's hook was called %d times, want 2", calls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if good.Err() != nil {
+		t.Fatalf("the other subscription ended: %v", good.Err())
 	}
 }

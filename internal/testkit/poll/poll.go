@@ -8,9 +8,17 @@ import (
 	"time"
 )
 
-// Eventually polls cond until it holds or timeout passes.
+// MinWait is the least time Eventually waits before failing: a bound
+// costs nothing while cond comes true, and a busy machine (CI shares two
+// cores among parallel tests) stretches what takes a second on a quiet
+// one to many.
+const MinWait = 30 * time.Second
+
+// Eventually polls cond until it holds or timeout (at least MinWait)
+// passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, MinWait)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {

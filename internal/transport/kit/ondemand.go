@@ -26,7 +26,8 @@ const (
 // timer, start a short-lived writer when there is. An idle subscriber then
 // costs its socket and its queue, not a parked goroutine and its stack.
 // ended is called once, from a writer or from stop, with why it stopped:
-// the subscription's end, a failed write or heartbeat, or ErrStopped.
+// the subscription's end, a failed write or heartbeat, ErrStopped, or a
+// *PanicError for a panic in the writer's code, wherever it ran.
 // sub must not be read by anyone else.
 func (w *Writer) Spawn(sub *hub.Subscription, ended func(error)) (stop func()) {
 	s := &spawned{l: loop{Writer: w, lastWrite: time.Now()}, sub: sub, ended: ended}
@@ -79,6 +80,7 @@ func (s *spawned) poke() {
 // write takes it all; anything else (a writer already busy, a short
 // write, the subscription's end) goes the way of poke.
 func (s *spawned) wake() {
+	defer s.recoverPanic()
 	if !s.state.CompareAndSwap(writerIdle, writerBusy) {
 		s.poke() // busy: have it go round again
 		return
@@ -140,6 +142,7 @@ func (s *spawned) writeRest() error {
 }
 
 func (s *spawned) run() {
+	defer s.recoverPanic()
 	var batch []hub.Delivery
 	if err := s.writeRest(); err != nil {
 		s.finish(err)
@@ -169,9 +172,19 @@ func (s *spawned) run() {
 				return
 			}
 		}
+		s.l.idle()
 		if s.state.CompareAndSwap(writerBusy, writerIdle) {
 			return
 		}
+	}
+}
+
+// recoverPanic, deferred by whatever runs the writer's code (a writer
+// goroutine, a walker's wake), ends the writer on a panic: it stays busy,
+// so nothing starts it again, and ended cleans up after it.
+func (s *spawned) recoverPanic() {
+	if err := s.l.recovered(recover()); err != nil {
+		s.finish(err)
 	}
 }
 

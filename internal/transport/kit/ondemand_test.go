@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/core/hub"
 	"streamhub/internal/transport/kit"
 )
 
@@ -174,5 +175,54 @@ func TestSpawnTryWriteErrorEnds(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the writer did not end")
+	}
+}
+
+// TestEncoderPanicEndsOnlyItsSubscriber: an encoder that panics, on the
+// hub's walker (TryWrite) or on a writer goroutine, ends its own writer
+// with a *PanicError, so its transport cleans up; another subscriber of
+// the same topic keeps receiving.
+func TestEncoderPanicEndsOnlyItsSubscriber(t *testing.T) {
+	for _, onWalker := range []bool{true, false} {
+		t.Run(fmt.Sprintf("walker=%v", onWalker), func(t *testing.T) {
+			h := newHub(t)
+			spawn := func(encode func([]byte, hub.Delivery) []byte) (*recorder, chan error) {
+				var rec recorder
+				ended := make(chan error, 1)
+				w := kit.Writer{Encode: encode, Write: rec.write, Meter: &countingMeter{}}
+				if onWalker {
+					w.TryWrite = func(b []byte) (int, error) { return len(b), rec.write(b) }
+				}
+				stop := w.Spawn(subscribed(t, h, "t"), func(err error) { ended <- err })
+				t.Cleanup(stop)
+				return &rec, ended
+			}
+			_, badEnded := spawn(func(buf []byte, d hub.Delivery) []byte {
+				if string(d.Msg.Payload) == "boom" {
+					panic("encoder bug")
+				}
+				return line(buf, d)
+			})
+			good, goodEnded := spawn(line)
+			publishAll(t, h, "t", "boom")
+			select {
+			case err := <-badEnded:
+				var perr *kit.PanicError
+				if !errors.As(err, &perr) {
+					t.Fatalf("the panicking writer ended with %v, want a *PanicError", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the panicking writer did not end")
+			}
+			publishAll(t, h, "t", "after")
+			waitFor(t, "the other subscriber's messages", func() bool {
+				return strings.Join(good.snapshot(), "") == "boom\nafter\n"
+			})
+			select {
+			case err := <-goodEnded:
+				t.Fatalf("the other writer ended: %v", err)
+			default:
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit/deadline"
 )
 
@@ -25,6 +26,13 @@ type Writer struct {
 	// moves its own, as a connection written from several goroutines must.
 	SetWriteDeadline func(time.Time) error
 	WriteTimeout     time.Duration
+	// DeadlineFiresIdle says the connection acts on a write deadline that
+	// passes while nothing is being written: net/http resets an HTTP/2
+	// stream then, where a socket only fails a write in progress. The
+	// loop then clears the deadline each time it has written all it
+	// holds, so that on every connection idle time never counts against
+	// WriteTimeout: only a write that does not go through does.
+	DeadlineFiresIdle bool
 	// TryWrite, when set, writes what it can of b without waiting (a plain
 	// socket written with one non-blocking syscall) and returns how much it
 	// wrote; an error or a short count leaves the rest to Write. Spawn
@@ -41,6 +49,9 @@ type Writer struct {
 	HeartbeatEvery time.Duration
 	Steady         bool
 	Meter          Meter
+	// Log reports a panic in the writer's code (nil: slog's default
+	// logger), which ends only this writer's subscriber.
+	Log *ratelog.Logger
 }
 
 // outBuffers lends encoding buffers to writers with something to send, so
@@ -61,8 +72,13 @@ const BulkWrite = maxPooledBuffer / 2
 // was still queued (a shutdown's last messages; a slow consumer's queue is
 // already gone) and returns sub.Err(); a failed write returns the error
 // and the deliveries not written, so a dialler can send them on its next
-// connection.
-func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.Delivery) ([]hub.Delivery, error) {
+// connection. A panic in the loop (an encoder's) returns a *PanicError.
+func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.Delivery) (rest []hub.Delivery, err error) {
+	defer func() {
+		if perr := w.recovered(recover()); perr != nil {
+			rest, err = nil, perr
+		}
+	}()
 	l := loop{Writer: w}
 	if rest, err := l.send(pending); err != nil {
 		return rest, err
@@ -90,10 +106,12 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 				return append([]hub.Delivery(nil), rest...), err
 			}
 			clear(batch)
+			l.idle()
 		case <-tick:
 			if err := l.heartbeat(); err != nil {
 				return nil, err
 			}
+			l.idle()
 		}
 	}
 }
@@ -115,6 +133,18 @@ func (l *loop) write(b []byte) error {
 		}
 	}
 	return l.Write(b)
+}
+
+// idle is called when everything in hand is written: where an expired
+// deadline would end an idle connection, it is cleared (and set again by
+// the next write).
+func (l *loop) idle() {
+	if !l.DeadlineFiresIdle || l.SetWriteDeadline == nil {
+		return
+	}
+	if at, set := l.writeDL.Next(time.Time{}, 0); set {
+		_ = l.SetWriteDeadline(at)
+	}
 }
 
 // send encodes batch into a borrowed buffer and writes it, in slices of

@@ -130,3 +130,54 @@ func TestWriterHeartbeatWhenIdle(t *testing.T) {
 		t.Fatalf("wrote %q, want two heartbeats", got)
 	}
 }
+
+// TestWriterClearsDeadlineWhenIdle: with DeadlineFiresIdle (an HTTP/2
+// stream) the deadline set for a write is cleared once all is written, so
+// an idle stream never reaches it; a socket's is left in place.
+func TestWriterClearsDeadlineWhenIdle(t *testing.T) {
+	for _, firesIdle := range []bool{true, false} {
+		h := newHub(t)
+		sub := subscribed(t, h, "t")
+		var mu sync.Mutex
+		var deadlines []time.Time
+		var rec recorder
+		w := kit.Writer{Encode: line, Write: rec.write, Meter: &countingMeter{}, WriteTimeout: time.Minute,
+			DeadlineFiresIdle: firesIdle, SetWriteDeadline: func(at time.Time) error {
+				mu.Lock()
+				deadlines = append(deadlines, at)
+				mu.Unlock()
+				return nil
+			}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx, sub, nil); close(done) }()
+		publishAll(t, h, "t", "a")
+		waitFor(t, "the write", func() bool { return len(rec.snapshot()) == 1 })
+		want := 1 // set before the write
+		if firesIdle {
+			want = 2 // and cleared after it
+		}
+		waitFor(t, "the deadline calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(deadlines) >= want })
+		cancel()
+		<-done
+		mu.Lock()
+		if len(deadlines) != want || deadlines[0].IsZero() || firesIdle && !deadlines[1].IsZero() {
+			t.Errorf("DeadlineFiresIdle=%v: deadlines %v", firesIdle, deadlines)
+		}
+		mu.Unlock()
+	}
+}
+
+// TestWriterRunRecoversPanic: an encoder's panic ends Run with a
+// *PanicError instead of the process.
+func TestWriterRunRecoversPanic(t *testing.T) {
+	h := newHub(t)
+	sub := subscribed(t, h, "t")
+	publishAll(t, h, "t", "boom")
+	w := kit.Writer{Encode: func([]byte, hub.Delivery) []byte { panic("encoder bug") }, Write: func([]byte) error { return nil },
+		Meter: &countingMeter{}}
+	var perr *kit.PanicError
+	if _, err := w.Run(context.Background(), sub, nil); !errors.As(err, &perr) {
+		t.Fatalf("Run returned %v, want a *PanicError", err)
+	}
+}

@@ -115,8 +115,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	next := start.Head
-	if from.After != nil && !start.Gap && from.After.Seq > next.Seq {
-		next = *from.After
+	if start.After != nil && !start.Gap && start.After.Seq > next.Seq {
+		next = *start.After
 	}
 	switch {
 	case len(batch) > limit:

@@ -6,9 +6,11 @@ package ndjson
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
@@ -18,15 +20,17 @@ type Config = httpx.StreamConfig
 
 // Handler serves GET /v1/subscribe for Accept: application/x-ndjson.
 type Handler struct {
-	hub   kit.Subscriptions
-	cfg   Config
-	log   *slog.Logger
-	meter kit.Meter
+	hub kit.Subscriptions
+	cfg Config
+	log *slog.Logger
+	// remote rate-limits what clients can cause at will (a writer's panic).
+	remote *ratelog.Logger
+	meter  kit.Meter
 }
 
 // New returns the NDJSON handler.
 func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
-	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
 }
 
 func line(b []byte) []byte { return append(b, '\n') }
@@ -40,8 +44,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	start, from := sub.Start, req.From
-	cleanup := sub.Listed(r, "ndjson", h.cfg.Registry, h.meter)
+	start := sub.Start
+	defer sub.CloseUnlessServed()
+	sub.Listed(r, "ndjson", h.cfg.Registry, h.meter)
 	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -53,15 +58,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	open := line(envelope.Control{Type: envelope.TypeSubscribed, Head: start.Head.String()}.Encode())
 	if start.Gap {
 		open = append(open, line(envelope.Control{
-			Type: envelope.TypeGap, Cursor: from.After.String(), Head: start.Head.String()}.Encode())...)
+			Type: envelope.TypeGap, Cursor: start.Asked(), Head: start.Head.String()}.Encode())...)
 	}
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, MaxWrite: kit.BulkWrite, Encode: func(buf []byte, d hub.Delivery) []byte {
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, MaxWrite: kit.BulkWrite, Encode: func(buf []byte, d hub.Delivery) []byte {
 		return line(envelope.Append(buf, d.Msg, d.Retained))
 	}}
-	httpx.Serve(w, r, sub.Subscription, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {
+	httpx.Serve(w, r, sub, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {
 		if end == kit.EndSlowConsumer {
 			h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", remote)
 		}
 		return line(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}.Encode())
-	}, cleanup)
+	})
 }

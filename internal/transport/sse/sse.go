@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 )
@@ -25,15 +26,17 @@ type Config struct {
 
 // Handler serves GET /v1/subscribe for Accept: text/event-stream.
 type Handler struct {
-	hub   kit.Subscriptions
-	cfg   Config
-	log   *slog.Logger
-	meter kit.Meter
+	hub kit.Subscriptions
+	cfg Config
+	log *slog.Logger
+	// remote rate-limits what clients can cause at will (a writer's panic).
+	remote *ratelog.Logger
+	meter  kit.Meter
 }
 
 // New returns the SSE handler.
 func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
-	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
 }
 
 // gapEvent tells the client that history it asked for is gone.
@@ -52,8 +55,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	start, from := sub.Start, req.From
-	cleanup := sub.Listed(r, "sse", h.cfg.Registry, h.meter)
+	start := sub.Start
+	defer sub.CloseUnlessServed()
+	sub.Listed(r, "sse", h.cfg.Registry, h.meter)
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -62,8 +66,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if start.Gap {
 		hdr.Set("Streamhub-Gap", "true")
 	}
-	open := h.opening(start, from)
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Encode: func(buf []byte, d hub.Delivery) []byte {
+	open := h.opening(start)
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, Encode: func(buf []byte, d hub.Delivery) []byte {
 		if d.Retained {
 			return AppendEvent(buf, d.Msg, false, topicEvent)
 		}
@@ -72,15 +76,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	heartbeat := []byte(": ping\n\n")
 	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
-	httpx.Serve(w, r, sub.Subscription, open, wr, heartbeat, h.cfg.Heartbeat,
-		func(end kit.EndReason) []byte { return h.closing(end, remote) }, cleanup)
+	httpx.Serve(w, r, sub, open, wr, heartbeat, h.cfg.Heartbeat,
+		func(end kit.EndReason) []byte { return h.closing(end, remote) })
 }
 
 // opening is the block that starts every stream: it sets the client's
-// reconnect delay and, for a fresh subscription, its last event id to the
-// head: an id-only event updates EventSource.lastEventId without firing
-// onmessage, so a reconnect resumes after what was live at subscribe time.
-func (h *Handler) opening(start hub.Start, from hub.StartFrom) []byte {
+// reconnect delay and its last event id (an id-only event updates
+// EventSource.lastEventId without firing onmessage): the head for a fresh
+// subscription or after a gap, so a reconnect resumes after what was live
+// at subscribe time; where a replay starts otherwise, so a reconnect
+// before the replay arrives asks for it again.
+func (h *Handler) opening(start hub.Start) []byte {
 	var open []byte
 	retry := h.cfg.Retry
 	if retry <= 0 {
@@ -89,18 +95,15 @@ func (h *Handler) opening(start hub.Start, from hub.StartFrom) []byte {
 	open = append(open, "retry: "...)
 	open = append(open, []byte(durationMillis(retry))...)
 	open = append(open, '\n')
-	if from.After == nil || start.Gap {
-		open = append(open, "id: "...)
-		open = append(open, start.Head.String()...)
-		open = append(open, '\n')
+	id := start.Head
+	if start.After != nil && !start.Gap {
+		id = *start.After
 	}
-	open = append(open, '\n')
+	open = append(open, "id: "...)
+	open = append(open, id.String()...)
+	open = append(open, "\n\n"...)
 	if start.Gap {
-		cur := ""
-		if from.After != nil {
-			cur = from.After.String()
-		}
-		data, _ := json.Marshal(gapEvent{Cursor: cur, Head: start.Head.String()})
+		data, _ := json.Marshal(gapEvent{Cursor: start.Asked(), Head: start.Head.String()})
 		open = append(open, "event: gap\ndata: "...)
 		open = append(open, data...)
 		open = append(open, "\n\n"...)

@@ -337,6 +337,7 @@ func (s *Server) pump(ctx context.Context, c net.Conn, sub *hub.Subscription, mo
 		WriteTimeout:     s.cfg.WriteTimeout,
 		MaxWrite:         1 << 20, // so a failure loses little
 		Meter:            meter,
+		Log:              s.remote,
 	}
 	return w.Run(ctx, sub, pending)
 }

@@ -71,6 +71,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		defer cancel()
 		defer c.Close()
 		w := kit.Writer{
+			Log: s.remote,
 			Encode: func(buf []byte, d hub.Delivery) []byte {
 				var cursor string
 				if cursors.Load() {

@@ -16,6 +16,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/limit"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
@@ -50,10 +51,12 @@ const CloseTryAgainLater ws.StatusCode = 1013
 
 // Handler serves both WebSocket endpoints.
 type Handler struct {
-	hub   kit.PubSub
-	cfg   Config
-	log   *slog.Logger
-	meter kit.Meter
+	hub kit.PubSub
+	cfg Config
+	log *slog.Logger
+	// remote rate-limits what clients can cause at will (a writer's panic).
+	remote *ratelog.Logger
+	meter  kit.Meter
 }
 
 // New returns the WebSocket handler.
@@ -64,7 +67,7 @@ func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
-	return &Handler{hub: h, cfg: cfg, log: log, meter: meter}
+	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
 }
 
 // errUnresponsive ends a socket whose peer stopped answering pings.
@@ -97,6 +100,7 @@ func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Del
 		HeartbeatEvery: h.cfg.PingInterval,
 		Steady:         true, // the peer's pongs are what shows it alive
 		Meter:          h.meter,
+		Log:            h.remote,
 	}
 	return w.Spawn(sub, func(err error) {
 		defer close(done)

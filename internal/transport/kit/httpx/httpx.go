@@ -133,30 +133,45 @@ type Subscriber struct {
 }
 
 // Subscription is an admitted HTTP subscriber: its hub subscription, where
-// it started, and its connection slot, released together by Close.
+// it started, its connection slot and, once Listed, its place in the admin
+// API and the metrics, all released together by Close.
 type Subscription struct {
 	*hub.Subscription
 	Start   hub.Start
 	release func()
+	unlist  func()
+	served  bool
 }
 
 // Listed counts the subscriber as a connection of transport in meter and
-// lists it in reg (the admin API) until the returned func runs, which
-// also closes it.
-func (s *Subscription) Listed(r *http.Request, transport string, reg *registry.Registry, meter kit.Meter) (done func()) {
+// lists it in reg (the admin API) until Close.
+func (s *Subscription) Listed(r *http.Request, transport string, reg *registry.Registry, meter kit.Meter) {
 	unregister := reg.AddRequest(r, transport, s.Subscription, s.Kick)
 	disconnected := meter.Connected()
-	return func() {
+	s.unlist = func() {
 		disconnected()
 		unregister()
-		s.Close()
 	}
 }
 
-// Close ends the subscription and frees the connection slot.
+// Close ends the subscription, unlists it and frees the connection slot.
 func (s *Subscription) Close() {
+	if s.unlist != nil {
+		s.unlist()
+	}
 	s.Subscription.Close()
 	s.release()
+}
+
+// CloseUnlessServed closes s unless Serve took it over. Deferred right
+// after Subscribe, it frees what the subscriber holds when its handler
+// returns early or panics before the stream starts: a panic in a
+// transport's own code must not leak a subscription, a listing or a
+// connection slot.
+func (s *Subscription) CloseUnlessServed() {
+	if !s.served {
+		s.Close()
+	}
 }
 
 // Subscribe admits the request (a connection slot), opens a subscription

@@ -22,7 +22,8 @@ func Pump(ctx context.Context, w http.ResponseWriter, sub *hub.Subscription, wr 
 		}
 		return rc.Flush()
 	}
-	wr.SetWriteDeadline = rc.SetWriteDeadline
+	// On HTTP/2 a deadline reached while idle resets the stream.
+	wr.SetWriteDeadline, wr.DeadlineFiresIdle = rc.SetWriteDeadline, true
 	if heartbeat != nil {
 		wr.Heartbeat = func() ([]byte, error) { return heartbeat, nil }
 		wr.HeartbeatEvery = idle

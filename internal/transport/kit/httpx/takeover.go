@@ -114,26 +114,27 @@ func Outlive(r *http.Request) (done func()) {
 // with heartbeat bytes every idle: on HTTP/1 from the taken-over
 // connection, returning at once; on HTTP/2 through net/http, returning
 // when the stream ends. closing gives the last words for a subscription
-// that ended (shutdown, kicked, slow consumer); done runs once the stream
-// is over, whichever way.
-func Serve(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, open []byte, wr kit.Writer,
-	heartbeat []byte, idle time.Duration, closing func(kit.EndReason) []byte, done func()) {
+// that ended (shutdown, kicked, slow consumer). Serve owns sub from then
+// on and closes it once the stream is over, whichever way.
+func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byte, wr kit.Writer,
+	heartbeat []byte, idle time.Duration, closing func(kit.EndReason) []byte) {
+	sub.served = true
 	if nc, ok := TakeOver(w, r); ok {
 		outlived := Outlive(r)
-		done := func() { done(); outlived() }
+		done := func() { sub.Close(); outlived() }
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
 			done()
 			return
 		}
-		ServeTakenOver(nc, sub, wr, heartbeat, idle, func(err error, write func([]byte) error) {
+		ServeTakenOver(nc, sub.Subscription, wr, heartbeat, idle, func(err error, write func([]byte) error) {
 			if end := kit.EndOf(err); end != kit.EndClosed {
 				_ = write(closing(end))
 			}
 		}, done)
 		return
 	}
-	defer done()
+	defer sub.Close()
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(open); err != nil {
 		return
@@ -142,7 +143,7 @@ func Serve(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, open [
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	end := kit.EndOf(Pump(r.Context(), w, sub, wr, heartbeat, idle))
+	end := kit.EndOf(Pump(r.Context(), w, sub.Subscription, wr, heartbeat, idle))
 	if end == kit.EndClosed {
 		return
 	}
