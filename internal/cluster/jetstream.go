@@ -468,7 +468,11 @@ func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error
 	if info.State.Msgs == 0 {
 		return nil, nil
 	}
-	cons, err := b.retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	// One filter subject, sent as FilterSubject: NATS 2.9 refuses "last
+	// per subject" without it (error 10094) and knows no FilterSubjects.
+	cons, err := b.retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, FilterSubjects: []string{b.cfg.Prefix + ".r.>"},
+	})
 	if err != nil {
 		return nil, unavailable("retained consumer", err)
 	}
