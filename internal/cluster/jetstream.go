@@ -97,17 +97,59 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %v: %w", cfg.URLs, err)
 	}
+	if err := checkServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = autoReplicas(nc)
 		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", cfg.Replicas, "servers", len(nc.Servers()))
 	}
 	b := &JetStream{cfg: cfg, log: log, nc: nc, pending: make(chan pendingPublish, asyncWindow), closed: make(chan struct{})}
-	if err := b.join(ctx); err != nil {
+	if err := b.joinWhenReady(ctx); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	go b.tellPublishers()
 	return b, nil
+}
+
+// joinWait bounds how long a starting node waits for JetStream to
+// answer, joinRetry apart: NATS servers started at the same moment (a
+// machine booting, docs/CLUSTER.md's commands) elect a leader first.
+const (
+	joinWait  = 30 * time.Second
+	joinRetry = time.Second
+)
+
+// joinWhenReady joins, trying again while JetStream cannot answer yet.
+func (b *JetStream) joinWhenReady(ctx context.Context) error {
+	deadline := time.Now().Add(joinWait)
+	for {
+		err := b.join(ctx)
+		if err == nil || !notReady(err) || time.Now().After(deadline) {
+			return err
+		}
+		b.log.Warn("cluster: JetStream not ready; trying again", "err", err, "in", joinRetry)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(joinRetry):
+		}
+	}
+}
+
+// notReady reports whether err is JetStream not answering yet: no answer
+// in time, nobody listening, or a "temporarily unavailable" (503) other
+// than JetStream not being enabled at all.
+func notReady(err error) bool {
+	var js jetstream.JetStreamError
+	if errors.As(err, &js) && js.APIError() != nil {
+		api := js.APIError()
+		return api.Code == 503 && api.ErrorCode != jetstream.JSErrCodeJetStreamNotEnabled &&
+			api.ErrorCode != jetstream.JSErrCodeJetStreamNotEnabledForAccount
+	}
+	return errors.Is(unavailable("join", err), hub.ErrUnavailable)
 }
 
 func (b *JetStream) join(ctx context.Context) error {
