@@ -9,12 +9,16 @@ import (
 )
 
 // SeqAtTime is the position just before the first message of the stream
-// at or before upTo published at or after t (upTo when there is none): a
+// at or before upTo published at or after t (upTo when there is none, or
+// filters match no durable topic): a
 // `from=TIME` start older than the node's memory windows. A consumer
 // starts at t by JetStream's own timestamps, taken as it stored each
 // message, a moment after its node stamped it: a message stamped before
 // t but stored at t or later is passed over here.
-func (b *JetStream) SeqAtTime(ctx context.Context, t time.Time, upTo uint64) (uint64, error) {
+func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error) {
+	if !b.durableAny(filters) {
+		return upTo, nil // never in the stream: the windows hold all there is
+	}
 	end := streamSeq(upTo)
 	info, err := b.messages.Info(ctx)
 	if err != nil {

@@ -50,8 +50,9 @@ type Broker interface {
 	// (`last=N`) that reaches back past the memory windows, among the
 	// stored messages at or before upTo (where the windows take over), so
 	// that Replay reads them. SeqAtTime is the position just before the
-	// first stored message published at or after t; upTo when none is.
-	SeqAtTime(ctx context.Context, t time.Time, upTo uint64) (uint64, error)
+	// first stored message published at or after t; upTo when none is
+	// (or filters match no stored topic).
+	SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error)
 	// LastN is the position just before the n-th last stored message
 	// matching filters; when fewer match, the position before all of
 	// them (0) and how many did.

@@ -50,7 +50,7 @@ func (b localBroker) Retained(context.Context) ([]*message.Message, error) {
 
 // SeqAtTime and LastN look in the store; without one, nothing is kept
 // past the memory windows.
-func (b localBroker) SeqAtTime(_ context.Context, t time.Time, upTo uint64) (uint64, error) {
+func (b localBroker) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
 	if b.h.store == nil {
 		return upTo, nil
 	}

@@ -122,7 +122,7 @@ func (n *logNode) Retained(context.Context) ([]*message.Message, error) {
 	return out, nil
 }
 
-func (n *logNode) SeqAtTime(_ context.Context, t time.Time, upTo uint64) (uint64, error) {
+func (n *logNode) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
 	l := n.log
 	l.mu.Lock()
 	defer l.mu.Unlock()

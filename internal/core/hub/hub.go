@@ -652,7 +652,7 @@ func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
 	case from.Last > 0:
 		after, _, err = h.broker.LastN(context.Background(), filters, from.Last-found, evicted)
 	default:
-		after, err = h.broker.SeqAtTime(context.Background(), from.Since, evicted)
+		after, err = h.broker.SeqAtTime(context.Background(), filters, from.Since, evicted)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("hub: place the start in stored history: %w", err)
