@@ -14,7 +14,9 @@ import (
 // `from=TIME` start older than the node's memory windows. A consumer
 // starts at t by JetStream's own timestamps, taken as it stored each
 // message, a moment after its node stamped it: a message stamped before
-// t but stored at t or later is passed over here.
+// t but stored at t or later is passed over here. A start at the
+// stream's first message is 0, as on a single node's store: the resume
+// then answers a gap if retention removed any message.
 func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error) {
 	if !b.durableAny(filters) {
 		return upTo, nil // never in the stream: the windows hold all there is
@@ -48,6 +50,11 @@ func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time
 			return upTo, nil
 		}
 		if m, err := b.decode(msg); err == nil && msg.Subject() != b.tickSubject() && !m.Time.Before(t) {
+			if seq == st.FirstSeq {
+				// From the stream's start: retention may have removed
+				// messages published after t, which the gap (after 0) says.
+				return 0, nil
+			}
 			return durablePosition(seq) - 1, nil
 		}
 		if seq == end {
