@@ -138,20 +138,18 @@ func StartNATSProcess(t testing.TB, bin string) *NATSProcess {
 	return nil
 }
 
-// debianNATSServer is where Debian's nats-server package installs it.
-var debianNATSServer = []string{"/usr/sbin/nats-server", "/usr/bin/nats-server"}
-
 // DebianNATSServer is the path of the nats-server Debian packages
 // (2.9.10 on Debian 12: what `apt install nats-server` gives), or skips
 // the test when it is not installed (scripts/test.sh installs it).
 func DebianNATSServer(t testing.TB) string {
 	t.Helper()
-	for _, p := range debianNATSServer {
+	paths := []string{"/usr/sbin/nats-server", "/usr/bin/nats-server"} // where Debian's package puts it
+	for _, p := range paths {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Skipf("Debian's nats-server is not installed (%s): apt-get install nats-server, or run scripts/test.sh", strings.Join(debianNATSServer, " or "))
+	t.Skipf("Debian's nats-server is not installed (%s): apt-get install nats-server, or run scripts/test.sh", strings.Join(paths, " or "))
 	return ""
 }
 
