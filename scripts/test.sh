@@ -11,6 +11,7 @@ command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)               # the seed's C#
 command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)  # real MQTT peers
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)                # media: publishers and readers (ffmpeg, ffprobe)
+[ -x /usr/sbin/nats-server ] || need+=(nats-server)               # Debian's NATS (2.9.10 on Debian 12): the cluster runs on it too
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo=sudo

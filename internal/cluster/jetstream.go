@@ -89,17 +89,60 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkServerVersion(l.nc.ConnectedServerVersion()); err != nil {
+		l.nc.Close()
+		return nil, err
+	}
 	if b.cfg.Replicas <= 0 {
 		b.cfg.Replicas = autoReplicas(l.nc)
 		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", b.cfg.Replicas, "servers", len(l.nc.Servers()))
 	}
-	if err := b.join(ctx, l); err != nil {
+	if err := b.joinWhenReady(ctx, l); err != nil {
 		l.nc.Close()
 		return nil, err
 	}
 	b.cur.Store(l)
 	go b.tellPublishers()
 	return b, nil
+}
+
+// joinWait bounds how long a starting node waits for JetStream to
+// answer, joinRetry apart: NATS servers started at the same moment (a
+// machine booting, docs/CLUSTER.md's commands) elect a leader first.
+const (
+	joinWait  = 30 * time.Second
+	joinRetry = time.Second
+)
+
+// joinWhenReady joins through l, trying again while JetStream cannot
+// answer yet.
+func (b *JetStream) joinWhenReady(ctx context.Context, l *link) error {
+	deadline := time.Now().Add(joinWait)
+	for {
+		err := b.join(ctx, l)
+		if err == nil || !notReady(err) || time.Now().After(deadline) {
+			return err
+		}
+		b.log.Warn("cluster: JetStream not ready; trying again", "err", err, "in", joinRetry)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(joinRetry):
+		}
+	}
+}
+
+// notReady reports whether err is JetStream not answering yet: no answer
+// in time, nobody listening, or a "temporarily unavailable" (503) other
+// than JetStream not being enabled at all.
+func notReady(err error) bool {
+	var js jetstream.JetStreamError
+	if errors.As(err, &js) && js.APIError() != nil {
+		api := js.APIError()
+		return api.Code == 503 && api.ErrorCode != jetstream.JSErrCodeJetStreamNotEnabled &&
+			api.ErrorCode != jetstream.JSErrCodeJetStreamNotEnabledForAccount
+	}
+	return errors.Is(unavailable("join", err), hub.ErrUnavailable)
 }
 
 // join creates (or updates) the cluster's streams through l and takes
@@ -510,7 +553,11 @@ func (b *JetStream) readRetained(ctx context.Context) ([]*message.Message, error
 	if info.State.Msgs == 0 {
 		return nil, nil
 	}
-	cons, err := retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	// One filter subject, sent as FilterSubject: NATS 2.9 refuses "last
+	// per subject" without it (error 10094) and knows no FilterSubjects.
+	cons, err := retained.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, FilterSubjects: []string{b.cfg.Prefix + ".r.>"},
+	})
 	if err != nil {
 		return nil, unavailable("retained consumer", err)
 	}

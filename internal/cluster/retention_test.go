@@ -83,6 +83,39 @@ func TestRetentionMessagesAnswersAGap(t *testing.T) {
 	equal(t, receive(t, held, 2), "5", "6")
 }
 
+// TestLastAndTimeStartsAnswerAGapPastRetention: with a bound of 3
+// messages, `last=5` and a start at a time before every message, on a
+// node that joined later, answer a gap and the 3 messages held; `last=2`
+// and a start inside what is held, no gap.
+func TestLastAndTimeStartsAnswerAGapPastRetention(t *testing.T) {
+	t.Parallel()
+	a, _, late := retentionNodes(t, cluster.Limits{Messages: 3})
+	began := time.Now()
+	publishNumbered(t, a, "t", 4)
+	inside := time.Now()
+	time.Sleep(time.Millisecond) // "4" is stamped before inside
+	publish(t, a, "t", "5", false)
+	publish(t, a, "t", "6", false)
+	b := late()
+	for _, c := range []struct {
+		from hub.StartFrom
+		gap  bool
+		want []string
+	}{
+		{hub.StartFrom{Last: 5}, true, []string{"4", "5", "6"}},
+		{hub.StartFrom{Since: began}, true, []string{"4", "5", "6"}},
+		{hub.StartFrom{Last: 2}, false, []string{"5", "6"}},
+		{hub.StartFrom{Since: inside}, false, []string{"5", "6"}},
+	} {
+		s := b.NewSubscription("test", hub.QueueLimits{})
+		start, err := s.Subscribe([]string{"t"}, c.from)
+		if err != nil || start.Gap != c.gap {
+			t.Fatalf("%+v: %v, gap %v, want %v", c.from, err, start.Gap, c.gap)
+		}
+		equal(t, receive(t, s, len(c.want)), c.want...)
+	}
+}
+
 // TestRetentionBytes: a bound in bytes keeps the stream under it.
 func TestRetentionBytes(t *testing.T) {
 	t.Parallel()

@@ -197,7 +197,7 @@ func TestClusterAdminAndPayloadLimit(t *testing.T) {
 // subscription made before the loss delivers them.
 func TestClusterNodeRejoinsRestartedNATS(t *testing.T) {
 	t.Parallel()
-	nats := testkit.StartNATSProcess(t)
+	nats := testkit.StartNATSProcess(t, testkit.NATSServerBinary(t))
 	s := testkit.Start(t, func(c *config.Config) { c.Cluster.URLs, c.Cluster.Node = []string{nats.URL}, "a" })
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()

@@ -85,18 +85,11 @@ func startNATSCluster(t testing.TB, bin string, n int) ([]*NATSProcess, error) {
 	}
 	procs := make([]*NATSProcess, 0, n)
 	for i := range n {
-		name := fmt.Sprintf("n%d", i)
-		log := &lockedBuffer{}
-		cmd := exec.Command(bin, "--name", name, "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]),
-			"-js", "-sd", t.TempDir(), "--cluster_name", "streamhub-test",
-			"--cluster", routes[i], "--routes", strings.Join(routes, ","))
-		cmd.Stdout, cmd.Stderr = log, log // told only when the cluster does not form
-		if err := cmd.Start(); err != nil {
-			return procs, fmt.Errorf("start nats-server %s: %w", name, err)
+		p, err := startNATSProcess(t, bin, fmt.Sprintf("n%d", i), clientPorts[i],
+			"--cluster_name", "streamhub-test", "--cluster", routes[i], "--routes", strings.Join(routes, ","))
+		if err != nil {
+			return procs, err
 		}
-		p := &NATSProcess{Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]), cmd: cmd, done: make(chan struct{}), log: log}
-		go func() { _ = cmd.Wait(); close(p.done) }()
-		t.Cleanup(p.Kill)
 		procs = append(procs, p)
 	}
 	deadline := time.Now().Add(40 * time.Second)
@@ -106,6 +99,58 @@ func startNATSCluster(t testing.TB, bin string, n int) ([]*NATSProcess, error) {
 		}
 	}
 	return procs, nil
+}
+
+// startNATSProcess starts one nats-server with JetStream (its store in a
+// temporary directory) on a loopback port, with extra arguments; it is
+// killed when the test ends.
+func startNATSProcess(t testing.TB, bin, name string, port int, extra ...string) (*NATSProcess, error) {
+	log := &lockedBuffer{}
+	args := append([]string{"--name", name, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir()}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log // told only when the server does not start
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start nats-server %s: %w", name, err)
+	}
+	p := &NATSProcess{Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), log: log}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Kill)
+	return p, nil
+}
+
+// StartNATSProcess runs one nats-server binary bin (not clustered) with
+// JetStream on a free loopback port until the test ends, and returns
+// once JetStream answers through it.
+func StartNATSProcess(t testing.TB, bin string) *NATSProcess {
+	t.Helper()
+	var why string
+	for range natsStartAttempts {
+		p, err := startNATSProcess(t, bin, "single", FreePort(t))
+		if err == nil {
+			if err = waitJetStream([]*NATSProcess{p}, p, 1, time.Now().Add(40*time.Second)); err == nil {
+				return p
+			}
+			p.Kill()
+		}
+		why = err.Error() // a port taken meanwhile: try another
+	}
+	t.Fatalf("nats-server %s not ready after %d attempts: %s", bin, natsStartAttempts, why)
+	return nil
+}
+
+// DebianNATSServer is the path of the nats-server Debian packages
+// (2.9.10 on Debian 12: what `apt install nats-server` gives), or skips
+// the test when it is not installed (scripts/test.sh installs it).
+func DebianNATSServer(t testing.TB) string {
+	t.Helper()
+	paths := []string{"/usr/sbin/nats-server", "/usr/bin/nats-server"} // where Debian's package puts it
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skipf("Debian's nats-server is not installed (%s): apt-get install nats-server, or run scripts/test.sh", strings.Join(paths, " or "))
+	return ""
 }
 
 // waitJetStream waits until JetStream through p can place a stream with

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"streamhub/internal/core/message"
 )
@@ -45,6 +46,17 @@ type Broker interface {
 	// Retained returns the retained messages (every topic's), for a hub
 	// that starts.
 	Retained(ctx context.Context) ([]*message.Message, error)
+	// SeqAtTime and LastN place a start by time (`from=TIME`) or count
+	// (`last=N`) that reaches back past the memory windows, among the
+	// stored messages at or before upTo (where the windows take over), so
+	// that Replay reads them. SeqAtTime is the position just before the
+	// first stored message published at or after t; upTo when none is
+	// (or filters match no stored topic).
+	SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error)
+	// LastN is the position just before the n-th last stored message
+	// matching filters; when fewer match, the position before all of
+	// them (0) and how many did.
+	LastN(ctx context.Context, filters []string, n int, upTo uint64) (after uint64, found int, err error)
 }
 
 // GapReporter is a Broker whose retention removes stored messages (the

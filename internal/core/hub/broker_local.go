@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"streamhub/internal/core/message"
 )
@@ -45,4 +46,20 @@ func (b localBroker) Retained(context.Context) ([]*message.Message, error) {
 		return nil, nil
 	}
 	return b.h.store.Retained()
+}
+
+// SeqAtTime and LastN look in the store; without one, nothing is kept
+// past the memory windows.
+func (b localBroker) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
+	if b.h.store == nil {
+		return upTo, nil
+	}
+	return b.h.store.SeqAtTime(t, upTo)
+}
+
+func (b localBroker) LastN(_ context.Context, filters []string, n int, upTo uint64) (uint64, int, error) {
+	if b.h.store == nil {
+		return upTo, 0, nil
+	}
+	return b.h.store.LastN(filters, n, upTo)
 }

@@ -122,6 +122,33 @@ func (n *logNode) Retained(context.Context) ([]*message.Message, error) {
 	return out, nil
 }
 
+func (n *logNode) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
+	l := n.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.msgs[:min(upTo, uint64(len(l.msgs)))] {
+		if !m.Time.Before(t) {
+			return m.Seq - 1, nil
+		}
+	}
+	return upTo, nil
+}
+
+func (n *logNode) LastN(_ context.Context, filters []string, want int, upTo uint64) (uint64, int, error) {
+	l := n.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := 0
+	for i := min(upTo, uint64(len(l.msgs))); i > 0; i-- {
+		if m := l.msgs[i-1]; topic.MatchAny(filters, m.Topic) {
+			if found++; found == want {
+				return m.Seq - 1, found, nil
+			}
+		}
+	}
+	return 0, found, nil
+}
+
 func newNode(t *testing.T, l *sharedLog) *Hub {
 	h, _ := newPausableNode(t, l)
 	return h
@@ -261,5 +288,49 @@ func TestResumeEndsWhenReplayFails(t *testing.T) {
 	}
 	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("ended with %v", err)
+	}
+}
+
+// TestLastAndTimeReachPastTheWindowsOnASharedBroker: on nodes whose memory
+// windows hold 2 messages, `last=5` and a start at a time find the
+// other 3 in the broker's stored messages (as a cursor resume does), on
+// the publishing node and on another: all 5, in order, and no gap.
+func TestLastAndTimeReachPastTheWindowsOnASharedBroker(t *testing.T) {
+	t.Parallel()
+	l := &sharedLog{}
+	small := func() *Hub {
+		cfg := Defaults()
+		cfg.HistoryMessages = 2
+		h, err := New(cfg, slog.New(slog.DiscardHandler), nil, l.node(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Close)
+		return h
+	}
+	a, b := small(), small()
+	publish(t, a, "t/x", "before", false)
+	since := time.Now()
+	time.Sleep(time.Millisecond) // the clock moves on: "before" is stamped before since
+	var last message.Cursor
+	for i := range 5 {
+		last = publish(t, a, "t/x", fmt.Sprint(i+1), false)
+	}
+	for _, h := range []*Hub{a, b} {
+		deadline := time.Now().Add(5 * time.Second)
+		for h.Stats().Seq < last.Seq && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // Run delivers each node's copy
+		}
+		if n := h.Stats().History; n != 2 {
+			t.Fatalf("memory windows hold %d messages, want 2", n)
+		}
+		for _, from := range []StartFrom{{Last: 5}, {Since: since}} {
+			s := h.NewSubscription("test", QueueLimits{})
+			start, err := s.Subscribe([]string{"t/#"}, from)
+			if err != nil || start.Gap {
+				t.Fatal(err, start)
+			}
+			equal(t, drainWithin(t, s, 5), "1", "2", "3", "4", "5")
+		}
 	}
 }

@@ -679,22 +679,28 @@ func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
 }
 
 // position turns a time or a count into the sequence to replay after,
-// looking in the memory windows (under Hub.mu) first and then in the store
+// looking in the memory windows (under Hub.mu) first and then in the
+// broker's stored messages (the local store's, or a cluster's stream)
 // without Hub.mu, which fan-out needs: what is stored up to the windows
 // does not change meanwhile, and whatever the windows lose meanwhile the
-// resume reads from the store.
+// resume reads from the broker.
 func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
 	h.mu.Lock()
 	after, found, ok, evicted := h.positionInWindows(filters, from)
 	h.mu.Unlock()
+	var err error
 	switch {
-	case ok || h.store == nil:
+	case ok:
 		return after, nil
 	case from.Last > 0:
-		after, _, err := h.store.LastN(filters, from.Last-found, evicted)
-		return after, err
+		after, _, err = h.broker.LastN(context.Background(), filters, from.Last-found, evicted)
+	default:
+		after, err = h.broker.SeqAtTime(context.Background(), filters, from.Since, evicted)
 	}
-	return h.store.SeqAtTime(from.Since, evicted)
+	if err != nil {
+		return 0, fmt.Errorf("hub: place the start in stored history: %w", err)
+	}
+	return after, nil
 }
 
 // positionInWindows answers position from the memory windows if they

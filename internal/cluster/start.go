@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SeqAtTime is the position just before the first message of the stream
+// at or before upTo published at or after t (upTo when there is none, or
+// filters match no durable topic): a
+// `from=TIME` start older than the node's memory windows. A consumer
+// starts at t by JetStream's own timestamps, taken as it stored each
+// message, a moment after its node stamped it: a message stamped before
+// t but stored at t or later is passed over here. A start at the
+// stream's first message is 0, as on a single node's store: the resume
+// then answers a gap if retention removed any message.
+func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error) {
+	if !b.durableAny(filters) {
+		return upTo, nil // never in the stream: the windows hold all there is
+	}
+	end := streamSeq(upTo)
+	info, err := b.link().messages.Info(ctx)
+	if err != nil {
+		return 0, unavailable("start at a time: stream info", err)
+	}
+	st := info.State
+	if st.Msgs == 0 || st.FirstSeq > end || st.LastTime.Before(t) {
+		return upTo, nil
+	}
+	cons, err := b.link().messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t,
+	})
+	if err != nil {
+		return 0, unavailable("start at a time: consumer", err)
+	}
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(b.cfg.Timeout))
+		if err != nil {
+			return 0, unavailable("start at a time", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return 0, fmt.Errorf("cluster: start at a time: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > end {
+			return upTo, nil
+		}
+		if m, err := b.decode(msg); err == nil && msg.Subject() != b.tickSubject() && !m.Time.Before(t) {
+			if seq == st.FirstSeq {
+				// From the stream's start: retention may have removed
+				// messages published after t, which the gap (after 0) says.
+				return 0, nil
+			}
+			return durablePosition(seq) - 1, nil
+		}
+		if seq == end {
+			return upTo, nil
+		}
+	}
+}
+
+// lastNSpan is how many stream messages LastN reads first.
+const lastNSpan = 256
+
+// LastN is the position just before the n-th last message of the stream
+// at or before upTo matching filters (a `last=N` start older than the
+// node's memory windows); when fewer match, 0 and how many did. A stream
+// is read forward only: LastN reads spans back from upTo, each twice as
+// long as the one after it, until n matched.
+func (b *JetStream) LastN(ctx context.Context, filters []string, n int, upTo uint64) (uint64, int, error) {
+	if !b.durableAny(filters) {
+		return upTo, 0, nil // never in the stream: the windows hold all there is
+	}
+	info, err := b.link().messages.Info(ctx)
+	if err != nil {
+		return 0, 0, unavailable("last messages: stream info", err)
+	}
+	first, end := info.State.FirstSeq, streamSeq(upTo)
+	found, span := 0, uint64(max(n, lastNSpan))
+	for info.State.Msgs > 0 && first > 0 && end >= first {
+		lo := first
+		if end-first >= span {
+			lo = end - span + 1
+		}
+		positions, err := b.matching(ctx, filters, lo, end)
+		if err != nil {
+			return 0, 0, err
+		}
+		if k := len(positions); found+k >= n {
+			return positions[k-(n-found)] - 1, n, nil
+		}
+		found += len(positions)
+		end, span = lo-1, span*2
+	}
+	return 0, found, nil
+}
+
+// matching is the positions of the stream's messages from sequence lo to
+// hi matching filters, in order.
+func (b *JetStream) matching(ctx context.Context, filters []string, lo, hi uint64) ([]uint64, error) {
+	var out []uint64
+	after, upTo := durablePosition(lo-1), durablePosition(hi)
+	for {
+		msgs, last, done, err := b.Replay(ctx, filters, after, upTo, replayPage)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: last messages: %w", err)
+		}
+		for _, m := range msgs {
+			out = append(out, m.Seq)
+		}
+		if done {
+			return out, nil
+		}
+		after = last
+	}
+}
+
+// replayPage is how many messages matching reads at once.
+const replayPage = 1000
