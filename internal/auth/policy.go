@@ -119,8 +119,12 @@ func (p *Policy) Token(token, clientID string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
-		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}, nil
+	id := &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
+		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}
+	if c.ExpiresAt != nil { // required by the parser
+		id.Expires = c.ExpiresAt.Time
+	}
+	return id, nil
 }
 
 // Certificate is the identity of a client that presented a verified TLS

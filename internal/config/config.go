@@ -66,6 +66,10 @@ type Admin struct {
 	Public bool `koanf:"public"`
 	// Stats is how often the core publishes $SYS/streamhub/stats (0: never).
 	Stats time.Duration `koanf:"stats"`
+	// Hosts are the names the admin API and dashboard answer to besides IP
+	// addresses, localhost and http.addr's host (a name a proxy passes on;
+	// "*" for any): other Host headers are refused (DNS rebinding).
+	Hosts []string `koanf:"hosts"`
 }
 
 // Auth is the one security policy for every protocol (see docs/SECURITY.md).
