@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -131,9 +132,12 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		id, err = s.policy.Token(req.Token, "")
 	} else {
-		id, err = s.policy.Password(req.User, req.Password, "")
+		id, err = s.policy.Password(r.RemoteAddr, req.User, req.Password, "")
 	}
 	switch {
+	case errors.Is(err, limit.ErrTooManyFailures):
+		httpx.WriteError(w, http.StatusTooManyRequests, "too_many_failures", err.Error())
+		return
 	case err != nil:
 		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		return

@@ -83,6 +83,12 @@ type Auth struct {
 	Clientca string `koanf:"clientca"`
 	JWT      JWT    `koanf:"jwt"`
 	ACL      []ACL  `koanf:"acl"`
+	// Failures is how many wrong passwords one client address may send in
+	// a row, on any protocol; then its password checks are refused
+	// unchecked (no bcrypt work), one more allowed every Failureinterval.
+	// 0: no limit.
+	Failures        int           `koanf:"failures"`
+	Failureinterval time.Duration `koanf:"failureinterval"`
 }
 
 // JWT lists the keys tokens may be signed with.
@@ -105,7 +111,7 @@ type ACL struct {
 
 // Policy builds the security policy (nil when everything is open).
 func (c Config) Policy() (*auth.Policy, error) {
-	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users,
+	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users, Failures: c.Auth.Failures, FailureInterval: c.Auth.Failureinterval,
 		JWT: auth.JWTConfig{Secret: c.Auth.JWT.Secret, RSAKey: c.Auth.JWT.Rsakey, ECKey: c.Auth.JWT.Eckey, JWKS: c.Auth.JWT.Jwks}}
 	for _, a := range c.Auth.ACL {
 		cfg.Rules = append(cfg.Rules, auth.Rule{Who: a.Who, Publish: a.Publish, Subscribe: a.Subscribe,
@@ -312,6 +318,7 @@ func Defaults() Config {
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 		Admin:    Admin{Stats: time.Second},
+		Auth:     Auth{Failures: 10, Failureinterval: 6 * time.Second},
 		Cluster:  Cluster{Prefix: "streamhub"},
 	}
 }
@@ -394,6 +401,9 @@ func (c Config) Validate() error {
 	errs = appendPair(errs, "http.cert", c.HTTP.Cert, "http.key", c.HTTP.Key)
 	if c.HTTP.Idletimeout < 0 {
 		errs = append(errs, invalid("http.idletimeout", "http.idletimeout must not be negative"))
+	}
+	if c.Auth.Failures < 0 || c.Auth.Failures > 0 && c.Auth.Failureinterval <= 0 {
+		errs = append(errs, invalid("auth.failures", "auth.failures must not be negative, and needs a positive auth.failureinterval"))
 	}
 	if c.HTTP.Readtimeout < 0 {
 		errs = append(errs, invalid("http.readtimeout", "http.readtimeout must not be negative"))

@@ -32,12 +32,12 @@ func status(code base.StatusCode) *base.Response { return &base.Response{StatusC
 // without the right. RTSP clients carry credentials in the URL
 // (rtsp://user:pass@host/...), sent as Basic after the challenge; a
 // ?token= query works too.
-func (s *Server) authorize(req *base.Request, query, name string, publish bool) *base.Response {
+func (s *Server) authorize(remote string, req *base.Request, query, name string, publish bool) *base.Response {
 	p := s.cfg.Policy
 	if p.Open() {
 		return nil
 	}
-	id, err := s.identity(req, query)
+	id, err := s.identity(remote, req, query)
 	if err != nil {
 		s.remote.Info("refused", "reason", err, "path", name)
 		return &base.Response{StatusCode: base.StatusUnauthorized,
@@ -58,13 +58,13 @@ func (s *Server) authorize(req *base.Request, query, name string, publish bool) 
 	return nil
 }
 
-func (s *Server) identity(req *base.Request, query string) (*auth.Identity, error) {
+func (s *Server) identity(remote string, req *base.Request, query string) (*auth.Identity, error) {
 	if h := req.Header["Authorization"]; len(h) > 0 {
 		user, pass, ok := basicAuth(h[0])
 		if !ok {
 			return nil, errors.New("rtsp: want Basic credentials")
 		}
-		return s.cfg.Policy.Password(user, pass, "")
+		return s.cfg.Policy.Password(remote, user, pass, "")
 	}
 	if token := queryValue(query, "token"); token != "" {
 		return s.cfg.Policy.Token(token, "")

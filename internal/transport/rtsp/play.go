@@ -18,7 +18,7 @@ import (
 
 // OnDescribe answers a reader with the path's SDP.
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	return h.s.readStream(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Path, ctx.Query)
 }
 
 // OnSetup accepts a publisher's media, and adds a reader to the path's stream.
@@ -26,7 +26,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return status(base.StatusOK), nil, nil
 	}
-	return h.s.readStream(ctx.Request, ctx.Path, ctx.Query)
+	return h.s.readStream(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Path, ctx.Query)
 }
 
 // OnPlay starts sending; the stream already feeds every playing session.
@@ -34,12 +34,12 @@ func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, err
 	return status(base.StatusOK), nil
 }
 
-func (s *Server) readStream(req *base.Request, rawPath, query string) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *Server) readStream(remote string, req *base.Request, rawPath, query string) (*base.Response, *gortsplib.ServerStream, error) {
 	name := pathOf(rawPath)
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), nil, err
 	}
-	if res := s.authorize(req, query, name, false); res != nil {
+	if res := s.authorize(remote, req, query, name, false); res != nil {
 		return res, nil, nil
 	}
 	st, err := s.outStream(name)

@@ -39,7 +39,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), err
 	}
-	if res := s.authorize(ctx.Request, ctx.Query, name, true); res != nil {
+	if res := s.authorize(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Query, name, true); res != nil {
 		return res, nil
 	}
 	var tracks []media.Track
