@@ -29,6 +29,7 @@ type Config struct {
 	History  History       `koanf:"history"`
 	Limits   Limits        `koanf:"limits"`
 	Queue    Queue         `koanf:"queue"`
+	Retained Retained      `koanf:"retained"`
 	SSE      Delivery      `koanf:"sse"`
 	NDJSON   Delivery      `koanf:"ndjson"`
 	WS       Delivery      `koanf:"ws"`
@@ -253,6 +254,15 @@ type Limits struct {
 	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
 }
 
+// Retained bounds the retained messages kept, all topics together (the
+// topic's bytes and the payload's); past either bound a retained message
+// on a new topic is refused, while replacing and clearing still work.
+// 0: no bound.
+type Retained struct {
+	Messages int   `koanf:"messages"`
+	Bytes    int64 `koanf:"bytes"`
+}
+
 // Queue bounds each subscriber's queue of undelivered messages, and all
 // of them together.
 type Queue struct {
@@ -295,21 +305,22 @@ func Defaults() Config {
 	delivery := Delivery{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
 	mediaCfg, rtmpCfg, rtspCfg, hlsCfg := defaultMedia()
 	return Config{
-		Media:   mediaCfg,
-		RTMP:    rtmpCfg,
-		RTSP:    rtspCfg,
-		HLS:     hlsCfg,
-		WebRTC:  defaultWebRTC(),
-		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
-		Log:     Log{Level: "info", Format: "text"},
-		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
-		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
-		Queue:   Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
-		SSE:     delivery,
-		NDJSON:  delivery,
-		WS:      delivery,
-		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
-		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
+		Media:    mediaCfg,
+		RTMP:     rtmpCfg,
+		RTSP:     rtspCfg,
+		HLS:      hlsCfg,
+		WebRTC:   defaultWebRTC(),
+		HTTP:     HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
+		Log:      Log{Level: "info", Format: "text"},
+		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
+		Limits:   Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
+		Queue:    Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
+		Retained: Retained{Messages: 1_000_000, Bytes: 256 << 20},
+		SSE:      delivery,
+		NDJSON:   delivery,
+		WS:       delivery,
+		Poll:     Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		Durable:  Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
 			Sessionexpiry: 24 * time.Hour, Queue: 1_000_000, Queuebytes: 64 << 20, Sys: 10 * time.Second,
 			Connectmax: 64 << 10, Packettimeout: 30 * time.Second, Writetimeout: 10 * time.Second, ForeignClientID: "separate"},
@@ -404,6 +415,9 @@ func (c Config) Validate() error {
 	}
 	if c.Auth.Failures < 0 || c.Auth.Failures > 0 && c.Auth.Failureinterval <= 0 {
 		errs = append(errs, invalid("auth.failures", "auth.failures must not be negative, and needs a positive auth.failureinterval"))
+	}
+	if c.Retained.Messages < 0 || c.Retained.Bytes < 0 {
+		errs = append(errs, invalid("retained.messages", "retained.messages and retained.bytes must not be negative"))
 	}
 	if c.HTTP.Readtimeout < 0 {
 		errs = append(errs, invalid("http.readtimeout", "http.readtimeout must not be negative"))
@@ -533,7 +547,7 @@ func (c Config) StoreStreams() []DurableStream {
 func (c Config) HubConfig() hub.Config {
 	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
 		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions,
-		QueueTotal: c.Queue.Total}
+		QueueTotal: c.Queue.Total, RetainedMessages: c.Retained.Messages, RetainedBytes: c.Retained.Bytes}
 }
 
 // QueueLimits derives a transport's queue limits from its policy name;

@@ -33,6 +33,10 @@ type Config struct {
 	// QueueTotal bounds the bytes all subscriber queues hold together
 	// (0: no limit); see budget.
 	QueueTotal int64
+	// RetainedMessages and RetainedBytes (topic and payload) bound the
+	// retained messages kept (0: no limit); see ErrRetainedQuota.
+	RetainedMessages int
+	RetainedBytes    int64
 }
 
 // Defaults returns the hub configuration used when none is given.
@@ -86,12 +90,14 @@ type Hub struct {
 	seq      uint64
 	subs     *index.Index[*Subscription]
 	retained map[string]*message.Message
-	history  history
-	live     map[*Subscription]struct{}
-	closed   bool
-	matched  []*Subscription // scratch for deliver, guarded by mu
-	topics   topicTable      // per-topic statistics for the admin API
-	walkers  *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
+	// retainedBytes is what retained holds, as retainedSize counts it.
+	retainedBytes int64
+	history       history
+	live          map[*Subscription]struct{}
+	closed        bool
+	matched       []*Subscription // scratch for deliver, guarded by mu
+	topics        topicTable      // per-topic statistics for the admin API
+	walkers       *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -188,7 +194,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 			return nil, fmt.Errorf("hub: load retained messages: %w", err)
 		}
 		for _, m := range retained {
-			h.retained[m.Topic] = m
+			h.putRetainedLocked(m)
 		}
 		h.commitWake = make(chan struct{}, 1)
 		h.committerDone = make(chan struct{})
@@ -215,7 +221,7 @@ func (h *Hub) joinBroker(b Broker) error {
 		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
 	}
 	for _, m := range retained {
-		h.retained[m.Topic] = m
+		h.putRetainedLocked(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopRun, h.runDone = cancel, make(chan struct{})
@@ -288,6 +294,11 @@ func (h *Hub) admit(m *message.Message) error {
 	}
 	if len(m.Payload) > h.cfg.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
+	}
+	if m.Retain && len(m.Payload) > 0 {
+		if err := h.checkRetainedRoom(m); err != nil {
+			return err
+		}
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
@@ -424,9 +435,9 @@ func (h *Hub) committer() {
 func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
-			delete(h.retained, m.Topic)
+			h.dropRetainedLocked(m.Topic)
 		} else {
-			h.retained[m.Topic] = m
+			h.putRetainedLocked(m)
 		}
 	}
 	h.history.push(m)
@@ -716,7 +727,7 @@ func (h *Hub) retainedMatching(filters []string) []Delivery {
 	now := time.Now()
 	keep := func(name string, m *message.Message) {
 		if m.Expired(now) {
-			delete(h.retained, name)
+			h.dropRetainedLocked(name)
 			return
 		}
 		out = append(out, Delivery{Msg: m, Retained: true})

@@ -177,10 +177,32 @@ function addPoint(key, v) {
   }
 }
 
+// ---- paged lists ----
+
+// The admin API answers its lists a page at a time; the dashboard polls
+// the page shown (PAGE items) and moves between pages with the pager's
+// buttons. A pager keeps the cursors of the pages before the one shown.
+const PAGE = 500;
+const pagers = {topics: {after: ['']}, clients: {after: ['']}};
+
+async function fetchPage(name) {
+  const pg = pagers[name], after = pg.after.at(-1);
+  const body = await api('/v1/admin/' + name + '?limit=' + PAGE + (after ? '&after=' + encodeURIComponent(after) : ''));
+  const move = (f) => () => { f(); poll(); };
+  const buttons = [];
+  if (pg.after.length > 1) buttons.push(el('button', {class: 'page-first', onclick: move(() => pg.after.splice(1))}, '« first'));
+  if (body.next) buttons.push(el('button', {class: 'page-next', onclick: move(() => pg.after.push(body.next))}, 'next ›'));
+  const from = (pg.after.length - 1) * PAGE;
+  const shown = body[name].length;
+  $('#' + name + '-pager').replaceChildren(shown < body.total ?
+    (from + 1) + '–' + (from + shown) + ' of ' + body.total + ' ' : body.total + ' ' + name + ' ', ...buttons);
+  return body[name];
+}
+
 // ---- topics ----
 
 async function refreshTopics() {
-  const {topics} = await api('/v1/admin/topics');
+  const topics = await fetchPage('topics');
   const root = {children: new Map()};
   for (const t of topics) {
     let node = root;
@@ -214,7 +236,7 @@ function treeItems(node, prefix) {
 // ---- clients ----
 
 async function refreshClients() {
-  const {clients} = await api('/v1/admin/clients');
+  const clients = await fetchPage('clients');
   const q = $('#client-search').value.toLowerCase();
   const rows = clients.filter((c) => !q || [c.transport, c.identity, c.client_id, c.remote, ...c.filters].join(' ').toLowerCase().includes(q))
     .map((c) => el('tr', {'data-id': c.id},

@@ -231,6 +231,11 @@ func (c *conn) publishOutcome(qos byte, err error) (reason byte, ok bool) {
 		c.kick(packets.Code{Code: packets.ErrPacketTooLarge.Code, Reason: err.Error()})
 		return 0, false
 	}
+	if errors.Is(err, hub.ErrRetainedQuota) {
+		// Refused like a publish without the right: v5 says so in the
+		// acknowledgement, v3.1.1 and QoS 0 cannot be told.
+		return packets.ErrQuotaExceeded.Code, true
+	}
 	reason = packets.ErrUnspecifiedError.Code
 	kick := reason
 	if errors.Is(err, hub.ErrUnavailable) {
