@@ -254,13 +254,15 @@ type Limits struct {
 	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
 }
 
-// Retained bounds the retained messages kept, all topics together (the
-// topic's bytes and the payload's); past either bound a retained message
-// on a new topic is refused, while replacing and clearing still work.
-// 0: no bound.
+// Retained bounds the retained messages kept (the topic's bytes and the
+// payload's), all together and those one authenticated user published;
+// past a bound a retained message on a new topic is refused, while
+// replacing and clearing still work. 0: no bound.
 type Retained struct {
-	Messages int   `koanf:"messages"`
-	Bytes    int64 `koanf:"bytes"`
+	Messages     int   `koanf:"messages"`
+	Bytes        int64 `koanf:"bytes"`
+	Usermessages int   `koanf:"usermessages"`
+	Userbytes    int64 `koanf:"userbytes"`
 }
 
 // Queue bounds each subscriber's queue of undelivered messages, and all
@@ -315,7 +317,7 @@ func Defaults() Config {
 		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
 		Limits:   Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
 		Queue:    Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
-		Retained: Retained{Messages: 1_000_000, Bytes: 256 << 20},
+		Retained: Retained{Messages: 1_000_000, Bytes: 256 << 20, Usermessages: 100_000, Userbytes: 64 << 20},
 		SSE:      delivery,
 		NDJSON:   delivery,
 		WS:       delivery,
@@ -416,8 +418,8 @@ func (c Config) Validate() error {
 	if c.Auth.Failures < 0 || c.Auth.Failures > 0 && c.Auth.Failureinterval <= 0 {
 		errs = append(errs, invalid("auth.failures", "auth.failures must not be negative, and needs a positive auth.failureinterval"))
 	}
-	if c.Retained.Messages < 0 || c.Retained.Bytes < 0 {
-		errs = append(errs, invalid("retained.messages", "retained.messages and retained.bytes must not be negative"))
+	if c.Retained.Messages < 0 || c.Retained.Bytes < 0 || c.Retained.Usermessages < 0 || c.Retained.Userbytes < 0 {
+		errs = append(errs, invalid("retained.messages", "retained.messages, bytes, usermessages and userbytes must not be negative"))
 	}
 	if c.HTTP.Readtimeout < 0 {
 		errs = append(errs, invalid("http.readtimeout", "http.readtimeout must not be negative"))
@@ -547,7 +549,8 @@ func (c Config) StoreStreams() []DurableStream {
 func (c Config) HubConfig() hub.Config {
 	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
 		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions,
-		QueueTotal: c.Queue.Total, RetainedMessages: c.Retained.Messages, RetainedBytes: c.Retained.Bytes}
+		QueueTotal: c.Queue.Total, RetainedMessages: c.Retained.Messages, RetainedBytes: c.Retained.Bytes,
+		RetainedUserMessages: c.Retained.Usermessages, RetainedUserBytes: c.Retained.Userbytes}
 }
 
 // QueueLimits derives a transport's queue limits from its policy name;

@@ -34,9 +34,13 @@ type Config struct {
 	// (0: no limit); see budget.
 	QueueTotal int64
 	// RetainedMessages and RetainedBytes (topic and payload) bound the
-	// retained messages kept (0: no limit); see ErrRetainedQuota.
-	RetainedMessages int
-	RetainedBytes    int64
+	// retained messages kept (0: no limit), and RetainedUserMessages and
+	// RetainedUserBytes those one user publishes (PublishedBy); see
+	// ErrRetainedQuota.
+	RetainedMessages     int
+	RetainedBytes        int64
+	RetainedUserMessages int
+	RetainedUserBytes    int64
 }
 
 // Defaults returns the hub configuration used when none is given.
@@ -92,6 +96,7 @@ type Hub struct {
 	retained map[string]*message.Message
 	// retainedBytes is what retained holds, as retainedSize counts it.
 	retainedBytes int64
+	owners        retainedOwners
 	history       history
 	live          map[*Subscription]struct{}
 	closed        bool
@@ -248,7 +253,7 @@ func (h *Hub) Epoch() string { return h.epoch }
 // Publish validates m, stamps it and hands it to the broker, which delivers
 // it to every node. It returns the message's cursor, the same on every node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
-	if err := h.admit(m); err != nil {
+	if err := h.admit(ctx, m); err != nil {
 		return message.Cursor{}, err
 	}
 	c, err := h.broker.Publish(ctx, m)
@@ -266,7 +271,7 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 // It runs exactly once, with no hub lock held, and for the publishes of
 // one goroutine in the order they were made; it must not block.
 func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
-	if err := h.admit(m); err != nil {
+	if err := h.admit(ctx, m); err != nil {
 		done(message.Cursor{}, err)
 		return
 	}
@@ -288,7 +293,7 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 }
 
 // admit checks m against the hub's limits and stamps its time.
-func (h *Hub) admit(m *message.Message) error {
+func (h *Hub) admit(ctx context.Context, m *message.Message) error {
 	if !topic.IsValidName(m.Topic) {
 		return topic.ValidateName(m.Topic)
 	}
@@ -296,7 +301,7 @@ func (h *Hub) admit(m *message.Message) error {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
 	}
 	if m.Retain && len(m.Payload) > 0 {
-		if err := h.checkRetainedRoom(m); err != nil {
+		if err := h.checkRetainedRoom(ctx, m); err != nil {
 			return err
 		}
 	}

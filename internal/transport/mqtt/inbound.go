@@ -196,6 +196,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		}
 	}
 	m := &message.Message{Topic: name, Payload: pk.payload, Retain: pk.retain, QoS: qos, Origin: c.sess.id}
+	ctx = hub.PublishedBy(ctx, m, c.id.User)
 	if pr := pk.props; pr != nil {
 		applyProperties(m, pr)
 		m.UTF8 = pr.PayloadFormatFlag && pr.PayloadFormat == 1
