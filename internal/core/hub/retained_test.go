@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"streamhub/internal/core/message"
@@ -41,5 +43,23 @@ func TestRetainedPerUserBound(t *testing.T) {
 	}
 	if n := h.Stats().Retained; n != 4 {
 		t.Errorf("%d retained messages, want 4 (a/1, a/3, a/5, b/1)", n)
+	}
+}
+
+// TestTopicStatsBoundByNameBytes: the per-topic statistics stop taking
+// new topics once their names hold maxTrackedNameBytes, however long the
+// names (a topic may be 64 KiB long).
+func TestTopicStatsBoundByNameBytes(t *testing.T) {
+	h := newTestHub(t, Defaults())
+	const long = 64 << 10
+	for i := range maxTrackedNameBytes/long + 10 {
+		name := fmt.Sprintf("%d/%s", i, strings.Repeat("x", long-10))
+		m := &message.Message{Topic: name, Payload: []byte("x")}
+		if _, err := h.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.Topics()); n > maxTrackedNameBytes/(long-10) {
+		t.Errorf("%d topics of 64 KiB tracked, want at most %d", n, maxTrackedNameBytes/(long-10))
 	}
 }
