@@ -11,13 +11,16 @@ import (
 )
 
 // CrossOrigin reports whether r was sent by a page of another origin than
-// the one it addresses. Browsers say so in Sec-Fetch-Site ("same-site"
-// covers another port of the same host, which cookies do not tell apart)
-// and in Origin; a request with neither (curl, native clients) is no
-// visitor's browser being abused.
+// the one it addresses. Browsers say so in Sec-Fetch-Site, which no page
+// can set ("same-site" covers another port of the same host, which cookies
+// do not tell apart), trusted even behind a proxy that rewrites Host;
+// without it (older browsers) Origin is compared with Host. A request with
+// neither (curl, native clients) is no visitor's browser being abused.
 func CrossOrigin(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return false
+	case "":
 	default:
 		return true
 	}
