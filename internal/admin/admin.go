@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"streamhub/internal/codec/envelope"
@@ -88,13 +89,9 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 	})
 	route("GET /v1/admin/stats", func(w http.ResponseWriter, r *http.Request) { httpx.WriteJSON(w, a.Stats()) })
 	route("GET /v1/admin/topics", a.topics)
-	route("GET /v1/admin/clients", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, map[string]any{"clients": a.deps.Registry.List()})
-	})
+	route("GET /v1/admin/clients", a.clients)
 	route("DELETE /v1/admin/clients/{id}", a.kick)
-	route("GET /v1/admin/sessions", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, map[string]any{"sessions": a.deps.Sessions.Sessions()})
-	})
+	route("GET /v1/admin/sessions", a.sessions)
 	route("GET /v1/admin/retained", a.retained)
 	route("DELETE /v1/admin/retained/{topic...}", a.deleteRetained)
 	route("GET /v1/admin/streams", a.streams)
@@ -120,6 +117,10 @@ type topicJSON struct {
 }
 
 func (a *API) topics(w http.ResponseWriter, r *http.Request) {
+	q, ok := readPage(w, r)
+	if !ok {
+		return
+	}
 	filter := r.URL.Query().Get("filter")
 	if filter != "" {
 		if err := topic.ValidateFilter(filter); err != nil {
@@ -128,11 +129,12 @@ func (a *API) topics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	topics := a.deps.Hub.Topics()
-	out := make([]topicJSON, 0, len(topics))
-	for _, t := range topics {
-		if filter != "" && !topic.Match(filter, t.Name) {
-			continue
-		}
+	if filter != "" {
+		topics = slices.DeleteFunc(topics, func(t hub.TopicInfo) bool { return !topic.Match(filter, t.Name) })
+	}
+	p := pageOf(topics, func(t hub.TopicInfo) string { return t.Name }, byName, q)
+	out := make([]topicJSON, 0, len(p.items))
+	for _, t := range p.items {
 		tj := topicJSON{Name: t.Name, Messages: t.Messages, Rate: t.Rate, Retained: t.Retained, Durable: t.Durable,
 			LastBytes: t.LastSize}
 		if t.Last != nil {
@@ -140,7 +142,19 @@ func (a *API) topics(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, tj)
 	}
-	httpx.WriteJSON(w, map[string]any{"topics": out})
+	writePage(w, "topics", page[topicJSON]{items: out, next: p.next, total: p.total})
+}
+
+func (a *API) clients(w http.ResponseWriter, r *http.Request) {
+	if q, ok := readPage(w, r); ok {
+		writePage(w, "clients", pageOf(a.deps.Registry.List(), func(c registry.Info) string { return c.ID }, byNumber, q))
+	}
+}
+
+func (a *API) sessions(w http.ResponseWriter, r *http.Request) {
+	if q, ok := readPage(w, r); ok {
+		writePage(w, "sessions", pageOf(a.deps.Sessions.Sessions(), func(s mqtt.SessionInfo) string { return s.ClientID }, byName, q))
+	}
 }
 
 func (a *API) kick(w http.ResponseWriter, r *http.Request) {
@@ -154,12 +168,16 @@ func (a *API) kick(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) retained(w http.ResponseWriter, r *http.Request) {
-	msgs := a.deps.Hub.RetainedMessages()
-	out := make([]json.RawMessage, 0, len(msgs))
-	for _, m := range msgs {
+	q, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	p := pageOf(a.deps.Hub.RetainedMessages(), func(m *message.Message) string { return m.Topic }, byName, q)
+	out := make([]json.RawMessage, 0, len(p.items))
+	for _, m := range p.items {
 		out = append(out, envelope.Marshal(m, true))
 	}
-	httpx.WriteJSON(w, map[string]any{"retained": out})
+	writePage(w, "retained", page[json.RawMessage]{items: out, next: p.next, total: p.total})
 }
 
 // deleteRetained clears a retained message the way MQTT does: an empty
@@ -191,6 +209,10 @@ type streamJSON struct {
 }
 
 func (a *API) streams(w http.ResponseWriter, r *http.Request) {
+	q, ok := readPage(w, r)
+	if !ok {
+		return
+	}
 	out := []streamJSON{}
 	if a.deps.Store != nil {
 		streams, err := a.deps.Store.Streams()
@@ -204,5 +226,5 @@ func (a *API) streams(w http.ResponseWriter, r *http.Request) {
 				MaxMessages: s.Stream.Messages, MaxBytes: s.Stream.Bytes, MaxAge: s.Age.String()})
 		}
 	}
-	httpx.WriteJSON(w, map[string]any{"streams": out})
+	writePage(w, "streams", pageOf(out, func(s streamJSON) string { return s.Filter }, byName, q))
 }

@@ -11,18 +11,27 @@ import (
 	"time"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/limit"
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// Cookies of a dashboard session: the session id (HttpOnly, so scripts
-// never see it) and its CSRF token, which the page's script reads and
-// sends back in CSRFHeader with every state-changing request.
+// A dashboard session is a cookie holding its id (HttpOnly, so scripts
+// never see it) and a CSRF token bound to it, which only the session's
+// own page can read (from the login answer or SessionPath, both refused
+// to other origins) and sends back in CSRFHeader with every
+// state-changing request. The token is in no cookie: cookies are not
+// separated by port, so a page on another port of the same host could
+// read it.
 const (
 	SessionCookie = "streamhub_session"
-	CSRFCookie    = "streamhub_csrf"
 	CSRFHeader    = "X-CSRF-Token"
 	// LoginPath takes credentials in its body: no other authentication.
 	LoginPath = "/v1/admin/login"
+	// SessionPath tells the page its session and CSRF token.
+	SessionPath = "/v1/admin/session"
+	// legacyCSRFCookie is where earlier versions kept the token; logout
+	// clears it.
+	legacyCSRFCookie = "streamhub_csrf"
 )
 
 // ErrCSRF refuses a state-changing request made with a session cookie but
@@ -55,26 +64,34 @@ func NewLogins(policy *auth.Policy, ttl time.Duration) *Logins {
 }
 
 // Identify returns the identity of r's session cookie: nil (and no error)
-// without one, ErrCSRF for a state-changing request without its token.
+// without one, or when a page of another origin sent it (the browser adds
+// the cookie to any request to this host), ErrCSRF for a state-changing
+// request without its token.
 func (s *Logins) Identify(r *http.Request) (*auth.Identity, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" {
-		return nil, nil
-	}
-	s.mu.Lock()
-	ss := s.byID[c.Value]
-	if ss != nil && time.Now().After(ss.expires) {
-		delete(s.byID, c.Value)
-		ss = nil
-	}
-	s.mu.Unlock()
-	if ss == nil {
-		return nil, nil // a stale cookie: other credentials, or anonymous
+	ss := s.session(r)
+	if ss == nil || CrossOrigin(r) {
+		return nil, nil // none, stale or foreign: other credentials, or anonymous
 	}
 	if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(ss.csrf)) != 1 {
 		return nil, ErrCSRF
 	}
 	return ss.id, nil
+}
+
+// session is r's live session, or nil.
+func (s *Logins) session(r *http.Request) *session {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.byID[c.Value]
+	if ss != nil && time.Now().After(ss.expires) {
+		delete(s.byID, c.Value)
+		ss = nil
+	}
+	return ss
 }
 
 func safeMethod(m string) bool {
@@ -88,8 +105,18 @@ type loginRequest struct {
 	Token    string `json:"token"`
 }
 
+// sessionJSON is the answer of Login and Session.
+type sessionJSON struct {
+	SignedIn bool      `json:"signed_in"`
+	User     string    `json:"user,omitempty"`
+	CSRF     string    `json:"csrf,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
 // Login serves POST /v1/admin/login: a users-file user and password, or a
-// token, of the admin role, gets a session cookie and a CSRF cookie.
+// token, of the admin role, gets a session cookie; the answer carries the
+// session's CSRF token. A session never outlives the token it was opened
+// with.
 func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 	if s.policy.Open() {
 		httpx.WriteError(w, http.StatusBadRequest, "auth_off", "auth is off: there is nothing to sign in to")
@@ -105,9 +132,12 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		id, err = s.policy.Token(req.Token, "")
 	} else {
-		id, err = s.policy.Password(req.User, req.Password, "")
+		id, err = s.policy.Password(r.RemoteAddr, req.User, req.Password, "")
 	}
 	switch {
+	case errors.Is(err, limit.ErrTooManyFailures):
+		httpx.WriteError(w, http.StatusTooManyRequests, "too_many_failures", err.Error())
+		return
 	case err != nil:
 		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		return
@@ -115,14 +145,30 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusForbidden, "forbidden", "the dashboard needs the admin role")
 		return
 	}
-	sid, csrf := randomToken(), randomToken()
-	s.add(sid, &session{id: id, csrf: csrf, expires: time.Now().Add(s.ttl)})
-	secure := r.TLS != nil
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: secure,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(s.ttl.Seconds())})
-	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: csrf, Path: "/", Secure: secure,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(s.ttl.Seconds())})
-	httpx.WriteJSON(w, map[string]string{"user": id.User})
+	expires := time.Now().Add(s.ttl)
+	if !id.Expires.IsZero() && id.Expires.Before(expires) {
+		expires = id.Expires
+	}
+	sid, ss := randomToken(), &session{id: id, csrf: randomToken(), expires: expires}
+	s.add(sid, ss)
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, Expires: expires})
+	httpx.WriteJSON(w, ss.describe())
+}
+
+// Session serves GET /v1/admin/session: the page's session, with its CSRF
+// token, or signed_in false.
+func (s *Logins) Session(w http.ResponseWriter, r *http.Request) {
+	ss := s.session(r)
+	if ss == nil {
+		httpx.WriteJSON(w, sessionJSON{})
+		return
+	}
+	httpx.WriteJSON(w, ss.describe())
+}
+
+func (ss *session) describe() sessionJSON {
+	return sessionJSON{SignedIn: true, User: ss.id.User, CSRF: ss.csrf, Expires: ss.expires}
 }
 
 // Logout serves POST /v1/admin/logout.
@@ -132,7 +178,7 @@ func (s *Logins) Logout(w http.ResponseWriter, r *http.Request) {
 		delete(s.byID, c.Value)
 		s.mu.Unlock()
 	}
-	for _, name := range []string{SessionCookie, CSRFCookie} {
+	for _, name := range []string{SessionCookie, legacyCSRFCookie} {
 		http.SetCookie(w, &http.Cookie{Name: name, Path: "/", MaxAge: -1})
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -22,6 +23,9 @@ type Identity struct {
 	// Token rights from a JWT's claims, in addition to the ACL's.
 	TokenPublish, TokenSubscribe []string
 	Anonymous                    bool
+	// Expires is when the JWT that proved the identity expires (zero for
+	// other credentials): nothing derived from it may last longer.
+	Expires time.Time
 }
 
 // Admin reports whether the identity has the admin role (needed for $SYS).

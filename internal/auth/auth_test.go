@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/core/topic"
+	"streamhub/internal/limit"
 )
 
 func testPolicy(t testing.TB) *Policy {
@@ -41,17 +43,17 @@ func testPolicy(t testing.TB) *Policy {
 func TestDecisions(t *testing.T) {
 	t.Parallel()
 	p := testPolicy(t)
-	alice, err := p.Password("alice", "pw", "dev1")
+	alice, err := p.Password("127.0.0.1:1", "alice", "pw", "dev1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Password("alice", "bad", ""); err != ErrBadCredentials {
+	if _, err := p.Password("127.0.0.1:1", "alice", "bad", ""); err != ErrBadCredentials {
 		t.Fatal(err)
 	}
 	if _, err := p.Anonymous(""); err != ErrNoCredentials {
 		t.Fatal("anonymous accepted although credentials are required")
 	}
-	root, _ := p.Password("root", "pw", "")
+	root, _ := p.Password("127.0.0.1:1", "root", "pw", "")
 	cases := []struct {
 		got, want bool
 		what      string
@@ -151,7 +153,7 @@ func FuzzCredentials(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line, token string) {
 		parseUserLine(line)
 		p.Token(token, "")
-		p.Password("alice", token, "")
+		p.Password("127.0.0.1:1", "alice", token, "")
 	})
 }
 
@@ -236,14 +238,52 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 	}
 	for _, name := range []string{"alice", "nobody", ""} {
 		costs = costs[:0]
-		if _, err := p.Password(name, "wrong", ""); err != ErrBadCredentials {
+		if _, err := p.Password("127.0.0.1:1", name, "wrong", ""); err != ErrBadCredentials {
 			t.Errorf("Password(%q, wrong) = %v, want ErrBadCredentials", name, err)
 		}
 		if len(costs) != 1 || costs[0] != cost {
 			t.Errorf("Password(%q, wrong) ran bcrypt at costs %v, want one comparison at cost %d", name, costs, cost)
 		}
 	}
-	if _, err := p.Password("alice", "pw", ""); err != nil {
+	if _, err := p.Password("127.0.0.1:1", "alice", "pw", ""); err != nil {
 		t.Errorf("alice with the right password: %v", err)
+	}
+}
+
+// TestFailedPasswordsLimitedPerAddress: after Failures wrong passwords from
+// one address, its next check, even with the right password, is refused
+// with limit.ErrTooManyFailures without running bcrypt, while another
+// address still signs in.
+func TestFailedPasswordsLimitedPerAddress(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("alice:"+string(h)+"\n"), 0o600)
+	const failures = 3
+	p, err := New(Config{Required: true, Users: users, Failures: failures, FailureInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	compare := p.compareHash
+	p.compareHash = func(hash, password []byte) error {
+		compared++
+		return compare(hash, password)
+	}
+	for i := range failures {
+		if _, err := p.Password("192.0.2.7:4000", "alice", "wrong", ""); err != ErrBadCredentials {
+			t.Fatalf("wrong password %d: %v, want ErrBadCredentials", i+1, err)
+		}
+	}
+	before := compared
+	for _, pw := range []string{"wrong", "pw"} {
+		if _, err := p.Password("192.0.2.7:4001", "alice", pw, ""); !errors.Is(err, limit.ErrTooManyFailures) {
+			t.Errorf("password %q after %d failures: %v, want ErrTooManyFailures", pw, failures, err)
+		}
+	}
+	if compared != before {
+		t.Errorf("bcrypt ran %d times for a refused address", compared-before)
+	}
+	if _, err := p.Password("192.0.2.8:4000", "alice", "pw", ""); err != nil {
+		t.Errorf("another address with the right password: %v", err)
 	}
 }

@@ -3,11 +3,14 @@ package auth
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/core/topic"
+	"streamhub/internal/limit"
 )
 
 // JWTConfig lists the keys tokens may be signed with.
@@ -35,6 +38,11 @@ type Config struct {
 	Users    string // users file: name:bcrypt-hash[:roles]
 	JWT      JWTConfig
 	Rules    []Rule
+	// Failures is how many wrong passwords one client address may send in
+	// a row before its password checks are refused unchecked; it gets one
+	// more every FailureInterval. 0: no limit.
+	Failures        int
+	FailureInterval time.Duration
 }
 
 // Policy authenticates and authorises. A nil *Policy allows everything:
@@ -49,6 +57,11 @@ type Policy struct {
 	dummyHash []byte
 	// compareHash is bcrypt.CompareHashAndPassword; tests observe it.
 	compareHash func(hash, password []byte) error
+	// failures counts wrong passwords per address; hashing holds a slot
+	// for each bcrypt comparison running, so that wrong passwords from
+	// many addresses cannot take every core from the rest of the server.
+	failures *limit.Failures
+	hashing  chan struct{}
 }
 
 // New loads a policy; with nothing required and no rules it returns nil (open).
@@ -56,7 +69,9 @@ func New(cfg Config) (*Policy, error) {
 	if !cfg.Required && len(cfg.Rules) == 0 && cfg.Users == "" && cfg.JWT == (JWTConfig{}) {
 		return nil, nil
 	}
-	p := &Policy{cfg: cfg, users: map[string]user{}, compareHash: bcrypt.CompareHashAndPassword}
+	p := &Policy{cfg: cfg, users: map[string]user{}, compareHash: bcrypt.CompareHashAndPassword,
+		failures: limit.NewFailures(cfg.Failures, cfg.FailureInterval),
+		hashing:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	if cfg.Users != "" {
 		u, err := loadUsers(cfg.Users)
 		if err != nil {
@@ -90,21 +105,33 @@ func (p *Policy) Open() bool { return p == nil }
 // LooksLikeJWT reports whether s has a JWT's three dot-separated parts.
 func LooksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 && len(s) > 20 }
 
-// Password authenticates a user name and password; a JWT in the password
-// is verified as a token instead (MQTT clients can carry one only there).
-func (p *Policy) Password(name, password, clientID string) (*Identity, error) {
+// Password authenticates a user name and password sent from remote (the
+// client's address); a JWT in the password is verified as a token instead
+// (MQTT clients can carry one only there). An address that sent too many
+// wrong passwords lately is refused with limit.ErrTooManyFailures without
+// a check, whatever it sends.
+func (p *Policy) Password(remote, name, password, clientID string) (*Identity, error) {
 	if p == nil {
 		return &Identity{User: name, ClientID: clientID, Anonymous: name == ""}, nil
 	}
 	if LooksLikeJWT(password) {
 		return p.Token(password, clientID)
 	}
+	if p.failures.Blocked(remote) {
+		return nil, limit.ErrTooManyFailures
+	}
 	u, ok := p.users[name]
 	hash := u.hash
 	if !ok {
 		hash = p.dummyHash
 	}
+	p.hashing <- struct{}{}
+	defer func() { <-p.hashing }()
+	if p.failures.Blocked(remote) { // checks from the address that ran meanwhile failed
+		return nil, limit.ErrTooManyFailures
+	}
 	if err := p.compareHash(hash, []byte(password)); !ok || err != nil {
+		p.failures.Fail(remote)
 		return nil, ErrBadCredentials
 	}
 	return &Identity{User: name, ClientID: clientID, Roles: u.roles}, nil
@@ -119,8 +146,12 @@ func (p *Policy) Token(token, clientID string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
-		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}, nil
+	id := &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
+		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}
+	if c.ExpiresAt != nil { // required by the parser
+		id.Expires = c.ExpiresAt.Time
+	}
+	return id, nil
 }
 
 // Certificate is the identity of a client that presented a verified TLS

@@ -29,6 +29,7 @@ type Config struct {
 	History  History       `koanf:"history"`
 	Limits   Limits        `koanf:"limits"`
 	Queue    Queue         `koanf:"queue"`
+	Retained Retained      `koanf:"retained"`
 	SSE      Delivery      `koanf:"sse"`
 	NDJSON   Delivery      `koanf:"ndjson"`
 	WS       Delivery      `koanf:"ws"`
@@ -66,6 +67,10 @@ type Admin struct {
 	Public bool `koanf:"public"`
 	// Stats is how often the core publishes $SYS/streamhub/stats (0: never).
 	Stats time.Duration `koanf:"stats"`
+	// Hosts are the names the admin API and dashboard answer to besides IP
+	// addresses, localhost and http.addr's host (a name a proxy passes on;
+	// "*" for any): other Host headers are refused (DNS rebinding).
+	Hosts []string `koanf:"hosts"`
 }
 
 // Auth is the one security policy for every protocol (see docs/SECURITY.md).
@@ -79,6 +84,12 @@ type Auth struct {
 	Clientca string `koanf:"clientca"`
 	JWT      JWT    `koanf:"jwt"`
 	ACL      []ACL  `koanf:"acl"`
+	// Failures is how many wrong passwords one client address may send in
+	// a row, on any protocol; then its password checks are refused
+	// unchecked (no bcrypt work), one more allowed every Failureinterval.
+	// 0: no limit.
+	Failures        int           `koanf:"failures"`
+	Failureinterval time.Duration `koanf:"failureinterval"`
 }
 
 // JWT lists the keys tokens may be signed with.
@@ -101,7 +112,7 @@ type ACL struct {
 
 // Policy builds the security policy (nil when everything is open).
 func (c Config) Policy() (*auth.Policy, error) {
-	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users,
+	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users, Failures: c.Auth.Failures, FailureInterval: c.Auth.Failureinterval,
 		JWT: auth.JWTConfig{Secret: c.Auth.JWT.Secret, RSAKey: c.Auth.JWT.Rsakey, ECKey: c.Auth.JWT.Eckey, JWKS: c.Auth.JWT.Jwks}}
 	for _, a := range c.Auth.ACL {
 		cfg.Rules = append(cfg.Rules, auth.Rule{Who: a.Who, Publish: a.Publish, Subscribe: a.Subscribe,
@@ -243,6 +254,17 @@ type Limits struct {
 	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
 }
 
+// Retained bounds the retained messages kept (the topic's bytes and the
+// payload's), all together and those one authenticated user published;
+// past a bound a retained message on a new topic is refused, while
+// replacing and clearing still work. 0: no bound.
+type Retained struct {
+	Messages     int   `koanf:"messages"`
+	Bytes        int64 `koanf:"bytes"`
+	Usermessages int   `koanf:"usermessages"`
+	Userbytes    int64 `koanf:"userbytes"`
+}
+
 // Queue bounds each subscriber's queue of undelivered messages, and all
 // of them together.
 type Queue struct {
@@ -285,21 +307,22 @@ func Defaults() Config {
 	delivery := Delivery{Policy: "disconnect", Heartbeat: 15 * time.Second, Timeout: 10 * time.Second}
 	mediaCfg, rtmpCfg, rtspCfg, hlsCfg := defaultMedia()
 	return Config{
-		Media:   mediaCfg,
-		RTMP:    rtmpCfg,
-		RTSP:    rtspCfg,
-		HLS:     hlsCfg,
-		WebRTC:  defaultWebRTC(),
-		HTTP:    HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
-		Log:     Log{Level: "info", Format: "text"},
-		History: History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
-		Limits:  Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
-		Queue:   Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
-		SSE:     delivery,
-		NDJSON:  delivery,
-		WS:      delivery,
-		Poll:    Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
-		Durable: Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
+		Media:    mediaCfg,
+		RTMP:     rtmpCfg,
+		RTSP:     rtspCfg,
+		HLS:      hlsCfg,
+		WebRTC:   defaultWebRTC(),
+		HTTP:     HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
+		Log:      Log{Level: "info", Format: "text"},
+		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
+		Limits:   Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
+		Queue:    Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
+		Retained: Retained{Messages: 1_000_000, Bytes: 256 << 20, Usermessages: 100_000, Userbytes: 64 << 20},
+		SSE:      delivery,
+		NDJSON:   delivery,
+		WS:       delivery,
+		Poll:     Poll{Timeout: 30 * time.Second, Maxtimeout: 2 * time.Minute, Limit: 1000},
+		Durable:  Durable{Sync: "always", Interval: time.Second, Messages: 1_000_000, Bytes: 1 << 30, Age: 7 * 24 * time.Hour},
 		MQTT: MQTT{Addr: "127.0.0.1:1883", Tlsaddr: "127.0.0.1:8883", Inflight: 64, Receivemax: 1024, Aliasmax: 1024,
 			Sessionexpiry: 24 * time.Hour, Queue: 1_000_000, Queuebytes: 64 << 20, Sys: 10 * time.Second,
 			Connectmax: 64 << 10, Packettimeout: 30 * time.Second, Writetimeout: 10 * time.Second, ForeignClientID: "separate"},
@@ -308,6 +331,7 @@ func Defaults() Config {
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 		Admin:    Admin{Stats: time.Second},
+		Auth:     Auth{Failures: 10, Failureinterval: 6 * time.Second},
 		Cluster:  Cluster{Prefix: "streamhub"},
 	}
 }
@@ -390,6 +414,12 @@ func (c Config) Validate() error {
 	errs = appendPair(errs, "http.cert", c.HTTP.Cert, "http.key", c.HTTP.Key)
 	if c.HTTP.Idletimeout < 0 {
 		errs = append(errs, invalid("http.idletimeout", "http.idletimeout must not be negative"))
+	}
+	if c.Auth.Failures < 0 || c.Auth.Failures > 0 && c.Auth.Failureinterval <= 0 {
+		errs = append(errs, invalid("auth.failures", "auth.failures must not be negative, and needs a positive auth.failureinterval"))
+	}
+	if c.Retained.Messages < 0 || c.Retained.Bytes < 0 || c.Retained.Usermessages < 0 || c.Retained.Userbytes < 0 {
+		errs = append(errs, invalid("retained.messages", "retained.messages, bytes, usermessages and userbytes must not be negative"))
 	}
 	if c.HTTP.Readtimeout < 0 {
 		errs = append(errs, invalid("http.readtimeout", "http.readtimeout must not be negative"))
@@ -519,7 +549,8 @@ func (c Config) StoreStreams() []DurableStream {
 func (c Config) HubConfig() hub.Config {
 	return hub.Config{HistoryMessages: c.History.Messages, HistoryBytes: c.History.Bytes,
 		HistoryAge: c.History.Age, MaxPayload: c.Limits.Payload, MaxFilters: c.Limits.Subscriptions,
-		QueueTotal: c.Queue.Total}
+		QueueTotal: c.Queue.Total, RetainedMessages: c.Retained.Messages, RetainedBytes: c.Retained.Bytes,
+		RetainedUserMessages: c.Retained.Usermessages, RetainedUserBytes: c.Retained.Userbytes}
 }
 
 // QueueLimits derives a transport's queue limits from its policy name;

@@ -61,13 +61,13 @@ type adminClient struct {
 }
 
 // waitClient waits for a connection of the transport subscribed to filter
-// to be listed, and returns it.
-func waitClient(t *testing.T, s *testkit.Server, transport, filter string) adminClient {
+// to be listed, and returns it; auth is as adminDo's.
+func waitClient(t *testing.T, s *testkit.Server, transport, filter string, auth ...string) adminClient {
 	t.Helper()
 	var found adminClient
 	testkit.Eventually(t, 10*time.Second, transport+" client on "+filter+" listed", func() bool {
 		var got struct{ Clients []adminClient }
-		adminGet(t, s, "clients", &got)
+		adminGet(t, s, "clients", &got, auth...)
 		for _, c := range got.Clients {
 			if c.Transport == transport && strings.Contains(strings.Join(c.Filters, " "), filter) {
 				found = c
@@ -79,9 +79,9 @@ func waitClient(t *testing.T, s *testkit.Server, transport, filter string) admin
 	return found
 }
 
-func clientListed(t *testing.T, s *testkit.Server, id string) bool {
+func clientListed(t *testing.T, s *testkit.Server, id string, auth ...string) bool {
 	var got struct{ Clients []adminClient }
-	adminGet(t, s, "clients", &got)
+	adminGet(t, s, "clients", &got, auth...)
 	for _, c := range got.Clients {
 		if c.ID == id {
 			return true
@@ -331,16 +331,29 @@ func nonLoopbackIP(t *testing.T) string {
 	return ""
 }
 
-// login posts credentials to /v1/admin/login and returns the status and
-// the cookies set.
-func login(t *testing.T, s *testkit.Server, body string) (int, []*http.Cookie) {
+// loginAnswer is the answer of /v1/admin/login and /v1/admin/session.
+type loginAnswer struct {
+	SignedIn bool      `json:"signed_in"`
+	CSRF     string    `json:"csrf"`
+	Expires  time.Time `json:"expires"`
+}
+
+// login posts credentials to /v1/admin/login and returns the status, the
+// cookies set and the answer.
+func login(t *testing.T, s *testkit.Server, body string) (int, []*http.Cookie, loginAnswer) {
 	t.Helper()
 	resp, err := http.Post(s.URL+"/v1/admin/login", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Cookies()
+	defer resp.Body.Close()
+	var answer loginAnswer
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, resp.Cookies(), answer
 }
 
 // TestAdminLoginSession: only an admin signs in; the session cookie then
@@ -349,24 +362,21 @@ func login(t *testing.T, s *testkit.Server, body string) (int, []*http.Cookie) {
 func TestAdminLoginSession(t *testing.T) {
 	t.Parallel()
 	s := securedServer(t)
-	if code, _ := login(t, s, `{"user":"alice","password":"alice-pw"}`); code != http.StatusForbidden {
+	if code, _, _ := login(t, s, `{"user":"alice","password":"alice-pw"}`); code != http.StatusForbidden {
 		t.Errorf("non-admin login: %d, want 403", code)
 	}
-	if code, _ := login(t, s, `{"user":"root","password":"wrong"}`); code != http.StatusUnauthorized {
+	if code, _, _ := login(t, s, `{"user":"root","password":"wrong"}`); code != http.StatusUnauthorized {
 		t.Errorf("bad password: %d, want 401", code)
 	}
-	code, cookies := login(t, s, `{"user":"root","password":"root-pw"}`)
-	if code != http.StatusOK || len(cookies) != 2 {
-		t.Fatalf("admin login: %d, cookies %v", code, cookies)
+	// The CSRF token is in the answer only, in no cookie a page of another
+	// port could read.
+	code, cookies, answer := login(t, s, `{"user":"root","password":"root-pw"}`)
+	if code != http.StatusOK || len(cookies) != 1 || answer.CSRF == "" {
+		t.Fatalf("admin login: %d, cookies %v, answer %+v", code, cookies, answer)
 	}
-	var csrf string
-	for _, c := range cookies {
-		if c.Name == "streamhub_session" && (!c.HttpOnly || c.SameSite != http.SameSiteStrictMode) {
-			t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", c)
-		}
-		if c.Name == "streamhub_csrf" {
-			csrf = c.Value
-		}
+	csrf := answer.CSRF
+	if c := cookies[0]; c.Name != "streamhub_session" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", c)
 	}
 	do := func(method, path, token string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), method, s.URL+path, strings.NewReader("x"))

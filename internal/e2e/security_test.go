@@ -48,10 +48,11 @@ func securedServer(t *testing.T) *testkit.Server {
 	os.WriteFile(users, []byte("# test users\nalice:"+hash("alice-pw")+"\nroot:"+hash("root-pw")+":admin\n"), 0o600)
 	return testkit.Start(t, func(c *config.Config) {
 		c.TCP.Addr = "127.0.0.1:0"
-		c.Auth = config.Auth{Required: true, Users: users, JWT: config.JWT{Secret: testSecret}, ACL: []config.ACL{
-			{Who: "*", Publish: []string{"users/%u/#", "public/#"}, Subscribe: []string{"public/#", "users/%u/#"}},
-			{Who: "role:admin", Publish: []string{"#"}, Subscribe: []string{"#", "$SYS/#"}},
-		}}
+		c.Auth = config.Auth{Required: true, Users: users, JWT: config.JWT{Secret: testSecret},
+			Failures: c.Auth.Failures, Failureinterval: c.Auth.Failureinterval, ACL: []config.ACL{
+				{Who: "*", Publish: []string{"users/%u/#", "public/#"}, Subscribe: []string{"public/#", "users/%u/#"}},
+				{Who: "role:admin", Publish: []string{"#"}, Subscribe: []string{"#", "$SYS/#"}},
+			}}
 	})
 }
 

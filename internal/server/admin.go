@@ -29,16 +29,21 @@ func (s *Server) adminAPI() *admin.API {
 // loginTTL is how long a dashboard login lasts.
 const loginTTL = 12 * time.Hour
 
-// mountAdmin serves the admin API and the dashboard behind their guards,
-// and the endpoint list the dashboard replaced at /.
+// mountAdmin serves the admin API and the dashboard behind their guards
+// (same origin and host first, then the role), and the endpoint list the
+// dashboard replaced at /.
 func (s *Server) mountAdmin(mux *http.ServeMux) {
 	open, public := s.policy.Open(), s.cfg.Admin.Public
-	mux.HandleFunc("POST "+admin.LoginPath, s.logins.Login)
-	mux.HandleFunc("POST /v1/admin/logout", s.logins.Logout)
-	s.admin.Routes(mux, admin.Guard(open, public))
+	hosts := admin.NewHosts(s.cfg.HTTP.Addr, s.cfg.Admin.Hosts)
+	sameOrigin := admin.SameOrigin(hosts)
+	mux.Handle("POST "+admin.LoginPath, sameOrigin(http.HandlerFunc(s.logins.Login)))
+	mux.Handle("POST /v1/admin/logout", sameOrigin(http.HandlerFunc(s.logins.Logout)))
+	mux.Handle("GET "+admin.SessionPath, sameOrigin(http.HandlerFunc(s.logins.Session)))
+	guard := admin.Guard(open, public)
+	s.admin.Routes(mux, func(h http.Handler) http.Handler { return sameOrigin(guard(h)) })
 	page := admin.PageGuard(open, public)
-	mux.Handle("GET /{$}", page(dashboard.Page()))
-	mux.Handle("GET /dashboard/", page(dashboard.Assets()))
+	mux.Handle("GET /{$}", hosts.Check(page(dashboard.Page()))) // may be linked to from anywhere
+	mux.Handle("GET /dashboard/", sameOrigin(page(dashboard.Assets())))
 	mux.HandleFunc("GET /endpoints", s.index)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
+	"streamhub/internal/limit"
 	"streamhub/internal/quote"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit/httpx"
@@ -32,14 +33,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		id, err := s.credentials(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="streamhub"`)
-			code := "unauthorized"
-			if errors.Is(err, auth.ErrBadToken) {
+			status, code := http.StatusUnauthorized, "unauthorized"
+			switch {
+			case errors.Is(err, auth.ErrBadToken):
 				code = "invalid_token"
+			case errors.Is(err, limit.ErrTooManyFailures):
+				status, code = http.StatusTooManyRequests, "too_many_failures"
 			}
-			s.remote.Info("refused", "transport", "http", "remote", r.RemoteAddr, "status", http.StatusUnauthorized,
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="streamhub"`)
+			}
+			s.remote.Info("refused", "transport", "http", "remote", r.RemoteAddr, "status", status,
 				"reason", code, "path", quote.Cut(r.URL.Path))
-			httpx.WriteError(w, http.StatusUnauthorized, code, err.Error())
+			httpx.WriteError(w, status, code, err.Error())
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
@@ -55,7 +61,7 @@ func (s *Server) credentials(r *http.Request) (*auth.Identity, error) {
 			return s.policy.Token(strings.TrimSpace(token), "")
 		}
 		if user, pass, ok := r.BasicAuth(); ok {
-			return s.policy.Password(user, pass, "")
+			return s.policy.Password(r.RemoteAddr, user, pass, "")
 		}
 		return nil, errors.New("unsupported Authorization scheme: use Bearer or Basic")
 	}

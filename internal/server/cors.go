@@ -2,16 +2,18 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"streamhub/internal/transport/kit/httpx"
 )
 
 // cors answers preflights and marks responses readable by the allowed
-// origins; "*" allows any.
+// origins; "*" allows any. The admin API is never shared with other
+// origins (admin.SameOrigin refuses them).
 func cors(origins httpx.Origins, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && origins.Listed(origin) {
+		if origin != "" && origins.Listed(origin) && !strings.HasPrefix(r.URL.Path, "/v1/admin/") {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")

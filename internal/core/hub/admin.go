@@ -38,9 +38,13 @@ func (s *Subscription) Queued() int {
 	return len(s.queue)
 }
 
-// maxTrackedTopics bounds the per-topic statistics the hub keeps for the
-// admin API: past it, new topics are not listed.
-const maxTrackedTopics = 10000
+// maxTrackedTopics and maxTrackedNameBytes bound the per-topic statistics
+// the hub keeps for the admin API: past either, new topics are not listed.
+// Names may be 64 KiB long: ten thousand of those would hold 640 MiB.
+const (
+	maxTrackedTopics    = 10000
+	maxTrackedNameBytes = 16 << 20
+)
 
 // maxLastPayload bounds the payloads the topic statistics keep alive: a
 // larger last message is remembered by its size only, so 10000 topics
@@ -62,7 +66,8 @@ type topicStats struct {
 
 // topicTable holds the statistics of the topics seen; guarded by Hub.mu.
 type topicTable struct {
-	byName map[string]*topicStats
+	byName    map[string]*topicStats
+	nameBytes int // of the names in byName
 }
 
 // rateAt is st's message rate as of now: over the time since the previous
@@ -88,11 +93,12 @@ func (t *topicTable) record(m *message.Message) {
 	}
 	st := t.byName[m.Topic]
 	if st == nil {
-		if len(t.byName) >= maxTrackedTopics {
+		if len(t.byName) >= maxTrackedTopics || t.nameBytes+len(m.Topic) > maxTrackedNameBytes {
 			return
 		}
 		st = &topicStats{seenAt: m.Time}
 		t.byName[m.Topic] = st
+		t.nameBytes += len(m.Topic)
 	}
 	st.count++
 	st.last, st.lastSize = nil, len(m.Payload)

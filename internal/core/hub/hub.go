@@ -33,6 +33,14 @@ type Config struct {
 	// QueueTotal bounds the bytes all subscriber queues hold together
 	// (0: no limit); see budget.
 	QueueTotal int64
+	// RetainedMessages and RetainedBytes (topic and payload) bound the
+	// retained messages kept (0: no limit), and RetainedUserMessages and
+	// RetainedUserBytes those one user publishes (PublishedBy); see
+	// ErrRetainedQuota.
+	RetainedMessages     int
+	RetainedBytes        int64
+	RetainedUserMessages int
+	RetainedUserBytes    int64
 }
 
 // Defaults returns the hub configuration used when none is given.
@@ -87,12 +95,15 @@ type Hub struct {
 	seq      uint64
 	subs     *index.Index[*Subscription]
 	retained map[string]*message.Message
-	history  history
-	live     map[*Subscription]struct{}
-	closed   bool
-	matched  []*Subscription // scratch for deliver, guarded by mu
-	topics   topicTable      // per-topic statistics for the admin API
-	walkers  *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
+	// retainedBytes is what retained holds, as retainedSize counts it.
+	retainedBytes int64
+	owners        retainedOwners
+	history       history
+	live          map[*Subscription]struct{}
+	closed        bool
+	matched       []*Subscription // scratch for deliver, guarded by mu
+	topics        topicTable      // per-topic statistics for the admin API
+	walkers       *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -189,7 +200,7 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 			return nil, fmt.Errorf("hub: load retained messages: %w", err)
 		}
 		for _, m := range retained {
-			h.retained[m.Topic] = m
+			h.putRetainedLocked(m)
 		}
 		h.commitWake = make(chan struct{}, 1)
 		h.committerDone = make(chan struct{})
@@ -217,7 +228,7 @@ func (h *Hub) joinBroker(b Broker) error {
 		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
 	}
 	for _, m := range retained {
-		h.retained[m.Topic] = m
+		h.putRetainedLocked(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopRun, h.runDone = cancel, make(chan struct{})
@@ -244,7 +255,7 @@ func (h *Hub) Epoch() string { return h.epoch }
 // Publish validates m, stamps it and hands it to the broker, which delivers
 // it to every node. It returns the message's cursor, the same on every node.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
-	if err := h.admit(m); err != nil {
+	if err := h.admit(ctx, m); err != nil {
 		return message.Cursor{}, err
 	}
 	c, err := h.broker.Publish(ctx, m)
@@ -262,7 +273,7 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 // It runs exactly once, with no hub lock held, and for the publishes of
 // one goroutine in the order they were made; it must not block.
 func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
-	if err := h.admit(m); err != nil {
+	if err := h.admit(ctx, m); err != nil {
 		done(message.Cursor{}, err)
 		return
 	}
@@ -307,12 +318,17 @@ func (h *Hub) ValidateFilter(filter string) error {
 }
 
 // admit checks m against the hub's limits and stamps its time.
-func (h *Hub) admit(m *message.Message) error {
+func (h *Hub) admit(ctx context.Context, m *message.Message) error {
 	if err := h.ValidateName(m.Topic); err != nil {
 		return err
 	}
 	if len(m.Payload) > h.cfg.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Payload), h.cfg.MaxPayload)
+	}
+	if m.Retain && len(m.Payload) > 0 {
+		if err := h.checkRetainedRoom(ctx, m); err != nil {
+			return err
+		}
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
@@ -449,9 +465,9 @@ func (h *Hub) committer() {
 func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	if m.Retain {
 		if len(m.Payload) == 0 {
-			delete(h.retained, m.Topic)
+			h.dropRetainedLocked(m.Topic)
 		} else {
-			h.retained[m.Topic] = m
+			h.putRetainedLocked(m)
 		}
 	}
 	h.history.push(m)
@@ -765,7 +781,7 @@ func (h *Hub) retainedMatching(filters []string) []Delivery {
 	now := time.Now()
 	keep := func(name string, m *message.Message) {
 		if m.Expired(now) {
-			delete(h.retained, name)
+			h.dropRetainedLocked(name)
 			return
 		}
 		out = append(out, Delivery{Msg: m, Retained: true})

@@ -9,6 +9,7 @@ const KEEP = 120; // points per chart
 const state = {
   tab: 'overview', prev: null, ratesIn: [], ratesOut: [],
   socket: null, tailFilter: '', series: new Map(), drawPending: false,
+  csrf: '', // the session's CSRF token, from the sign-in answer or /v1/admin/session
 };
 const $ = (sel) => document.querySelector(sel);
 
@@ -21,15 +22,10 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-function cookie(name) {
-  const m = document.cookie.match('(?:^|; )' + name + '=([^;]*)');
-  return m ? decodeURIComponent(m[1]) : '';
-}
-
-// api calls the admin API; state-changing calls carry the CSRF token of
-// the session cookie. A 401 shows the sign-in form.
+// api calls the admin API; state-changing calls carry the session's CSRF
+// token. A 401 shows the sign-in form.
 async function api(path, options = {}) {
-  options.headers = Object.assign({'X-CSRF-Token': cookie('streamhub_csrf')}, options.headers || {});
+  options.headers = Object.assign({'X-CSRF-Token': state.csrf}, options.headers || {});
   options.credentials = 'same-origin';
   const resp = await fetch(path, options);
   if (resp.status === 401) { showLogin(true); throw new Error('sign in needed'); }
@@ -181,10 +177,32 @@ function addPoint(key, v) {
   }
 }
 
+// ---- paged lists ----
+
+// The admin API answers its lists a page at a time; the dashboard polls
+// the page shown (PAGE items) and moves between pages with the pager's
+// buttons. A pager keeps the cursors of the pages before the one shown.
+const PAGE = 500;
+const pagers = {topics: {after: ['']}, clients: {after: ['']}};
+
+async function fetchPage(name) {
+  const pg = pagers[name], after = pg.after.at(-1);
+  const body = await api('/v1/admin/' + name + '?limit=' + PAGE + (after ? '&after=' + encodeURIComponent(after) : ''));
+  const move = (f) => () => { f(); poll(); };
+  const buttons = [];
+  if (pg.after.length > 1) buttons.push(el('button', {class: 'page-first', onclick: move(() => pg.after.splice(1))}, '« first'));
+  if (body.next) buttons.push(el('button', {class: 'page-next', onclick: move(() => pg.after.push(body.next))}, 'next ›'));
+  const from = (pg.after.length - 1) * PAGE;
+  const shown = body[name].length;
+  $('#' + name + '-pager').replaceChildren(shown < body.total ?
+    (from + 1) + '–' + (from + shown) + ' of ' + body.total + ' ' : body.total + ' ' + name + ' ', ...buttons);
+  return body[name];
+}
+
 // ---- topics ----
 
 async function refreshTopics() {
-  const {topics} = await api('/v1/admin/topics');
+  const topics = await fetchPage('topics');
   const root = {children: new Map()};
   for (const t of topics) {
     let node = root;
@@ -218,7 +236,7 @@ function treeItems(node, prefix) {
 // ---- clients ----
 
 async function refreshClients() {
-  const {clients} = await api('/v1/admin/clients');
+  const clients = await fetchPage('clients');
   const q = $('#client-search').value.toLowerCase();
   // A media connection (RTMP, RTSP, HLS, WHEP, WHIP) has a path it
   // publishes or reads instead of topic filters.
@@ -280,7 +298,7 @@ async function publish(e) {
   }
   const url = '/v1/publish?topic=' + encodeURIComponent(f.topic.value) + (f.retain.checked ? '&retain=true' : '');
   const resp = await fetch(url, {method: 'POST', body: f.payload.value, credentials: 'same-origin',
-    headers: {'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8', 'X-CSRF-Token': cookie('streamhub_csrf')}});
+    headers: {'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8', 'X-CSRF-Token': state.csrf}});
   const body = await resp.json().catch(() => ({}));
   out.className = resp.ok ? '' : 'error';
   out.textContent = resp.ok ? 'published, cursor ' + (body.cursor || body.id || '') : 'refused: ' + (errorMessage(body) || resp.status);
@@ -298,6 +316,7 @@ async function login(e) {
     $('#login-error').textContent = errorMessage(body) || 'refused (' + resp.status + ')';
     return;
   }
+  state.csrf = (await resp.json()).csrf || '';
   showLogin(false);
   start();
 }
@@ -318,6 +337,10 @@ function poll() {
 
 let started = false;
 async function start() {
+  try {
+    const session = await api('/v1/admin/session');
+    if (session.signed_in) state.csrf = session.csrf;
+  } catch (e) { /* refused: the stats call below says why */ }
   try {
     onStats(await api('/v1/admin/stats'));
   } catch (e) { return; }

@@ -10,6 +10,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/message"
+	"streamhub/internal/limit"
 )
 
 // handshake reads CONNECT and answers CONNACK; it reports success.
@@ -57,16 +58,19 @@ func (c *conn) handshake() bool {
 	case certUser != "" && !cp.PasswordFlag:
 		who = p.Certificate(certUser, id)
 	case cp.PasswordFlag:
-		who, aerr = p.Password(string(cp.Username), string(cp.Password), id)
+		who, aerr = p.Password(c.nc.RemoteAddr().String(), string(cp.Username), string(cp.Password), id)
 	case cp.UsernameFlag:
-		who, aerr = p.Password(string(cp.Username), "", id)
+		who, aerr = p.Password(c.nc.RemoteAddr().String(), string(cp.Username), "", id)
 	default:
 		who, aerr = p.Anonymous(id)
 	}
 	if aerr != nil {
 		code := packets.ErrBadUsernameOrPassword
-		if errors.Is(aerr, auth.ErrNoCredentials) {
+		switch {
+		case errors.Is(aerr, auth.ErrNoCredentials):
 			code = packets.ErrNotAuthorized
+		case errors.Is(aerr, limit.ErrTooManyFailures):
+			code = packets.Code{Code: packets.ErrConnectionRateExceeded.Code, Reason: aerr.Error()}
 		}
 		c.refuse(pk, code)
 		return false
@@ -188,7 +192,7 @@ func v3ConnackCode(code packets.Code) byte {
 		return packets.Err3ClientIdentifierNotValid.Code
 	case packets.ErrBadUsernameOrPassword.Code:
 		return packets.ErrMalformedUsernameOrPassword.Code
-	case packets.ErrNotAuthorized.Code:
+	case packets.ErrNotAuthorized.Code, packets.ErrConnectionRateExceeded.Code:
 		return packets.Err3NotAuthorized.Code
 	}
 	return packets.Err3ServerUnavailable.Code

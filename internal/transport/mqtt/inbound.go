@@ -196,6 +196,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		}
 	}
 	m := &message.Message{Topic: name, Payload: pk.payload, Retain: pk.retain, QoS: qos, Origin: c.sess.id}
+	ctx = hub.PublishedBy(ctx, m, c.id.User)
 	if pr := pk.props; pr != nil {
 		applyProperties(m, pr)
 		m.UTF8 = pr.PayloadFormatFlag && pr.PayloadFormat == 1
@@ -230,6 +231,11 @@ func (c *conn) publishOutcome(qos byte, err error) (reason byte, ok bool) {
 		// refused publish: 0x95 is no PUBACK reason code [MQTT-3.4.2.1].
 		c.kick(packets.Code{Code: packets.ErrPacketTooLarge.Code, Reason: err.Error()})
 		return 0, false
+	}
+	if errors.Is(err, hub.ErrRetainedQuota) {
+		// Refused like a publish without the right: v5 says so in the
+		// acknowledgement, v3.1.1 and QoS 0 cannot be told.
+		return packets.ErrQuotaExceeded.Code, true
 	}
 	reason = packets.ErrUnspecifiedError.Code
 	kick := reason

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"streamhub/internal/auth"
+	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
@@ -120,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	cursor, err := h.hub.Publish(r.Context(), m)
+	cursor, err := h.hub.Publish(hub.PublishedBy(r.Context(), m, auth.FromContext(r.Context()).User), m)
 	if err != nil {
 		httpx.WriteHubError(w, err)
 		return

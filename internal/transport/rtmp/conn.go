@@ -37,7 +37,7 @@ func (s *Server) serve(conn net.Conn) {
 		s.refuse(sc, remote, "NetStream.Publish.BadName", err)
 		return
 	}
-	id, err := s.identity(sc.URL.Query())
+	id, err := s.identity(remote, sc.URL.Query())
 	if err == nil && !s.allowed(id, name, sc.Publish) {
 		err = errors.New("not authorized for media/" + name)
 	}
@@ -67,7 +67,7 @@ func pathOf(u *url.URL) string {
 
 // identity authenticates what an RTMP URL can carry: ?token= or
 // ?user=&pass= (encoders have no other place for credentials).
-func (s *Server) identity(q url.Values) (*auth.Identity, error) {
+func (s *Server) identity(remote string, q url.Values) (*auth.Identity, error) {
 	if s.cfg.Policy.Open() {
 		return nil, nil
 	}
@@ -75,7 +75,7 @@ func (s *Server) identity(q url.Values) (*auth.Identity, error) {
 		return s.cfg.Policy.Token(token, "")
 	}
 	if user := q.Get("user"); user != "" {
-		return s.cfg.Policy.Password(user, q.Get("pass"), "")
+		return s.cfg.Policy.Password(remote, user, q.Get("pass"), "")
 	}
 	return s.cfg.Policy.Anonymous("")
 }

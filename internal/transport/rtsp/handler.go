@@ -45,12 +45,12 @@ func status(code base.StatusCode) *base.Response { return &base.Response{StatusC
 // clients carry credentials in the URL
 // (rtsp://user:pass@host/...), sent as Basic after the challenge; a
 // ?token= query works too.
-func (s *Server) authorize(req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {
+func (s *Server) authorize(remote string, req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {
 	p := s.cfg.Policy
 	if p.Open() {
 		return nil, nil
 	}
-	id, err := s.identity(req, query)
+	id, err := s.identity(remote, req, query)
 	if err != nil {
 		s.remote.Info("refused", "reason", err, "path", name)
 		return nil, &base.Response{StatusCode: base.StatusUnauthorized,
@@ -77,13 +77,13 @@ func (s *Server) listed(ss *gortsplib.ServerSession, conn *gortsplib.ServerConn,
 	return s.cfg.Registry.AddMedia(id, "rtsp", conn.NetConn().RemoteAddr().String(), path, publisher, ss.Close)
 }
 
-func (s *Server) identity(req *base.Request, query string) (*auth.Identity, error) {
+func (s *Server) identity(remote string, req *base.Request, query string) (*auth.Identity, error) {
 	if h := req.Header["Authorization"]; len(h) > 0 {
 		user, pass, ok := basicAuth(h[0])
 		if !ok {
 			return nil, errors.New("rtsp: want Basic credentials")
 		}
-		return s.cfg.Policy.Password(user, pass, "")
+		return s.cfg.Policy.Password(remote, user, pass, "")
 	}
 	if token := queryValue(query, "token"); token != "" {
 		return s.cfg.Policy.Token(token, "")

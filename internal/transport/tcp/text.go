@@ -130,7 +130,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			if len(cmd.Args) == 1 {
 				who, err = p.Token(cmd.Args[0], "")
 			} else {
-				who, err = p.Password(cmd.Args[0], cmd.Args[1], "")
+				who, err = p.Password(c.RemoteAddr().String(), cmd.Args[0], cmd.Args[1], "")
 			}
 			if err != nil {
 				reply = tcptext.AppendErr(nil, "unauthorized", err.Error())

@@ -58,6 +58,8 @@ func WriteHubError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, hub.ErrTooLarge):
 		WriteError(w, http.StatusRequestEntityTooLarge, "payload_too_large", err.Error())
+	case errors.Is(err, hub.ErrRetainedQuota):
+		WriteError(w, http.StatusInsufficientStorage, "retained_quota", err.Error())
 	case errors.Is(err, hub.ErrTooManySubscriptions):
 		WriteError(w, http.StatusTooManyRequests, "too_many_subscriptions", err.Error())
 	case errors.Is(err, hub.ErrUnavailable):

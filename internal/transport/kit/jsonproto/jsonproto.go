@@ -52,7 +52,7 @@ func (c Commands) Handle(ctx context.Context, id *auth.Identity, limiter *rate.L
 		if err != nil {
 			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: envelope.CodeBadRequest, Message: err.Error()}
 		}
-		cursor, err := c.Hub.Publish(ctx, m)
+		cursor, err := c.Hub.Publish(hub.PublishedBy(ctx, m, id.User), m)
 		if err != nil {
 			return envelope.Control{Type: envelope.TypeError, ID: req.ID, Code: publishErrorCode(err), Message: err.Error()}
 		}
