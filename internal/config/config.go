@@ -423,6 +423,10 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateSizes()...)
+	if c.Poll.Maxtimeout < c.Poll.Timeout {
+		errs = append(errs, invalid("poll.maxtimeout", "poll.maxtimeout %s is below poll.timeout %s: a poll's ?timeout= could not even reach the default",
+			c.Poll.Maxtimeout, c.Poll.Timeout))
+	}
 	// In the order of the file, so that the report reads the same each time.
 	policies := []struct{ key, value string }{{"sse.policy", c.SSE.Policy}, {"ndjson.policy", c.NDJSON.Policy},
 		{"ws.policy", c.WS.Policy}, {"tcp.policy", c.TCP.Policy}, {"tcp.textpolicy", c.TCP.Textpolicy}}

@@ -69,6 +69,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"tcp.policy", func(c *Config) { c.TCP.Policy = "maybe" }},
 		{"tcp.textpolicy", func(c *Config) { c.TCP.Textpolicy = "maybe" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"poll.maxtimeout", func(c *Config) { c.Poll.Maxtimeout = c.Poll.Timeout / 2 }},
 	} {
 		c := Defaults()
 		c.Data = t.TempDir()

@@ -140,14 +140,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.hub = h
 	if err := s.newMedia(); err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, err
 	}
 	s.newWebRTC()
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
-			s.closeStore()
+			s.abort()
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
@@ -158,12 +158,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	mqttShared, err := mqttCluster(s.cluster)
 	if err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, err
 	}
 	mcert, mkey := cfg.MQTT.Cert, cfg.MQTT.Key
@@ -295,6 +295,7 @@ func (s *Server) tracked(next http.Handler) http.Handler {
 func (s *Server) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 	if err != nil {
+		s.abort()
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
 	counted := &countedListener{Listener: ln, conns: s.conns, meter: s.metrics.Transport("http"), log: s.remote,
@@ -305,6 +306,7 @@ func (s *Server) Start(ctx context.Context) error {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
 		if err != nil {
 			ln.Close()
+			s.abort()
 			return fmt.Errorf("server: %w", err)
 		}
 		tc.NextProtos = []string{"h2", "http/1.1"}
@@ -313,28 +315,22 @@ func (s *Server) Start(ctx context.Context) error {
 		scheme = "https"
 	}
 	s.listener = ln
+	// A start that fails closes the whole server: New's hub, media and
+	// committer goroutines too, since the caller has nothing to shut down.
 	if err := s.tcp.Start(ctx); err != nil {
-		ln.Close()
-		s.tcp.Close()
+		s.abort()
 		return err
 	}
 	if err := s.mqtt.Start(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
+		s.abort()
 		return err
 	}
 	if err := s.startMedia(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
+		s.abort()
 		return err
 	}
 	if err := s.webrtc.Start(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
-		s.closeMedia()
+		s.abort()
 		return err
 	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
@@ -359,6 +355,30 @@ func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
 		return nil
 	}
 	return st
+}
+
+// abort closes what New and Start built before one of them failed, so
+// that a server that never started leaves no goroutine or socket behind.
+func (s *Server) abort() {
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.webrtc != nil {
+		s.webrtc.Close()
+	}
+	if s.media != nil {
+		s.closeMedia()
+	}
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+	if s.mqtt != nil {
+		s.mqtt.Close()
+	}
+	s.closeStore()
 }
 
 func (s *Server) closeStore() {
