@@ -42,10 +42,12 @@ import (
 	"streamhub/internal/transport/tcp"
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
+	"streamhub/internal/version"
 )
 
-// Version is the server's version, reported in $SYS/broker/version.
-const Version = "0.1.0"
+// Version is the server's version, reported in $SYS/broker/version; the
+// command line's --version prints the same number.
+var Version = version.Number()
 
 // Server is one streamhub node.
 type Server struct {
