@@ -46,6 +46,7 @@ type Config struct {
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
 	Cluster  Cluster       `koanf:"cluster"`
+	Routes   []Route       `koanf:"routes"` // fixed URLs onto topics and media paths (routes.go)
 }
 
 // Cluster joins this node to others through NATS JetStream
@@ -437,6 +438,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateMedia()...)
 	errs = append(errs, c.validateWebRTC()...)
+	errs = append(errs, c.validateRoutes()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -67,9 +67,9 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
 		ws.RefuseAfterUpgrade(w, r, "no WebSocket at "+quote.Truncate(r.URL.Path, 24)+
-			": use /v1/ws/{topic} (frames are payloads) or /v1/ws (JSON); see /")
+			": use /v1/ws/{topic} (payload frames), /v1/ws (JSON) or a routes: entry; see /")
 	case strings.HasSuffix(r.URL.Path, ".m3u8"):
-		httpx.WriteError(w, http.StatusNotFound, "not_found",
+		httpx.WriteError(w, http.StatusNotFound, "hls_not_served",
 			"no HLS playlist at "+quote.Cut(r.URL.Path)+": a media path's is /hls/PATH/index.m3u8 (GET /v1/media lists them), "+
 				"or map this URL to one with routes: in the configuration")
 	default:

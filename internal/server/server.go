@@ -230,7 +230,8 @@ func (s *Server) routes() http.Handler {
 	}
 	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming(cfg.SSE)}, s.log, s.metrics.Transport("sse"))
 	ndjsonHandler := ndjson.New(s.hub, streaming(cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjsonHandler)))
+	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
+	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
@@ -239,7 +240,8 @@ func (s *Server) routes() http.Handler {
 		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
-	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
+	plainWS := s.tracked(http.HandlerFunc(wsHandler.ServePlain))
+	mux.Handle("GET /v1/ws/{topic...}", plainWS)
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	s.mediaRoutes(mux)
@@ -266,7 +268,7 @@ func (s *Server) routes() http.Handler {
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)
-	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux)), s.remote))
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(s.fixedRoutes(mux, plainWS, subscribe))), s.remote))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
