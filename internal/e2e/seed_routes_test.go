@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
 	"streamhub/internal/core/message"
@@ -197,5 +199,65 @@ func TestREADMEBrowserSnippet(t *testing.T) {
 	}
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the snippet failed in the browser: %q", p)
+	}
+}
+
+// TestRoutesObeyAuth: a route is its endpoint under another name, with
+// the same authentication and rights: each user gets from the route what
+// the endpoint answers (401 without credentials, 403 without the right).
+func TestRoutesObeyAuth(t *testing.T) {
+	t.Parallel()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("viewer:"+string(hash)+"\nother:"+string(hash)+"\n"), 0o600) //nolint:errcheck // read at once
+	s := testkit.Start(t, func(c *config.Config) {
+		c.Auth = config.Auth{Required: true, Users: users, JWT: config.JWT{Secret: testSecret},
+			ACL: []config.ACL{{Who: "viewer", Publish: []string{"devices/#"}, Subscribe: []string{"devices/#"}}}}
+		c.Routes = []config.Route{{Path: "/events", Kind: config.RouteSSE, Topic: "devices/#"},
+			{Path: "/stream", Kind: config.RouteWS, Topic: "devices/stream"}}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	status := func(url, user string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if user != "" {
+			req.SetBasicAuth(user, "pw")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	wsStatus := func(url, user string) int {
+		var opts websocket.DialOptions
+		if user != "" {
+			opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token(t, user, time.Now().Add(time.Hour))}}
+		}
+		c, resp, err := websocket.Dial(ctx, url, &opts)
+		if err == nil {
+			c.CloseNow()
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	seen := map[int]bool{}
+	for _, user := range []string{"", "other", "viewer"} {
+		route, endpoint := status(s.URL+"/events", user), status(s.URL+"/v1/subscribe?topic=devices/%23", user)
+		if route != endpoint {
+			t.Errorf("GET /events as %q: %d, the endpoint %d", user, route, endpoint)
+		}
+		wsRoute, wsEndpoint := wsStatus(s.WSURL+"/stream", user), wsStatus(s.WSURL+"/v1/ws/devices/stream", user)
+		if wsRoute != wsEndpoint {
+			t.Errorf("WebSocket /stream as %q: %d, the endpoint %d", user, wsRoute, wsEndpoint)
+		}
+		seen[route], seen[wsRoute] = true, true
+	}
+	if !seen[http.StatusOK] || !seen[http.StatusSwitchingProtocols] || len(seen) < 4 {
+		t.Errorf("answers %v: want refusals and successes", seen)
 	}
 }

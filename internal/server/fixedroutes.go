@@ -19,6 +19,8 @@ func (s *Server) fixedRoutes(next, plainWS, subscribe http.Handler) http.Handler
 	if len(s.cfg.Routes) == 0 {
 		return next
 	}
+	// Routes are outside /v1/, which authenticate leaves alone.
+	plainWS, subscribe = s.identify(plainWS), s.identify(subscribe)
 	byPath := make(map[string]config.Route, len(s.cfg.Routes))
 	for _, rt := range s.cfg.Routes {
 		byPath[rt.Path] = rt
