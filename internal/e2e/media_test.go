@@ -44,7 +44,8 @@ func mediaServer(t *testing.T, mutate func(*config.Config)) *testkit.Server {
 // a keyframe a second, AAC) to url with ffmpeg's muxer format, until the
 // test ends or the returned stop is called. The video is 4:2:0 as cameras
 // and OBS send it: from testsrc's RGB libx264 would pick High 4:4:4, which
-// browsers do not decode.
+// streamhub passes on as it is (TestMediaHigh444PassesThrough) but many
+// hardware decoders do not take.
 func publishFFmpeg(t *testing.T, format, url string, extra ...string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
