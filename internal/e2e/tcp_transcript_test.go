@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,11 +40,37 @@ func TestTCPTranscriptInDocs(t *testing.T) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a fresh connection
 	r := bufio.NewReader(conn)
+	// The lines received after each group typed, in any order: a
+	// subscriber's own MSG may come before its PUB's +OK.
 	var typed strings.Builder
+	var want []string
+	check := func() {
+		t.Helper()
+		var got []string
+		for range want {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", want, err)
+			}
+			got = append(got, cursorPattern.ReplaceAllString(strings.TrimSpace(line), "CURSOR"))
+		}
+		for i := range want {
+			want[i] = cursorPattern.ReplaceAllString(want[i], "CURSOR")
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q, the docs show %q", got, want)
+		}
+		want = want[:0]
+	}
 	for line := range strings.Lines(transcript) {
 		line = strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "> "):
+			if len(want) > 0 {
+				check()
+			}
 			typed.WriteString(strings.TrimPrefix(line, "> ") + "\n")
 		case strings.HasPrefix(line, "< "):
 			if typed.Len() > 0 {
@@ -52,14 +79,8 @@ func TestTCPTranscriptInDocs(t *testing.T) {
 				}
 				typed.Reset()
 			}
-			got, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("waiting for %q: %v", line, err)
-			}
-			want := strings.TrimPrefix(line, "< ")
-			if cursorPattern.ReplaceAllString(strings.TrimSpace(got), "CURSOR") != cursorPattern.ReplaceAllString(want, "CURSOR") {
-				t.Errorf("got %q, the docs show %q", strings.TrimSpace(got), want)
-			}
+			want = append(want, strings.TrimPrefix(line, "< "))
 		}
 	}
+	check()
 }
