@@ -12,8 +12,8 @@ import (
 // snippet was written with, onto a topic or a media path.
 type Route struct {
 	Path  string `koanf:"path"`  // e.g. /stream, /stream.m3u8, /
-	Kind  string `koanf:"kind"`  // RouteWS, RouteSSE or RouteHLS
-	Topic string `koanf:"topic"` // ws: the topic (a filter: receive only); sse: the filter
+	Kind  string `koanf:"kind"`  // RouteWS, RouteSSE, RoutePublish or RouteHLS
+	Topic string `koanf:"topic"` // ws: the topic (a filter: receive only); sse: the filter; publish: the topic
 	Media string `koanf:"media"` // hls: the media path, e.g. live/cam1
 }
 
@@ -25,6 +25,9 @@ const (
 	RouteWS = "ws"
 	// RouteSSE is GET /v1/subscribe?topic=: SSE, or NDJSON by Accept.
 	RouteSSE = "sse"
+	// RoutePublish is POST /v1/publish/{topic}: each POST's body is one
+	// message.
+	RoutePublish = "publish"
 	// RouteHLS redirects to the media path's /hls/PATH/index.m3u8.
 	RouteHLS = "hls"
 )
@@ -51,8 +54,12 @@ func (c Config) validateRoutes() []error {
 		}
 		seen[r.Path] = true
 		switch r.Kind {
-		case RouteWS, RouteSSE:
-			if err := topic.ValidateFilter(r.Topic); err != nil {
+		case RouteWS, RouteSSE, RoutePublish:
+			check := topic.ValidateFilter
+			if r.Kind == RoutePublish {
+				check = topic.ValidateName
+			}
+			if err := check(r.Topic); err != nil {
 				bad("topic: %v", err)
 			}
 			if r.Media != "" {
@@ -63,10 +70,10 @@ func (c Config) validateRoutes() []error {
 				bad("media: %v", err)
 			}
 			if r.Topic != "" {
-				bad("topic is for kinds ws and sse")
+				bad("topic is for kinds ws, sse and publish")
 			}
 		default:
-			bad("kind %q: want %s, %s or %s", r.Kind, RouteWS, RouteSSE, RouteHLS)
+			bad("kind %q: want %s, %s, %s or %s", r.Kind, RouteWS, RouteSSE, RoutePublish, RouteHLS)
 		}
 	}
 	return errs

@@ -74,6 +74,7 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/v1/ws/a", Kind: RouteWS, Topic: "a"}} }},
 		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: "mqtt", Topic: "a"}} }},
 		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: RouteWS, Topic: "a/#/b"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: RoutePublish, Topic: "a/#"}} }},
 		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s.m3u8", Kind: RouteHLS, Media: "../x"}} }},
 	} {
 		c := Defaults()

@@ -204,7 +204,8 @@ func TestREADMEBrowserSnippet(t *testing.T) {
 
 // TestRoutesObeyAuth: a route is its endpoint under another name, with
 // the same authentication and rights: each user gets from the route what
-// the endpoint answers (401 without credentials, 403 without the right).
+// the endpoint answers (401 without credentials, 403 without the right),
+// and what a publish route takes is published.
 func TestRoutesObeyAuth(t *testing.T) {
 	t.Parallel()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
@@ -214,12 +215,13 @@ func TestRoutesObeyAuth(t *testing.T) {
 		c.Auth = config.Auth{Required: true, Users: users, JWT: config.JWT{Secret: testSecret},
 			ACL: []config.ACL{{Who: "viewer", Publish: []string{"devices/#"}, Subscribe: []string{"devices/#"}}}}
 		c.Routes = []config.Route{{Path: "/events", Kind: config.RouteSSE, Topic: "devices/#"},
-			{Path: "/stream", Kind: config.RouteWS, Topic: "devices/stream"}}
+			{Path: "/stream", Kind: config.RouteWS, Topic: "devices/stream"},
+			{Path: "/ingest", Kind: config.RoutePublish, Topic: "devices/ingest"}}
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	status := func(url, user string) int {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	status := func(method, url, user string) int {
+		req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader("25"))
 		if user != "" {
 			req.SetBasicAuth(user, "pw")
 		}
@@ -247,9 +249,13 @@ func TestRoutesObeyAuth(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for _, user := range []string{"", "other", "viewer"} {
-		route, endpoint := status(s.URL+"/events", user), status(s.URL+"/v1/subscribe?topic=devices/%23", user)
+		route, endpoint := status(http.MethodGet, s.URL+"/events", user), status(http.MethodGet, s.URL+"/v1/subscribe?topic=devices/%23", user)
 		if route != endpoint {
 			t.Errorf("GET /events as %q: %d, the endpoint %d", user, route, endpoint)
+		}
+		pubRoute, pubEndpoint := status(http.MethodPost, s.URL+"/ingest", user), status(http.MethodPost, s.URL+"/v1/publish/devices/ingest", user)
+		if pubRoute != pubEndpoint {
+			t.Errorf("POST /ingest as %q: %d, the endpoint %d", user, pubRoute, pubEndpoint)
 		}
 		wsRoute, wsEndpoint := wsStatus(s.WSURL+"/stream", user), wsStatus(s.WSURL+"/v1/ws/devices/stream", user)
 		if wsRoute != wsEndpoint {
@@ -259,5 +265,21 @@ func TestRoutesObeyAuth(t *testing.T) {
 	}
 	if !seen[http.StatusOK] || !seen[http.StatusSwitchingProtocols] || len(seen) < 4 {
 		t.Errorf("answers %v: want refusals and successes", seen)
+	}
+	// What a publish route takes reaches the topic's subscribers.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/subscribe?topic=devices/ingest", nil)
+	req.SetBasicAuth("viewer", "pw")
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s.WaitSubscribers(t, "devices/ingest", 1)
+	if code := status(http.MethodPost, s.URL+"/ingest", "viewer"); code != http.StatusOK {
+		t.Fatalf("POST /ingest: %d", code)
+	}
+	if line := nextMessage(t, resp.Body); !strings.Contains(line, `"topic":"devices/ingest"`) || !strings.Contains(line, `"25"`) {
+		t.Errorf("POST /ingest published %s", line)
 	}
 }

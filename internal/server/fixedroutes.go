@@ -15,23 +15,30 @@ import (
 // behind the same authentication, origin check and rights; a request a
 // route does not take (a plain GET of a WebSocket route such as /) goes on
 // to next.
-func (s *Server) fixedRoutes(next, plainWS, subscribe http.Handler) http.Handler {
+func (s *Server) fixedRoutes(next, plainWS, subscribe, publish http.Handler) http.Handler {
 	if len(s.cfg.Routes) == 0 {
 		return next
 	}
 	// Routes are outside /v1/, which authenticate leaves alone.
-	plainWS, subscribe = s.identify(plainWS), s.identify(subscribe)
+	plainWS, subscribe, publish = s.identify(plainWS), s.identify(subscribe), s.identify(publish)
 	byPath := make(map[string]config.Route, len(s.cfg.Routes))
 	for _, rt := range s.cfg.Routes {
 		byPath[rt.Path] = rt
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, ok := byPath[r.URL.Path]
-		if !ok || r.Method != http.MethodGet {
+		if !ok || r.Method != http.MethodGet && rt.Kind != config.RoutePublish {
 			next.ServeHTTP(w, r)
 			return
 		}
 		switch rt.Kind {
+		case config.RoutePublish:
+			if r.Method != http.MethodPost {
+				next.ServeHTTP(w, r)
+				return
+			}
+			r.SetPathValue("topic", rt.Topic)
+			publish.ServeHTTP(w, r)
 		case config.RouteWS:
 			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 				next.ServeHTTP(w, r)

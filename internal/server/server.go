@@ -268,7 +268,7 @@ func (s *Server) routes() http.Handler {
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)
-	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(s.fixedRoutes(mux, plainWS, subscribe))), s.remote))
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(s.fixedRoutes(mux, plainWS, subscribe, pub))), s.remote))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
