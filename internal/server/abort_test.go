@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -36,9 +37,10 @@ func streamhubGoroutines() int {
 }
 
 // TestStartFailureLeavesNothingRunning: a start that fails late (the RTSP
-// port is taken, after the hub's committer, MQTT, TCP and RTMP started)
-// stops everything New and Start had started. Not parallel, so that no
-// other test's server is counted.
+// port is taken, after the hub's committer, MQTT, TCP and RTMP started),
+// and a New that fails after the hub and media started, stop everything
+// they had started. Not parallel, so that no other test's server is
+// counted.
 func TestStartFailureLeavesNothingRunning(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,6 +62,18 @@ func TestStartFailureLeavesNothingRunning(t *testing.T) {
 		t.Fatal("started on a taken RTSP port")
 	}
 	testkit.Eventually(t, 10*time.Second, "the failed server's goroutines to end", func() bool {
+		return streamhubGoroutines() <= before
+	})
+
+	// New failing after the hub and media started: the TCP listener's
+	// TLS certificate cannot be read.
+	cfg.RTSP.Addr = "127.0.0.1:0"
+	cfg.TCP.TLS = true
+	cfg.HTTP.Cert, cfg.HTTP.Key = filepath.Join(t.TempDir(), "missing.pem"), filepath.Join(t.TempDir(), "missing.key")
+	if _, err := server.New(cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("New read a missing certificate")
+	}
+	testkit.Eventually(t, 10*time.Second, "the goroutines of the failed New to end", func() bool {
 		return streamhubGoroutines() <= before
 	})
 }
