@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"streamhub/internal/bench"
+	"streamhub/internal/client"
 )
 
 func newBench() *cobra.Command {
@@ -16,6 +17,7 @@ func newBench() *cobra.Command {
 	var version int
 	var qos int
 	var asJSON bool
+	var ca string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a broker: throughput, latency and idle connections over MQTT, raw TCP, SSE or WebSocket",
@@ -47,6 +49,13 @@ turn, e.g. the nodes of a cluster (latency: one subscriber on each).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Version, cfg.QoS = byte(version), byte(qos)
+			if ca != "" {
+				tc, err := client.TrustCA(ca)
+				if err != nil {
+					return err
+				}
+				cfg.TLS = tc
+			}
 			stderr := cmd.ErrOrStderr()
 			progress := func(done, total int64) {
 				if total > 0 {
@@ -86,5 +95,6 @@ turn, e.g. the nodes of a cluster (latency: one subscriber on each).`,
 	f.IntVar(&cfg.PID, "pid", 0, "server process id, for CPU per message and memory per connection")
 	f.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "give up waiting for deliveries after this")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	caFlag(cmd, &ca)
 	return cmd
 }

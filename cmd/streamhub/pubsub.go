@@ -18,7 +18,7 @@ import (
 )
 
 func newPub() *cobra.Command {
-	var server, file, contentType string
+	var server, file, contentType, ca string
 	var retain bool
 	cmd := &cobra.Command{
 		Use:   "pub TOPIC [MESSAGE]",
@@ -34,7 +34,7 @@ file's whole content as one message ('-' for all of standard input).
 a user name and password in the URL are sent as credentials.`,
 		Args: pubArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client.Dial(server)
+			c, err := dial(server, ca)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,26 @@ a user name and password in the URL are sent as credentials.`,
 	f.StringVarP(&file, "file", "f", "", "publish this file's content as one message ('-' for stdin)")
 	f.StringVar(&contentType, "content-type", "", "content type of the payload")
 	f.BoolVarP(&retain, "retain", "r", false, "retain the message on its topic")
+	caFlag(cmd, &ca)
 	return cmd
+}
+
+// caFlag adds --ca, for servers whose certificate is self-signed.
+func caFlag(cmd *cobra.Command, ca *string) {
+	cmd.Flags().StringVar(ca, "ca", "", "PEM file of a certificate to trust besides the system's, e.g. the server's self-signed one (https, mqtts, wss)")
+}
+
+// dial connects to server, trusting the certificate in the file ca too.
+func dial(server, ca string) (client.Conn, error) {
+	var opts client.Options
+	if ca != "" {
+		tc, err := client.TrustCA(ca)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLS = tc
+	}
+	return client.Dial(server, opts)
 }
 
 // pubArgs accepts TOPIC [MESSAGE]; more words are most likely an unquoted
@@ -156,7 +175,7 @@ func readLines(in io.Reader, lines chan<- string) error {
 }
 
 func newSub() *cobra.Command {
-	var server, format, cursor string
+	var server, format, cursor, ca string
 	var count int
 	var noRetained bool
 	var retryFor time.Duration
@@ -179,7 +198,7 @@ with status 1 (0: retry until Ctrl-C).`,
 			if format != "raw" && format != "json" {
 				return fmt.Errorf("--format %q: want raw or json", format)
 			}
-			c, err := client.Dial(server)
+			c, err := dial(server, ca)
 			if err != nil {
 				return err
 			}
@@ -216,5 +235,6 @@ with status 1 (0: retry until Ctrl-C).`,
 	f.StringVar(&cursor, "cursor", "", "resume after this cursor")
 	f.IntVarP(&count, "count", "C", 0, "exit after this many messages")
 	f.BoolVar(&noRetained, "no-retained", false, "skip retained messages")
+	caFlag(cmd, &ca)
 	return cmd
 }

@@ -4,32 +4,19 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	shversion "streamhub/internal/version"
 )
 
-// buildVersion is set at link time, for release builds:
-//
-//	go build -ldflags "-X main.buildVersion=v1.2.3" ./cmd/streamhub
-//
-// It is never written at run time.
-var buildVersion string
-
-// version is what --version prints after "streamhub version": the linked
-// version, else the module's, with the commit and Go version the build
+// version is what --version prints after "streamhub version": the number
+// the server reports too, with the Go version and the commit the build
 // information holds.
 func version() string {
-	v := buildVersion
-	info, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
-		v = info.Main.Version
-	}
-	if v == "" {
-		v = "(devel)"
-	}
 	details := []string{runtime.Version()}
-	if ok {
+	if info, ok := debug.ReadBuildInfo(); ok {
 		details = append(details, vcsDetails(info.Settings)...)
 	}
-	return v + " (" + strings.Join(details, ", ") + ")"
+	return shversion.Number() + " (" + strings.Join(details, ", ") + ")"
 }
 
 // vcsDetails is the commit (and whether the tree had changes) the binary

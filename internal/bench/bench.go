@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ type Config struct {
 	// HTTPPublishers is how many connections POST to an HTTP publish URL
 	// at once (0: 8).
 	HTTPPublishers int
+	// TLS, if set, configures https:// and wss:// connections (a CA to
+	// trust, for a self-signed server).
+	TLS *tls.Config
 }
 
 // Result is one run's numbers.
@@ -119,6 +123,24 @@ func stamp(p []byte) {
 	binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
 }
 
+// decimalStamp is the length of the send time HTTP publishers write in
+// decimal (SSE carries text): 19 digits of Unix nanoseconds.
+const decimalStamp = 19
+
+// sentAt reads the send time a payload carries, in either encoding: the
+// decimal one of HTTP publishers or stamp's binary one, whose first byte
+// (0x18 for this century's nanoseconds) is never an ASCII digit.
+func sentAt(p []byte) (time.Time, bool) {
+	if len(p) >= decimalStamp && p[0] >= '0' && p[0] <= '9' {
+		ns, err := strconv.ParseInt(string(p[:decimalStamp]), 10, 64)
+		return time.Unix(0, ns), err == nil
+	}
+	if len(p) < 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(p))), true
+}
+
 func mqttAddr(target string) (string, bool) {
 	return strings.CutPrefix(target, "mqtt://")
 }
@@ -137,7 +159,7 @@ func openSubscriber(cfg Config, n int, id, filter string, onMsg func([]byte)) (f
 	targets := subTargets(cfg)
 	target := targets[n%len(targets)]
 	if strings.HasPrefix(target, "ws://") || strings.HasPrefix(target, "wss://") {
-		return openWS(strings.ReplaceAll(target, "{topic}", filter), onMsg)
+		return openWS(strings.ReplaceAll(target, "{topic}", filter), cfg.TLS, onMsg)
 	}
 	if addr, ok := tcpAddr(target); ok {
 		return openTCPSub(addr, filter, onMsg)
@@ -154,7 +176,7 @@ func openSubscriber(cfg Config, n int, id, filter string, onMsg func([]byte)) (f
 		go c.consume(onMsg)
 		return c.close, nil
 	}
-	return openSSE(strings.ReplaceAll(target, "{topic}", filter), onMsg)
+	return openSSE(strings.ReplaceAll(target, "{topic}", filter), cfg.TLS, onMsg)
 }
 
 type publisher interface {
@@ -214,9 +236,9 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 		return openTCPPub(addr)
 	}
 	if cfg.Publish == "" && (strings.HasPrefix(cfg.Target, "ws://") || strings.HasPrefix(cfg.Target, "wss://")) {
-		return &wsPublisher{url: cfg.Target, conns: map[string]*websocket.Conn{}}, nil
+		return &wsPublisher{url: cfg.Target, tls: cfg.TLS, conns: map[string]*websocket.Conn{}}, nil
 	}
-	return newHTTPPublisher(cfg.Publish, cfg.HTTPPublishers), nil
+	return newHTTPPublisher(cfg.Publish, cfg.HTTPPublishers, cfg.TLS), nil
 }
 
 // openPubSub opens one MQTT connection that subscribes to filter and
@@ -414,10 +436,11 @@ func latency(ctx context.Context, cfg Config, res *Result, progress Progress) er
 	var mu sync.Mutex
 	var lat []time.Duration
 	onMsg := func(p []byte) {
-		if len(p) < 8 {
+		sent, ok := sentAt(p)
+		if !ok {
 			return
 		}
-		d := time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(p))))
+		d := time.Since(sent)
 		mu.Lock()
 		lat = append(lat, d)
 		mu.Unlock()

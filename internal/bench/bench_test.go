@@ -34,6 +34,8 @@ func TestScenarios(t *testing.T) {
 		{Target: s.WSURL + "/v1/ws/{topic}", Scenario: "1to1", Clients: 3, Messages: 3000},
 		{Target: s.WSURL + "/v1/ws/{topic}", Scenario: "latency", Rate: 1000, Duration: 500 * time.Millisecond},
 		{Target: s.URL + "/v1/subscribe?topic={topic}", Publish: s.URL + "/v1/publish/{topic}", Scenario: "fanout", Clients: 5, Messages: 100},
+		// The SSE latency example of the CLI's help (issue 24: a negative p50).
+		{Target: s.URL + "/v1/subscribe?topic={topic}", Publish: s.URL + "/v1/publish/{topic}", Scenario: "latency", Rate: 200, Duration: 500 * time.Millisecond},
 	} {
 		cfg.PID, cfg.Timeout = pid, 30*time.Second
 		res, err := bench.Run(context.Background(), cfg, nil)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -17,11 +18,15 @@ import (
 
 // openSSE subscribes with an EventSource-like reader; every event's data
 // (base64 when streamhub marks it so) goes to onMsg.
-func openSSE(url string, onMsg func([]byte)) (func(), error) {
+func openSSE(url string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := sseClient.Do(req)
+	client := sseClient
+	if tc != nil {
+		client = &http.Client{Transport: tlsTransport(tc, 1)}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -63,9 +68,9 @@ func openSSE(url string, onMsg func([]byte)) (func(), error) {
 }
 
 // openWS subscribes with a plain WebSocket: every frame is one payload.
-func openWS(url string, onMsg func([]byte)) (func(), error) {
+func openWS(url string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, _, err := websocket.Dial(ctx, url, wsDialOptions(tc))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -84,6 +89,19 @@ func openWS(url string, onMsg func([]byte)) (func(), error) {
 }
 
 var sseClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1 << 14, MaxConnsPerHost: 0}}
+
+// tlsTransport is a transport with the TLS configuration tc.
+func tlsTransport(tc *tls.Config, idlePerHost int) *http.Transport {
+	return &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: idlePerHost}
+}
+
+// wsDialOptions dials with the TLS configuration tc, if any.
+func wsDialOptions(tc *tls.Config) *websocket.DialOptions {
+	if tc == nil {
+		return nil
+	}
+	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: tlsTransport(tc, 1)}}
+}
 
 // httpPublisher POSTs each message from a few concurrent connections
 // (HTTPPublishers, 8 by default), so that publishing keeps up with servers
@@ -105,12 +123,12 @@ type job struct {
 
 const defaultHTTPPublishers = 8
 
-func newHTTPPublisher(url string, publishers int) *httpPublisher {
+func newHTTPPublisher(url string, publishers int, tc *tls.Config) *httpPublisher {
 	if publishers <= 0 {
 		publishers = defaultHTTPPublishers
 	}
 	h := &httpPublisher{url: url, jobs: make(chan job, 64),
-		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: publishers}}}
+		client: &http.Client{Timeout: 30 * time.Second, Transport: tlsTransport(tc, publishers)}}
 	for range publishers {
 		h.wg.Add(1)
 		go h.work()
@@ -146,7 +164,7 @@ func (h *httpPublisher) send(topic string, p []byte, _ bool) error {
 	if err != nil {
 		return err
 	}
-	body := fmt.Sprintf("%019d", time.Now().UnixNano()) + strings.Repeat("x", max(0, len(p)-19))
+	body := fmt.Sprintf("%0*d", decimalStamp, time.Now().UnixNano()) + strings.Repeat("x", max(0, len(p)-decimalStamp))
 	h.jobs <- job{topic: topic, body: body}
 	return nil
 }
@@ -162,6 +180,7 @@ func (h *httpPublisher) flush() {}
 // per topic, each message one binary frame.
 type wsPublisher struct {
 	url   string // with {topic}
+	tls   *tls.Config
 	conns map[string]*websocket.Conn
 }
 
@@ -169,7 +188,7 @@ func (p *wsPublisher) send(topic string, payload []byte, _ bool) error {
 	c := p.conns[topic]
 	if c == nil {
 		var err error
-		c, _, err = websocket.Dial(context.Background(), strings.ReplaceAll(p.url, "{topic}", topic), nil)
+		c, _, err = websocket.Dial(context.Background(), strings.ReplaceAll(p.url, "{topic}", topic), wsDialOptions(p.tls))
 		if err != nil {
 			return fmt.Errorf("publish over websocket: %w", err)
 		}

@@ -24,17 +24,26 @@ import (
 
 // Client talks to one streamhub server.
 type Client struct {
-	base string
-	http *http.Client
+	base    string // with the credentials, which net/http sends as Basic auth
+	display string // base without the password, for messages
+	http    *http.Client
 }
 
 // New returns a client for the server at base (e.g. http://127.0.0.1:8080).
 func New(base string) (*Client, error) {
 	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || u.Host == "" {
 		return nil, badURL(base)
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{}}, nil
+	return newHTTP(u, Options{})
+}
+
+func newHTTP(u *url.URL, opts Options) (*Client, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, badURL(u.String())
+	}
+	base := strings.TrimRight(u.String(), "/")
+	return &Client{base: base, display: redactedString(base), http: opts.httpClient()}, nil
 }
 
 // Close releases idle connections.
@@ -111,7 +120,7 @@ type Handler func(e envelope.Envelope, line []byte) error
 // line of each, until ctx ends or handle returns an error. It reconnects
 // with capped backoff, resuming from the last cursor it saw.
 func (c *Client) Subscribe(ctx context.Context, filters []string, opts SubscribeOptions, handle Handler) error {
-	return resubscribe(ctx, c.base, opts, handle, func(cursor string, retry *retrier, handle Handler) error {
+	return resubscribe(ctx, c.display, filters, opts, handle, func(cursor string, retry *retrier, handle Handler) error {
 		return c.stream(ctx, filters, cursor, opts, retry, handle)
 	})
 }

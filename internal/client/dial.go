@@ -2,8 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os"
+	"strings"
 )
 
 // Conn is what `streamhub pub` and `streamhub sub` need of a server,
@@ -24,30 +29,82 @@ var (
 	_ Conn = (*wsConn)(nil)
 )
 
+// Options are a connection's optional parts.
+type Options struct {
+	// TLS, if set, configures https://, mqtts:// and wss:// connections
+	// (TrustCA makes one that trusts a self-signed certificate).
+	TLS *tls.Config
+}
+
 // Dial returns a Conn for the server URL, by its scheme: http:// and
 // https:// (HTTP publish and the NDJSON stream), mqtt:// and mqtts:// (MQTT
 // 3.1.1), ws:// and wss:// (the WebSocket JSON protocol on /v1/ws). A user
-// name and password in the URL are sent as credentials. Nothing is
-// connected before the first call.
-func Dial(server string) (Conn, error) {
+// name and password in the URL are sent as credentials, and never appear in
+// a message. Nothing is connected before the first call.
+func Dial(server string, opts Options) (Conn, error) {
 	u, err := url.Parse(server)
 	if err != nil || u.Host == "" {
 		return nil, badURL(server)
 	}
 	switch u.Scheme {
 	case "http", "https":
-		return New(server)
+		return newHTTP(u, opts)
 	case "mqtt", "mqtts":
-		return newMQTT(u), nil
+		return newMQTT(u, opts), nil
 	case "ws", "wss":
-		return newWS(u), nil
+		return newWS(u, opts), nil
 	}
 	return nil, badURL(server)
 }
 
+// TrustCA is a TLS configuration that trusts the PEM certificates in file
+// (a self-signed server certificate, or the CA that signed it) besides the
+// system's.
+func TrustCA(file string) (*tls.Config, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("client: --ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("client: --ca %s: no PEM certificate in it", file)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// httpClient is an HTTP client with the TLS configuration, if any.
+func (o Options) httpClient() *http.Client {
+	if o.TLS == nil {
+		return &http.Client{}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = o.TLS
+	return &http.Client{Transport: tr}
+}
+
 func badURL(server string) error {
-	return fmt.Errorf("client: server URL %q: want http://HOST:PORT, https://, mqtt://HOST:PORT, mqtts://, ws://HOST:PORT or wss://", server)
+	return fmt.Errorf("client: server URL %q: want http://HOST:PORT, https://, mqtt://HOST:PORT, mqtts://, ws://HOST:PORT or wss://",
+		redactedString(server))
 }
 
 // redacted is u for messages, without its password.
 func redacted(u *url.URL) string { return u.Redacted() }
+
+// redactedString is a server URL for messages, without its password, even
+// when it does not parse.
+func redactedString(server string) string {
+	if u, err := url.Parse(server); err == nil {
+		return u.Redacted()
+	}
+	// Unparsable, but it may still hold user:password@ after the scheme.
+	if _, rest, ok := strings.Cut(server, "://"); ok {
+		authority, _, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			return server[:len(server)-len(rest)] + "xxxxx" + rest[at:]
+		}
+	}
+	return server
+}

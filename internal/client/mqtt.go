@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"streamhub/internal/codec/envelope"
+	"streamhub/internal/core/topic"
 )
 
 // mqttConn speaks MQTT 3.1.1 (paho.mqtt.golang) to the server's MQTT
@@ -21,14 +23,15 @@ type mqttConn struct {
 	url    *url.URL
 	pub    paho.Client // connected by the first Publish
 	broker string      // tcp://HOST:PORT or ssl://HOST:PORT, as paho writes them
+	tls    *tls.Config // nil: the system's roots
 }
 
-func newMQTT(u *url.URL) *mqttConn {
+func newMQTT(u *url.URL, opts Options) *mqttConn {
 	broker := "tcp://" + u.Host
 	if u.Scheme == "mqtts" {
 		broker = "ssl://" + u.Host
 	}
-	return &mqttConn{url: u, broker: broker}
+	return &mqttConn{url: u, broker: broker, tls: opts.TLS}
 }
 
 // connectTimeout bounds one MQTT connection attempt.
@@ -46,6 +49,9 @@ func (m *mqttConn) connect(ctx context.Context, onLost func(error)) (paho.Client
 				onLost(err)
 			}
 		})
+	if m.tls != nil {
+		opts.SetTLSConfig(m.tls)
+	}
 	if m.url.User != nil {
 		opts.SetUsername(m.url.User.Username())
 		if p, ok := m.url.User.Password(); ok {
@@ -75,9 +81,14 @@ func await(ctx context.Context, tok paho.Token) error {
 }
 
 // Publish sends one QoS 1 message, connecting first if needed.
-func (m *mqttConn) Publish(ctx context.Context, topic string, payload []byte, opts PublishOptions) (string, error) {
+func (m *mqttConn) Publish(ctx context.Context, name string, payload []byte, opts PublishOptions) (string, error) {
 	if opts.ContentType != "" {
 		return "", errors.New("client: MQTT 3.1.1 carries no content type: use an http:// or ws:// server")
+	}
+	// The server's only answer to an invalid topic is closing the
+	// connection, which would read as "connection lost".
+	if err := topic.ValidateName(name); err != nil {
+		return "", fmt.Errorf("client: %w", err)
 	}
 	if m.pub == nil {
 		c, err := m.connect(ctx, nil)
@@ -86,7 +97,7 @@ func (m *mqttConn) Publish(ctx context.Context, topic string, payload []byte, op
 		}
 		m.pub = c
 	}
-	if err := await(ctx, m.pub.Publish(topic, 1, opts.Retain, payload)); err != nil {
+	if err := await(ctx, m.pub.Publish(name, 1, opts.Retain, payload)); err != nil {
 		return "", fmt.Errorf("client: publish to %s: %w", redacted(m.url), err)
 	}
 	return "", nil
@@ -98,7 +109,7 @@ func (m *mqttConn) Subscribe(ctx context.Context, filters []string, opts Subscri
 	if opts.Cursor != "" {
 		return errors.New("client: MQTT has no cursors: use an http:// or ws:// server to resume")
 	}
-	return resubscribe(ctx, redacted(m.url), opts, handle, func(_ string, retry *retrier, handle Handler) error {
+	return resubscribe(ctx, redacted(m.url), filters, opts, handle, func(_ string, retry *retrier, handle Handler) error {
 		return m.session(ctx, filters, opts, retry, handle)
 	})
 }

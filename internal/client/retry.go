@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"streamhub/internal/codec/envelope"
+	"streamhub/internal/core/topic"
 )
 
 // Backoff between attempts to reach a server: doubled after each failure,
@@ -73,7 +74,15 @@ type session func(cursor string, retry *retrier, handle Handler) error
 // resubscribe runs sessions until the subscription ends (see
 // endOfSubscription), reconnecting through a retrier and resuming after the
 // last cursor handled.
-func resubscribe(ctx context.Context, target string, opts SubscribeOptions, handle Handler, run session) error {
+func resubscribe(ctx context.Context, target string, filters []string, opts SubscribeOptions, handle Handler, run session) error {
+	// A filter the server would refuse is refused here, at once: MQTT
+	// 3.1.1 has no refusal for it but closing the connection, which would
+	// look like a network failure worth retrying.
+	for _, f := range filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
 	cursor := opts.Cursor
 	retry := newRetrier(target, opts.Log, opts.RetryFor)
 	track := func(e envelope.Envelope, line []byte) error {

@@ -20,7 +20,8 @@ import (
 // subscription resumes from its last cursor after a reconnect.
 type wsConn struct {
 	url    *url.URL
-	header http.Header     // credentials from the URL, as Basic auth
+	header http.Header // credentials from the URL, as Basic auth
+	client *http.Client
 	pub    *websocket.Conn // dialled by the first Publish
 	nextID int             // of publish requests, to match their acks
 }
@@ -28,10 +29,10 @@ type wsConn struct {
 // wsReadLimit is the largest frame read: above the server's largest payload.
 const wsReadLimit = 64 << 20
 
-func newWS(u *url.URL) *wsConn {
+func newWS(u *url.URL, opts Options) *wsConn {
 	endpoint := *u
 	endpoint.Path, endpoint.RawQuery, endpoint.User = "/v1/ws", "", nil
-	c := &wsConn{url: &endpoint, header: http.Header{}}
+	c := &wsConn{url: &endpoint, header: http.Header{}, client: opts.httpClient()}
 	if u.User != nil {
 		p, _ := u.User.Password()
 		c.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+p)))
@@ -40,7 +41,7 @@ func newWS(u *url.URL) *wsConn {
 }
 
 func (w *wsConn) dial(ctx context.Context) (*websocket.Conn, error) {
-	conn, resp, err := websocket.Dial(ctx, w.url.String(), &websocket.DialOptions{HTTPHeader: w.header})
+	conn, resp, err := websocket.Dial(ctx, w.url.String(), &websocket.DialOptions{HTTPHeader: w.header, HTTPClient: w.client})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 && resp.StatusCode < 500 {
 			return nil, &statusError{fmt.Sprintf("client: %s refused the connection: %s", w.url, resp.Status)}
@@ -113,7 +114,7 @@ func (w *wsConn) Publish(ctx context.Context, topic string, payload []byte, opts
 // Subscribe subscribes and, after a disconnect, resubscribes after the
 // last cursor it saw.
 func (w *wsConn) Subscribe(ctx context.Context, filters []string, opts SubscribeOptions, handle Handler) error {
-	return resubscribe(ctx, w.url.String(), opts, handle, func(cursor string, retry *retrier, handle Handler) error {
+	return resubscribe(ctx, w.url.String(), filters, opts, handle, func(cursor string, retry *retrier, handle Handler) error {
 		return w.session(ctx, filters, cursor, opts, retry, handle)
 	})
 }

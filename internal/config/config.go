@@ -47,6 +47,7 @@ type Config struct {
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
 	Cluster  Cluster       `koanf:"cluster"`
+	Routes   []Route       `koanf:"routes"` // fixed URLs onto topics and media paths (routes.go)
 }
 
 // Cluster joins this node to others through NATS JetStream
@@ -453,6 +454,10 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateSizes()...)
+	if c.Poll.Maxtimeout < c.Poll.Timeout {
+		errs = append(errs, invalid("poll.maxtimeout", "poll.maxtimeout %s is below poll.timeout %s: a poll's ?timeout= could not even reach the default",
+			c.Poll.Maxtimeout, c.Poll.Timeout))
+	}
 	// In the order of the file, so that the report reads the same each time.
 	policies := []struct{ key, value string }{{"sse.policy", c.SSE.Policy}, {"ndjson.policy", c.NDJSON.Policy},
 		{"ws.policy", c.WS.Policy}, {"tcp.policy", c.TCP.Policy}, {"tcp.textpolicy", c.TCP.Textpolicy}}
@@ -463,6 +468,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateMedia()...)
 	errs = append(errs, c.validateWebRTC()...)
+	errs = append(errs, c.validateRoutes()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -69,6 +69,13 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"tcp.policy", func(c *Config) { c.TCP.Policy = "maybe" }},
 		{"tcp.textpolicy", func(c *Config) { c.TCP.Textpolicy = "maybe" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"poll.maxtimeout", func(c *Config) { c.Poll.Maxtimeout = c.Poll.Timeout / 2 }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "stream", Kind: RouteWS, Topic: "a"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/v1/ws/a", Kind: RouteWS, Topic: "a"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: "mqtt", Topic: "a"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: RouteWS, Topic: "a/#/b"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s", Kind: RoutePublish, Topic: "a/#"}} }},
+		{"routes", func(c *Config) { c.Routes = []Route{{Path: "/s.m3u8", Kind: RouteHLS, Media: "../x"}} }},
 	} {
 		c := Defaults()
 		c.Data = t.TempDir()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,21 +15,11 @@ import (
 // Headless Chromium plays the seed's <video src="index.m3u8"> page with no
 // player library: the video's clock advances and it has the stream's width.
 func TestMediaBrowserPlaysHLSPage(t *testing.T) {
-	exe := chromium(t)
+	chromium(t)
 	requireFFmpeg(t)
 	t.Parallel()
 	srv := rtmpPublished(t)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 720), chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browser := mediaBrowser(t)
 	if _, err := chromedp.Run(browser, chromedp.Navigate(srv.URL+"/hls/live/cam1/")); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +44,8 @@ func mediaServer(t *testing.T, mutate func(*config.Config)) *testkit.Server {
 // a keyframe a second, AAC) to url with ffmpeg's muxer format, until the
 // test ends or the returned stop is called. The video is 4:2:0 as cameras
 // and OBS send it: from testsrc's RGB libx264 would pick High 4:4:4, which
-// browsers do not decode.
+// streamhub passes on as it is (TestMediaHigh444PassesThrough) but many
+// hardware decoders do not take.
 func publishFFmpeg(t *testing.T, format, url string, extra ...string) (stop func()) {
 	t.Helper()
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
@@ -151,22 +154,34 @@ func TestMediaRTMPToHLS(t *testing.T) {
 	srv := rtmpPublished(t)
 
 	base := srv.URL + "/hls/live/cam1/"
-	wantH264AAC(t, probe(t, base+"index.m3u8"))
-	decodeClean(t, base+"index.m3u8")
-
+	// The muxer's first segment, fetched as soon as it is listed: the
+	// playlist is first answered full, and the oldest segment leaves it
+	// at the next one.
 	first := firstSegment(t, base)
+	seg := filepath.Join(t.TempDir(), first)
+	resp, err := http.Get(base + first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || os.WriteFile(seg, data, 0o600) != nil {
+		t.Fatalf("first segment %s: %s", first, resp.Status)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-		"frame=key_frame", "-read_intervals", "%+#1", "-of", "csv=p=0", base+first).CombinedOutput()
+		"frame=key_frame", "-read_intervals", "%+#1", "-of", "csv=p=0", seg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe first segment: %v\n%s", err, out)
 	}
 	if got := strings.TrimSpace(string(out)); !strings.HasPrefix(got, "1") {
 		t.Fatalf("first segment %s does not start with a keyframe: key_frame=%q", first, got)
 	}
+	wantH264AAC(t, probe(t, base+"index.m3u8"))
+	decodeClean(t, base+"index.m3u8")
 
-	resp := testkit.Get(t, ctx, base, "")
+	resp = testkit.Get(t, ctx, base, "")
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(page), `<video src="index.m3u8"`) {

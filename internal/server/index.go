@@ -67,10 +67,11 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
 		ws.RefuseAfterUpgrade(w, r, "no WebSocket at "+quote.Truncate(r.URL.Path, 24)+
-			": use /v1/ws/{topic} (frames are payloads) or /v1/ws (JSON); see /")
+			": use /v1/ws/{topic} (payload frames), /v1/ws (JSON) or a routes: entry; see /")
 	case strings.HasSuffix(r.URL.Path, ".m3u8"):
 		httpx.WriteError(w, http.StatusNotFound, "hls_not_served",
-			"HLS is not served yet; subscribe over SSE, WebSocket or MQTT instead: see / for the endpoints")
+			"no HLS playlist at "+quote.Cut(r.URL.Path)+": a media path's is /hls/PATH/index.m3u8 (GET /v1/media lists them), "+
+				"or map this URL to one with routes: in the configuration")
 	default:
 		httpx.WriteError(w, http.StatusNotFound, "not_found",
 			"no route for "+r.Method+" "+quote.Cut(r.URL.Path)+"; see / for the endpoints and docs/PROTOCOLS.md")

@@ -87,6 +87,8 @@ func (s *Server) Media() *media.Registry { return s.media }
 func (s *Server) closeMedia() {
 	s.rtmp.Close()
 	s.rtsp.Close()
-	s.hls.Close()
+	if s.hls != nil { // nil when New failed building it
+		s.hls.Close()
+	}
 	s.media.Close()
 }

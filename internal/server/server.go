@@ -42,10 +42,12 @@ import (
 	"streamhub/internal/transport/tcp"
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
+	"streamhub/internal/version"
 )
 
-// Version is the server's version, reported in $SYS/broker/version.
-const Version = "0.1.0"
+// Version is the server's version, reported in $SYS/broker/version; the
+// command line's --version prints the same number.
+var Version = version.Number()
 
 // Server is one streamhub node.
 type Server struct {
@@ -142,14 +144,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.hub = h
 	if err := s.newMedia(); err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, err
 	}
 	s.newWebRTC()
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
-			s.closeStore()
+			s.abort()
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
@@ -160,12 +162,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	mqttShared, err := mqttCluster(s.cluster)
 	if err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, err
 	}
 	mcert, mkey := cfg.MQTT.Cert, cfg.MQTT.Key
@@ -230,7 +232,8 @@ func (s *Server) routes() http.Handler {
 	}
 	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming(cfg.SSE)}, s.log, s.metrics.Transport("sse"))
 	ndjsonHandler := ndjson.New(s.hub, streaming(cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
-	mux.Handle("GET /v1/subscribe", s.tracked(negotiate(sseHandler, ndjsonHandler)))
+	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
+	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
@@ -239,7 +242,8 @@ func (s *Server) routes() http.Handler {
 		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
-	mux.Handle("GET /v1/ws/{topic...}", s.tracked(http.HandlerFunc(wsHandler.ServePlain)))
+	plainWS := s.tracked(http.HandlerFunc(wsHandler.ServePlain))
+	mux.Handle("GET /v1/ws/{topic...}", plainWS)
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	s.mediaRoutes(mux)
@@ -266,7 +270,7 @@ func (s *Server) routes() http.Handler {
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
 	origins := httpx.NewOrigins(cfg.CORS.Origins)
-	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(mux)), s.remote))
+	return cors(origins, origins.Check(s.authenticate(refuseUncleanPaths(s.fixedRoutes(mux, plainWS, subscribe, pub))), s.remote))
 }
 
 // negotiate picks SSE or NDJSON by ?format= or the Accept header; SSE is
@@ -297,6 +301,7 @@ func (s *Server) tracked(next http.Handler) http.Handler {
 func (s *Server) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 	if err != nil {
+		s.abort()
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
 	}
 	ln = s.httpAdmission().Listener(ln)
@@ -305,6 +310,7 @@ func (s *Server) Start(ctx context.Context) error {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
 		if err != nil {
 			ln.Close()
+			s.abort()
 			return fmt.Errorf("server: %w", err)
 		}
 		tc.NextProtos = []string{"h2", "http/1.1"}
@@ -313,28 +319,22 @@ func (s *Server) Start(ctx context.Context) error {
 		scheme = "https"
 	}
 	s.listener = ln
+	// A start that fails closes the whole server: New's hub, media and
+	// committer goroutines too, since the caller has nothing to shut down.
 	if err := s.tcp.Start(ctx); err != nil {
-		ln.Close()
-		s.tcp.Close()
+		s.abort()
 		return err
 	}
 	if err := s.mqtt.Start(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
+		s.abort()
 		return err
 	}
 	if err := s.startMedia(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
+		s.abort()
 		return err
 	}
 	if err := s.webrtc.Start(); err != nil {
-		ln.Close()
-		s.tcp.Close()
-		s.mqtt.Close()
-		s.closeMedia()
+		s.abort()
 		return err
 	}
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
@@ -359,6 +359,30 @@ func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
 		return nil
 	}
 	return st
+}
+
+// abort closes what New and Start built before one of them failed, so
+// that a server that never started leaves no goroutine or socket behind.
+func (s *Server) abort() {
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.webrtc != nil {
+		s.webrtc.Close()
+	}
+	if s.media != nil {
+		s.closeMedia()
+	}
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+	if s.mqtt != nil {
+		s.mqtt.Close()
+	}
+	s.closeStore()
 }
 
 func (s *Server) closeStore() {

@@ -1,8 +1,11 @@
 package hls
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +27,24 @@ type muxer struct {
 	done     chan struct{}
 	lastSeen atomic.Int64 // unix nanoseconds of the last request
 	viewers  viewers
+	// ready is closed once the playlist holds readySegments segments.
+	ready chan struct{}
 }
 
+// readySegments is how many segments a playlist holds before it is first
+// answered. A player starts three target durations from a live
+// playlist's end (RFC 8216, 6.3.3): Chromium's own player, given one or
+// two segments, plays them, finds no new one and fails for good
+// ("DEMUXER_ERROR_COULD_NOT_PARSE"), and hls.js retries.
+const readySegments = 3
+
+// readyWait bounds how long a playlist request waits for readySegments;
+// then it is answered with what there is.
+const readyWait = 30 * time.Second
+
 func startMuxer(s *Server, rd *media.Reader) (*muxer, error) {
-	m := &muxer{server: s, reader: rd, done: make(chan struct{}), viewers: viewers{all: map[viewerKey]*viewer{}}}
+	m := &muxer{server: s, reader: rd, done: make(chan struct{}), ready: make(chan struct{}),
+		viewers: viewers{all: map[viewerKey]*viewer{}}}
 	m.tracks = make([]*gohlslib.Track, len(rd.Tracks()))
 	var all []*gohlslib.Track
 	for i, t := range rd.Tracks() {
@@ -56,6 +73,7 @@ func startMuxer(s *Server, rd *media.Reader) (*muxer, error) {
 	m.cancel = cancel
 	go m.run(ctx)
 	go m.watchIdle(ctx)
+	go m.watchReady(ctx, min(readySegments, max(1, s.cfg.SegmentCount)))
 	return m, nil
 }
 
@@ -129,6 +147,57 @@ func (m *muxer) watchIdle(ctx context.Context) {
 	}
 }
 
+// watchReady closes ready once the first media playlist lists want
+// segments, reading it as a player would.
+func (m *muxer) watchReady(ctx context.Context, want int) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		// gohlslib answers a playlist once it has content, or (closed) 500.
+		if media := firstURI(m.fetch("index.m3u8")); media != "" && strings.Count(m.fetch(media), "#EXTINF:") >= want {
+			close(m.ready)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// fetch is the muxer's answer to a GET of file, "" unless 200.
+func (m *muxer) fetch(file string) string {
+	rec := &recorder{header: http.Header{}, code: http.StatusOK}
+	m.hls.Handle(rec, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/" + file}, Header: http.Header{}})
+	if rec.code != http.StatusOK {
+		return ""
+	}
+	return rec.body.String()
+}
+
+// firstURI is the first URI a playlist lists: a multivariant playlist's
+// first variant.
+func firstURI(playlist string) string {
+	for line := range strings.Lines(playlist) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return line
+		}
+	}
+	return ""
+}
+
+// recorder keeps a response in memory.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
 func (m *muxer) stop() {
 	m.cancel()
 	<-m.done
@@ -143,10 +212,35 @@ func (m *muxer) serve(w http.ResponseWriter, r *http.Request, id *auth.Identity)
 		return
 	}
 	m.lastSeen.Store(time.Now().UnixNano())
+	if strings.HasSuffix(r.URL.Path, ".m3u8") && !m.waitReady(r.Context()) {
+		return // the client went away
+	}
 	rec := &writeTracker{ResponseWriter: w}
 	m.hls.Handle(rec, r)
 	if !rec.wrote {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such HLS file (segments expire as the stream moves on)")
+	}
+}
+
+// waitReady waits, at most readyWait, until the playlist is worth
+// answering; false if ctx ended first.
+func (m *muxer) waitReady(ctx context.Context) bool {
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ready:
+			return true
+		case <-m.done: // the path ended: gohlslib answers that
+			return true
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-time.After(m.server.cfg.Idle / 4):
+			// A player waiting here is a request: the muxer is not idle.
+			m.lastSeen.Store(time.Now().UnixNano())
+		}
 	}
 }
 

@@ -16,9 +16,8 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <style>html,body{margin:0;background:#000;height:100%}video{width:100%;height:100%}</style></head>
 <body><video src="{{.Src}}" autoplay muted playsinline controls></video>
 <script>
-// Chromium's native HLS player gives up for good when the playlist is slow
-// to come (a muxer starting waits for its first segment) or gone (the
-// publisher restarting), so the page tries again until the stream plays.
+// Chromium's native HLS player gives up for good when the playlist is gone
+// (the publisher restarting), so the page tries again until it plays.
 const video = document.querySelector('video');
 video.addEventListener('error', () => setTimeout(() => video.load(), 1000));
 </script></body></html>

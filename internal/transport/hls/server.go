@@ -94,6 +94,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
 		name, file = rest[:i], rest[i+1:]
 	}
+	if file != "" && !isHLSFile(file) && media.ValidatePath(rest) == nil {
+		// /hls/live/cam1 is the path live/cam1 without the page's slash,
+		// not the file cam1 of the path live.
+		target := r.URL.Path + "/"
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusMovedPermanently)
+		return
+	}
 	if err := media.ValidatePath(name); err != nil || (file != "" && strings.ContainsRune(file, '/')) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such HLS path: want /hls/PATH/ or /hls/PATH/index.m3u8")
 		return
@@ -116,6 +126,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.serve(w, r, id)
+}
+
+// isHLSFile tells the names gohlslib serves (index.m3u8, main_stream.m3u8,
+// segments, parts and init files) from a path's last level.
+func isHLSFile(name string) bool {
+	for _, ext := range []string{".m3u8", ".ts", ".mp4", ".m4s"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // authorize answers 401 or 403 (JSON, like every HTTP refusal) unless the

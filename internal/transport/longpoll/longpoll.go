@@ -44,9 +44,12 @@ func New(h kit.Subscriptions, cfg Config, meter kit.Meter) *Handler {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 30 * time.Second
 	}
-	if cfg.MaxTimeout < cfg.DefaultTimeout {
+	if cfg.MaxTimeout <= 0 {
 		cfg.MaxTimeout = 2 * time.Minute
 	}
+	// config.Validate refuses a maximum below the default; a caller that
+	// skipped it gets the default as the maximum, never a larger one.
+	cfg.MaxTimeout = max(cfg.MaxTimeout, cfg.DefaultTimeout)
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = 1000
 	}
