@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"streamhub/internal/codec/envelope"
+	"streamhub/internal/quote"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -43,7 +44,7 @@ func newHTTP(u *url.URL, opts Options) (*Client, error) {
 		return nil, badURL(u.String())
 	}
 	base := strings.TrimRight(u.String(), "/")
-	return &Client{base: base, display: redactedString(base), http: opts.httpClient()}, nil
+	return &Client{base: base, display: quote.URL(base), http: opts.httpClient()}, nil
 }
 
 // Close releases idle connections.

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
+	"streamhub/internal/quote"
 )
 
 // Conn is what `streamhub pub` and `streamhub sub` need of a server,
@@ -87,24 +87,8 @@ func (o Options) httpClient() *http.Client {
 
 func badURL(server string) error {
 	return fmt.Errorf("client: server URL %q: want http://HOST:PORT, https://, mqtt://HOST:PORT, mqtts://, ws://HOST:PORT or wss://",
-		redactedString(server))
+		quote.URL(server))
 }
 
 // redacted is u for messages, without its password.
 func redacted(u *url.URL) string { return u.Redacted() }
-
-// redactedString is a server URL for messages, without its password, even
-// when it does not parse.
-func redactedString(server string) string {
-	if u, err := url.Parse(server); err == nil {
-		return u.Redacted()
-	}
-	// Unparsable, but it may still hold user:password@ after the scheme.
-	if _, rest, ok := strings.Cut(server, "://"); ok {
-		authority, _, _ := strings.Cut(rest, "/")
-		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-			return server[:len(server)-len(rest)] + "xxxxx" + rest[at:]
-		}
-	}
-	return server
-}

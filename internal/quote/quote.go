@@ -6,6 +6,7 @@ package quote
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -32,17 +33,24 @@ func Truncate(s string, max int) string {
 }
 
 // URL returns s with the password of its user info replaced by "xxxxx"
-// (url.URL.Redacted), for a URL shown in a log line, an error or the
+// (url.URL.Redacted), even when s does not parse, for a URL shown in a log line, an error or the
 // admin API; any other s as it is.
 func URL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	if err == nil {
+		if _, ok := u.User.Password(); !ok {
+			return s
+		}
+		return u.Redacted()
 	}
-	if _, ok := u.User.Password(); !ok {
-		return s
+	// Unparsable, but it may still hold user:password@ after the scheme.
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		authority, _, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			return s[:len(s)-len(rest)] + "xxxxx" + rest[at:]
+		}
 	}
-	return u.Redacted()
+	return s
 }
 
 // URLs is URL of each of urls.
