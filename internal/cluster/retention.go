@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,20 +64,35 @@ func (b *JetStream) applyLimits(sc jetstream.StreamConfig) jetstream.StreamConfi
 	return sc
 }
 
-// Gap reports whether retention removed from the stream messages after
-// position after that filters could match: the stream's first message is
-// past the one following the cursor. Non-durable topics are never in the
-// stream, so a resume of only those has no gap here. It asks JetStream
-// (I/O): the hub calls it without its locks.
+// Gap reports whether messages after position after that filters could
+// match are gone: the hub asks only for a resume older than its memory
+// windows, so a filter that may match a non-durable topic (never stored)
+// lost them with the windows, as on a single node's store; else
+// retention removed some if the stream's first message is past the one
+// following the cursor. It asks JetStream (I/O): the hub calls it
+// without its locks.
 func (b *JetStream) Gap(ctx context.Context, filters []string, after uint64) (bool, error) {
-	if !b.durableAny(filters) {
-		return false, nil
+	if !b.durableAll(filters) {
+		return true, nil
 	}
 	info, err := b.link().messages.Info(ctx)
 	if err != nil {
 		return false, fmt.Errorf("cluster: stream info: %w", err)
 	}
 	return info.State.FirstSeq > streamSeq(after)+1, nil
+}
+
+// durableAll reports whether every topic each of filters matches is durable.
+func (b *JetStream) durableAll(filters []string) bool {
+	if len(b.cfg.Durable) == 0 {
+		return true
+	}
+	for _, f := range filters {
+		if !slices.ContainsFunc(b.cfg.Durable, func(d string) bool { return topic.Covers(d, f) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // durableAny reports whether any of filters may match a durable topic.

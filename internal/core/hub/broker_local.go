@@ -48,18 +48,20 @@ func (b localBroker) Retained(context.Context) ([]*message.Message, error) {
 	return b.h.store.Retained()
 }
 
-// SeqAtTime and LastN look in the store; without one, nothing is kept
-// past the memory windows.
+// SeqAtTime and LastN look in the store. Without one, nothing is kept
+// past the memory windows, which do not reach back far enough: the start
+// is before everything (0), so that the resume answers a gap if the
+// windows lost messages, as a store's does when retention removed some.
 func (b localBroker) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
 	if b.h.store == nil {
-		return upTo, nil
+		return 0, nil
 	}
 	return b.h.store.SeqAtTime(t, upTo)
 }
 
 func (b localBroker) LastN(_ context.Context, filters []string, n int, upTo uint64) (uint64, int, error) {
 	if b.h.store == nil {
-		return upTo, 0, nil
+		return 0, 0, nil
 	}
 	return b.h.store.LastN(filters, n, upTo)
 }

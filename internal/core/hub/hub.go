@@ -734,6 +734,9 @@ func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64,
 	}
 	if len(held) > 0 && !held[0].Msg.Time.After(from.Since) {
 		i, _ := slices.BinarySearchFunc(held, from.Since, func(d Delivery, t time.Time) int { return d.Msg.Time.Compare(t) })
+		if i == len(held) { // every message held is older: start after them all
+			return h.seq, 0, true, evicted
+		}
 		return held[i].Msg.Seq - 1, 0, true, evicted
 	}
 	return evicted, 0, false, evicted
