@@ -701,9 +701,7 @@ func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
 // does not change meanwhile, and whatever the windows lose meanwhile the
 // resume reads from the broker.
 func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
-	h.mu.Lock()
-	after, found, ok, evicted := h.positionInWindows(filters, from)
-	h.mu.Unlock()
+	after, found, ok, evicted := h.positionInWindowsLocked(filters, from)
 	var err error
 	switch {
 	case ok:
@@ -717,6 +715,15 @@ func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
 		return 0, fmt.Errorf("hub: place the start in stored history: %w", err)
 	}
 	return after, nil
+}
+
+// positionInWindowsLocked is positionInWindows under Hub.mu, released
+// even if it panics: a request's panic ends that request (net/http
+// recovers it), never every publish after it.
+func (h *Hub) positionInWindowsLocked(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.positionInWindows(filters, from)
 }
 
 // positionInWindows answers position from the memory windows if they
