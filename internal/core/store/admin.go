@@ -18,6 +18,11 @@ type StreamInfo struct {
 
 // Streams describes every durable stream.
 func (s *Store) Streams() ([]StreamInfo, error) {
+	release, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	s.mu.Lock()
 	out := make([]StreamInfo, 0, len(s.streams))
 	for _, st := range s.streams {
@@ -53,4 +58,11 @@ func (s *Store) bounds(filter string) (first, last uint64, err error) {
 }
 
 // DiskSize is the space the store takes on disk, in bytes.
-func (s *Store) DiskSize() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+func (s *Store) DiskSize() uint64 {
+	release, err := s.use()
+	if err != nil {
+		return 0
+	}
+	defer release()
+	return s.db.Metrics().DiskSpaceUsage()
+}

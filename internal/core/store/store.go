@@ -60,6 +60,13 @@ type Store struct {
 	epoch string
 	sync  *pebble.WriteOptions
 
+	// open guards the database against Close: each read or write outside
+	// the committer holds it shared, so pebble is never closed under an
+	// open iterator (which panics the process), e.g. a subscriber's replay
+	// still running while the server shuts down.
+	open   sync.RWMutex
+	closed bool
+
 	mu       sync.Mutex
 	batch    *pebble.Batch
 	scratch  struct{ key, idx, rec []byte } // Stage's encoding buffers
@@ -67,6 +74,19 @@ type Store struct {
 	reserved uint64
 	stop     chan struct{}
 	wg       sync.WaitGroup
+}
+
+// ErrClosed is a read or write of a store that was closed.
+var ErrClosed = errors.New("store: closed")
+
+// use holds the database open until release; ErrClosed once Close began.
+func (s *Store) use() (release func(), err error) {
+	s.open.RLock()
+	if s.closed {
+		s.open.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.open.RUnlock, nil
 }
 
 type streamState struct {
@@ -171,6 +191,11 @@ func (s *Store) Reserved() uint64 {
 
 // Reserve records, durably, that sequences up to upTo may be handed out.
 func (s *Store) Reserve(upTo uint64) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.db.Set([]byte{keyReserved}, binary.BigEndian.AppendUint64(nil, upTo), pebble.Sync); err != nil {
@@ -256,6 +281,11 @@ func (s *Store) Commit() error {
 
 // Retained returns every stored retained message.
 func (s *Store) Retained() ([]*message.Message, error) {
+	release, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyRetained}, UpperBound: []byte{keyRetained + 1}})
 	if err != nil {
 		return nil, err
@@ -277,6 +307,11 @@ func (s *Store) Retained() ([]*message.Message, error) {
 // sequence in (after, upTo], in order, and the last sequence it examined:
 // the next page starts after it. done is true when nothing is left.
 func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error) {
+	release, err := s.use()
+	if err != nil {
+		return nil, after, true, err
+	}
+	defer release()
 	last = after
 	if after >= upTo {
 		return nil, last, true, nil
@@ -306,6 +341,11 @@ func (s *Store) Replay(filters []string, after, upTo uint64, limit int) (msgs []
 // SeqAtTime returns the sequence just before the first stored message
 // published at or after t (at most upTo): replaying after it starts at t.
 func (s *Store) SeqAtTime(t time.Time, upTo uint64) (uint64, error) {
+	release, err := s.use()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyMessage}, UpperBound: messageKey(upTo + 1)})
 	if err != nil {
 		return 0, err
@@ -327,6 +367,11 @@ func (s *Store) SeqAtTime(t time.Time, upTo uint64) (uint64, error) {
 // (at most upTo) matching any filter: replaying after it yields those n.
 // found is how many matched, when fewer exist.
 func (s *Store) LastN(filters []string, n int, upTo uint64) (after uint64, found int, err error) {
+	release, err := s.use()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer release()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyMessage}, UpperBound: messageKey(upTo + 1)})
 	if err != nil {
 		return 0, 0, err
@@ -367,6 +412,9 @@ func (s *Store) Gap(filters []string, after uint64) bool {
 func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.open.Lock() // waits for reads and writes under way
+	s.closed = true
+	s.open.Unlock()
 	defer s.lock.release() // after pebble has let go of the directory
 	if err := s.Commit(); err != nil {
 		s.db.Close()
@@ -469,6 +517,11 @@ func (s *Store) enforce(st *streamState, now time.Time) error {
 
 // SaveSession stores an MQTT session record, synced.
 func (s *Store) SaveSession(id string, rec []byte) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := s.db.Set(append([]byte{keySession}, id...), rec, pebble.Sync); err != nil {
 		return fmt.Errorf("store: save session: %w", err)
 	}
@@ -477,6 +530,11 @@ func (s *Store) SaveSession(id string, rec []byte) error {
 
 // DeleteSession removes an MQTT session record.
 func (s *Store) DeleteSession(id string) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := s.db.Delete(append([]byte{keySession}, id...), pebble.Sync); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
@@ -485,6 +543,11 @@ func (s *Store) DeleteSession(id string) error {
 
 // Sessions returns every stored MQTT session record by client id.
 func (s *Store) Sessions() (map[string][]byte, error) {
+	release, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keySession}, UpperBound: []byte{keySession + 1}})
 	if err != nil {
 		return nil, err
