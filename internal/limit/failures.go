@@ -2,7 +2,6 @@ package limit
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"time"
 
@@ -35,14 +34,6 @@ func NewFailures(burst int, interval time.Duration) *Failures {
 		return nil
 	}
 	return &Failures{burst: burst, every: rate.Every(interval), byAddr: make(map[string]*rate.Limiter)}
-}
-
-// addressOf is remote (host:port or host) without its port.
-func addressOf(remote string) string {
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		return h
-	}
-	return remote
 }
 
 // Blocked reports whether remote has no failure left to spend: its next

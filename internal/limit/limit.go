@@ -40,10 +40,7 @@ func (c *Conns) Acquire(remote string) (release func(), err error) {
 	if c == nil {
 		return func() {}, nil
 	}
-	host := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		host = h
-	}
+	host := addressOf(remote)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.max > 0 && c.total >= c.max {
@@ -95,4 +92,12 @@ func WithLimiter(ctx context.Context, l *rate.Limiter) context.Context {
 func FromContext(ctx context.Context) *rate.Limiter {
 	l, _ := ctx.Value(ctxKey{}).(*rate.Limiter)
 	return l
+}
+
+// addressOf is remote (host:port or host) without its port.
+func addressOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }

@@ -701,7 +701,7 @@ func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
 // does not change meanwhile, and whatever the windows lose meanwhile the
 // resume reads from the broker.
 func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
-	after, found, ok, evicted := h.positionInWindowsLocked(filters, from)
+	after, found, ok, evicted := h.positionInWindows(filters, from)
 	var err error
 	switch {
 	case ok:
@@ -717,20 +717,14 @@ func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
 	return after, nil
 }
 
-// positionInWindowsLocked is positionInWindows under Hub.mu, released
-// even if it panics: a request's panic ends that request (net/http
-// recovers it), never every publish after it.
-func (h *Hub) positionInWindowsLocked(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.positionInWindows(filters, from)
-}
-
 // positionInWindows answers position from the memory windows if they
 // reach back far enough (ok); else it returns how many of the last
 // messages they hold (found) and up to which sequence the store must look.
-// The caller holds Hub.mu.
+// It takes Hub.mu and releases it even if it panics: a request's panic
+// ends that request (net/http recovers it), never every publish after it.
 func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	evicted = h.history.evictedFor(filters)
 	held, _ := h.history.after(evicted, filters)
 	if from.Last > 0 {
