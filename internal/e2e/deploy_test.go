@@ -229,3 +229,36 @@ func TestDeploySystemdUnit(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestDeployPromQL: promtool accepts the alert rules, and the dashboard's
+// queries as recording rules (Grafana's variables replaced), when it is on
+// PATH (Debian's prometheus package has it).
+func TestDeployPromQL(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not on PATH")
+	}
+	check := func(path string) {
+		t.Helper()
+		if out, err := exec.CommandContext(t.Context(), promtool, "check", "rules", path).CombinedOutput(); err != nil {
+			t.Errorf("promtool check rules %s: %v\n%s", path, err, out)
+		}
+	}
+	check(filepath.Join(deployDir, "prometheus/streamhub-alerts.yml"))
+	grafana := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, expr := range dashboardExprs(t) {
+		if strings.HasPrefix(expr, "label_values(") { // a Grafana function, not PromQL
+			continue
+		}
+		q, _ := json.Marshal(grafana.Replace(expr)) // a JSON string is a YAML string
+		fmt.Fprintf(&rules, "      - record: dashboard:query%d\n        expr: %s\n", i, q)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard-rules.yml")
+	if err := os.WriteFile(path, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check(path)
+}
