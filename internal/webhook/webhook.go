@@ -206,12 +206,12 @@ func (m *Manager) Start(h Hub, reg *registry.Registry) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.reg = reg
-	reg.Observe(observer{m})
-	h.OnSubscribe(m.subscribed)
 	if err := m.subscribeEvents(h); err != nil {
 		cancel()
 		return err
 	}
+	reg.Observe(observer{m})
+	h.OnSubscribe(m.subscribed) // after m.events is set: subscribed reads it
 	for _, hk := range m.hooks {
 		m.wg.Add(1)
 		go func() {
