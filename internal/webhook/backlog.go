@@ -80,6 +80,7 @@ type storedBacklog struct {
 	stored  int
 	next    uint64            // the sequence of the next body stored
 	page    []store.QueueItem // the oldest stored bodies (delivering goroutine only)
+	removed uint64            // the last sequence removed (delivering goroutine only)
 }
 
 // storePage is how many stored events are read at once.
@@ -126,7 +127,7 @@ func (q *storedBacklog) flush() error {
 
 func (q *storedBacklog) head() ([]byte, bool, error) {
 	if len(q.page) == 0 {
-		page, err := q.st.QueueHead(q.name, storePage)
+		page, err := q.st.QueueHead(q.name, q.removed, storePage)
 		if err != nil {
 			return nil, false, err
 		}
@@ -145,6 +146,7 @@ func (q *storedBacklog) pop() error {
 	if err := q.st.QueueRemove(q.name, q.page[0].Seq); err != nil {
 		return err
 	}
+	q.removed = q.page[0].Seq
 	q.page = q.page[1:]
 	q.mu.Lock()
 	q.stored--

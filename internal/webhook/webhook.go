@@ -128,8 +128,8 @@ func (h Hook) withDefaults() Hook {
 // Store keeps the queues on disk (*store.Store).
 type Store interface {
 	QueueAppend(name string, first uint64, recs [][]byte) error
-	QueueHead(name string, n int) ([]store.QueueItem, error)
-	QueueRemove(name string, upTo uint64) error
+	QueueHead(name string, after uint64, n int) ([]store.QueueItem, error)
+	QueueRemove(name string, seq uint64) error
 	QueueStat(name string) (count int, last uint64, err error)
 }
 

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -334,5 +337,56 @@ func TestSignature(t *testing.T) {
 	}
 	if webhook.Verify(secret, []byte(`{"id":"y"}`), got) || webhook.Verify("other", body, got) {
 		t.Fatal("a wrong body or secret verified")
+	}
+}
+
+// BenchmarkDelivery: events through one hook to a local receiver that
+// takes them at once, with the queue in memory and in the store (each
+// batch written synced before it is sent).
+//
+//	go test -run '^$' -bench Delivery -benchtime 5000x ./internal/webhook/
+func BenchmarkDelivery(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		b.Run(map[bool]string{false: "memory", true: "store"}[durable], func(b *testing.B) {
+			var taken atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				taken.Add(1)
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			var st webhook.Store
+			if durable {
+				s, err := store.Open(store.Config{Dir: b.TempDir()}, log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				st = s
+			}
+			hk := fastHook(srv.URL, webhook.Connect)
+			hk.Queue = b.N + 1
+			m, err := webhook.New(webhook.Config{Hooks: []webhook.Hook{hk}, Store: st}, log)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			reg := registry.New()
+			if err := m.Start(h, reg); err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			b.ResetTimer()
+			for range b.N {
+				reg.Add(registry.Conn{Transport: "mqtt", Remote: "10.0.0.1:1"})
+			}
+			poll.Eventually(b, time.Minute, "every event taken", func() bool { return taken.Load() == int64(b.N) })
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }

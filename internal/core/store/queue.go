@@ -47,7 +47,7 @@ func (s *Store) QueueAppend(name string, first uint64, recs [][]byte) error {
 		b := s.db.NewBatch()
 		defer b.Close()
 		for i, rec := range recs {
-			if err := b.Set(binary.BigEndian.AppendUint64(prefix[:len(prefix):len(prefix)], first+uint64(i)), rec, nil); err != nil {
+			if err := b.Set(queueKey(prefix, first+uint64(i)), rec, nil); err != nil {
 				return err
 			}
 		}
@@ -55,10 +55,12 @@ func (s *Store) QueueAppend(name string, first uint64, recs [][]byte) error {
 	})
 }
 
-// QueueHead returns up to n of the named queue's oldest records.
-func (s *Store) QueueHead(name string, n int) (items []QueueItem, err error) {
+// QueueHead returns up to n of the named queue's oldest records after
+// sequence after: a reader that removes what it read passes the last
+// sequence it removed, so that it does not walk over their tombstones.
+func (s *Store) QueueHead(name string, after uint64, n int) (items []QueueItem, err error) {
 	err = s.inQueue(name, func(prefix []byte) error {
-		return s.scanQueue(prefix, func(seq uint64, v []byte) bool {
+		return s.scanQueue(prefix, after, func(seq uint64, v []byte) bool {
 			items = append(items, QueueItem{Seq: seq, Data: append([]byte(nil), v...)})
 			return len(items) < n
 		})
@@ -70,7 +72,7 @@ func (s *Store) QueueHead(name string, n int) (items []QueueItem, err error) {
 // sequence (0 when empty).
 func (s *Store) QueueStat(name string) (count int, last uint64, err error) {
 	err = s.inQueue(name, func(prefix []byte) error {
-		return s.scanQueue(prefix, func(seq uint64, _ []byte) bool {
+		return s.scanQueue(prefix, 0, func(seq uint64, _ []byte) bool {
 			count, last = count+1, seq
 			return true
 		})
@@ -78,9 +80,14 @@ func (s *Store) QueueStat(name string) (count int, last uint64, err error) {
 	return count, last, err
 }
 
-// scanQueue calls f on the queue's records in order while it answers true.
-func (s *Store) scanQueue(prefix []byte, f func(seq uint64, value []byte) bool) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+// scanQueue calls f on the queue's records after sequence after, in
+// order, while it answers true.
+func (s *Store) scanQueue(prefix []byte, after uint64, f func(seq uint64, value []byte) bool) error {
+	lower := prefix
+	if after > 0 {
+		lower = queueKey(prefix, after+1)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return err
 	}
@@ -90,15 +97,15 @@ func (s *Store) scanQueue(prefix []byte, f func(seq uint64, value []byte) bool) 
 	return it.Error()
 }
 
-// QueueRemove deletes the named queue's records up to and including upTo.
-// It does not wait for the disk: after a crash a removed record may come
-// back, and is sent again (at least once).
-func (s *Store) QueueRemove(name string, upTo uint64) error {
+// QueueRemove deletes one record of the named queue. It does not wait
+// for the disk: after a crash a removed record may come back, and is
+// sent again (at least once).
+func (s *Store) QueueRemove(name string, seq uint64) error {
 	return s.inQueue(name, func(prefix []byte) error {
-		end := prefixEnd(prefix)
-		if upTo < ^uint64(0) {
-			end = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), upTo+1)
-		}
-		return s.db.DeleteRange(prefix, end, pebble.NoSync)
+		return s.db.Delete(queueKey(prefix, seq), pebble.NoSync)
 	})
+}
+
+func queueKey(prefix []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(prefix[:len(prefix):len(prefix)], seq)
 }

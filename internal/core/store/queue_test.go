@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestQueue: records come back in sequence order after a reopen, a
-// removal takes everything up to its sequence, and queues do not see
-// each other's records.
+// TestQueue: records come back in sequence order after a reopen, from
+// the start or after a sequence, and queues do not see each other's
+// records.
 func TestQueue(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -39,18 +39,24 @@ func TestQueue(t *testing.T) {
 	if n, last, err := s.QueueStat("a"); n != 300 || last != 300 || err != nil {
 		t.Fatalf("stat: %d records, last %d, %v", n, last, err)
 	}
-	if err := s.QueueRemove("a", 255); err != nil {
-		t.Fatal(err)
+	for seq := range uint64(255) {
+		if err := s.QueueRemove("a", seq+1); err != nil {
+			t.Fatal(err)
+		}
 	}
-	head, err := s.QueueHead("a", 2)
-	if err != nil || len(head) != 2 || head[0].Seq != 256 || string(head[0].Data) != "256" || head[1].Seq != 257 {
-		t.Fatalf("head after removing up to 255: %+v %v", head, err)
+	for _, after := range []uint64{0, 255} {
+		head, err := s.QueueHead("a", after, 2)
+		if err != nil || len(head) != 2 || head[0].Seq != 256 || string(head[0].Data) != "256" || head[1].Seq != 257 {
+			t.Fatalf("head after removing 1 to 255, read after %d: %+v %v", after, head, err)
+		}
 	}
 	if n, _, _ := s.QueueStat("ab"); n != 1 {
 		t.Fatalf("queue ab holds %d records, want 1", n)
 	}
-	if err := s.QueueRemove("a", ^uint64(0)); err != nil {
-		t.Fatal(err)
+	for seq := uint64(256); seq <= 300; seq++ {
+		if err := s.QueueRemove("a", seq); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n, last, _ := s.QueueStat("a"); n != 0 || last != 0 {
 		t.Fatalf("after removing all: %d records, last %d", n, last)
