@@ -106,6 +106,13 @@ func TestWebhooksFromClients(t *testing.T) {
 	if hk := admin.Webhooks[0]; hk.Name != "ops" || !hk.Durable || hk.LastOK == nil || hk.Queued != 0 || hk.Failed != 0 {
 		t.Fatalf("GET /v1/admin/webhooks: %+v", admin)
 	}
+	var cfg struct {
+		Config struct{ Webhooks []map[string]any }
+	}
+	getJSON(t, s.URL+"/v1/admin/config", &cfg)
+	if len(cfg.Config.Webhooks) != 1 || cfg.Config.Webhooks[0]["secret"] != "(redacted)" {
+		t.Fatalf("GET /v1/admin/config shows the webhook as %v", cfg.Config.Webhooks)
+	}
 	if m := scrape(t, s.URL); !strings.Contains(m, `streamhub_webhook_delivered_total{hook="ops"} 10`) {
 		t.Fatalf("/metrics has no delivery count of 10:\n%s", grep(m, "streamhub_webhook_"))
 	}
