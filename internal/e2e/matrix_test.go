@@ -44,7 +44,7 @@ func matrixPayloads() []payload {
 // and python3 sockets (matrix_peers_test.go).
 func TestCrossProtocolMatrix(t *testing.T) {
 	t.Parallel()
-	testkit.EachEngine(t, func(t *testing.T, e testkit.Engine) { crossProtocolMatrix(t, e) })
+	testkit.EachEngine(t, crossProtocolMatrix) // JetStream: NATS refuses the 1 MiB payload with its topic (max_payload)
 }
 
 func crossProtocolMatrix(t *testing.T, e testkit.Engine) {
