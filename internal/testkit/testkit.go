@@ -51,9 +51,10 @@ const (
 )
 
 // EachEngine runs test once per engine as a parallel subtest named after
-// it; with no engines named, on the local ones, memory and pebble
-// (JetStream is left to the tests that name it: a NATS server per test
-// costs more than the streamhub server).
+// it; with no engines named, on the local ones, memory and pebble.
+// JetStream is for the tests that name it, whose behaviour holds there
+// too: its stream keeps what the memory windows lose, and a node hears of
+// its own publish only after the publisher has its acknowledgement.
 func EachEngine(t *testing.T, test func(t *testing.T, e Engine), engines ...Engine) {
 	t.Helper()
 	if len(engines) == 0 {
