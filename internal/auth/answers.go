@@ -25,6 +25,9 @@ type answers struct {
 	cache  *lru.Cache[credentialsKey, cachedVerdict] // nil: answers are not kept
 	calls  singleflight.Group
 	now    func() time.Time
+	// joined, when set, is told of each login that waits for a call;
+	// tests count them.
+	joined func()
 }
 
 // credentialsKey names a login's credentials in the cache.
@@ -96,6 +99,9 @@ func (a *answers) decide(ctx context.Context, c Credentials) (verdict, error) {
 		}
 		return v, err
 	})
+	if a.joined != nil {
+		a.joined()
+	}
 	select {
 	case r := <-ch:
 		if r.Err != nil {
