@@ -139,6 +139,9 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, limit.ErrTooManyFailures):
 		httpx.WriteError(w, http.StatusTooManyRequests, "too_many_failures", err.Error())
 		return
+	case errors.Is(err, auth.ErrUnavailable):
+		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
 	case err != nil:
 		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		return

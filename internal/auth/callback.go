@@ -100,6 +100,9 @@ func newCallback(cfg HTTPConfig) (*callback, error) {
 		return nil, fmt.Errorf("auth: http: url %q: want http:// or https://", cfg.URL)
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Logins come in bursts (a restart reconnects every device): keep more
+	// than the default two connections to the service for reuse.
+	transport.MaxIdleConnsPerHost = 64
 	if cfg.CA != "" {
 		pool, err := tlsconf.CAPool(cfg.CA)
 		if err != nil {

@@ -201,8 +201,8 @@ func (p *Policy) ask(ctx context.Context, c Credentials, denied error) (*Identit
 	switch {
 	case err != nil && p.cfg.HTTP.FailOpen:
 		return &Identity{User: c.User, ClientID: c.ClientID, Anonymous: c.User == ""}, nil
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil: // the observer was told why; clients are not told where the service is
+		return nil, ErrUnavailable
 	case !v.allow:
 		if c.Token == "" {
 			p.failures.Fail(c.Remote)
