@@ -5,13 +5,15 @@ import (
 	"strings"
 )
 
-// validate checks auth.http's keys, each problem a KeyError.
+// validate checks auth.http's keys, each problem a KeyError; without a
+// url the others are not used.
 func (h AuthHTTP) validate() []error {
+	if h.URL == "" {
+		return nil
+	}
 	var errs []error
-	if h.URL != "" {
-		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, invalid("auth.http.url", "auth.http.url %q: want an http:// or https:// URL", h.URL))
-		}
+	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, invalid("auth.http.url", "auth.http.url %q: want an http:// or https:// URL", h.URL))
 	}
 	if h.Timeout <= 0 {
 		errs = append(errs, invalid("auth.http.timeout", "auth.http.timeout must be positive"))
