@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
 	"streamhub/internal/testkit/poll"
 )
@@ -395,4 +396,30 @@ func TestCallbackHTTPS(t *testing.T) {
 func signToken(sub, key string) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()}).
 		SignedString([]byte(key))
+}
+
+// FuzzCallbackAnswer: whatever a login service answers, decoding it never
+// panics, and an allow carries only valid filters.
+func FuzzCallbackAnswer(f *testing.F) {
+	for _, seed := range []string{"", "{}", `{"result":"deny"}`, `{"result":"allow","user":"u","roles":["admin"]}`,
+		`{"result":"allow","publish":["a/+/b"],"subscribe":["#"],"denypublish":["a/b"],"denysubscribe":["$SYS/#"]}`,
+		`{"result":"allow","publish":["a/#/b"]}`, `{"result":"allow","subscribe":[""]}`, `{"result":1}`, "null", "[]"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, err := decodeAnswer(raw, "sent")
+		if err != nil || !v.allow {
+			return
+		}
+		for _, list := range [][]string{v.id.Publish, v.id.Subscribe, v.id.DenyPublish, v.id.DenySubscribe} {
+			for _, filter := range list {
+				if topic.ValidateFilter(filter) != nil {
+					t.Fatalf("allowed with an invalid filter %q", filter)
+				}
+			}
+		}
+		if v.id.User == "" {
+			t.Fatal("allowed without a name though one was sent")
+		}
+	})
 }
