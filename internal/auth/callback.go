@@ -26,8 +26,8 @@ type HTTPConfig struct {
 	// answers kept.
 	Cache, DenyCache time.Duration
 	CacheSize        int
-	// FailOpen lets a login in, with the rights the ACL gives its user name
-	// and none from the callback, when the callback fails or times out;
+	// FailOpen lets a login in as anonymous (the rights of the ACL's
+	// "anonymous" and "all" rules) when the callback fails or times out;
 	// otherwise (the default) the login is refused with ErrUnavailable.
 	FailOpen bool
 	Headers  []string // "Name: value" lines sent with every call

@@ -194,13 +194,14 @@ func (p *Policy) tokenLogin(ctx context.Context, c Credentials) (*Identity, erro
 
 // ask lets the HTTP service decide; denied is the error of its deny. A
 // deny of a password counts as a wrong one. When the service fails, the
-// login is refused with ErrUnavailable, or let in as the user it names
-// with only the ACL's rights when the service fails open.
+// login is refused with ErrUnavailable or, when the service fails open,
+// let in as anonymous: the name it sent is unproven, and must not bring the
+// rights the ACL gives that name (or "*").
 func (p *Policy) ask(ctx context.Context, c Credentials, denied error) (*Identity, error) {
 	v, err := p.callback.decide(ctx, c)
 	switch {
 	case err != nil && p.cfg.HTTP.FailOpen:
-		return &Identity{User: c.User, ClientID: c.ClientID, Anonymous: c.User == ""}, nil
+		return &Identity{ClientID: c.ClientID, Anonymous: true}, nil
 	case err != nil: // the observer was told why; clients are not told where the service is
 		return nil, ErrUnavailable
 	case !v.allow:

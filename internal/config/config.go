@@ -109,7 +109,7 @@ type AuthHTTP struct {
 	Cachesize int           `koanf:"cachesize"`
 	// Fail is what a login gets when the service is down, slow or answers
 	// nonsense: "closed" refuses it (MQTT 0x88, HTTP 503); "open" lets it
-	// in with the rights auth.acl gives its user name.
+	// in as anonymous (the name it sent is unproven).
 	Fail    string   `koanf:"fail"`
 	Headers []string `koanf:"headers"` // "Name: value" lines sent with every call
 	Bearer  string   `koanf:"bearer"`  // sent as Authorization: Bearer

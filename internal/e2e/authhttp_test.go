@@ -462,12 +462,15 @@ func TestAuthHTTPFailClosed(t *testing.T) {
 }
 
 // TestAuthHTTPFailOpen: with auth.http.fail open, a login the service
-// cannot decide gets in with the rights the ACL gives everyone, and none of
-// the service's.
+// cannot decide gets in as anonymous, with the anonymous rule's rights:
+// none of the service's, nor those of rules for authenticated users.
 func TestAuthHTTPFailOpen(t *testing.T) {
 	t.Parallel()
 	svc := newAuthService(t)
-	s := authHTTPServer(t, svc, func(c *config.Config) { c.Auth.HTTP.Fail = "open" })
+	s := authHTTPServer(t, svc, func(c *config.Config) {
+		c.Auth.HTTP.Fail = "open"
+		c.Auth.ACL = []config.ACL{{Who: "*", Subscribe: []string{"members/#"}}, {Who: "anonymous", Subscribe: []string{"public/#"}}}
+	})
 	svc.stop()
 	mc, code := mqttLogin(t, s, "sensor-1", "dev", "anything")
 	if code != 0 {
@@ -478,9 +481,9 @@ func TestAuthHTTPFailOpen(t *testing.T) {
 	if pr, err := mc.Publish(ctx, &paho.Publish{Topic: "devices/dev/x", QoS: 1, Payload: []byte("hi")}); pr == nil || pr.ReasonCode != 0x87 {
 		t.Errorf("publish without the service's rights: %+v %v, want 0x87", pr, err)
 	}
-	sa, err := mc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "public/#", QoS: 1}}})
-	if sa == nil || len(sa.Reasons) != 1 || sa.Reasons[0] != 1 {
-		t.Errorf("subscribe to what the ACL allows: %+v %v", sa, err)
+	sa, err := mc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "public/#", QoS: 1}, {Topic: "members/#", QoS: 1}}})
+	if sa == nil || len(sa.Reasons) != 2 || sa.Reasons[0] != 1 || sa.Reasons[1] != 0x87 {
+		t.Errorf("subscribe to public/# (anonymous rule) and members/# (authenticated users): %+v %v, want [1 0x87]", sa, err)
 	}
 	if status, _ := httpStatus(t, http.MethodGet, s.URL+"/v1/poll?timeout=0&topic="+url.QueryEscape("public/#"), basicAuth("dev", "x"), ""); status != 200 {
 		t.Errorf("HTTP poll of public/#: %d, want 200", status)
