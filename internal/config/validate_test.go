@@ -62,6 +62,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"auth.http.cache", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Denycache = "http://auth.example", -1 }},
 		{"auth.http.fail", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Fail = "http://auth.example", "ajar" }},
 		{"auth.http.headers", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Headers = "http://auth.example", []string{"X-Key"} }},
+		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "a b", URL: "ftp://x", Events: []string{"connect"}}} }},
+		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "p", URL: "http://x", Events: []string{"publish"}}} }},
+		{"webhooks", func(c *Config) {
+			c.Webhooks = []Webhook{{Name: "d", URL: "http://x", Events: []string{"connect"}}, {Name: "d", URL: "http://y", Events: []string{"connect"}}}
+		}},
 		{"limits.payload", func(c *Config) { c.Limits.Payload = 0 }},
 		{"queue.messages", func(c *Config) { c.Queue.Messages = 0 }},
 		{"queue.bytes", func(c *Config) { c.Queue.Bytes = 0 }},
