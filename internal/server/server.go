@@ -99,7 +99,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New()}
 	var h *hub.Hub
 	var err error
-	if s.policy, err = cfg.Policy(); err != nil {
+	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
+	if s.policy, err = cfg.Policy(s.callbackObserver()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
@@ -111,7 +112,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
 		networks = append(networks, ipn)
 	}
-	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
 	var st hub.Store
 	if cfg.Data != "" {
 		var streams []store.Stream
