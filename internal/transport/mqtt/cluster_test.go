@@ -15,24 +15,32 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/sessions"
 )
 
-// fakeCluster keeps session records with revisions in memory and carries
+// fakeCluster keeps session records in one memory store and carries
 // handovers to the servers of the nodes that serve them; a node marked
 // unreachable answers none (as one that hangs or is cut off).
 type fakeCluster struct {
+	*sessions.Memory
 	mu          sync.Mutex
-	recs        map[string][]byte
-	revs        map[string]uint64
-	rev         uint64
 	handlers    map[string]func(string)
 	unreachable map[string]bool
-	readFails   bool // every LoadSession fails (NATS slow or gone)
+	readFails   bool // every Load fails (NATS slow or gone)
 }
 
 func newFakeCluster() *fakeCluster {
-	return &fakeCluster{recs: map[string][]byte{}, revs: map[string]uint64{}, handlers: map[string]func(string){},
-		unreachable: map[string]bool{}}
+	return &fakeCluster{Memory: sessions.NewMemory(), handlers: map[string]func(string){}, unreachable: map[string]bool{}}
+}
+
+func (fc *fakeCluster) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	fc.mu.Lock()
+	fails := fc.readFails
+	fc.mu.Unlock()
+	if fails {
+		return nil, 0, errors.New("timeout")
+	}
+	return fc.Memory.Load(ctx, key)
 }
 
 // clusterNode is one node's view of a fakeCluster.
@@ -41,40 +49,13 @@ type clusterNode struct {
 	node string
 }
 
-var _ Cluster = clusterNode{}
+var (
+	_ Nodes          = clusterNode{}
+	_ Sharing        = clusterNode{}
+	_ sessions.Store = clusterNode{}
+)
 
 func (n clusterNode) Node() string { return n.node }
-
-func (n clusterNode) LoadSession(_ context.Context, key string) ([]byte, uint64, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.readFails {
-		return nil, 0, errors.New("timeout")
-	}
-	return n.recs[key], n.revs[key], nil
-}
-
-func (n clusterNode) SaveSession(_ context.Context, key string, rec []byte, rev uint64) (uint64, bool, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.revs[key] != rev || (rev == 0) != (n.recs[key] == nil) {
-		return 0, false, nil
-	}
-	n.rev++
-	n.recs[key], n.revs[key] = rec, n.rev
-	return n.rev, true, nil
-}
-
-func (n clusterNode) DeleteSession(_ context.Context, key string, rev uint64) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.revs[key] == rev {
-		n.rev++
-		delete(n.recs, key)
-		n.revs[key] = n.rev // as JetStream's delete marker
-	}
-	return nil
-}
 
 func (n clusterNode) Handover(_ context.Context, node, key string) error {
 	n.mu.Lock()
@@ -98,14 +79,11 @@ func (n clusterNode) Share(string, string, func(*message.Message)) (func(), erro
 	return func() {}, nil
 }
 
-func (clusterNode) CheckKey(string) error           { return nil }
 func (clusterNode) CheckShare(string, string) error { return nil }
 
 func (n clusterNode) holder(key string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var rec sessionRecord
-	if b := n.recs[key]; b == nil || json.Unmarshal(b, &rec) != nil {
+	if b, _, _ := n.Memory.Load(context.Background(), key); b == nil || json.Unmarshal(b, &rec) != nil {
 		return ""
 	}
 	return rec.Holder
@@ -117,7 +95,8 @@ func (n clusterNode) holder(key string) string {
 func clusterServer(t *testing.T, h *hub.Hub, fc *fakeCluster, node string) (*Server, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{}
-	s := New(h, Config{SessionExpiryMax: time.Hour, Cluster: clusterNode{fc, node}},
+	n := clusterNode{fc, node}
+	s := New(h, Config{SessionExpiryMax: time.Hour, Sessions: n, Nodes: n, Sharing: n},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 	s.afterFunc = clock.afterFunc
 	if err := s.Start(); err != nil {
@@ -218,7 +197,7 @@ func FuzzSessionRecord(f *testing.F) {
 		s := New(h, Config{SessionExpiryMax: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 		s.afterFunc = (&fakeClock{}).afterFunc
 		key := sessionKey(rec.Owner, rec.Client)
-		if s.restoreSession(key, &rec, epoch) {
+		if s.restoreSession(key, &rec, 0, epoch) {
 			if ss := s.session(key); ss != nil && (ss.id != key || ss.clientID != rec.Client) {
 				t.Fatalf("restored %q as %q/%q", key, ss.id, ss.clientID)
 			}
