@@ -85,43 +85,45 @@ func (s *Store) readUint(key []byte, def uint64) (uint64, error) {
 
 // Save implements sessions.Store; the record is synced before it returns.
 func (ss *Sessions) Save(_ context.Context, key string, rec []byte, rev uint64) (uint64, error) {
-	s := (*Store)(ss)
 	if key == "" {
 		return 0, fmt.Errorf("store: save session: %w", sessions.ErrInvalidKey)
 	}
-	release, err := s.use()
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	s.sessionMu.Lock()
-	defer s.sessionMu.Unlock()
-	_, cur, err := s.loadSession(key)
-	if err != nil {
-		return 0, fmt.Errorf("store: save session: %w", err)
-	}
-	if cur != rev {
-		return 0, sessions.ErrConflict
-	}
-	last, err := s.readUint([]byte{keySessionSeq}, legacyRevision)
+	var next uint64
+	err := (*Store)(ss).compareAndSetSession(key, rev, func(b *pebble.Batch) error {
+		last, err := (*Store)(ss).readUint([]byte{keySessionSeq}, legacyRevision)
+		if err != nil {
+			return err
+		}
+		next = last + 1
+		v := binary.BigEndian.AppendUint64(nil, next)
+		_ = b.Set(sessionKey(keySession, key), rec, nil) // a batch's writes fail only in Commit
+		_ = b.Set(sessionKey(keySessionRev, key), v, nil)
+		_ = b.Set([]byte{keySessionSeq}, v, nil)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: save session: %w", err)
 	}
-	next := binary.BigEndian.AppendUint64(nil, last+1)
-	b := s.db.NewBatch()
-	defer b.Close()
-	_ = b.Set(sessionKey(keySession, key), rec, nil) // a batch's Set fails only once committed
-	_ = b.Set(sessionKey(keySessionRev, key), next, nil)
-	_ = b.Set([]byte{keySessionSeq}, next, nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return 0, fmt.Errorf("store: save session: %w", err)
-	}
-	return last + 1, nil
+	return next, nil
 }
 
 // Delete implements sessions.Store.
 func (ss *Sessions) Delete(_ context.Context, key string, rev uint64) error {
-	s := (*Store)(ss)
+	err := (*Store)(ss).compareAndSetSession(key, rev, func(b *pebble.Batch) error {
+		_ = b.Delete(sessionKey(keySession, key), nil)
+		_ = b.Delete(sessionKey(keySessionRev, key), nil)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+// compareAndSetSession commits, synced, what write puts in a batch, if
+// the record of key is at revision rev, one at a time;
+// sessions.ErrConflict when it is not.
+func (s *Store) compareAndSetSession(key string, rev uint64, write func(b *pebble.Batch) error) error {
 	release, err := s.use()
 	if err != nil {
 		return err
@@ -129,24 +131,19 @@ func (ss *Sessions) Delete(_ context.Context, key string, rev uint64) error {
 	defer release()
 	s.sessionMu.Lock()
 	defer s.sessionMu.Unlock()
-	rec, cur, err := s.loadSession(key)
+	_, cur, err := s.loadSession(key)
 	if err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return err
 	}
 	if cur != rev {
 		return sessions.ErrConflict
 	}
-	if rec == nil {
-		return nil
-	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	_ = b.Delete(sessionKey(keySession, key), nil)
-	_ = b.Delete(sessionKey(keySessionRev, key), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+	if err := write(b); err != nil {
+		return err
 	}
-	return nil
+	return b.Commit(pebble.Sync)
 }
 
 // List implements sessions.Store.
