@@ -256,3 +256,38 @@ func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
 		t.Fatal("the node's own session was dropped when the cluster could not be read")
 	}
 }
+
+// TestNodeTakesUpItsRecordsAtStart: a node that starts takes up the
+// sessions whose records name it, as a node alone takes up its data
+// directory's, deletes those of no use (a connection that ended with the
+// node), and leaves other nodes' records alone.
+func TestNodeTakesUpItsRecordsAtStart(t *testing.T) {
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	fc := newFakeCluster()
+	a, _ := clusterServer(t, h, fc, "a")
+	b, _ := clusterServer(t, h, fc, "b")
+	dropWithDelayedWill(t, a, "persistent")
+	dropWithDelayedWill(t, b, "elsewhere")
+	clean := dialPipe(t, a, 5, func(string, string) {})
+	clean.send(t, connectPacket(5, "clean", "", "", true, 0, "", 0))
+	clean.await(t, packets.Connack, 0)
+	if got := (clusterNode{fc, "a"}).holder("clean"); got != "a" {
+		t.Fatalf("a connected session's record names %q, want a", got)
+	}
+	a.Close() // the connected session's record stays, as after a kill
+
+	again, _ := clusterServer(t, h, fc, "a")
+	if again.session("persistent") == nil {
+		t.Fatal("the node's persistent session was not taken up")
+	}
+	if again.session("elsewhere") != nil || (clusterNode{fc, "b"}).holder("elsewhere") != "b" {
+		t.Fatal("another node's session was taken up or its record touched")
+	}
+	if rec, _, _ := fc.Memory.Load(context.Background(), "clean"); rec != nil || again.session("clean") != nil {
+		t.Fatalf("the record of a session that ended with its connection stayed: %s", rec)
+	}
+}
