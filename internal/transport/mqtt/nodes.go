@@ -86,7 +86,9 @@ func (s *Server) adopt(key string, clean bool) (uint64, error) {
 func (s *Server) loadRecord(ctx context.Context, key string) (rec *sessionRecord, rev uint64, err error) {
 	b, rev, err := s.cfg.Sessions.Load(ctx, key)
 	if err != nil {
-		s.log.Warn("MQTT session record not read", "transport", "mqtt", "err", err)
+		if !errors.Is(err, sessions.ErrInvalidKey) { // the client's doing: the caller says
+			s.log.Warn("MQTT session record not read", "transport", "mqtt", "err", err)
+		}
 		return nil, 0, err
 	}
 	rec = &sessionRecord{}
