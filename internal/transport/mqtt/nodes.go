@@ -186,6 +186,9 @@ func (s *Server) claimWill(ss *session) bool {
 	if ss.lost {
 		return false
 	}
+	if ss.forgotten {
+		return true // it ended here, held here: a will due meanwhile is this node's
+	}
 	b, rev, err := s.cfg.Sessions.Load(ctx, ss.id)
 	if err != nil {
 		return true

@@ -158,7 +158,11 @@ func (ss *session) forget() {
 	defer cancel()
 	ss.saveMu.Lock()
 	defer ss.saveMu.Unlock()
-	if ss.rev == 0 || ss.lost {
+	if ss.lost {
+		return
+	}
+	ss.forgotten = true
+	if ss.rev == 0 {
 		return
 	}
 	if err := s.cfg.Sessions.Delete(ctx, ss.id, ss.rev); err != nil && !errors.Is(err, sessions.ErrConflict) {

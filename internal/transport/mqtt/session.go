@@ -127,6 +127,9 @@ type session struct {
 	saveMu sync.Mutex
 	rev    uint64
 	lost   bool // another node holds the session: this copy saves nothing
+	// forgotten: the session ended while held here and its record was
+	// deleted; a delayed will due meanwhile is still this node's.
+	forgotten bool
 }
 
 func (s *Server) newSession(id string) *session {
