@@ -89,6 +89,17 @@ func (n clusterNode) holder(key string) string {
 	return rec.Holder
 }
 
+// quietHub is an in-memory hub that logs nothing, until the test ends.
+func quietHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
 // clusterServer is an MQTT server of node on hub h (nodes share one hub
 // here: one position space, and every will lands in it), with its own
 // clock for the session timers.
@@ -134,11 +145,7 @@ func dropWithDelayedWill(t *testing.T, s *Server, clientID string) {
 func TestClusterResumeElsewhereCancelsDelayedWill(t *testing.T) {
 	for _, reachable := range []bool{true, false} {
 		t.Run(map[bool]string{true: "handed over", false: "holder unreachable"}[reachable], func(t *testing.T) {
-			h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
+			h := quietHub(t)
 			wills := h.NewSubscription("test", hub.QueueLimits{Messages: 100})
 			if _, err := wills.Subscribe([]string{"will/#"}, hub.StartFrom{}); err != nil {
 				t.Fatal(err)
@@ -239,11 +246,7 @@ func TestQueueFeedDropsOldest(t *testing.T) {
 // be read at CONNECT, the session this node holds is resumed, not taken
 // for a stale copy and dropped.
 func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := quietHub(t)
 	fc := newFakeCluster()
 	a, _ := clusterServer(t, h, fc, "a")
 	dropWithDelayedWill(t, a, "dev")
@@ -262,11 +265,7 @@ func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
 // directory's, deletes those of no use (a connection that ended with the
 // node), and leaves other nodes' records alone.
 func TestNodeTakesUpItsRecordsAtStart(t *testing.T) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := quietHub(t)
 	fc := newFakeCluster()
 	a, _ := clusterServer(t, h, fc, "a")
 	b, _ := clusterServer(t, h, fc, "b")

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"testing"
 	"time"
-
-	"streamhub/internal/core/hub"
 )
 
 // TestDelayedWillDueAsTheSessionExpires: a delayed will whose delay ends
@@ -16,19 +14,13 @@ import (
 // found it lost so: seed 1796627380886600733, sequence 109). The
 // interleaving is played step by step.
 func TestDelayedWillDueAsTheSessionExpires(t *testing.T) {
-	for _, nodes := range []Nodes{nil, clusterNode{newFakeCluster(), "a"}} {
-		name := "alone"
-		cfg := Config{SessionExpiryMax: time.Hour}
-		if nodes != nil {
-			name = "node of a cluster"
-			cfg.Sessions, cfg.Nodes = nodes.(clusterNode), nodes
-		}
+	node := clusterNode{newFakeCluster(), "a"}
+	for name, cfg := range map[string]Config{
+		"alone":             {SessionExpiryMax: time.Hour},
+		"node of a cluster": {SessionExpiryMax: time.Hour, Sessions: node, Nodes: node},
+	} {
 		t.Run(name, func(t *testing.T) {
-			h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
+			h := quietHub(t)
 			s := New(h, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 			s.afterFunc = (&fakeClock{}).afterFunc
 			if err := s.Start(); err != nil {
