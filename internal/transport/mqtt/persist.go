@@ -199,7 +199,7 @@ func (s *Server) restoreSessions(epoch string) {
 			continue
 		}
 		if bad || !s.restoreSession(e.Key, &rec, e.Revision, epoch) {
-			_ = s.cfg.Sessions.Delete(ctx, e.Key, e.Revision) // moved on meanwhile: no longer this node's
+			_ = s.cfg.Sessions.Delete(ctx, e.Key, e.Revision) // a conflict: written since, not this node's to delete
 		}
 	}
 	if len(entries) > 0 {
