@@ -72,7 +72,9 @@ func TestMQTTSessionsOfADataDirectoryBeforeRevisions(t *testing.T) {
 				return len(got) >= len(want)
 			})
 			mu.Lock()
-			if !slices.Equal(got, want) {
+			// At least once: a QoS 1 message whose PUBACK the client had not
+			// sent when it disconnected comes again after the restart.
+			if !slices.Equal(slices.Compact(got), want) {
 				t.Errorf("round %d: %s got %q, want %q", round, c.id, got, want)
 			}
 			mu.Unlock()
