@@ -172,7 +172,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	mqttShared, err := mqttCluster(s.cluster)
+	mqttShared, err := mqttSessions(s.cluster, s.store)
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -187,8 +187,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: s.partial,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
-		Sessions:    sessionStore(s.store, mqttShared),
-		Cluster:     mqttShared,
+		Sessions:    mqttShared.Sessions,
+		Nodes:       mqttShared.Nodes,
+		Sharing:     mqttShared.Sharing,
 		Policy:      s.policy,
 		Conns:       conns,
 		Rate:        pubRate,
@@ -357,15 +358,6 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
-}
-
-// sessionStore is the store as MQTT's session store, or nil without one
-// and on a cluster (which keeps the sessions).
-func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
-	if st == nil || shared != nil {
-		return nil
-	}
-	return st
 }
 
 // abort closes what New and Start built before one of them failed, so
