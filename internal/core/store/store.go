@@ -49,6 +49,8 @@ const (
 	keyDeleted  = 'd' // d FILTER → highest sequence removed by retention
 	keyRetained = 't' // t TOPIC → record
 	keySession  = 'q' // q KEY → MQTT session record (sessions.go)
+	// keySessionRev 'Q' and keySessionSeq 'v' are in sessions.go, keyQueue
+	// 'w' in queue.go; TestKeyPrefixesDistinct holds them apart.
 )
 
 // Store is safe for concurrent use.
