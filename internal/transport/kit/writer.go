@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"streamhub/internal/core/hub"
@@ -60,6 +61,20 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 
 // maxPooledBuffer: an occasional huge batch's buffer is not kept.
 const maxPooledBuffer = 64 << 10
+
+// encodeHook, when set, runs before each delivery is encoded. Only tests
+// set it (export_test.go): TestTransportConformance makes one chosen
+// message's encoding panic, to see that the panic ends only its own
+// connection on every transport.
+var encodeHook atomic.Pointer[func(hub.Delivery)]
+
+// encode appends one delivery with the transport's Encode.
+func (w *Writer) encode(buf []byte, d hub.Delivery) []byte {
+	if h := encodeHook.Load(); h != nil {
+		(*h)(d)
+	}
+	return w.Encode(buf, d)
+}
 
 // BulkWrite is a MaxWrite for subscribers that read in bulk: a replay
 // hands a writer a page of a thousand messages at a time, and one write of
@@ -163,7 +178,7 @@ func (l *loop) send(batch []hub.Delivery) ([]hub.Delivery, error) {
 	for len(batch) > 0 {
 		buf, n := (*bp)[:0], 0
 		for n < len(batch) && (n == 0 || l.MaxWrite <= 0 || len(buf) < l.MaxWrite) {
-			buf = l.Encode(buf, batch[n])
+			buf = l.encode(buf, batch[n])
 			n++
 		}
 		*bp = buf
