@@ -43,10 +43,16 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := h.accept(w, r)
+	opts := wsconn.Options{WriteTimeout: h.cfg.WriteTimeout}
+	if sub.Start.Gap {
+		// A plain socket carries payloads only: the gap is told where
+		// SSE and NDJSON tell it too, in a header of the answer.
+		opts.Header = http.Header{"Streamhub-Gap": {"true"}}
+	}
+	c, err := wsconn.Upgrade(w, r, opts)
 	if err != nil {
 		sub.Close()
-		return // accept has answered.
+		return // Upgrade has answered.
 	}
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	// The socket is ours now: net/http's goroutine, whose stack grew deep on
