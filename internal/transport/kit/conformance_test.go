@@ -240,7 +240,7 @@ var drivers = []driver{
 	{name: "tcp-text", transport: "tcp-text", starts: []string{"cursor", "seq", "time", "gap"}, kicked: "kicked", panics: true,
 		idle: []string{"tcp"}, open: openTCPText},
 	{name: "tcp-out", transport: "tcp-out", kicked: "eof", panics: true, idle: []string{"tcp"}, open: openTCPOut},
-	{name: "webrtc", transport: "webrtc", starts: allStarts, kicked: "closed", idle: []string{"udp"}, open: openWebRTC},
+	{name: "webrtc", transport: "webrtc", starts: allStarts, kicked: "closed", panics: true, idle: []string{"udp"}, open: openWebRTC},
 	{name: "mqtt", transport: "mqtt", kicked: "0x98", idle: []string{"tcp"}, open: openMQTT},
 }
 
@@ -909,7 +909,7 @@ func openWebRTC(t *testing.T, e *confEnv, _, topic string, s start) *stream {
 		t.Fatal(err)
 	}
 	<-gathered
-	resp, err := http.Post(e.base()+"/v1/webrtc", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	resp, err := e.client(t, "h1").Post(e.base()+"/v1/webrtc", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
 	if err != nil {
 		t.Fatal(err)
 	}

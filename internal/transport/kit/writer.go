@@ -76,6 +76,11 @@ func (w *Writer) encode(buf []byte, d hub.Delivery) []byte {
 	return w.Encode(buf, d)
 }
 
+// MessagePerWrite is the MaxWrite of a transport that carries messages,
+// not a byte stream (a WebRTC data channel): each Write gets one
+// delivery's bytes.
+const MessagePerWrite = 1
+
 // BulkWrite is a MaxWrite for subscribers that read in bulk: a replay
 // hands a writer a page of a thousand messages at a time, and one write of
 // it all would grow a buffer past maxPooledBuffer for every page; writes of

@@ -168,37 +168,36 @@ func (ch *channel) command(msg webrtc.DataChannelMessage) {
 }
 
 // pump sends the subscription's messages, one data channel message each,
-// until the channel or its subscription ends. It is not a kit.Writer: a
-// data channel carries messages, each text or binary, not a byte stream
-// to batch into one write.
+// until the channel or its subscription ends, with a kit.Writer: the
+// kit's loop, its metering and its recover (a panic in the encoding ends
+// this channel only). A data channel carries messages, not a byte stream,
+// so each write is one delivery: its first byte says text or binary.
 func (ch *channel) pump(ctx context.Context) {
-	var batch []hub.Delivery
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch.sub.Done():
-			ch.ss.srv.log.Debug("data channel subscription ended", "transport", "webrtc", "reason", kit.EndOf(ch.sub.Err()))
-			return
-		case <-ch.sub.Ready():
-			batch = ch.sub.Drain(batch)
-			for _, d := range batch {
-				if !ch.waitRoom(ctx) || ch.send(d) != nil {
-					return
-				}
-				ch.ss.srv.meter.Sent(1)
+	srv := ch.ss.srv
+	w := kit.Writer{
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			data, text := ch.encode(d)
+			kind := byte(0)
+			if text {
+				kind = 1
 			}
-			clear(batch)
-		}
+			return append(append(buf, kind), data...)
+		},
+		Write: func(b []byte) error {
+			if !ch.waitRoom(ctx) {
+				return ctx.Err()
+			}
+			if b[0] == 1 {
+				return ch.dc.SendText(string(b[1:]))
+			}
+			return ch.dc.Send(b[1:])
+		},
+		MaxWrite: kit.MessagePerWrite,
+		Meter:    srv.meter,
+		Log:      srv.remote,
 	}
-}
-
-func (ch *channel) send(d hub.Delivery) error {
-	data, text := ch.encode(d)
-	if text {
-		return ch.dc.SendText(string(data))
-	}
-	return ch.dc.Send(data)
+	_, err := w.Run(ctx, ch.sub, nil)
+	srv.log.Debug("data channel ended", "transport", "webrtc", "reason", kit.EndOf(err), "err", err)
 }
 
 // waitRoom waits while SCTP holds more than maxBuffered bytes of this
