@@ -48,23 +48,10 @@ func TestTransportConformance(t *testing.T) {
 			panic("test encoder panic")
 		}
 	})()
-	// The idle subtests run in parallel, so the suite waits its 70 s
-	// once; the rest runs after them, alone, for its goroutine counts.
-	t.Run("idle", func(t *testing.T) {
-		plain, secure := newConfEnv(t, false), newConfEnv(t, true)
-		for _, d := range drivers {
-			for _, via := range d.idle {
-				e := plain
-				if strings.HasPrefix(via, "tls") {
-					e = secure
-				}
-				t.Run(d.name+"/"+via, func(t *testing.T) {
-					t.Parallel()
-					checkIdle(t, e, d, via)
-				})
-			}
-		}
-	})
+	// Every idle client waits at once, so the suite waits its 70 s once
+	// (not per client, nor per -parallel's few at a time); the rest runs
+	// after, alone, for its goroutine counts.
+	t.Run("idle", func(t *testing.T) { checkIdle(t) })
 	for _, d := range drivers {
 		t.Run(d.name, func(t *testing.T) {
 			e := newConfEnv(t, false)
@@ -231,7 +218,7 @@ var drivers = []driver{
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openSSE},
 	{name: "ndjson", transport: "ndjson", starts: allStarts, kicked: "kicked", panics: true,
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openNDJSON},
-	{name: "longpoll", transport: "longpoll", starts: []string{"cursor", "gap"}, kicked: "answered",
+	{name: "longpoll", transport: "longpoll", starts: []string{"cursor", "gap"}, kicked: "answered", panics: true,
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openLongPoll},
 	{name: "ws-plain", transport: "ws", starts: allStarts, kicked: "4000", panics: true,
 		idle: []string{"h1", "tls-h1"}, open: openPlainWS},
@@ -570,15 +557,36 @@ func checkPanic(t *testing.T, e *confEnv, d driver, base counts) {
 	e.waitCounts(t, d, base)
 }
 
-// checkIdle holds a live client idle for idleFor, then expects a message.
-func checkIdle(t *testing.T, e *confEnv, d driver, via string) {
-	topic := "idle/" + d.name + "/" + via
-	st := d.open(t, e, via, topic, start{kind: "live"})
-	defer st.close()
-	e.s.WaitSubscribers(t, topic, 1)
+// checkIdle holds a live client of every driver on every connection
+// kind it is served on idle for idleFor, then expects a message on each.
+func checkIdle(t *testing.T) {
+	plain, secure := newConfEnv(t, false), newConfEnv(t, true)
+	type idler struct {
+		name, topic string
+		e           *confEnv
+		st          *stream
+	}
+	var idlers []idler
+	for _, d := range drivers {
+		for _, via := range d.idle {
+			e := plain
+			if strings.HasPrefix(via, "tls") {
+				e = secure
+			}
+			topic := "idle/" + d.name + "/" + via
+			st := d.open(t, e, via, topic, start{kind: "live"})
+			defer st.close()
+			e.s.WaitSubscribers(t, topic, 1)
+			idlers = append(idlers, idler{name: d.name + "/" + via, topic: topic, e: e, st: st})
+		}
+	}
 	time.Sleep(idleFor())
-	e.publish(t, topic, "after idle")
-	expect(t, st, "after idle")
+	for _, i := range idlers {
+		t.Run(i.name, func(t *testing.T) {
+			i.e.publish(t, i.topic, "after idle")
+			expect(t, i.st, "after idle")
+		})
+	}
 }
 
 // ---- drivers ----

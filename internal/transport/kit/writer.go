@@ -136,6 +136,21 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 	}
 }
 
+// AppendBatch appends batch to buf with Encode, for a transport that
+// answers once instead of streaming (a long poll): what the loop does
+// before a write, a panic in Encode returned as a *PanicError.
+func (w *Writer) AppendBatch(buf []byte, batch []hub.Delivery) (out []byte, err error) {
+	defer func() {
+		if perr := w.recovered(recover()); perr != nil {
+			out, err = nil, perr
+		}
+	}()
+	for _, d := range batch {
+		buf = w.encode(buf, d)
+	}
+	return buf, nil
+}
+
 // loop is one Run's state.
 type loop struct {
 	*Writer
