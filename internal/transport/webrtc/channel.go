@@ -33,7 +33,7 @@ const (
 type channel struct {
 	ss  *session
 	dc  *webrtc.DataChannel
-	sub *hub.Subscription
+	sub *kit.Subscriber
 	// room is signalled when SCTP's buffer falls below lowBuffered.
 	room chan struct{}
 	// encode returns one delivery's message and whether it is text.
@@ -58,8 +58,9 @@ func (ss *session) openChannel(dc *webrtc.DataChannel) {
 	if unreliable(dc) {
 		limits.Overflow = hub.DropOldest
 	}
-	ch := &channel{ss: ss, dc: dc, sub: ss.srv.hub.NewSubscription("webrtc", limits), room: make(chan struct{}, 1)}
-	unregister := cfg.Registry.AddIdentity(ss.identity, "webrtc", ss.remote, ch.sub, ss.kick)
+	// Counted once per session (newSession), listed per channel.
+	ch := &channel{ss: ss, dc: dc, room: make(chan struct{}, 1), sub: kit.Open(kit.Opening{Hub: ss.srv.hub,
+		Transport: "webrtc", Queue: limits, Registry: cfg.Registry, Identity: ss.identity, Remote: ss.remote, Kick: ss.kick})}
 	ctx, cancel := context.WithCancel(ss.ctx)
 	opened := make(chan struct{})
 	var openOnce sync.Once
@@ -76,7 +77,6 @@ func (ss *session) openChannel(dc *webrtc.DataChannel) {
 		}
 		cancel()
 		ch.sub.Close()
-		unregister()
 		_ = dc.Close()
 	}()
 	if dc.Label() == ControlLabel {
@@ -118,7 +118,7 @@ func (ch *channel) subscribeTopic() error {
 	if err := topic.ValidateFilter(name); err != nil {
 		return err
 	}
-	_, err := kit.Subscribe(ch.ss.srv.cfg.Policy, ch.sub, kit.SubscribeRequest{Identity: ch.ss.identity,
+	_, err := ch.sub.Subscribe(ch.ss.srv.cfg.Policy, kit.SubscribeRequest{Identity: ch.ss.identity,
 		Filters: []string{name}, From: hub.StartFrom{Retained: true}})
 	return err
 }
@@ -162,7 +162,7 @@ func (ch *channel) command(msg webrtc.DataChannelMessage) {
 	rep := envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text messages"}
 	if msg.IsString {
 		cmds := jsonproto.Commands{Hub: srv.hub, Policy: srv.cfg.Policy, Meter: srv.meter}
-		rep = cmds.Handle(ch.ss.ctx, ch.ss.identity, ch.ss.limiter, ch.sub, msg.Data)
+		rep = cmds.Handle(ch.ss.ctx, ch.ss.identity, ch.ss.limiter, ch.sub.Subscription, msg.Data)
 	}
 	_ = ch.dc.SendText(string(rep.Encode()))
 }
@@ -196,7 +196,7 @@ func (ch *channel) pump(ctx context.Context) {
 		Meter:    srv.meter,
 		Log:      srv.remote,
 	}
-	_, err := w.Run(ctx, ch.sub, nil)
+	_, err := w.Run(ctx, ch.sub.Subscription, nil)
 	srv.log.Debug("data channel ended", "transport", "webrtc", "reason", kit.EndOf(err), "err", err)
 }
 
