@@ -15,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,10 @@ func idleFor() time.Duration {
 	}
 	return 70 * time.Second
 }
+
+// historyWindow is the history windows' size: the start subtests publish
+// twice as many.
+const historyWindow = 4
 
 // start is where a client begins.
 type start struct {
@@ -207,6 +212,9 @@ type driver struct {
 	starts    []string // start kinds it takes besides live
 	kicked    string   // the reason a kicked client's stream ends with
 	panics    bool     // it encodes through kit.Writer
+	// windowed: each poll reads from the history windows (long polling),
+	// so messages published faster than it polls are lost past a window.
+	windowed bool
 	idle      []string // connection kinds to hold idle: h1, h2c, tls-h1, tls-h2, tcp, udp
 	open      func(t *testing.T, e *confEnv, via, topic string, st start) *stream
 }
@@ -218,7 +226,7 @@ var drivers = []driver{
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openSSE},
 	{name: "ndjson", transport: "ndjson", starts: allStarts, kicked: "kicked", panics: true,
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openNDJSON},
-	{name: "longpoll", transport: "longpoll", starts: []string{"cursor", "gap"}, kicked: "answered", panics: true,
+	{name: "longpoll", transport: "longpoll", starts: []string{"cursor", "gap"}, kicked: "answered", panics: true, windowed: true,
 		idle: []string{"h1", "h2c", "tls-h1", "tls-h2"}, open: openLongPoll},
 	{name: "ws-plain", transport: "ws", starts: allStarts, kicked: "4000", panics: true,
 		idle: []string{"h1", "tls-h1"}, open: openPlainWS},
@@ -259,7 +267,7 @@ func newConfEnv(t *testing.T, secure bool) *confEnv {
 	}
 	e.s = testkit.Start(t, func(c *config.Config) {
 		c.Data = "" // in memory: a resume older than the windows is a gap
-		c.History.Messages = 4
+		c.History.Messages = historyWindow
 		c.TCP.Addr = "127.0.0.1:0"
 		c.TCP.Out = specs
 		c.HTTP.Cert, c.HTTP.Key = cert, key
@@ -476,8 +484,15 @@ func checkStarts(t *testing.T, e *confEnv, d driver) {
 		for i := range 50 {
 			want = append(want, fmt.Sprintf("m%02d", i))
 		}
-		e.publish(t, topic, want...)
-		expect(t, st, want...)
+		if !d.windowed {
+			e.publish(t, topic, want...)
+			expect(t, st, want...)
+		} else {
+			for chunk := range slices.Chunk(want, historyWindow) {
+				e.publish(t, topic, chunk...)
+				expect(t, st, chunk...)
+			}
+		}
 		if gap, err := st.reportedGap(readCtx(t)); err != nil || gap {
 			t.Errorf("a live start reported gap %v (%v)", gap, err)
 		}
@@ -679,6 +694,7 @@ func openLongPoll(t *testing.T, e *confEnv, via, topic string, s start) *stream 
 		cursor = s.from()
 	}
 	st.run(func(emit func(item)) {
+		polled := false
 		for {
 			u := e.base() + "/v1/poll?timeout=100s&topic=" + url.QueryEscape(topic) + "&cursor=" + url.QueryEscape(cursor)
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -698,6 +714,11 @@ func openLongPoll(t *testing.T, e *confEnv, via, topic string, s start) *stream 
 				emit(item{kind: "end", text: fmt.Sprintf("status %d: %v", resp.StatusCode, err)})
 				return
 			}
+			if polled && ans.Gap {
+				emit(item{kind: "end", text: "a later poll lost history"})
+				return
+			}
+			polled = true
 			emit(item{kind: "answer", gap: ans.Gap})
 			if len(ans.Messages) == 0 {
 				emit(item{kind: "end", text: "answered"})
@@ -962,7 +983,7 @@ func openMQTT(t *testing.T, e *confEnv, _, topic string, _ start) *stream {
 			return true, nil
 		}},
 		OnServerDisconnect: func(d *paho.Disconnect) { st.emit(item{kind: "end", text: fmt.Sprintf("0x%02x", d.ReasonCode)}) },
-		OnClientError:      func(error) { st.emit(item{kind: "end", text: "eof"}) },
+		OnClientError:      func(err error) { st.emit(item{kind: "end", text: "eof: " + err.Error()}) },
 	})
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 	defer ccancel()
