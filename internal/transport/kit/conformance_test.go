@@ -24,7 +24,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"streamhub/internal/config"
@@ -215,8 +214,8 @@ type driver struct {
 	// windowed: each poll reads from the history windows (long polling),
 	// so messages published faster than it polls are lost past a window.
 	windowed bool
-	idle      []string // connection kinds to hold idle: h1, h2c, tls-h1, tls-h2, tcp, udp
-	open      func(t *testing.T, e *confEnv, via, topic string, st start) *stream
+	idle     []string // connection kinds to hold idle: h1, h2c, tls-h1, tls-h2, tcp, udp
+	open     func(t *testing.T, e *confEnv, via, topic string, st start) *stream
 }
 
 var allStarts = []string{"cursor", "seq", "time", "last", "gap"}
@@ -901,13 +900,7 @@ func openTCPOut(t *testing.T, e *confEnv, _, topic string, _ start) *stream {
 // openWebRTC runs the JSON protocol on a "streamhub" data channel of a
 // pion peer.
 func openWebRTC(t *testing.T, e *confEnv, _, topic string, s start) *stream {
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := testkit.NewPeerConnection(t)
 	dc, err := pc.CreateDataChannel("streamhub", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -929,26 +922,10 @@ func openWebRTC(t *testing.T, e *confEnv, _, topic string, s start) *stream {
 			end()
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	resp, err := e.client(t, "h1").Post(e.base()+"/v1/webrtc", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp := testkit.PostOffer(t, e.client(t, "h1"), e.base()+"/v1/webrtc", pc, nil)
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/webrtc: %s %s", resp.Status, answer)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST /v1/webrtc: %s %s", resp.Status, body)
 	}
 	st.stop = func() { _ = pc.Close() }
 	st.run(func(emit func(item)) {
