@@ -167,6 +167,10 @@ func (ch *channel) command(msg webrtc.DataChannelMessage) {
 	_ = ch.dc.SendText(string(rep.Encode()))
 }
 
+// errEndedWhileFull: the channel or its subscription ended while SCTP's
+// buffer was full, so the message was not sent.
+var errEndedWhileFull = errors.New("data channel ended while its buffer was full")
+
 // pump sends the subscription's messages, one data channel message each,
 // until the channel or its subscription ends, with a kit.Writer: the
 // kit's loop, its metering and its recover (a panic in the encoding ends
@@ -185,7 +189,7 @@ func (ch *channel) pump(ctx context.Context) {
 		},
 		Write: func(b []byte) error {
 			if !ch.waitRoom(ctx) {
-				return ctx.Err()
+				return errEndedWhileFull
 			}
 			if b[0] == 1 {
 				return ch.dc.SendText(string(b[1:]))
