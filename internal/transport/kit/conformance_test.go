@@ -51,7 +51,12 @@ func TestTransportConformance(t *testing.T) {
 	// Every idle client waits at once, so the suite waits its 70 s once
 	// (not per client, nor per -parallel's few at a time); the rest runs
 	// after, alone, for its goroutine counts.
-	t.Run("idle", func(t *testing.T) { checkIdle(t) })
+	t.Run("idle", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("idles 70 s")
+		}
+		checkIdle(t)
+	})
 	for _, d := range drivers {
 		t.Run(d.name, func(t *testing.T) {
 			e := newConfEnv(t, false)
