@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
@@ -31,15 +30,7 @@ type rtcPeer struct {
 
 func newRTCPeerConnection(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return pc
+	return testkit.NewPeerConnection(t)
 }
 
 // postOffer sends pc's offer (every candidate gathered) and returns the
@@ -58,33 +49,7 @@ func postOfferTo(t *testing.T, url string, pc *webrtc.PeerConnection, header htt
 // postOfferWith is postOfferTo with client.
 func postOfferWith(t *testing.T, client *http.Client, url string, pc *webrtc.PeerConnection, header http.Header) *http.Response {
 	t.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusCreated {
-		return resp
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
-	}
-	return resp
+	return testkit.PostOffer(t, client, url, pc, header)
 }
 
 // dialRTC connects pc, whose channels are already created.

@@ -243,7 +243,7 @@ func (s *Server) routes() http.Handler {
 	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
 	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
 		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate,

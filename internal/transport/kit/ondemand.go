@@ -110,7 +110,7 @@ func (s *spawned) writeNow() bool {
 	bp := outBuffers.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, d := range batch {
-		buf = s.l.Encode(buf, d)
+		buf = s.l.encode(buf, d)
 	}
 	s.l.lastWrite = time.Now()
 	n, err := s.l.TryWrite(buf)

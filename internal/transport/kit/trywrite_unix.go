@@ -3,7 +3,9 @@
 package kit
 
 import (
+	"errors"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -24,7 +26,11 @@ func RawSocket(nc net.Conn) syscall.RawConn {
 
 // WriteNow writes b to raw until it is all written or the socket's buffer
 // is full, never parking the caller, and returns how much it wrote; the
-// rest is for a writer that may wait.
+// rest is for a writer that may wait. A write deadline bounds a write
+// that waits, and a connection's lies wherever its last blocking write
+// left it: one that has passed (an MQTT connection idle past its write
+// timeout) leaves everything to the writer that may wait, which moves
+// it, instead of failing the connection.
 func WriteNow(raw syscall.RawConn, b []byte) (written int, err error) {
 	ctlErr := raw.Write(func(fd uintptr) bool {
 		for written < len(b) {
@@ -42,7 +48,7 @@ func WriteNow(raw syscall.RawConn, b []byte) (written int, err error) {
 		}
 		return true // done, or never wait: a writer goroutine does
 	})
-	if err == nil {
+	if err == nil && !errors.Is(ctlErr, os.ErrDeadlineExceeded) {
 		err = ctlErr
 	}
 	return written, err

@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"streamhub/internal/core/hub"
@@ -61,6 +62,25 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // maxPooledBuffer: an occasional huge batch's buffer is not kept.
 const maxPooledBuffer = 64 << 10
 
+// encodeHook, when set, runs before each delivery is encoded. Only tests
+// set it (export_test.go): TestTransportConformance makes one chosen
+// message's encoding panic, to see that the panic ends only its own
+// connection on every transport.
+var encodeHook atomic.Pointer[func(hub.Delivery)]
+
+// encode appends one delivery with the transport's Encode.
+func (w *Writer) encode(buf []byte, d hub.Delivery) []byte {
+	if h := encodeHook.Load(); h != nil {
+		(*h)(d)
+	}
+	return w.Encode(buf, d)
+}
+
+// MessagePerWrite is the MaxWrite of a transport that carries messages,
+// not a byte stream (a WebRTC data channel): each Write gets one
+// delivery's bytes.
+const MessagePerWrite = 1
+
 // BulkWrite is a MaxWrite for subscribers that read in bulk: a replay
 // hands a writer a page of a thousand messages at a time, and one write of
 // it all would grow a buffer past maxPooledBuffer for every page; writes of
@@ -116,6 +136,21 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 	}
 }
 
+// AppendBatch appends batch to buf with Encode, for a transport that
+// answers once instead of streaming (a long poll): what the loop does
+// before a write, a panic in Encode returned as a *PanicError.
+func (w *Writer) AppendBatch(buf []byte, batch []hub.Delivery) (out []byte, err error) {
+	defer func() {
+		if perr := w.recovered(recover()); perr != nil {
+			out, err = nil, perr
+		}
+	}()
+	for _, d := range batch {
+		buf = w.encode(buf, d)
+	}
+	return buf, nil
+}
+
 // loop is one Run's state.
 type loop struct {
 	*Writer
@@ -163,7 +198,7 @@ func (l *loop) send(batch []hub.Delivery) ([]hub.Delivery, error) {
 	for len(batch) > 0 {
 		buf, n := (*bp)[:0], 0
 		for n < len(batch) && (n == 0 || l.MaxWrite <= 0 || len(buf) < l.MaxWrite) {
-			buf = l.Encode(buf, batch[n])
+			buf = l.encode(buf, batch[n])
 			n++
 		}
 		*bp = buf

@@ -15,13 +15,20 @@ import (
 )
 
 type countingMeter struct {
-	mu   sync.Mutex
-	sent int
+	mu          sync.Mutex
+	sent, conns int
 }
 
-func (m *countingMeter) Connected() func() { return func() {} }
-func (m *countingMeter) Received(int)      {}
-func (m *countingMeter) Sent(n int)        { m.mu.Lock(); m.sent += n; m.mu.Unlock() }
+func (m *countingMeter) Connected() func() {
+	m.mu.Lock()
+	m.conns++
+	m.mu.Unlock()
+	return func() { m.mu.Lock(); m.conns--; m.mu.Unlock() }
+}
+
+func (m *countingMeter) connections() int { m.mu.Lock(); defer m.mu.Unlock(); return m.conns }
+func (m *countingMeter) Received(int)     {}
+func (m *countingMeter) Sent(n int)       { m.mu.Lock(); m.sent += n; m.mu.Unlock() }
 
 // recorder is a connection that records its writes and can be made to fail.
 type recorder struct {

@@ -6,6 +6,7 @@ package longpoll
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
+	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
@@ -37,10 +39,12 @@ type Handler struct {
 	hub   kit.Subscriptions
 	cfg   Config
 	meter kit.Meter
+	// remote rate-limits what clients can cause at will (an encoder's panic).
+	remote *ratelog.Logger
 }
 
 // New returns the long-poll handler.
-func New(h kit.Subscriptions, cfg Config, meter kit.Meter) *Handler {
+func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 30 * time.Second
 	}
@@ -53,7 +57,7 @@ func New(h kit.Subscriptions, cfg Config, meter kit.Meter) *Handler {
 	if cfg.MaxMessages <= 0 {
 		cfg.MaxMessages = 1000
 	}
-	return &Handler{hub: h, cfg: cfg, meter: meter}
+	return &Handler{hub: h, cfg: cfg, meter: meter, remote: ratelog.New(log, time.Second, 10)}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -90,10 +94,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		from.After = &c
 	}
 
-	defer h.meter.Connected()()
 	// Unbounded by count: the backlog is bounded by history, and live
 	// messages beyond the limit stay in history for the next poll.
 	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+		Registry: h.cfg.Registry, Meter: h.meter,
 		Queue: hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest}}.
 		Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
 	if !ok {
@@ -101,7 +105,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 	start := sub.Start
-	defer h.cfg.Registry.AddRequest(r, "longpoll", sub.Subscription, sub.Kick)()
 	var batch []hub.Delivery
 	if timeout == 0 {
 		batch = sub.Drain(nil)
@@ -140,17 +143,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body = append(body, `,"gap":`...)
 	body = strconv.AppendBool(body, start.Gap)
 	body = append(body, `,"messages":[`...)
-	for i, d := range batch {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, envelope.Marshal(d.Msg, false)...)
+	body, err = h.encoder().AppendBatch(body, batch)
+	if err != nil {
+		httpx.WriteError(w, http.StatusInternalServerError, "internal", "the answer could not be encoded")
+		return
 	}
 	body = append(body, "]}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
 	h.meter.Sent(len(batch))
+}
+
+// encoder encodes a poll's messages, comma-separated, with the kit's
+// writer: its recover turns a panic into an error for this poll alone.
+func (h *Handler) encoder() *kit.Writer {
+	return &kit.Writer{Meter: h.meter, Log: h.remote, Encode: func(buf []byte, d hub.Delivery) []byte {
+		if buf[len(buf)-1] != '[' {
+			buf = append(buf, ',')
+		}
+		return append(buf, envelope.Marshal(d.Msg, false)...)
+	}}
 }
 
 func parseTimeout(v string) (time.Duration, error) {

@@ -2,6 +2,9 @@ package mqtt
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +32,7 @@ func (c *conn) writeLoop() {
 // it. So the reader writes what the socket takes at once and leaves the
 // rest to a writer goroutine.
 func (c *conn) writeRuns(inline bool) {
+	defer c.recoverWriter()
 	dp := deliveries.Get().(*[]hub.Delivery)
 	defer deliveries.Put(dp)
 	for {
@@ -37,15 +41,7 @@ func (c *conn) writeRuns(inline bool) {
 			return // stays busy: a closed connection starts no writer again
 		}
 		*dp = c.fill(*dp)
-		c.writeMu.Lock()
-		c.takeAcksLocked()
-		whole, err := true, error(nil)
-		if inline {
-			whole, err = c.tryFlushLocked()
-		} else {
-			err = c.flushLocked()
-		}
-		c.writeMu.Unlock()
+		whole, err := c.flush(inline)
 		if err != nil {
 			c.close()
 			return
@@ -58,6 +54,35 @@ func (c *conn) writeRuns(inline bool) {
 			return
 		}
 	}
+}
+
+// flush writes the output with the acknowledgements the store has
+// released: inline, only what the socket takes at once (whole tells
+// whether that was all).
+func (c *conn) flush(inline bool) (whole bool, err error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.takeAcksLocked()
+	if inline {
+		return c.tryFlushLocked()
+	}
+	return true, c.flushLocked()
+}
+
+// recoverWriter, deferred by the writer, ends only this connection on a
+// panic in the writer's code (encoding a PUBLISH), as kit.Writer does for
+// the other transports: the locks it held are released by their defers,
+// the writer stays busy so that nothing starts it again, and the client
+// is told 0x80 (unspecified error). Logged rate-limited: a client that
+// can trigger it can trigger it at will.
+func (c *conn) recoverWriter() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.srv.remote.Log(slog.LevelError, "writer panicked; its connection is closed", "transport", "mqtt",
+		"remote", c.nc.RemoteAddr().String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	c.kick(packets.ErrUnspecifiedError)
 }
 
 // writerMayRun reports whether the connection and its session are still
@@ -129,11 +154,24 @@ func (c *conn) resend() {
 // the hub's. A batch that leaves messages in the hub's queue has it signal
 // again, so the writer goes on after flushing.
 func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
+	buf, sent := c.fillLocking(buf)
+	if sent > 0 {
+		c.srv.sent.Add(int64(sent))
+		c.srv.meter.Sent(sent)
+	}
+	return buf
+}
+
+// fillLocking is fill's work under the session's lock and writeMu,
+// released by defers so that a panic in it (recoverWriter) leaves
+// neither held.
+func (c *conn) fillLocking(buf []hub.Delivery) (_ []hub.Delivery, sent int) {
 	ss := c.sess
 	now := time.Now()
-	sent := 0
 	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	blocked := false
 	for len(ss.pending) > 0 && !blocked {
 		switch c.put(ss.pending[0], now) {
@@ -173,13 +211,7 @@ func (c *conn) fill(buf []hub.Delivery) []hub.Delivery {
 		}
 		clear(buf)
 	}
-	c.writeMu.Unlock()
-	ss.mu.Unlock()
-	if sent > 0 {
-		c.srv.sent.Add(int64(sent))
-		c.srv.meter.Sent(sent)
-	}
-	return buf
+	return buf, sent
 }
 
 type putResult int

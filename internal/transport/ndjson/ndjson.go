@@ -40,13 +40,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sub, ok := h.cfg.Subscriber(h.hub, "ndjson").Subscribe(w, r, req)
+	sub, ok := h.cfg.Subscriber(h.hub, "ndjson", h.meter).Subscribe(w, r, req)
 	if !ok {
 		return
 	}
 	start := sub.Start
 	defer sub.CloseUnlessServed()
-	sub.Listed(r, "ndjson", h.cfg.Registry, h.meter)
 	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
 	w.Header().Set("Content-Type", "application/x-ndjson")

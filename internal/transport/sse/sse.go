@@ -51,13 +51,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topicEvent := r.URL.Query().Get("event") == "topic"
-	sub, ok := h.cfg.Subscriber(h.hub, "sse").Subscribe(w, r, req)
+	sub, ok := h.cfg.Subscriber(h.hub, "sse", h.meter).Subscribe(w, r, req)
 	if !ok {
 		return
 	}
 	start := sub.Start
 	defer sub.CloseUnlessServed()
-	sub.Listed(r, "sse", h.cfg.Registry, h.meter)
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")

@@ -298,17 +298,17 @@ func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) 
 // serveOut writes every message matching the spec's filters to c.
 func (s *Server) serveOut(ctx context.Context, c net.Conn, sp Spec) {
 	meter := s.meter("tcp-out")
-	defer meter.Connected()()
-	sub := s.hub.NewSubscription("tcp-out", s.cfg.Queue)
+	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-out", Queue: s.cfg.Queue, Meter: meter,
+		Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
 	defer sub.Close()
-	if _, err := sub.Subscribe(sp.Topics, hub.StartFrom{}); err != nil {
+	// Raw ports carry no credentials: the port's topics, no policy.
+	if _, err := sub.Subscription.Subscribe(sp.Topics, hub.StartFrom{}); err != nil {
 		return
 	}
-	defer s.cfg.Registry.Add(registry.Conn{Transport: "tcp-out", Remote: c.RemoteAddr().String(), Queue: sub, Kick: sub.Kick})()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go discardUntilClosed(c, cancel)
-	_, _ = s.pump(ctx, c, sub, sp.Framing, nil, meter)
+	_, _ = s.pump(ctx, c, sub.Subscription, sp.Framing, nil, meter)
 }
 
 // discardUntilClosed reads and drops input so that a peer's close is noticed.

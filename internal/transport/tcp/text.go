@@ -15,7 +15,6 @@ import (
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/limit"
-	"streamhub/internal/registry"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
@@ -48,10 +47,9 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 	defer release()
 	limiter := s.cfg.Rate.Limiter()
 	meter := s.meter("tcp-text")
-	defer meter.Connected()()
-	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
+	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-text", Queue: s.cfg.TextQueue, Meter: meter,
+		Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
 	defer sub.Close()
-	defer s.cfg.Registry.Add(registry.Conn{Transport: "tcp-text", Remote: c.RemoteAddr().String(), Queue: sub, Kick: sub.Kick})()
 
 	var mu sync.Mutex // serialises writes of replies and message batches, and guards writeDL
 	var writeDL deadline.Lazy
@@ -85,7 +83,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 		}
 		// Only the subscription's end is told; a failed write or a closed
 		// connection has nobody left to tell.
-		if _, err := w.Run(ctx, sub, nil); ctx.Err() == nil && err == sub.Err() {
+		if _, err := w.Run(ctx, sub.Subscription, nil); ctx.Err() == nil && err == sub.Err() {
 			_ = write([]byte("-ERR " + endLine(kit.EndOf(err)) + "\n"))
 		}
 	}()
@@ -164,7 +162,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 					break
 				}
 			}
-			start, err := kit.Subscribe(p, sub, kit.SubscribeRequest{Identity: id, Filters: cmd.Filters, From: from})
+			start, err := sub.Subscribe(p, kit.SubscribeRequest{Identity: id, Filters: cmd.Filters, From: from})
 			switch {
 			case err != nil:
 				reply = tcptext.AppendErr(nil, errorCode(err), err.Error())

@@ -33,7 +33,7 @@ const (
 type channel struct {
 	ss  *session
 	dc  *webrtc.DataChannel
-	sub *hub.Subscription
+	sub *kit.Subscriber
 	// room is signalled when SCTP's buffer falls below lowBuffered.
 	room chan struct{}
 	// encode returns one delivery's message and whether it is text.
@@ -58,8 +58,9 @@ func (ss *session) openChannel(dc *webrtc.DataChannel) {
 	if unreliable(dc) {
 		limits.Overflow = hub.DropOldest
 	}
-	ch := &channel{ss: ss, dc: dc, sub: ss.srv.hub.NewSubscription("webrtc", limits), room: make(chan struct{}, 1)}
-	unregister := cfg.Registry.AddIdentity(ss.identity, "webrtc", ss.remote, ch.sub, ss.kick)
+	// Counted once per session (newSession), listed per channel.
+	ch := &channel{ss: ss, dc: dc, room: make(chan struct{}, 1), sub: kit.Open(kit.Opening{Hub: ss.srv.hub,
+		Transport: "webrtc", Queue: limits, Registry: cfg.Registry, Identity: ss.identity, Remote: ss.remote, Kick: ss.kick})}
 	ctx, cancel := context.WithCancel(ss.ctx)
 	opened := make(chan struct{})
 	var openOnce sync.Once
@@ -76,7 +77,6 @@ func (ss *session) openChannel(dc *webrtc.DataChannel) {
 		}
 		cancel()
 		ch.sub.Close()
-		unregister()
 		_ = dc.Close()
 	}()
 	if dc.Label() == ControlLabel {
@@ -118,7 +118,7 @@ func (ch *channel) subscribeTopic() error {
 	if err := topic.ValidateFilter(name); err != nil {
 		return err
 	}
-	_, err := kit.Subscribe(ch.ss.srv.cfg.Policy, ch.sub, kit.SubscribeRequest{Identity: ch.ss.identity,
+	_, err := ch.sub.Subscribe(ch.ss.srv.cfg.Policy, kit.SubscribeRequest{Identity: ch.ss.identity,
 		Filters: []string{name}, From: hub.StartFrom{Retained: true}})
 	return err
 }
@@ -162,43 +162,46 @@ func (ch *channel) command(msg webrtc.DataChannelMessage) {
 	rep := envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text messages"}
 	if msg.IsString {
 		cmds := jsonproto.Commands{Hub: srv.hub, Policy: srv.cfg.Policy, Meter: srv.meter}
-		rep = cmds.Handle(ch.ss.ctx, ch.ss.identity, ch.ss.limiter, ch.sub, msg.Data)
+		rep = cmds.Handle(ch.ss.ctx, ch.ss.identity, ch.ss.limiter, ch.sub.Subscription, msg.Data)
 	}
 	_ = ch.dc.SendText(string(rep.Encode()))
 }
 
-// pump sends the subscription's messages, one data channel message each,
-// until the channel or its subscription ends. It is not a kit.Writer: a
-// data channel carries messages, each text or binary, not a byte stream
-// to batch into one write.
-func (ch *channel) pump(ctx context.Context) {
-	var batch []hub.Delivery
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch.sub.Done():
-			ch.ss.srv.log.Debug("data channel subscription ended", "transport", "webrtc", "reason", kit.EndOf(ch.sub.Err()))
-			return
-		case <-ch.sub.Ready():
-			batch = ch.sub.Drain(batch)
-			for _, d := range batch {
-				if !ch.waitRoom(ctx) || ch.send(d) != nil {
-					return
-				}
-				ch.ss.srv.meter.Sent(1)
-			}
-			clear(batch)
-		}
-	}
-}
+// errEndedWhileFull: the channel or its subscription ended while SCTP's
+// buffer was full, so the message was not sent.
+var errEndedWhileFull = errors.New("data channel ended while its buffer was full")
 
-func (ch *channel) send(d hub.Delivery) error {
-	data, text := ch.encode(d)
-	if text {
-		return ch.dc.SendText(string(data))
+// pump sends the subscription's messages, one data channel message each,
+// until the channel or its subscription ends, with a kit.Writer: the
+// kit's loop, its metering and its recover (a panic in the encoding ends
+// this channel only). A data channel carries messages, not a byte stream,
+// so each write is one delivery: its first byte says text or binary.
+func (ch *channel) pump(ctx context.Context) {
+	srv := ch.ss.srv
+	w := kit.Writer{
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			data, text := ch.encode(d)
+			kind := byte(0)
+			if text {
+				kind = 1
+			}
+			return append(append(buf, kind), data...)
+		},
+		Write: func(b []byte) error {
+			if !ch.waitRoom(ctx) {
+				return errEndedWhileFull
+			}
+			if b[0] == 1 {
+				return ch.dc.SendText(string(b[1:]))
+			}
+			return ch.dc.Send(b[1:])
+		},
+		MaxWrite: kit.MessagePerWrite,
+		Meter:    srv.meter,
+		Log:      srv.remote,
 	}
-	return ch.dc.Send(data)
+	_, err := w.Run(ctx, ch.sub.Subscription, nil)
+	srv.log.Debug("data channel ended", "transport", "webrtc", "reason", kit.EndOf(err), "err", err)
 }
 
 // waitRoom waits while SCTP holds more than maxBuffered bytes of this

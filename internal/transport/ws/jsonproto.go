@@ -10,6 +10,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/kit/jsonproto"
 	"streamhub/internal/transport/kit/wsconn"
@@ -39,22 +40,20 @@ type jsonSocket struct {
 	h       *Handler
 	c       *wsconn.Conn
 	ctx     context.Context
-	sub     *hub.Subscription
+	sub     *kit.Subscriber
 	limiter *rate.Limiter
 	stop    func() // ends the writer, which then closes done
 	done    chan struct{}
-
-	unlist, disconnected, release func()
 }
 
 // serveJSON runs a JSON-protocol socket until either side ends it, then
 // calls release.
 func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
-	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Rate.Limiter(), release: release}
-	s.disconnected = h.meter.Connected()
-	s.sub = h.hub.NewSubscription("ws", h.cfg.Queue)
-	s.unlist = h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), s.sub, s.sub.Kick)
-	s.stop = h.pump(c, s.sub, func(d hub.Delivery) (ws.OpCode, []byte) {
+	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Rate.Limiter()}
+	s.sub = kit.Open(kit.Opening{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Meter: h.meter, Registry: h.cfg.Registry,
+		Identity: auth.FromContext(ctx), Remote: c.RemoteAddr().String()})
+	s.sub.OnClose(release)
+	s.stop = h.pump(c, s.sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
 	}, s.done)
 	c.Serve(s)
@@ -64,7 +63,7 @@ func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func())
 func (s *jsonSocket) Message(op ws.OpCode, data []byte) bool {
 	rep := envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}
 	if op == ws.OpText {
-		rep = s.h.commands().Handle(s.ctx, auth.FromContext(s.ctx), s.limiter, s.sub, data)
+		rep = s.h.commands().Handle(s.ctx, auth.FromContext(s.ctx), s.limiter, s.sub.Subscription, data)
 	}
 	return s.c.WriteFrame(ws.OpText, rep.Encode()) == nil
 }
@@ -73,11 +72,8 @@ func (s *jsonSocket) Message(op ws.OpCode, data []byte) bool {
 func (s *jsonSocket) End() {
 	s.stop()
 	<-s.done
-	s.unlist()
-	s.sub.Close()
-	s.disconnected()
 	s.c.CloseNow()
-	s.release()
+	s.sub.Close()
 }
 
 // commands runs the JSON protocol's requests; a WebRTC "streamhub" data

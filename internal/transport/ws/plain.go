@@ -43,10 +43,16 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := h.accept(w, r)
+	opts := wsconn.Options{WriteTimeout: h.cfg.WriteTimeout}
+	if sub.Start.Gap {
+		// A plain socket carries payloads only: the gap is told where
+		// SSE and NDJSON tell it too, in a header of the answer.
+		opts.Header = http.Header{"Streamhub-Gap": {"true"}}
+	}
+	c, err := wsconn.Upgrade(w, r, opts)
 	if err != nil {
 		sub.Close()
-		return // accept has answered.
+		return // Upgrade has answered.
 	}
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
 	// The socket is ours now: net/http's goroutine, whose stack grew deep on
@@ -55,8 +61,7 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	// do is decided now, so it keeps no context: the hub's publish reads
 	// no identity, and each idle socket would hold one.
 	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
-	unlist := h.cfg.Registry.AddRequest(r, "ws", sub.Subscription, sub.Kick)
-	h.servePlain(c, sub, name, mayPublish, unlist)
+	h.servePlain(c, sub, name, mayPublish)
 }
 
 // plainSocket is one plain socket being served.
@@ -70,18 +75,14 @@ type plainSocket struct {
 	limiter    *rate.Limiter
 	stop       func() // ends the writer, which then closes done
 	done       chan struct{}
-
-	disconnected, unlist func()
 }
 
 // servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool, unlist func()) {
+func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool) {
 	s := &plainSocket{h: h, c: c, sub: sub, name: name, done: make(chan struct{}),
-		isFilter:     topic.IsFilter(name),
-		mayPublish:   mayPublish,
-		limiter:      h.cfg.Rate.Limiter(),
-		disconnected: h.meter.Connected(),
-		unlist:       unlist,
+		isFilter:   topic.IsFilter(name),
+		mayPublish: mayPublish,
+		limiter:    h.cfg.Rate.Limiter(),
 	}
 	s.stop = h.pump(c, sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		if utf8.Valid(d.Msg.Payload) {
@@ -112,8 +113,6 @@ func (s *plainSocket) Message(op ws.OpCode, data []byte) bool {
 func (s *plainSocket) End() {
 	s.stop()
 	<-s.done
-	s.disconnected()
-	s.unlist()
 	s.c.CloseNow()
 	s.sub.Close()
 }

@@ -125,7 +125,8 @@ func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Del
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {
-	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns}
+	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+		Registry: h.cfg.Registry, Meter: h.meter}
 }
 
 // refuseWait bounds a refused socket's wait for the client's close answer.

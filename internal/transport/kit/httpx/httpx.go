@@ -120,9 +120,11 @@ type StreamConfig struct {
 	Registry *registry.Registry
 }
 
-// Subscriber admits the subscribers of one streaming transport.
-func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string) Subscriber {
-	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Conns: c.Conns}
+// Subscriber admits the subscribers of one streaming transport, counted
+// in meter.
+func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string, meter kit.Meter) Subscriber {
+	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Conns: c.Conns,
+		Registry: c.Registry, Meter: meter}
 }
 
 // Subscriber admits the HTTP subscribers of one transport.
@@ -130,39 +132,18 @@ type Subscriber struct {
 	Hub       kit.Subscriptions
 	Transport string // the hub's and the metrics' name for it
 	Queue     hub.QueueLimits
-	Policy    *auth.Policy // nil: open
-	Conns     *limit.Conns // nil: no connection limits
+	Policy    *auth.Policy       // nil: open
+	Conns     *limit.Conns       // nil: no connection limits
+	Registry  *registry.Registry // nil: not listed
+	Meter     kit.Meter          // nil: not counted
 }
 
-// Subscription is an admitted HTTP subscriber: its hub subscription, where
-// it started, its connection slot and, once Listed, its place in the admin
-// API and the metrics, all released together by Close.
+// Subscription is an admitted HTTP subscriber: a kit.Subscriber (its hub
+// subscription, where it started, its count and its listing) holding its
+// connection slot, all released together by Close.
 type Subscription struct {
-	*hub.Subscription
-	Start   hub.Start
-	release func()
-	unlist  func()
-	served  bool
-}
-
-// Listed counts the subscriber as a connection of transport in meter and
-// lists it in reg (the admin API) until Close.
-func (s *Subscription) Listed(r *http.Request, transport string, reg *registry.Registry, meter kit.Meter) {
-	unregister := reg.AddRequest(r, transport, s.Subscription, s.Kick)
-	disconnected := meter.Connected()
-	s.unlist = func() {
-		disconnected()
-		unregister()
-	}
-}
-
-// Close ends the subscription, unlists it and frees the connection slot.
-func (s *Subscription) Close() {
-	if s.unlist != nil {
-		s.unlist()
-	}
-	s.Subscription.Close()
-	s.release()
+	*kit.Subscriber
+	served bool
 }
 
 // CloseUnlessServed closes s unless Serve took it over. Deferred right
@@ -176,24 +157,25 @@ func (s *Subscription) CloseUnlessServed() {
 	}
 }
 
-// Subscribe admits the request (a connection slot), opens a subscription
-// and subscribes it to req for the request's identity (kit.Subscribe). When
-// refused it answers itself: 429/503, 403 or the hub error's status.
+// Subscribe admits the request (a connection slot), opens a subscriber
+// (kit.Open: counted, listed) and subscribes it to req for the request's
+// identity. When refused it answers itself: 429/503, 403 or the hub
+// error's status.
 func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest) (*Subscription, bool) {
 	release, ok := AcquireConn(w, r, s.Conns)
 	if !ok {
 		return nil, false
 	}
-	sub := s.Hub.NewSubscription(s.Transport, s.Queue)
 	req.Identity = auth.FromContext(r.Context())
-	start, err := kit.Subscribe(s.Policy, sub, req)
-	if err != nil {
+	sub := kit.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
+		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
+	sub.OnClose(release)
+	if _, err := sub.Subscribe(s.Policy, req); err != nil {
 		sub.Close()
-		release()
 		WriteSubscribeError(w, err)
 		return nil, false
 	}
-	return &Subscription{Subscription: sub, Start: start, release: release}, true
+	return &Subscription{Subscriber: sub}, true
 }
 
 // WriteSubscribeError answers a refusal of kit.Subscribe.

@@ -68,6 +68,9 @@ type Options struct {
 	// Protocols are the subprotocols accepted, the first the client offers
 	// is chosen; none: no subprotocol is negotiated.
 	Protocols []string
+	// Header is sent with the upgrade's answer (plain sockets tell a
+	// resume's gap there, having no message of their own to say it).
+	Header http.Header
 }
 
 // Upgrade accepts the request's WebSocket upgrade, answering a refusal
@@ -80,7 +83,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error
 	}
 	// The upgrade's answer is bounded even when later writes are the
 	// caller's to bound.
-	up := ws.HTTPUpgrader{Timeout: cmp.Or(opts.WriteTimeout, closeWait)}
+	up := ws.HTTPUpgrader{Timeout: cmp.Or(opts.WriteTimeout, closeWait), Header: opts.Header}
 	if len(opts.Protocols) > 0 {
 		up.Protocol = func(p string) bool { return slices.Contains(opts.Protocols, p) }
 	}
