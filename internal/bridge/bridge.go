@@ -116,8 +116,9 @@ type Bridge struct {
 	since     time.Time
 	lastError string
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // Origin is the Message.Origin of what bridge name publishes into the hub.
@@ -189,15 +190,18 @@ func (b *Bridge) Start() {
 	}()
 }
 
-// Close disconnects and keeps the cursor of what the remote acknowledged.
+// Close disconnects and keeps the cursor of what the remote acknowledged;
+// later calls do nothing.
 func (b *Bridge) Close() {
-	if b.stop != nil {
-		b.stop()
-		<-b.done
-	}
-	if b.out != nil {
-		b.out.close()
-	}
+	b.closeOnce.Do(func() {
+		if b.stop != nil {
+			b.stop()
+			<-b.done
+		}
+		if b.out != nil {
+			b.out.close()
+		}
+	})
 }
 
 // run connects, forwards until the connection ends, and reconnects after

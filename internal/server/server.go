@@ -19,6 +19,7 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
+	"streamhub/internal/bridge"
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
 	"streamhub/internal/core/hub"
@@ -74,7 +75,8 @@ type Server struct {
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
 	hls        *hls.Server
-	webrtc     *webrtc.Server // data channels (webrtc.go)
+	webrtc     *webrtc.Server   // data channels (webrtc.go)
+	bridges    []*bridge.Bridge // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
 	listener   net.Listener
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
@@ -148,6 +150,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	if err := s.newBridges(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
@@ -346,6 +352,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.startAdmin()
+	s.startBridges()
 	s.ready.Store(true)
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
@@ -364,6 +371,7 @@ func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
 // abort closes what New and Start built before one of them failed, so
 // that a server that never started leaves no goroutine or socket behind.
 func (s *Server) abort() {
+	s.closeBridges()
 	if s.listener != nil {
 		s.listener.Close()
 	}
@@ -420,6 +428,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
+	s.closeBridges()
 	s.closeMedia()
 	s.webrtc.Close()
 	s.hub.Close()
