@@ -110,6 +110,7 @@ type Bridge struct {
 	out *outbox // nil without outgoing routes
 
 	in, inDropped, reconnects atomic.Uint64
+	redelivered               *redeliveries
 
 	mu        sync.Mutex
 	up        bool
@@ -134,7 +135,7 @@ func New(cfg Config, h Hub, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", cfg.Name, err)
 	}
-	b := &Bridge{cfg: cfg, url: u, tls: tc, hub: h, origin: Origin(cfg.Name), since: time.Now(),
+	b := &Bridge{cfg: cfg, url: u, tls: tc, hub: h, origin: Origin(cfg.Name), since: time.Now(), redelivered: newRedeliveries(),
 		log: log.With("bridge", cfg.Name, "remote", Redacted(u))}
 	if len(cfg.Out) > 0 {
 		if b.out, err = newOutbox(b); err != nil {
@@ -276,6 +277,9 @@ func (b *Bridge) connect(ctx context.Context, bridgeMode bool) (remote, error) {
 	for _, r := range b.cfg.In {
 		s.subs = append(s.subs, subscription{filter: r.Remote, qos: r.QoS})
 	}
+	if b.cfg.CleanStart {
+		b.redelivered.forget()
+	}
 	if b.cfg.Version == 5 {
 		return connectV5(ctx, s)
 	}
@@ -295,6 +299,9 @@ func (b *Bridge) receive(rc received) {
 	if !ok {
 		return // a subscription the remote session kept from an older configuration
 	}
+	if b.redelivered.seen(rc) {
+		return // published before the connection ended: acknowledged again, not published twice
+	}
 	m := &message.Message{Topic: name, Payload: rc.payload, Retain: rc.retain, QoS: rc.qos, Origin: b.origin,
 		ContentType: rc.contentType, ResponseTopic: rc.responseTopic, CorrelationData: rc.correlationData,
 		UTF8: rc.utf8, Headers: rc.headers}
@@ -308,6 +315,7 @@ func (b *Bridge) receive(rc received) {
 		b.log.Warn("bridge: incoming message refused by the hub", "topic", name, "err", err)
 		return
 	}
+	b.redelivered.published(rc)
 	b.in.Add(1)
 }
 

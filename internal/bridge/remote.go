@@ -41,6 +41,9 @@ type received struct {
 	payload []byte
 	qos     byte
 	retain  bool
+	// packetID and dup tell a redelivery (QoS 1 and 2) from a new message.
+	packetID uint16
+	dup      bool
 	// MQTT 5 only.
 	contentType     string
 	responseTopic   string

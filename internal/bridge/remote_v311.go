@@ -54,7 +54,8 @@ func connectV311(ctx context.Context, s session, bridgeMode bool) (*v311, error)
 		// A session the broker kept delivers before SUBSCRIBE is answered:
 		// one handler for every message, whichever subscription it matched.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-			s.deliver(received{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), retain: m.Retained()})
+			s.deliver(received{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), retain: m.Retained(),
+				packetID: m.MessageID(), dup: m.Duplicate()})
 		})
 	r.c = paho.NewClient(opts)
 	tok := r.c.Connect()

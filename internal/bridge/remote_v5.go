@@ -92,7 +92,7 @@ func connectV5(ctx context.Context, s session) (*v5, error) {
 
 // fromV5 converts a received PUBLISH with its properties.
 func fromV5(p *paho.Publish) received {
-	rc := received{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
+	rc := received{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain, packetID: p.PacketID, dup: p.Duplicate()}
 	if pp := p.Properties; pp != nil {
 		rc.contentType, rc.responseTopic, rc.correlationData = pp.ContentType, pp.ResponseTopic, pp.CorrelationData
 		rc.utf8 = pp.PayloadFormat != nil && *pp.PayloadFormat == 1
