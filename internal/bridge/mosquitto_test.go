@@ -39,6 +39,7 @@ func startBridged(t *testing.T, url, version string, mutate func(*config.Config,
 		b := config.Bridge{Name: "b", URL: url, Version: version, Clientid: "bridge-" + strings.ReplaceAll(t.Name(), "/", "-"),
 			In:  []config.BridgeTopic{{Remote: "edge/in/#", Local: "in/#", QoS: 1}},
 			Out: []config.BridgeTopic{{Local: "out/#", Remote: "edge/out/#", QoS: 1}}}
+		b.Backoff = 2 * time.Second // the outage tests wait for the reconnection
 		c.Durable.Streams = []config.DurableStream{{Filter: "out/#"}}
 		if mutate != nil {
 			mutate(c, &b)
@@ -117,6 +118,44 @@ func (ty *tally) exactlyOnce(t *testing.T, what string, ids []int, ordered bool)
 	}
 	if ordered && !slices.IsSorted(ty.order) {
 		t.Errorf("%s: out of order: %v", what, ty.order)
+	}
+}
+
+// onceOrResent is exactlyOnce for QoS 1 messages that may have been in
+// flight when the remote broker stopped: those below inFlightBelow may
+// arrive twice (a PUBACK lost with the connection has the message sent
+// again; QoS 1 is at least once), at most maxResent of them; the first
+// arrivals are in order.
+func (ty *tally) onceOrResent(t *testing.T, what string, ids []int, inFlightBelow, maxResent int) {
+	t.Helper()
+	ty.mu.Lock()
+	defer ty.mu.Unlock()
+	resent := 0
+	for _, id := range ids {
+		switch n := ty.count[id]; {
+		case n == 1:
+		case n == 2 && id < inFlightBelow:
+			resent++
+		default:
+			t.Errorf("%s: message %d arrived %d times", what, id, n)
+		}
+	}
+	if resent > maxResent {
+		t.Errorf("%s: %d messages sent again, more than the %d in flight", what, resent, maxResent)
+	}
+	if resent > 0 {
+		t.Logf("%s: %d messages in flight when the remote stopped were sent again (QoS 1: at least once)", what, resent)
+	}
+	var first []int
+	seen := map[int]bool{}
+	for _, id := range ty.order {
+		if !seen[id] {
+			seen[id] = true
+			first = append(first, id)
+		}
+	}
+	if len(first) != len(ids) || !slices.IsSorted(first) {
+		t.Errorf("%s: first arrivals %v, want %d in order", what, first, len(ids))
 	}
 }
 
@@ -266,8 +305,11 @@ func get(t *testing.T, url string) string {
 // TestBridgeRemoteDown: Mosquitto stops for 10 s in the middle of the
 // stream; what streamhub publishes meanwhile waits (in the store), what
 // the remote side published before waits in Mosquitto's session for the
-// bridge, and every QoS 1 message arrives exactly once on the other side,
-// the outgoing ones in order.
+// bridge, and every QoS 1 message arrives on the other side: incoming
+// ones exactly once (a redelivery is recognised), outgoing ones in order
+// and once, but for those in flight when the broker stopped, whose lost
+// PUBACK has them sent again (QoS 1 is at least once; exactly once
+// through a broker's restart is beyond it).
 func TestBridgeRemoteDown(t *testing.T) {
 	t.Parallel()
 	for _, v := range versions {
@@ -306,7 +348,7 @@ func TestBridgeRemoteDown(t *testing.T) {
 
 			poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(ids(0, 700)) })
 			poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(ids(0, 300)) })
-			remoteOut.exactlyOnce(t, "local → remote", ids(0, 700), true)
+			remoteOut.onceOrResent(t, "local → remote", ids(0, 700), 300, 64)
 			localIn.exactlyOnce(t, "remote → local", ids(0, 300), false)
 			if st := bridgeStatus(t, s)[0]; st.Reconnects < 1 || st.Dropped != 0 {
 				t.Errorf("status %+v", st)
