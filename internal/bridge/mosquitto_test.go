@@ -49,7 +49,7 @@ func startBridged(t *testing.T, url, version string, mutate func(*config.Config,
 }
 
 // bridgeStatus reads GET /v1/admin/bridges.
-func bridgeStatus(t *testing.T, s *testkit.Server) []bridge.Status {
+func bridgeStatus(t testing.TB, s *testkit.Server) []bridge.Status {
 	t.Helper()
 	resp, err := http.Get(s.URL + "/v1/admin/bridges")
 	if err != nil {
@@ -63,7 +63,7 @@ func bridgeStatus(t *testing.T, s *testkit.Server) []bridge.Status {
 	return body.Bridges
 }
 
-func waitUp(t *testing.T, s *testkit.Server, up bool) {
+func waitUp(t testing.TB, s *testkit.Server, up bool) {
 	t.Helper()
 	poll.Eventually(t, wait, fmt.Sprintf("bridge up=%v", up), func() bool {
 		st := bridgeStatus(t, s)

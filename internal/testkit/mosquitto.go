@@ -51,7 +51,7 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	if os.Geteuid() == 0 {
 		b.WriteString("user root\n") // else it drops to a user who cannot write dir
 	}
-	fmt.Fprintf(&b, "persistence true\npersistence_location %s/\nmax_queued_messages 0\nmax_inflight_messages 0\n", dir)
+	fmt.Fprintf(&b, "persistence true\npersistence_location %s/\nmax_queued_messages 0\nmax_inflight_messages 0\nqueue_qos0_messages true\n", dir)
 	fmt.Fprintf(&b, "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\nallow_anonymous true\n", m.Port)
 	if opts.CertFile != "" {

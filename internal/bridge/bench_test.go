@@ -1,0 +1,88 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"streamhub/internal/config"
+	"streamhub/internal/core/message"
+	"streamhub/internal/testkit"
+)
+
+// BenchmarkBridgeOut measures messages bridged from streamhub's hub to
+// Mosquitto, received there by mosquitto_sub (another process, so that
+// the CPU measured is the hub's and the bridge's): throughput, and the
+// CPU time this process spent per message (user + system, getrusage).
+//
+//	go test -run XXX -bench BridgeOut -benchtime 100000x ./internal/bridge/
+func BenchmarkBridgeOut(b *testing.B) {
+	for _, v := range versions {
+		for _, qos := range []int{0, 1} {
+			b.Run(fmt.Sprintf("mqtt%s/qos%d", v, qos), func(b *testing.B) { benchOut(b, v, qos) })
+		}
+	}
+}
+
+func benchOut(b *testing.B, version string, qos int) {
+	mq := testkit.StartMosquitto(b, testkit.MosquittoOptions{})
+	s := testkit.Start(b, func(c *config.Config) {
+		c.Data = "" // in memory: the hub's own costs stay out of it
+		c.Bridges = []config.Bridge{{Name: "bench", URL: mq.URL(), Version: version, Queue: 1 << 22, Queuebytes: 1 << 30,
+			Out: []config.BridgeTopic{{Local: "out/#", Remote: "edge/out/#", QoS: qos}}}}
+	})
+	waitUp(b, s, true)
+	// A persistent session made first keeps what arrives before the
+	// counting subscriber below is connected.
+	subArgs := []string{"-p", strconv.Itoa(mq.Port), "-t", "edge/out/#", "-q", strconv.Itoa(qos), "-c", "-i", "bench-sub"}
+	if out, err := exec.Command("mosquitto_sub", append(subArgs, "-E")...).CombinedOutput(); err != nil {
+		b.Skipf("mosquitto_sub: %v %s", err, out)
+	}
+	sub := exec.Command("mosquitto_sub", append(subArgs, "-C", strconv.Itoa(b.N))...)
+	out, err := sub.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	payload := []byte("0123456789012345678901234567890123456789012345678901234567890123")[:64]
+	ctx := context.Background()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		m := &message.Message{Topic: "out/" + strconv.Itoa(i%16), Payload: payload, QoS: 1}
+		if _, err := s.Hub().Publish(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatal(err)
+		}
+	case <-time.After(5 * time.Minute):
+		sub.Process.Kill()
+		b.Fatal("mosquitto_sub did not receive every message")
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/msg")
+}
+
+// cpuTime is this process's user and system CPU time, in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
