@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -210,31 +209,31 @@ func (b *Bridge) Close() {
 // bridges cut off together do not all return at once.
 func (b *Bridge) run(ctx context.Context) {
 	delay := b.cfg.BackoffMin
-	bridgeMode := true // MQTT 3.1.1: announce a bridge until the broker refuses it
+	levels := levelChooser{bridge: true}
 	for connected := false; ; {
-		r, err := b.connect(ctx, bridgeMode)
-		var refused *refusedVersion
-		switch {
-		case errors.As(err, &refused) && bridgeMode:
-			b.log.Info("bridge: the remote broker does not know MQTT bridges (protocol level 0x84): connecting as a plain MQTT 3.1.1 client; it may send the bridge's own messages back")
-			bridgeMode = false
-			continue
-		case err != nil:
+		var dialed bool
+		r, err := b.connect(ctx, levels.bridge, func() { dialed = true })
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			b.setDown(err)
+			if b.cfg.Version != 5 && levels.failed(dialed, 0) {
+				b.log.Info("bridge: the remote broker does not take MQTT 3.1.1 bridges (protocol level 0x84): connecting as a plain client; it may send the bridge's own messages back",
+					"err", err)
+				continue
+			}
 			b.log.Warn("bridge: cannot connect", "err", err, "retry", delay)
 			if b.out != nil {
 				b.out.noteDrops()
 			}
-		default:
+		} else {
 			if connected {
 				b.reconnects.Add(1)
 			}
 			connected = true
 			b.setUp()
-			b.log.Info("bridge: connected")
+			b.log.Info("bridge: connected", "bridge_protocol", b.cfg.Version != 5 && levels.bridge)
 			start := time.Now()
 			err = b.forward(ctx, r)
 			r.close()
@@ -243,8 +242,13 @@ func (b *Bridge) run(ctx context.Context) {
 				return
 			}
 			b.setDown(err)
+			lasted := time.Since(start)
+			if b.cfg.Version != 5 && levels.failed(true, lasted) {
+				b.log.Info("bridge: the remote broker dropped an MQTT 3.1.1 bridge connection (protocol level 0x84) at once: connecting as a plain client; it may send the bridge's own messages back")
+				continue
+			}
 			b.log.Warn("bridge: connection lost", "err", err, "retry", delay)
-			if time.Since(start) >= stableAfter {
+			if lasted >= stableAfter {
 				delay = b.cfg.BackoffMin
 			}
 		}
@@ -268,12 +272,12 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // connect makes one connection, subscribed to the remote filters.
-func (b *Bridge) connect(ctx context.Context, bridgeMode bool) (remote, error) {
+func (b *Bridge) connect(ctx context.Context, bridgeMode bool, dialed func()) (remote, error) {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	s := session{url: b.url, tls: b.tls, clientID: b.cfg.ClientID, username: b.cfg.Username, password: b.cfg.Password,
 		keepAlive: uint16(b.cfg.KeepAlive / time.Second), cleanStart: b.cfg.CleanStart,
-		expiry: uint32(b.cfg.SessionExpiry / time.Second), deliver: b.receive}
+		expiry: uint32(b.cfg.SessionExpiry / time.Second), deliver: b.receive, dialed: dialed}
 	for _, r := range b.cfg.In {
 		s.subs = append(s.subs, subscription{filter: r.Remote, qos: r.QoS})
 	}

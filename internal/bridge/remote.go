@@ -68,6 +68,8 @@ type session struct {
 	// message is published (stored, with a data directory), so the
 	// acknowledgement the library sends after it means "kept".
 	deliver func(received)
+	// dialed is called once the byte stream to the broker is open.
+	dialed func()
 }
 
 // subscription is one remote filter the bridge subscribes to.
@@ -91,12 +93,6 @@ type refusedPublish struct {
 func (e *refusedPublish) Error() string {
 	return fmt.Sprintf("%s reason code 0x%02x", e.packet, e.reason)
 }
-
-// refusedVersion is a CONNACK refusing the protocol level: the broker
-// does not know MQTT bridges (0x84).
-type refusedVersion struct{ err error }
-
-func (e *refusedVersion) Error() string { return e.err.Error() }
 
 // dial opens the byte stream to the broker: TCP, TLS, or a WebSocket with
 // the "mqtt" subprotocol carrying binary messages.

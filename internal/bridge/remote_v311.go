@@ -23,6 +23,35 @@ const (
 	plainProtocol311  = 4
 )
 
+// levelChooser picks the protocol level of the next MQTT 3.1.1
+// connection: the bridge level until the broker shows it does not take
+// it, by refusing it (CONNACK 1) or by dropping the connection before or
+// soon after accepting it (streamhub's own MQTT listener does); then
+// plain 3.1.1. A connection that lasts settles the choice; while none
+// has, a plain connection failing too means the trouble was elsewhere,
+// and the bridge level is tried again.
+type levelChooser struct {
+	bridge  bool
+	settled bool
+}
+
+// settleAfter is how long a connection must last to settle the level.
+const settleAfter = 2 * time.Second
+
+// failed is told how an attempt ended: whether the broker was reached,
+// and how long the connection lasted (0: never established). It reports
+// whether to try again at once with the other level.
+func (l *levelChooser) failed(dialed bool, lasted time.Duration) bool {
+	if lasted >= settleAfter {
+		l.settled = true
+	}
+	if l.settled || !dialed {
+		return false
+	}
+	l.bridge = !l.bridge
+	return !l.bridge // from bridge to plain at once; back to bridge after the back-off
+}
+
 // v311 is a connection made with paho.mqtt.golang, the Eclipse client of
 // MQTT 3.1.1 that internal/client already uses.
 type v311 struct {
@@ -48,7 +77,11 @@ func connectV311(ctx context.Context, s session, bridgeMode bool) (*v311, error)
 		SetOrderMatters(true). // messages reach the hub in the order they came
 		SetConnectTimeout(connectTimeout).SetWriteTimeout(writeTimeout).
 		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
-			return dial(ctx, s.url, s.tls)
+			c, err := dial(ctx, s.url, s.tls)
+			if err == nil {
+				s.dialed()
+			}
+			return c, err
 		}).
 		SetConnectionLostHandler(func(paho.Client, error) { r.goneOnce.Do(func() { close(r.gone) }) }).
 		// A session the broker kept delivers before SUBSCRIBE is answered:
@@ -60,11 +93,7 @@ func connectV311(ctx context.Context, s session, bridgeMode bool) (*v311, error)
 	r.c = paho.NewClient(opts)
 	tok := r.c.Connect()
 	if err := wait(ctx, tok); err != nil {
-		rc := tok.(*paho.ConnectToken).ReturnCode()
-		if rc == 1 && bridgeMode {
-			return nil, &refusedVersion{err}
-		}
-		if rc >= 1 && rc <= 5 {
+		if rc := tok.(*paho.ConnectToken).ReturnCode(); rc >= 1 && rc <= 5 {
 			return nil, fmt.Errorf("%w: %v (CONNACK %d)", errRefused, err, rc)
 		}
 		return nil, err

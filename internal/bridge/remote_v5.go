@@ -34,6 +34,7 @@ func connectV5(ctx context.Context, s session) (*v5, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.dialed()
 	gone := make(chan struct{})
 	tap := &ackTap{SessionManager: state.NewInMemory(), gone: gone}
 	r := &v5{tap: tap, gone: gone}

@@ -154,3 +154,27 @@ func TestBridgeResumesAfterRestart(t *testing.T) {
 	poll.Eventually(t, wait, "every message acknowledged", func() bool { return bridgeStatus(t, s)[0].Queued == 0 })
 	remoteOut.exactlyOnce(t, "local → remote", ids(0, 60), true)
 }
+
+// TestBridgeToStreamhub: the remote broker is another streamhub (its MQTT
+// listener, which does not know the bridge protocol level 0x84: a 3.1.1
+// bridge falls back to plain 3.1.1); messages cross both ways.
+func TestBridgeToStreamhub(t *testing.T) {
+	t.Parallel()
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			remote := testkit.Start(t, nil)
+			url := "mqtt://" + remote.MQTT().Addr("mqtt").String()
+			remoteOut := localTally(t, remote, "edge/out/#")
+			s := startBridged(t, url, v, nil)
+			localIn := localTally(t, s, "in/#")
+			waitUp(t, s, true)
+			publishLocal(t, remote, "edge/in", ids(0, 50))
+			publishLocal(t, s, "out", ids(0, 50))
+			poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(ids(0, 50)) })
+			poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(ids(0, 50)) })
+			remoteOut.exactlyOnce(t, "local → remote", ids(0, 50), true)
+			localIn.exactlyOnce(t, "remote → local", ids(0, 50), true)
+		})
+	}
+}
