@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"bytes"
 	"io"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"streamhub/internal/config"
+	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
 )
@@ -27,6 +29,59 @@ func BenchmarkBridgeOut(b *testing.B) {
 			b.Run(fmt.Sprintf("mqtt%s/qos%d", v, qos), func(b *testing.B) { benchOut(b, v, qos) })
 		}
 	}
+}
+
+// BenchmarkBridgeIn is BenchmarkBridgeOut the other way: mosquitto_pub
+// (another process) publishes lines to Mosquitto, the bridge publishes
+// them into the hub, where a subscription counts them.
+//
+//	go test -run XXX -bench BridgeIn -benchtime 100000x ./internal/bridge/
+func BenchmarkBridgeIn(b *testing.B) {
+	for _, v := range versions {
+		for _, qos := range []int{0, 1} {
+			b.Run(fmt.Sprintf("mqtt%s/qos%d", v, qos), func(b *testing.B) { benchIn(b, v, qos) })
+		}
+	}
+}
+
+func benchIn(b *testing.B, version string, qos int) {
+	mq := testkit.StartMosquitto(b, testkit.MosquittoOptions{})
+	s := testkit.Start(b, func(c *config.Config) {
+		c.Data = ""
+		c.Bridges = []config.Bridge{{Name: "bench", URL: mq.URL(), Version: version,
+			In: []config.BridgeTopic{{Remote: "edge/in/#", Local: "in/#", QoS: qos}}}}
+	})
+	waitUp(b, s, true)
+	sub := s.Hub().NewSubscription("bench", hub.QueueLimits{Messages: 1 << 24, Bytes: 1 << 32})
+	if _, err := sub.Subscribe([]string{"in/#"}, hub.StartFrom{}); err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	lines := bytes.Repeat([]byte("012345678901234567890123456789012345678901234567890123456789012\n"), b.N)
+	pub := exec.Command("mosquitto_pub", "-p", strconv.Itoa(mq.Port), "-t", "edge/in/x", "-q", strconv.Itoa(qos), "-l")
+	pub.Stdin = bytes.NewReader(lines)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	if err := pub.Start(); err != nil {
+		b.Skipf("mosquitto_pub: %v", err)
+	}
+	defer pub.Wait()
+	var buf []hub.Delivery
+	timeout := time.After(5 * time.Minute)
+	for got := 0; got < b.N; {
+		select {
+		case <-sub.Ready():
+			buf = sub.Drain(buf[:0])
+			got += len(buf)
+		case <-timeout:
+			b.Fatalf("%d of %d messages arrived", got, b.N)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/msg")
 }
 
 func benchOut(b *testing.B, version string, qos int) {
