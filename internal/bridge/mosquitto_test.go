@@ -241,6 +241,16 @@ func localTally(t *testing.T, s *testkit.Server, filter string) *tally {
 	return ty
 }
 
+// crossOnce waits for ids on both sides and checks each arrived once,
+// in order.
+func crossOnce(t *testing.T, remoteOut, localIn *tally, sent []int) {
+	t.Helper()
+	poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(sent) })
+	poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(sent) })
+	remoteOut.exactlyOnce(t, "local → remote", sent, true)
+	localIn.exactlyOnce(t, "remote → local", sent, true)
+}
+
 // TestBridgeBothWays: messages cross a bridge to Mosquitto in both
 // directions, renamed by the mappings, once each; the admin API and the
 // metrics count them.
@@ -251,8 +261,7 @@ func TestBridgeBothWays(t *testing.T) {
 			t.Parallel()
 			mq := testkit.StartMosquitto(t, testkit.MosquittoOptions{})
 			remoteOut := newTally()
-			watcher := remoteClient(t, mq.URL(), "watcher", "edge/out/#", remoteOut)
-			_ = watcher
+			remoteClient(t, mq.URL(), "watcher", "edge/out/#", remoteOut)
 			s := startBridged(t, mq.URL(), v, nil)
 			localIn := localTally(t, s, "in/#")
 			waitUp(t, s, true)
@@ -261,10 +270,7 @@ func TestBridgeBothWays(t *testing.T) {
 				t.Fatal(err)
 			}
 			publishLocal(t, s, "out", ids(0, 100))
-			poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(ids(0, 100)) })
-			poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(ids(0, 100)) })
-			remoteOut.exactlyOnce(t, "local → remote", ids(0, 100), true)
-			localIn.exactlyOnce(t, "remote → local", ids(0, 100), true)
+			crossOnce(t, remoteOut, localIn, ids(0, 100))
 
 			// The last acknowledgement may reach the bridge after the
 			// message reached the watcher.

@@ -126,6 +126,9 @@ func (b *Bridge) forward(ctx context.Context, r remote) error {
 
 func (o *outbox) forward(ctx context.Context, r remote) error {
 	limit := o.b.cfg.Inflight
+	if n := r.receiveMaximum(); n > 0 {
+		limit = min(limit, n) // more would wait in the client, unseen
+	}
 	window := make([]inflight, 0, limit)
 	defer func() { o.keep(window) }()
 	for {
@@ -139,7 +142,7 @@ func (o *outbox) forward(ctx context.Context, r remote) error {
 			if m == nil {
 				break
 			}
-			window = append(window, o.send(r, m))
+			window = append(window, o.send(ctx, r, m))
 		}
 		o.held.Store(int64(len(window) + len(o.pending)))
 		var front <-chan struct{}
@@ -193,13 +196,13 @@ func (o *outbox) next(n int) *message.Message {
 
 // send publishes m under its remote name, or skips it: a message that
 // came in over this bridge, an expired one, or one no route maps.
-func (o *outbox) send(r remote, m *message.Message) inflight {
+func (o *outbox) send(ctx context.Context, r remote, m *message.Message) inflight {
 	if m.Origin == o.b.origin || m.Expired(time.Now()) {
 		return inflight{m: m, ack: doneAck{}}
 	}
 	for _, rt := range o.b.cfg.Out {
 		if name, ok := rt.ToRemote(m.Topic); ok {
-			return inflight{m: m, ack: r.publish(name, m, rt.QoS), sent: true}
+			return inflight{m: m, ack: r.publish(ctx, name, m, rt.QoS), sent: true}
 		}
 	}
 	return inflight{m: m, ack: doneAck{}}

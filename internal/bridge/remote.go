@@ -22,7 +22,12 @@ type remote interface {
 	// publish sends m under the remote topic name; the returned ack
 	// completes when the broker acknowledged it (QoS 1 and 2) or it was
 	// written (QoS 0).
-	publish(name string, m *message.Message, qos byte) ack
+	// It may wait while the broker's receive maximum is in flight, until
+	// ctx ends.
+	publish(ctx context.Context, name string, m *message.Message, qos byte) ack
+	// receiveMaximum is the broker's bound on unacknowledged publishes
+	// (MQTT 5), 0 if it set none.
+	receiveMaximum() int
 	// lost is closed when the connection is gone.
 	lost() <-chan struct{}
 	// close disconnects (politely when the connection is still up).

@@ -128,7 +128,9 @@ func wait(ctx context.Context, tok paho.Token) error {
 	}
 }
 
-func (r *v311) publish(name string, m *message.Message, qos byte) ack {
+func (r *v311) receiveMaximum() int { return 0 }
+
+func (r *v311) publish(_ context.Context, name string, m *message.Message, qos byte) ack {
 	return r.c.Publish(name, qos, m.Retain, m.Payload)
 }
 

@@ -21,9 +21,10 @@ import (
 // each acknowledged, so it sends them asynchronously from one goroutine
 // and learns each outcome from the session state (ackTap).
 type v5 struct {
-	c    *paho.Client
-	tap  *ackTap
-	gone chan struct{}
+	c          *paho.Client
+	tap        *ackTap
+	gone       chan struct{}
+	receiveMax int
 }
 
 // receiveMaximum bounds the broker's unacknowledged publishes to the bridge.
@@ -63,6 +64,9 @@ func connectV5(ctx context.Context, s session) (*v5, error) {
 			return nil, fmt.Errorf("%w: %v", errRefused, err)
 		}
 		return nil, err
+	}
+	if ca.Properties != nil && ca.Properties.ReceiveMaximum != nil {
+		r.receiveMax = int(*ca.Properties.ReceiveMaximum)
 	}
 	go func() {
 		<-r.c.Done()
@@ -128,17 +132,19 @@ func toV5(name string, m *message.Message, qos byte) *paho.Publish {
 	return p
 }
 
-func (r *v5) publish(name string, m *message.Message, qos byte) ack {
+func (r *v5) receiveMaximum() int { return r.receiveMax }
+
+func (r *v5) publish(ctx context.Context, name string, m *message.Message, qos byte) ack {
 	p := toV5(name, m, qos)
 	if qos == 0 {
-		_, err := r.c.Publish(context.Background(), p)
+		_, err := r.c.Publish(ctx, p)
 		return doneAck{err}
 	}
 	a := &v5Ack{done: make(chan struct{})}
 	r.tap.expect(a)
 	// AsyncSend returns once the packet is in the session and written;
 	// it blocks while the broker's receive maximum is in flight.
-	_, err := r.c.PublishWithOptions(context.Background(), p, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
+	_, err := r.c.PublishWithOptions(ctx, p, paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
 	if err != nil && !errors.Is(err, paho.ErrNetworkErrorAfterStored) {
 		r.tap.expect(nil)
 		return doneAck{err}

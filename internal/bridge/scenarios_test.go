@@ -92,10 +92,7 @@ func TestBridgeTransports(t *testing.T) {
 					t.Fatal(err)
 				}
 				publishLocal(t, s, "out", ids(0, 20))
-				poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(ids(0, 20)) })
-				poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(ids(0, 20)) })
-				remoteOut.exactlyOnce(t, "local → remote", ids(0, 20), true)
-				localIn.exactlyOnce(t, "remote → local", ids(0, 20), true)
+				crossOnce(t, remoteOut, localIn, ids(0, 20))
 			})
 		}
 	}
@@ -171,10 +168,7 @@ func TestBridgeToStreamhub(t *testing.T) {
 			waitUp(t, s, true)
 			publishLocal(t, remote, "edge/in", ids(0, 50))
 			publishLocal(t, s, "out", ids(0, 50))
-			poll.Eventually(t, wait, "messages out", func() bool { return remoteOut.has(ids(0, 50)) })
-			poll.Eventually(t, wait, "messages in", func() bool { return localIn.has(ids(0, 50)) })
-			remoteOut.exactlyOnce(t, "local → remote", ids(0, 50), true)
-			localIn.exactlyOnce(t, "remote → local", ids(0, 50), true)
+			crossOnce(t, remoteOut, localIn, ids(0, 50))
 		})
 	}
 }
