@@ -241,6 +241,21 @@ func localTally(t *testing.T, s *testkit.Server, filter string) *tally {
 	return ty
 }
 
+// bridgedToMosquitto starts a Mosquitto and a streamhub bridged to it
+// (startBridged), with a watcher of edge/out/# on Mosquitto, a tally of
+// in/# in streamhub and a publisher on Mosquitto, once the bridge is up.
+func bridgedToMosquitto(t *testing.T, version string) (mq *testkit.Mosquitto, s *testkit.Server, remoteOut, localIn *tally, pub paho.Client) {
+	t.Helper()
+	mq = testkit.StartMosquitto(t, testkit.MosquittoOptions{})
+	remoteOut = newTally()
+	remoteClient(t, mq.URL(), "watcher", "edge/out/#", remoteOut)
+	s = startBridged(t, mq.URL(), version, nil)
+	localIn = localTally(t, s, "in/#")
+	waitUp(t, s, true)
+	pub = remoteClient(t, mq.URL(), "publisher", "", nil)
+	return mq, s, remoteOut, localIn, pub
+}
+
 // crossOnce waits for ids on both sides and checks each arrived once,
 // in order.
 func crossOnce(t *testing.T, remoteOut, localIn *tally, sent []int) {
@@ -259,13 +274,7 @@ func TestBridgeBothWays(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			t.Parallel()
-			mq := testkit.StartMosquitto(t, testkit.MosquittoOptions{})
-			remoteOut := newTally()
-			remoteClient(t, mq.URL(), "watcher", "edge/out/#", remoteOut)
-			s := startBridged(t, mq.URL(), v, nil)
-			localIn := localTally(t, s, "in/#")
-			waitUp(t, s, true)
-			pub := remoteClient(t, mq.URL(), "publisher", "", nil)
+			_, s, remoteOut, localIn, pub := bridgedToMosquitto(t, v)
 			if err := publishRemote(pub, "edge/in", ids(0, 100)); err != nil {
 				t.Fatal(err)
 			}
@@ -321,13 +330,7 @@ func TestBridgeRemoteDown(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			t.Parallel()
-			mq := testkit.StartMosquitto(t, testkit.MosquittoOptions{})
-			remoteOut := newTally()
-			remoteClient(t, mq.URL(), "watcher", "edge/out/#", remoteOut)
-			s := startBridged(t, mq.URL(), v, nil)
-			localIn := localTally(t, s, "in/#")
-			waitUp(t, s, true)
-			pub := remoteClient(t, mq.URL(), "publisher", "", nil)
+			mq, s, remoteOut, localIn, pub := bridgedToMosquitto(t, v)
 
 			// Mid-stream: the local side keeps publishing while the
 			// broker goes away; the remote side published just before.
