@@ -31,6 +31,7 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/ratelog"
 )
 
 // Config is one bridge.
@@ -99,12 +100,15 @@ const (
 
 // Bridge is one bridge's connection loop and counters.
 type Bridge struct {
-	cfg    Config
-	url    *url.URL
-	tls    *tls.Config
-	hub    Hub
-	log    *slog.Logger
-	origin string
+	cfg Config
+	url *url.URL
+	tls *tls.Config
+	hub Hub
+	log *slog.Logger
+	// remoteLog is for what the remote side causes at will (messages the
+	// hub refuses, refused publishes): rate-limited.
+	remoteLog *ratelog.Logger
+	origin    string
 
 	out *outbox // nil without outgoing routes
 
@@ -136,6 +140,7 @@ func New(cfg Config, h Hub, log *slog.Logger) (*Bridge, error) {
 	}
 	b := &Bridge{cfg: cfg, url: u, tls: tc, hub: h, origin: Origin(cfg.Name), since: time.Now(), redelivered: newRedeliveries(),
 		log: log.With("bridge", cfg.Name, "remote", Redacted(u))}
+	b.remoteLog = ratelog.New(b.log, time.Second, 10)
 	if len(cfg.Out) > 0 {
 		if b.out, err = newOutbox(b); err != nil {
 			return nil, fmt.Errorf("bridge %s: %w", cfg.Name, err)
@@ -316,7 +321,7 @@ func (b *Bridge) receive(rc received) {
 		// Refusing to acknowledge would only make the broker send it
 		// again: counted, logged, and let go.
 		b.inDropped.Add(1)
-		b.log.Warn("bridge: incoming message refused by the hub", "topic", name, "err", err)
+		b.remoteLog.Log(slog.LevelWarn, "bridge: incoming message refused by the hub", "topic", name, "err", err)
 		return
 	}
 	b.redelivered.published(rc)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,7 +231,7 @@ func (o *outbox) retire(window []inflight) ([]inflight, error) {
 		case !f.sent:
 		case errors.As(e, &refused):
 			o.dropped.Add(1)
-			o.b.log.Warn("bridge: the remote broker refused a message; dropped", "topic", f.m.Topic, "err", e)
+			o.b.remoteLog.Log(slog.LevelWarn, "bridge: the remote broker refused a message; dropped", "topic", f.m.Topic, "err", e)
 		default:
 			err = fmt.Errorf("publish: %w", e)
 		}

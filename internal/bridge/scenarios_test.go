@@ -172,3 +172,25 @@ func TestBridgeToStreamhub(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgeIncomingRefused: a message the hub refuses (larger than
+// limits.payload) is acknowledged to the remote, counted as dropped, and
+// does not hold up the next.
+func TestBridgeIncomingRefused(t *testing.T) {
+	t.Parallel()
+	mq := testkit.StartMosquitto(t, testkit.MosquittoOptions{})
+	s := startBridged(t, mq.URL(), "5", func(c *config.Config, _ *config.Bridge) { c.Limits.Payload = 64 })
+	localIn := localTally(t, s, "in/#")
+	waitUp(t, s, true)
+	pub := remoteClient(t, mq.URL(), "publisher", "", nil)
+	if tok := pub.Publish("edge/in/big", 1, false, strings.Repeat("9", 100)); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if err := publishRemote(pub, "edge/in", []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Eventually(t, wait, "the next message", func() bool { return localIn.has([]int{1}) })
+	if st := bridgeStatus(t, s)[0]; st.In != 1 || st.Dropped != 1 {
+		t.Errorf("status %+v: want 1 in, 1 dropped", st)
+	}
+}
