@@ -67,6 +67,8 @@ type Deps struct {
 	Cluster func() Cluster
 	// Bridges reports the MQTT bridges (nil: none configured).
 	Bridges func() []bridge.Status
+	// Webhooks reports the webhooks (nil: none).
+	Webhooks Webhooks
 }
 
 // API serves /v1/admin/.
@@ -99,6 +101,7 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 	route("DELETE /v1/admin/retained/{topic...}", a.deleteRetained)
 	route("GET /v1/admin/streams", a.streams)
 	route("GET /v1/admin/bridges", a.bridges)
+	route("GET /v1/admin/webhooks", a.webhooks)
 	route("GET /v1/admin/config", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]any{"config": Redact(a.deps.Config)})
 	})

@@ -31,11 +31,12 @@ const wait = time.Minute
 // versions are the protocol versions every scenario runs with.
 var versions = []string{"3.1.1", "5"}
 
-// startBridged runs a streamhub with one bridge named "b" to url:
+// startBridged runs a streamhub with a data directory and one bridge
+// named "b" to url:
 // remote edge/in/# → local in/#, local out/# → remote edge/out/#, QoS 1.
 func startBridged(t *testing.T, url, version string, mutate func(*config.Config, *config.Bridge)) *testkit.Server {
 	t.Helper()
-	return testkit.Start(t, func(c *config.Config) {
+	return testkit.StartOn(t, testkit.Pebble, func(c *config.Config) {
 		b := config.Bridge{Name: "b", URL: url, Version: version, Clientid: "bridge-" + strings.ReplaceAll(t.Name(), "/", "-"),
 			In:  []config.BridgeTopic{{Remote: "edge/in/#", Local: "in/#", QoS: 1}},
 			Out: []config.BridgeTopic{{Local: "out/#", Remote: "edge/out/#", QoS: 1}}}

@@ -47,8 +47,10 @@ type Config struct {
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
 	Cluster  Cluster       `koanf:"cluster"`
-	Routes   []Route       `koanf:"routes"`  // fixed URLs onto topics and media paths (routes.go)
-	Bridges  []Bridge      `koanf:"bridges"` // to other MQTT brokers (bridges.go)
+	Routes   []Route       `koanf:"routes"` // fixed URLs onto topics and media paths (routes.go)
+	// Webhooks POST events to URLs (webhooks.go).
+	Webhooks []Webhook `koanf:"webhooks"`
+	Bridges  []Bridge  `koanf:"bridges"` // to other MQTT brokers (bridges.go)
 }
 
 // Cluster joins this node to others through NATS JetStream
@@ -470,7 +472,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateMedia()...)
 	errs = append(errs, c.validateWebRTC()...)
 	errs = append(errs, c.validateRoutes()...)
+	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateBridges()...)
+
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -44,6 +44,7 @@ import (
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
 	"streamhub/internal/version"
+	"streamhub/internal/webhook"
 )
 
 // Version is the server's version, reported in $SYS/broker/version; the
@@ -75,7 +76,8 @@ type Server struct {
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
 	hls        *hls.Server
-	webrtc     *webrtc.Server   // data channels (webrtc.go)
+	webrtc     *webrtc.Server // data channels (webrtc.go)
+	webhooks   *webhook.Manager
 	bridges    []*bridge.Bridge // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
 	listener   net.Listener
@@ -150,6 +152,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	s.nodeMetrics()
+	if err := s.newWebhooks(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	if err := s.newBridges(); err != nil {
 		s.abort()
 		return nil, err
@@ -394,6 +401,8 @@ func (s *Server) abort() {
 }
 
 func (s *Server) closeStore() {
+	// The webhooks first: their queues go to the store.
+	s.webhooks.Close()
 	if s.cluster != nil { // the cluster's store, in the same places
 		s.cluster.Close()
 		s.cluster = nil

@@ -46,7 +46,7 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 		t.Skipf("mosquitto is not installed (%v): apt-get install mosquitto", err)
 	}
 	dir := t.TempDir()
-	m := &Mosquitto{t: t, Port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
+	m := &Mosquitto{t: t, Port: FreePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
 	var b strings.Builder
 	if os.Geteuid() == 0 {
 		b.WriteString("user root\n") // else it drops to a user who cannot write dir
@@ -55,14 +55,14 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	fmt.Fprintf(&b, "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\nallow_anonymous true\n", m.Port)
 	if opts.CertFile != "" {
-		m.TLSPort = freePort(t)
+		m.TLSPort = FreePort(t)
 		fmt.Fprintf(&b, "listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", m.TLSPort, opts.CertFile, opts.KeyFile)
 		if opts.CAFile != "" {
 			fmt.Fprintf(&b, "cafile %s\nrequire_certificate true\n", opts.CAFile)
 		}
 	}
 	if opts.WebSockets {
-		m.WSPort = freePort(t)
+		m.WSPort = FreePort(t)
 		fmt.Fprintf(&b, "listener %d 127.0.0.1\nprotocol websockets\n", m.WSPort)
 	}
 	if err := os.WriteFile(m.conf, []byte(b.String()), 0o600); err != nil {
@@ -71,17 +71,6 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
-}
-
-// freePort returns a port nothing listens on now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // URL is mqtt://127.0.0.1:PORT.

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"streamhub/internal/core/index"
@@ -104,6 +105,9 @@ type Hub struct {
 	matched       []*Subscription // scratch for deliver, guarded by mu
 	topics        topicTable      // per-topic statistics for the admin API
 	walkers       *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
+
+	// onSubscribe is told of every subscribe (observe.go).
+	onSubscribe atomic.Pointer[func(*Subscription, []string)]
 
 	// With a store: messages sequenced but waiting for their commit, in
 	// order; the committer fans them out once stored.
@@ -573,6 +577,14 @@ func (s Start) Asked() string {
 // Subscribe adds filters to s, queueing its backlog (retained messages, or
 // history after a cursor) before any live message.
 func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
+	start, err := s.subscribe(filters, from)
+	if err == nil {
+		s.hub.subscribed(s, filters)
+	}
+	return start, err
+}
+
+func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error) {
 	h := s.hub
 	for _, f := range filters {
 		if err := h.ValidateFilter(f); err != nil {
