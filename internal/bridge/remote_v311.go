@@ -26,13 +26,15 @@ const (
 // levelChooser picks the protocol level of the next MQTT 3.1.1
 // connection: the bridge level until the broker shows it does not take
 // it, by refusing it (CONNACK 1) or by dropping the connection before or
-// soon after accepting it (streamhub's own MQTT listener does); then
-// plain 3.1.1. A connection that lasts settles the choice; while none
-// has, a plain connection failing too means the trouble was elsewhere,
-// and the bridge level is tried again.
+// soon after accepting it (streamhub's own MQTT listener does), twice in a
+// row, so that a broker stopping once does not count; then plain 3.1.1. A
+// connection that lasts settles the choice; while none has, a plain
+// connection failing too means the trouble was elsewhere, and the bridge
+// level is tried again.
 type levelChooser struct {
 	bridge  bool
 	settled bool
+	dropped int // bridge-level attempts in a row the broker dropped
 }
 
 // settleAfter is how long a connection must last to settle the level.
@@ -41,15 +43,22 @@ const settleAfter = 2 * time.Second
 // failed is told how an attempt ended: whether the broker was reached,
 // and how long the connection lasted (0: never established). It reports
 // whether to try again at once with the other level.
-func (l *levelChooser) failed(dialed bool, lasted time.Duration) bool {
+func (l *levelChooser) failed(reached bool, lasted time.Duration) bool {
 	if lasted >= settleAfter {
 		l.settled = true
 	}
-	if l.settled || !dialed {
+	if l.settled || !reached {
 		return false
 	}
-	l.bridge = !l.bridge
-	return !l.bridge // from bridge to plain at once; back to bridge after the back-off
+	if !l.bridge {
+		l.bridge = true // plain failed too: back to the bridge level, after the back-off
+		return false
+	}
+	if l.dropped++; l.dropped < 2 {
+		return false
+	}
+	l.bridge, l.dropped = false, 0
+	return true
 }
 
 // v311 is a connection made with paho.mqtt.golang, the Eclipse client of
