@@ -10,6 +10,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)            # raw TCP peers
 command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)               # the seed's C# sender
 command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)  # real MQTT peers
+[ -x /usr/sbin/mosquitto ] || need+=(mosquitto)                    # the remote broker of the bridge tests
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)                # media: publishers and readers (ffmpeg, ffprobe)
 [ -x /usr/sbin/nats-server ] || need+=(nats-server)               # Debian's NATS (2.9.10 on Debian 12): the cluster runs on it too
 if [ ${#need[@]} -gt 0 ]; then

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"streamhub/internal/bridge"
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
@@ -64,6 +65,8 @@ type Deps struct {
 	Started time.Time
 	// Cluster reports the node's cluster state (nil on a single node).
 	Cluster func() Cluster
+	// Bridges reports the MQTT bridges (nil: none configured).
+	Bridges func() []bridge.Status
 	// Webhooks reports the webhooks (nil: none).
 	Webhooks Webhooks
 }
@@ -97,6 +100,7 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 	route("GET /v1/admin/retained", a.retained)
 	route("DELETE /v1/admin/retained/{topic...}", a.deleteRetained)
 	route("GET /v1/admin/streams", a.streams)
+	route("GET /v1/admin/bridges", a.bridges)
 	route("GET /v1/admin/webhooks", a.webhooks)
 	route("GET /v1/admin/config", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]any{"config": Redact(a.deps.Config)})
@@ -105,6 +109,16 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no admin route for "+r.Method+" "+r.URL.Path+
 			"; see /v1/admin/openapi.json")
 	})
+}
+
+// bridges answers GET /v1/admin/bridges: each bridge's state, in the
+// order of the configuration.
+func (a *API) bridges(w http.ResponseWriter, r *http.Request) {
+	list := []bridge.Status{}
+	if a.deps.Bridges != nil {
+		list = a.deps.Bridges()
+	}
+	httpx.WriteJSON(w, map[string]any{"bridges": list})
 }
 
 // topicJSON is one topic of GET /v1/admin/topics.

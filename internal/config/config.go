@@ -50,6 +50,7 @@ type Config struct {
 	Routes   []Route       `koanf:"routes"` // fixed URLs onto topics and media paths (routes.go)
 	// Webhooks POST events to URLs (webhooks.go).
 	Webhooks []Webhook `koanf:"webhooks"`
+	Bridges  []Bridge  `koanf:"bridges"` // to other MQTT brokers (bridges.go)
 }
 
 // Cluster joins this node to others through NATS JetStream
@@ -502,6 +503,8 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateWebRTC()...)
 	errs = append(errs, c.validateRoutes()...)
 	errs = append(errs, c.validateWebhooks()...)
+	errs = append(errs, c.validateBridges()...)
+
 	switch c.Log.Format {
 	case "text", "json":
 	default:

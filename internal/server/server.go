@@ -19,6 +19,7 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
+	"streamhub/internal/bridge"
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
 	"streamhub/internal/core/hub"
@@ -77,6 +78,7 @@ type Server struct {
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
 	webhooks   *webhook.Manager
+	bridges    []*bridge.Bridge // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
 	listener   net.Listener
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
@@ -152,6 +154,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.newWebRTC()
 	s.nodeMetrics()
 	if err := s.newWebhooks(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	if err := s.newBridges(); err != nil {
 		s.abort()
 		return nil, err
 	}
@@ -354,6 +360,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.startAdmin()
+	s.startBridges()
 	s.ready.Store(true)
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
@@ -363,6 +370,7 @@ func (s *Server) Start(ctx context.Context) error {
 // abort closes what New and Start built before one of them failed, so
 // that a server that never started leaves no goroutine or socket behind.
 func (s *Server) abort() {
+	s.closeBridges()
 	if s.listener != nil {
 		s.listener.Close()
 	}
@@ -421,6 +429,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	shut := make(chan error, 1)
 	go func() { shut <- s.httpServer.Shutdown(ctx) }()
+	s.closeBridges()
 	s.closeMedia()
 	s.webrtc.Close()
 	s.hub.Close()

@@ -274,6 +274,19 @@ async function refreshMedia() {
   $('#media-empty').hidden = rows.length > 0;
 }
 
+// ---- bridges ----
+
+async function refreshBridges() {
+  const {bridges} = await api('/v1/admin/bridges');
+  const rows = (bridges || []).map((b) => el('tr', {'data-bridge': b.name},
+    el('td', {}, b.name), el('td', {}, b.remote), el('td', {}, b.version),
+    el('td', {class: b.up ? 'up' : 'down'}, (b.up ? 'up ' : 'down ') + duration((Date.now() - Date.parse(b.since)) / 1000)),
+    el('td', {}, b.in), el('td', {}, b.out), el('td', {}, b.queued + (b.durable ? ' + store' : '')),
+    el('td', {}, b.dropped), el('td', {}, b.reconnects), el('td', {}, b.last_error || '')));
+  $('#bridge-table tbody').replaceChildren(...rows);
+  $('#bridges-empty').hidden = rows.length > 0;
+}
+
 // play shows a path over HLS in the page's own <video>, as the path's page
 // at /hls/PATH/ does, retrying after an error as that page does (a path's
 // first playlist waits for its first segment, which Chromium gives up on).
@@ -331,7 +344,7 @@ function showTab(name) {
 }
 
 function poll() {
-  const f = {topics: refreshTopics, clients: refreshClients, media: refreshMedia}[state.tab];
+  const f = {topics: refreshTopics, clients: refreshClients, media: refreshMedia, bridges: refreshBridges}[state.tab];
   if (f && $('#login').hidden) f().catch((e) => console.warn(e.message));
 }
 
