@@ -29,7 +29,7 @@ func TestRedialAfterFatalClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	h, err := hub.New(hub.Defaults(), log, nil, b, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}

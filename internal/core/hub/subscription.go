@@ -270,7 +270,7 @@ func (s *Subscription) pageIn() {
 func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []entry, last uint64, done bool, err error) {
 	last = c.after
 	for {
-		msgs, next, finished, err := s.hub.broker.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
+		msgs, next, finished, err := s.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
 		if err != nil {
 			return nil, last, true, err
 		}

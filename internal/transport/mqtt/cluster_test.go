@@ -155,7 +155,7 @@ func dropWithDelayedWill(t *testing.T, s *Server, clientID string) {
 func TestClusterResumeElsewhereCancelsDelayedWill(t *testing.T) {
 	for _, reachable := range []bool{true, false} {
 		t.Run(map[bool]string{true: "handed over", false: "holder unreachable"}[reachable], func(t *testing.T) {
-			h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+			h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestClusterResumeElsewhereCancelsDelayedWill(t *testing.T) {
 // FuzzSessionRecord: whatever record another node wrote, resuming from it
 // neither panics nor leaves a session that does not match its key.
 func FuzzSessionRecord(f *testing.F) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestQueueFeedDropsOldest(t *testing.T) {
 // be read at CONNECT, the session this node holds is resumed, not taken
 // for a stale copy and dropped.
 func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 )
@@ -70,7 +71,7 @@ func TestPipelinedPublishesShareCommits(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	st := &fsyncStore{}
-	h, err := hub.New(hub.Defaults(), log, nil, nil, st)
+	h, err := hub.New(hub.Defaults(), log, nil, local.New(st, log))
 	if err != nil {
 		t.Fatal(err)
 	}

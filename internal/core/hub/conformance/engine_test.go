@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"streamhub/internal/cluster"
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/store"
@@ -72,7 +73,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // memory is the local engine without a data directory: nothing durable.
 func memory(*testing.T) engine {
 	return engine{name: "memory", can: caps{}, open: func(t *testing.T, _ int) (*hub.Hub, func()) {
-		h, err := hub.New(hubConfig(), quiet, nil, nil, nil)
+		h, err := hub.New(hubConfig(), quiet, nil, local.New(nil, quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func pebble(t *testing.T) engine {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := hub.New(hubConfig(), quiet, nil, nil, st)
+		h, err := hub.New(hubConfig(), quiet, nil, local.New(st, quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ func jetStream(t *testing.T) engine {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := hub.New(hubConfig(), quiet, nil, b, nil)
+		h, err := hub.New(hubConfig(), quiet, nil, b)
 		if err != nil {
 			b.Close()
 			t.Fatal(err)
