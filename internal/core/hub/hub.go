@@ -1,7 +1,8 @@
-// Package hub is streamhub's core: it gives every message a cursor, keeps
-// retained messages and a short in-memory history, and fans each message out
-// to the bounded queues of the subscriptions whose filters match it. Every
-// transport publishes into and subscribes from one Hub.
+// Package hub is streamhub's core: it hands every message to its engine
+// (internal/core/engine), which gives it a cursor and keeps what is stored,
+// keeps retained messages and a short in-memory history, and fans each
+// message out to the bounded queues of the subscriptions whose filters
+// match it. Every transport publishes into and subscribes from one Hub.
 package hub
 
 import (
@@ -406,6 +407,11 @@ func (h *Hub) resumeOf(filters []string, from StartFrom) (resume, error) {
 	switch {
 	case from.FromSeq > 0:
 		r.after = from.FromSeq - 1
+	case !from.Since.IsZero() || from.Last > 0:
+		var err error
+		if r.after, r.placed, err = h.position(filters, from); err != nil {
+			return resume{}, err
+		}
 	case from.After != nil:
 		r.asked, r.foreign = *from.After, from.After.Epoch != h.epoch
 		if !r.foreign {
@@ -414,11 +420,6 @@ func (h *Hub) resumeOf(filters []string, from StartFrom) (resume, error) {
 		r.on = true
 		h.placePast(filters, &r)
 		return r, nil
-	case !from.Since.IsZero() || from.Last > 0:
-		var err error
-		if r.after, r.placed, err = h.position(filters, from); err != nil {
-			return resume{}, err
-		}
 	default:
 		return r, nil // live, with or without retained messages
 	}

@@ -183,12 +183,19 @@ func (e *Engine) PublishAsync(_ context.Context, m *message.Message, done func(m
 // it was refused); otherwise it stages m for the committer, which
 // finishes the returned st.
 func (e *Engine) stage(m *message.Message, then func(message.Cursor, error)) (st *staged, err error) {
-	err = e.sink.Lock()
-	defer e.sink.Unlock()
-	if err != nil {
+	if err := e.sink.Lock(); err != nil {
+		e.sink.Unlock()
 		return nil, err
 	}
-	if e.store != nil && e.seq+1 > e.reserved {
+	if e.store == nil { // memory only: nothing is ever staged
+		e.seq++
+		m.Seq, m.Epoch = e.seq, e.epoch
+		e.sink.DeliverLocked(m)
+		e.sink.Unlock()
+		return nil, nil
+	}
+	defer e.sink.Unlock()
+	if e.seq+1 > e.reserved {
 		if err := e.store.Reserve(e.seq + reserveStep); err != nil {
 			return nil, fmt.Errorf("local engine: %w", err)
 		}
@@ -196,7 +203,7 @@ func (e *Engine) stage(m *message.Message, then func(message.Cursor, error)) (st
 	}
 	e.seq++
 	m.Seq, m.Epoch = e.seq, e.epoch
-	store := e.store != nil && (m.Retain || e.store.Durable(m.Topic))
+	store := m.Retain || e.store.Durable(m.Topic)
 	if !store && len(e.staged) == 0 && !e.committing {
 		e.sink.DeliverLocked(m)
 		return nil, nil
