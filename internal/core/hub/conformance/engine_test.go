@@ -527,14 +527,22 @@ func burst(t *testing.T, n *node) {
 		same(t, "burst", got, want)
 		return
 	}
-	rest := want
-	for _, p := range got { // in order, possibly with holes
-		i := slices.Index(rest, p)
-		if i < 0 {
-			t.Fatalf("burst: got %q, not in order among %q", got, want)
-		}
-		rest = rest[i+1:]
+	if p, ok := inOrder(got, want); !ok { // possibly with holes
+		t.Fatalf("burst: got %q, %q not in order among %q", got, p, want)
 	}
+}
+
+// inOrder reports whether every one of sub is in all, in the same order
+// (others may come between); if not, the first that is not.
+func inOrder(sub, all []string) (string, bool) {
+	for _, p := range sub {
+		i := slices.Index(all, p)
+		if i < 0 {
+			return p, false
+		}
+		all = all[i+1:]
+	}
+	return "", true
 }
 
 // retained: a retained message is set, replaced and cleared, on a
@@ -697,12 +705,8 @@ func stopTells(t *testing.T, n *node) {
 	if st.Gap {
 		t.Fatal("gap after a restart")
 	}
-	for _, p := range ok { // in publish order, among what was stored besides
-		i := slices.Index(got, p)
-		if i < 0 {
-			t.Fatalf("acknowledged %q not replayed after the restart; replayed %q", p, got)
-		}
-		got = got[i+1:]
+	if p, in := inOrder(ok, got); !in { // in publish order, among what was stored besides
+		t.Fatalf("acknowledged %q not replayed in order after the restart; replayed %q", p, got)
 	}
 }
 
