@@ -16,7 +16,7 @@ import (
 	"streamhub/internal/core/topic"
 )
 
-// sharedLog is a second broker behind the seam, in memory: one log that
+// sharedLog is a second engine behind the seam, in memory: one log that
 // several hubs (nodes) share, with positions of its own, delivering to
 // each node through Run as JetStream's consumers would.
 type sharedLog struct {

@@ -312,10 +312,10 @@ func (*Engine) CheckName(string) error { return nil }
 // CheckFilter accepts every valid filter.
 func (*Engine) CheckFilter(string) error { return nil }
 
-// Stats reports the last sequence handed out and the messages staged.
+// Stats reports the last sequence handed out and the messages staged for
+// the next commit (not the batch being committed).
 func (e *Engine) Stats() engine.Stats {
 	e.sink.Lock()
 	defer e.sink.Unlock()
-	n := len(e.staged)
-	return engine.Stats{Position: e.seq, Pending: n}
+	return engine.Stats{Position: e.seq, Pending: len(e.staged)}
 }
