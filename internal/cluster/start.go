@@ -16,7 +16,9 @@ import (
 // non-durable topics (gap). An error while telling the gap is no gap: the
 // replay that follows fails or retries on its own.
 func (b *JetStream) Place(ctx context.Context, filters []string, from engine.From, upTo uint64) (engine.Placed, error) {
-	p := engine.Placed{After: from.After, Replay: true}
+	// A filter reaching no durable topic has nothing in the stream: the
+	// windows are read from the start instead of the stream for nothing.
+	p := engine.Placed{After: from.After, Replay: b.durableAny(filters)}
 	var err error
 	switch {
 	case !from.Since.IsZero():

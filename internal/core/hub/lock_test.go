@@ -27,6 +27,7 @@ func (s *slowStore) Reserved() uint64          { return s.reserved }
 func (s *slowStore) Reserve(uint64) error      { return nil }
 func (s *slowStore) Durable(string) bool       { return false }
 func (s *slowStore) Covered(string) bool       { return true }
+func (s *slowStore) Reaches(string) bool       { return true }
 func (s *slowStore) Stage(*message.Message)    {}
 func (s *slowStore) Gap([]string, uint64) bool { return false }
 func (s *slowStore) Retained() ([]*message.Message, error) {

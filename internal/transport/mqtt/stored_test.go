@@ -26,6 +26,7 @@ func (s *fsyncStore) Reserved() uint64                            { return 0 }
 func (s *fsyncStore) Reserve(uint64) error                        { return nil }
 func (s *fsyncStore) Durable(string) bool                         { return true }
 func (s *fsyncStore) Covered(string) bool                         { return true }
+func (s *fsyncStore) Reaches(string) bool                         { return true }
 func (s *fsyncStore) Gap([]string, uint64) bool                   { return false }
 func (s *fsyncStore) Retained() ([]*message.Message, error)       { return nil, nil }
 func (s *fsyncStore) SeqAtTime(time.Time, uint64) (uint64, error) { return 0, nil }

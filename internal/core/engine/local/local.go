@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,8 +28,10 @@ type Store interface {
 	Reserved() uint64
 	Reserve(upTo uint64) error
 	Durable(name string) bool
-	// Covered reports whether every topic a filter matches is durable.
+	// Covered reports whether every topic a filter matches is durable;
+	// Reaches, whether any may be.
 	Covered(filter string) bool
+	Reaches(filter string) bool
 	// Stage adds a message to the next Commit (durable record, retained update).
 	Stage(m *message.Message)
 	Commit() error
@@ -269,7 +272,9 @@ func (e *Engine) Place(_ context.Context, filters []string, from engine.From, up
 		}
 		return engine.Placed{After: after, Gap: after < upTo}, nil
 	}
-	p := engine.Placed{After: from.After, Replay: true}
+	// A filter reaching no durable topic has nothing stored: the windows
+	// are read from the start instead of the store scanned for nothing.
+	p := engine.Placed{After: from.After, Replay: slices.ContainsFunc(filters, e.store.Reaches)}
 	var err error
 	switch {
 	case !from.Since.IsZero():

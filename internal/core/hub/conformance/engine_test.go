@@ -301,6 +301,7 @@ var behaviours = []struct {
 	{"order", order, 0},
 	{"durable per topic", durablePerTopic, 0},
 	{"resume from every start kind", resume, 0},
+	{"resume on topics never stored", resumeNotStored, 0},
 	{"gap after retention", gapAfterRetention, shortRetention},
 	{burstPastRetention, burst, shortRetention},
 	{"retained", retained, 0},
@@ -744,4 +745,22 @@ func names(t *testing.T, n *node) {
 			t.Fatalf("before the marker: %q", payloads(got))
 		}
 	}
+}
+
+// resumeNotStored: a resume older than the windows on topics no engine
+// stores reads what each family's window still holds, a quiet family's
+// older messages included, and is a gap (a busy family's window lost
+// some). Every engine says it replays nothing from its store here (a
+// stored engine would otherwise scan it for nothing and start at the busy
+// window).
+func resumeNotStored(t *testing.T, n *node) {
+	quiet := n.fill(t, "m/q", 2)
+	busy := n.fill(t, "n/b", 10)
+	s, st := n.subscribeAt(t, []string{"m/#", "n/#"}, hub.StartFrom{After: &message.Cursor{Epoch: n.Epoch(), Seq: quiet[0].Seq - 1}})
+	n.publish(t, "n/b", "end", false)
+	got := payloads(upTo(t, s, "end"))
+	if !st.Gap {
+		t.Fatal("no gap, though the busy window lost messages")
+	}
+	same(t, "replay", got, append(texts(quiet), texts(busy[len(busy)-windowMessages:])...))
 }
