@@ -64,6 +64,8 @@ type Deps struct {
 	Started time.Time
 	// Cluster reports the node's cluster state (nil on a single node).
 	Cluster func() Cluster
+	// Webhooks reports the webhooks (nil: none).
+	Webhooks Webhooks
 }
 
 // API serves /v1/admin/.
@@ -95,6 +97,7 @@ func (a *API) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler) 
 	route("GET /v1/admin/retained", a.retained)
 	route("DELETE /v1/admin/retained/{topic...}", a.deleteRetained)
 	route("GET /v1/admin/streams", a.streams)
+	route("GET /v1/admin/webhooks", a.webhooks)
 	route("GET /v1/admin/config", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]any{"config": Redact(a.deps.Config)})
 	})

@@ -2,7 +2,6 @@ package bench_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"streamhub/internal/bench"
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/ports"
 )
 
 // TestScenarios runs every scenario briefly against a real server and
@@ -81,13 +81,8 @@ func TestSubscribersSpreadOverTargets(t *testing.T) {
 		}
 	}
 	// The second entry is used: a fan-out whose second server refuses fails.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "tcp://" + l.Addr().String()
-	l.Close()
-	_, err = bench.Run(context.Background(), bench.Config{Target: mqtt, SubTarget: mqtt + "," + closed, Scenario: "fanout", Clients: 2, Messages: 10, Timeout: 5 * time.Second}, nil)
+	closed := "tcp://" + ports.Refused(t)
+	_, err := bench.Run(context.Background(), bench.Config{Target: mqtt, SubTarget: mqtt + "," + closed, Scenario: "fanout", Clients: 2, Messages: 10, Timeout: 5 * time.Second}, nil)
 	if err == nil {
 		t.Error("fan-out with an unreachable second subscribe target succeeded")
 	}

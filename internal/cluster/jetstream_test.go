@@ -11,6 +11,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/poll"
 )
 
 // node is one streamhub node's core: a hub on its own JetStream broker.
@@ -121,10 +122,7 @@ func TestPublishUnavailableWithoutNATS(t *testing.T) {
 	srv := testkit.StartNATS(t)
 	a, broker := node(t, srv.ClientURL(), "a")
 	srv.Shutdown()
-	deadline := time.Now().Add(10 * time.Second)
-	for broker.Connected() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Eventually(t, 10*time.Second, "the broker to see NATS gone", func() bool { return !broker.Connected() })
 	_, err := a.Publish(context.Background(), &message.Message{Topic: "t", Payload: []byte("x")})
 	if !errors.Is(err, hub.ErrUnavailable) {
 		t.Fatalf("publish without NATS: %v, want ErrUnavailable", err)

@@ -11,6 +11,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/testkit/natstest"
+	"streamhub/internal/testkit/poll"
 )
 
 // TestRedialAfterFatalClose: a connection NATS closes for good (here
@@ -59,14 +60,14 @@ func TestRedialAfterFatalClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = old.nc.Flush()
-	waitFor(t, "the connection closed for good and a new one made", func() bool {
+	poll.Eventually(t, 30*time.Second, "the connection closed for good and a new one made", func() bool {
 		return old.nc.IsClosed() && b.link() != old && b.Connected()
 	})
 
 	if _, err := h.Publish(ctx, &message.Message{Topic: "r/1", Payload: []byte("after")}); err != nil {
 		t.Fatalf("publish after the redial: %v", err)
 	}
-	waitFor(t, "the subscription and the $share group given the message", func() bool {
+	poll.Eventually(t, 30*time.Second, "the subscription and the $share group given the message", func() bool {
 		for _, d := range sub.Drain(nil) {
 			if string(d.Msg.Payload) == "after" {
 				return shared.Load() == 1
@@ -82,17 +83,5 @@ func TestRedialAfterFatalClose(t *testing.T) {
 	}
 	if err := m.Handover(ctx, "a", "client"); err != nil || handovers.Load() != 1 {
 		t.Fatalf("handover after the redial: %v (%d handled)", err, handovers.Load())
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

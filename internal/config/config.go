@@ -48,6 +48,8 @@ type Config struct {
 	Admin    Admin         `koanf:"admin"`
 	Cluster  Cluster       `koanf:"cluster"`
 	Routes   []Route       `koanf:"routes"` // fixed URLs onto topics and media paths (routes.go)
+	// Webhooks POST events to URLs (webhooks.go).
+	Webhooks []Webhook `koanf:"webhooks"`
 }
 
 // Cluster joins this node to others through NATS JetStream
@@ -469,6 +471,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateMedia()...)
 	errs = append(errs, c.validateWebRTC()...)
 	errs = append(errs, c.validateRoutes()...)
+	errs = append(errs, c.validateWebhooks()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

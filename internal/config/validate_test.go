@@ -57,6 +57,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"data", func(c *Config) { c.Data = ""; c.Durable.Streams = []DurableStream{{Filter: "a/#"}} }},
 		{"durable.streams", func(c *Config) { c.Durable.Streams = []DurableStream{{Filter: "a/#/b"}} }},
 		{"tcp.networks", func(c *Config) { c.TCP.Networks = []string{"10.0.0.0"} }},
+		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "a b", URL: "ftp://x", Events: []string{"connect"}}} }},
+		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "p", URL: "http://x", Events: []string{"publish"}}} }},
+		{"webhooks", func(c *Config) {
+			c.Webhooks = []Webhook{{Name: "d", URL: "http://x", Events: []string{"connect"}}, {Name: "d", URL: "http://y", Events: []string{"connect"}}}
+		}},
 		{"limits.payload", func(c *Config) { c.Limits.Payload = 0 }},
 		{"queue.messages", func(c *Config) { c.Queue.Messages = 0 }},
 		{"queue.bytes", func(c *Config) { c.Queue.Bytes = 0 }},

@@ -193,7 +193,7 @@ func TestAdminKickSSE(t *testing.T) {
 // clears the retained message.
 func TestAdminTopicsAndRetained(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.Durable.Streams = []config.DurableStream{{Filter: "dur/#"}} })
+	s := testkit.StartOn(t, testkit.Pebble, func(c *config.Config) { c.Durable.Streams = []config.DurableStream{{Filter: "dur/#"}} })
 	for i := range 3 {
 		publishHTTP(t, s, "adm/temp?retain=true", fmt.Sprint(20+i))
 	}

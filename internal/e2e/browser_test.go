@@ -57,7 +57,7 @@ func TestBrowserResumeAcrossRestart(t *testing.T) {
 	// A durable stream, so that the history survives the restart and the
 	// EventSource's Last-Event-ID resumes it.
 	durable := durableConfig(t.TempDir(), config.DurableStream{Filter: "browser/#"})
-	s := testkit.Start(t, durable)
+	s := testkit.StartOn(t, testkit.Pebble, durable)
 	addr := s.Addr()
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -122,7 +122,7 @@ func TestBrowserResumeAcrossRestart(t *testing.T) {
 	// Last-Event-ID, and gets what it missed; the page's WebSocket
 	// reconnects by its onclose handler.
 	s.Stop(t)
-	s2 := testkit.Start(t, func(c *config.Config) { durable(c); c.HTTP.Addr = addr })
+	s2 := testkit.StartOn(t, testkit.Pebble, func(c *config.Config) { durable(c); c.HTTP.Addr = addr })
 	httpPublish(t, s2.URL, "browser/news", []byte("while you were away"), "")
 	waitFor("reconnects", func() bool { return opens.SSE >= 2 && opens.WS >= 2 })
 	s2.WaitFilters(t, 2)

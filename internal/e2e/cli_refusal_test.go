@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"streamhub/internal/config"
 	"streamhub/internal/server"
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/ports"
 )
 
 // TestCLIRefusalsEndAtOnce: what the server would refuse (an invalid
@@ -43,9 +43,7 @@ func TestCLIRefusalsEndAtOnce(t *testing.T) {
 // warning and no error, whatever the protocol.
 func TestCLINeverPrintsPasswords(t *testing.T) {
 	t.Parallel()
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := dead.Addr().String()
-	dead.Close()
+	addr := ports.Refused(t)
 	for _, scheme := range []string{"http", "mqtt", "ws"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"net"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/ports"
 )
 
 // TestCLIPipeAndRawSub: `tail -f app.log | streamhub pub logs/app` in
@@ -101,9 +101,7 @@ func TestCLIPubStopsOnSignal(t *testing.T) {
 func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, nil)
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	deadURL := "http://" + dead.Addr().String()
-	dead.Close()
+	deadURL := "http://" + ports.Refused(t)
 	cases := []struct {
 		name   string
 		args   []string

@@ -24,7 +24,7 @@ func startNodes(t *testing.T, names ...string) []*runningServer {
 	nats := testkit.StartNATS(t)
 	var nodes []*runningServer
 	for _, name := range names {
-		nodes = append(nodes, startBinary(t, t.TempDir(), "--cluster", nats.ClientURL(), "--node", name))
+		nodes = append(nodes, startBinary(t, "", "--cluster", nats.ClientURL(), "--node", name))
 	}
 	return nodes
 }

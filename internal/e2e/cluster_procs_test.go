@@ -62,7 +62,7 @@ func startProcCluster(t *testing.T, nodes int, yaml string) *procCluster {
 	for i := range nodes {
 		name := string(rune('a' + i))
 		tcp := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
-		rs := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", strings.Join(urls, ","), "--node", name, "--tcp", tcp)
+		rs := startBinary(t, "", "--config", cfg, "--cluster", strings.Join(urls, ","), "--node", name, "--tcp", tcp)
 		pc.nodes = append(pc.nodes, &clusterNode{runningServer: rs, name: name, tcp: tcp})
 	}
 	return pc
@@ -299,7 +299,7 @@ func TestClusterRetentionAnswersAGap(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(streams), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats.ClientURL(), "--node", "a")
+	a := startBinary(t, "", "--config", cfg, "--cluster", nats.ClientURL(), "--node", "a")
 	var first string
 	for i := 1; i <= 6; i++ {
 		status, cursor := publishOn(t, a.url, "ret/x", strconv.Itoa(i))
@@ -311,7 +311,7 @@ func TestClusterRetentionAnswersAGap(t *testing.T) {
 		}
 	}
 	tcp := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
-	b := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats.ClientURL(), "--node", "b", "--tcp", tcp)
+	b := startBinary(t, "", "--config", cfg, "--cluster", nats.ClientURL(), "--node", "b", "--tcp", tcp)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 

@@ -21,8 +21,8 @@ import (
 func startTwoNodes(t *testing.T) (a, b *runningServer, stopNATS func()) {
 	t.Helper()
 	nats := testkit.StartNATS(t)
-	a = startBinary(t, t.TempDir(), "--cluster", nats.ClientURL(), "--node", "a")
-	b = startBinary(t, t.TempDir(), "--cluster", nats.ClientURL(), "--node", "b")
+	a = startBinary(t, "", "--cluster", nats.ClientURL(), "--node", "a")
+	b = startBinary(t, "", "--cluster", nats.ClientURL(), "--node", "b")
 	return a, b, nats.Shutdown
 }
 

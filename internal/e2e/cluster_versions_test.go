@@ -33,7 +33,7 @@ func TestClusterOnEveryNATSVersion(t *testing.T) {
 			}
 			start := func(name string) *clusterNode {
 				tcp := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-				rs := startBinary(t, t.TempDir(), "--config", cfg, "--cluster", nats, "--node", name, "--tcp", tcp)
+				rs := startBinary(t, "", "--config", cfg, "--cluster", nats, "--node", name, "--tcp", tcp)
 				return &clusterNode{runningServer: rs, name: name, tcp: tcp}
 			}
 			a := start("a")

@@ -25,10 +25,22 @@ type runningServer struct {
 	stderrDone chan struct{}
 }
 
+// serveArgs are the arguments of `streamhub serve` on loopback ports the
+// kernel picks, in memory as a user starts it, or with dataDir ("" for
+// none), followed by extra.
+func serveArgs(dataDir string, extra ...string) []string {
+	args := []string{"serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0"}
+	if dataDir != "" {
+		args = append(args, "--data", dataDir)
+	}
+	return append(args, extra...)
+}
+
+// startBinary runs the binary (serveArgs) until the test ends and returns
+// once it has said where it listens.
 func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 	t.Helper()
-	all := append([]string{"serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0", "--data", dataDir}, args...)
-	cmd := exec.Command(cliPath, all...)
+	cmd := exec.Command(cliPath, serveArgs(dataDir, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

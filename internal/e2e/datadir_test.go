@@ -21,7 +21,7 @@ func TestDataDirectoryLocked(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	second := exec.CommandContext(ctx, cliPath, "serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0", "--data", dir)
+	second := exec.CommandContext(ctx, cliPath, serveArgs(dir)...)
 	var stderr bytes.Buffer
 	second.Stderr = &stderr
 	if err := second.Run(); err == nil {

@@ -39,6 +39,8 @@ func publishCursor(t *testing.T, base, topic, payload string) string {
 	return r.Cursor
 }
 
+// durableConfig keeps streams in the data directory dir, named so that a
+// server started again (on testkit.Pebble) finds what the first stored.
 func durableConfig(dir string, streams ...config.DurableStream) func(*config.Config) {
 	return func(c *config.Config) {
 		c.Data = dir
@@ -53,7 +55,7 @@ func durableConfig(dir string, streams ...config.DurableStream) func(*config.Con
 func TestDurableResumeAcrossRestart(t *testing.T) {
 	t.Parallel()
 	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "d/#"})
-	s := testkit.Start(t, mutate)
+	s := testkit.StartOn(t, testkit.Pebble, mutate)
 	var cursors []string
 	var beforeFour time.Time
 	for i := 1; i <= 5; i++ {
@@ -63,7 +65,7 @@ func TestDurableResumeAcrossRestart(t *testing.T) {
 		cursors = append(cursors, publishCursor(t, s.URL, "d/x", fmt.Sprint(i)))
 	}
 	s.Stop(t)
-	s = testkit.Start(t, func(c *config.Config) { mutate(c); c.TCP.Addr = "127.0.0.1:0" })
+	s = testkit.StartOn(t, testkit.Pebble, func(c *config.Config) { mutate(c); c.TCP.Addr = "127.0.0.1:0" })
 	for i := 6; i <= 8; i++ {
 		c := publishCursor(t, s.URL, "d/x", fmt.Sprint(i))
 		prev, _ := message.ParseCursor(cursors[len(cursors)-1])
@@ -195,13 +197,13 @@ func TestDurableResumeAcrossRestart(t *testing.T) {
 func TestDurableGapAfterRetention(t *testing.T) {
 	t.Parallel()
 	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "g/#", Messages: 3})
-	s := testkit.Start(t, mutate)
+	s := testkit.StartOn(t, testkit.Pebble, mutate)
 	first := publishCursor(t, s.URL, "g/x", "1")
 	for i := 2; i <= 10; i++ {
 		publishCursor(t, s.URL, "g/x", fmt.Sprint(i))
 	}
 	s.Stop(t) // retention runs in the background; a restart empties the memory window
-	s = testkit.Start(t, mutate)
+	s = testkit.StartOn(t, testkit.Pebble, mutate)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	testkit.Eventually(t, 10*time.Second, "retention", func() bool {
@@ -226,7 +228,7 @@ func TestDurableGapAfterRetention(t *testing.T) {
 func TestMQTTSessionAndRetainedSurviveRestart(t *testing.T) {
 	t.Parallel()
 	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "fleet/#"})
-	s := testkit.Start(t, mutate)
+	s := testkit.StartOn(t, testkit.Pebble, mutate)
 	var mu sync.Mutex
 	var got []string
 	opts := func(s *testkit.Server) *paho3.ClientOptions {
@@ -252,7 +254,7 @@ func TestMQTTSessionAndRetainedSurviveRestart(t *testing.T) {
 	}
 	s.Stop(t)
 
-	s = testkit.Start(t, mutate)
+	s = testkit.StartOn(t, testkit.Pebble, mutate)
 	for i := 1; i <= 2; i++ {
 		httpPublish(t, s.URL, "fleet/7/cmd", []byte(fmt.Sprint("after ", i)), "")
 	}
@@ -295,7 +297,7 @@ func TestMQTTSessionAndRetainedSurviveRestart(t *testing.T) {
 func TestForeignEpochCursorReplaysWhatIsHeld(t *testing.T) {
 	t.Parallel()
 	mutate := durableConfig(t.TempDir(), config.DurableStream{Filter: "e/#"})
-	s := testkit.Start(t, mutate)
+	s := testkit.StartOn(t, testkit.Pebble, mutate)
 	var epoch string
 	for i := 1; i <= 4; i++ {
 		c, _ := message.ParseCursor(publishCursor(t, s.URL, "e/x", fmt.Sprintf("m%d", i)))
@@ -321,7 +323,7 @@ func TestForeignEpochCursorReplaysWhatIsHeld(t *testing.T) {
 	expectReplay("before the restart", foreign, true)
 	expectReplay("before the restart", epoch+"-0", false)
 	s.Stop(t)
-	s = testkit.Start(t, mutate)
+	s = testkit.StartOn(t, testkit.Pebble, mutate)
 	expectReplay("after the restart", foreign, true)
 	expectReplay("after the restart", epoch+"-0", false)
 

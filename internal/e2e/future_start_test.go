@@ -16,7 +16,11 @@ import (
 // lock, so that every publish after it hung until kill -9. Now it starts
 // after everything held and the next publish reaches it.
 func TestFutureTimeStartLeavesTheServerAlive(t *testing.T) {
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, futureTimeStartLeavesTheServerAlive, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func futureTimeStartLeavesTheServerAlive(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	post := func(body string) {
 		t.Helper()
 		// A bound only against a hang: a healthy server answers at once.

@@ -191,7 +191,7 @@ func TestShutdownCutsStalledRequest(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("shutdown: 1s\nhttp:\n  readtimeout: 1m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startBinary(t, t.TempDir(), "--config", conf)
+	srv := startBinary(t, "", "--config", conf)
 	stalledPublish(t, strings.TrimPrefix(srv.url, "http://"))
 	time.Sleep(100 * time.Millisecond) // for the request to reach its handler: nothing shows it
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {

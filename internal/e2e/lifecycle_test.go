@@ -71,7 +71,7 @@ func TestGracefulShutdown(t *testing.T) {
 // with SIGTERM.
 func TestServeBinarySIGTERM(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(cliPath, "serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0", "--data", t.TempDir())
+	cmd := exec.Command(cliPath, serveArgs("")...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

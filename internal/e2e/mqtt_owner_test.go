@@ -234,12 +234,12 @@ func TestForeignClientIDRefused(t *testing.T) {
 func restartWithAliceSession(t *testing.T, filter string) *testkit.Server {
 	t.Helper()
 	mutate := ownersConfig(t, durableConfig(t.TempDir()))
-	s := testkit.Start(t, mutate)
+	s := testkit.StartOn(t, testkit.Pebble, mutate)
 	alice := connectUser5(t, s, "alice")
 	subscribe5(t, alice.client, paho.SubscribeOptions{Topic: filter, QoS: 1})
 	alice.client.Disconnect(&paho.Disconnect{})
 	s.Stop(t)
-	return testkit.Start(t, mutate)
+	return testkit.StartOn(t, testkit.Pebble, mutate)
 }
 
 // TestSessionOwnerSurvivesRestart: a stored session keeps its owner across

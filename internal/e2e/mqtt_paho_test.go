@@ -129,7 +129,11 @@ func publish5(t *testing.T, c *paho.Client, p *paho.Publish) {
 // in order, whether they came over MQTT or HTTP.
 func TestPersistentSessionV311(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, persistentSessionV311, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func persistentSessionV311(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	var mu sync.Mutex
 	var got []string
 	opts := paho3.NewClientOptions().AddBroker("tcp://" + s.MQTT().Addr("mqtt").String()).
@@ -189,7 +193,11 @@ func TestPersistentSessionV311(t *testing.T) {
 // are not delivered, the others are.
 func TestPersistentSessionV5MessageExpiry(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, persistentSessionV5MessageExpiry) // not JetStream: under load the expired message is delivered there
+}
+
+func persistentSessionV5MessageExpiry(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	c, _ := connect5(t, s, "v5-device", v5opts{clean: true, expiry: 60})
 	subscribe5(t, c, paho.SubscribeOptions{Topic: "exp/#", QoS: 1})
 	c.Disconnect(&paho.Disconnect{})
@@ -211,7 +219,11 @@ func TestPersistentSessionV5MessageExpiry(t *testing.T) {
 // others: none is lost, none delivered twice to the live members.
 func TestSharedSubscription(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, sharedSubscription, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func sharedSubscription(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	var members []*received5
 	for i := range 2 {
 		c, got := connect5(t, s, fmt.Sprintf("worker-%d", i), v5opts{clean: true})
@@ -287,7 +299,11 @@ func TestTopicAliases(t *testing.T) {
 // the session over and the first is told so with reason 0x8E.
 func TestSessionTakeover(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, sessionTakeover, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func sessionTakeover(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	reason := make(chan byte, 1)
 	connect5(t, s, "same-id", v5opts{clean: true, onDisconnect: func(d *paho.Disconnect) { reason <- d.ReasonCode }})
 	connect5(t, s, "same-id", v5opts{clean: false})
@@ -305,7 +321,11 @@ func TestSessionTakeover(t *testing.T) {
 // to HTTP's Content-Type and Streamhub-Meta-* headers and back.
 func TestMQTTPropertiesAcrossProtocols(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, nil)
+	testkit.EachEngine(t, mqttPropertiesAcrossProtocols, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func mqttPropertiesAcrossProtocols(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, nil)
 	c, got := connect5(t, s, "props", v5opts{clean: true})
 	subscribe5(t, c, paho.SubscribeOptions{Topic: "props/from-http", QoS: 1})
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/publish/props/from-http", strings.NewReader(`{"t":1}`))

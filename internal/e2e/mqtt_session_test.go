@@ -19,7 +19,11 @@ import (
 // to panic publishing a nil will when the delay fired).
 func TestDelayedWillAfterDroppedConnection(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Sys = 50 * time.Millisecond })
+	testkit.EachEngine(t, delayedWillAfterDroppedConnection, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func delayedWillAfterDroppedConnection(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, func(c *config.Config) { c.MQTT.Sys = 50 * time.Millisecond })
 	watcher, got := connect5(t, s, "will-watcher", v5opts{clean: true})
 	subscribe5(t, watcher, paho.SubscribeOptions{Topic: "status/dying", QoS: 1},
 		paho.SubscribeOptions{Topic: "$SYS/broker/clients/total", QoS: 0})

@@ -285,7 +285,11 @@ func TestTCPBadInput(t *testing.T) {
 // exactly the messages after it.
 func TestTextCursorsResume(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
+	testkit.EachEngine(t, textCursorsResume, testkit.Memory, testkit.Pebble, testkit.JetStream)
+}
+
+func textCursorsResume(t *testing.T, e testkit.Engine) {
+	s := testkit.StartOn(t, e, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
 	addr := s.TCP().TextAddr().String()
 	first := &collector{}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -64,6 +64,7 @@ func New(stats func() hub.Stats) *Metrics {
 	gauge("streamhub_retained_messages", "Retained messages held.", func(s hub.Stats) float64 { return float64(s.Retained) })
 	gauge("streamhub_history_messages", "Messages in the in-memory history window.", func(s hub.Stats) float64 { return float64(s.History) })
 	gauge("streamhub_history_bytes", "Approximate bytes in the history window.", func(s hub.Stats) float64 { return float64(s.HistoryBytes) })
+	gauge("streamhub_queued_bytes", "Bytes of live messages waiting in every subscriber queue.", func(s hub.Stats) float64 { return float64(s.QueuedBytes) })
 	return m
 }
 

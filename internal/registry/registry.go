@@ -67,10 +67,14 @@ type Registry struct {
 	mu    sync.Mutex
 	next  uint64
 	conns map[string]*entry
+	// observer hears of every connection and disconnection, and byQueue
+	// finds a connection by its subscription (observe.go).
+	observer Observer
+	byQueue  map[any]*entry
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
+func New() *Registry { return &Registry{conns: make(map[string]*entry), byQueue: make(map[any]*entry)} }
 
 // Add registers c until the returned func runs.
 func (r *Registry) Add(c Conn) (remove func()) {
@@ -81,11 +85,18 @@ func (r *Registry) Add(c Conn) (remove func()) {
 	r.next++
 	e := &entry{Conn: c, id: strconv.FormatUint(r.next, 10), since: time.Now()}
 	r.conns[e.id] = e
+	r.indexLocked(e)
 	r.mu.Unlock()
+	r.connected(e)
+	var once sync.Once
 	return func() {
-		r.mu.Lock()
-		delete(r.conns, e.id)
-		r.mu.Unlock()
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.conns, e.id)
+			r.unindexLocked(e)
+			r.mu.Unlock()
+			r.disconnected(e)
+		})
 	}
 }
 

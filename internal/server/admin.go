@@ -12,7 +12,7 @@ import (
 // adminAPI builds the admin API over the server's parts.
 func (s *Server) adminAPI() *admin.API {
 	deps := admin.Deps{Hub: s.hub, Registry: s.registry, Sessions: s.mqtt, Counters: s.metrics,
-		Config: s.cfg, Version: Version, Started: time.Now()}
+		Config: s.cfg, Version: Version, Started: time.Now(), Webhooks: s.webhooks}
 	if s.store != nil {
 		deps.Store = s.store
 	}

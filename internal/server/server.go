@@ -45,6 +45,7 @@ import (
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
 	"streamhub/internal/version"
+	"streamhub/internal/webhook"
 )
 
 // Version is the server's version, reported in $SYS/broker/version; the
@@ -77,6 +78,7 @@ type Server struct {
 	rtsp       *rtsp.Server
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
+	webhooks   *webhook.Manager
 	httpServer *http.Server
 	listener   net.Listener
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
@@ -153,6 +155,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	s.nodeMetrics()
+	if err := s.newWebhooks(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	var tcpTLS *tls.Config
 	if cfg.TCP.TLS {
 		if tcpTLS, err = tlsconf.Config(cfg.HTTP.Cert, cfg.HTTP.Key, cfg.Auth.Clientca, log); err != nil {
@@ -391,6 +398,8 @@ func (s *Server) abort() {
 }
 
 func (s *Server) closeStore() {
+	// The webhooks first: their queues go to the store.
+	s.webhooks.Close()
 	if s.cluster != nil { // the cluster's store, in the same places
 		s.cluster.Close()
 		s.cluster = nil

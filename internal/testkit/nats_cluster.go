@@ -2,14 +2,13 @@ package testkit
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/url"
-	"slices"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"streamhub/internal/testkit/ports"
 )
 
 // StartNATSCluster runs n NATS servers with JetStream, routed to each other
@@ -19,9 +18,9 @@ import (
 // created (before, their placement fails: "no suitable peers").
 func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 	t.Helper()
-	ports := freePorts(t, n)
+	clusterPorts := ports.FreeN(t, n)
 	routes := make([]*url.URL, n)
-	for i, p := range ports {
+	for i, p := range clusterPorts {
 		routes[i] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)}
 	}
 	servers := make([]*natsserver.Server, n)
@@ -29,7 +28,7 @@ func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 		s, err := natsserver.NewServer(&natsserver.Options{
 			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1, NoSigs: true,
 			JetStream: true, StoreDir: t.TempDir(),
-			Cluster: natsserver.ClusterOpts{Name: "streamhub-test", Host: "127.0.0.1", Port: ports[i]},
+			Cluster: natsserver.ClusterOpts{Name: "streamhub-test", Host: "127.0.0.1", Port: clusterPorts[i]},
 			Routes:  routes,
 		})
 		if err != nil {
@@ -55,31 +54,8 @@ func StartNATSCluster(t testing.TB, n int) []*natsserver.Server {
 	return servers
 }
 
-// freePorts finds n distinct free loopback ports (FreePort).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for len(ports) < n {
-		if p := FreePort(t); !slices.Contains(ports, p) {
-			ports = append(ports, p)
-		}
-	}
-	return ports
-}
-
-// FreePort returns a loopback port free when asked, below Linux's
-// ephemeral range (32768 and up), so that no outgoing connection of a
-// parallel test takes it before the program meant to listen on it does.
+// FreePort returns a free loopback port (ports.Free).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 1000 {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return ports.Free(t)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"streamhub/internal/testkit/ports"
 )
 
 // natsServerModule is built into the nats-server binary the process tests run.
@@ -78,7 +80,7 @@ const natsStartAttempts = 3
 // JetStream can place a stream with n replicas through each; the error
 // carries the log of a server that exited or was not ready.
 func startNATSCluster(t testing.TB, bin string, n int) ([]*NATSProcess, error) {
-	clusterPorts, clientPorts := freePorts(t, n), freePorts(t, n)
+	clusterPorts, clientPorts := ports.FreeN(t, n), ports.FreeN(t, n)
 	var routes []string
 	for _, p := range clusterPorts {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -125,7 +127,7 @@ func StartNATSProcess(t testing.TB, bin string) *NATSProcess {
 	t.Helper()
 	var why string
 	for range natsStartAttempts {
-		p, err := startNATSProcess(t, bin, "single", FreePort(t))
+		p, err := startNATSProcess(t, bin, "single", ports.Free(t))
 		if err == nil {
 			if err = waitJetStream([]*NATSProcess{p}, p, 1, time.Now().Add(40*time.Second)); err == nil {
 				return p

@@ -1,5 +1,9 @@
 // Package testkit starts real streamhub servers for tests and holds the
 // helpers tests share: Eventually instead of sleeps, and a small SSE reader.
+// The helpers that need no server live in leaf packages below it, so that
+// the tests of the packages the server imports can use them too: poll
+// (waiting), ports (free and refused ports), clock (a fake clock) and
+// natstest (a NATS server).
 package testkit
 
 import (
@@ -16,6 +20,7 @@ import (
 
 	"streamhub/internal/config"
 	"streamhub/internal/server"
+	"streamhub/internal/testkit/natstest"
 	"streamhub/internal/testkit/poll"
 )
 
@@ -23,14 +28,58 @@ import (
 type Server struct {
 	*server.Server
 	Config config.Config
+	Engine Engine // what StartOn was asked for
 	URL    string // http://127.0.0.1:PORT
 	WSURL  string // ws://127.0.0.1:PORT
 	closed bool
 }
 
-// Start runs a server on 127.0.0.1:0 (or the address mutate sets), stopped
-// when the test ends.
+// Engine is where a test server keeps its messages, retained messages and
+// MQTT sessions.
+type Engine string
+
+const (
+	// Memory is what a user gets by default: no data directory, nothing
+	// kept across a restart.
+	Memory Engine = "memory"
+	// Pebble keeps them in a data directory (a temporary one; mutate may
+	// name another, to start a server again on the same one).
+	Pebble Engine = "pebble"
+	// JetStream makes the server a one-node cluster on a NATS server run
+	// in the test's process (natstest).
+	JetStream Engine = "jetstream"
+)
+
+// EachEngine runs test once per engine as a parallel subtest named after
+// it; with no engines named, on the local ones, memory and pebble.
+// JetStream is for the tests that name it, whose behaviour holds there
+// too: its stream keeps what the memory windows lose, and a node hears of
+// its own publish only after the publisher has its acknowledgement.
+func EachEngine(t *testing.T, test func(t *testing.T, e Engine), engines ...Engine) {
+	t.Helper()
+	if len(engines) == 0 {
+		engines = []Engine{Memory, Pebble}
+	}
+	for _, e := range engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			test(t, e)
+		})
+	}
+}
+
+// Start runs a server the way a user does by default (in memory, no data
+// directory) on 127.0.0.1:0 (or the address mutate sets), stopped when
+// the test ends. A test that needs what a data directory keeps asks for
+// it: StartOn(t, Pebble, mutate).
 func Start(t testing.TB, mutate func(*config.Config)) *Server {
+	t.Helper()
+	return StartOn(t, Memory, mutate)
+}
+
+// StartOn runs a server like Start on engine e, set up before mutate runs
+// (so that mutate can still change it).
+func StartOn(t testing.TB, e Engine, mutate func(*config.Config)) *Server {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -38,8 +87,16 @@ func Start(t testing.TB, mutate func(*config.Config)) *Server {
 	cfg.RTMP.Addr, cfg.RTSP.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebRTC.UDP = "127.0.0.1:0"
 	cfg.MQTT.Sys = 0 // $SYS messages would crowd small history windows
-	cfg.Data = t.TempDir()
 	cfg.Shutdown = 5 * time.Second
+	switch e {
+	case Memory:
+	case Pebble:
+		cfg.Data = t.TempDir()
+	case JetStream:
+		cfg.Cluster.URLs, cfg.Cluster.Node = []string{natstest.Start(t, nil).ClientURL()}, "a"
+	default:
+		t.Fatalf("testkit: unknown engine %q", e)
+	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -53,7 +110,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *Server {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Server: srv, Config: cfg, URL: "http://" + srv.Addr(), WSURL: "ws://" + srv.Addr()}
+	s := &Server{Server: srv, Config: cfg, Engine: e, URL: "http://" + srv.Addr(), WSURL: "ws://" + srv.Addr()}
 	t.Cleanup(func() { s.Stop(t) })
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"streamhub/internal/core/engine"
@@ -104,6 +105,9 @@ type Hub struct {
 	topics        topicTable      // per-topic statistics for the admin API
 	walkers       *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
 	owed          wakeList        // what deliveries under sink.Lock owe, called at sink.Unlock
+
+	// onSubscribe is told of every subscribe (observe.go).
+	onSubscribe atomic.Pointer[func(*Subscription, []string)]
 }
 
 // replayPage is how many stored messages a catching-up subscription loads at once.
@@ -361,6 +365,14 @@ func (s Start) Asked() string {
 // Subscribe adds filters to s, queueing its backlog (retained messages, or
 // history after a cursor) before any live message.
 func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
+	start, err := s.subscribe(filters, from)
+	if err == nil {
+		s.hub.subscribed(s, filters)
+	}
+	return start, err
+}
+
+func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error) {
 	h := s.hub
 	for _, f := range filters {
 		if err := h.ValidateFilter(f); err != nil {
@@ -372,7 +384,7 @@ func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error
 		return Start{}, err
 	}
 	for {
-		start, ask, err := s.subscribe(filters, from, &r)
+		start, ask, err := s.register(filters, from, &r)
 		if !ask {
 			return start, err
 		}
@@ -450,9 +462,9 @@ func (h *Hub) placePast(filters []string, r *resume) {
 	r.placed = &p
 }
 
-// subscribe is Subscribe under Hub.mu; ask says the engine must place r
-// first (Hub.mu released).
-func (s *Subscription) subscribe(filters []string, from StartFrom, r *resume) (start Start, ask bool, err error) {
+// register queues the backlog r asks for and adds the filters, under
+// Hub.mu; ask says the engine must place r first (Hub.mu released).
+func (s *Subscription) register(filters []string, from StartFrom, r *resume) (start Start, ask bool, err error) {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()

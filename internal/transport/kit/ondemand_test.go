@@ -10,19 +10,9 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/testkit/poll"
 	"streamhub/internal/transport/kit"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // TestSpawnWritesOnDemandAndEndsOnce: a spawned writer sends what was
 // queued before and after it started, heartbeats while idle, holds no
@@ -37,13 +27,13 @@ func TestSpawnWritesOnDemandAndEndsOnce(t *testing.T) {
 		Heartbeat: func() ([]byte, error) { return []byte("ping\n"), nil }}
 	before := runtime.NumGoroutine()
 	stop := w.Spawn(sub, func(err error) { ended <- err })
-	waitFor(t, "the early message", func() bool { return strings.Contains(strings.Join(rec.snapshot(), ""), "early\n") })
+	poll.Eventually(t, 5*time.Second, "the early message", func() bool { return strings.Contains(strings.Join(rec.snapshot(), ""), "early\n") })
 	publishAll(t, h, "t", "late")
-	waitFor(t, "the late message and a heartbeat", func() bool {
+	poll.Eventually(t, 5*time.Second, "the late message and a heartbeat", func() bool {
 		all := strings.Join(rec.snapshot(), "")
 		return strings.Contains(all, "late\n") && strings.Contains(all, "ping\n")
 	})
-	waitFor(t, "the writer to go", func() bool { return runtime.NumGoroutine() <= before })
+	poll.Eventually(t, 5*time.Second, "the writer to go", func() bool { return runtime.NumGoroutine() <= before })
 	h.Close()
 	if err := <-ended; kit.EndOf(err) != kit.EndShutdown {
 		t.Fatalf("ended with %v, want the shutdown", err)
@@ -102,11 +92,11 @@ func TestSpawnWritesWithoutAGoroutinePerSubscriber(t *testing.T) {
 		stop := w.Spawn(subscribed(t, h, "t"), func(error) {})
 		t.Cleanup(stop)
 	}
-	waitFor(t, "the writers started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
+	poll.Eventually(t, 5*time.Second, "the writers started by Spawn to go", func() bool { return runtime.NumGoroutine() <= idle })
 	before := goroutinesCreated()
 	for i := range messages {
 		publishAll(t, h, "t", fmt.Sprint(i))
-		waitFor(t, "every subscriber to get it", func() bool {
+		poll.Eventually(t, 5*time.Second, "every subscriber to get it", func() bool {
 			for _, rec := range recs {
 				if got := rec.snapshot(); len(got) <= i || got[i] != fmt.Sprintf("%d\n", i) {
 					return false
@@ -147,7 +137,7 @@ func TestSpawnShortTryWriteKeepsOrder(t *testing.T) {
 				publishAll(t, h, "t", p)
 				want.WriteString(p + "\n")
 			}
-			waitFor(t, "every message", func() bool { return len(strings.Join(rec.snapshot(), "")) >= want.Len() })
+			poll.Eventually(t, 5*time.Second, "every message", func() bool { return len(strings.Join(rec.snapshot(), "")) >= want.Len() })
 			if got := strings.Join(rec.snapshot(), ""); got != want.String() {
 				t.Fatalf("stream out of order or torn:\n got %q\nwant %q", got, want.String())
 			}
@@ -215,7 +205,7 @@ func TestEncoderPanicEndsOnlyItsSubscriber(t *testing.T) {
 				t.Fatal("the panicking writer did not end")
 			}
 			publishAll(t, h, "t", "after")
-			waitFor(t, "the other subscriber's messages", func() bool {
+			poll.Eventually(t, 5*time.Second, "the other subscriber's messages", func() bool {
 				return strings.Join(good.snapshot(), "") == "boom\nafter\n"
 			})
 			select {

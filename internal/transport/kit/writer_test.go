@@ -10,6 +10,7 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/testkit/poll"
 	"streamhub/internal/transport/kit"
 )
 
@@ -77,10 +78,7 @@ func TestWriterBatchesQueueIntoOneWrite(t *testing.T) {
 	w := kit.Writer{Encode: line, Write: rec.write, Meter: meter}
 	done := make(chan error, 1)
 	go func() { _, err := w.Run(context.Background(), sub, nil); done <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.snapshot()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Eventually(t, 5*time.Second, "the first write", func() bool { return len(rec.snapshot()) > 0 })
 	h.Close()
 	if err := <-done; kit.EndOf(err) != kit.EndShutdown {
 		t.Fatalf("Run returned %v, want the shutdown", err)
@@ -152,12 +150,12 @@ func TestWriterClearsDeadlineWhenIdle(t *testing.T) {
 		done := make(chan struct{})
 		go func() { w.Run(ctx, sub, nil); close(done) }()
 		publishAll(t, h, "t", "a")
-		waitFor(t, "the write", func() bool { return len(rec.snapshot()) == 1 })
+		poll.Eventually(t, 5*time.Second, "the write", func() bool { return len(rec.snapshot()) == 1 })
 		want := 1 // set before the write
 		if firesIdle {
 			want = 2 // and cleared after it
 		}
-		waitFor(t, "the deadline calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(deadlines) >= want })
+		poll.Eventually(t, 5*time.Second, "the deadline calls", func() bool { mu.Lock(); defer mu.Unlock(); return len(deadlines) >= want })
 		cancel()
 		<-done
 		mu.Lock()

@@ -36,6 +36,10 @@ func (q sessionQueue) Filters() []string {
 	return out
 }
 
+// Unwrap names the session's hub subscription, so that what the hub
+// reports about it (a subscribe) finds this connection in the registry.
+func (q sessionQueue) Unwrap() any { return q.ss.sub }
+
 func (q sessionQueue) Queued() int     { return q.ss.sub.Queued() }
 func (q sessionQueue) Dropped() uint64 { return q.ss.sub.Dropped() }
 

@@ -15,6 +15,7 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/testkit/poll"
 )
 
 // fakeCluster keeps session records with revisions in memory and carries
@@ -137,14 +138,10 @@ func dropWithDelayedWill(t *testing.T, s *Server, clientID string) {
 	c.await(t, packets.Connack, 0)
 	c.nc.Close()
 	<-c.done
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) { // testkit would import this package
-		if ss := s.session(clientID); ss != nil && ss.active.Load() == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dropped connection was not detached within 5 s")
-		}
-	}
+	poll.Eventually(t, 5*time.Second, "the dropped connection detached", func() bool {
+		ss := s.session(clientID)
+		return ss != nil && ss.active.Load() == nil
+	})
 }
 
 // TestClusterResumeElsewhereCancelsDelayedWill: a delayed will of a

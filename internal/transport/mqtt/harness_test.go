@@ -10,77 +10,18 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/testkit/clock"
 )
 
 // fakeClock runs the server's session timers when a test says time has
 // passed, and only then: sequences of connects, drops and expiries are
 // then deterministic and take no real time.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Duration
-	timers []*fakeTimer
-	// late is how many of the next stops come too late: Stop reports
-	// false and the timer fires at the next advance, as a real timer does
-	// whose function has started and waits for a lock the stopper holds.
-	late int
-}
+type fakeClock struct{ clock.Fake }
 
-type fakeTimer struct {
-	clock *fakeClock
-	at    time.Duration
-	f     func()
-	done  bool // fired or stopped
-}
+func (c *fakeClock) afterFunc(d time.Duration, f func()) timerHandle { return c.AfterFunc(d, f) }
 
-func (c *fakeClock) afterFunc(d time.Duration, f func()) timerHandle {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{clock: c, at: c.now + d, f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.clock.mu.Lock()
-	defer t.clock.mu.Unlock()
-	if t.done {
-		return false
-	}
-	if t.clock.late > 0 {
-		t.clock.late--
-		t.at = t.clock.now
-		return false
-	}
-	t.done = true
-	return true
-}
-
-// advance moves the clock by d and fires every timer due, all at once on
-// goroutines of their own as time.AfterFunc would, and waits for them.
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now += d
-	var due []*fakeTimer
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.done:
-		case t.at <= c.now:
-			t.done = true
-			due = append(due, t)
-		default:
-			kept = append(kept, t)
-		}
-	}
-	clear(c.timers[len(kept):])
-	c.timers = kept
-	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, t := range due {
-		wg.Go(t.f)
-	}
-	wg.Wait()
-}
+func (c *fakeClock) advance(d time.Duration) { c.Advance(d) }
 
 // pipeClient is a client on one end of a net.Pipe whose other end the
 // server serves: raw packets, no library between the test and the broker.

@@ -164,9 +164,7 @@ func (q *sequence) run(ops []byte) {
 		case 6:
 			q.advance([...]time.Duration{time.Second, seqShortDelay + 500*time.Millisecond, seqMaxExpiry}[int(b)%3])
 		case 7:
-			q.clock.mu.Lock()
-			q.clock.late = int(b) % 3
-			q.clock.mu.Unlock()
+			q.clock.StopLate(int(b) % 3)
 		}
 		q.check(fmt.Sprintf("after operation %d (%d %d %d)", i/3, op%8, a, b))
 		if q.t.Failed() {

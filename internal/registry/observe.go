@@ -1,0 +1,84 @@
+package registry
+
+import "reflect"
+
+// Observer hears of every connection the registry lists, of every
+// protocol, once when it is added and once when it is removed (webhooks).
+// It is called on the transport's goroutine, possibly under the
+// transport's locks: it must not block.
+type Observer interface {
+	Connected(Info)
+	Disconnected(Info)
+}
+
+// Observe sets the observer; call it before any connection is added.
+func (r *Registry) Observe(o Observer) {
+	if r != nil {
+		r.observer = o
+	}
+}
+
+func (r *Registry) connected(e *entry) {
+	if r.observer != nil {
+		r.observer.Connected(e.info())
+	}
+}
+
+func (r *Registry) disconnected(e *entry) {
+	if r.observer != nil {
+		r.observer.Disconnected(e.identify())
+	}
+}
+
+// identify is e without what its queue says (filters, depth, drops),
+// which takes the queue's locks.
+func (e *entry) identify() Info {
+	return Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
+		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
+}
+
+// Wrapper is a Queue standing for a subscription it wraps (MQTT's
+// session queue wraps the session's hub subscription), so that the
+// connection is found by that subscription.
+type Wrapper interface {
+	Unwrap() any
+}
+
+// queueKey is what finds e by its subscription: the subscription its
+// queue wraps, or the queue; nil when it has none that a map can key.
+func (e *entry) queueKey() any {
+	var k any = e.Queue
+	if w, ok := e.Queue.(Wrapper); ok {
+		k = w.Unwrap()
+	}
+	if k == nil || !reflect.TypeOf(k).Comparable() {
+		return nil
+	}
+	return k
+}
+
+func (r *Registry) indexLocked(e *entry) {
+	if k := e.queueKey(); k != nil {
+		r.byQueue[k] = e
+	}
+}
+
+func (r *Registry) unindexLocked(e *entry) {
+	if k := e.queueKey(); k != nil && r.byQueue[k] == e {
+		delete(r.byQueue, k)
+	}
+}
+
+// ByQueue returns the connection whose queue is q (or wraps q), without
+// its queue's state: the caller may hold the queue's locks.
+func (r *Registry) ByQueue(q any) (Info, bool) {
+	if r == nil || q == nil || !reflect.TypeOf(q).Comparable() {
+		return Info{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.byQueue[q]; e != nil {
+		return e.identify(), true
+	}
+	return Info{}, false
+}
