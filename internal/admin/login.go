@@ -130,13 +130,17 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 	var id *auth.Identity
 	var err error
 	if req.Token != "" {
-		id, err = s.policy.Token(req.Token, "")
+		id, err = s.policy.Login(r.Context(), auth.Credentials{Protocol: "dashboard", Remote: r.RemoteAddr, Token: req.Token})
 	} else {
-		id, err = s.policy.Password(r.RemoteAddr, req.User, req.Password, "")
+		id, err = s.policy.Login(r.Context(), auth.Credentials{Protocol: "dashboard", Remote: r.RemoteAddr,
+			User: req.User, Password: req.Password})
 	}
 	switch {
 	case errors.Is(err, limit.ErrTooManyFailures):
 		httpx.WriteError(w, http.StatusTooManyRequests, "too_many_failures", err.Error())
+		return
+	case errors.Is(err, auth.ErrUnavailable):
+		httpx.WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	case err != nil:
 		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())

@@ -20,9 +20,11 @@ type Identity struct {
 	User     string
 	ClientID string
 	Roles    []string
-	// Token rights from a JWT's claims, in addition to the ACL's.
-	TokenPublish, TokenSubscribe []string
-	Anonymous                    bool
+	// Rights the credentials carry (a JWT's claims, the HTTP service's
+	// answer), in addition to the ACL's; deny wins.
+	Publish, Subscribe         []string
+	DenyPublish, DenySubscribe []string
+	Anonymous                  bool
 	// Expires is when the JWT that proved the identity expires (zero for
 	// other credentials): nothing derived from it may last longer.
 	Expires time.Time

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -43,17 +44,17 @@ func testPolicy(t testing.TB) *Policy {
 func TestDecisions(t *testing.T) {
 	t.Parallel()
 	p := testPolicy(t)
-	alice, err := p.Password("127.0.0.1:1", "alice", "pw", "dev1")
+	alice, err := password(p, "127.0.0.1:1", "alice", "pw", "dev1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Password("127.0.0.1:1", "alice", "bad", ""); err != ErrBadCredentials {
+	if _, err := password(p, "127.0.0.1:1", "alice", "bad", ""); err != ErrBadCredentials {
 		t.Fatal(err)
 	}
 	if _, err := p.Anonymous(""); err != ErrNoCredentials {
 		t.Fatal("anonymous accepted although credentials are required")
 	}
-	root, _ := p.Password("127.0.0.1:1", "root", "pw", "")
+	root, _ := password(p, "127.0.0.1:1", "root", "pw", "")
 	cases := []struct {
 		got, want bool
 		what      string
@@ -104,7 +105,7 @@ func TestTokens(t *testing.T) {
 	key := []byte("s3cret-s3cret-s3cret")
 	good := sign(jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Hour).Unix(),
 		"streamhub": map[string]any{"publish": []string{"carol/#"}, "subscribe": []string{"feed/+"}}}, jwt.SigningMethodHS256, key)
-	id, err := p.Token(good, "")
+	id, err := token(p, good, "")
 	if err != nil || id.User != "carol" || !p.CanPublish(id, "carol/x") || !p.CanRead(id, "feed/a") || p.CanRead(id, "feed/a/b") {
 		t.Fatalf("token rights: %+v %v", id, err)
 	}
@@ -116,7 +117,7 @@ func TestTokens(t *testing.T) {
 		"none alg":  sign(jwt.MapClaims{"sub": "c", "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
 		"not a jwt": "abc.def.ghi",
 	} {
-		if _, err := p.Token(tok, ""); err == nil {
+		if _, err := token(p, tok, ""); err == nil {
 			t.Errorf("%s token accepted", name)
 		}
 	}
@@ -150,10 +151,10 @@ func FuzzCredentials(f *testing.F) {
 	f.Add("alice:$2a$04$abcdefghijklmnopqrstuuJ9.3s3rsGy1TXpBtX8MaSr8bvYmXx6u:admin", "a.b.c")
 	f.Add("::", "eyJhbGciOiJIUzI1NiJ9.e30.x")
 	f.Add("name", "")
-	f.Fuzz(func(t *testing.T, line, token string) {
+	f.Fuzz(func(t *testing.T, line, tok string) {
 		parseUserLine(line)
-		p.Token(token, "")
-		p.Password("127.0.0.1:1", "alice", token, "")
+		token(p, tok, "")
+		password(p, "127.0.0.1:1", "alice", tok, "")
 	})
 }
 
@@ -180,7 +181,7 @@ func TestAsymmetricTokensAndJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
-		if id, err := p.Token(tok, ""); err != nil || id.User != "dev" {
+		if id, err := token(p, tok, ""); err != nil || id.User != "dev" {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -204,12 +205,12 @@ func TestAsymmetricTokensAndJWKS(t *testing.T) {
 		return s
 	}
 	for name, tok := range map[string]string{"JWKS RSA": kidToken(jwt.SigningMethodRS256, "r1", rsaKey), "JWKS EC": kidToken(jwt.SigningMethodES256, "e1", ecKey)} {
-		if _, err := p.Token(tok, ""); err != nil {
+		if _, err := token(p, tok, ""); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	if _, err := p.Token(kidToken(jwt.SigningMethodRS256, "r1", other), ""); err == nil {
+	if _, err := token(p, kidToken(jwt.SigningMethodRS256, "r1", other), ""); err == nil {
 		t.Error("token signed by another key accepted")
 	}
 }
@@ -238,14 +239,14 @@ func TestUnknownUserCostsABcrypt(t *testing.T) {
 	}
 	for _, name := range []string{"alice", "nobody", ""} {
 		costs = costs[:0]
-		if _, err := p.Password("127.0.0.1:1", name, "wrong", ""); err != ErrBadCredentials {
+		if _, err := password(p, "127.0.0.1:1", name, "wrong", ""); err != ErrBadCredentials {
 			t.Errorf("Password(%q, wrong) = %v, want ErrBadCredentials", name, err)
 		}
 		if len(costs) != 1 || costs[0] != cost {
 			t.Errorf("Password(%q, wrong) ran bcrypt at costs %v, want one comparison at cost %d", name, costs, cost)
 		}
 	}
-	if _, err := p.Password("127.0.0.1:1", "alice", "pw", ""); err != nil {
+	if _, err := password(p, "127.0.0.1:1", "alice", "pw", ""); err != nil {
 		t.Errorf("alice with the right password: %v", err)
 	}
 }
@@ -270,20 +271,29 @@ func TestFailedPasswordsLimitedPerAddress(t *testing.T) {
 		return compare(hash, password)
 	}
 	for i := range failures {
-		if _, err := p.Password("192.0.2.7:4000", "alice", "wrong", ""); err != ErrBadCredentials {
+		if _, err := password(p, "192.0.2.7:4000", "alice", "wrong", ""); err != ErrBadCredentials {
 			t.Fatalf("wrong password %d: %v, want ErrBadCredentials", i+1, err)
 		}
 	}
 	before := compared
 	for _, pw := range []string{"wrong", "pw"} {
-		if _, err := p.Password("192.0.2.7:4001", "alice", pw, ""); !errors.Is(err, limit.ErrTooManyFailures) {
+		if _, err := password(p, "192.0.2.7:4001", "alice", pw, ""); !errors.Is(err, limit.ErrTooManyFailures) {
 			t.Errorf("password %q after %d failures: %v, want ErrTooManyFailures", pw, failures, err)
 		}
 	}
 	if compared != before {
 		t.Errorf("bcrypt ran %d times for a refused address", compared-before)
 	}
-	if _, err := p.Password("192.0.2.8:4000", "alice", "pw", ""); err != nil {
+	if _, err := password(p, "192.0.2.8:4000", "alice", "pw", ""); err != nil {
 		t.Errorf("another address with the right password: %v", err)
 	}
+}
+
+// password and token log in as a client without a protocol would.
+func password(p *Policy, remote, user, pw, clientID string) (*Identity, error) {
+	return p.Login(context.Background(), Credentials{Remote: remote, User: user, Password: pw, ClientID: clientID})
+}
+
+func token(p *Policy, tok, clientID string) (*Identity, error) {
+	return p.Login(context.Background(), Credentials{Token: tok, ClientID: clientID})
 }

@@ -43,6 +43,11 @@ type Config struct {
 	// more every FailureInterval. 0: no limit.
 	Failures        int
 	FailureInterval time.Duration
+	// HTTP asks an HTTP service about the logins the users file and the
+	// JWT keys do not decide (HTTP.URL empty: none).
+	HTTP HTTPConfig
+	// Observer is told how the HTTP service answers (nil: nobody).
+	Observer Observer
 }
 
 // Policy authenticates and authorises. A nil *Policy allows everything:
@@ -62,11 +67,13 @@ type Policy struct {
 	// many addresses cannot take every core from the rest of the server.
 	failures *limit.Failures
 	hashing  chan struct{}
+	// callback holds the HTTP service's answers (nil: no service).
+	callback *answers
 }
 
 // New loads a policy; with nothing required and no rules it returns nil (open).
 func New(cfg Config) (*Policy, error) {
-	if !cfg.Required && len(cfg.Rules) == 0 && cfg.Users == "" && cfg.JWT == (JWTConfig{}) {
+	if !cfg.Required && len(cfg.Rules) == 0 && cfg.Users == "" && cfg.JWT == (JWTConfig{}) && cfg.HTTP.URL == "" {
 		return nil, nil
 	}
 	p := &Policy{cfg: cfg, users: map[string]user{}, compareHash: bcrypt.CompareHashAndPassword,
@@ -89,6 +96,11 @@ func New(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	p.keys = k
+	if cfg.HTTP.URL != "" {
+		if p.callback, err = newAnswers(cfg.HTTP, cfg.Observer); err != nil {
+			return nil, err
+		}
+	}
 	for _, r := range cfg.Rules {
 		for _, f := range append(append(append(append([]string{}, r.Publish...), r.Subscribe...), r.DenyPublish...), r.DenySubscribe...) {
 			if err := topic.ValidateFilter(strings.NewReplacer("%u", "u", "%c", "c").Replace(f)); err != nil {
@@ -105,53 +117,102 @@ func (p *Policy) Open() bool { return p == nil }
 // LooksLikeJWT reports whether s has a JWT's three dot-separated parts.
 func LooksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 && len(s) > 20 }
 
-// Password authenticates a user name and password sent from remote (the
-// client's address); a JWT in the password is verified as a token instead
-// (MQTT clients can carry one only there). An address that sent too many
-// wrong passwords lately is refused with limit.ErrTooManyFailures without
-// a check, whatever it sends.
-func (p *Policy) Password(remote, name, password, clientID string) (*Identity, error) {
+// Credentials are what a client presented to log in, and where.
+type Credentials struct {
+	// Protocol names the door: mqtt, http, ws, webrtc, whip, whep, hls,
+	// tcp, rtmp, rtsp or dashboard (the HTTP service is told it).
+	Protocol string
+	Remote   string // the client's address, host:port
+	User     string
+	Password string
+	Token    string // a bearer token: a JWT, or anything the HTTP service knows
+	ClientID string
+}
+
+// Login authenticates c, in this order: a password that is a JWT is taken
+// as the token (MQTT clients can carry one only there); a token is verified
+// with the JWT keys; a user name the users file lists is checked there; the
+// rest (names the users file does not list, tokens the keys do not verify)
+// go to the HTTP service when there is one, and are refused otherwise. An
+// address that sent too many wrong passwords lately is refused with
+// limit.ErrTooManyFailures without a check, whatever it sends.
+func (p *Policy) Login(ctx context.Context, c Credentials) (*Identity, error) {
+	if c.Token == "" && LooksLikeJWT(c.Password) {
+		c.Token, c.User, c.Password = c.Password, "", ""
+	}
 	if p == nil {
-		return &Identity{User: name, ClientID: clientID, Anonymous: name == ""}, nil
+		if c.Token != "" {
+			return &Identity{ClientID: c.ClientID, Anonymous: true}, nil
+		}
+		return &Identity{User: c.User, ClientID: c.ClientID, Anonymous: c.User == ""}, nil
 	}
-	if LooksLikeJWT(password) {
-		return p.Token(password, clientID)
+	if c.Token != "" {
+		return p.tokenLogin(ctx, c)
 	}
-	if p.failures.Blocked(remote) {
+	return p.passwordLogin(ctx, c)
+}
+
+func (p *Policy) passwordLogin(ctx context.Context, c Credentials) (*Identity, error) {
+	if p.failures.Blocked(c.Remote) {
 		return nil, limit.ErrTooManyFailures
 	}
-	u, ok := p.users[name]
+	u, ok := p.users[c.User]
+	if !ok && p.callback != nil {
+		return p.ask(ctx, c, ErrBadCredentials)
+	}
 	hash := u.hash
 	if !ok {
 		hash = p.dummyHash
 	}
 	p.hashing <- struct{}{}
 	defer func() { <-p.hashing }()
-	if p.failures.Blocked(remote) { // checks from the address that ran meanwhile failed
+	if p.failures.Blocked(c.Remote) { // checks from the address that ran meanwhile failed
 		return nil, limit.ErrTooManyFailures
 	}
-	if err := p.compareHash(hash, []byte(password)); !ok || err != nil {
-		p.failures.Fail(remote)
+	if err := p.compareHash(hash, []byte(c.Password)); !ok || err != nil {
+		p.failures.Fail(c.Remote)
 		return nil, ErrBadCredentials
 	}
-	return &Identity{User: name, ClientID: clientID, Roles: u.roles}, nil
+	return &Identity{User: c.User, ClientID: c.ClientID, Roles: u.roles}, nil
 }
 
-// Token authenticates a JWT.
-func (p *Policy) Token(token, clientID string) (*Identity, error) {
-	if p == nil {
-		return &Identity{ClientID: clientID, Anonymous: true}, nil
-	}
-	c, err := p.keys.verify(token)
+func (p *Policy) tokenLogin(ctx context.Context, c Credentials) (*Identity, error) {
+	claims, err := p.keys.verify(c.Token)
 	if err != nil {
+		if p.callback != nil {
+			return p.ask(ctx, c, ErrBadToken)
+		}
 		return nil, err
 	}
-	id := &Identity{User: c.Subject, ClientID: clientID, Roles: c.Roles,
-		TokenPublish: c.Streamhub.Publish, TokenSubscribe: c.Streamhub.Subscribe}
-	if c.ExpiresAt != nil { // required by the parser
-		id.Expires = c.ExpiresAt.Time
+	id := &Identity{User: claims.Subject, ClientID: c.ClientID, Roles: claims.Roles,
+		Publish: claims.Streamhub.Publish, Subscribe: claims.Streamhub.Subscribe}
+	if claims.ExpiresAt != nil { // required by the parser
+		id.Expires = claims.ExpiresAt.Time
 	}
 	return id, nil
+}
+
+// ask lets the HTTP service decide; denied is the error of its deny. A
+// deny of a password counts as a wrong one. When the service fails, the
+// login is refused with ErrUnavailable or, when the service fails open,
+// let in as anonymous: the name it sent is unproven, and must not bring the
+// rights the ACL gives that name (or "*").
+func (p *Policy) ask(ctx context.Context, c Credentials, denied error) (*Identity, error) {
+	v, err := p.callback.decide(ctx, c)
+	switch {
+	case err != nil && p.cfg.HTTP.FailOpen:
+		return &Identity{ClientID: c.ClientID, Anonymous: true}, nil
+	case err != nil: // the observer was told why; clients are not told where the service is
+		return nil, ErrUnavailable
+	case !v.allow:
+		if c.Token == "" {
+			p.failures.Fail(c.Remote)
+		}
+		return nil, denied
+	}
+	id := v.id
+	id.ClientID = c.ClientID
+	return &id, nil
 }
 
 // Certificate is the identity of a client that presented a verified TLS
@@ -234,11 +295,9 @@ func (p *Policy) grants(id *Identity, publish bool) (allow, deny []string) {
 		}
 	}
 	if publish {
-		allow = append(allow, id.TokenPublish...)
-	} else {
-		allow = append(allow, id.TokenSubscribe...)
+		return append(allow, id.Publish...), append(deny, id.DenyPublish...)
 	}
-	return allow, deny
+	return append(allow, id.Subscribe...), append(deny, id.DenySubscribe...)
 }
 
 func isSys(s string) bool { return strings.HasPrefix(s, "$SYS") }

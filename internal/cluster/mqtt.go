@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/sessions"
 	"streamhub/internal/core/store"
 	"streamhub/internal/core/topic"
 )
@@ -73,9 +75,11 @@ func (m *MQTT) Node() string { return m.b.cfg.Node }
 // character.
 func token(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
-// LoadSession returns the record of session key and its revision; nil and
-// 0 when there is none.
-func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, error) {
+var _ sessions.Store = (*MQTT)(nil)
+
+// Load implements sessions.Store: the record of session key and its
+// revision; nil and 0 when there is none.
+func (m *MQTT) Load(ctx context.Context, key string) ([]byte, uint64, error) {
 	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
 		return nil, 0, err
 	}
@@ -93,16 +97,16 @@ func (m *MQTT) LoadSession(ctx context.Context, key string) ([]byte, uint64, err
 	return e.Value(), e.Revision(), nil
 }
 
-// SaveSession writes rec if the record is still at revision rev (0: there
-// is none), and returns the new revision; ok is false when it moved on
-// (another node wrote it since).
-func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint64) (uint64, bool, error) {
+// Save implements sessions.Store: Create for revision 0, else Update at
+// that revision; sessions.ErrConflict when the record moved on (another
+// node wrote it since).
+func (m *MQTT) Save(ctx context.Context, key string, rec []byte, rev uint64) (uint64, error) {
 	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
-		return 0, false, err
+		return 0, err
 	}
 	kv, err := m.bucketNow(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	var next uint64
 	if rev == 0 {
@@ -110,29 +114,70 @@ func (m *MQTT) SaveSession(ctx context.Context, key string, rec []byte, rev uint
 	} else {
 		next, err = kv.Update(ctx, token(key), rec, rev)
 	}
-	if err == nil {
-		return next, true, nil
+	switch {
+	case err == nil:
+		return next, nil
+	case revisionConflict(err):
+		return 0, sessions.ErrConflict
 	}
-	if revisionConflict(err) {
-		return 0, false, nil
-	}
-	return 0, false, fmt.Errorf("cluster: save session: %w", err)
+	return 0, fmt.Errorf("cluster: save session: %w", err)
 }
 
-// DeleteSession deletes the record if it is still at revision rev.
-func (m *MQTT) DeleteSession(ctx context.Context, key string, rev uint64) error {
+// Delete implements sessions.Store. The bucket keeps a delete marker,
+// whose revision a later Create moves past.
+func (m *MQTT) Delete(ctx context.Context, key string, rev uint64) error {
 	if err := m.CheckKey(key); err != nil { // nothing too long reaches NATS
 		return err
+	}
+	if rev == 0 {
+		if _, cur, err := m.Load(ctx, key); err != nil || cur != 0 {
+			return cmp.Or(err, sessions.ErrConflict)
+		}
+		return nil
 	}
 	kv, err := m.bucketNow(ctx)
 	if err != nil {
 		return err
 	}
 	err = kv.Delete(ctx, token(key), jetstream.LastRevision(rev))
-	if err != nil && !revisionConflict(err) {
-		return fmt.Errorf("cluster: delete session: %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case revisionConflict(err):
+		return sessions.ErrConflict
 	}
-	return nil
+	return fmt.Errorf("cluster: delete session: %w", err)
+}
+
+// List implements sessions.Store: every record in the bucket, for a node
+// taking up the sessions it held when it starts.
+func (m *MQTT) List(ctx context.Context) ([]sessions.Entry, error) {
+	kv, err := m.bucketNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A watcher's first updates are the bucket's records as they stand,
+	// then nil.
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list sessions: %w", err)
+	}
+	defer w.Stop() //nolint:errcheck // only stops the watcher
+	var out []sessions.Entry
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: list sessions: %w", ctx.Err())
+		}
+		if e == nil {
+			return out, nil
+		}
+		if raw, err := base64.RawURLEncoding.DecodeString(e.Key()); err == nil { // else not a record of ours
+			out = append(out, sessions.Entry{Key: string(raw), Record: e.Value(), Revision: e.Revision()})
+		}
+	}
 }
 
 // revisionConflict reports a compare-and-set that found another revision.

@@ -20,54 +20,6 @@ func mqttOf(t *testing.T, b *cluster.JetStream) *cluster.MQTT {
 	return m
 }
 
-// TestMQTTSessionRecordsCompareAndSet: a record is created once, written
-// only by who read its last revision, deleted only at that revision, and
-// created again after; keys with any client id characters stay apart.
-func TestMQTTSessionRecordsCompareAndSet(t *testing.T) {
-	t.Parallel()
-	nats := testkit.StartNATS(t)
-	_, b := node(t, nats.ClientURL(), "a")
-	m := mqttOf(t, b)
-	ctx := context.Background()
-	key := "\x00alice\x00dev ice.1/*>"
-
-	rev, ok, err := m.SaveSession(ctx, key, []byte("one"), 0)
-	if err != nil || !ok {
-		t.Fatalf("create: %v %v", ok, err)
-	}
-	if _, ok, _ := m.SaveSession(ctx, key, []byte("again"), 0); ok {
-		t.Fatal("created twice")
-	}
-	next, ok, err := m.SaveSession(ctx, key, []byte("two"), rev)
-	if err != nil || !ok {
-		t.Fatalf("update at the last revision: %v %v", ok, err)
-	}
-	if _, ok, _ := m.SaveSession(ctx, key, []byte("stale"), rev); ok {
-		t.Fatal("an update at an old revision was written")
-	}
-	if got, r, _ := m.LoadSession(ctx, key); string(got) != "two" || r != next {
-		t.Fatalf("load: %q at %d, want \"two\" at %d", got, r, next)
-	}
-	if got, _, _ := m.LoadSession(ctx, "\x00alice\x00dev ice.1/*"); got != nil {
-		t.Fatalf("another key read %q", got)
-	}
-	if err := m.DeleteSession(ctx, key, rev); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _ := m.LoadSession(ctx, key); got == nil {
-		t.Fatal("deleted at an old revision")
-	}
-	if err := m.DeleteSession(ctx, key, next); err != nil {
-		t.Fatal(err)
-	}
-	if got, r, _ := m.LoadSession(ctx, key); got != nil || r != 0 {
-		t.Fatalf("after delete: %q at %d", got, r)
-	}
-	if _, ok, err := m.SaveSession(ctx, key, []byte("new"), 0); err != nil || !ok {
-		t.Fatalf("create after delete: %v %v", ok, err)
-	}
-}
-
 // TestMQTTHandover: the holder's handler runs before the asker returns;
 // asking a node that is not there fails at once, not after the wait.
 func TestMQTTHandover(t *testing.T) {
@@ -158,13 +110,13 @@ func TestMQTTAcrossNATSServers(t *testing.T) {
 	_, b := nodeWith(t, cc("b", 2))
 	ma, mb := mqttOf(t, a), mqttOf(t, b)
 	ctx := context.Background()
-	rev, ok, err := ma.SaveSession(ctx, "dev", []byte("record"), 0)
-	if err != nil || !ok {
-		t.Fatalf("save through server 0: %v %v", ok, err)
+	rev, err := ma.Save(ctx, "dev", []byte("record"), 0)
+	if err != nil {
+		t.Fatalf("save through server 0: %v", err)
 	}
 	// A new bucket's interest crosses the NATS routes on its own time too.
 	testkit.Eventually(t, 10*time.Second, "the record through server 2", func() bool {
-		got, r, err := mb.LoadSession(ctx, "dev")
+		got, r, err := mb.Load(ctx, "dev")
 		return err == nil && string(got) == "record" && r == rev
 	})
 	handed := make(chan string, 1)

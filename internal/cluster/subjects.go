@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 
+	"streamhub/internal/core/sessions"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/quote"
 )
@@ -58,10 +59,13 @@ const nodeRoom = 256
 // not fit a NATS protocol line: the longer of a KV read's subject
 // ("$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>") and a handover's.
 func (m *MQTT) CheckKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty session key", sessions.ErrInvalidKey)
+	}
 	bucket := m.bucket
 	room := max(len("$JS.API.DIRECT.GET.KV_"+bucket+".$KV."+bucket+"."), len(m.handoverSubject("", ""))+nodeRoom)
 	if n := room + len(token(key)); n > maxSubject {
-		return fmt.Errorf("session key of %d bytes: %w", len(key), subjectTooLong(n))
+		return fmt.Errorf("%w: session key of %d bytes: %w", sessions.ErrInvalidKey, len(key), subjectTooLong(n))
 	}
 	return nil
 }

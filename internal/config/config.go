@@ -93,6 +93,29 @@ type Auth struct {
 	// 0: no limit.
 	Failures        int           `koanf:"failures"`
 	Failureinterval time.Duration `koanf:"failureinterval"`
+	// HTTP asks an HTTP service about the logins the users file and the
+	// JWT keys do not decide (docs/SECURITY.md, "Login over HTTP").
+	HTTP AuthHTTP `koanf:"http"`
+}
+
+// AuthHTTP is the login service: each login's credentials are POSTed to
+// URL as JSON, and the answer says allow or deny, with roles and filters.
+type AuthHTTP struct {
+	URL     string        `koanf:"url"`     // empty: no service
+	Timeout time.Duration `koanf:"timeout"` // for one call, connection included
+	// Cache and Denycache are how long an allow and a deny answer are
+	// reused for the same credentials (0: asked every time); Cachesize
+	// bounds how many answers are kept.
+	Cache     time.Duration `koanf:"cache"`
+	Denycache time.Duration `koanf:"denycache"`
+	Cachesize int           `koanf:"cachesize"`
+	// Fail is what a login gets when the service is down, slow or answers
+	// nonsense: "closed" refuses it (MQTT 0x88, HTTP 503); "open" lets it
+	// in as anonymous (the name it sent is unproven).
+	Fail    string   `koanf:"fail"`
+	Headers []string `koanf:"headers"` // "Name: value" lines sent with every call
+	Bearer  string   `koanf:"bearer"`  // sent as Authorization: Bearer
+	CA      string   `koanf:"ca"`      // PEM CA file for an https URL's certificate
 }
 
 // JWT lists the keys tokens may be signed with.
@@ -113,10 +136,15 @@ type ACL struct {
 	Denysubscribe []string `koanf:"denysubscribe"`
 }
 
-// Policy builds the security policy (nil when everything is open).
-func (c Config) Policy() (*auth.Policy, error) {
+// Policy builds the security policy (nil when everything is open); obs is
+// told how the auth.http service answers.
+func (c Config) Policy(obs auth.Observer) (*auth.Policy, error) {
+	h := c.Auth.HTTP
 	cfg := auth.Config{Required: c.Auth.Required, Users: c.Auth.Users, Failures: c.Auth.Failures, FailureInterval: c.Auth.Failureinterval,
-		JWT: auth.JWTConfig{Secret: c.Auth.JWT.Secret, RSAKey: c.Auth.JWT.Rsakey, ECKey: c.Auth.JWT.Eckey, JWKS: c.Auth.JWT.Jwks}}
+		JWT: auth.JWTConfig{Secret: c.Auth.JWT.Secret, RSAKey: c.Auth.JWT.Rsakey, ECKey: c.Auth.JWT.Eckey, JWKS: c.Auth.JWT.Jwks},
+		HTTP: auth.HTTPConfig{URL: h.URL, Timeout: h.Timeout, Cache: h.Cache, DenyCache: h.Denycache, CacheSize: h.Cachesize,
+			FailOpen: h.Fail == "open", Headers: h.Headers, Bearer: h.Bearer, CA: h.CA},
+		Observer: obs}
 	for _, a := range c.Auth.ACL {
 		cfg.Rules = append(cfg.Rules, auth.Rule{Who: a.Who, Publish: a.Publish, Subscribe: a.Subscribe,
 			DenyPublish: a.Denypublish, DenySubscribe: a.Denysubscribe})
@@ -334,8 +362,9 @@ func Defaults() Config {
 		CORS:     CORS{Origins: []string{"*"}},
 		Shutdown: 10 * time.Second,
 		Admin:    Admin{Stats: time.Second},
-		Auth:     Auth{Failures: 10, Failureinterval: 6 * time.Second},
-		Cluster:  Cluster{Prefix: "streamhub"},
+		Auth: Auth{Failures: 10, Failureinterval: 6 * time.Second,
+			HTTP: AuthHTTP{Timeout: 2 * time.Second, Cache: time.Minute, Denycache: 10 * time.Second, Cachesize: 10_000, Fail: "closed"}},
+		Cluster: Cluster{Prefix: "streamhub"},
 	}
 }
 
@@ -421,6 +450,7 @@ func (c Config) Validate() error {
 	if c.Auth.Failures < 0 || c.Auth.Failures > 0 && c.Auth.Failureinterval <= 0 {
 		errs = append(errs, invalid("auth.failures", "auth.failures must not be negative, and needs a positive auth.failureinterval"))
 	}
+	errs = append(errs, c.Auth.HTTP.validate()...)
 	if c.Retained.Messages < 0 || c.Retained.Bytes < 0 || c.Retained.Usermessages < 0 || c.Retained.Userbytes < 0 {
 		errs = append(errs, invalid("retained.messages", "retained.messages, bytes, usermessages and userbytes must not be negative"))
 	}

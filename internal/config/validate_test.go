@@ -57,6 +57,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"data", func(c *Config) { c.Data = ""; c.Durable.Streams = []DurableStream{{Filter: "a/#"}} }},
 		{"durable.streams", func(c *Config) { c.Durable.Streams = []DurableStream{{Filter: "a/#/b"}} }},
 		{"tcp.networks", func(c *Config) { c.TCP.Networks = []string{"10.0.0.0"} }},
+		{"auth.http.url", func(c *Config) { c.Auth.HTTP.URL = "ftp://auth.example" }},
+		{"auth.http.timeout", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Timeout = "http://auth.example", 0 }},
+		{"auth.http.cache", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Denycache = "http://auth.example", -1 }},
+		{"auth.http.fail", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Fail = "http://auth.example", "ajar" }},
+		{"auth.http.headers", func(c *Config) { c.Auth.HTTP.URL, c.Auth.HTTP.Headers = "http://auth.example", []string{"X-Key"} }},
 		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "a b", URL: "ftp://x", Events: []string{"connect"}}} }},
 		{"webhooks", func(c *Config) { c.Webhooks = []Webhook{{Name: "p", URL: "http://x", Events: []string{"publish"}}} }},
 		{"webhooks", func(c *Config) {

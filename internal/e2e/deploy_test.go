@@ -57,7 +57,7 @@ func TestDeployKitMetricsExist(t *testing.T) {
 	}
 
 	recv := testkit.NewHookReceiver(t, "")
-	single := testkit.Start(t, func(c *config.Config) {
+	single := testkit.StartOn(t, testkit.Pebble, func(c *config.Config) {
 		c.Durable.Streams = []config.DurableStream{{Filter: "d/#"}}
 		c.TCP.Outdial = []string{fmt.Sprintf("127.0.0.1:%d=d/#", testkit.FreePort(t))}
 		c.Webhooks = []config.Webhook{{Name: "kit", URL: recv.URL, Events: []string{webhook.Connect}}}

@@ -56,7 +56,7 @@ func TestWebhooksFromClients(t *testing.T) {
 	sub, pub := mosquittoTool(t, "mosquitto_sub"), mosquittoTool(t, "mosquitto_pub")
 	recv := testkit.NewHookReceiver(t, hookSecret)
 	recv.Set(testkit.HookOK)
-	s := testkit.Start(t, withHook(recv.URL, webhook.Connect, webhook.Subscribe, webhook.Disconnect, webhook.Publish))
+	s := testkit.StartOn(t, testkit.Pebble, withHook(recv.URL, webhook.Connect, webhook.Subscribe, webhook.Disconnect, webhook.Publish))
 	port := mqttPort(s)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()

@@ -27,6 +27,8 @@ type Metrics struct {
 	dial        *prometheus.GaugeVec
 	// mediaSkipped counts frames slow media readers skipped (media.go).
 	mediaSkipped *prometheus.CounterVec
+	// authCallback counts the auth.http service's calls (auth.go).
+	authCallback *authCallback
 }
 
 // New registers streamhub's metrics, with gauges read from h's stats.
@@ -54,6 +56,7 @@ func New(stats func() hub.Stats) *Metrics {
 		m.slow.WithLabelValues(t)
 	}
 	m.mediaSkipped = newMediaSkipped(m.reg)
+	m.authCallback = newAuthCallback(m.reg)
 	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow, m.dial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(hub.Stats) float64) {

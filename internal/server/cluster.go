@@ -8,6 +8,7 @@ import (
 
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
+	"streamhub/internal/core/store"
 	"streamhub/internal/quote"
 	"streamhub/internal/transport/mqtt"
 )
@@ -52,15 +53,21 @@ func available(c *cluster.JetStream) func() bool {
 	return c.Connected
 }
 
-// mqttCluster is what MQTT shares with the other nodes: nil on a single
-// node (a nil interface, not a nil pointer).
-func mqttCluster(c *cluster.JetStream) (mqtt.Cluster, error) {
+// mqttSessions is where MQTT keeps its session records and how its
+// sessions and $share groups reach other nodes: on a cluster the
+// engine's key-value bucket, handovers and queue groups; on a node alone
+// the data directory's records (without one, MQTT keeps them in memory)
+// and nothing to reach.
+func mqttSessions(c *cluster.JetStream, st *store.Store) (mqtt.Config, error) {
 	if c == nil {
-		return nil, nil
+		if st == nil {
+			return mqtt.Config{}, nil
+		}
+		return mqtt.Config{Sessions: st.Sessions()}, nil
 	}
 	m, err := c.MQTT(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return mqtt.Config{}, fmt.Errorf("server: %w", err)
 	}
-	return m, nil
+	return mqtt.Config{Sessions: m, Nodes: m, Sharing: m}, nil
 }

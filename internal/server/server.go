@@ -101,7 +101,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New()}
 	var h *hub.Hub
 	var err error
-	if s.policy, err = cfg.Policy(); err != nil {
+	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
+	if s.policy, err = cfg.Policy(s.callbackObserver()); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
@@ -113,7 +114,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
 		networks = append(networks, ipn)
 	}
-	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
 	if cfg.Data != "" {
 		var streams []store.Stream
 		for _, d := range cfg.StoreStreams() {
@@ -177,7 +177,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	mqttShared, err := mqttCluster(s.cluster)
+	mqttShared, err := mqttSessions(s.cluster, s.store)
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -192,8 +192,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ConnectMax: cfg.MQTT.Connectmax, PacketTimeout: cfg.MQTT.Packettimeout, Partial: s.partial,
 		TopicAliasMax: uint16(cfg.MQTT.Aliasmax), SessionExpiryMax: cfg.MQTT.Sessionexpiry,
 		Queue:       hub.QueueLimits{Messages: cfg.MQTT.Queue, Bytes: cfg.MQTT.Queuebytes, Overflow: hub.DropOldest},
-		Sessions:    sessionStore(s.store, mqttShared),
-		Cluster:     mqttShared,
+		Sessions:    mqttShared.Sessions,
+		Nodes:       mqttShared.Nodes,
+		Sharing:     mqttShared.Sharing,
 		Policy:      s.policy,
 		Conns:       conns,
 		Rate:        pubRate,
@@ -362,15 +363,6 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
 		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
-}
-
-// sessionStore is the store as MQTT's session store, or nil without one
-// and on a cluster (which keeps the sessions).
-func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
-	if st == nil || shared != nil {
-		return nil
-	}
-	return st
 }
 
 // abort closes what New and Start built before one of them failed, so

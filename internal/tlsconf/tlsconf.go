@@ -85,18 +85,27 @@ func Config(certFile, keyFile, clientCA string, log *slog.Logger) (*tls.Config, 
 	}
 	cfg := &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}
 	if clientCA != "" {
-		pem, err := os.ReadFile(clientCA)
+		pool, err := CAPool(clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("tls: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: client CA %s holds no certificate", clientCA)
+			return nil, fmt.Errorf("tls: client %w", err)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// CAPool reads the PEM certificates of a CA file.
+func CAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA %s holds no certificate", file)
+	}
+	return pool, nil
 }
 
 // PeerUser returns the common name of a verified client certificate.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -47,7 +48,7 @@ func TestCloseWaitsForReads(t *testing.T) {
 	if _, err := s.Retained(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Retained after Close: %v, want ErrClosed", err)
 	}
-	if err := s.SaveSession("c", []byte("x")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("SaveSession after Close: %v, want ErrClosed", err)
+	if _, err := s.Sessions().Save(context.Background(), "c", []byte("x"), 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("saving a session after Close: %v, want ErrClosed", err)
 	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // keyQueue prefixes the records of named FIFO queues (outgoing webhooks):
-// Q NAME 0x00 SEQ → record. It sits beside the keys listed in store.go.
-const keyQueue = 'Q'
+// w NAME 0x00 SEQ → record. It sits beside the keys listed in store.go.
+const keyQueue = 'w'
 
 // QueueItem is one record of a named queue.
 type QueueItem struct {

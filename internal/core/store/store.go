@@ -48,7 +48,9 @@ const (
 	keyIndex    = 's' // s FILTER 0x00 SEQ → size, time: per-stream order for retention
 	keyDeleted  = 'd' // d FILTER → highest sequence removed by retention
 	keyRetained = 't' // t TOPIC → record
-	keySession  = 'q' // q CLIENT-ID → MQTT session record
+	keySession  = 'q' // q KEY → MQTT session record (sessions.go)
+	// keySessionRev 'Q' and keySessionSeq 'v' are in sessions.go, keyQueue
+	// 'w' in queue.go; TestKeyPrefixesDistinct holds them apart.
 )
 
 // Store is safe for concurrent use.
@@ -66,6 +68,9 @@ type Store struct {
 	// still running while the server shuts down.
 	open   sync.RWMutex
 	closed bool
+
+	// sessionMu makes each compare-and-set of a session record one step.
+	sessionMu sync.Mutex
 
 	mu       sync.Mutex
 	batch    *pebble.Batch
@@ -524,51 +529,6 @@ func (s *Store) enforce(st *streamState, now time.Time) error {
 	s.mu.Unlock()
 	s.log.Debug("retention", "stream", st.Filter, "removed", removed, "bytes", removedBytes)
 	return nil
-}
-
-// SaveSession stores an MQTT session record, synced.
-func (s *Store) SaveSession(id string, rec []byte) error {
-	release, err := s.use()
-	if err != nil {
-		return err
-	}
-	defer release()
-	if err := s.db.Set(append([]byte{keySession}, id...), rec, pebble.Sync); err != nil {
-		return fmt.Errorf("store: save session: %w", err)
-	}
-	return nil
-}
-
-// DeleteSession removes an MQTT session record.
-func (s *Store) DeleteSession(id string) error {
-	release, err := s.use()
-	if err != nil {
-		return err
-	}
-	defer release()
-	if err := s.db.Delete(append([]byte{keySession}, id...), pebble.Sync); err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
-	}
-	return nil
-}
-
-// Sessions returns every stored MQTT session record by client id.
-func (s *Store) Sessions() (map[string][]byte, error) {
-	release, err := s.use()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keySession}, UpperBound: []byte{keySession + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	out := map[string][]byte{}
-	for it.First(); it.Valid(); it.Next() {
-		out[string(it.Key()[1:])] = append([]byte(nil), it.Value()...)
-	}
-	return out, nil
 }
 
 // Stats describes one stream.

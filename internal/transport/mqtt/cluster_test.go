@@ -15,25 +15,33 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/sessions"
 	"streamhub/internal/testkit/poll"
 )
 
-// fakeCluster keeps session records with revisions in memory and carries
+// fakeCluster keeps session records in one memory store and carries
 // handovers to the servers of the nodes that serve them; a node marked
 // unreachable answers none (as one that hangs or is cut off).
 type fakeCluster struct {
+	*sessions.Memory
 	mu          sync.Mutex
-	recs        map[string][]byte
-	revs        map[string]uint64
-	rev         uint64
 	handlers    map[string]func(string)
 	unreachable map[string]bool
-	readFails   bool // every LoadSession fails (NATS slow or gone)
+	readFails   bool // every Load fails (NATS slow or gone)
 }
 
 func newFakeCluster() *fakeCluster {
-	return &fakeCluster{recs: map[string][]byte{}, revs: map[string]uint64{}, handlers: map[string]func(string){},
-		unreachable: map[string]bool{}}
+	return &fakeCluster{Memory: sessions.NewMemory(), handlers: map[string]func(string){}, unreachable: map[string]bool{}}
+}
+
+func (fc *fakeCluster) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	fc.mu.Lock()
+	fails := fc.readFails
+	fc.mu.Unlock()
+	if fails {
+		return nil, 0, errors.New("timeout")
+	}
+	return fc.Memory.Load(ctx, key)
 }
 
 // clusterNode is one node's view of a fakeCluster.
@@ -42,40 +50,13 @@ type clusterNode struct {
 	node string
 }
 
-var _ Cluster = clusterNode{}
+var (
+	_ Nodes          = clusterNode{}
+	_ Sharing        = clusterNode{}
+	_ sessions.Store = clusterNode{}
+)
 
 func (n clusterNode) Node() string { return n.node }
-
-func (n clusterNode) LoadSession(_ context.Context, key string) ([]byte, uint64, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.readFails {
-		return nil, 0, errors.New("timeout")
-	}
-	return n.recs[key], n.revs[key], nil
-}
-
-func (n clusterNode) SaveSession(_ context.Context, key string, rec []byte, rev uint64) (uint64, bool, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.revs[key] != rev || (rev == 0) != (n.recs[key] == nil) {
-		return 0, false, nil
-	}
-	n.rev++
-	n.recs[key], n.revs[key] = rec, n.rev
-	return n.rev, true, nil
-}
-
-func (n clusterNode) DeleteSession(_ context.Context, key string, rev uint64) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.revs[key] == rev {
-		n.rev++
-		delete(n.recs, key)
-		n.revs[key] = n.rev // as JetStream's delete marker
-	}
-	return nil
-}
 
 func (n clusterNode) Handover(_ context.Context, node, key string) error {
 	n.mu.Lock()
@@ -99,17 +80,25 @@ func (n clusterNode) Share(string, string, func(*message.Message)) (func(), erro
 	return func() {}, nil
 }
 
-func (clusterNode) CheckKey(string) error           { return nil }
 func (clusterNode) CheckShare(string, string) error { return nil }
 
 func (n clusterNode) holder(key string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var rec sessionRecord
-	if b := n.recs[key]; b == nil || json.Unmarshal(b, &rec) != nil {
+	if b, _, _ := n.Memory.Load(context.Background(), key); b == nil || json.Unmarshal(b, &rec) != nil {
 		return ""
 	}
 	return rec.Holder
+}
+
+// quietHub is an in-memory hub that logs nothing, until the test ends.
+func quietHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
 }
 
 // clusterServer is an MQTT server of node on hub h (nodes share one hub
@@ -118,7 +107,8 @@ func (n clusterNode) holder(key string) string {
 func clusterServer(t *testing.T, h *hub.Hub, fc *fakeCluster, node string) (*Server, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{}
-	s := New(h, Config{SessionExpiryMax: time.Hour, Cluster: clusterNode{fc, node}},
+	n := clusterNode{fc, node}
+	s := New(h, Config{SessionExpiryMax: time.Hour, Sessions: n, Nodes: n, Sharing: n},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 	s.afterFunc = clock.afterFunc
 	if err := s.Start(); err != nil {
@@ -152,11 +142,7 @@ func dropWithDelayedWill(t *testing.T, s *Server, clientID string) {
 func TestClusterResumeElsewhereCancelsDelayedWill(t *testing.T) {
 	for _, reachable := range []bool{true, false} {
 		t.Run(map[bool]string{true: "handed over", false: "holder unreachable"}[reachable], func(t *testing.T) {
-			h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(h.Close)
+			h := quietHub(t)
 			wills := h.NewSubscription("test", hub.QueueLimits{Messages: 100})
 			if _, err := wills.Subscribe([]string{"will/#"}, hub.StartFrom{}); err != nil {
 				t.Fatal(err)
@@ -215,7 +201,7 @@ func FuzzSessionRecord(f *testing.F) {
 		s := New(h, Config{SessionExpiryMax: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 		s.afterFunc = (&fakeClock{}).afterFunc
 		key := sessionKey(rec.Owner, rec.Client)
-		if s.restoreSession(key, &rec, epoch) {
+		if s.restoreSession(key, &rec, 0, epoch) {
 			if ss := s.session(key); ss != nil && (ss.id != key || ss.clientID != rec.Client) {
 				t.Fatalf("restored %q as %q/%q", key, ss.id, ss.clientID)
 			}
@@ -257,11 +243,7 @@ func TestQueueFeedDropsOldest(t *testing.T) {
 // be read at CONNECT, the session this node holds is resumed, not taken
 // for a stale copy and dropped.
 func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := quietHub(t)
 	fc := newFakeCluster()
 	a, _ := clusterServer(t, h, fc, "a")
 	dropWithDelayedWill(t, a, "dev")
@@ -272,5 +254,36 @@ func TestClusterUnreadableRecordKeepsLocalSession(t *testing.T) {
 	c.send(t, connectPacket(5, "dev", "", "", false, 60, "", 0))
 	if ack := c.await(t, packets.Connack, 0); !ack.SessionPresent {
 		t.Fatal("the node's own session was dropped when the cluster could not be read")
+	}
+}
+
+// TestNodeTakesUpItsRecordsAtStart: a node that starts takes up the
+// sessions whose records name it, as a node alone takes up its data
+// directory's, deletes those of no use (a connection that ended with the
+// node), and leaves other nodes' records alone.
+func TestNodeTakesUpItsRecordsAtStart(t *testing.T) {
+	h := quietHub(t)
+	fc := newFakeCluster()
+	a, _ := clusterServer(t, h, fc, "a")
+	b, _ := clusterServer(t, h, fc, "b")
+	dropWithDelayedWill(t, a, "persistent")
+	dropWithDelayedWill(t, b, "elsewhere")
+	clean := dialPipe(t, a, 5, func(string, string) {})
+	clean.send(t, connectPacket(5, "clean", "", "", true, 0, "", 0))
+	clean.await(t, packets.Connack, 0)
+	if got := (clusterNode{fc, "a"}).holder("clean"); got != "a" {
+		t.Fatalf("a connected session's record names %q, want a", got)
+	}
+	a.Close() // the connected session's record stays, as after a kill
+
+	again, _ := clusterServer(t, h, fc, "a")
+	if again.session("persistent") == nil {
+		t.Fatal("the node's persistent session was not taken up")
+	}
+	if again.session("elsewhere") != nil || (clusterNode{fc, "b"}).holder("elsewhere") != "b" {
+		t.Fatal("another node's session was taken up or its record touched")
+	}
+	if rec, _, _ := fc.Memory.Load(context.Background(), "clean"); rec != nil || again.session("clean") != nil {
+		t.Fatalf("the record of a session that ended with its connection stayed: %s", rec)
 	}
 }

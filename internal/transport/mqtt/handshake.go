@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -57,10 +58,11 @@ func (c *conn) handshake() bool {
 	switch {
 	case certUser != "" && !cp.PasswordFlag:
 		who = p.Certificate(certUser, id)
-	case cp.PasswordFlag:
-		who, aerr = p.Password(c.nc.RemoteAddr().String(), string(cp.Username), string(cp.Password), id)
-	case cp.UsernameFlag:
-		who, aerr = p.Password(c.nc.RemoteAddr().String(), string(cp.Username), "", id)
+	case cp.PasswordFlag || cp.UsernameFlag:
+		// The read deadline set above does not bound an HTTP callback:
+		// the policy's own timeout does.
+		who, aerr = p.Login(context.Background(), auth.Credentials{Protocol: "mqtt", Remote: c.nc.RemoteAddr().String(),
+			User: string(cp.Username), Password: string(cp.Password), ClientID: id})
 	default:
 		who, aerr = p.Anonymous(id)
 	}
@@ -71,6 +73,8 @@ func (c *conn) handshake() bool {
 			code = packets.ErrNotAuthorized
 		case errors.Is(aerr, limit.ErrTooManyFailures):
 			code = packets.Code{Code: packets.ErrConnectionRateExceeded.Code, Reason: aerr.Error()}
+		case errors.Is(aerr, auth.ErrUnavailable):
+			code = packets.ErrServerUnavailable // 3.1.1: 0x03
 		}
 		c.refuse(pk, code)
 		return false

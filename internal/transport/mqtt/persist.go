@@ -1,20 +1,15 @@
 package mqtt
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/sessions"
 )
-
-// SessionStore keeps persistent sessions across restarts; the store
-// package implements it.
-type SessionStore interface {
-	SaveSession(id string, rec []byte) error
-	DeleteSession(id string) error
-	Sessions() (map[string][]byte, error)
-}
 
 // sessionRecord is what survives a restart: the subscriptions, the expiry,
 // and the cursor up to which the session has everything. After a restart
@@ -34,7 +29,8 @@ type sessionRecord struct {
 	Shared       map[string]subRec `json:"shared,omitempty"`
 	// Restricted: messages are checked against the owner's read rights.
 	Restricted bool `json:"restricted,omitempty"`
-	// Holder is the cluster node that holds the session (cluster.go).
+	// Holder is the node that holds the session (nodes.go); none on a
+	// node alone.
 	Holder string `json:"holder,omitempty"`
 }
 
@@ -76,32 +72,33 @@ func (ss *session) cursorLocked() uint64 {
 	return c
 }
 
-// persist saves the session if it outlives its connection; sessions that
-// end with their connection are not stored (on a cluster they are, while
-// connected: the record tells the other nodes which node holds them).
+// storeTimeout bounds each exchange with the session store (the
+// cluster's bucket: a NATS round trip).
+const storeTimeout = 5 * time.Second
+
+// persist saves the session's record if the session outlives its
+// connection; a session that ends with its connection has a record only
+// while connected, and only where other nodes look for it (Nodes.Node).
+// Each save is a compare-and-set on the revision this copy last wrote or
+// read, so that a copy another node (or a newer copy here) took over
+// writes nothing.
 func (ss *session) persist() {
-	st, cl := ss.srv.cfg.Sessions, ss.srv.cfg.Cluster
-	if (st == nil && cl == nil) || ss.srv.stopped.Load() {
+	if ss.srv.stopped.Load() {
 		return
 	}
-	if cl != nil {
-		ss.saveMu.Lock() // the revision each save compares with
-		defer ss.saveMu.Unlock()
-		if ss.lost {
-			return
-		}
+	ss.saveMu.Lock()
+	defer ss.saveMu.Unlock()
+	if ss.lost {
+		return
 	}
 	ss.mu.Lock()
-	if ss.ended || (ss.expiry == 0 && (cl == nil || ss.conn == nil)) {
+	if ss.ended || (ss.expiry == 0 && (ss.conn == nil || !ss.srv.announce)) {
 		ss.mu.Unlock()
 		return
 	}
 	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry,
 		Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
-		Shared: map[string]subRec{}, Restricted: ss.restricted}
-	if cl != nil {
-		rec.Holder = cl.Node()
-	}
+		Shared: map[string]subRec{}, Restricted: ss.restricted, Holder: ss.srv.nodes.Node()}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
@@ -114,27 +111,62 @@ func (ss *session) persist() {
 	ss.saved = rec.Cursor
 	ss.mu.Unlock()
 	b, _ := json.Marshal(rec)
-	if cl != nil {
-		ss.saveShared(cl, b)
-		return
-	}
-	if err := st.SaveSession(ss.id, b); err != nil {
-		ss.srv.log.Error("saving MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
+	ss.save(b)
+}
+
+// save writes the record b of ss, compared with the revision last seen;
+// when another revision is there it reads it: if this copy still holds
+// the session (its own earlier write, or a deletion) it writes again,
+// else another node (or a newer copy here) holds the session and this
+// copy stays unsaved. The caller holds ss.saveMu.
+func (ss *session) save(b []byte) {
+	s := ss.srv
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	defer cancel()
+	for range 3 {
+		next, err := s.cfg.Sessions.Save(ctx, ss.id, b, ss.rev)
+		if err == nil {
+			ss.rev = next
+			return
+		}
+		if !errors.Is(err, sessions.ErrConflict) {
+			s.log.Error("saving MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
+			return
+		}
+		cur, rev, err := s.loadRecord(ctx, ss.id)
+		if err != nil {
+			return
+		}
+		if cur != nil && cur.Holder != s.nodes.Node() {
+			s.log.Debug("MQTT session held by another node: not saved", "client", ss.clientID, "holder", cur.Holder)
+			return
+		}
+		if s.session(ss.id) != ss {
+			return // a newer copy here holds the record
+		}
+		ss.rev = rev
 	}
 }
 
+// forget deletes the session's record if nobody wrote it since.
 func (ss *session) forget() {
-	if ss.srv.closing.Load() {
+	s := ss.srv
+	if s.closing.Load() {
 		return
 	}
-	if cl := ss.srv.cfg.Cluster; cl != nil {
-		ss.forgetShared(cl)
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	defer cancel()
+	ss.saveMu.Lock()
+	defer ss.saveMu.Unlock()
+	if ss.lost {
 		return
 	}
-	if st := ss.srv.cfg.Sessions; st != nil {
-		if err := st.DeleteSession(ss.id); err != nil {
-			ss.srv.log.Error("deleting MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
-		}
+	ss.forgotten = true
+	if ss.rev == 0 {
+		return
+	}
+	if err := s.cfg.Sessions.Delete(ctx, ss.id, ss.rev); err != nil && !errors.Is(err, sessions.ErrConflict) {
+		s.log.Error("deleting MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
 	}
 }
 
@@ -148,29 +180,38 @@ func (rec *sessionRecord) left() time.Duration {
 	return left
 }
 
-// restoreSessions recreates the stored sessions, disconnected, each
-// resuming after its cursor and expiring on its old schedule.
+// restoreSessions recreates the sessions whose records name this node,
+// disconnected, each resuming after its cursor and expiring on its old
+// schedule; the records of no use (expired, of another epoch) are
+// deleted, those of other nodes left to them.
 func (s *Server) restoreSessions(epoch string) {
-	recs, err := s.cfg.Sessions.Sessions()
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	defer cancel()
+	entries, err := s.cfg.Sessions.List(ctx)
 	if err != nil {
 		s.log.Error("loading MQTT sessions", "err", err)
 		return
 	}
-	for id, b := range recs {
+	for _, e := range entries {
 		var rec sessionRecord
-		if json.Unmarshal(b, &rec) != nil || !s.restoreSession(id, &rec, epoch) {
-			s.cfg.Sessions.DeleteSession(id)
+		bad := json.Unmarshal(e.Record, &rec) != nil
+		if !bad && rec.Holder != s.nodes.Node() {
+			continue
+		}
+		if bad || !s.restoreSession(e.Key, &rec, e.Revision, epoch) {
+			_ = s.cfg.Sessions.Delete(ctx, e.Key, e.Revision) // a conflict: written since, not this node's to delete
 		}
 	}
-	if len(recs) > 0 {
+	if len(entries) > 0 {
 		s.log.Info("restored MQTT sessions", "sessions", len(s.sessions))
 	}
 }
 
 // restoreSession recreates a stored session, disconnected, resuming after
-// its cursor and expiring on its old schedule; false if the record is of
-// no use (expired, of another epoch, under another name).
-func (s *Server) restoreSession(id string, rec *sessionRecord, epoch string) bool {
+// its cursor and expiring on its old schedule, from its record at
+// revision rev; false if the record is of no use (expired, of another
+// epoch, under another name).
+func (s *Server) restoreSession(id string, rec *sessionRecord, rev uint64, epoch string) bool {
 	if rec.Client == "" && rec.Owner == "" {
 		rec.Client = id // stored before sessions had owners
 	}
@@ -181,6 +222,7 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, epoch string) boo
 	}
 	ss := s.newSession(id)
 	ss.owner, ss.clientID = rec.Owner, rec.Client
+	ss.rev = rev // not shared yet: no saveMu
 	if p := s.cfg.Policy; rec.Restricted && !p.Open() {
 		// Before the filters, so that the replay is checked too.
 		ss.restricted = true

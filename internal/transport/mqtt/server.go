@@ -22,6 +22,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/core/sessions"
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
@@ -84,12 +85,15 @@ type Config struct {
 	SysInterval  time.Duration
 	WriteTimeout time.Duration
 	Version      string
-	// Sessions, when set, keeps persistent sessions across restarts.
-	Sessions SessionStore
-	// Cluster, when set, shares sessions, takeovers and shared
-	// subscriptions with the other nodes (cluster.go); Sessions is then
-	// not used.
-	Cluster Cluster
+	// Sessions keeps the session records (persist.go): the data
+	// directory's, or a cluster's bucket shared by its nodes; nil keeps
+	// them in memory, for the life of the process.
+	Sessions sessions.Store
+	// Nodes hands sessions over between the nodes of a cluster (nodes.go;
+	// nil: a node alone), Sharing spreads $share groups over them
+	// (groups.go; nil: this node's hub alone).
+	Nodes   Nodes
+	Sharing Sharing
 	// Policy authenticates CONNECT and authorises publishes and
 	// subscriptions (nil: open).
 	Policy *auth.Policy
@@ -138,6 +142,11 @@ type Server struct {
 	closing  atomic.Bool // Close has begun: sessions no longer expire
 	stopped  atomic.Bool // Close is done: the session store may be gone
 
+	// nodes is Config.Nodes, or alone; announce: records name this node,
+	// and cover connected sessions too (Nodes.Node).
+	nodes    Nodes
+	announce bool
+	feeds    groupSource // opens the $share groups' feeds
 	// stopHandovers ends the answers to other nodes' handover requests.
 	stopHandovers func()
 
@@ -177,24 +186,31 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 	if cfg.ForeignClientID == "" {
 		cfg.ForeignClientID = ForeignSeparate
 	}
-	return &Server{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter, sessions: map[string]*session{},
+	if cfg.Sessions == nil {
+		cfg.Sessions = sessions.NewMemory()
+	}
+	nodes := cfg.Nodes
+	if nodes == nil {
+		nodes = alone{}
+	}
+	s := &Server{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter, sessions: map[string]*session{},
 		clientIDs: map[string]int{}, groups: map[string]*sharedGroup{}, conns: map[*conn]struct{}{},
-		addrs: map[string]net.Addr{}, ctx: ctx, cancel: cancel, started: time.Now(), afterFunc: realAfterFunc}
+		addrs: map[string]net.Addr{}, ctx: ctx, cancel: cancel, started: time.Now(), afterFunc: realAfterFunc,
+		nodes: nodes, announce: nodes.Node() != ""}
+	s.feeds = s.groupSource()
+	return s
 }
 
 // Start opens the TCP and TLS listeners and the $SYS publisher.
 func (s *Server) Start() error {
-	if s.cfg.Cluster != nil {
-		// Before the listeners: another node may ask for a session at once.
-		stop, err := s.cfg.Cluster.ServeHandovers(s.serveHandover)
-		if err != nil {
-			return fmt.Errorf("mqtt: %w", err)
-		}
-		s.stopHandovers = stop
-	} else if s.cfg.Sessions != nil {
-		// Before the listeners: a client must find its stored session.
-		s.restoreSessions(s.hub.Epoch())
+	// Before the listeners: a client must find its stored session, and
+	// another node may ask for a session at once.
+	s.restoreSessions(s.hub.Epoch())
+	stop, err := s.nodes.ServeHandovers(s.serveHandover)
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
 	}
+	s.stopHandovers = stop
 	if s.cfg.Addr != "" {
 		ln, err := net.Listen("tcp", s.cfg.Addr)
 		if err != nil {
@@ -217,10 +233,8 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go s.publishSys()
 	}
-	if s.cfg.Sessions != nil || s.cfg.Cluster != nil {
-		s.wg.Add(1)
-		go s.persistLoop()
-	}
+	s.wg.Add(1)
+	go s.persistLoop()
 	return nil
 }
 

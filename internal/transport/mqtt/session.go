@@ -121,12 +121,15 @@ type session struct {
 	epoch     string
 	delivered uint64
 	saved     string
-	// saveMu orders a cluster node's saves of the record, and guards rev,
-	// the record's revision in the cluster's bucket as this node last
-	// wrote or read it (cluster.go). Taken before mu.
+	// saveMu orders the saves of the session's record, and guards rev,
+	// the record's revision in the session store as this copy last wrote
+	// or read it (persist.go). Taken before mu.
 	saveMu sync.Mutex
 	rev    uint64
 	lost   bool // another node holds the session: this copy saves nothing
+	// forgotten: the session ended while held here and its record was
+	// deleted; a delayed will due meanwhile is still this node's.
+	forgotten bool
 }
 
 func (s *Server) newSession(id string) *session {
@@ -341,7 +344,7 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 		if group == "" || ss.srv.hub.ValidateFilter(filter) != nil {
 			return packets.ErrTopicFilterInvalid.Code
 		}
-		if cl := ss.srv.cfg.Cluster; cl != nil && cl.CheckShare(f.Filter, filter) != nil {
+		if ss.srv.feeds.check(f.Filter, filter) != nil {
 			return packets.ErrTopicFilterInvalid.Code
 		}
 		ss.mu.Lock()

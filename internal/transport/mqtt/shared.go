@@ -10,7 +10,8 @@ import (
 
 // sharedGroup is one $share/GROUP/FILTER: a single feed (a hub
 // subscription; on a cluster, a NATS queue subscription shared with the
-// other nodes' members, cluster.go) whose messages each go to one member. Distribution is round-robin over the
+// other nodes' members: groups.go) whose messages each go to one member.
+// Distribution is round-robin over the
 // members that are connected and not backed up; a QoS 1/2 message in flight
 // to a member that disconnects comes back and goes to another member.
 type sharedGroup struct {
@@ -54,7 +55,7 @@ func (s *Server) joinGroup(name, filter, key string, ss *session, opts subOpts) 
 // is a NATS round trip, and registers the group, or returns the one
 // another join registered meanwhile (nil if the feed failed).
 func (s *Server) newGroup(key, filter string) *sharedGroup {
-	feed, err := s.openFeed(key, filter)
+	feed, err := s.feeds.open(key, filter)
 	if err != nil {
 		s.log.Warn("shared subscription not opened", "transport", "mqtt", "filter", key, "err", err)
 		return nil

@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -72,10 +73,11 @@ func (s *Server) identity(remote string, q url.Values) (*auth.Identity, error) {
 		return nil, nil
 	}
 	if token := q.Get("token"); token != "" {
-		return s.cfg.Policy.Token(token, "")
+		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtmp", Remote: remote, Token: token})
 	}
 	if user := q.Get("user"); user != "" {
-		return s.cfg.Policy.Password(remote, user, q.Get("pass"), "")
+		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtmp", Remote: remote,
+			User: user, Password: q.Get("pass")})
 	}
 	return s.cfg.Policy.Anonymous("")
 }

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -83,10 +84,10 @@ func (s *Server) identity(remote string, req *base.Request, query string) (*auth
 		if !ok {
 			return nil, errors.New("rtsp: want Basic credentials")
 		}
-		return s.cfg.Policy.Password(remote, user, pass, "")
+		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtsp", Remote: remote, User: user, Password: pass})
 	}
 	if token := queryValue(query, "token"); token != "" {
-		return s.cfg.Policy.Token(token, "")
+		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtsp", Remote: remote, Token: token})
 	}
 	return s.cfg.Policy.Anonymous("")
 }

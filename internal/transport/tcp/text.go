@@ -128,9 +128,10 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			var who *auth.Identity
 			var err error
 			if len(cmd.Args) == 1 {
-				who, err = p.Token(cmd.Args[0], "")
+				who, err = p.Login(ctx, auth.Credentials{Protocol: "tcp", Remote: c.RemoteAddr().String(), Token: cmd.Args[0]})
 			} else {
-				who, err = p.Password(c.RemoteAddr().String(), cmd.Args[0], cmd.Args[1], "")
+				who, err = p.Login(ctx, auth.Credentials{Protocol: "tcp", Remote: c.RemoteAddr().String(),
+					User: cmd.Args[0], Password: cmd.Args[1]})
 			}
 			if err != nil {
 				reply = tcptext.AppendErr(nil, "unauthorized", err.Error())
