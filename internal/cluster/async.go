@@ -48,6 +48,12 @@ func (b *JetStream) PublishAsync(ctx context.Context, m *message.Message, done f
 		p.ack = fut
 	}
 	select {
+	case <-b.closed: // checked first: a publish after Close is not queued behind the last telling
+		done(message.Cursor{}, fmt.Errorf("cluster: closed: %w", hub.ErrUnavailable))
+		return
+	default:
+	}
+	select {
 	case b.pending <- p:
 	case <-b.closed:
 		done(message.Cursor{}, fmt.Errorf("cluster: closed: %w", hub.ErrUnavailable))
@@ -55,14 +61,24 @@ func (b *JetStream) PublishAsync(ctx context.Context, m *message.Message, done f
 }
 
 // tellPublishers runs until Close, telling each pending publish's
-// publisher in order once its outcome is known.
+// publisher in order once its outcome is known; at Close, those still
+// pending are told too (unavailable, unless acknowledged already), so
+// that every publisher hears exactly once (TestEngineConformance, "stop
+// tells every publisher").
 func (b *JetStream) tellPublishers() {
 	for {
 		select {
 		case p := <-b.pending:
 			b.tell(p)
 		case <-b.closed:
-			return
+			for {
+				select {
+				case p := <-b.pending:
+					b.tell(p)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

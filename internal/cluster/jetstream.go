@@ -1,4 +1,4 @@
-// Package cluster is the hub.Broker on NATS JetStream: several streamhub
+// Package cluster is the engine (engine.Engine) on NATS JetStream: several streamhub
 // nodes share one topic namespace through a NATS cluster (docs/CLUSTER.md).
 package cluster
 
@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"streamhub/internal/core/engine"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/store"
@@ -57,7 +58,7 @@ type JetStream struct {
 	log   *slog.Logger
 	cur   atomic.Pointer[link] // the NATS connection in use (link.go)
 	epoch string
-	// startSeq is where Run starts: the stream's end when the node
+	// startSeq is where run starts: the stream's end when the node
 	// joined, so that nothing published after Retained was read is missed.
 	startSeq uint64
 	// deliverMu orders delivery from the stream and from core NATS: taken
@@ -69,12 +70,12 @@ type JetStream struct {
 	pending   chan pendingPublish
 	closed    chan struct{}
 	closeOnce sync.Once
+	// stopRun ends the delivery Start began; runDone is closed when it has.
+	stopRun context.CancelFunc
+	runDone chan struct{}
 }
 
-var (
-	_ hub.Broker         = (*JetStream)(nil)
-	_ hub.AsyncPublisher = (*JetStream)(nil)
-)
+var _ engine.Engine = (*JetStream)(nil)
 
 // Open connects to NATS and creates (or joins) the cluster's streams.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error) {
@@ -293,12 +294,42 @@ func unavailable(what string, err error) error {
 	return fmt.Errorf("cluster: %s: %w", what, err)
 }
 
-// Run delivers every message published from the node's start on until
+// Start delivers to sink, on a goroutine of its own until Stop, every
+// message published from the node's start on (run).
+func (b *JetStream) Start(sink engine.Sink) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopRun, b.runDone = cancel, make(chan struct{})
+	go func() {
+		defer close(b.runDone)
+		if err := b.run(ctx, sink.Deliver); err != nil && ctx.Err() == nil {
+			b.log.Error("cluster: stopped delivering", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop ends the delivery Start began and waits for it.
+func (b *JetStream) Stop() {
+	if b.stopRun == nil {
+		return
+	}
+	b.stopRun()
+	<-b.runDone
+}
+
+// Stats is the last position this node delivered (the stream's and its
+// own in between) and the asynchronous publishes awaiting their
+// acknowledgement.
+func (b *JetStream) Stats() engine.Stats {
+	return engine.Stats{Position: b.current(), Pending: len(b.pending)}
+}
+
+// run delivers every message published from the node's start on until
 // ctx ends: the stream's in stream order (an ordered consumer recreates
 // itself after a reconnect, from where it stopped; a new one follows a
 // redialled link, or one that failed), and what arrives on the core NATS
 // subjects in between, as it arrives.
-func (b *JetStream) Run(ctx context.Context, deliver func(*message.Message)) error {
+func (b *JetStream) run(ctx context.Context, deliver func(*message.Message)) error {
 	stop, err := b.follow(func(nc *nats.Conn) (func(), error) {
 		sub, err := nc.Subscribe(b.cfg.Prefix+".n.>", func(msg *nats.Msg) { b.deliverNonDurable(msg.Data, deliver) })
 		if err != nil {

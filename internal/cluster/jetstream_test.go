@@ -32,7 +32,7 @@ func nodeWith(t testing.TB, cc cluster.Config, configure ...func(*hub.Config)) (
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	h, err := hub.New(cfg, log, nil, b, nil)
+	h, err := hub.New(cfg, log, nil, b)
 	if err != nil {
 		t.Fatal(err)
 	}

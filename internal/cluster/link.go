@@ -20,7 +20,7 @@ import (
 // it deems fatal ("maximum control line exceeded", "maximum payload
 // violation", an authorization error seen twice, any unknown -ERR): that
 // connection stays closed. The node then dials a new link (redial) and
-// whatever is bound to the old one follows it (follow, Run's consumer,
+// whatever is bound to the old one follows it (follow, run's consumer,
 // MQTT's bucket).
 type link struct {
 	nc       *nats.Conn

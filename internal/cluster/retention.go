@@ -64,14 +64,14 @@ func (b *JetStream) applyLimits(sc jetstream.StreamConfig) jetstream.StreamConfi
 	return sc
 }
 
-// Gap reports whether messages after position after that filters could
+// gap reports whether messages after position after that filters could
 // match are gone: the hub asks only for a resume older than its memory
 // windows, so a filter that may match a non-durable topic (never stored)
 // lost them with the windows, as on a single node's store; else
 // retention removed some if the stream's first message is past the one
-// following the cursor. It asks JetStream (I/O): the hub calls it
+// following the cursor. It asks JetStream (I/O): the hub calls Place
 // without its locks.
-func (b *JetStream) Gap(ctx context.Context, filters []string, after uint64) (bool, error) {
+func (b *JetStream) gap(ctx context.Context, filters []string, after uint64) (bool, error) {
 	if !b.durableAll(filters) {
 		return true, nil
 	}

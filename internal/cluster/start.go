@@ -6,9 +6,39 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"streamhub/internal/core/engine"
 )
 
-// SeqAtTime is the position just before the first message of the stream
+// Place answers a start older than the node's memory windows: a time
+// (seqAtTime) or a count (lastN) is found in the stream, and the start is
+// a gap if retention removed messages after it or a filter reaches
+// non-durable topics (gap). An error while telling the gap is no gap: the
+// replay that follows fails or retries on its own.
+func (b *JetStream) Place(ctx context.Context, filters []string, from engine.From, upTo uint64) (engine.Placed, error) {
+	// A filter reaching no durable topic has nothing in the stream: the
+	// windows are read from the start instead of the stream for nothing.
+	p := engine.Placed{After: from.After, Replay: b.durableAny(filters)}
+	var err error
+	switch {
+	case !from.Since.IsZero():
+		p.After, err = b.seqAtTime(ctx, filters, from.Since, upTo)
+	case from.Last > 0:
+		p.After, _, err = b.lastN(ctx, filters, from.Last, upTo)
+	}
+	if err != nil {
+		return engine.Placed{}, err
+	}
+	if p.After >= upTo {
+		return p, nil // the windows hold the rest: nothing to tell
+	}
+	if p.Gap, err = b.gap(ctx, filters, p.After); err != nil {
+		b.log.Warn("cluster: could not tell whether history is gone; no gap reported", "err", err)
+	}
+	return p, nil
+}
+
+// seqAtTime is the position just before the first message of the stream
 // at or before upTo published at or after t (upTo when there is none, or
 // filters match no durable topic): a
 // `from=TIME` start older than the node's memory windows. A consumer
@@ -17,7 +47,7 @@ import (
 // t but stored at t or later is passed over here. A start at the
 // stream's first message is 0, as on a single node's store: the resume
 // then answers a gap if retention removed any message.
-func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error) {
+func (b *JetStream) seqAtTime(ctx context.Context, filters []string, t time.Time, upTo uint64) (uint64, error) {
 	if !b.durableAny(filters) {
 		return upTo, nil // never in the stream: the windows hold all there is
 	}
@@ -63,15 +93,15 @@ func (b *JetStream) SeqAtTime(ctx context.Context, filters []string, t time.Time
 	}
 }
 
-// lastNSpan is how many stream messages LastN reads first.
+// lastNSpan is how many stream messages lastN reads first.
 const lastNSpan = 256
 
-// LastN is the position just before the n-th last message of the stream
+// lastN is the position just before the n-th last message of the stream
 // at or before upTo matching filters (a `last=N` start older than the
 // node's memory windows); when fewer match, 0 and how many did. A stream
-// is read forward only: LastN reads spans back from upTo, each twice as
+// is read forward only: lastN reads spans back from upTo, each twice as
 // long as the one after it, until n matched.
-func (b *JetStream) LastN(ctx context.Context, filters []string, n int, upTo uint64) (uint64, int, error) {
+func (b *JetStream) lastN(ctx context.Context, filters []string, n int, upTo uint64) (uint64, int, error) {
 	if !b.durableAny(filters) {
 		return upTo, 0, nil // never in the stream: the windows hold all there is
 	}

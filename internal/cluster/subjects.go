@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 
-	"streamhub/internal/core/hub"
 	"streamhub/internal/core/sessions"
 	"streamhub/internal/core/topic"
 	"streamhub/internal/quote"
@@ -23,8 +22,6 @@ const (
 	lineRoom   = 256
 	maxSubject = maxControlLine - lineRoom
 )
-
-var _ hub.NameChecker = (*JetStream)(nil)
 
 // CheckName refuses a topic name whose subject would not fit a NATS
 // protocol line. The message, retained and non-durable subjects share

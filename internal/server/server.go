@@ -22,6 +22,8 @@ import (
 	"streamhub/internal/bridge"
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
+	"streamhub/internal/core/engine"
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/store"
 	"streamhub/internal/limit"
@@ -114,7 +116,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		_, ipn, _ := net.ParseCIDR(n) // Validate checked it
 		networks = append(networks, ipn)
 	}
-	var st hub.Store
 	if cfg.Data != "" {
 		var streams []store.Stream
 		for _, d := range cfg.StoreStreams() {
@@ -127,22 +128,26 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if s.store, err = store.Open(sc, log); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		st = s.store
 	}
-	var broker hub.Broker
 	if len(cfg.Cluster.URLs) > 0 {
 		if s.cluster, err = openCluster(cfg, log); err != nil {
 			s.closeStore()
 			return nil, err
 		}
-		broker, st = s.cluster, nil // the cluster stores messages and MQTT sessions
 		c := s.cluster
 		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
 			st := c.Status()
 			return metrics.ClusterState{Connected: st.Connected, Peers: st.Peers}
 		})
 	}
-	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, broker, st); err != nil {
+	var eng engine.Engine // nil: the local engine in memory
+	switch {
+	case s.cluster != nil:
+		eng = s.cluster // the cluster stores messages and MQTT sessions
+	case s.store != nil:
+		eng = local.New(s.store, log)
+	}
+	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, eng); err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("server: %w", err)
 	}

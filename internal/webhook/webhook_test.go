@@ -44,7 +44,7 @@ type rig struct {
 func start(t *testing.T, st webhook.Store, hooks ...webhook.Hook) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 		t.Fatalf("%d events queued after the restart, want %d", q, 2*n)
 	}
 	recv.Set(testkit.HookOK)
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestWebhookPublishFilter(t *testing.T) {
 	hk := fastHook(recv.URL, webhook.Publish, webhook.MediaOnline, webhook.MediaOffline)
 	hk.Topics = []string{"a/#", "c/+"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func BenchmarkDelivery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+			h, err := hub.New(hub.Defaults(), log, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

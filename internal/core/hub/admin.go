@@ -130,25 +130,15 @@ func (h *Hub) Topics() []TopicInfo {
 	for name, st := range h.topics.byName {
 		_, retained := h.retained[name]
 		out = append(out, TopicInfo{Name: name, Messages: st.count, Rate: st.rateAt(now), Last: st.last,
-			LastSize: st.lastSize, Retained: retained, Durable: h.durable(name)})
+			LastSize: st.lastSize, Retained: retained, Durable: h.engine.Durable(name)})
 	}
 	for name, m := range h.retained {
 		if _, seen := h.topics.byName[name]; !seen {
-			out = append(out, TopicInfo{Name: name, Last: m, LastSize: len(m.Payload), Retained: true, Durable: h.durable(name)})
+			out = append(out, TopicInfo{Name: name, Last: m, LastSize: len(m.Payload), Retained: true, Durable: h.engine.Durable(name)})
 		}
 	}
 	slices.SortFunc(out, func(a, b TopicInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-// durable reports whether topic name is stored: by the embedded broker's
-// store, or by a shared broker that says (a cluster's JetStream).
-func (h *Hub) durable(name string) bool {
-	if h.store != nil {
-		return h.store.Durable(name)
-	}
-	d, ok := h.broker.(DurableReporter)
-	return ok && d.Durable(name)
 }
 
 // RetainedMessages returns every retained message, sorted by topic.

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/core/engine"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
 )
 
-// sharedLog is a second broker behind the seam, in memory: one log that
+// sharedLog is a second engine behind the seam, in memory: one log that
 // several hubs (nodes) share, with positions of its own, delivering to
 // each node through Run as JetStream's consumers would.
 type sharedLog struct {
@@ -35,6 +36,8 @@ type logNode struct {
 	// refuse replays that many times as unavailable; fail them always.
 	refuse atomic.Int32
 	fail   error
+	// stop ends the delivery Start began; stopped is closed when it has.
+	stop, stopped chan struct{}
 }
 
 func (l *sharedLog) node() *logNode {
@@ -66,18 +69,51 @@ func (n *logNode) Publish(_ context.Context, m *message.Message) (message.Cursor
 	return m.Cursor(), nil
 }
 
-func (n *logNode) Run(ctx context.Context, deliver func(*message.Message)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-n.in:
-			n.pause.Lock()
-			deliver(m)
-			n.pause.Unlock()
+// Start delivers the log's messages to sink, on a goroutine, until Stop.
+func (n *logNode) Start(sink engine.Sink) error {
+	n.stop, n.stopped = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(n.stopped)
+		for {
+			select {
+			case <-n.stop:
+				return
+			case m := <-n.in:
+				n.pause.Lock()
+				sink.Deliver(m)
+				n.pause.Unlock()
+			}
 		}
-	}
+	}()
+	return nil
 }
+
+func (n *logNode) Stop() {
+	close(n.stop)
+	<-n.stopped
+}
+
+func (n *logNode) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
+	done(n.Publish(ctx, m))
+}
+
+// Place finds a time or a count in the log; nothing is ever removed from
+// it, so no start is a gap.
+func (n *logNode) Place(ctx context.Context, filters []string, from engine.From, upTo uint64) (engine.Placed, error) {
+	p := engine.Placed{After: from.After, Replay: true}
+	switch {
+	case !from.Since.IsZero():
+		p.After, _ = n.seqAtTime(from.Since, upTo)
+	case from.Last > 0:
+		p.After = n.lastN(filters, from.Last, upTo)
+	}
+	return p, nil
+}
+
+func (*logNode) Durable(string) bool      { return true }
+func (*logNode) CheckName(string) error   { return nil }
+func (*logNode) CheckFilter(string) error { return nil }
+func (*logNode) Stats() engine.Stats      { return engine.Stats{} }
 
 func (n *logNode) Replay(_ context.Context, filters []string, after, upTo uint64, limit int) ([]*message.Message, uint64, bool, error) {
 	if n.fail != nil {
@@ -122,7 +158,7 @@ func (n *logNode) Retained(context.Context) ([]*message.Message, error) {
 	return out, nil
 }
 
-func (n *logNode) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uint64) (uint64, error) {
+func (n *logNode) seqAtTime(t time.Time, upTo uint64) (uint64, error) {
 	l := n.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -134,7 +170,7 @@ func (n *logNode) SeqAtTime(_ context.Context, _ []string, t time.Time, upTo uin
 	return upTo, nil
 }
 
-func (n *logNode) LastN(_ context.Context, filters []string, want int, upTo uint64) (uint64, int, error) {
+func (n *logNode) lastN(filters []string, want int, upTo uint64) uint64 {
 	l := n.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -142,11 +178,11 @@ func (n *logNode) LastN(_ context.Context, filters []string, want int, upTo uint
 	for i := min(upTo, uint64(len(l.msgs))); i > 0; i-- {
 		if m := l.msgs[i-1]; topic.MatchAny(filters, m.Topic) {
 			if found++; found == want {
-				return m.Seq - 1, found, nil
+				return m.Seq - 1
 			}
 		}
 	}
-	return 0, found, nil
+	return 0
 }
 
 func newNode(t *testing.T, l *sharedLog) *Hub {
@@ -156,7 +192,7 @@ func newNode(t *testing.T, l *sharedLog) *Hub {
 
 func newPausableNode(t *testing.T, l *sharedLog) (*Hub, *logNode) {
 	n := l.node()
-	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, n, nil)
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +337,7 @@ func TestLastAndTimeReachPastTheWindowsOnASharedBroker(t *testing.T) {
 	small := func() *Hub {
 		cfg := Defaults()
 		cfg.HistoryMessages = 2
-		h, err := New(cfg, slog.New(slog.DiscardHandler), nil, l.node(), nil)
+		h, err := New(cfg, slog.New(slog.DiscardHandler), nil, l.node())
 		if err != nil {
 			t.Fatal(err)
 		}

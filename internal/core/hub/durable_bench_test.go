@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/store"
@@ -26,7 +27,7 @@ func BenchmarkDurablePublish(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h, err := hub.New(hub.Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
+			h, err := hub.New(hub.Defaults(), slog.New(slog.DiscardHandler), nil, local.New(st, nil))
 			if err != nil {
 				b.Fatal(err)
 			}

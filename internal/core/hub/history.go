@@ -21,7 +21,7 @@ type history struct {
 	count   int
 	// evicted is the highest sequence evicted by a window that has since
 	// emptied and been dropped: a family without a window may have lost
-	// messages up to it (the store case starts it at the reserved sequence).
+	// messages up to it (it starts at the engine's head).
 	evicted uint64
 	// recent is the window last pushed to (of recentFamily): publishes
 	// come in runs on one family, and a string compare is cheaper than

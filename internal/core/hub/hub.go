@@ -1,22 +1,22 @@
-// Package hub is streamhub's core: it gives every message a cursor, keeps
-// retained messages and a short in-memory history, and fans each message out
-// to the bounded queues of the subscriptions whose filters match it. Every
-// transport publishes into and subscribes from one Hub.
+// Package hub is streamhub's core: it hands every message to its engine
+// (internal/core/engine), which gives it a cursor and keeps what is stored,
+// keeps retained messages and a short in-memory history, and fans each
+// message out to the bounded queues of the subscriptions whose filters
+// match it. Every transport publishes into and subscribes from one Hub.
 package hub
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/core/engine"
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/index"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/topic"
@@ -72,19 +72,18 @@ type Hub struct {
 	cfg     Config
 	log     *slog.Logger
 	observe Observer
-	broker  Broker
-	names   NameChecker // the broker's bounds on names, nil if it has none
+	engine  engine.Engine
 	epoch   string
-	// stopRun ends a shared broker's Run; runDone is closed when it returned.
-	stopRun context.CancelFunc
-	runDone chan struct{}
 	queues  budget // every subscription's live messages, together
 
-	// mu orders publishes: cursor assignment, history, retained store and
-	// enqueueing happen together, so a subscription made (or resumed) under
-	// mu sees every message exactly once, from backlog or from its queue.
+	// mu orders deliveries: the engine's positions, history, retained
+	// store and enqueueing happen together, so a subscription made (or
+	// resumed) under mu sees every message exactly once, from backlog or
+	// from its queue. An engine that numbers messages on this node (the
+	// local one) does so under mu (engine.Sink.Lock).
 	// Lock order: Hub.mu, then Subscription.mu; Hub.mu, then the store's
-	// (in memory: Stage, Gap). No store I/O under either lock but the
+	// (in memory: Stage); an engine's own delivery lock (JetStream's
+	// deliverMu), then Hub.mu. No store I/O under either lock but the
 	// rare Reserve: commits, pages and lookups run unlocked. Transports may hold
 	// their own locks when they call into a subscription (MQTT drains its
 	// queue under session.mu and the connection's writeMu: session.mu →
@@ -93,7 +92,7 @@ type Hub struct {
 	// atomics and start goroutines. docs/ARCHITECTURE.md has the whole
 	// order.
 	mu       sync.Mutex
-	seq      uint64
+	seq      uint64 // the last position delivered
 	subs     *index.Index[*Subscription]
 	retained map[string]*message.Message
 	// retainedBytes is what retained holds, as retainedSize counts it.
@@ -105,77 +104,28 @@ type Hub struct {
 	matched       []*Subscription // scratch for deliver, guarded by mu
 	topics        topicTable      // per-topic statistics for the admin API
 	walkers       *walkers        // call the NotifyAfterPublish hooks fan-outs owe (wake.go)
+	owed          wakeList        // what deliveries under sink.Lock owe, called at sink.Unlock
 
 	// onSubscribe is told of every subscribe (observe.go).
 	onSubscribe atomic.Pointer[func(*Subscription, []string)]
-
-	// With a store: messages sequenced but waiting for their commit, in
-	// order; the committer fans them out once stored.
-	store         Store
-	reserved      uint64
-	staged        []*staged
-	committing    bool // a batch taken from staged is not fanned out and acknowledged yet: later messages wait too
-	commitWake    chan struct{}
-	committerDone chan struct{}
 }
-
-// staged is a message waiting for its commit; the committer tells its
-// publisher through done (Publish) or then (PublishAsync).
-type staged struct {
-	m    *message.Message
-	done chan error
-	then func(message.Cursor, error)
-}
-
-// finish tells the publisher how its message ended.
-func (st *staged) finish(err error) {
-	switch {
-	case st.then == nil:
-		st.done <- err
-	case err != nil:
-		st.then(message.Cursor{}, err)
-	default:
-		st.then(st.m.Cursor(), nil)
-	}
-}
-
-// Store keeps durable streams and retained messages; the store package
-// implements it on disk.
-type Store interface {
-	Epoch() string
-	// Reserved is the highest sequence possibly handed out before; Reserve
-	// durably raises it, so that sequences are never reused after a crash.
-	Reserved() uint64
-	Reserve(upTo uint64) error
-	Durable(name string) bool
-	// Covered reports whether every topic a filter matches is durable.
-	Covered(filter string) bool
-	// Stage adds a message to the next Commit (durable record, retained update).
-	Stage(m *message.Message)
-	Commit() error
-	Retained() ([]*message.Message, error)
-	Replay(filters []string, after, upTo uint64, limit int) (msgs []*message.Message, last uint64, done bool, err error)
-	Gap(filters []string, after uint64) bool
-	SeqAtTime(t time.Time, upTo uint64) (uint64, error)
-	LastN(filters []string, n int, upTo uint64) (after uint64, found int, err error)
-}
-
-// reserveStep is how many sequences one durable reservation covers.
-const reserveStep = 1 << 20
 
 // replayPage is how many stored messages a catching-up subscription loads at once.
 const replayPage = 1000
 
-// New makes a hub. A nil observer discards events; a nil broker keeps
-// messages on this node (the local broker, with store if not nil: else
-// everything stays in memory). A shared broker owns storage: store must
-// then be nil.
-func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store Store) (*Hub, error) {
+// New makes a hub on eng, or on a local engine in memory when eng is
+// nil. It takes the engine's epoch, head and retained messages and starts
+// its delivery; Close stops it (the engine's store or connection stays
+// open for its opener to close).
+func New(cfg Config, log *slog.Logger, observe Observer, eng engine.Engine) (*Hub, error) {
 	if observe == nil {
 		observe = nopObserver{}
 	}
-	if broker != nil && store != nil {
-		return nil, errors.New("hub: a shared broker keeps its own store")
+	if log == nil {
+		log = slog.Default()
+	}
+	if eng == nil {
+		eng = local.New(nil, log)
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = Defaults().MaxPayload
@@ -184,8 +134,9 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 		cfg:      cfg,
 		log:      log,
 		observe:  observe,
-		broker:   broker,
-		epoch:    newEpoch(),
+		engine:   eng,
+		epoch:    eng.Epoch(),
+		seq:      eng.Head(),
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
 		live:     make(map[*Subscription]struct{}),
@@ -193,76 +144,31 @@ func New(cfg Config, log *slog.Logger, observe Observer, broker Broker, store St
 	}
 	h.queues.total = cfg.QueueTotal
 	h.history.limits = cfg
-	if store != nil {
-		h.store = store
-		h.epoch = store.Epoch()
-		h.seq = store.Reserved()
-		h.reserved = h.seq
-		h.history.evicted = h.seq // older messages are on disk or gone
-		retained, err := store.Retained()
-		if err != nil {
-			return nil, fmt.Errorf("hub: load retained messages: %w", err)
-		}
-		for _, m := range retained {
-			h.putRetainedLocked(m)
-		}
-		h.commitWake = make(chan struct{}, 1)
-		h.committerDone = make(chan struct{})
-		go h.committer()
-	}
-	if broker == nil {
-		h.broker = localBroker{h}
-		return h, nil
-	}
-	h.names, _ = broker.(NameChecker)
-	if err := h.joinBroker(broker); err != nil {
-		return nil, err
-	}
-	return h, nil
-}
-
-// joinBroker takes a shared broker's epoch and retained messages and
-// starts delivering what it carries.
-func (h *Hub) joinBroker(b Broker) error {
-	h.epoch = b.Epoch()
-	h.seq = b.Head()
-	h.history.evicted = h.seq // older messages are in the broker
-	retained, err := b.Retained(context.Background())
+	h.history.evicted = h.seq // older messages are in the engine, or gone
+	retained, err := eng.Retained(context.Background())
 	if err != nil {
-		return fmt.Errorf("hub: load retained messages from the broker: %w", err)
+		return nil, fmt.Errorf("hub: load retained messages: %w", err)
 	}
 	for _, m := range retained {
 		h.putRetainedLocked(m)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.stopRun, h.runDone = cancel, make(chan struct{})
-	go func() {
-		defer close(h.runDone)
-		if err := b.Run(ctx, h.deliverShared); err != nil && ctx.Err() == nil {
-			h.log.Error("broker stopped delivering", "err", err)
-		}
-	}()
-	return nil
-}
-
-func newEpoch() string {
-	n, err := rand.Int(rand.Reader, big.NewInt(1<<40))
-	if err != nil {
-		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := eng.Start(sink{h}); err != nil {
+		return nil, fmt.Errorf("hub: start the engine: %w", err)
 	}
-	return strconv.FormatInt(n.Int64(), 36)
+	return h, nil
 }
 
 // Epoch identifies this hub's history; cursors from another epoch are gaps.
 func (h *Hub) Epoch() string { return h.epoch }
 
-// Publish validates m, stamps it and hands it to the broker, which delivers
-// it to every node. It returns the message's cursor, the same on every node.
+// Publish validates m, stamps it and hands it to the engine, which
+// delivers it on every node. It returns the message's cursor, the same on
+// every node, once the engine holds it as its topic requires.
 func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, error) {
 	if err := h.admit(ctx, m); err != nil {
 		return message.Cursor{}, err
 	}
-	c, err := h.broker.Publish(ctx, m)
+	c, err := h.engine.Publish(ctx, m)
 	if err != nil {
 		return message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
 	}
@@ -271,9 +177,10 @@ func (h *Hub) Publish(ctx context.Context, m *message.Message) (message.Cursor, 
 
 // PublishAsync is Publish for a publisher that keeps reading while its
 // message is stored, as an MQTT connection with many QoS 1 publishes in
-// flight does: the store then commits many of them with one fsync. done
-// gets what Publish would have returned, once Publish would have returned
-// it: for a durable topic after the commit, on the committer's goroutine.
+// flight does: the local engine's store then commits many of them with
+// one fsync, JetStream acknowledges a window of them at once. done gets
+// what Publish would have returned, once Publish would have returned it:
+// for a durable topic after the store, on the engine's goroutine.
 // It runs exactly once, with no hub lock held, and for the publishes of
 // one goroutine in the order they were made; it must not block.
 func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(message.Cursor, error)) {
@@ -281,33 +188,18 @@ func (h *Hub) PublishAsync(ctx context.Context, m *message.Message, done func(me
 		done(message.Cursor{}, err)
 		return
 	}
-	if _, local := h.broker.(localBroker); local {
-		h.deliverLocalAsync(m, done)
-		return
-	}
-	tell := func(c message.Cursor, err error) {
-		if err != nil {
-			c, err = message.Cursor{}, fmt.Errorf("hub: publish %q: %w", m.Topic, err)
-		}
-		done(c, err)
-	}
-	if ab, ok := h.broker.(AsyncPublisher); ok {
-		ab.PublishAsync(ctx, m, tell)
-		return
-	}
-	tell(h.broker.Publish(ctx, m))
+	// done goes to the engine as it is, errors unwrapped: a wrapper
+	// would cost an allocation on every QoS 1 publish.
+	h.engine.PublishAsync(ctx, m, done)
 }
 
 // ValidateName checks a topic name a message may be published to: the
-// topic grammar, and what the broker can carry (a cluster's NATS subjects).
+// topic grammar, and what the engine can carry (a cluster's NATS subjects).
 func (h *Hub) ValidateName(name string) error {
 	if !topic.IsValidName(name) {
 		return topic.ValidateName(name)
 	}
-	if h.names != nil {
-		return h.names.CheckName(name)
-	}
-	return nil
+	return h.engine.CheckName(name)
 }
 
 // ValidateFilter checks a subscription filter as ValidateName checks a name.
@@ -315,10 +207,7 @@ func (h *Hub) ValidateFilter(filter string) error {
 	if err := topic.ValidateFilter(filter); err != nil {
 		return err
 	}
-	if h.names != nil {
-		return h.names.CheckFilter(filter)
-	}
-	return nil
+	return h.engine.CheckFilter(filter)
 }
 
 // admit checks m against the hub's limits and stamps its time.
@@ -340,125 +229,47 @@ func (h *Hub) admit(ctx context.Context, m *message.Message) error {
 	return nil
 }
 
-// deliverShared fans out a message a shared broker delivers with its
-// position set, in position order: another node's, or this node's own
-// coming back.
-func (h *Hub) deliverShared(m *message.Message) {
+// sink is the hub's side of the engine seam (engine.Sink): an engine
+// hands it every message, positioned, in position order.
+type sink struct{ h *Hub }
+
+// Deliver fans out a message the engine positioned: another node's, or
+// this node's own coming back.
+func (k sink) Deliver(m *message.Message) {
+	h := k.h
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return
 	}
-	h.seq = max(h.seq, m.Seq)
 	var wakes wakeList
 	h.fanoutLocked(m, &wakes)
 	h.mu.Unlock()
 	h.wake(&wakes)
 }
 
-// deliverLocal gives m its cursor on this node and fans it out: the local
-// broker's Publish.
-// A message that must be stored (durable topic, retained) is fanned out,
-// and deliverLocal returns, only once the store committed it; messages that
-// follow it wait in order, so subscribers see cursors in order.
-func (h *Hub) deliverLocal(m *message.Message) error {
-	var wakes wakeList
-	st, err := h.stageLocal(m, nil, &wakes)
+// Lock takes Hub.mu for an engine that numbers messages under it.
+func (k sink) Lock() error {
+	k.h.mu.Lock()
+	if k.h.closed {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// Unlock releases Hub.mu and wakes what DeliverLocked owed.
+func (k sink) Unlock() {
+	h := k.h
+	wakes := h.owed
+	h.owed = wakeList{}
+	h.mu.Unlock()
 	h.wake(&wakes)
-	if st == nil {
-		return err
-	}
-	return <-st.done
 }
 
-// deliverLocalAsync is deliverLocal telling then instead of returning.
-func (h *Hub) deliverLocalAsync(m *message.Message, then func(message.Cursor, error)) {
-	var wakes wakeList
-	st, err := h.stageLocal(m, then, &wakes)
-	h.wake(&wakes)
-	switch {
-	case st != nil: // the committer calls then
-	case err != nil:
-		then(message.Cursor{}, err)
-	default:
-		then(m.Cursor(), nil)
-	}
-}
-
-// stageLocal sequences m and fans it out at once if it need not be stored
-// and nothing waits for a commit before it (st is then nil, and err whether
-// it was refused); otherwise it stages m for the committer, which finishes
-// the returned st. The caller wakes what the fan-out owed (wakes) once
-// stageLocal has returned, with Hub.mu released.
-func (h *Hub) stageLocal(m *message.Message, then func(message.Cursor, error), wakes *wakeList) (st *staged, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrShutdown
-	}
-	if h.store != nil && h.seq+1 > h.reserved {
-		if err := h.store.Reserve(h.seq + reserveStep); err != nil {
-			return nil, fmt.Errorf("hub: %w", err)
-		}
-		h.reserved = h.seq + reserveStep
-	}
-	h.seq++
-	m.Seq, m.Epoch = h.seq, h.epoch
-	store := h.store != nil && (m.Retain || h.store.Durable(m.Topic))
-	if !store && len(h.staged) == 0 && !h.committing {
-		h.fanoutLocked(m, wakes)
-		return nil, nil
-	}
-	if store {
-		h.store.Stage(m)
-	}
-	st = &staged{m: m, then: then}
-	if then == nil {
-		st.done = make(chan error, 1)
-	}
-	h.staged = append(h.staged, st)
-	select { // under mu, so that Close cannot close the channel meanwhile
-	case h.commitWake <- struct{}{}:
-	default:
-	}
-	return st, nil
-}
-
-// committer commits staged messages, many per fsync, then fans them out.
-func (h *Hub) committer() {
-	defer close(h.committerDone)
-	for range h.commitWake {
-		for {
-			h.mu.Lock()
-			batch := h.staged
-			h.staged = nil
-			closed := h.closed
-			h.committing = len(batch) > 0
-			h.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			err := h.store.Commit()
-			if err != nil {
-				h.log.Error("store commit failed; publishes refused", "err", err, "messages", len(batch))
-			}
-			h.mu.Lock()
-			var wakes wakeList
-			if err == nil && !closed {
-				for _, st := range batch {
-					h.fanoutLocked(st.m, &wakes)
-				}
-			}
-			h.mu.Unlock()
-			h.wake(&wakes)
-			// committing stays set until every publisher of the batch has
-			// been told (the next round clears it), so that a later
-			// message, fanned out at once, is never acknowledged before
-			// one of these: PUBACKs go out in publish order.
-			for _, st := range batch {
-				st.finish(err)
-			}
-		}
+// DeliverLocked is Deliver under Lock; nothing once the hub is closed.
+func (k sink) DeliverLocked(m *message.Message) {
+	if !k.h.closed {
+		k.h.fanoutLocked(m, &k.h.owed)
 	}
 }
 
@@ -474,6 +285,7 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 			h.putRetainedLocked(m)
 		}
 	}
+	h.seq = max(h.seq, m.Seq)
 	h.history.push(m)
 	h.topics.record(m)
 	matched := h.matched[:0]
@@ -494,30 +306,6 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	}
 	clear(matched)
 	h.matched = matched[:0]
-}
-
-// stopCommitter commits what is staged and stops the committer; the
-// caller holds mu and has set closed.
-func (h *Hub) stopCommitter() {
-	if h.store == nil {
-		return
-	}
-	close(h.commitWake)
-	h.mu.Unlock()
-	<-h.committerDone
-	h.mu.Lock()
-}
-
-// stopBroker ends a shared broker's Run and waits for it; the caller
-// holds mu and has set closed (deliverShared then does nothing).
-func (h *Hub) stopBroker() {
-	if h.stopRun == nil {
-		return
-	}
-	h.stopRun()
-	h.mu.Unlock()
-	<-h.runDone
-	h.mu.Lock()
 }
 
 // NewSubscription makes an empty subscription; add filters with Subscribe.
@@ -591,21 +379,100 @@ func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error
 			return Start{}, err
 		}
 	}
-	if from.FromSeq == 0 && (!from.Since.IsZero() || from.Last > 0) {
-		after, err := h.position(filters, from)
-		if err != nil {
-			return Start{}, err
-		}
-		from.After = &message.Cursor{Epoch: h.epoch, Seq: after}
+	r, err := h.resumeOf(filters, from)
+	if err != nil {
+		return Start{}, err
 	}
-	brokerGap := h.brokerGap(filters, from)
+	for {
+		start, ask, err := s.register(filters, from, &r)
+		if !ask {
+			return start, err
+		}
+		// The windows lost what the resume asks for since they were
+		// looked at: the engine answers (unlocked), then try again.
+		h.placePast(filters, &r)
+	}
+}
+
+// resume is a start that replays history: from where, and what the
+// engine said of it.
+type resume struct {
+	on    bool
+	after uint64 // a position of this hub's epoch: replay after it
+	// asked is what Start.After reports: the client's cursor as given, or
+	// what a sequence, time or count resolved to.
+	asked message.Cursor
+	// foreign: a cursor of an epoch this hub does not know (another
+	// server's, or a data directory since deleted) says nothing about
+	// what the client has seen: everything still held is replayed, and
+	// the start is a gap.
+	foreign bool
+	// placed is the engine's answer for a start older than the windows;
+	// nil while it was not asked (the windows held the start).
+	placed *engine.Placed
+}
+
+// resumeOf resolves from into a resume, asking the engine (without
+// Hub.mu: it may do I/O) where the windows do not reach back far enough.
+func (h *Hub) resumeOf(filters []string, from StartFrom) (resume, error) {
+	var r resume
+	switch {
+	case from.FromSeq > 0:
+		r.after = from.FromSeq - 1
+	case !from.Since.IsZero() || from.Last > 0:
+		var err error
+		if r.after, r.placed, err = h.position(filters, from); err != nil {
+			return resume{}, err
+		}
+	case from.After != nil:
+		r.asked, r.foreign = *from.After, from.After.Epoch != h.epoch
+		if !r.foreign {
+			r.after = from.After.Seq
+		}
+		r.on = true
+		h.placePast(filters, &r)
+		return r, nil
+	default:
+		return r, nil // live, with or without retained messages
+	}
+	r.on, r.asked = true, message.Cursor{Epoch: h.epoch, Seq: r.after}
+	if r.placed == nil {
+		h.placePast(filters, &r)
+	}
+	return r, nil
+}
+
+// placePast asks the engine about r when it starts before what the
+// memory windows hold (a resume the windows hold, every long poll and
+// most SSE reconnects, costs no request). An engine that cannot answer
+// is taken to replay without a gap: its replay then fails or retries as
+// the subscription reads.
+func (h *Hub) placePast(filters []string, r *resume) {
+	h.mu.Lock()
+	evicted := h.history.evictedFor(filters)
+	h.mu.Unlock()
+	if r.after >= evicted {
+		return
+	}
+	p, err := h.engine.Place(context.Background(), filters, engine.From{After: r.after}, evicted)
+	if err != nil {
+		h.log.Warn("engine: could not tell whether history is gone; no gap reported", "err", err)
+		p = engine.Placed{After: r.after, Replay: true}
+	}
+	r.placed = &p
+}
+
+// register queues the backlog r asks for and adds the filters, under
+// Hub.mu; ask says the engine must place r first (Hub.mu released).
+func (s *Subscription) register(filters []string, from StartFrom, r *resume) (start Start, ask bool, err error) {
+	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return Start{}, ErrShutdown
+		return Start{}, false, ErrShutdown
 	}
 	if err := s.Err(); err != nil {
-		return Start{}, err
+		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
 		n := len(s.filters)
@@ -615,50 +482,40 @@ func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error
 			}
 		}
 		if n > h.cfg.MaxFilters {
-			return Start{}, fmt.Errorf("%w: limit %d", ErrTooManySubscriptions, h.cfg.MaxFilters)
+			return Start{}, false, fmt.Errorf("%w: limit %d", ErrTooManySubscriptions, h.cfg.MaxFilters)
 		}
 	}
-	start := Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
-	if from.FromSeq > 0 {
-		from.After = &message.Cursor{Epoch: h.epoch, Seq: from.FromSeq - 1}
-	}
-	if from.After != nil {
-		asked := *from.After
-		start.After = &asked
-	}
-	// A cursor of an epoch this hub does not know (another server's, or a
-	// data directory since deleted) says nothing about what the client has
-	// seen: replay everything still held, from the store as well as from
-	// the window, and say a gap, as a cursor older than what is held does.
-	foreign := from.After != nil && from.After.Epoch != h.epoch
-	if foreign {
-		from.After = &message.Cursor{Epoch: h.epoch, Seq: 0}
-	}
+	start = Start{Head: message.Cursor{Epoch: h.epoch, Seq: h.seq}}
 	var backlog []Delivery
-	evicted := h.history.evictedFor(filters)
 	switch {
-	case from.After != nil && from.After.Seq >= evicted:
-		// The memory windows hold everything after the cursor.
-		backlog, _ = h.history.after(from.After.Seq, filters)
-	case from.After != nil && (h.store != nil || h.stopRun != nil):
-		// Older than the windows: stored messages up to them (the local
-		// store's, or a shared broker's), paged in as the subscriber
-		// reads, then the windows.
-		after := from.After.Seq
-		s.catchUp(filters, after, evicted)
-		start.Gap = brokerGap || h.store != nil && (h.store.Gap(filters, after) || !h.covered(filters))
-		backlog, _ = h.history.after(evicted, filters)
-	case from.After != nil:
-		backlog, start.Gap = h.history.after(from.After.Seq, filters)
-	case from.Retained:
-		backlog = h.retainedMatching(filters)
-	}
-	start.Gap = start.Gap || foreign
-	if from.After != nil {
-		// A shared broker's node may not have delivered up to a cursor
+	case r.on:
+		asked := r.asked
+		start.After = &asked
+		evicted := h.history.evictedFor(filters)
+		switch {
+		case r.after >= evicted:
+			// The memory windows hold everything after the cursor.
+			backlog, _ = h.history.after(r.after, filters)
+		case r.placed == nil:
+			return Start{}, true, nil
+		case r.placed.Replay:
+			// Older than the windows: the engine's messages up to them,
+			// paged in as the subscriber reads, then the windows.
+			s.catchUp(filters, r.after, evicted)
+			start.Gap = r.placed.Gap
+			backlog, _ = h.history.after(evicted, filters)
+		default:
+			// The engine keeps nothing the windows lost.
+			backlog, start.Gap = h.history.after(r.after, filters)
+			start.Gap = start.Gap || r.placed.Gap
+		}
+		start.Gap = start.Gap || r.foreign
+		// A shared engine's node may not have delivered up to a cursor
 		// taken on another node yet: what it delivers late, up to the
 		// cursor, the client has seen.
-		s.floor = max(s.floor, from.After.Seq)
+		s.floor = max(s.floor, r.after)
+	case from.Retained:
+		backlog = h.retainedMatching(filters)
 	}
 	if s.readCheck != nil {
 		backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return !s.readCheck(d.Msg.Topic) })
@@ -670,68 +527,33 @@ func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error
 			h.subs.Add(f, s)
 		}
 	}
-	return start, nil
+	return start, false, nil
 }
 
-// brokerGap asks a shared broker whose retention removes messages
-// whether some a resume asks for are gone (I/O: without Hub.mu). Only a
-// resume older than the memory windows uses the answer.
-func (h *Hub) brokerGap(filters []string, from StartFrom) bool {
-	g, ok := h.broker.(GapReporter)
-	if !ok {
-		return false
-	}
-	var after uint64
-	switch {
-	case from.FromSeq > 0:
-		after = from.FromSeq - 1
-	case from.After != nil && from.After.Epoch == h.epoch:
-		after = from.After.Seq
-	default:
-		return false // no resume, or a foreign cursor (a gap anyway)
-	}
-	// A resume the memory windows hold (every long poll, most SSE
-	// reconnects) costs no request. Should the windows lose it before
-	// Subscribe takes Hub.mu, the broker still replays what it holds.
-	h.mu.Lock()
-	inWindows := after >= h.history.evictedFor(filters)
-	h.mu.Unlock()
-	if inWindows {
-		return false
-	}
-	gap, err := g.Gap(context.Background(), filters, after)
-	if err != nil {
-		h.log.Warn("broker: could not tell whether history is gone; no gap reported", "err", err)
-	}
-	return gap
-}
-
-// position turns a time or a count into the sequence to replay after,
-// looking in the memory windows (under Hub.mu) first and then in the
-// broker's stored messages (the local store's, or a cluster's stream)
-// without Hub.mu, which fan-out needs: what is stored up to the windows
-// does not change meanwhile, and whatever the windows lose meanwhile the
-// resume reads from the broker.
-func (h *Hub) position(filters []string, from StartFrom) (uint64, error) {
+// position turns a time or a count into the position to replay after,
+// looking in the memory windows (under Hub.mu) first and then asking the
+// engine (placed) without Hub.mu, which fan-out needs: what the engine
+// keeps up to the windows does not change meanwhile, and whatever the
+// windows lose meanwhile the resume reads from the engine.
+func (h *Hub) position(filters []string, from StartFrom) (uint64, *engine.Placed, error) {
 	after, found, ok, evicted := h.positionInWindows(filters, from)
-	var err error
-	switch {
-	case ok:
-		return after, nil
-	case from.Last > 0:
-		after, _, err = h.broker.LastN(context.Background(), filters, from.Last-found, evicted)
-	default:
-		after, err = h.broker.SeqAtTime(context.Background(), filters, from.Since, evicted)
+	if ok {
+		return after, nil, nil
 	}
+	f := engine.From{Since: from.Since}
+	if from.Last > 0 {
+		f = engine.From{Last: from.Last - found}
+	}
+	p, err := h.engine.Place(context.Background(), filters, f, evicted)
 	if err != nil {
-		return 0, fmt.Errorf("hub: place the start in stored history: %w", err)
+		return 0, nil, fmt.Errorf("hub: place the start in stored history: %w", err)
 	}
-	return after, nil
+	return p.After, &p, nil
 }
 
 // positionInWindows answers position from the memory windows if they
 // reach back far enough (ok); else it returns how many of the last
-// messages they hold (found) and up to which sequence the store must look.
+// messages they hold (found) and up to which sequence the engine must look.
 // It takes Hub.mu and releases it even if it panics: a request's panic
 // ends that request (net/http recovers it), never every publish after it.
 func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64, found int, ok bool, evicted uint64) {
@@ -753,16 +575,6 @@ func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64,
 		return held[i].Msg.Seq - 1, 0, true, evicted
 	}
 	return evicted, 0, false, evicted
-}
-
-// covered reports whether every filter matches durable topics only.
-func (h *Hub) covered(filters []string) bool {
-	for _, f := range filters {
-		if !h.store.Covered(f) {
-			return false
-		}
-	}
-	return true
 }
 
 // Unsubscribe removes filters from s; queued messages stay queued.
@@ -839,16 +651,18 @@ type Stats struct {
 	Retained      int
 	History       int
 	HistoryBytes  int
-	Seq           uint64
-	QueuedBytes   int64 // live messages in every subscriber queue
+	Seq           uint64 // the last position delivered
+	QueuedBytes   int64  // live messages in every subscriber queue
+	Engine        engine.Stats
 }
 
 // Stats returns current counts.
 func (h *Hub) Stats() Stats {
+	es := h.engine.Stats() // before Hub.mu: an engine's own lock comes first
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
-		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load()}
+		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load(), Engine: es}
 }
 
 // Close ends every subscription with ErrShutdown and refuses new work.
@@ -859,8 +673,9 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	h.stopCommitter()
-	h.stopBroker()
+	h.mu.Unlock()
+	h.engine.Stop() // delivers no more (a local engine commits what it staged)
+	h.mu.Lock()
 	live := h.live
 	h.live = nil
 	h.subs = index.New[*Subscription]()

@@ -13,7 +13,7 @@ import (
 )
 
 func newTestHub(t testing.TB, cfg Config) *Hub {
-	h, err := New(cfg, slog.New(slog.DiscardHandler), nil, nil, nil)
+	h, err := New(cfg, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestSlowConsumerPolicies(t *testing.T) {
 
 func TestCloseEndsSubscriptions(t *testing.T) {
 	t.Parallel()
-	h, _ := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, nil)
+	h, _ := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil)
 	s := h.NewSubscription("test", QueueLimits{})
 	h.Close()
 	<-s.Done()
@@ -235,7 +235,7 @@ func TestBacklogOutsideLimits(t *testing.T) {
 }
 
 func TestTopicsTrackRatesAndRetained(t *testing.T) {
-	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	h, err := New(Defaults(), slog.Default(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestTopicsTrackRatesAndRetained(t *testing.T) {
 }
 
 func TestWatched(t *testing.T) {
-	h, err := New(Defaults(), slog.Default(), nil, nil, nil)
+	h, err := New(Defaults(), slog.Default(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestWatched(t *testing.T) {
 // over 100 topics: the hub's own bookkeeping (cursor, history, topic
 // statistics).
 func BenchmarkPublish100Topics(b *testing.B) {
-	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	h, _ := New(Defaults(), slog.Default(), nil, nil)
 	defer h.Close()
 	names := make([]string, 100)
 	for i := range names {
@@ -297,7 +297,7 @@ func BenchmarkPublish100Topics(b *testing.B) {
 }
 
 func TestTopicsKeepSmallPayloadsOnly(t *testing.T) {
-	h, _ := New(Defaults(), slog.Default(), nil, nil, nil)
+	h, _ := New(Defaults(), slog.Default(), nil, nil)
 	defer h.Close()
 	if _, err := h.Publish(context.Background(), &message.Message{Topic: "big", Payload: make([]byte, 4096)}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/message"
 )
 
@@ -26,6 +27,7 @@ func (s *slowStore) Reserved() uint64          { return s.reserved }
 func (s *slowStore) Reserve(uint64) error      { return nil }
 func (s *slowStore) Durable(string) bool       { return false }
 func (s *slowStore) Covered(string) bool       { return true }
+func (s *slowStore) Reaches(string) bool       { return true }
 func (s *slowStore) Stage(*message.Message)    {}
 func (s *slowStore) Gap([]string, uint64) bool { return false }
 func (s *slowStore) Retained() ([]*message.Message, error) {
@@ -103,7 +105,7 @@ func TestStartingPointFromStoreDoesNotStallPublishes(t *testing.T) {
 
 func newSlowStoreHub(t *testing.T) (*Hub, *slowStore) {
 	st := &slowStore{reserved: 100, replay: make(chan struct{}), entered: make(chan struct{})}
-	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, local.New(st, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func publishWhileStoreReads(t *testing.T, h *Hub, st *slowStore) {
 func TestOrderWhileCommitting(t *testing.T) {
 	t.Parallel()
 	st := &slowStore{committing: make(chan struct{}, 1), committed: make(chan struct{})}
-	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, nil, st)
+	h, err := New(Defaults(), slog.New(slog.DiscardHandler), nil, local.New(st, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestOrderWhileCommitting(t *testing.T) {
 	go publish(&message.Message{Topic: "r", Payload: []byte("stored"), Retain: true})
 	<-st.committing
 	go publish(&message.Message{Topic: "t", Payload: []byte("live")})
-	for h.Stats().Seq != 2 { // the second publish is sequenced
+	for h.Stats().Engine.Position != 2 { // the second publish is numbered
 		time.Sleep(time.Millisecond)
 	}
 	close(st.committed)

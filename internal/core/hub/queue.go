@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"streamhub/internal/core/engine"
 )
 
 // Overflow is what a full subscriber queue does with the next message.
@@ -47,7 +49,7 @@ type QueueLimits struct {
 // Reasons a subscription ends; transports map them onto their protocol.
 var (
 	ErrSlowConsumer = errors.New("slow consumer: queue limit exceeded")
-	ErrShutdown     = errors.New("server shutting down")
+	ErrShutdown     = engine.ErrShutdown
 	ErrClosed       = errors.New("subscription closed")
 )
 

@@ -32,7 +32,7 @@ func (o *countingObserver) SlowConsumer(transport string) {
 
 func newObservedHub(t *testing.T, cfg Config) (*Hub, *countingObserver) {
 	o := &countingObserver{dropped: map[string]int{}, slow: map[string]int{}}
-	h, err := New(cfg, slog.New(slog.DiscardHandler), o, nil, nil)
+	h, err := New(cfg, slog.New(slog.DiscardHandler), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

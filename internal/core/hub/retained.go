@@ -83,7 +83,7 @@ func (h *Hub) dropRetainedLocked(name string) {
 
 // retainedOwners counts the retained messages each user published on this
 // node, for the per-user bounds; guarded by Hub.mu. Messages loaded from
-// the store or delivered by other nodes belong to nobody here.
+// the engine at start or delivered by other nodes belong to nobody here.
 type retainedOwners struct {
 	of  map[string]ownedTopic // topic → who set its retained message
 	use map[string]*ownerUse

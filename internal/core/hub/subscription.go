@@ -64,14 +64,14 @@ type catchUp struct {
 	filters []string
 	after   uint64 // last sequence loaded
 	upTo    uint64 // the memory window starts after this
-	// failures counts replays the broker refused in a row as unavailable
+	// failures counts replays the engine refused in a row as unavailable
 	// (a cluster's stream electing a leader); none is tried before
 	// retryAt.
 	failures int
 	retryAt  time.Time
 }
 
-// A replay the broker refuses as unavailable is tried again replayRetries
+// A replay the engine refuses as unavailable is tried again replayRetries
 // times, waiting replayBackoff, then twice as long each time (about 16 s
 // in all), before the subscription ends.
 // ErrReplay ends a subscription whose resume could not be read.
@@ -241,7 +241,7 @@ func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
 }
 
 // pageIn puts the next page of stored messages at the queue's front
-// when the previous page has been taken. The store is read without s.mu,
+// when the previous page has been taken. The engine is read without s.mu,
 // which fan-out takes (under Hub.mu) for every message it queues here: a
 // slow page must not stall every publish. loading keeps a second drainer
 // from reading the same page meanwhile.
@@ -270,7 +270,7 @@ func (s *Subscription) pageIn() {
 func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []entry, last uint64, done bool, err error) {
 	last = c.after
 	for {
-		msgs, next, finished, err := s.hub.broker.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
+		msgs, next, finished, err := s.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
 		if err != nil {
 			return nil, last, true, err
 		}
@@ -289,7 +289,7 @@ func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []ent
 
 // applyPage queues a page read by readPage ahead of everything queued
 // (all of which has later cursors); the caller holds s.mu. A replay that
-// failed is tried again later if the broker was unavailable; otherwise,
+// failed is tried again later if the engine was unavailable; otherwise,
 // or after replayRetries, the subscription ends: its client resumes with
 // its cursor (here or on another node) rather than miss what it asked for
 // without being told.

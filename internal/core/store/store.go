@@ -223,6 +223,17 @@ func (s *Store) Covered(filter string) bool {
 	return false
 }
 
+// Reaches reports whether filter may match a durable topic: if not, no
+// message it matches is stored.
+func (s *Store) Reaches(filter string) bool {
+	for _, st := range s.streams {
+		if topic.Overlap(st.Filter, filter) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Store) streamOf(name string) *streamState {
 	for _, st := range s.streams {
 		if topic.Match(st.Filter, name) {

@@ -116,3 +116,28 @@ func TestRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestCoveredAndReaches: a filter is covered when every topic it matches
+// is durable, and reaches the store when some may be.
+func TestCoveredAndReaches(t *testing.T) {
+	s := open(t, t.TempDir(), Stream{Filter: "d/#"}, Stream{Filter: "x/+/keep"})
+	for _, c := range []struct {
+		filter           string
+		covered, reaches bool
+	}{
+		{"d/a", true, true},
+		{"d/#", true, true},
+		{"#", false, true},
+		{"x/1/keep", true, true},
+		{"x/+/+", false, true},
+		{"n/#", false, false},
+		{"x/1/drop", false, false},
+	} {
+		if got := s.Covered(c.filter); got != c.covered {
+			t.Errorf("Covered(%q) = %v", c.filter, got)
+		}
+		if got := s.Reaches(c.filter); got != c.reaches {
+			t.Errorf("Reaches(%q) = %v", c.filter, got)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 func newHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Config{}, slog.New(slog.DiscardHandler), nil, nil, nil)
+	h, err := hub.New(hub.Config{}, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

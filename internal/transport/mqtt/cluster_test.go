@@ -93,7 +93,7 @@ func (n clusterNode) holder(key string) string {
 // quietHub is an in-memory hub that logs nothing, until the test ends.
 func quietHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestClusterResumeElsewhereCancelsDelayedWill(t *testing.T) {
 // FuzzSessionRecord: whatever record another node wrote, resuming from it
 // neither panics nor leaves a session that does not match its key.
 func FuzzSessionRecord(f *testing.F) {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -102,7 +102,7 @@ type sequence struct {
 }
 
 func newSequence(t testing.TB, tokens [2]string) *sequence {
-	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

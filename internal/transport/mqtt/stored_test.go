@@ -8,6 +8,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 )
@@ -25,6 +26,7 @@ func (s *fsyncStore) Reserved() uint64                            { return 0 }
 func (s *fsyncStore) Reserve(uint64) error                        { return nil }
 func (s *fsyncStore) Durable(string) bool                         { return true }
 func (s *fsyncStore) Covered(string) bool                         { return true }
+func (s *fsyncStore) Reaches(string) bool                         { return true }
 func (s *fsyncStore) Gap([]string, uint64) bool                   { return false }
 func (s *fsyncStore) Retained() ([]*message.Message, error)       { return nil, nil }
 func (s *fsyncStore) SeqAtTime(time.Time, uint64) (uint64, error) { return 0, nil }
@@ -70,7 +72,7 @@ func TestPipelinedPublishesShareCommits(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	st := &fsyncStore{}
-	h, err := hub.New(hub.Defaults(), log, nil, nil, st)
+	h, err := hub.New(hub.Defaults(), log, nil, local.New(st, log))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestConnectWhileUnavailable(t *testing.T) {
 // localHub is a single-node hub closed when the test ends.
 func localHub(t *testing.T, log *slog.Logger) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func (nopMeter) Sent(int)          {}
 func startServer(t testing.TB, mutate func(*Config)) (*Server, *hub.Hub, string) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	h, err := hub.New(hub.Defaults(), log, nil, nil, nil)
+	h, err := hub.New(hub.Defaults(), log, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,21 @@ package conformance_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"streamhub/internal/cluster"
+	"streamhub/internal/core/engine/local"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/core/store"
+	"streamhub/internal/core/topic"
 	"streamhub/internal/testkit/natstest"
 	"streamhub/internal/testkit/poll"
 )
@@ -39,6 +43,10 @@ type caps struct {
 	// persists: a restart keeps the position space, durable history and
 	// retained messages; without it a restarted engine is a new one.
 	persists bool
+	// longNames: every valid topic name and filter can be carried;
+	// without it (NATS's protocol line) a long one is refused as
+	// topic.ErrSubjectTooLong before it reaches the engine.
+	longNames bool
 }
 
 // engine opens a node: a hub on one engine, assembled as the server does.
@@ -71,8 +79,8 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // memory is the local engine without a data directory: nothing durable.
 func memory(*testing.T) engine {
-	return engine{name: "memory", can: caps{}, open: func(t *testing.T, _ int) (*hub.Hub, func()) {
-		h, err := hub.New(hubConfig(), quiet, nil, nil, nil)
+	return engine{name: "memory", can: caps{longNames: true}, open: func(t *testing.T, _ int) (*hub.Hub, func()) {
+		h, err := hub.New(hubConfig(), quiet, nil, local.New(nil, quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +92,7 @@ func memory(*testing.T) engine {
 // open) with d/# durable.
 func pebble(t *testing.T) engine {
 	var dir string
-	return engine{name: "pebble", can: caps{stores: true, persists: true}, open: func(t *testing.T, retention int) (*hub.Hub, func()) {
+	return engine{name: "pebble", can: caps{stores: true, persists: true, longNames: true}, open: func(t *testing.T, retention int) (*hub.Hub, func()) {
 		if dir == "" {
 			dir = t.TempDir()
 		}
@@ -92,7 +100,7 @@ func pebble(t *testing.T) engine {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := hub.New(hubConfig(), quiet, nil, nil, st)
+		h, err := hub.New(hubConfig(), quiet, nil, local.New(st, quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +130,7 @@ func jetStream(t *testing.T) engine {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := hub.New(hubConfig(), quiet, nil, b, nil)
+		h, err := hub.New(hubConfig(), quiet, nil, b)
 		if err != nil {
 			b.Close()
 			t.Fatal(err)
@@ -293,11 +301,15 @@ var behaviours = []struct {
 	{"order", order, 0},
 	{"durable per topic", durablePerTopic, 0},
 	{"resume from every start kind", resume, 0},
+	{"resume on topics never stored", resumeNotStored, 0},
 	{"gap after retention", gapAfterRetention, shortRetention},
 	{burstPastRetention, burst, shortRetention},
 	{"retained", retained, 0},
 	{"acknowledgement after store", acknowledged, 0},
 	{"restart", restart, 0},
+	{"stop tells every publisher", stopTells, 0},
+	{"stats", stats, 0},
+	{"names the engine carries", names, 0},
 }
 
 // engines are the engines the hub runs on, each built as internal/server
@@ -516,14 +528,22 @@ func burst(t *testing.T, n *node) {
 		same(t, "burst", got, want)
 		return
 	}
-	rest := want
-	for _, p := range got { // in order, possibly with holes
-		i := slices.Index(rest, p)
-		if i < 0 {
-			t.Fatalf("burst: got %q, not in order among %q", got, want)
-		}
-		rest = rest[i+1:]
+	if p, ok := inOrder(got, want); !ok { // possibly with holes
+		t.Fatalf("burst: got %q, %q not in order among %q", got, p, want)
 	}
+}
+
+// inOrder reports whether every one of sub is in all, in the same order
+// (others may come between); if not, the first that is not.
+func inOrder(sub, all []string) (string, bool) {
+	for _, p := range sub {
+		i := slices.Index(all, p)
+		if i < 0 {
+			return p, false
+		}
+		all = all[i+1:]
+	}
+	return "", true
 }
 
 // retained: a retained message is set, replaced and cleared, on a
@@ -637,4 +657,110 @@ func restart(t *testing.T, n *node) {
 	if last.Seq <= msgs[9].Seq {
 		t.Fatalf("position %d after a restart, not past %d", last.Seq, msgs[9].Seq)
 	}
+}
+
+// stopTells: a node stopped while asynchronous publishes wait for their
+// store tells every publisher, once, whether its message was taken; an
+// engine that persists replays every message it acknowledged after the
+// restart, in order.
+func stopTells(t *testing.T, n *node) {
+	const count = 200
+	var mu sync.Mutex
+	told := make([]int, count)
+	var ok []string
+	all := make(chan struct{})
+	left := count
+	for i := range count {
+		p := fmt.Sprintf("d/t#%d", i)
+		n.PublishAsync(context.Background(), &message.Message{Topic: "d/t", Payload: []byte(p)}, func(_ message.Cursor, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if told[i]++; err == nil {
+				ok = append(ok, p)
+			}
+			if left--; left == 0 {
+				close(all)
+			}
+		})
+	}
+	epoch := n.Epoch()
+	n.restart(t)
+	select {
+	case <-all:
+	case <-time.After(wait):
+		t.Fatalf("publishers told: %v", told)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, k := range told {
+		if k != 1 {
+			t.Fatalf("publisher %d told %d times", i, k)
+		}
+	}
+	if !n.can().persists {
+		return
+	}
+	s, st := n.subscribeAt(t, []string{"d/t"}, hub.StartFrom{After: &message.Cursor{Epoch: epoch}})
+	n.publish(t, "d/t", "end", false)
+	got := payloads(upTo(t, s, "end"))
+	if st.Gap {
+		t.Fatal("gap after a restart")
+	}
+	if p, in := inOrder(ok, got); !in { // in publish order, among what was stored besides
+		t.Fatalf("acknowledged %q not replayed in order after the restart; replayed %q", p, got)
+	}
+}
+
+// stats: once a publish is acknowledged, the engine's position has
+// reached it and nothing waits; once the node delivered it, the hub's
+// head has too.
+func stats(t *testing.T, n *node) {
+	for _, name := range []string{"d/s", "n/s"} {
+		last := n.fill(t, name, 3)[2]
+		st := n.Stats()
+		if st.Engine.Position < last.Seq || st.Seq < last.Seq || st.Engine.Pending != 0 {
+			t.Fatalf("%s: stats %+v after position %d", name, st, last.Seq)
+		}
+	}
+}
+
+// names: a topic name of 5000 bytes, valid in the grammar, is carried
+// where the engine can, and otherwise refused with
+// topic.ErrSubjectTooLong, when published and when subscribed to, before
+// the engine sees it.
+func names(t *testing.T, n *node) {
+	long := "n/" + strings.Repeat("x", 5000)
+	_, perr := n.Publish(context.Background(), &message.Message{Topic: long, Payload: []byte("x")})
+	s := n.NewSubscription("conformance", hub.QueueLimits{})
+	t.Cleanup(s.Close)
+	_, serr := s.Subscribe([]string{long}, hub.StartFrom{})
+	for what, err := range map[string]error{"name": n.ValidateName(long), "filter": n.ValidateFilter(long), "publish": perr, "subscribe": serr} {
+		if refused := errors.Is(err, topic.ErrSubjectTooLong); refused == n.can().longNames || err != nil && !refused {
+			t.Fatalf("%s of %d bytes: %v, want carried: %v", what, len(long), err, n.can().longNames)
+		}
+	}
+	if n.can().longNames {
+		n.publish(t, long, "end", false)
+		if got := upTo(t, s, "end"); len(got) != 0 {
+			t.Fatalf("before the marker: %q", payloads(got))
+		}
+	}
+}
+
+// resumeNotStored: a resume older than the windows on topics no engine
+// stores reads what each family's window still holds, a quiet family's
+// older messages included, and is a gap (a busy family's window lost
+// some). Every engine says it replays nothing from its store here (a
+// stored engine would otherwise scan it for nothing and start at the busy
+// window).
+func resumeNotStored(t *testing.T, n *node) {
+	quiet := n.fill(t, "m/q", 2)
+	busy := n.fill(t, "n/b", 10)
+	s, st := n.subscribeAt(t, []string{"m/#", "n/#"}, hub.StartFrom{After: &message.Cursor{Epoch: n.Epoch(), Seq: quiet[0].Seq - 1}})
+	n.publish(t, "n/b", "end", false)
+	got := payloads(upTo(t, s, "end"))
+	if !st.Gap {
+		t.Fatal("no gap, though the busy window lost messages")
+	}
+	same(t, "replay", got, append(texts(quiet), texts(busy[len(busy)-windowMessages:])...))
 }
