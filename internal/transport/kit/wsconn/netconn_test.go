@@ -16,17 +16,18 @@ import (
 	"github.com/gobwas/ws/wsutil"
 )
 
-// TestServerHasOneWebSocketLibrary: the server speaks WebSocket through
-// this package (gobwas/ws) on every route, /mqtt included; coder/websocket
-// stays a client library (CLI, bench, tests).
+// TestServerHasOneWebSocketLibrary: the server side of every WebSocket
+// route, /mqtt included, is this package (gobwas/ws); coder/websocket stays
+// a client library (CLI, bench, tests, and the MQTT bridges dialling a
+// ws:// broker), so no transport may import it.
 func TestServerHasOneWebSocketLibrary(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command("go", "list", "-deps", "streamhub/internal/server").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "streamhub/internal/transport/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	if strings.Contains(string(out), "github.com/coder/websocket") {
-		t.Error("the server imports github.com/coder/websocket")
+		t.Error("a transport imports github.com/coder/websocket")
 	}
 }
 
