@@ -66,6 +66,8 @@ type Server struct {
 	admin     *admin.API
 	logins    *admin.Logins // dashboard sessions (cookie + CSRF token)
 	stopAdmin context.CancelFunc
+	// parts are what New built and Start starts, in order (components.go).
+	parts components
 
 	store      *store.Store
 	tcp        *tcp.Server
@@ -77,6 +79,8 @@ type Server struct {
 	webrtc     *webrtc.Server // data channels (webrtc.go)
 	httpServer *http.Server
 	listener   net.Listener
+	// httpDrained is closed once the HTTP server's graceful stop ended.
+	httpDrained chan struct{}
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
 	// a connection: hijacked WebSockets and never-idle streams.
 	longLived sync.WaitGroup
@@ -123,14 +127,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if s.store, err = store.Open(sc, log); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		s.parts.running("store", s.closeStore)
 		st = s.store
 	}
 	var broker hub.Broker
 	if len(cfg.Cluster.URLs) > 0 {
 		if s.cluster, err = openCluster(cfg, log); err != nil {
-			s.closeStore()
+			s.abort()
 			return nil, err
 		}
+		s.parts.running("cluster", s.cluster.Close)
 		broker, st = s.cluster, nil // the cluster stores messages and MQTT sessions
 		c := s.cluster
 		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
@@ -139,10 +145,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		})
 	}
 	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, broker, st); err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.hub = h
+	s.parts.running("hub", h.Close)
 	if err := s.newMedia(); err != nil {
 		s.abort()
 		return nil, err
@@ -159,7 +166,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
+		Policy: s.policy, Networks: networks, Admit: s.admission, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.abort()
@@ -183,7 +190,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Sessions:    sessionStore(s.store, mqttShared),
 		Cluster:     mqttShared,
 		Policy:      s.policy,
-		Conns:       conns,
+		Admission:   s.admission("mqtt"),
 		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
 		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
@@ -210,6 +217,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	s.httpServer.Protocols = &protocols
+
+	// What Start starts, in order; Shutdown stops them in reverse, after
+	// the store, cluster, hub and media New built running above.
+	s.parts.add("tcp", s.tcp)
+	s.parts.add("mqtt", s.mqtt)
+	s.parts.add("rtmp", s.rtmp)
+	s.parts.add("rtsp", s.rtsp)
+	s.parts.add("webrtc", s.webrtc)
+	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
+	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })
 	return s, nil
 }
 
@@ -297,58 +314,15 @@ func (s *Server) tracked(next http.Handler) http.Handler {
 	})
 }
 
-// Start listens and serves in the background, logging each address.
+// Start starts the server's parts in order (New's list), each listener
+// logging its address. If one fails, every part started before it, and
+// those New built, are stopped in reverse order: the caller has nothing to
+// shut down.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
-	if err != nil {
-		s.abort()
-		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
-	}
-	ln = s.httpAdmission().Listener(ln)
-	scheme := "http"
-	if s.cfg.HTTP.Cert != "" {
-		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
-		if err != nil {
-			ln.Close()
-			s.abort()
-			return fmt.Errorf("server: %w", err)
-		}
-		tc.NextProtos = []string{"h2", "http/1.1"}
-		s.httpServer.TLSConfig = tc
-		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
-		scheme = "https"
-	}
-	s.listener = ln
-	// A start that fails closes the whole server: New's hub, media and
-	// committer goroutines too, since the caller has nothing to shut down.
-	if err := s.tcp.Start(ctx); err != nil {
-		s.abort()
+	if err := s.parts.start(ctx); err != nil {
 		return err
 	}
-	if err := s.mqtt.Start(); err != nil {
-		s.abort()
-		return err
-	}
-	if err := s.startMedia(); err != nil {
-		s.abort()
-		return err
-	}
-	if err := s.webrtc.Start(); err != nil {
-		s.abort()
-		return err
-	}
-	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		if err := s.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
-		}
-	}()
-	s.startAdmin()
 	s.ready.Store(true)
-	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
-		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
 }
 
@@ -361,40 +335,15 @@ func sessionStore(st *store.Store, shared mqtt.Cluster) mqtt.SessionStore {
 	return st
 }
 
-// abort closes what New and Start built before one of them failed, so
-// that a server that never started leaves no goroutine or socket behind.
+// abort stops what New built before it failed, in reverse order, so that
+// a server that never started leaves no goroutine or socket behind.
 func (s *Server) abort() {
-	if s.listener != nil {
-		s.listener.Close()
-	}
-	if s.webrtc != nil {
-		s.webrtc.Close()
-	}
-	if s.media != nil {
-		s.closeMedia()
-	}
-	if s.hub != nil {
-		s.hub.Close()
-	}
-	if s.tcp != nil {
-		s.tcp.Close()
-	}
-	if s.mqtt != nil {
-		s.mqtt.Close()
-	}
-	s.closeStore()
+	s.parts.stop(failed())
 }
 
 func (s *Server) closeStore() {
-	if s.cluster != nil { // the cluster's store, in the same places
-		s.cluster.Close()
-		s.cluster = nil
-	}
-	if s.store != nil {
-		if err := s.store.Close(); err != nil {
-			s.log.Error("closing the store", "err", err)
-		}
-		s.store = nil
+	if err := s.store.Close(); err != nil {
+		s.log.Error("closing the store", "err", err)
 	}
 }
 
@@ -407,28 +356,20 @@ func (s *Server) TCP() *tcp.Server { return s.tcp }
 // Addr is the HTTP listener's address, once started.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
-// Shutdown stops accepting, ends every subscription with its protocol's
-// going-away signal (SSE and NDJSON close events, WebSocket 1001, long
-// polls answered), and waits for requests until ctx ends. Requests still
-// open then are stalled clients (a body that stops arriving, a response
-// nobody reads): their connections are cut, which is not a failure; it
-// fails only if handlers still run once their connections are gone.
+// Shutdown stops the server's parts in the reverse order of their start:
+// HTTP stops accepting first and lets its requests finish while the rest
+// stop, then the transports end their connections with their protocols'
+// going-away signals, and the hub ends every subscription (SSE and NDJSON
+// close events, WebSocket 1001, long polls answered). Requests still open
+// when ctx ends are stalled clients (a body that stops arriving, a
+// response nobody reads): their connections are cut, which is not a
+// failure; it fails only if handlers still run once their connections are
+// gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	if s.stopAdmin != nil {
-		s.stopAdmin()
-	}
-	shut := make(chan error, 1)
-	go func() { shut <- s.httpServer.Shutdown(ctx) }()
-	s.closeMedia()
-	s.webrtc.Close()
-	s.hub.Close()
-	s.tcp.Close()
-	s.mqtt.Close()
-	s.closeStore()
-	if err := <-shut; err != nil {
-		s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
-		s.httpServer.Close()
+	s.parts.stop(ctx)
+	if s.httpDrained != nil {
+		<-s.httpDrained
 	}
 	done := make(chan struct{})
 	go func() { s.longLived.Wait(); close(done) }()

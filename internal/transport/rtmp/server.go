@@ -56,7 +56,7 @@ func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 }
 
 // Start listens, unless the address is empty.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	if s.cfg.Addr == "" {
 		return nil
 	}

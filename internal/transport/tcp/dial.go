@@ -123,7 +123,9 @@ func (s *Server) dialIn(ctx context.Context, sp Spec) {
 		if !ok {
 			return
 		}
+		done := s.meter("tcp-in-dial").Connected()
 		s.serveIn(ctx, c, sp, "tcp-in-dial")
+		done()
 		s.untrack(c)
 		if ctx.Err() != nil {
 			return

@@ -39,16 +39,8 @@ func endLine(end kit.EndReason) string {
 // writer goroutine sends replies and MSG frames, so one slow direction
 // never blocks the other's bookkeeping.
 func (s *Server) serveText(ctx context.Context, c net.Conn) {
-	release, err := s.cfg.Conns.Acquire(c.RemoteAddr().String())
-	if err != nil {
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(tcptext.AppendErr(nil, "too_many_connections", err.Error()))
-		return
-	}
-	defer release()
 	limiter := s.cfg.Rate.Limiter()
 	meter := s.meter("tcp-text")
-	defer meter.Connected()()
 	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
 	defer sub.Close()
 	defer s.cfg.Registry.Add(registry.Conn{Transport: "tcp-text", Remote: c.RemoteAddr().String(), Queue: sub, Kick: sub.Kick})()

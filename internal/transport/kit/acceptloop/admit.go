@@ -1,31 +1,54 @@
 package acceptloop
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/transport/kit"
 )
 
+// RefuseWait bounds the time a refused connection is given to be told why
+// (its TLS handshake included): each refusal holds a goroutine and its
+// socket for at most this long.
+const RefuseWait = time.Second
+
 // Admission is the one admission every listener's connections go through,
-// whoever runs its accept loop (ours, net/http's or a library's): a slot of
-// limits.connections and limits.peraddress, a count in
-// streamhub_connections{transport}, and accept errors retried with a
-// backoff instead of handed to a loop that would end on them.
+// whoever runs its accept loop (ours, net/http's or a library's): the
+// allowed networks, a slot of limits.connections and limits.peraddress, a
+// count in streamhub_connections{transport}, and accept errors retried
+// with a backoff instead of handed to a loop that would end on them.
+// Sessions without a socket of their own (an HTTP/2 stream, a WebRTC peer
+// connection) take their slot from the same limits with Acquire.
+//
+// The server builds one per transport from its one set of limits and
+// metrics; a zero Admission admits everything, counts nothing and logs
+// nothing, for a transport run on its own (tests).
 type Admission struct {
 	Transport string
 	Conns     *limit.Conns // nil: no limits
 	Meter     kit.Meter    // nil: not counted
 	Log       *ratelog.Logger
-	// Refuse answers a connection over the limits in its protocol's way,
-	// on a goroutine of its own, and closes it; nil just closes it (RTMP
-	// and RTSP have nothing to say before their handshakes).
+	// Allowed, when set, admits only the addresses it accepts (tcp.networks);
+	// others are closed at once, without taking a slot or being counted.
+	Allowed func(net.Addr) bool
+	// Refuse answers a connection over the limits in its protocol's way
+	// and returns; the admission closes it afterwards. It runs on a
+	// goroutine of its own, with the connection's deadline RefuseWait
+	// away. nil just closes it (RTMP and RTSP have nothing to say before
+	// their handshakes).
 	Refuse func(nc net.Conn, err error)
+	// TLS, when set, is the TLS the listener runs above the admission:
+	// Refuse gets the connection after the TLS handshake, so that it can
+	// answer in the protocol's own words.
+	TLS *tls.Config
 }
 
 // Listener wraps ln: its Accept returns only admitted connections, and an
@@ -35,6 +58,33 @@ func (a Admission) Listener(ln net.Listener) net.Listener {
 	return &admitted{Listener: ln, a: a}
 }
 
+// Serve accepts connections on ln through the admission and hands each
+// admitted one to handle (which must not block) until ln is closed.
+func (a Admission) Serve(ln net.Listener, handle func(net.Conn)) {
+	Run(a.Listener(ln), a.log(), a.Transport, handle)
+}
+
+// Acquire admits a session that has no socket of its own: a slot of the
+// limits, refusals logged. It does not count the session: its transport
+// does, where it knows the session lives.
+func (a Admission) Acquire(remote string) (release func(), err error) {
+	release, err = a.Conns.Acquire(remote)
+	if err != nil {
+		a.log().Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
+	}
+	return release, err
+}
+
+// discard is the log of an Admission without one.
+var discard = ratelog.New(slog.New(slog.DiscardHandler), time.Hour, 1)
+
+func (a Admission) log() *ratelog.Logger {
+	if a.Log == nil {
+		return discard
+	}
+	return a.Log
+}
+
 type admitted struct {
 	net.Listener
 	a Admission
@@ -42,7 +92,7 @@ type admitted struct {
 
 func (l *admitted) Accept() (net.Conn, error) {
 	for {
-		nc, err := accept(l.Listener, l.a.Log, l.a.Transport)
+		nc, err := accept(l.Listener, l.a.log(), l.a.Transport)
 		if err != nil {
 			return nil, err
 		}
@@ -54,12 +104,18 @@ func (l *admitted) Accept() (net.Conn, error) {
 
 // admit takes a slot for nc, or refuses it.
 func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
+	log := a.log()
+	if a.Allowed != nil && !a.Allowed(nc.RemoteAddr()) {
+		log.Info("refused a client outside the allowed networks", "transport", a.Transport, "remote", nc.RemoteAddr().String())
+		nc.Close()
+		return nil, false
+	}
 	remote := nc.RemoteAddr().String()
 	release, err := a.Conns.Acquire(remote)
 	if err != nil {
-		a.Log.Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
+		log.Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
 		if a.Refuse != nil {
-			go a.Refuse(nc, err)
+			go a.refuse(nc, err)
 		} else {
 			nc.Close()
 		}
@@ -69,12 +125,41 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 	if a.Meter != nil {
 		disconnected = a.Meter.Connected()
 	}
-	a.Log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
+	log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
 	return &admittedConn{Conn: nc, release: func() {
 		release()
 		disconnected()
-		a.Log.Log(slog.LevelDebug, "connection closed", "transport", a.Transport, "remote", remote)
+		log.Log(slog.LevelDebug, "connection closed", "transport", a.Transport, "remote", remote)
 	}}, true
+}
+
+// refuse tells nc why it is refused (Refuse), within RefuseWait, and
+// closes it.
+func (a Admission) refuse(nc net.Conn, err error) {
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(RefuseWait))
+	if a.TLS != nil {
+		tc := tls.Server(nc, a.TLS)
+		if tc.Handshake() != nil {
+			return
+		}
+		defer tc.Close()
+		nc = tc
+	}
+	a.Refuse(nc, err)
+	lingerClose(nc)
+}
+
+// lingerClose ends the sending side and reads what the client still sends
+// until it closes or the deadline passes: closing with input unread would
+// reset the connection, and the client's system would drop the answer it
+// had not read yet.
+func lingerClose(nc net.Conn) {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, nc)
 }
 
 // admittedConn gives its slot back once, when closed (by its server, or by
