@@ -34,10 +34,10 @@ const RefuseWait = time.Second
 type Admission struct {
 	Transport string
 	Conns     *limit.Conns // nil: no limits
-	Meter     kit.Meter    // nil: not counted
+	Meter     kit.Meter    // nil: not counted; told of refusals if it implements Refusals
 	Log       *ratelog.Logger
 	// Allowed, when set, admits only the addresses it accepts (tcp.networks);
-	// others are closed at once, without taking a slot or being counted.
+	// others are closed at once, without taking a slot.
 	Allowed func(net.Addr) bool
 	// Refuse answers a connection over the limits in its protocol's way
 	// and returns; the admission closes it afterwards. It runs on a
@@ -70,10 +70,42 @@ func (a Admission) Serve(ln net.Listener, handle func(net.Conn)) {
 func (a Admission) Acquire(remote string) (release func(), err error) {
 	release, err = a.Conns.Acquire(remote)
 	if err != nil {
-		a.log().Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
+		a.refused(remote, err)
 	}
 	return release, err
 }
+
+// Refusals counts refused connections by the limit they met; a Meter
+// that implements it (*metrics.Transport) is told of every refusal.
+type Refusals interface {
+	Refused(reason string)
+}
+
+// Reasons of a refusal, as Refusals is told them: the configuration key
+// of the limit met.
+const (
+	ReasonConnections = "connections" // limits.connections
+	ReasonPerAddress  = "peraddress"  // limits.peraddress
+	ReasonNetworks    = "networks"    // tcp.networks
+)
+
+// refused logs and counts a refusal.
+func (a Admission) refused(remote string, err error) {
+	reason := ReasonPerAddress
+	switch {
+	case errors.Is(err, errOutsideNetworks):
+		reason = ReasonNetworks
+	case errors.Is(err, limit.ErrTooManyConnections):
+		reason = ReasonConnections
+	}
+	if r, ok := a.Meter.(Refusals); ok {
+		r.Refused(reason)
+	}
+	a.log().Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
+}
+
+// errOutsideNetworks refuses an address Allowed does not accept.
+var errOutsideNetworks = errors.New("client address outside the allowed networks")
 
 // discard is the log of an Admission without one.
 var discard = ratelog.New(slog.New(slog.DiscardHandler), time.Hour, 1)
@@ -104,16 +136,15 @@ func (l *admitted) Accept() (net.Conn, error) {
 
 // admit takes a slot for nc, or refuses it.
 func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
-	log := a.log()
+	remote := nc.RemoteAddr().String()
 	if a.Allowed != nil && !a.Allowed(nc.RemoteAddr()) {
-		log.Info("refused a client outside the allowed networks", "transport", a.Transport, "remote", nc.RemoteAddr().String())
+		a.refused(remote, errOutsideNetworks)
 		nc.Close()
 		return nil, false
 	}
-	remote := nc.RemoteAddr().String()
 	release, err := a.Conns.Acquire(remote)
 	if err != nil {
-		log.Info("connection refused", "transport", a.Transport, "remote", remote, "err", err)
+		a.refused(remote, err)
 		if a.Refuse != nil {
 			go a.refuse(nc, err)
 		} else {
@@ -125,6 +156,7 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 	if a.Meter != nil {
 		disconnected = a.Meter.Connected()
 	}
+	log := a.log()
 	log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
 	return &admittedConn{Conn: nc, release: func() {
 		release()
