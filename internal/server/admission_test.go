@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 
 	"streamhub/internal/config"
@@ -160,4 +161,30 @@ func metric(t *testing.T, s *testkit.Server, sample string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestMQTTOverWebSocketTakesOneSlot: an MQTT client on /mqtt is admitted
+// once, by the HTTP listener it arrives on, so one connection per address
+// is enough for it (MQTT used to take a second slot at CONNECT, and
+// refused it with 0x97).
+func TestMQTTOverWebSocketTakesOneSlot(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, func(c *config.Config) { c.Limits.Peraddress = 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.WSURL+"/mqtt", &websocket.DialOptions{Subprotocols: []string{"mqtt"},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.30")}}).DialContext}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
+	ca, err := paho.NewClient(paho.ClientConfig{Conn: nc}).Connect(ctx, &paho.Connect{ClientID: "ws", CleanStart: true})
+	if ca == nil || ca.ReasonCode != 0 {
+		t.Fatalf("CONNACK %+v (%v), want success", ca, err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the connection counted as http and as mqtt", func() bool {
+		return metric(t, s, `streamhub_connections{transport="mqtt"}`) == 1 && metric(t, s, `streamhub_connections{transport="http"}`) >= 1
+	})
 }
