@@ -243,19 +243,19 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/publish/{topic...}", methodNotAllowed(http.MethodPost))
 	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
-	streaming := func(d config.Delivery) httpx.StreamConfig {
+	streaming := func(transport string, d config.Delivery) httpx.StreamConfig {
 		return httpx.StreamConfig{Queue: cfg.QueueLimits(d.Policy), Heartbeat: d.Heartbeat, WriteTimeout: d.Timeout,
-			Policy: s.policy, Conns: s.conns, Registry: s.registry}
+			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry}
 	}
-	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming(cfg.SSE)}, s.log, s.metrics.Transport("sse"))
-	ndjsonHandler := ndjson.New(s.hub, streaming(cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
+	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming("sse", cfg.SSE)}, s.log, s.metrics.Transport("sse"))
+	ndjsonHandler := ndjson.New(s.hub, streaming("ndjson", cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
 	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
 	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Admission: s.admission("longpoll"), Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate,
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"), Rate: s.rate,
 		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))

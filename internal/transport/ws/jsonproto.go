@@ -18,7 +18,7 @@ import (
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
 // docs/PROTOCOLS.md. Bad requests get an error reply; the socket stays open.
 func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Admission)
 	if !ok {
 		return
 	}
