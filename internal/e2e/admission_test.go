@@ -1,15 +1,12 @@
-package server_test
+package e2e
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,42 +40,42 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 	})
 	mqttsConfig := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	for i, l := range []struct {
-		transport string // and the label it is counted under
-		counted   string
-		addr      string
+		listener, counted string // counted: its transport label in the metrics
+		addr              string
 		// refused checks the refusal of a connection over the limit.
 		refused func(t *testing.T, nc net.Conn)
 	}{
-		{"mqtt", "mqtt", s.MQTT().Addr("mqtt").String(), wantCONNACK},
+		{"mqtt", "mqtt", s.MQTT().Addr("mqtt").String(), wantQuotaCONNACK},
 		{"mqtts", "mqtt", s.MQTT().Addr("mqtts").String(), func(t *testing.T, nc net.Conn) {
 			tc := tls.Client(nc, mqttsConfig)
-			wantCONNACK(t, tc)
+			wantQuotaCONNACK(t, tc)
 		}},
-		{"tcp-text", "tcp-text", s.TCP().TextAddr().String(), wantLine("-ERR too_many_connections")},
-		{"tcp-in", "tcp-in", fmt.Sprintf("127.0.0.1:%d", in), wantLine("-ERR too_many_connections")},
+		{"tcp-text", "tcp-text", s.TCP().TextAddr().String(), wantLinePrefix("-ERR too_many_connections")},
+		{"tcp-in", "tcp-in", fmt.Sprintf("127.0.0.1:%d", in), wantLinePrefix("-ERR too_many_connections")},
 		{"tcp-out", "tcp-out", fmt.Sprintf("127.0.0.1:%d", out), wantClosed},
 		{"http", "http", s.Addr(), wantHTTP429},
 		{"rtmp", "rtmp", s.RTMP().Addr(), wantClosed},
 		{"rtsp", "rtsp", s.RTSP().Addr(), wantClosed},
 	} {
-		t.Run(l.transport, func(t *testing.T) {
+		t.Run(l.listener, func(t *testing.T) {
+			refusals := fmt.Sprintf(`streamhub_connections_refused_total{reason="peraddress",transport=%q}`, l.counted)
+			before := counter(t, s, refusals)
 			from := fmt.Sprintf("127.0.0.%d", 10+i)
 			first := dialFrom(t, from, l.addr)
-			if l.transport == "mqtts" { // admitted below TLS: the handshake is its own
+			if l.listener == "mqtts" { // admitted below TLS: the handshake is its own
 				go tls.Client(first, mqttsConfig).Handshake()
 			}
 			l.refused(t, dialFrom(t, from, l.addr))
 			testkit.Eventually(t, 10*time.Second, "the refusal and the admitted connection counted", func() bool {
-				return metric(t, s, fmt.Sprintf(`streamhub_connections_refused_total{reason="peraddress",transport=%q}`, l.counted)) >= 1 &&
-					metric(t, s, fmt.Sprintf(`streamhub_connections{transport=%q}`, l.counted)) >= 1
+				return counter(t, s, refusals) == before+1 && counter(t, s, fmt.Sprintf(`streamhub_connections{transport=%q}`, l.counted)) >= 1
 			})
 		})
 	}
 }
 
-// wantCONNACK sends an MQTT 5 CONNECT on nc and wants CONNACK 0x97 (Quota
+// wantQuotaCONNACK sends an MQTT 5 CONNECT on nc and wants CONNACK 0x97 (Quota
 // exceeded).
-func wantCONNACK(t *testing.T, nc net.Conn) {
+func wantQuotaCONNACK(t *testing.T, nc net.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -89,22 +86,13 @@ func wantCONNACK(t *testing.T, nc net.Conn) {
 }
 
 // wantLine wants nc's first line to begin with prefix.
-func wantLine(prefix string) func(*testing.T, net.Conn) {
+func wantLinePrefix(prefix string) func(*testing.T, net.Conn) {
 	return func(t *testing.T, nc net.Conn) {
 		t.Helper()
 		line, err := bufio.NewReader(nc).ReadString('\n')
 		if !strings.HasPrefix(line, prefix) {
 			t.Fatalf("read %q (%v), want %s", line, err, prefix)
 		}
-	}
-}
-
-// wantClosed wants nc closed by the server before it says anything.
-func wantClosed(t *testing.T, nc net.Conn) {
-	t.Helper()
-	n, err := nc.Read(make([]byte, 1))
-	if n > 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read %d bytes (%v), want the connection closed", n, err)
 	}
 }
 
@@ -120,47 +108,6 @@ func wantHTTP429(t *testing.T, nc net.Conn) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("status %d, want 429", resp.StatusCode)
 	}
-}
-
-// dialFrom dials addr from the loopback address from, closed when the test
-// ends; reads and writes give up after 10 seconds.
-func dialFrom(t *testing.T, from, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c
-}
-
-// metric reads one sample from /metrics, asked from 127.0.0.2 (no
-// listener's test dials from it), 0 when absent.
-func metric(t *testing.T, s *testkit.Server, sample string) float64 {
-	t.Helper()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
-	resp, err := client.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// The previous read's connection may count for a moment after
-		// it closed: read again.
-		return -1
-	}
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			var v float64
-			fmt.Sscan(rest, &v)
-			return v
-		}
-	}
-	return 0
 }
 
 // TestMQTTOverWebSocketTakesOneSlot: an MQTT client on /mqtt is admitted
@@ -185,6 +132,6 @@ func TestMQTTOverWebSocketTakesOneSlot(t *testing.T) {
 		t.Fatalf("CONNACK %+v (%v), want success", ca, err)
 	}
 	testkit.Eventually(t, 10*time.Second, "the connection counted as http and as mqtt", func() bool {
-		return metric(t, s, `streamhub_connections{transport="mqtt"}`) == 1 && metric(t, s, `streamhub_connections{transport="http"}`) >= 1
+		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1 && counter(t, s, `streamhub_connections{transport="http"}`) >= 1
 	})
 }
