@@ -135,3 +135,31 @@ func TestMQTTOverWebSocketTakesOneSlot(t *testing.T) {
 		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1 && counter(t, s, `streamhub_connections{transport="http"}`) >= 1
 	})
 }
+
+// TestHTTPSOverLimitAnswered: over TLS too, an HTTP connection over the
+// limits reads 429 rather than a closed connection, even from a client
+// that offers HTTP/2 (the refusal's handshake offers only HTTP/1.1).
+func TestHTTPSOverLimitAnswered(t *testing.T) {
+	t.Parallel()
+	cert, key, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	s := testkit.Start(t, func(c *config.Config) {
+		c.Limits.Peraddress = 1
+		c.HTTP.Cert, c.HTTP.Key = cert, key
+	})
+	const from = "127.0.0.40"
+	dialFrom(t, from, s.Addr()) // the address's one connection
+	client := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.Addr()+"/healthz", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%s %s, want 429 with Retry-After", resp.Proto, resp.Status)
+	}
+}

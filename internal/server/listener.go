@@ -20,22 +20,23 @@ import (
 // startHTTP listens on http.addr, below TLS when there is a certificate,
 // and serves in the background.
 func (s *Server) startHTTP(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("listen http %s: %w", s.cfg.HTTP.Addr, err)
-	}
-	ln = s.httpAdmission().Listener(ln)
 	scheme := "http"
 	if s.cfg.HTTP.Cert != "" {
 		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		tc.NextProtos = []string{"h2", "http/1.1"}
 		s.httpServer.TLSConfig = tc
-		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
 		scheme = "https"
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", s.cfg.HTTP.Addr, err)
+	}
+	ln = s.httpAdmission(s.httpServer.TLSConfig).Listener(ln)
+	if s.httpServer.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
 	}
 	s.listener = ln
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
@@ -60,9 +61,7 @@ func (s *Server) drainHTTP(ctx context.Context) {
 	go func() {
 		defer close(s.httpDrained)
 		if err := s.httpServer.Shutdown(ctx); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
-			}
+			s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
 			s.httpServer.Close()
 		}
 	}()
@@ -72,16 +71,19 @@ func (s *Server) drainHTTP(ctx context.Context) {
 // connection, keep-alive ones included, counts against limits.connections
 // and limits.peraddress (as every other transport's do) and in
 // streamhub_connections{transport="http"}; those over the limits are
-// answered in HTTP where no TLS is in between.
-func (s *Server) httpAdmission() acceptloop.Admission {
+// answered in HTTP/1.1, under TLS too (offered only HTTP/1.1 in the
+// refusal's handshake, so that an HTTP/2 client reads the answer).
+func (s *Server) httpAdmission(tc *tls.Config) acceptloop.Admission {
 	a := s.admission("http")
-	if s.cfg.HTTP.Cert == "" {
-		a.Refuse = refuseHTTP
+	a.Refuse = refuseHTTP
+	if tc != nil {
+		a.TLS = tc.Clone()
+		a.TLS.NextProtos = []string{"http/1.1"}
 	}
 	return a
 }
 
-// refuseHTTP answers a plain HTTP connection over the limits with the JSON
+// refuseHTTP answers an HTTP/1 connection over the limits with the JSON
 // error streaming requests get (429 or 503).
 func refuseHTTP(nc net.Conn, err error) {
 	// Answer the request, not before it: a client gets a response that
