@@ -21,8 +21,8 @@ import (
 // TestAdmissionOnEveryListener: with limits.peraddress at 1, an address's
 // second connection to any listener is refused in that listener's
 // protocol (MQTT's CONNACK, over TLS too; the text protocol's -ERR line;
-// HTTP's 429; the connection closed where the protocol has nothing to say
-// first) and counted in streamhub_connections_refused_total, while its
+// HTTP's 429; RTSP's 503; the connection closed where the protocol has
+// nothing to say first: RTMP before its handshake, a raw output) and counted in streamhub_connections_refused_total, while its
 // first connection stays admitted and counted in streamhub_connections.
 // Each listener is dialled from an address of its own (127.0.0.0/8 is all
 // the host's on Linux).
@@ -55,7 +55,10 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 		{"tcp-out", "tcp-out", fmt.Sprintf("127.0.0.1:%d", out), wantClosed},
 		{"http", "http", s.Addr(), wantHTTP429},
 		{"rtmp", "rtmp", s.RTMP().Addr(), wantClosed},
-		{"rtsp", "rtsp", s.RTSP().Addr(), wantClosed},
+		{"rtsp", "rtsp", s.RTSP().Addr(), func(t *testing.T, nc net.Conn) {
+			fmt.Fprintf(nc, "OPTIONS rtsp://%s/ RTSP/1.0\r\nCSeq: 7\r\n\r\n", nc.RemoteAddr())
+			wantLinePrefix("RTSP/1.0 503")(t, nc)
+		}},
 	} {
 		t.Run(l.listener, func(t *testing.T) {
 			refusals := fmt.Sprintf(`streamhub_connections_refused_total{reason="peraddress",transport=%q}`, l.counted)

@@ -1,6 +1,9 @@
 package server
 
-import "streamhub/internal/transport/kit/acceptloop"
+import (
+	"net"
+	"streamhub/internal/transport/kit/acceptloop"
+)
 
 // admission is the one admission of transport's connections, whatever
 // listener they arrive on: limits.connections and limits.peraddress shared
@@ -9,4 +12,14 @@ import "streamhub/internal/transport/kit/acceptloop"
 // refuses (its protocol's answer) and, for raw TCP, its allowed networks.
 func (s *Server) admission(transport string) acceptloop.Admission {
 	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote}
+}
+
+// mediaAdmission is admission(transport) as a media listener takes it
+// (media.ListenerConfig.Admit), with the transport's refusal.
+func (s *Server) mediaAdmission(transport string) func(net.Listener, func(net.Conn, error)) net.Listener {
+	return func(ln net.Listener, refuse func(net.Conn, error)) net.Listener {
+		a := s.admission(transport)
+		a.Refuse = refuse
+		return a.Listener(ln)
+	}
 }

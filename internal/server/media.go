@@ -21,10 +21,10 @@ func (s *Server) newMedia() error {
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
 	s.parts.running("media", s.closeMedia)
 	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
-		Policy: s.policy, Admit: s.admission("rtmp").Listener, Registry: s.registry},
+		Policy: s.policy, Admit: s.mediaAdmission("rtmp"), Registry: s.registry},
 		MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
 	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
-		Admit: s.admission("rtsp").Listener, Registry: s.registry}, s.media, s.log)
+		Admit: s.mediaAdmission("rtsp"), Registry: s.registry}, s.media, s.log)
 	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,

@@ -91,7 +91,7 @@ func (s *Server) listen(network, address string) (net.Listener, error) {
 		return nil, err
 	}
 	if s.cfg.Admit != nil {
-		ln = s.cfg.Admit(ln)
+		ln = s.cfg.Admit(ln, refuse)
 	} else {
 		ln = acceptloop.Admission{Transport: "rtsp", Log: s.remote}.Listener(ln)
 	}

@@ -58,12 +58,6 @@ func (a Admission) Listener(ln net.Listener) net.Listener {
 	return &admitted{Listener: ln, a: a}
 }
 
-// Serve accepts connections on ln through the admission and hands each
-// admitted one to handle (which must not block) until ln is closed.
-func (a Admission) Serve(ln net.Listener, handle func(net.Conn)) {
-	Run(a.Listener(ln), a.log(), a.Transport, handle)
-}
-
 // Acquire admits a session that has no socket of its own: a slot of the
 // limits, refusals logged. It does not count the session: its transport
 // does, where it knows the session lives.
