@@ -8,10 +8,12 @@ import (
 // admission is the one admission of transport's connections, whatever
 // listener they arrive on: limits.connections and limits.peraddress shared
 // by every transport, streamhub_connections{transport}, refusals logged
-// rate-limited, accept errors retried. Each transport adds only how it
+// rate-limited, accept errors retried, limits.rate for each connection's
+// publishes. Each transport adds only how it
 // refuses (its protocol's answer) and, for raw TCP, its allowed networks.
 func (s *Server) admission(transport string) acceptloop.Admission {
-	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote}
+	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote,
+		Rate: s.rate}
 }
 
 // mediaAdmission is admission(transport) as a media listener takes it

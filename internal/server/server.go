@@ -105,8 +105,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
-	pubRate := limit.NewRate(cfg.Limits.Rate)
-	s.conns, s.rate = conns, pubRate
+	s.conns, s.rate = conns, limit.NewRate(cfg.Limits.Rate)
 	s.partial = limit.NewBudget(cfg.Limits.Partialbytes)
 	var networks []*net.IPNet
 	for _, n := range cfg.TCP.Networks {
@@ -166,7 +165,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks, Admit: s.admission, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
+		Policy: s.policy, Networks: networks, Admit: s.admission, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.abort()
@@ -191,11 +190,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Cluster:     mqttShared,
 		Policy:      s.policy,
 		Admission:   s.admission("mqtt"),
-		Rate:        pubRate,
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
 		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
+	httpRate := s.admission("http").Rate
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,7 +205,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Each connection gets its own publish rate limiter.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return limit.WithLimiter(ctx, pubRate.Limiter())
+			return limit.WithLimiter(ctx, httpRate.Limiter())
 		},
 	}
 	var protocols http.Protocols
@@ -255,7 +254,7 @@ func (s *Server) routes() http.Handler {
 		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Admission: s.admission("longpoll"), Registry: s.registry}, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"), Rate: s.rate,
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"),
 		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))

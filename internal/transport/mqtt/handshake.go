@@ -81,7 +81,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.id = who
-	c.limiter = s.cfg.Rate.Limiter()
+	c.limiter = s.cfg.Admission.Rate.Limiter()
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {

@@ -94,11 +94,11 @@ type Config struct {
 	// subscriptions (nil: open).
 	Policy *auth.Policy
 	// Admission admits the TCP and TLS listeners' connections (limits,
-	// counts, accept retries); MQTT adds its refusal, a CONNACK. The zero
-	// value admits everything. WebSocket connections are admitted by the
-	// HTTP listener they arrive on.
+	// counts, accept retries) and gives every connection its publish rate;
+	// MQTT adds its refusal, a CONNACK. The zero value admits everything.
+	// WebSocket connections are admitted by the HTTP listener they arrive
+	// on.
 	Admission acceptloop.Admission
-	Rate      limit.Rate // publishes per second per connection
 	// ForeignClientID is what a client gets whose client id names another
 	// identity's session: ForeignSeparate (the default) or ForeignRefuse.
 	ForeignClientID string

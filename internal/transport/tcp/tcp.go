@@ -51,8 +51,8 @@ type Config struct {
 	// Admit gives the admission of a listening port's connections, by
 	// transport ("tcp-in", "tcp-out", "tcp-text"): limits, counts, accept
 	// retries. nil admits everything and counts in the meter given to New.
+	// Its Rate is the text protocol's publishes per second per connection.
 	Admit func(transport string) acceptloop.Admission
-	Rate  limit.Rate // text protocol publishes per second per connection
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
@@ -81,6 +81,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	textAddr  net.Addr
+	textRate  limit.Rate // the text protocol's admission's, set by Start
 }
 
 // New validates the port specs.
@@ -131,7 +132,11 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("tcp: listen %s %s: %w", kind, addr, err)
 		}
-		ln = s.admission(kind).Listener(ln)
+		a := s.admission(kind)
+		if kind == "tcp-text" {
+			s.textRate = a.Rate
+		}
+		ln = a.Listener(ln)
 		if s.cfg.TLS != nil {
 			ln = tls.NewListener(ln, s.cfg.TLS)
 		}

@@ -39,7 +39,7 @@ func endLine(end kit.EndReason) string {
 // writer goroutine sends replies and MSG frames, so one slow direction
 // never blocks the other's bookkeeping.
 func (s *Server) serveText(ctx context.Context, c net.Conn) {
-	limiter := s.cfg.Rate.Limiter()
+	limiter := s.textRate.Limiter()
 	meter := s.meter("tcp-text")
 	sub := s.hub.NewSubscription("tcp-text", s.cfg.TextQueue)
 	defer sub.Close()

@@ -22,7 +22,6 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
@@ -43,9 +42,9 @@ type Config struct {
 	// always drop their oldest message when full.
 	Queue  hub.QueueLimits
 	Policy *auth.Policy // nil: open
-	Rate   limit.Rate   // publishes per second per peer connection
 	// Admission gives each session a connection slot of the server's
-	// limits: a session outlives the request that made it. Sessions bounds
+	// limits, a session outliving the request that made it, and its
+	// publish rate. Sessions bounds
 	// the sessions (peer connections) in all and per client address,
 	// whatever made them (webrtc.sessions, webrtc.peraddress). The zero
 	// values admit everything.

@@ -50,7 +50,7 @@ type jsonSocket struct {
 // serveJSON runs a JSON-protocol socket until either side ends it, then
 // calls release.
 func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
-	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Rate.Limiter(), release: release}
+	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Admission.Rate.Limiter(), release: release}
 	s.disconnected = h.meter.Connected()
 	s.sub = h.hub.NewSubscription("ws", h.cfg.Queue)
 	s.unlist = h.cfg.Registry.AddIdentity(auth.FromContext(ctx), "ws", c.RemoteAddr().String(), s.sub, s.sub.Kick)

@@ -15,7 +15,6 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
@@ -31,8 +30,7 @@ type Config struct {
 	MaxPayload   int
 	PingInterval time.Duration
 	Policy       *auth.Policy         // nil: open
-	Admission    acceptloop.Admission // HTTP/2 streams' slots (httpx.AcquireConn)
-	Rate         limit.Rate           // publishes per second per connection
+	Admission    acceptloop.Admission // HTTP/2 streams' slots (httpx.AcquireConn), each socket's publish rate
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry

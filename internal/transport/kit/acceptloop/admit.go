@@ -23,8 +23,9 @@ const RefuseWait = time.Second
 // Admission is the one admission every listener's connections go through,
 // whoever runs its accept loop (ours, net/http's or a library's): the
 // allowed networks, a slot of limits.connections and limits.peraddress, a
-// count in streamhub_connections{transport}, and accept errors retried
-// with a backoff instead of handed to a loop that would end on them.
+// count in streamhub_connections{transport}, accept errors retried with a
+// backoff instead of handed to a loop that would end on them, and the
+// publish rate each admitted connection gets.
 // Sessions without a socket of their own (an HTTP/2 stream, a WebRTC peer
 // connection) take their slot from the same limits with Acquire.
 //
@@ -35,15 +36,19 @@ type Admission struct {
 	Transport string
 	Conns     *limit.Conns // nil: no limits
 	Meter     kit.Meter    // nil: not counted; told of refusals if it implements Refusals
-	Log       *ratelog.Logger
+	// Rate is the publish rate of each admitted connection or session
+	// (limits.rate): its transport takes a limiter, Rate.Limiter(), where
+	// it reads publishes.
+	Rate limit.Rate
+	Log  *ratelog.Logger
 	// Allowed, when set, admits only the addresses it accepts (tcp.networks);
 	// others are closed at once, without taking a slot.
 	Allowed func(net.Addr) bool
 	// Refuse answers a connection over the limits in its protocol's way
 	// and returns; the admission closes it afterwards. It runs on a
 	// goroutine of its own, with the connection's deadline RefuseWait
-	// away. nil just closes it (RTMP and RTSP have nothing to say before
-	// their handshakes).
+	// away. nil just closes it (RTMP has nothing to say before its
+	// handshake, a raw output's peer reads only messages).
 	Refuse func(nc net.Conn, err error)
 	// TLS, when set, is the TLS the listener runs above the admission:
 	// Refuse gets the connection after the TLS handshake, so that it can
