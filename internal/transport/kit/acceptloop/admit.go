@@ -206,6 +206,17 @@ func (c *admittedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite is the socket's, so that a connection can end its side and
+// read on until its peer goes (MQTT's DISCONNECT, net/http's close): its
+// last words are then not lost to a reset.
+func (c *admittedConn) CloseWrite() error {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	return cw.CloseWrite()
+}
+
 // SyscallConn is the socket's, so that a connection taken over from its
 // server can still be written without blocking (kit.RawSocket).
 func (c *admittedConn) SyscallConn() (syscall.RawConn, error) {
