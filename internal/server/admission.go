@@ -13,8 +13,13 @@ import (
 // refuses (its protocol's answer) and, for raw TCP, its allowed networks.
 func (s *Server) admission(transport string) acceptloop.Admission {
 	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote,
-		Rate: s.rate}
+		Rate: s.rate, Answering: s.answering}
 }
+
+// maxAnswering bounds the refused connections told why at once, over
+// every listener (each for at most acceptloop.RefuseWait); past it they
+// are closed without a word.
+const maxAnswering = 256
 
 // mediaAdmission is admission(transport) as a media listener takes it
 // (media.ListenerConfig.Admit), with the transport's refusal.

@@ -56,11 +56,13 @@ type Server struct {
 	conns   *limit.Conns
 	rate    limit.Rate
 	partial *limit.Budget // bytes of packets still arriving (MQTT, RTMP)
-	log     *slog.Logger
-	cluster *cluster.JetStream // nil on a single node
-	remote  *ratelog.Logger    // what clients can cause at will: refusals, bad input
-	hub     *hub.Hub
-	metrics *metrics.Metrics
+	// answering bounds the refusals being answered at once (admission.go).
+	answering chan struct{}
+	log       *slog.Logger
+	cluster   *cluster.JetStream // nil on a single node
+	remote    *ratelog.Logger    // what clients can cause at will: refusals, bad input
+	hub       *hub.Hub
+	metrics   *metrics.Metrics
 	// registry lists every live connection; admin reads it.
 	registry  *registry.Registry
 	admin     *admin.API
@@ -98,7 +100,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New()}
+	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New(),
+		answering: make(chan struct{}, maxAnswering)}
 	var h *hub.Hub
 	var err error
 	if s.policy, err = cfg.Policy(); err != nil {

@@ -54,6 +54,11 @@ type Admission struct {
 	// Refuse gets the connection after the TLS handshake, so that it can
 	// answer in the protocol's own words.
 	TLS *tls.Config
+	// Answering, when set, bounds the refusals being answered at once,
+	// over every listener sharing it: past its capacity a refused
+	// connection is just closed, so that a flood over the limits costs no
+	// more than the limits allow.
+	Answering chan struct{}
 }
 
 // Listener wraps ln: its Accept returns only admitted connections, and an
@@ -144,7 +149,7 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 	release, err := a.Conns.Acquire(remote)
 	if err != nil {
 		a.refused(remote, err)
-		if a.Refuse != nil {
+		if a.Refuse != nil && a.answering() {
 			go a.refuse(nc, err)
 		} else {
 			nc.Close()
@@ -164,9 +169,26 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 	}}, true
 }
 
+// answering takes a place among the refusals answered at once, if one is
+// free; refuse gives it back.
+func (a Admission) answering() bool {
+	if a.Answering == nil {
+		return true
+	}
+	select {
+	case a.Answering <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // refuse tells nc why it is refused (Refuse), within RefuseWait, and
 // closes it.
 func (a Admission) refuse(nc net.Conn, err error) {
+	if a.Answering != nil {
+		defer func() { <-a.Answering }()
+	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(RefuseWait))
 	if a.TLS != nil {
