@@ -417,10 +417,20 @@ func TestAdminLoginSession(t *testing.T) {
 }
 
 // TestAdminKickEachTransport: a kicked NDJSON, WebSocket (plain and JSON),
-// long-poll and TCP text client each hears its protocol's reason.
+// long-poll and TCP text client each hears its protocol's reason; a
+// dialled raw TCP peer is listed too, and kicked it is dialled again.
 func TestAdminKickEachTransport(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.TCP.Addr = "127.0.0.1:0" })
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second)) // a dialler that never comes fails the test
+	s := testkit.Start(t, func(c *config.Config) {
+		c.TCP.Addr = "127.0.0.1:0"
+		c.TCP.Outdial = []string{peer.Addr().String() + "=kick/dial"}
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
@@ -474,6 +484,23 @@ func TestAdminKickEachTransport(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the kicked poll was not answered")
 		}
+	})
+	t.Run("tcp-out-dial", func(t *testing.T) {
+		first, err := peer.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		kick(t, s, waitClient(t, s, "tcp-out-dial", "kick/dial").ID)
+		first.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadAll(first); err != nil {
+			t.Errorf("the kicked peer's connection: %v, want it closed", err)
+		}
+		again, err := peer.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Close()
 	})
 	t.Run("tcp-text", func(t *testing.T) {
 		tc, err := net.Dial("tcp", s.TCP().TextAddr().String())

@@ -15,8 +15,9 @@ import (
 )
 
 // RTMP and RTSP connections count in limits.peraddress with every other
-// protocol's: past it one address's next connection is closed at once,
-// whatever its protocol, while the admitted ones and other addresses work.
+// protocol's: past it one address's next connection is refused, whatever
+// its protocol (RTMP closed at once, RTSP answered 503 or closed if it
+// says nothing), while the admitted ones and other addresses work.
 func TestMediaConnectionsLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	srv := testkit.Start(t, func(c *config.Config) {
@@ -29,8 +30,9 @@ func TestMediaConnectionsLimitedPerAddress(t *testing.T) {
 	rtspConn := dial(t, rtspAddr)
 	wantRTSPOptions(t, rtspConn)
 	// The address's two are taken: its next connection to either is
-	// closed before it says anything (without the limit, both servers
-	// would wait a minute for a handshake).
+	// closed, RTSP's once a second passed without a request to answer
+	// (without the limit, both servers would wait a minute for a
+	// handshake).
 	for _, addr := range []string{rtmpAddr, rtspAddr} {
 		over := dial(t, addr)
 		if _, err := over.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) || err == nil {

@@ -214,18 +214,19 @@ type ListenerConfig struct {
 	Timeout time.Duration
 	Policy  *auth.Policy
 	// Admit wraps the listener with the server's admission: connection
-	// limits, counts, accept errors retried (acceptloop.Admission); nil
+	// limits, counts, accept errors retried (acceptloop.Admission), and
+	// refuse (nil: close) answering a connection over the limits; nil
 	// serves the listener as it is.
-	Admit func(net.Listener) net.Listener
+	Admit func(ln net.Listener, refuse func(net.Conn, error)) net.Listener
 	// Registry lists each publisher and reader for the admin API, which
 	// can kick them (nil: not listed).
 	Registry *registry.Registry
 }
 
-// Listener is ln with cfg's admission.
-func (cfg ListenerConfig) Listener(ln net.Listener) net.Listener {
+// Listener is ln with cfg's admission, refusing with refuse.
+func (cfg ListenerConfig) Listener(ln net.Listener, refuse func(net.Conn, error)) net.Listener {
 	if cfg.Admit == nil {
 		return ln
 	}
-	return cfg.Admit(ln)
+	return cfg.Admit(ln, refuse)
 }

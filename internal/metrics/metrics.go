@@ -20,6 +20,7 @@ var subscriberTransports = []string{"mqtt", "mqtt-shared", "sse", "ndjson", "ws"
 type Metrics struct {
 	reg         *prometheus.Registry
 	connections *prometheus.GaugeVec
+	refused     *prometheus.CounterVec
 	received    *prometheus.CounterVec
 	sent        *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
@@ -37,6 +38,10 @@ func New(stats func() hub.Stats) *Metrics {
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamhub_connections", Help: "Open connections by transport."}, []string{"transport"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamhub_connections_refused_total",
+			Help: "Connections refused by the admission, by transport and by the limit they met: connections, peraddress, networks."},
+			[]string{"transport", "reason"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamhub_messages_in_total", Help: "Messages published, by transport they arrived on."}, []string{"transport"}),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,7 +62,7 @@ func New(stats func() hub.Stats) *Metrics {
 	}
 	m.mediaSkipped = newMediaSkipped(m.reg)
 	m.authCallback = newAuthCallback(m.reg)
-	m.reg.MustRegister(m.connections, m.received, m.sent, m.dropped, m.slow, m.dial,
+	m.reg.MustRegister(m.connections, m.refused, m.received, m.sent, m.dropped, m.slow, m.dial,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(hub.Stats) float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
@@ -79,6 +84,8 @@ func (m *Metrics) Handler() http.Handler {
 // Transport returns the counters of one transport.
 func (m *Metrics) Transport(name string) *Transport {
 	return &Transport{
+		name:     name,
+		refused:  m.refused,
 		conns:    m.connections.WithLabelValues(name),
 		received: m.received.WithLabelValues(name),
 		sent:     m.sent.WithLabelValues(name),
@@ -107,6 +114,8 @@ func (m *Metrics) DialState(direction, addr string, connected bool) {
 // Transport is one transport's counters, pre-resolved so the hot path does
 // no label lookup.
 type Transport struct {
+	name     string
+	refused  *prometheus.CounterVec
 	conns    prometheus.Gauge
 	received prometheus.Counter
 	sent     prometheus.Counter
@@ -117,6 +126,9 @@ func (t *Transport) Connected() func() {
 	t.conns.Inc()
 	return t.conns.Dec
 }
+
+// Refused counts a connection the admission refused, by the limit it met.
+func (t *Transport) Refused(reason string) { t.refused.WithLabelValues(t.name, reason).Inc() }
 
 // Received counts published messages.
 func (t *Transport) Received(n int) { t.received.Add(float64(n)) }

@@ -48,7 +48,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 }
 
 // startAdmin publishes the statistics on $SYS until Shutdown.
-func (s *Server) startAdmin() {
+func (s *Server) startAdmin(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopAdmin = cancel
 	s.serveWG.Add(1)
@@ -56,4 +56,5 @@ func (s *Server) startAdmin() {
 		defer s.serveWG.Done()
 		s.admin.PublishStats(ctx, s.cfg.Admin.Stats)
 	}()
+	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -28,10 +29,12 @@ func (s *Server) newBridges() error {
 	for _, bc := range s.cfg.Bridges {
 		b, err := bridge.New(s.bridgeConfig(bc), s.hub, s.log)
 		if err != nil {
+			s.bridges.Close() // those built before it
 			return fmt.Errorf("server: %w", err)
 		}
 		s.bridges = append(s.bridges, b)
 	}
+	s.parts.built("bridges", s.bridges)
 	s.metrics.Bridges(func() []metrics.BridgeState {
 		var out []metrics.BridgeState
 		for _, st := range s.bridgeStatus() {
@@ -86,16 +89,21 @@ func (s *Server) bridgeConfig(bc config.Bridge) bridge.Config {
 	return c
 }
 
-func (s *Server) startBridges() {
-	for _, b := range s.bridges {
+// bridgeSet is the server's bridges as one of its parts.
+type bridgeSet []*bridge.Bridge
+
+func (bs bridgeSet) Start(context.Context) error {
+	for _, b := range bs {
 		b.Start()
 	}
+	return nil
 }
 
-// closeBridges disconnects the bridges, before the hub closes, so that
-// each keeps the cursor of what its remote acknowledged.
-func (s *Server) closeBridges() {
-	for _, b := range s.bridges {
+// Close disconnects the bridges, before the hub closes (they come after
+// it in the server's parts), so that each keeps the cursor of what its
+// remote acknowledged.
+func (bs bridgeSet) Close() {
+	for _, b := range bs {
 		b.Close()
 	}
 }

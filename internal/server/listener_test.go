@@ -40,7 +40,7 @@ func TestOutOfFileDescriptorsLogged(t *testing.T) {
 	var logs bytes.Buffer
 	m := metrics.New(func() hub.Stats { return hub.Stats{} })
 	s := &Server{metrics: m, remote: ratelog.New(slog.New(slog.NewTextHandler(&logs, nil)), time.Hour, 1)}
-	l := s.httpAdmission().Listener(&fdExhausted{fails: 5})
+	l := s.httpAdmission(nil).Listener(&fdExhausted{fails: 5})
 	if _, err := l.Accept(); err != net.ErrClosed {
 		t.Fatalf("Accept: %v, want the listener's close after the failures", err)
 	}

@@ -2,29 +2,29 @@ package server
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
 	"streamhub/internal/transport/hls"
-	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/rtmp"
 	"streamhub/internal/transport/rtsp"
 )
 
-// newMedia builds the media registry and its transports: RTMP on its own
-// listener, HLS on the HTTP one.
+// newMedia builds the media registry and its transports: RTMP and RTSP on
+// listeners of their own (started with the other listeners), HLS on the
+// HTTP one.
 func (s *Server) newMedia() error {
 	cfg := s.cfg
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
+	s.parts.running("media", s.closeMedia)
 	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
-		Policy: s.policy, Admit: s.admission("rtmp"), Registry: s.registry},
+		Policy: s.policy, Admit: s.mediaAdmission("rtmp"), Registry: s.registry},
 		MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
 	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
-		Admit: s.admission("rtsp"), Registry: s.registry}, s.media, s.log)
+		Admit: s.mediaAdmission("rtsp"), Registry: s.registry}, s.media, s.log)
 	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
@@ -33,12 +33,6 @@ func (s *Server) newMedia() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
-}
-
-// admission wraps a media listener in the limits and counts every
-// transport shares (acceptloop.Admission).
-func (s *Server) admission(transport string) func(net.Listener) net.Listener {
-	return acceptloop.Admission{Transport: transport, Conns: s.conns, Meter: s.metrics.Transport(transport), Log: s.remote}.Listener
 }
 
 // mediaRoutes mounts HLS and the list of media paths.
@@ -69,24 +63,12 @@ func (s *Server) RTMP() *rtmp.Server { return s.rtmp }
 // RTSP returns the RTSP server, for its bound address.
 func (s *Server) RTSP() *rtsp.Server { return s.rtsp }
 
-// startMedia starts the media listeners of their own (HLS is on HTTP's).
-func (s *Server) startMedia() error {
-	if err := s.rtmp.Start(); err != nil {
-		return err
-	}
-	if err := s.rtsp.Start(); err != nil {
-		s.rtmp.Close()
-		return err
-	}
-	return nil
-}
-
 // Media returns the media path registry.
 func (s *Server) Media() *media.Registry { return s.media }
 
+// closeMedia closes HLS's muxers and the media paths, once RTMP, RTSP and
+// WebRTC, which use them, are closed.
 func (s *Server) closeMedia() {
-	s.rtmp.Close()
-	s.rtsp.Close()
 	if s.hls != nil { // nil when New failed building it
 		s.hls.Close()
 	}

@@ -19,7 +19,6 @@ import (
 
 	"streamhub/internal/admin"
 	"streamhub/internal/auth"
-	"streamhub/internal/bridge"
 	"streamhub/internal/cluster"
 	"streamhub/internal/config"
 	"streamhub/internal/core/engine"
@@ -60,16 +59,20 @@ type Server struct {
 	conns   *limit.Conns
 	rate    limit.Rate
 	partial *limit.Budget // bytes of packets still arriving (MQTT, RTMP)
-	log     *slog.Logger
-	cluster *cluster.JetStream // nil on a single node
-	remote  *ratelog.Logger    // what clients can cause at will: refusals, bad input
-	hub     *hub.Hub
-	metrics *metrics.Metrics
+	// answering bounds the refusals being answered at once (admission.go).
+	answering chan struct{}
+	log       *slog.Logger
+	cluster   *cluster.JetStream // nil on a single node
+	remote    *ratelog.Logger    // what clients can cause at will: refusals, bad input
+	hub       *hub.Hub
+	metrics   *metrics.Metrics
 	// registry lists every live connection; admin reads it.
 	registry  *registry.Registry
 	admin     *admin.API
 	logins    *admin.Logins // dashboard sessions (cookie + CSRF token)
 	stopAdmin context.CancelFunc
+	// parts are what New built and Start starts, in order (components.go).
+	parts components
 
 	store      *store.Store
 	tcp        *tcp.Server
@@ -80,9 +83,11 @@ type Server struct {
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
 	webhooks   *webhook.Manager
-	bridges    []*bridge.Bridge // to other MQTT brokers (bridges.go)
+	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
 	listener   net.Listener
+	// httpDrained is closed once the HTTP server's graceful stop ended.
+	httpDrained chan struct{}
 	// longLived tracks handlers that outlive http.Server.Shutdown's idea of
 	// a connection: hijacked WebSockets and never-idle streams.
 	longLived sync.WaitGroup
@@ -100,7 +105,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New()}
+	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New(),
+		answering: make(chan struct{}, maxAnswering)}
 	var h *hub.Hub
 	var err error
 	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
@@ -108,8 +114,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	conns := limit.NewConns(cfg.Limits.Connections, cfg.Limits.Peraddress)
-	pubRate := limit.NewRate(cfg.Limits.Rate)
-	s.conns, s.rate = conns, pubRate
+	s.conns, s.rate = conns, limit.NewRate(cfg.Limits.Rate)
 	s.partial = limit.NewBudget(cfg.Limits.Partialbytes)
 	var networks []*net.IPNet
 	for _, n := range cfg.TCP.Networks {
@@ -128,12 +133,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if s.store, err = store.Open(sc, log); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		s.parts.running("store", s.closeStore)
 	}
 	if len(cfg.Cluster.URLs) > 0 {
 		if s.cluster, err = openCluster(cfg, log); err != nil {
-			s.closeStore()
+			s.abort()
 			return nil, err
 		}
+		s.parts.running("cluster", s.cluster.Close)
 		c := s.cluster
 		s.metrics.Cluster(cfg.Cluster.Node, func() metrics.ClusterState {
 			st := c.Status()
@@ -148,10 +155,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		eng = local.New(s.store, log)
 	}
 	if h, err = hub.New(cfg.HubConfig(), log, s.metrics, eng); err != nil {
-		s.closeStore()
+		s.abort()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.hub = h
+	s.parts.running("hub", h.Close)
 	if err := s.newMedia(); err != nil {
 		s.abort()
 		return nil, err
@@ -177,7 +185,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Text: cfg.TCP.Addr, In: cfg.TCP.In, Out: cfg.TCP.Out, InDial: cfg.TCP.Indial, OutDial: cfg.TCP.Outdial,
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
-		Policy: s.policy, Networks: networks, Conns: conns, Rate: pubRate, TLS: tcpTLS, Registry: s.registry,
+		Policy: s.policy, Networks: networks, Admit: s.admission, TLS: tcpTLS, Registry: s.registry,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.abort()
@@ -202,12 +210,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Nodes:       mqttShared.Nodes,
 		Sharing:     mqttShared.Sharing,
 		Policy:      s.policy,
-		Conns:       conns,
-		Rate:        pubRate,
+		Admission:   s.admission("mqtt"),
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
 		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
+	httpRate := s.admission("http").Rate
 	s.httpServer = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -218,7 +226,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Each connection gets its own publish rate limiter.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return limit.WithLimiter(ctx, pubRate.Limiter())
+			return limit.WithLimiter(ctx, httpRate.Limiter())
 		},
 	}
 	var protocols http.Protocols
@@ -229,6 +237,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	s.httpServer.Protocols = &protocols
+
+	// What Start starts, in order; Shutdown stops them in reverse, after
+	// the store, cluster, hub and media New built running above.
+	s.parts.add("tcp", s.tcp)
+	s.parts.add("mqtt", s.mqtt)
+	s.parts.add("rtmp", s.rtmp)
+	s.parts.add("rtsp", s.rtsp)
+	s.parts.add("webrtc", s.webrtc)
+	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
+	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })
 	return s, nil
 }
 
@@ -245,19 +263,19 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/publish/{topic...}", methodNotAllowed(http.MethodPost))
 	mux.Handle("/v1/publish", methodNotAllowed(http.MethodPost))
 
-	streaming := func(d config.Delivery) httpx.StreamConfig {
+	streaming := func(transport string, d config.Delivery) httpx.StreamConfig {
 		return httpx.StreamConfig{Queue: cfg.QueueLimits(d.Policy), Heartbeat: d.Heartbeat, WriteTimeout: d.Timeout,
-			Policy: s.policy, Conns: s.conns, Registry: s.registry}
+			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry}
 	}
-	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming(cfg.SSE)}, s.log, s.metrics.Transport("sse"))
-	ndjsonHandler := ndjson.New(s.hub, streaming(cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
+	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming("sse", cfg.SSE)}, s.log, s.metrics.Transport("sse"))
+	ndjsonHandler := ndjson.New(s.hub, streaming("ndjson", cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
 	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
 	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Conns: s.conns, Registry: s.registry}, s.log, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Admission: s.admission("longpoll"), Registry: s.registry}, s.log, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
-		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Conns: s.conns, Rate: s.rate,
+		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"),
 		Registry: s.registry},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
@@ -316,99 +334,27 @@ func (s *Server) tracked(next http.Handler) http.Handler {
 	})
 }
 
-// Start listens and serves in the background, logging each address.
+// Start starts the server's parts in order (New's list), each listener
+// logging its address. If one fails, every part started before it, and
+// those New built, are stopped in reverse order: the caller has nothing to
+// shut down.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
-	if err != nil {
-		s.abort()
-		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP.Addr, err)
-	}
-	ln = s.httpAdmission().Listener(ln)
-	scheme := "http"
-	if s.cfg.HTTP.Cert != "" {
-		tc, err := tlsconf.Config(s.cfg.HTTP.Cert, s.cfg.HTTP.Key, s.cfg.Auth.Clientca, s.log)
-		if err != nil {
-			ln.Close()
-			s.abort()
-			return fmt.Errorf("server: %w", err)
-		}
-		tc.NextProtos = []string{"h2", "http/1.1"}
-		s.httpServer.TLSConfig = tc
-		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
-		scheme = "https"
-	}
-	s.listener = ln
-	// A start that fails closes the whole server: New's hub, media and
-	// committer goroutines too, since the caller has nothing to shut down.
-	if err := s.tcp.Start(ctx); err != nil {
-		s.abort()
+	if err := s.parts.start(ctx); err != nil {
 		return err
 	}
-	if err := s.mqtt.Start(); err != nil {
-		s.abort()
-		return err
-	}
-	if err := s.startMedia(); err != nil {
-		s.abort()
-		return err
-	}
-	if err := s.webrtc.Start(); err != nil {
-		s.abort()
-		return err
-	}
-	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		if err := s.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
-		}
-	}()
-	s.startAdmin()
-	s.startBridges()
 	s.ready.Store(true)
-	s.log.Info("listening", "transport", "http", "addr", ln.Addr().String(),
-		"url", scheme+"://"+ln.Addr().String(), "serves", "publish, sse, ndjson, longpoll, ws, mqtt-over-websocket /mqtt, metrics")
 	return nil
 }
 
-// abort closes what New and Start built before one of them failed, so
-// that a server that never started leaves no goroutine or socket behind.
+// abort stops what New built before it failed, in reverse order, so that
+// a server that never started leaves no goroutine or socket behind.
 func (s *Server) abort() {
-	s.closeBridges()
-	if s.listener != nil {
-		s.listener.Close()
-	}
-	if s.webrtc != nil {
-		s.webrtc.Close()
-	}
-	if s.media != nil {
-		s.closeMedia()
-	}
-	if s.hub != nil {
-		s.hub.Close()
-	}
-	if s.tcp != nil {
-		s.tcp.Close()
-	}
-	if s.mqtt != nil {
-		s.mqtt.Close()
-	}
-	s.closeStore()
+	s.parts.stop(failed())
 }
 
 func (s *Server) closeStore() {
-	// The webhooks first: their queues go to the store.
-	s.webhooks.Close()
-	if s.cluster != nil { // the cluster's store, in the same places
-		s.cluster.Close()
-		s.cluster = nil
-	}
-	if s.store != nil {
-		if err := s.store.Close(); err != nil {
-			s.log.Error("closing the store", "err", err)
-		}
-		s.store = nil
+	if err := s.store.Close(); err != nil {
+		s.log.Error("closing the store", "err", err)
 	}
 }
 
@@ -421,29 +367,20 @@ func (s *Server) TCP() *tcp.Server { return s.tcp }
 // Addr is the HTTP listener's address, once started.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
-// Shutdown stops accepting, ends every subscription with its protocol's
-// going-away signal (SSE and NDJSON close events, WebSocket 1001, long
-// polls answered), and waits for requests until ctx ends. Requests still
-// open then are stalled clients (a body that stops arriving, a response
-// nobody reads): their connections are cut, which is not a failure; it
-// fails only if handlers still run once their connections are gone.
+// Shutdown stops the server's parts in the reverse order of their start:
+// HTTP stops accepting first and lets its requests finish while the rest
+// stop, then the transports end their connections with their protocols'
+// going-away signals, and the hub ends every subscription (SSE and NDJSON
+// close events, WebSocket 1001, long polls answered). Requests still open
+// when ctx ends are stalled clients (a body that stops arriving, a
+// response nobody reads): their connections are cut, which is not a
+// failure; it fails only if handlers still run once their connections are
+// gone.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	if s.stopAdmin != nil {
-		s.stopAdmin()
-	}
-	shut := make(chan error, 1)
-	go func() { shut <- s.httpServer.Shutdown(ctx) }()
-	s.closeBridges()
-	s.closeMedia()
-	s.webrtc.Close()
-	s.hub.Close()
-	s.tcp.Close()
-	s.mqtt.Close()
-	s.closeStore()
-	if err := <-shut; err != nil {
-		s.log.Warn("shutdown grace over: cutting the HTTP connections still open", "transport", "http", "err", err)
-		s.httpServer.Close()
+	s.parts.stop(ctx)
+	if s.httpDrained != nil {
+		<-s.httpDrained
 	}
 	done := make(chan struct{})
 	go func() { s.longLived.Wait(); close(done) }()

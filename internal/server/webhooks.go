@@ -25,6 +25,7 @@ func (s *Server) newWebhooks() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.webhooks = m
+	s.parts.running("webhooks", m.Close)
 	s.metrics.Webhooks(func() []metrics.WebhookState {
 		states := m.States()
 		out := make([]metrics.WebhookState, 0, len(states))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/webrtc"
 )
 
@@ -12,8 +13,9 @@ func (s *Server) newWebRTC() {
 	cfg := s.cfg
 	s.webrtc = webrtc.New(s.hub, webrtc.Config{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP,
 		PublicIPs: cfg.WebRTC.Publicips, ICEServers: cfg.WebRTC.Iceservers, Queue: cfg.QueueLimits(cfg.WebRTC.Policy),
-		Policy: s.policy, Conns: s.conns, Rate: s.rate, Registry: s.registry, Paths: s.media,
-		Sessions: limit.NewConns(cfg.WebRTC.Sessions, cfg.WebRTC.Peraddress)},
+		Policy: s.policy, Registry: s.registry, Paths: s.media, Admission: s.admission("webrtc"),
+		Sessions: acceptloop.Admission{Transport: "webrtc-sessions", Conns: limit.NewConns(cfg.WebRTC.Sessions, cfg.WebRTC.Peraddress),
+			Log: s.remote}},
 		s.log, s.metrics.Transport("webrtc"))
 }
 

@@ -15,10 +15,10 @@ import (
 	"streamhub/internal/codec/envelope"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
-	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/httpx"
 )
 
@@ -27,8 +27,8 @@ type Config struct {
 	DefaultTimeout time.Duration
 	MaxTimeout     time.Duration
 	MaxMessages    int
-	Policy         *auth.Policy // nil: open
-	Conns          *limit.Conns // nil: no connection limits
+	Policy         *auth.Policy         // nil: open
+	Admission      acceptloop.Admission // HTTP/2 streams' slots (httpx.AcquireConn)
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
@@ -96,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Unbounded by count: the backlog is bounded by history, and live
 	// messages beyond the limit stay in history for the next poll.
-	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Admission: h.cfg.Admission,
 		Registry: h.cfg.Registry, Meter: h.meter,
 		Queue: hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest}}.
 		Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})

@@ -111,7 +111,7 @@ func clusterServer(t *testing.T, h *hub.Hub, fc *fakeCluster, node string) (*Ser
 	s := New(h, Config{SessionExpiryMax: time.Hour, Sessions: n, Nodes: n, Sharing: n},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 	s.afterFunc = clock.afterFunc
-	if err := s.Start(); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)

@@ -43,10 +43,8 @@ type conn struct {
 	sess    *session
 	id      *auth.Identity
 	limiter *rate.Limiter
-	release func() // frees the connection's place in the limits
-	// disconnected ends the connection's count in the metrics.
 	// unregister ends its listing in the registry.
-	disconnected, unregister func()
+	unregister func()
 
 	// Client limits (v5), read-only after CONNECT.
 	clientMaxPacket int
@@ -135,13 +133,9 @@ func (s *Server) open(nc net.Conn) *conn {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	if !c.handshake() {
-		if c.release != nil {
-			c.release()
-		}
 		c.finish()
 		return nil
 	}
-	c.disconnected = s.meter.Connected()
 	c.register()
 	s.online.Add(1)
 	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
@@ -250,8 +244,6 @@ func (c *conn) end(clean bool) {
 	c.close()
 	c.srv.log.Debug("connection closed", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "clean", clean)
 	c.sess.detach(c, !clean)
-	c.release()
-	c.disconnected()
 	c.unregister()
 	c.srv.online.Add(-1)
 	c.finish()

@@ -85,13 +85,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.id = who
-	release, lerr := s.cfg.Conns.Acquire(c.nc.RemoteAddr().String())
-	if lerr != nil {
-		c.refuse(pk, packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: lerr.Error()})
-		return false
-	}
-	c.release = release
-	c.limiter = s.cfg.Rate.Limiter()
+	c.limiter = s.cfg.Admission.Rate.Limiter()
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {

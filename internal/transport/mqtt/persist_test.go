@@ -23,7 +23,7 @@ func TestDelayedWillDueAsTheSessionExpires(t *testing.T) {
 			h := quietHub(t)
 			s := New(h, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nopMeter{})
 			s.afterFunc = (&fakeClock{}).afterFunc
-			if err := s.Start(); err != nil {
+			if err := s.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(s.Close)

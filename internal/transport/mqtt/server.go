@@ -8,7 +8,6 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -28,6 +27,7 @@ import (
 	"streamhub/internal/registry"
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // Hub is what MQTT needs from the core.
@@ -97,8 +97,12 @@ type Config struct {
 	// Policy authenticates CONNECT and authorises publishes and
 	// subscriptions (nil: open).
 	Policy *auth.Policy
-	Conns  *limit.Conns // nil: no connection limits
-	Rate   limit.Rate   // publishes per second per connection
+	// Admission admits the TCP and TLS listeners' connections (limits,
+	// counts, accept retries) and gives every connection its publish rate;
+	// MQTT adds its refusal, a CONNACK. The zero value admits everything.
+	// WebSocket connections are admitted by the HTTP listener they arrive
+	// on.
+	Admission acceptloop.Admission
 	// ForeignClientID is what a client gets whose client id names another
 	// identity's session: ForeignSeparate (the default) or ForeignRefuse.
 	ForeignClientID string
@@ -202,7 +206,7 @@ func New(h Hub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 }
 
 // Start opens the TCP and TLS listeners and the $SYS publisher.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	// Before the listeners: a client must find its stored session, and
 	// another node may ask for a session at once.
 	s.restoreSessions(s.hub.Epoch())
@@ -212,22 +216,18 @@ func (s *Server) Start() error {
 	}
 	s.stopHandovers = stop
 	if s.cfg.Addr != "" {
-		ln, err := net.Listen("tcp", s.cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("mqtt: listen %s: %w", s.cfg.Addr, err)
+		if err := s.listen("mqtt", s.cfg.Addr, nil); err != nil {
+			return err
 		}
-		s.serve(ln, "mqtt")
 	}
 	if s.cfg.Cert != "" && s.cfg.TLSAddr != "" {
 		tc, err := tlsconf.Config(s.cfg.Cert, s.cfg.Key, s.cfg.ClientCA, s.log)
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
-		ln, err := tls.Listen("tcp", s.cfg.TLSAddr, tc)
-		if err != nil {
-			return fmt.Errorf("mqtt: listen TLS %s: %w", s.cfg.TLSAddr, err)
+		if err := s.listen("mqtts", s.cfg.TLSAddr, tc); err != nil {
+			return err
 		}
-		s.serve(ln, "mqtts")
 	}
 	if s.cfg.SysInterval > 0 {
 		s.wg.Add(1)
@@ -261,7 +261,19 @@ func (s *Server) persistLoop() {
 	}
 }
 
-func (s *Server) serve(ln net.Listener, kind string) {
+// listen serves kind ("mqtt", or "mqtts" with TLS) on addr, its
+// connections admitted below TLS.
+func (s *Server) listen(kind, addr string, tc *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("mqtt: listen %s %s: %w", kind, addr, err)
+	}
+	a := s.cfg.Admission
+	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
+	ln = a.Listener(ln)
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ln)
 	s.addrs[kind] = ln.Addr()
@@ -270,21 +282,15 @@ func (s *Server) serve(ln net.Listener, kind string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					s.log.Error("accept failed", "transport", kind, "err", err)
-				}
-				return
-			}
+		acceptloop.Run(ln, s.remote, kind, func(nc net.Conn) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				s.open(nc)
 			}()
-		}
+		})
 	}()
+	return nil
 }
 
 // Addr returns the bound address of the "mqtt" or "mqtts" listener.

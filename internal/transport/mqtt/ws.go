@@ -27,6 +27,10 @@ func (s *Server) WebSocketHandler() http.Handler {
 		// A frame carries a packet (or several small ones): its header's
 		// few bytes on top of the largest packet.
 		c.SetReadLimit(int64(s.cfg.MaxPacket) + 16)
+		// The HTTP listener admitted the connection (limits, and a count
+		// as http); it counts as an MQTT connection too while it speaks
+		// MQTT, as those of MQTT's own listeners do.
+		defer s.meter.Connected()()
 		s.ServeConn(c.NetConn(r.TLS))
 	})
 }

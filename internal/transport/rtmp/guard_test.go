@@ -25,7 +25,7 @@ func startGuarded(t *testing.T, budget *limit.Budget) *Server {
 	t.Helper()
 	s := New(Config{ListenerConfig: media.ListenerConfig{Addr: "127.0.0.1:0", Timeout: 30 * time.Second},
 		Partial: budget}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.Start(); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)

@@ -56,7 +56,7 @@ func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 }
 
 // Start listens, unless the address is empty.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	if s.cfg.Addr == "" {
 		return nil
 	}
@@ -64,7 +64,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("rtmp: listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = s.cfg.Listener(ln)
+	s.ln = s.cfg.Listener(ln, nil) // RTMP has no way to say why before its handshake
 	s.log.Info("listening", "addr", ln.Addr().String(), "url", "rtmp://"+ln.Addr().String()+"/PATH")
 	s.wg.Add(1)
 	go s.accept()

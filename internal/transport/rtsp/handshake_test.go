@@ -24,7 +24,7 @@ func startTestServer(t *testing.T, timeout time.Duration) *Server {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	s := New(Config{Addr: "127.0.0.1:0", Timeout: timeout}, media.New(media.Config{}, nil, nil, log), log)
-	if err := s.Start(); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)

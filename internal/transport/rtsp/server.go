@@ -5,6 +5,7 @@
 package rtsp
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,7 +47,7 @@ func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 
 // Start listens on Addr (TCP) and, for RTP over UDP, on the first even
 // port after it and the next, unless Addr is empty.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	if s.cfg.Addr == "" {
 		return nil
 	}
@@ -90,7 +91,7 @@ func (s *Server) listen(network, address string) (net.Listener, error) {
 		return nil, err
 	}
 	if s.cfg.Admit != nil {
-		ln = s.cfg.Admit(ln)
+		ln = s.cfg.Admit(ln, refuse)
 	} else {
 		ln = acceptloop.Admission{Transport: "rtsp", Log: s.remote}.Listener(ln)
 	}

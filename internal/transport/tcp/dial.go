@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"streamhub/internal/core/hub"
+	"streamhub/internal/registry"
 )
 
 // dialer keeps one outgoing connection up, logging each state change once.
@@ -100,10 +101,15 @@ func (s *Server) dialOut(ctx context.Context, sp Spec, sub *hub.Subscription) {
 			return
 		}
 		done := meter.Connected()
+		// Listed like every connection; a kick cuts it, and the dialler
+		// connects again as when the peer goes away.
+		unlist := s.cfg.Registry.Add(registry.Conn{Transport: "tcp-out-dial", Remote: c.RemoteAddr().String(), Queue: sub,
+			Kick: func() { c.Close() }})
 		cctx, cancel := context.WithCancel(ctx)
 		go discardUntilClosed(c, cancel)
 		rest, err := s.pump(cctx, c, sub, sp.Framing, pending, meter)
 		cancel()
+		unlist()
 		done()
 		s.untrack(c)
 		pending = rest
@@ -123,7 +129,9 @@ func (s *Server) dialIn(ctx context.Context, sp Spec) {
 		if !ok {
 			return
 		}
+		done := s.meter("tcp-in-dial").Connected()
 		s.serveIn(ctx, c, sp, "tcp-in-dial")
+		done()
 		s.untrack(c)
 		if ctx.Err() != nil {
 			return

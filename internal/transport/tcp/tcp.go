@@ -17,6 +17,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/codec/framing"
+	"streamhub/internal/codec/tcptext"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
 	"streamhub/internal/limit"
@@ -46,9 +47,12 @@ type Config struct {
 	Policy   *auth.Policy
 	Networks []*net.IPNet
 	// TLS, when set, wraps every listening port.
-	TLS   *tls.Config
-	Conns *limit.Conns // limits text protocol connections
-	Rate  limit.Rate   // text protocol publishes per second per connection
+	TLS *tls.Config
+	// Admit gives the admission of a listening port's connections, by
+	// transport ("tcp-in", "tcp-out", "tcp-text"): limits, counts, accept
+	// retries. nil admits everything and counts in the meter given to New.
+	// Its Rate is the text protocol's publishes per second per connection.
+	Admit func(transport string) acceptloop.Admission
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
@@ -77,6 +81,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	textAddr  net.Addr
+	textRate  limit.Rate // the text protocol's admission's, set by Start
 }
 
 // New validates the port specs.
@@ -127,6 +132,11 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("tcp: listen %s %s: %w", kind, addr, err)
 		}
+		a := s.admission(kind)
+		if kind == "tcp-text" {
+			s.textRate = a.Rate
+		}
+		ln = a.Listener(ln)
 		if s.cfg.TLS != nil {
 			ln = tls.NewListener(ln, s.cfg.TLS)
 		}
@@ -134,7 +144,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.listeners = append(s.listeners, ln)
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go s.acceptLoop(ctx, ln, serve)
+		go s.acceptLoop(ctx, kind, ln, serve)
 		return ln.Addr(), nil
 	}
 	for _, sp := range s.in {
@@ -188,27 +198,41 @@ func (s *Server) TextAddr() net.Addr {
 	return s.textAddr
 }
 
-func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) {
+func (s *Server) acceptLoop(ctx context.Context, kind string, ln net.Listener, serve func(context.Context, net.Conn)) {
 	defer s.wg.Done()
-	acceptloop.Run(ln, s.remote, "tcp", func(c net.Conn) {
-		if !s.allowed(c.RemoteAddr()) {
-			s.remote.Info("refused a client outside the allowed networks", "transport", "tcp", "remote", c.RemoteAddr().String())
-			c.Close()
-			return
-		}
+	acceptloop.Run(ln, s.remote, kind, func(c net.Conn) {
 		if !s.track(c) {
 			c.Close()
 			return
 		}
-		s.log.Debug("connection opened", "transport", "tcp", "addr", ln.Addr().String(), "remote", c.RemoteAddr().String())
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
 			serve(ctx, c)
-			s.log.Debug("connection closed", "transport", "tcp", "remote", c.RemoteAddr().String())
 		}()
 	})
+}
+
+// admission is the listening port kind's: the server's limits and counts,
+// the allowed networks, and the port's refusal (an -ERR line where the
+// client reads them; a raw output's peer reads only its messages, so it
+// is just closed).
+func (s *Server) admission(kind string) acceptloop.Admission {
+	var a acceptloop.Admission
+	if s.cfg.Admit != nil {
+		a = s.cfg.Admit(kind)
+	} else {
+		a = acceptloop.Admission{Transport: kind, Meter: s.meter(kind), Log: s.remote}
+	}
+	a.Allowed, a.TLS = s.allowed, s.cfg.TLS
+	switch kind {
+	case "tcp-text":
+		a.Refuse = func(c net.Conn, err error) { c.Write(tcptext.AppendErr(nil, "too_many_connections", err.Error())) }
+	case "tcp-in":
+		a.Refuse = func(c net.Conn, err error) { fmt.Fprintf(c, "-ERR too_many_connections %v\n", err) }
+	}
+	return a
 }
 
 func (s *Server) allowed(addr net.Addr) bool {
@@ -264,9 +288,10 @@ func (s *Server) Close() {
 }
 
 // serveIn publishes each framed message of c to the spec's topic.
+// Its connection is counted by whoever made it: the admission, or the
+// dialler.
 func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) {
 	meter := s.meter(kind)
-	defer meter.Connected()()
 	defer s.cfg.Registry.Add(registry.Conn{Transport: kind, Remote: c.RemoteAddr().String(), Kick: func() { c.Close() }})()
 	name := sp.Topics[0]
 	dec := framing.NewDecoder(c, sp.Framing, sp.Max)
@@ -298,8 +323,8 @@ func (s *Server) serveIn(ctx context.Context, c net.Conn, sp Spec, kind string) 
 // serveOut writes every message matching the spec's filters to c.
 func (s *Server) serveOut(ctx context.Context, c net.Conn, sp Spec) {
 	meter := s.meter("tcp-out")
-	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-out", Queue: s.cfg.Queue, Meter: meter,
-		Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
+	// Counted by the listener's admission at accept: no Meter here.
+	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-out", Queue: s.cfg.Queue, Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
 	defer sub.Close()
 	// Raw ports carry no credentials: the port's topics, no policy.
 	if _, err := sub.Subscription.Subscribe(sp.Topics, hub.StartFrom{}); err != nil {

@@ -38,17 +38,10 @@ func endLine(end kit.EndReason) string {
 // writer goroutine sends replies and MSG frames, so one slow direction
 // never blocks the other's bookkeeping.
 func (s *Server) serveText(ctx context.Context, c net.Conn) {
-	release, err := s.cfg.Conns.Acquire(c.RemoteAddr().String())
-	if err != nil {
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(tcptext.AppendErr(nil, "too_many_connections", err.Error()))
-		return
-	}
-	defer release()
-	limiter := s.cfg.Rate.Limiter()
+	limiter := s.textRate.Limiter()
 	meter := s.meter("tcp-text")
-	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-text", Queue: s.cfg.TextQueue, Meter: meter,
-		Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
+	// Counted by the listener's admission at accept: no Meter here.
+	sub := kit.Open(kit.Opening{Hub: s.hub, Transport: "tcp-text", Queue: s.cfg.TextQueue, Registry: s.cfg.Registry, Remote: c.RemoteAddr().String()})
 	defer sub.Close()
 
 	var mu sync.Mutex // serialises writes of replies and message batches, and guards writeDL

@@ -56,12 +56,11 @@ func (s *Server) startSessionWith(api *webrtc.API, w http.ResponseWriter, r *htt
 	// that made it.
 	releaseSession, err := s.cfg.Sessions.Acquire(r.RemoteAddr)
 	if err != nil {
-		s.remote.Info("refused a session", "remote", r.RemoteAddr, "err", err)
 		w.Header().Set("Retry-After", "5")
 		httpx.WriteError(w, httpx.ConnRefusalStatus(err), "too_many_sessions", sessionRefusal(err))
 		return nil, false
 	}
-	releaseConn, err := s.cfg.Conns.Acquire(r.RemoteAddr)
+	releaseConn, err := s.cfg.Admission.Acquire(r.RemoteAddr)
 	if err != nil {
 		releaseSession()
 		httpx.WriteConnRefusal(w, err)

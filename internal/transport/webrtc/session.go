@@ -45,7 +45,7 @@ func (s *Server) newSession(api *webrtc.API, id *auth.Identity, remote string, r
 	// The identity outlives the request; nothing else of its context does.
 	ctx, cancel := context.WithCancel(auth.WithIdentity(context.Background(), id))
 	ss := &session{srv: s, id: newSessionID(), identity: id, remote: remote, pc: pc,
-		limiter: s.cfg.Rate.Limiter(), ctx: ctx, cancel: cancel, release: release}
+		limiter: s.cfg.Admission.Rate.Limiter(), ctx: ctx, cancel: cancel, release: release}
 	if err := s.add(ss); err != nil {
 		cancel()
 		_ = pc.Close()

@@ -9,6 +9,7 @@ package webrtc
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,10 +22,10 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // Config tunes the WebRTC transport.
@@ -41,11 +42,13 @@ type Config struct {
 	// always drop their oldest message when full.
 	Queue  hub.QueueLimits
 	Policy *auth.Policy // nil: open
-	Conns  *limit.Conns // nil: no connection limits
-	Rate   limit.Rate   // publishes per second per peer connection
-	// Sessions bounds the sessions (peer connections) in all and per
-	// client address, whatever made them (nil: no bound).
-	Sessions *limit.Conns
+	// Admission gives each session a connection slot of the server's
+	// limits, a session outliving the request that made it, and its
+	// publish rate. Sessions bounds
+	// the sessions (peer connections) in all and per client address,
+	// whatever made them (webrtc.sessions, webrtc.peraddress). The zero
+	// values admit everything.
+	Admission, Sessions acceptloop.Admission
 	// Registry lists the channels for the admin API (nil: not listed).
 	Registry *registry.Registry
 	// Paths are the media paths WHEP plays (nil: no WHEP).
@@ -94,7 +97,7 @@ func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Server {
 }
 
 // Start binds the ICE sockets and builds the WebRTC API on them.
-func (s *Server) Start() error {
+func (s *Server) Start(context.Context) error {
 	if s.cfg.UDP == "" && s.cfg.TCP == "" {
 		return nil // disabled
 	}

@@ -41,7 +41,7 @@ func startServer(t testing.TB, mutate func(*Config)) (*Server, *hub.Hub, string)
 		mutate(&cfg)
 	}
 	s := New(h, cfg, log, nopMeter{})
-	if err := s.Start(); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -19,7 +19,7 @@ import (
 // ServeJSON serves GET /v1/ws, the JSON protocol described in
 // docs/PROTOCOLS.md. Bad requests get an error reply; the socket stays open.
 func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
-	release, ok := httpx.AcquireConn(w, r, h.cfg.Conns)
+	release, ok := httpx.AcquireConn(w, r, h.cfg.Admission)
 	if !ok {
 		return
 	}
@@ -49,7 +49,7 @@ type jsonSocket struct {
 // serveJSON runs a JSON-protocol socket until either side ends it, then
 // calls release.
 func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
-	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Rate.Limiter()}
+	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Admission.Rate.Limiter()}
 	s.sub = kit.Open(kit.Opening{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Meter: h.meter, Registry: h.cfg.Registry,
 		Identity: auth.FromContext(ctx), Remote: c.RemoteAddr().String()})
 	s.sub.OnClose(release)

@@ -82,7 +82,7 @@ func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name strin
 	s := &plainSocket{h: h, c: c, sub: sub, name: name, done: make(chan struct{}),
 		isFilter:   topic.IsFilter(name),
 		mayPublish: mayPublish,
-		limiter:    h.cfg.Rate.Limiter(),
+		limiter:    h.cfg.Admission.Rate.Limiter(),
 	}
 	s.stop = h.pump(c, sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		if utf8.Valid(d.Msg.Payload) {

@@ -15,10 +15,10 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/hub"
-	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/kit/wsconn"
 )
@@ -29,9 +29,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	MaxPayload   int
 	PingInterval time.Duration
-	Policy       *auth.Policy // nil: open
-	Conns        *limit.Conns // nil: no connection limits
-	Rate         limit.Rate   // publishes per second per connection
+	Policy       *auth.Policy         // nil: open
+	Admission    acceptloop.Admission // HTTP/2 streams' slots (httpx.AcquireConn), each socket's publish rate
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
@@ -125,7 +124,7 @@ func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Del
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {
-	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Conns: h.cfg.Conns,
+	return httpx.Subscriber{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Policy: h.cfg.Policy, Admission: h.cfg.Admission,
 		Registry: h.cfg.Registry, Meter: h.meter}
 }
 

@@ -78,3 +78,78 @@ func isReset(err error) bool {
 	var se *os.SyscallError
 	return errors.As(err, &se)
 }
+
+// An admitted connection half-closes as the socket does: MQTT's
+// DISCONNECT and net/http's close end their side and read on, so that
+// their last words are not lost to a reset.
+func TestAdmittedConnCloseWrite(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := Admission{Transport: "mqtt"}.Listener(inner)
+	defer ln.Close()
+	client := dialT(t, inner.Addr().String())
+	served, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close()
+	cw, ok := served.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatal("an admitted connection has no CloseWrite")
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the client's read after CloseWrite: %v, want EOF", err)
+	}
+	if _, err := client.Write([]byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	served.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := served.Read(make([]byte, 5)); n != 5 {
+		t.Fatalf("the server read %d bytes after its CloseWrite: %v", n, err)
+	}
+}
+
+// Refusals are answered only while Answering has room: past it a refused
+// connection is closed without a word, so that a flood over the limits
+// holds no more goroutines and sockets than Answering allows.
+func TestAdmissionAnswersBoundedRefusals(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answering := make(chan struct{}, 1)
+	a := Admission{Transport: "tcp-text", Conns: limit.NewConns(0, 1), Answering: answering,
+		Refuse: func(nc net.Conn, err error) { io.WriteString(nc, "-ERR too_many_connections\n") }}
+	ln := a.Listener(inner)
+	defer ln.Close()
+	go func() {
+		for {
+			if _, err := ln.Accept(); err != nil { // the first is kept open: the address's one
+				return
+			}
+		}
+	}()
+	dialT(t, inner.Addr().String())
+	read := func() string {
+		c := dialT(t, inner.Addr().String())
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	answering <- struct{}{} // every place taken
+	if got := read(); got != "" {
+		t.Fatalf("refused while no answer could be given: read %q, want the connection closed", got)
+	}
+	<-answering
+	if got := read(); got != "-ERR too_many_connections\n" {
+		t.Fatalf("refused with room to answer: read %q", got)
+	}
+}

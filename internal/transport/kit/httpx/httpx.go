@@ -20,6 +20,7 @@ import (
 	"streamhub/internal/quote"
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 // ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
@@ -74,18 +75,18 @@ func WriteHubError(w http.ResponseWriter, err error) {
 }
 
 // AcquireConn admits a streaming request, answering 503 (server full) or
-// 429 (too many from this address) when refused. The server counts each
-// HTTP/1 connection when it accepts it, so only HTTP/2 streams, which share
-// a connection, are counted here, one each. It also lifts the server's read
+// 429 (too many from this address) when refused. The listener's admission
+// admits each HTTP/1 connection when it accepts it, so only HTTP/2 streams,
+// which share a connection, take a slot here (a.Acquire), one each. It also lifts the server's read
 // timeout (http.readtimeout), which bounds requests, not streaming
 // responses: on HTTP/1 net/http's read of the quiet connection would hit it
 // and cancel the request.
-func AcquireConn(w http.ResponseWriter, r *http.Request, conns *limit.Conns) (release func(), ok bool) {
+func AcquireConn(w http.ResponseWriter, r *http.Request, a acceptloop.Admission) (release func(), ok bool) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if r.ProtoMajor < 2 {
 		return func() {}, true
 	}
-	release, err := conns.Acquire(r.RemoteAddr)
+	release, err := a.Acquire(r.RemoteAddr)
 	if err != nil {
 		WriteConnRefusal(w, err)
 		return nil, false
@@ -114,7 +115,9 @@ type StreamConfig struct {
 	Heartbeat    time.Duration
 	WriteTimeout time.Duration
 	Policy       *auth.Policy // nil: open
-	Conns        *limit.Conns // nil: no connection limits
+	// Admission gives each HTTP/2 stream a connection slot (AcquireConn);
+	// the zero value admits everything.
+	Admission acceptloop.Admission
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
@@ -123,7 +126,7 @@ type StreamConfig struct {
 // Subscriber admits the subscribers of one streaming transport, counted
 // in meter.
 func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string, meter kit.Meter) Subscriber {
-	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Conns: c.Conns,
+	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Admission: c.Admission,
 		Registry: c.Registry, Meter: meter}
 }
 
@@ -132,8 +135,8 @@ type Subscriber struct {
 	Hub       kit.Subscriptions
 	Transport string // the hub's and the metrics' name for it
 	Queue     hub.QueueLimits
-	Policy    *auth.Policy       // nil: open
-	Conns     *limit.Conns       // nil: no connection limits
+	Policy    *auth.Policy // nil: open
+	Admission acceptloop.Admission
 	Registry  *registry.Registry // nil: not listed
 	Meter     kit.Meter          // nil: not counted
 }
@@ -162,7 +165,7 @@ func (s *Subscription) CloseUnlessServed() {
 // identity. When refused it answers itself: 429/503, 403 or the hub
 // error's status.
 func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest) (*Subscription, bool) {
-	release, ok := AcquireConn(w, r, s.Conns)
+	release, ok := AcquireConn(w, r, s.Admission)
 	if !ok {
 		return nil, false
 	}
