@@ -21,9 +21,30 @@ type path struct {
 	since    time.Time
 	bytes    atomic.Uint64
 
+	// remote: a local copy of a path another node publishes
+	// (Registry.PublishRemote), whose state that node publishes.
+	remote bool
+	// release gives back the path's cluster claim, or stops a remote
+	// copy's feed; called once, when the path ends.
+	release func()
+
 	mu      sync.RWMutex
 	readers map[*Reader]struct{}
 	ended   bool
+}
+
+// announce publishes the path's state, unless another node owns it.
+func (p *path) announce() {
+	if !p.remote {
+		p.registry.publishState(p.state())
+	}
+}
+
+// Readers is how many readers the path has on this node.
+func (pb *Publisher) Readers() int {
+	pb.path.mu.RLock()
+	defer pb.path.mu.RUnlock()
+	return len(pb.path.readers)
 }
 
 func newPath(r *Registry, name, protocol string, tracks []Track) *path {
@@ -64,12 +85,17 @@ func (p *path) removeReader(rd *Reader) bool {
 // end tells every reader the path is over; they drain what they hold first.
 func (p *path) end() {
 	p.mu.Lock()
+	release := p.release
+	p.release = nil
 	p.ended = true
 	readers := p.readers
 	p.readers = map[*Reader]struct{}{}
 	p.mu.Unlock()
 	for rd := range readers {
 		rd.end(ErrEnded)
+	}
+	if release != nil {
+		release()
 	}
 }
 

@@ -118,13 +118,13 @@ func (rd *Reader) Skipped() int {
 // the path's readers, until leave is called.
 func (rd *Reader) Join() (leave func()) {
 	rd.peers.Add(1)
-	rd.path.registry.publishState(rd.path.state())
+	rd.path.announce()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			rd.peers.Add(-1)
 			if rd.path.hasReader(rd) {
-				rd.path.registry.publishState(rd.path.state())
+				rd.path.announce()
 			}
 		})
 	}
@@ -143,7 +143,7 @@ func (rd *Reader) Close() {
 	rd.once.Do(func() {
 		rd.end(ErrClosed)
 		if rd.path.removeReader(rd) {
-			rd.path.registry.publishState(rd.path.state())
+			rd.path.announce()
 		}
 	})
 }

@@ -37,6 +37,22 @@ type Config struct {
 	// StateInterval is how often an online path's state (bitrate) is
 	// republished; 0 republishes only on changes.
 	StateInterval time.Duration
+	// Cluster spreads paths over the nodes of a cluster; nil on a node
+	// alone.
+	Cluster Cluster
+}
+
+// Cluster makes a path published on one node of a cluster the only one of
+// its name and readable on every node.
+type Cluster interface {
+	// Claim makes this node the path's one publisher in the cluster
+	// (ErrBusy when another node's publisher has it) and serves its frames
+	// to nodes that want them, until release.
+	Claim(name string, tracks []Track) (release func(), err error)
+	// Fetch makes name local, fed by the node that publishes it
+	// (PublishRemote), for as long as it has readers here; ErrNotFound
+	// (wrapped) when no node publishes it.
+	Fetch(name string) error
 }
 
 // Registry holds the media paths. Lock order: Registry.mu, then path.mu,
@@ -84,11 +100,31 @@ func (r *Registry) Publish(name, protocol string, tracks []Track) (*Publisher, e
 		return nil, ErrClosed
 	}
 	old := r.paths[name]
-	if old != nil && !r.cfg.Takeover {
+	if old != nil && !r.cfg.Takeover && !old.remote {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
 	}
+	r.mu.Unlock()
 	p := newPath(r, name, protocol, tracks)
+	if r.cfg.Cluster != nil {
+		release, err := r.cfg.Cluster.Claim(name, tracks)
+		if err != nil {
+			return nil, err
+		}
+		p.release = release
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		p.end()
+		return nil, ErrClosed
+	}
+	old = r.paths[name]
+	if old != nil && !r.cfg.Takeover && !old.remote {
+		r.mu.Unlock()
+		p.end()
+		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
+	}
 	r.paths[name] = p
 	r.mu.Unlock()
 	if old != nil {
@@ -96,13 +132,51 @@ func (r *Registry) Publish(name, protocol string, tracks []Track) (*Publisher, e
 		r.log.Info("media path taken over", "path", name, "protocol", protocol)
 	}
 	r.log.Info("media path online", "path", name, "protocol", protocol, "tracks", len(tracks))
-	r.publishState(p.state())
+	p.announce()
+	return &Publisher{path: p}, nil
+}
+
+// PublishRemote makes name a local copy of a path another node of the
+// cluster publishes (see Cluster.Fetch): readers here read it as any
+// path, its state is left to the publishing node, and stop (called once
+// when the copy ends) stops its feed. ErrBusy if name is already here.
+func (r *Registry) PublishRemote(name string, tracks []Track, stop func()) (*Publisher, error) {
+	if len(tracks) == 0 {
+		return nil, ErrNoTracks
+	}
+	p := newPath(r, name, "cluster", tracks)
+	p.remote, p.release = true, stop
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if r.paths[name] != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
+	}
+	r.paths[name] = p
 	return &Publisher{path: p}, nil
 }
 
 // Read adds a reader to the path name, which must have a publisher.
 func (r *Registry) Read(name, protocol string) (*Reader, error) {
 	return r.read(name, protocol, false)
+}
+
+// ReadLocal adds a reader to a path published on this node, never
+// fetching it from another (the cluster's own reader, which sends the
+// frames to other nodes).
+func (r *Registry) ReadLocal(name, protocol string) (*Reader, error) {
+	p := r.lookup(name)
+	if p == nil || p.remote {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	rd, err := p.addReader(protocol, false)
+	if err != nil {
+		return nil, err
+	}
+	p.announce()
+	return rd, nil
 }
 
 // ReadShared adds a reader that a transport fans out to peers of its own
@@ -114,9 +188,13 @@ func (r *Registry) ReadShared(name, protocol string) (*Reader, error) {
 }
 
 func (r *Registry) read(name, protocol string, shared bool) (*Reader, error) {
-	r.mu.Lock()
-	p := r.paths[name]
-	r.mu.Unlock()
+	p := r.lookup(name)
+	if p == nil && r.cfg.Cluster != nil {
+		if err := r.cfg.Cluster.Fetch(name); err != nil {
+			return nil, err
+		}
+		p = r.lookup(name)
+	}
 	if p == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
@@ -125,17 +203,26 @@ func (r *Registry) read(name, protocol string, shared bool) (*Reader, error) {
 		return nil, err
 	}
 	if !shared {
-		r.publishState(p.state())
+		p.announce()
 	}
 	return rd, nil
 }
 
-// List returns the state of every online path, sorted by path.
+func (r *Registry) lookup(name string) *path {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paths[name]
+}
+
+// List returns the state of every path published on this node, sorted by
+// path (local copies of other nodes' paths are theirs to list).
 func (r *Registry) List() []State {
 	r.mu.Lock()
 	paths := make([]*path, 0, len(r.paths))
 	for _, p := range r.paths {
-		paths = append(paths, p)
+		if !p.remote {
+			paths = append(paths, p)
+		}
 	}
 	r.mu.Unlock()
 	states := make([]State, 0, len(paths))
@@ -173,7 +260,7 @@ func (r *Registry) remove(p *path) {
 		delete(r.paths, p.name)
 	}
 	r.mu.Unlock()
-	if current {
+	if current && !p.remote {
 		r.publishState(State{Path: p.name, Online: false, Readers: map[string]int{}})
 		r.log.Info("media path offline", "path", p.name)
 	}

@@ -17,15 +17,19 @@ import (
 // HTTP one.
 func (s *Server) newMedia() error {
 	cfg := s.cfg
+	spread, attach, err := s.clusterMedia()
+	if err != nil {
+		return err
+	}
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
-		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
+		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State, Cluster: spread}, s.hub, s.metrics, s.log.With("component", "media"))
+	attach(s.media)
 	s.parts.running("media", s.closeMedia)
 	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
 		Policy: s.policy, Admit: s.mediaAdmission("rtmp"), Registry: s.registry},
 		MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
 	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
 		Admit: s.mediaAdmission("rtsp"), Registry: s.registry}, s.media, s.log)
-	var err error
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
 		Policy: s.policy, Identify: s.credentials, Registry: s.registry}, s.media, s.log)
