@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,9 +63,67 @@ func (b *JetStream) Media(ctx context.Context) (*Media, error) {
 		fetching: map[string]*sync.Mutex{}}, nil
 }
 
-// Attach gives m the registry whose paths it serves and feeds; before any
-// Claim or Fetch.
-func (m *Media) Attach(reg *media.Registry) { m.reg = reg }
+// Attach gives m the registry whose paths it serves and feeds, before any
+// Claim or Fetch, and starts watching claims until the cluster closes.
+func (m *Media) Attach(reg *media.Registry) {
+	m.reg = reg
+	go m.watchClaims()
+}
+
+// watchClaims publishes a path's state offline when its claim stops being
+// refreshed: its node died (a node that ends a path says so itself and
+// deletes the claim, which is then forgotten here).
+func (m *Media) watchClaims() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-m.b.closed
+		cancel()
+	}()
+	kv, err := m.bucketNow(ctx)
+	if err != nil {
+		m.log.Warn("media claims not watched: a dead node's paths stay online in $media", "err", err)
+		return
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		m.log.Warn("media claims not watched: a dead node's paths stay online in $media", "err", err)
+		return
+	}
+	defer func() { _ = w.Stop() }()
+	seen := map[string]time.Time{} // claim key -> when last refreshed
+	t := time.NewTicker(claimRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue // the initial values are in
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				seen[e.Key()] = time.Now()
+			} else {
+				delete(seen, e.Key())
+			}
+		case now := <-t.C:
+			for key, at := range seen {
+				if now.Sub(at) < claimTTL {
+					continue
+				}
+				delete(seen, key)
+				if name, err := base64.RawURLEncoding.DecodeString(key); err == nil {
+					m.log.Info("media path offline: its node stopped refreshing its claim", "path", string(name))
+					m.reg.PublishOffline(string(name))
+				}
+			}
+		}
+	}
+}
 
 func (m *Media) bucketNow(ctx context.Context) (jetstream.KeyValue, error) {
 	l := m.b.link()

@@ -65,6 +65,18 @@ func TestClusterMediaReadFromAnotherNode(t *testing.T) {
 	if !errors.Is(err, media.ErrEnded) {
 		t.Fatalf("reader on b after a died: %v, want the path ended", err)
 	}
+	// b says so in $media/live/cam1, a's retained state: a could not.
+	events := sseFrom(t, ctx, b.URL+"/v1/subscribe?topic=%24media%2Flive%2Fcam1", "")
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			t.Fatalf("$media/live/cam1 on b never went offline: %v", err)
+		}
+		var st media.State
+		if json.Unmarshal([]byte(ev.Data), &st) == nil && !st.Online {
+			break
+		}
+	}
 	testkit.Eventually(t, 20*time.Second, "live/cam1 not found on b", func() bool {
 		rd, err := b.Media().Read("live/cam1", "test")
 		if err == nil {

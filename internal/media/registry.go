@@ -208,6 +208,16 @@ func (r *Registry) read(name, protocol string, shared bool) (*Reader, error) {
 	return rd, nil
 }
 
+// PublishOffline publishes name's state as offline, unless this node
+// publishes it: its publisher's node died without saying so (each
+// surviving node of a cluster says it, the same retained message).
+func (r *Registry) PublishOffline(name string) {
+	if p := r.lookup(name); p != nil && !p.remote {
+		return
+	}
+	r.publishState(State{Path: name, Online: false, Readers: map[string]int{}})
+}
+
 func (r *Registry) lookup(name string) *path {
 	r.mu.Lock()
 	defer r.mu.Unlock()
