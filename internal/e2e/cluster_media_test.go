@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"streamhub/internal/config"
 	"streamhub/internal/media"
 	"streamhub/internal/testkit"
 )
 
 // TestClusterMediaReadFromAnotherNode: on three NATS processes, a path
-// published over RTMP to node a (a process) is read over RTSP, RTMP and
-// HLS from node b (in the test); a second publisher on b is refused; and
+// published over RTMP to node a (a process) is read over RTSP, RTMP, HLS
+// and WHEP (a pion peer) from node b (in the test); a second publisher on b is refused; and
 // when a is killed the path ends on b and is no longer found there.
 func TestClusterMediaReadFromAnotherNode(t *testing.T) {
 	requireFFmpeg(t)
@@ -39,6 +41,11 @@ func TestClusterMediaReadFromAnotherNode(t *testing.T) {
 	wantH264AAC(t, probe(t, "rtsp://"+b.RTSP().Addr()+"/live/cam1", "-rtsp_transport", "tcp"))
 	wantH264AAC(t, probe(t, "rtmp://"+b.RTMP().Addr()+"/live/cam1"))
 	wantH264AAC(t, probe(t, b.URL+"/hls/live/cam1/index.m3u8"))
+	packets, codec := playWHEPVideo(t, b, "live/cam1")
+	testkit.Eventually(t, 20*time.Second, "H.264 over WHEP from b", func() bool { return packets.Load() > 30 })
+	if c, _ := codec.Load().(string); c != webrtc.MimeTypeH264 {
+		t.Errorf("WHEP codec %q, want H.264", c)
+	}
 	if listsPath(b.URL, "live/cam1") {
 		t.Error("b lists a's path as its own")
 	}
