@@ -31,9 +31,8 @@ type Media struct {
 	log    *slog.Logger
 	bucket string
 
+	kv       *boundBucket
 	mu       sync.Mutex
-	kvLink   *link
-	kv       jetstream.KeyValue
 	fetching map[string]*sync.Mutex // one fetch per path at a time
 }
 
@@ -52,14 +51,13 @@ const (
 // Media opens (or creates) the path claim bucket.
 func (b *JetStream) Media(ctx context.Context) (*Media, error) {
 	name := strings.ToUpper(b.cfg.Prefix) + "_MEDIA_PATHS"
-	l := b.link()
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := b.openBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Storage: jetstream.MemoryStorage, Replicas: b.cfg.Replicas, History: 1, TTL: claimTTL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", name, err)
+		return nil, err
 	}
-	return &Media{b: b, log: b.log.With("component", "media"), bucket: name, kvLink: l, kv: kv,
+	return &Media{b: b, log: b.log.With("component", "media"), bucket: name, kv: kv,
 		fetching: map[string]*sync.Mutex{}}, nil
 }
 
@@ -125,19 +123,7 @@ func (m *Media) watchClaims() {
 	}
 }
 
-func (m *Media) bucketNow(ctx context.Context) (jetstream.KeyValue, error) {
-	l := m.b.link()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.kvLink != l {
-		kv, err := l.js.KeyValue(ctx, m.bucket)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: key-value bucket %s: %w", m.bucket, err)
-		}
-		m.kvLink, m.kv = l, kv
-	}
-	return m.kv, nil
-}
+func (m *Media) bucketNow(ctx context.Context) (jetstream.KeyValue, error) { return m.kv.now(ctx) }
 
 func (m *Media) wantSubject(name string) string {
 	return m.b.cfg.Prefix + ".media.w." + token(name)
@@ -295,11 +281,8 @@ func (s *served) refresh() {
 	defer cancel()
 	kv, err := s.m.bucketNow(ctx)
 	if err == nil {
-		s.mu.Lock()
-		rev := s.rev
-		s.mu.Unlock()
 		var next uint64
-		if next, err = kv.Update(ctx, s.key, s.value, rev); err == nil {
+		if next, err = kv.Update(ctx, s.key, s.value, s.revision()); err == nil {
 			s.mu.Lock()
 			s.rev = next
 			s.mu.Unlock()
@@ -309,6 +292,13 @@ func (s *served) refresh() {
 	// NATS away a moment, or the claim moved on (this node's own takeover):
 	// the next refresh tries again; a claim another node took wins.
 	s.m.log.Debug("media claim not refreshed", "path", s.name, "err", err)
+}
+
+// revision is the claim's revision, as last written here.
+func (s *served) revision() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rev
 }
 
 // release gives the claim back and stops serving; the path ended here.
@@ -329,10 +319,7 @@ func (s *served) release() {
 		defer cancel()
 		kv, err := s.m.bucketNow(ctx)
 		if err == nil {
-			s.mu.Lock()
-			rev := s.rev
-			s.mu.Unlock()
-			err = kv.Delete(ctx, s.key, jetstream.LastRevision(rev))
+			err = kv.Delete(ctx, s.key, jetstream.LastRevision(s.revision()))
 		}
 		if err != nil {
 			s.m.log.Debug("media claim not given back; it expires", "path", s.name, "err", err)

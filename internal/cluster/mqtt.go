@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,11 +25,7 @@ import (
 type MQTT struct {
 	b      *JetStream
 	bucket string
-	// kv is the bucket through link kvLink: bound again to a redialled
-	// link on first use (bucketNow).
-	mu     sync.Mutex
-	kvLink *link
-	kv     jetstream.KeyValue
+	kv     *boundBucket
 }
 
 // handoverWait bounds how long a node waits for the holder of a session to
@@ -42,30 +37,17 @@ const handoverWait = time.Second
 // with the cluster's replicas.
 func (b *JetStream) MQTT(ctx context.Context) (*MQTT, error) {
 	name := strings.ToUpper(b.cfg.Prefix) + "_MQTT_SESSIONS"
-	l := b.link()
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := b.openBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: name, Storage: jetstream.FileStorage, Replicas: b.cfg.Replicas, History: 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", name, err)
+		return nil, err
 	}
-	return &MQTT{b: b, bucket: name, kvLink: l, kv: kv}, nil
+	return &MQTT{b: b, bucket: name, kv: kv}, nil
 }
 
 // bucketNow is the session bucket through the link in use.
-func (m *MQTT) bucketNow(ctx context.Context) (jetstream.KeyValue, error) {
-	l := m.b.link()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.kvLink != l {
-		kv, err := l.js.KeyValue(ctx, m.bucket)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: key-value bucket %s: %w", m.bucket, err)
-		}
-		m.kvLink, m.kv = l, kv
-	}
-	return m.kv, nil
-}
+func (m *MQTT) bucketNow(ctx context.Context) (jetstream.KeyValue, error) { return m.kv.now(ctx) }
 
 // Node is this node's name, which holds sessions.
 func (m *MQTT) Node() string { return m.b.cfg.Node }
