@@ -190,6 +190,9 @@ func (r *Registry) ReadShared(name, protocol string) (*Reader, error) {
 func (r *Registry) read(name, protocol string, shared bool) (*Reader, error) {
 	p := r.lookup(name)
 	if p == nil && r.cfg.Cluster != nil {
+		if err := ValidatePath(name); err != nil { // before it reaches NATS
+			return nil, err
+		}
 		if err := r.cfg.Cluster.Fetch(name); err != nil {
 			return nil, err
 		}
