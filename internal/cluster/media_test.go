@@ -49,6 +49,9 @@ func TestMediaPathAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
+	if l := b.List(); len(l) != 0 {
+		t.Errorf("b lists a's path as its own: %+v", l)
+	}
 	if got := rd.Tracks(); len(got) != 1 || got[0].Codec != media.H264 || string(got[0].SPS) != "\x67\x01" {
 		t.Fatalf("tracks on b: %+v", got)
 	}
