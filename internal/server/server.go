@@ -80,6 +80,8 @@ type Server struct {
 	media      *media.Registry // media paths; their transports below (media.go)
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
+	rtmps      *rtmp.Server // RTMP over TLS; its Start does nothing without rtmp.tlsaddr
+	rtsps      *rtsp.Server // RTSP over TLS, likewise
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
 	webhooks   *webhook.Manager
@@ -244,6 +246,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.parts.add("mqtt", s.mqtt)
 	s.parts.add("rtmp", s.rtmp)
 	s.parts.add("rtsp", s.rtsp)
+	s.parts.add("rtmps", s.rtmps)
+	s.parts.add("rtsps", s.rtsps)
 	s.parts.add("webrtc", s.webrtc)
 	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
 	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })

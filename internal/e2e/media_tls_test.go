@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// mediaTLSServer serves RTMPS and RTSPS beside plain RTMP and RTSP, with a
+// certificate of their own, and returns the pool that trusts it.
+func mediaTLSServer(t *testing.T, mutate func(*config.Config)) (*testkit.Server, *x509.CertPool) {
+	t.Helper()
+	cert, key, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	srv := mediaServer(t, func(c *config.Config) {
+		c.RTMP.Tlsaddr, c.RTMP.Cert, c.RTMP.Key = "127.0.0.1:0", cert, key
+		c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key = "127.0.0.1:0", cert, key
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	return srv, pool
+}
+
+// The test: ffmpeg publishes over RTMPS, ffprobe reads over RTSPS
+// (and RTMPS); plain text on either TLS port is dropped without harm to
+// the server, which serves the path over TLS still.
+func TestMediaRTMPSToRTSPS(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	srv, _ := mediaTLSServer(t, nil)
+	publishFFmpeg(t, "flv", "rtmps://"+srv.RTMPS().Addr()+"/live/cam1")
+	waitOnline(t, srv, "live/cam1")
+	rtspsURL := "rtsps://" + srv.RTSPS().Addr() + "/live/cam1"
+	wantH264AAC(t, probe(t, rtspsURL))
+	wantH264AAC(t, probe(t, "rtmps://"+srv.RTMPS().Addr()+"/live/cam1"))
+	wantH264AAC(t, probe(t, "rtsp://"+srv.RTSP().Addr()+"/live/cam1", "-rtsp_transport", "tcp"))
+
+	// RTMP's and RTSP's plain text on the TLS ports: not a TLS client hello,
+	// so the connection ends (Go's TLS answers an alert first).
+	plainRTMP := dial(t, srv.RTMPS().Addr())
+	if _, err := plainRTMP.Write(append([]byte{3}, make([]byte, 1536)...)); err != nil {
+		t.Fatal(err)
+	}
+	wantClosed(t, plainRTMP)
+	plainRTSP := dial(t, srv.RTSPS().Addr())
+	fmt.Fprintf(plainRTSP, "OPTIONS rtsp://%s/ RTSP/1.0\r\nCSeq: 1\r\n\r\n", plainRTSP.RemoteAddr())
+	wantClosed(t, plainRTSP)
+	wantH264AAC(t, probe(t, rtspsURL))
+}
+
+// RTMPS and RTSPS connections take their slots of limits.peraddress with
+// every other protocol's: past it, RTSPS answers 503 inside TLS as RTSP
+// does in clear, RTMPS closes the connection as RTMP does, and the
+// admitted connections keep working.
+func TestMediaTLSConnectionsLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	srv, pool := mediaTLSServer(t, func(c *config.Config) {
+		c.Limits.Peraddress = 2
+		c.RTMP.Timeout, c.RTSP.Timeout = time.Minute, time.Minute // admitted ones wait for us
+	})
+	tlsDial := func(addr string) *tls.Conn {
+		c := tls.Client(dial(t, addr), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	rtmps := tlsDial(srv.RTMPS().Addr())
+	rtmpHandshake(t, rtmps)
+	rtsps := tlsDial(srv.RTSPS().Addr())
+	wantRTSPOptions(t, rtsps)
+
+	over := tlsDial(srv.RTSPS().Addr())
+	fmt.Fprintf(over, "OPTIONS rtsps://%s/ RTSP/1.0\r\nCSeq: 7\r\n\r\n", srv.RTSPS().Addr())
+	wantRTSPStatus(t, over, "503")
+	over = tlsDial(srv.RTMPS().Addr())
+	if _, err := over.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
+		t.Fatalf("a third connection from one address to RTMPS was not closed (read: %v)", err)
+	}
+
+	wantRTSPOptions(t, rtsps)
+	if g := connectionGauges(t, srv); g["rtmps"] != 1 || g["rtsps"] != 1 {
+		t.Fatalf("streamhub_connections: %v, want rtmps 1 and rtsps 1", g)
+	}
+}
