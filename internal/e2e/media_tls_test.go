@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +88,65 @@ func TestMediaTLSConnectionsLimitedPerAddress(t *testing.T) {
 	wantRTSPOptions(t, rtsps)
 	if g := connectionGauges(t, srv); g["rtmps"] != 1 || g["rtsps"] != 1 {
 		t.Fatalf("streamhub_connections: %v, want rtmps 1 and rtsps 1", g)
+	}
+}
+
+// With auth.clientca, a client certificate the CA signed names the user
+// over RTMPS and RTSPS, as on every TLS listener: cam publishes and viewer
+// reads with no credentials in their URLs, and without a certificate the
+// same URLs are refused.
+func TestMediaTLSClientCertificates(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	ca := testkit.NewCA(t)
+	dir := t.TempDir()
+	serverCert, serverKey, _ := ca.Issue(dir, "127.0.0.1", false)
+	camCert, camKey, _ := ca.Issue(dir, "cam", true)
+	viewerCert, viewerKey, _ := ca.Issue(dir, "viewer", true)
+	srv := mediaServer(t, func(c *config.Config) {
+		c.RTMP.Tlsaddr, c.RTMP.Cert, c.RTMP.Key = "127.0.0.1:0", serverCert, serverKey
+		c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key = "127.0.0.1:0", serverCert, serverKey
+		c.Auth = config.Auth{Required: true, Clientca: ca.File, ACL: []config.ACL{
+			{Who: "cam", Publish: []string{"media/live/#"}},
+			{Who: "viewer", Subscribe: []string{"media/live/#"}},
+		}}
+	})
+	rtmpsURL := "rtmps://" + srv.RTMPS().Addr() + "/live/cam1"
+	rtspsURL := "rtsps://" + srv.RTSPS().Addr() + "/live/cam1"
+	gen := []string{"-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "1", "-c:v", "libx264"}
+	ffmpegFails(t, "ffmpeg", append(gen, "-f", "flv", rtmpsURL)...)
+	ffmpegFails(t, "ffmpeg", append(gen, "-cert_file", viewerCert, "-key_file", viewerKey, "-f", "flv", rtmpsURL)...)
+
+	publishFFmpeg(t, "flv", rtmpsURL, "-cert_file", camCert, "-key_file", camKey)
+	waitOnline(t, srv, "live/cam1")
+	wantH264AAC(t, probe(t, rtmpsURL, "-cert_file", viewerCert, "-key_file", viewerKey))
+	ffmpegFails(t, "ffprobe", "-v", "error", rtspsURL)
+
+	// ffmpeg's RTSP gives its TLS no options (no client certificate), so a
+	// Go client asks DESCRIBE over RTSPS, with the viewer's certificate and
+	// without one.
+	describe := func(cert *tls.Certificate) string {
+		tc := &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		c := tls.Client(dial(t, srv.RTSPS().Addr()), tc)
+		defer c.Close()
+		fmt.Fprintf(c, "DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n", rtspsURL)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("DESCRIBE over RTSPS: %v", err)
+		}
+		return strings.TrimSpace(line)
+	}
+	viewer, err := tls.LoadX509KeyPair(viewerCert, viewerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(&viewer); got != "RTSP/1.0 200 OK" {
+		t.Fatalf("DESCRIBE with the viewer's certificate: %q, want 200", got)
+	}
+	if got := describe(nil); got != "RTSP/1.0 401 Unauthorized" {
+		t.Fatalf("DESCRIBE without a certificate: %q, want 401", got)
 	}
 }
