@@ -45,6 +45,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"tcp.tls", func(c *Config) { c.TCP.TLS = true }},
 		{"mqtt.key", func(c *Config) { c.MQTT.Cert = "cert.pem" }},
 		{"mqtt.cert", func(c *Config) { c.MQTT.Key = "key.pem" }},
+		{"rtmp.key", func(c *Config) { c.RTMP.Cert = "cert.pem" }},
+		{"rtsp.cert", func(c *Config) { c.RTSP.Key = "key.pem" }},
+		{"rtmp.tlsaddr", func(c *Config) { c.RTMP.Tlsaddr = "127.0.0.1:1936" }}, // no certificate, not even http's
+		{"rtsp.tlsaddr", func(c *Config) { c.RTSP.Tlsaddr = "127.0.0.1:8555" }},
+		{"rtsp.tlsaddr", func(c *Config) { c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key = "nope", "c.pem", "k.pem" }},
 		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 0 }},
 		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 65536 }},
 		{"mqtt.aliasmax", func(c *Config) { c.MQTT.Aliasmax = -1 }},
