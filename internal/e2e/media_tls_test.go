@@ -150,3 +150,33 @@ func TestMediaTLSClientCertificates(t *testing.T) {
 		t.Fatalf("DESCRIBE without a certificate: %q, want 401", got)
 	}
 }
+
+// A certificate replaced on disk is served by RTMPS and RTSPS without a
+// restart, as by every TLS listener (tlsconf).
+func TestMediaTLSCertificateReload(t *testing.T) {
+	t.Parallel()
+	oldCA, newCA := testkit.NewCA(t), testkit.NewCA(t)
+	dir := t.TempDir()
+	cert, key, _ := oldCA.Issue(dir, "127.0.0.1", false)
+	srv := mediaServer(t, func(c *config.Config) {
+		c.RTMP.Tlsaddr, c.RTSP.Tlsaddr = "127.0.0.1:0", "127.0.0.1:0"
+		c.HTTP.Cert, c.HTTP.Key = cert, key // the fallback of rtmp.cert and rtsp.cert
+	})
+	handshake := func(addr string, pool *x509.CertPool) error {
+		c := tls.Client(dial(t, addr), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		defer c.Close()
+		return c.Handshake()
+	}
+	for _, addr := range []string{srv.RTMPS().Addr(), srv.RTSPS().Addr()} {
+		if err := handshake(addr, oldCA.Pool); err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+	}
+	// Issue writes the new pair over the old files (same name, same dir).
+	newCA.Issue(dir, "127.0.0.1", false)
+	for _, addr := range []string{srv.RTMPS().Addr(), srv.RTSPS().Addr()} {
+		testkit.Eventually(t, 15*time.Second, addr+" serving the new certificate", func() bool {
+			return handshake(addr, newCA.Pool) == nil
+		})
+	}
+}
