@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Idle MQTT connections on event-driven I/O: the current server beside the
+# prototypes in bench/idleproto (nbio, gnet, netpoll, own epoll layer), each
+# holding N idle connections (CONNECT + SUBSCRIBE), then one publish to all.
+# Prints one JSON line per server and round (bench/idleproto/client).
+#
+#   bash bench/idleproto/run.sh [rounds] [connections]
+#   ONLY="nbio streamhub" bash bench/idleproto/run.sh 1 15000
+#
+# The prototypes are a module of their own so that their libraries stay out
+# of the server's go.mod. Open files are capped at 20,000 per process: keep
+# connections at 15,000 or below.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bench/lib.sh
+rounds=${1:-1} n=${2:-15000}
+bin=$PWD/bench/.bin/idleproto
+mkdir -p "$bin"
+go build -o "$bin/streamhub" ./cmd/streamhub
+(cd bench/idleproto && go build -o "$bin/" ./...)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }
+trap cleanup EXIT
+servers=(streamhub nbio gnet netpoll epoll)
+for round in $(seq "$rounds"); do
+  for s in "${servers[@]}"; do
+    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $s "* ]] && continue
+    [ -x "$bin/$s" ] || continue
+    port=$(free_port)
+    if [ "$s" = streamhub ]; then
+      $pin_server "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$port" --log-level warn &
+    else
+      $pin_server "$bin/$s" -addr "127.0.0.1:$port" >/dev/null 2>&1 &
+    fi
+    pid=$!
+    wait_port "$port"
+    sleep 0.5 # let the server settle before the baseline RSS
+    out=$($pin_bench timeout 180 "$bin/client" -addr "127.0.0.1:$port" -n "$n" -pid "$pid" || echo '{"failed":true}')
+    echo "{\"server\":\"$s\",\"round\":$round,${out#\{}"
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    sleep 1 # let the sockets of the last run go
+  done
+done
