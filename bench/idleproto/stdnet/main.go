@@ -1,0 +1,56 @@
+// Command stdnet is the control for the idle-connection prototypes: the
+// same minimal MQTT (mqttmin) on the standard library's net package, one
+// goroutine per connection reading into a 512-byte buffer of its own, as
+// the server's MQTT reader does while a connection is quiet. Beside the
+// event-driven prototypes it shows what the goroutine model costs alone,
+// without the server's sessions, hub subscriptions and metrics.
+package main
+
+import (
+	"flag"
+	"log"
+	"net"
+	"sync"
+
+	"streamhub/bench/idleproto/mqttmin"
+)
+
+type conn struct {
+	mu sync.Mutex // publishers write from other goroutines
+	nc net.Conn
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc.Write(p)
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:1883", "listen address")
+	flag.Parse()
+	b := mqttmin.NewBroker()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			c := &conn{nc: nc}
+			var s mqttmin.Session
+			buf := make([]byte, 512)
+			for {
+				n, err := nc.Read(buf)
+				if err != nil || s.Feed(b, c, buf[:n]) != nil {
+					break
+				}
+			}
+			b.Unsubscribe(c, s.Topics)
+			nc.Close()
+		}()
+	}
+}
