@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idle MQTT connections on event-driven I/O: the current server beside the
 # prototypes in bench/idleproto (stdnet: goroutine per connection, the
-# control; nbio, gnet, netpoll, own epoll layer), each
+# control; nbio, gnet, netpoll, own epoll layer; park: std net while
+# active, parked in an epoll of our own while idle), each
 # holding N idle connections (CONNECT + SUBSCRIBE), then one publish to all.
 # Prints one JSON line per server and round (bench/idleproto/client).
 #
@@ -22,7 +23,7 @@ go build -o "$bin/streamhub" ./cmd/streamhub
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
-servers=(streamhub stdnet nbio gnet netpoll epoll)
+servers=(streamhub stdnet nbio gnet netpoll epoll park)
 for round in $(seq "$rounds"); do
   for s in "${servers[@]}"; do
     [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $s "* ]] && continue

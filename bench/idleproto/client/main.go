@@ -100,8 +100,8 @@ func main() {
 	out := map[string]any{
 		"addr": *addr, "conns": *n, "connect_s": round(connectSecs),
 		"rss_before_kib": rss0, "rss_idle_kib": rss1, "rss_after_publish_kib": rss2,
-		"rss_per_conn_b":      (rss1 - rss0) * 1024 / int64(*n),
-		"threads_before":      thr0, "threads_idle": thr1,
+		"rss_per_conn_b": (rss1 - rss0) * 1024 / int64(*n),
+		"threads_before": thr0, "threads_idle": thr1,
 		"tcp_mem_pages_delta": sock1 - sock0,
 		"received":            got.Load(), "fanout_s": round(fanout),
 	}
