@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ func main() {
 	n := flag.Int("n", 15000, "idle connections")
 	pid := flag.Int("pid", 0, "server pid (for /proc/PID/status)")
 	hold := flag.Duration("hold", 2*time.Second, "idle time before measuring")
+	flag.BoolVar(&useTLS, "tls", false, "connect over TLS (certificate not verified)")
 	flag.Parse()
 
 	rss0, thr0 := status(*pid)
@@ -117,6 +119,8 @@ func main() {
 
 func round(f float64) float64 { return float64(int(f*1000)) / 1000 }
 
+var useTLS bool
+
 // dial connects, subscribes to the topics given (none when empty) and
 // waits for CONNACK and SUBACK.
 func dial(addr, id string, topics ...string) (net.Conn, error) {
@@ -125,6 +129,14 @@ func dial(addr, id string, topics ...string) (net.Conn, error) {
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if useTLS {
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
+	}
 	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, byte(len(id))}, id...)
 	pkt := append([]byte{0x10, byte(len(body))}, body...)
 	var sub []byte

@@ -9,16 +9,20 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log"
 	"net"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"streamhub/bench/idleproto/mqttmin"
+	"streamhub/bench/idleproto/selfsigned"
 )
 
 type conn struct {
@@ -27,6 +31,9 @@ type conn struct {
 	rc syscall.RawConn
 	fd int
 	s  mqttmin.Session
+	// tls is set when nc is a *tls.Conn, which may hold records it read
+	// ahead: they must be drained before the socket is parked.
+	tls bool
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -58,10 +65,38 @@ func (p *parker) serve(b *mqttmin.Broker, c *conn) {
 			return
 		}
 		if n < len(*bp) && !p.readable(c) {
+			if c.tls {
+				more, err := drainTLS(c, *bp)
+				if err == nil && more > 0 {
+					err = c.s.Feed(b, c, (*bp)[:more])
+				}
+				if err != nil {
+					p.conns.Delete(c.fd)
+					b.Unsubscribe(c, c.s.Topics)
+					c.nc.Close()
+					return
+				}
+				if more > 0 {
+					continue
+				}
+			}
 			p.park(c)
 			return
 		}
 	}
+}
+
+// drainTLS reads what the TLS connection already holds, without waiting:
+// a deadline in the past fails any read of the socket at once, and
+// crypto/tls does not keep a timeout as a permanent error.
+func drainTLS(c *conn, buf []byte) (int, error) {
+	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	n, err := c.nc.Read(buf)
+	_ = c.nc.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 
 // readable reports whether more input is waiting, without waiting for it.
@@ -102,7 +137,15 @@ func (p *parker) run(b *mqttmin.Broker) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "listen address")
+	useTLS := flag.Bool("tls", false, "serve MQTT over TLS (self-signed)")
 	flag.Parse()
+	var tc *tls.Config
+	if *useTLS {
+		var err error
+		if tc, err = selfsigned.ServerConfig(); err != nil {
+			log.Fatal(err)
+		}
+	}
 	b := mqttmin.NewBroker()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -124,6 +167,9 @@ func main() {
 			log.Fatal(err)
 		}
 		c := &conn{nc: nc, rc: rc}
+		if tc != nil {
+			c.nc, c.tls = tls.Server(nc, tc), true
+		}
 		_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
 		p.conns.Store(c.fd, c)
 		go p.serve(b, c)

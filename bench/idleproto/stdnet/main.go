@@ -7,12 +7,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"log"
 	"net"
 	"sync"
 
 	"streamhub/bench/idleproto/mqttmin"
+	"streamhub/bench/idleproto/selfsigned"
 )
 
 type conn struct {
@@ -28,11 +30,19 @@ func (c *conn) Write(p []byte) (int, error) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "listen address")
+	useTLS := flag.Bool("tls", false, "serve MQTT over TLS (self-signed)")
 	flag.Parse()
 	b := mqttmin.NewBroker()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *useTLS {
+		tc, err := selfsigned.ServerConfig()
+		if err != nil {
+			log.Fatal(err)
+		}
+		ln = tls.NewListener(ln, tc)
 	}
 	for {
 		nc, err := ln.Accept()
