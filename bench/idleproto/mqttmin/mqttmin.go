@@ -10,6 +10,7 @@ package mqttmin
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"sync"
 )
 
@@ -174,4 +175,17 @@ func (s *Session) packet(b *Broker, w Writer, data []byte) (int, error) {
 		return 0, ErrClose
 	}
 	return total, err
+}
+
+// SyncWriter serialises writes to W: publishers write to a connection from
+// other goroutines than its own.
+type SyncWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (w *SyncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.W.Write(p)
 }

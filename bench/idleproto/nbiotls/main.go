@@ -20,15 +20,9 @@ import (
 )
 
 type conn struct {
-	mu sync.Mutex // publishers write from other goroutines
-	t  *ltls.Conn
-	s  mqttmin.Session
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t.Write(p)
+	mqttmin.SyncWriter // publishers write from other goroutines
+	t                  *ltls.Conn
+	s                  mqttmin.Session
 }
 
 func main() {
@@ -43,7 +37,8 @@ func main() {
 	b := mqttmin.NewBroker()
 	e := nbio.NewEngine(nbio.Config{Network: "tcp", Addrs: []string{*addr}})
 	e.OnOpen(func(c *nbio.Conn) {
-		c.SetSession(&conn{t: ltls.NewConn(c, conf, false, true, mempool.DefaultMemPool)})
+		t := ltls.NewConn(c, conf, false, true, mempool.DefaultMemPool)
+		c.SetSession(&conn{SyncWriter: mqttmin.SyncWriter{W: t}, t: t})
 	})
 	buf := sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 	e.OnData(func(nc *nbio.Conn, data []byte) {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"log"
-	"sync"
 
 	"github.com/cloudwego/netpoll"
 
@@ -17,15 +16,9 @@ import (
 type sessionKey struct{}
 
 type conn struct {
-	mu sync.Mutex // netpoll refuses concurrent writers (ErrConcurrentAccess) instead of waiting
-	c  netpoll.Connection
-	s  mqttmin.Session
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.c.Write(p)
+	mqttmin.SyncWriter // netpoll refuses concurrent writers (ErrConcurrentAccess) instead of waiting
+	c                  netpoll.Connection
+	s                  mqttmin.Session
 }
 
 func main() {
@@ -53,6 +46,7 @@ func main() {
 	loop, err := netpoll.NewEventLoop(onRequest,
 		netpoll.WithOnConnect(func(ctx context.Context, nc netpoll.Connection) context.Context {
 			c := &conn{c: nc}
+			c.W = nc
 			_ = nc.AddCloseCallback(func(netpoll.Connection) error { b.Unsubscribe(c, c.s.Topics); return nil })
 			return context.WithValue(ctx, sessionKey{}, c)
 		}))

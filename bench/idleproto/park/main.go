@@ -26,20 +26,14 @@ import (
 )
 
 type conn struct {
-	mu sync.Mutex // publishers write from other goroutines
-	nc net.Conn
-	rc syscall.RawConn
-	fd int
-	s  mqttmin.Session
+	mqttmin.SyncWriter // publishers write from other goroutines
+	nc                 net.Conn
+	rc                 syscall.RawConn
+	fd                 int
+	s                  mqttmin.Session
 	// tls is set when nc is a *tls.Conn, which may hold records it read
 	// ahead: they must be drained before the socket is parked.
 	tls bool
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nc.Write(p)
 }
 
 type parker struct {
@@ -170,6 +164,7 @@ func main() {
 		if tc != nil {
 			c.nc, c.tls = tls.Server(nc, tc), true
 		}
+		c.W = c.nc
 		_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
 		p.conns.Store(c.fd, c)
 		go p.serve(b, c)

@@ -11,21 +11,14 @@ import (
 	"flag"
 	"log"
 	"net"
-	"sync"
 
 	"streamhub/bench/idleproto/mqttmin"
 	"streamhub/bench/idleproto/selfsigned"
 )
 
 type conn struct {
-	mu sync.Mutex // publishers write from other goroutines
-	nc net.Conn
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nc.Write(p)
+	mqttmin.SyncWriter // publishers write from other goroutines
+	nc                 net.Conn
 }
 
 func main() {
@@ -51,6 +44,7 @@ func main() {
 		}
 		go func() {
 			c := &conn{nc: nc}
+			c.W = nc
 			var s mqttmin.Session
 			buf := make([]byte, 512)
 			for {
