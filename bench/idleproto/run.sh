@@ -3,7 +3,8 @@
 # prototypes in bench/idleproto (stdnet: goroutine per connection, the
 # control; nbio, gnet, netpoll, own epoll layer; park: std net while
 # active, parked in an epoll of our own while idle; nbiotls: nbio with its
-# non-blocking TLS), each
+# non-blocking TLS; fdconn: our own accept and epoll, a goroutine per
+# burst of input), each
 # holding N idle connections (CONNECT + SUBSCRIBE), then one publish to all.
 # Prints one JSON line per server and round (bench/idleproto/client).
 #
@@ -31,7 +32,7 @@ if [ -n "${TLS:-}" ]; then # a throwaway certificate for streamhub; the prototyp
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$bin/key.pem" -out "$bin/cert.pem" \
     -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 fi
-servers=(streamhub stdnet nbio gnet netpoll epoll park)
+servers=(streamhub stdnet nbio gnet netpoll epoll park fdconn)
 [ -n "$tlsflag" ] && servers=(streamhub stdnet park nbiotls) # gnet and netpoll have no TLS
 for round in $(seq "$rounds"); do
   for s in "${servers[@]}"; do

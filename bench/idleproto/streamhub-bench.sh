@@ -15,7 +15,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for round in $(seq "$rounds"); do
-  for s in ${ONLY:-streamhub nbio gnet epoll stdnet park}; do
+  for s in ${ONLY:-streamhub nbio gnet epoll stdnet park fdconn}; do
     port=$(free_port)
     if [ "$s" = streamhub ]; then
       "$bin/streamhub" serve --http 127.0.0.1:0 --mqtt "127.0.0.1:$port" --log-level warn &

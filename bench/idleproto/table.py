@@ -23,7 +23,7 @@ def cell(vals, fmt="{:,.0f}"):
 
 print("| server | rounds | RSS growth per idle connection | RSS growth on the publish | server threads | connect 15,000 | publish to all: all received in |")
 print("|---|---|---|---|---|---|---|")
-for s in ["streamhub", "stdnet", "nbio", "gnet", "netpoll", "epoll", "park"]:
+for s in ["streamhub", "stdnet", "nbio", "gnet", "netpoll", "epoll", "park", "fdconn"]:
     r = rows.get(s)
     if not r:
         continue
