@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"log"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"streamhub/bench/idleproto/mqttmin"
+	"streamhub/bench/idleproto/rawlisten"
 )
 
 type conn struct {
@@ -170,19 +170,8 @@ func (s *server) read(l *loop, c *conn) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "listen address")
 	flag.Parse()
-	ap, err := netip.ParseAddrPort(*addr)
+	lfd, err := rawlisten.Listen(*addr)
 	if err != nil {
-		log.Fatal(err)
-	}
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
-		log.Fatal(err)
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
 		log.Fatal(err)
 	}
 	s := &server{b: mqttmin.NewBroker()}
