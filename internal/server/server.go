@@ -44,6 +44,7 @@ import (
 	"streamhub/internal/transport/tcp"
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
+	"streamhub/internal/turn"
 	"streamhub/internal/version"
 	"streamhub/internal/webhook"
 )
@@ -82,6 +83,7 @@ type Server struct {
 	rtsp       *rtsp.Server
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
+	turn       *turn.Server   // nil when turn.addr is empty (turn.go)
 	webhooks   *webhook.Manager
 	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
@@ -165,6 +167,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	if err := s.newTURN(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	s.nodeMetrics()
 	if err := s.newWebhooks(); err != nil {
 		s.abort()
@@ -245,6 +251,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.parts.add("rtmp", s.rtmp)
 	s.parts.add("rtsp", s.rtsp)
 	s.parts.add("webrtc", s.webrtc)
+	if s.turn != nil {
+		s.parts.add("turn", s.turn)
+	}
 	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
 	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })
 	return s, nil
@@ -285,6 +294,7 @@ func (s *Server) routes() http.Handler {
 
 	s.mediaRoutes(mux)
 	s.webrtcRoutes(mux)
+	s.turnRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
