@@ -106,9 +106,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // Start binds the UDP socket, and the TCP listener if configured, and
 // starts serving.
 func (s *Server) Start(context.Context) error {
-	udp, err := net.ListenPacket("udp", s.cfg.Addr)
+	udp, tcp, err := s.listen()
 	if err != nil {
-		return fmt.Errorf("turn: listen udp: %w", err)
+		return err
 	}
 	relay := func() pturn.RelayAddressGenerator {
 		return &countingRelay{RelayAddressGeneratorPortRange: &pturn.RelayAddressGeneratorPortRange{
@@ -126,13 +126,7 @@ func (s *Server) Start(context.Context) error {
 		},
 		PacketConnConfigs: []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: relay()}},
 	}
-	var tcp net.Listener
-	if s.cfg.TCP {
-		// The same port over TCP, as coturn serves 3478: one URI host.
-		if tcp, err = net.Listen("tcp", udp.LocalAddr().String()); err != nil {
-			udp.Close()
-			return fmt.Errorf("turn: listen tcp: %w", err)
-		}
+	if tcp != nil {
 		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: s.cfg.Admission.Listener(tcp), RelayAddressGenerator: relay()}}
 	}
 	server, err := pturn.NewServer(sc)
@@ -147,6 +141,30 @@ func (s *Server) Start(context.Context) error {
 	s.log.Info("turn listening", "addr", udp.LocalAddr().String(), "tcp", tcp != nil, "relay", s.cfg.Relay.String(),
 		"ports", fmt.Sprintf("%d-%d", s.cfg.MinPort, s.cfg.MaxPort))
 	return nil
+}
+
+// listen binds the UDP socket and, when configured, a TCP listener on the
+// same port, as coturn serves 3478 (one host:port in the URIs). With port
+// 0 a free UDP port may be taken over TCP: another is tried.
+func (s *Server) listen() (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(s.cfg.Addr)
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp", s.cfg.Addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("turn: listen udp: %w", err)
+		}
+		if !s.cfg.TCP {
+			return udp, nil, nil
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || attempt == 9 {
+			return nil, nil, fmt.Errorf("turn: listen tcp: %w", err)
+		}
+	}
 }
 
 // Close ends every allocation and closes the sockets.
