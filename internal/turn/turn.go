@@ -236,15 +236,15 @@ func (s *Server) authenticate(ra *pturn.RequestAttributes) (string, []byte, bool
 	return identity, pturn.GenerateAuthKey(ra.Username, ra.Realm, Password(s.cfg.Secret, ra.Username)), true
 }
 
-// quota is the TURN server's QuotaHandler: an identity holds at most
+// quota is the TURN server's QuotaHandler, given the user ID authenticate
+// returned (the identity): an identity holds at most
 // PerIdentity allocations. An allocation counts from OnAllocationCreated,
 // so two racing requests may both pass: the bound is on what an identity
 // keeps, not on a burst.
-func (s *Server) quota(username, _ string, _ net.Addr) bool {
+func (s *Server) quota(identity, _ string, _ net.Addr) bool {
 	if s.cfg.PerIdentity <= 0 {
 		return true
 	}
-	_, identity, _ := identityOf(username)
 	s.mu.Lock()
 	ok := s.holding[identity] < s.cfg.PerIdentity
 	s.mu.Unlock()

@@ -1,0 +1,101 @@
+package turn
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	pturn "github.com/pion/turn/v5"
+)
+
+func start(t *testing.T, perIdentity int) *Server {
+	t.Helper()
+	s, err := New(Config{Addr: "127.0.0.1:0", TCP: true, Relay: net.IPv4(127, 0, 0, 1), MinPort: 43000, MaxPort: 43999,
+		Realm: "streamhub", Secret: []byte("s3cret"), TTL: time.Hour, PerIdentity: perIdentity},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// allocate asks s for a relay with username and password, as a browser's
+// ICE agent does.
+func allocate(t *testing.T, s *Server, username, password string) (net.PacketConn, error) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: s.Addr().String(), TURNServerAddr: s.Addr().String(),
+		Username: username, Password: password, Realm: "streamhub", Conn: conn, RTO: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Allocate()
+}
+
+func TestAllocatesWithMintedCredentialsOnly(t *testing.T) {
+	s := start(t, 0)
+	c := s.Credentials("alice", time.Now(), time.Time{})
+	if c.TTL != 3600 || len(c.URIs) != 2 {
+		t.Fatalf("credentials %+v", c)
+	}
+	relay, err := allocate(t, s, c.Username, c.Password)
+	if err != nil {
+		t.Fatalf("allocate with minted credentials: %v", err)
+	}
+	relay.Close()
+
+	expired := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10) + ":alice"
+	for name, up := range map[string][2]string{
+		"wrong password":  {c.Username, Password([]byte("other"), c.Username)},
+		"expired":         {expired, Password([]byte("s3cret"), expired)},
+		"not our scheme":  {"alice", Password([]byte("s3cret"), "alice")},
+		"identity forged": {c.Username + "x", c.Password},
+	} {
+		if _, err := allocate(t, s, up[0], up[1]); err == nil {
+			t.Errorf("%s: allocated", name)
+		}
+	}
+}
+
+func TestCredentialsEndWithTheToken(t *testing.T) {
+	s := start(t, 0)
+	now := time.Now()
+	c := s.Credentials("alice", now, now.Add(10*time.Minute))
+	if c.TTL != 600 || c.Username != strconv.FormatInt(now.Add(10*time.Minute).Unix(), 10)+":alice" {
+		t.Fatalf("credentials %+v: want them to end with the token, in 10 minutes", c)
+	}
+}
+
+func TestAllocationsPerIdentityBounded(t *testing.T) {
+	s := start(t, 1)
+	alice := s.Credentials("alice", time.Now(), time.Time{})
+	if _, err := allocate(t, s, alice.Username, alice.Password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := allocate(t, s, alice.Username, alice.Password); err == nil {
+		t.Fatal("alice got a second allocation past the bound of 1")
+	}
+	bob := s.Credentials("bob", time.Now(), time.Time{})
+	if _, err := allocate(t, s, bob.Username, bob.Password); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	if st := s.Stats(); st.Allocations != 2 || st.AllocationsTotal != 2 || st.Refused != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
