@@ -1,8 +1,6 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"time"
 )
@@ -51,39 +49,42 @@ func (c Config) validateTURN() []error {
 	var errs []error
 	host, _, err := net.SplitHostPort(t.Addr)
 	if err != nil {
-		return []error{fmt.Errorf("turn.addr: %w", err)}
+		return []error{invalid("turn.addr", "turn.addr %q: %w", t.Addr, err)}
 	}
 	relay := t.RelayIP()
 	switch {
 	case t.Relay != "" && relay == nil:
-		errs = append(errs, fmt.Errorf("turn.relay: %q is not an IP address", t.Relay))
+		errs = append(errs, invalid("turn.relay", "turn.relay: %q is not an IP address", t.Relay))
 	case relay == nil || relay.IsUnspecified():
-		errs = append(errs, errors.New("turn.relay: required when turn.addr does not name one IP address"))
+		errs = append(errs, invalid("turn.relay", "turn.relay: required when turn.addr does not name one IP address"))
 	}
 	if t.Relaybind != "" && net.ParseIP(t.Relaybind) == nil {
-		errs = append(errs, fmt.Errorf("turn.relaybind: %q is not an IP address", t.Relaybind))
+		errs = append(errs, invalid("turn.relaybind", "turn.relaybind: %q is not an IP address", t.Relaybind))
 	}
 	if !t.Public {
-		for key, ip := range map[string]net.IP{"turn.addr": net.ParseIP(host), "turn.relay": relay} {
-			if ip != nil && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() {
-				errs = append(errs, fmt.Errorf("%s: %s is not a loopback or private address; set turn.public: true to relay for the internet", key, ip))
+		for _, a := range []struct {
+			key string
+			ip  net.IP
+		}{{"turn.addr", net.ParseIP(host)}, {"turn.relay", relay}} {
+			if a.ip != nil && !a.ip.IsUnspecified() && !a.ip.IsLoopback() && !a.ip.IsPrivate() && !a.ip.IsLinkLocalUnicast() {
+				errs = append(errs, invalid(a.key, "%s: %s is not a loopback or private address; set turn.public: true to relay for the internet", a.key, a.ip))
 			}
 		}
-		if host == "" {
-			errs = append(errs, errors.New("turn.addr: every address is not a loopback or private one; set turn.public: true to relay for the internet"))
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			errs = append(errs, invalid("turn.addr", "turn.addr: listening on every address includes public ones; set turn.public: true to relay for the internet"))
 		}
 	}
 	if t.Minport < 1 || t.Maxport > 65535 || t.Minport > t.Maxport {
-		errs = append(errs, fmt.Errorf("turn.minport and turn.maxport: %d-%d is not a port range", t.Minport, t.Maxport))
+		errs = append(errs, invalid("turn.minport", "turn.minport and turn.maxport: %d-%d is not a port range", t.Minport, t.Maxport))
 	}
 	if t.TTL < time.Minute {
-		errs = append(errs, errors.New("turn.ttl: at least 1m"))
+		errs = append(errs, invalid("turn.ttl", "turn.ttl: at least 1m"))
 	}
 	if t.Realm == "" {
-		errs = append(errs, errors.New("turn.realm: required"))
+		errs = append(errs, invalid("turn.realm", "turn.realm: required"))
 	}
 	if c.Limits.Turnallocations < 0 {
-		errs = append(errs, errors.New("limits.turnallocations may not be negative"))
+		errs = append(errs, invalid("limits.turnallocations", "limits.turnallocations may not be negative"))
 	}
 	return errs
 }

@@ -31,7 +31,7 @@ func (s *Server) newTURN() error {
 	}
 	srv, err := turn.New(turn.Config{Addr: t.Addr, TCP: t.TCP, Relay: t.RelayIP(), RelayBind: t.Relaybind,
 		MinPort: uint16(t.Minport), MaxPort: uint16(t.Maxport), Realm: t.Realm, Secret: secret, TTL: t.TTL,
-		PerIdentity: s.cfg.Limits.Turnallocations, Admission: s.admission("turn")}, s.log)
+		PerIdentity: s.cfg.Limits.Turnallocations, PublicOnly: t.Public, Admission: s.admission("turn")}, s.log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

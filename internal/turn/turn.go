@@ -45,6 +45,10 @@ type Config struct {
 	Secret []byte
 	// TTL is how long minted credentials stay valid.
 	TTL time.Duration
+	// PublicOnly refuses permissions to peers on loopback, private,
+	// link-local or unspecified addresses: a relay serving the internet
+	// must not reach into the server's own networks.
+	PublicOnly bool
 	// PerIdentity bounds the allocations one identity holds at once; 0: no bound.
 	PerIdentity int
 	// Admission admits the TCP listener's connections.
@@ -115,6 +119,10 @@ func (s *Server) Start(context.Context) error {
 			RelayAddress: s.cfg.Relay, Address: s.cfg.RelayBind, MinPort: s.cfg.MinPort, MaxPort: s.cfg.MaxPort,
 		}, s: s}
 	}
+	permit := pturn.DefaultPermissionHandler
+	if s.cfg.PublicOnly {
+		permit = publicPeer
+	}
 	sc := pturn.ServerConfig{
 		Realm:         s.cfg.Realm,
 		AuthHandler:   s.authenticate,
@@ -124,10 +132,10 @@ func (s *Server) Start(context.Context) error {
 			OnAllocationCreated: func(_, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) { s.allocated(userID, 1) },
 			OnAllocationDeleted: func(_, _ net.Addr, _, userID, _ string) { s.allocated(userID, -1) },
 		},
-		PacketConnConfigs: []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: relay()}},
+		PacketConnConfigs: []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: relay(), PermissionHandler: permit}},
 	}
 	if tcp != nil {
-		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: s.cfg.Admission.Listener(tcp), RelayAddressGenerator: relay()}}
+		sc.ListenerConfigs = []pturn.ListenerConfig{{Listener: s.cfg.Admission.Listener(tcp), RelayAddressGenerator: relay(), PermissionHandler: permit}}
 	}
 	server, err := pturn.NewServer(sc)
 	if err != nil {
@@ -165,6 +173,13 @@ func (s *Server) listen() (net.PacketConn, net.Listener, error) {
 			return nil, nil, fmt.Errorf("turn: listen tcp: %w", err)
 		}
 	}
+}
+
+// publicPeer is the PermissionHandler of a public relay: peers on the
+// internet only.
+func publicPeer(_ net.Addr, peer net.IP) bool {
+	return !peer.IsLoopback() && !peer.IsPrivate() && !peer.IsLinkLocalUnicast() && !peer.IsUnspecified() &&
+		!peer.IsMulticast() && !peer.IsInterfaceLocalMulticast()
 }
 
 // Close ends every allocation and closes the sockets.

@@ -99,3 +99,12 @@ func TestAllocationsPerIdentityBounded(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestPublicRelayRefusesPrivatePeers(t *testing.T) {
+	for ip, ok := range map[string]bool{"127.0.0.1": false, "10.1.2.3": false, "192.168.0.1": false, "169.254.1.1": false,
+		"0.0.0.0": false, "::1": false, "fd00::1": false, "224.0.0.1": false, "203.0.113.7": true, "2001:db8::1": true} {
+		if got := publicPeer(nil, net.ParseIP(ip)); got != ok {
+			t.Errorf("%s: permitted %v, want %v", ip, got, ok)
+		}
+	}
+}
