@@ -2,20 +2,30 @@ package turn
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	pturn "github.com/pion/turn/v5"
+
+	"streamhub/internal/limit"
+	"streamhub/internal/transport/kit/acceptloop"
 )
 
 func start(t *testing.T, perIdentity int) *Server {
 	t.Helper()
+	return startWith(t, perIdentity, acceptloop.Admission{})
+}
+
+func startWith(t *testing.T, perIdentity int, admit acceptloop.Admission) *Server {
+	t.Helper()
 	s, err := New(Config{Addr: "127.0.0.1:0", TCP: true, Relay: net.IPv4(127, 0, 0, 1), MinPort: 43000, MaxPort: 43999,
-		Realm: "streamhub", Secret: []byte("s3cret"), TTL: time.Hour, PerIdentity: perIdentity},
+		Realm: "streamhub", Secret: []byte("s3cret"), TTL: time.Hour, PerIdentity: perIdentity, Admission: admit},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +116,41 @@ func TestPublicRelayRefusesPrivatePeers(t *testing.T) {
 		if got := publicPeer(nil, net.ParseIP(ip)); got != ok {
 			t.Errorf("%s: permitted %v, want %v", ip, got, ok)
 		}
+	}
+}
+
+// TestTCPThroughTheAdmission: TURN over TCP allocates with the same
+// credentials, and its connections take slots of limits.connections.
+func TestTCPThroughTheAdmission(t *testing.T) {
+	s := startWith(t, 0, acceptloop.Admission{Transport: "turn", Conns: limit.NewConns(1, 0)})
+	c := s.Credentials("alice", time.Now(), time.Time{})
+	first, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	cl, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: s.Addr().String(), TURNServerAddr: s.Addr().String(),
+		Username: c.Username, Password: c.Password, Realm: "streamhub", Conn: pturn.NewSTUNConn(first)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := cl.Allocate()
+	if err != nil {
+		t.Fatalf("allocate over TCP: %v", err)
+	}
+	defer relay.Close()
+	// The one slot is taken: a second connection is closed unanswered.
+	second, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := second.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("second connection over limits.connections: read %d, %v; want it closed", n, err)
 	}
 }
