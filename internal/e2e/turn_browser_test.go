@@ -49,8 +49,20 @@ class MiniHub extends EventTarget {
     if (this.queue) this.queue.push(b); else this.ws.send(b);
   }
 }
-window.got = []; window.opened = false; window.errors = [];
-const room = await peer(new MiniHub(), 'r1', { id: q.get('id'), iceTransportPolicy: 'relay' });
+window.got = []; window.opened = false; window.errors = []; window.tracks = [];
+let stream;
+if (q.has('send')) { // a video track: a canvas changing colour
+  const c = document.createElement('canvas'); c.width = 320; c.height = 240;
+  const g = c.getContext('2d');
+  setInterval(() => { g.fillStyle = 'hsl(' + (Date.now() / 10 % 360) + ',80%,50%)'; g.fillRect(0, 0, 320, 240); }, 33);
+  stream = c.captureStream(30);
+}
+const room = await peer(new MiniHub(), 'r1', { id: q.get('id'), iceTransportPolicy: q.get('policy') || 'relay', stream });
+room.addEventListener('track', (e) => {
+  window.tracks.push(e.detail.track.kind);
+  const v = document.createElement('video'); v.muted = true; v.srcObject = e.detail.streams[0] || new MediaStream([e.detail.track]);
+  document.body.append(v); v.play().catch(() => {});
+});
 room.addEventListener('error', (e) => window.errors.push(String(e.detail.error)));
 room.addEventListener('peer', (e) => { window.pc = e.detail.pc; });
 room.addEventListener('channel', (e) => {
@@ -62,20 +74,33 @@ room.addEventListener('channel', (e) => {
   };
   if (ch.readyState === 'open') open(); else ch.onopen = open;
 });
+window.framesDecoded = async () => {
+  let n = 0;
+  for (const s of (await window.pc.getStats()).values()) if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0;
+  return n;
+};
 window.localCandidateType = async () => {
   const stats = await window.pc.getStats();
   for (const s of stats.values()) {
-    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') return stats.get(s.localCandidateId).candidateType;
+    const pair = s.type === 'transport' && stats.get(s.selectedCandidatePairId);
+    if (pair) return stats.get(pair.localCandidateId).candidateType;
   }
   return '';
 };
 </script></body></html>`
 
-// TestTURNBrowsersRelayed: two Chromium processes join a room through
-// peer.js and connect relay only, through our TURN server, and one
-// receives 1,000 data-channel messages in order from the other.
-func TestTURNBrowsersRelayed(t *testing.T) {
+// TestTURNBrowsers: two Chromium processes join a room through peer.js
+// and connect relay only, through our TURN server, or directly, and one
+// receives 1,000 data-channel messages in order from the other, and a
+// video track it decodes.
+func TestTURNBrowsers(t *testing.T) {
 	chromium(t)
+	t.Run("relay", func(t *testing.T) { testTURNBrowsers(t, "relay", "relay") })
+	// Direct: loopback host candidates, which webrtcTab lets Chromium use.
+	t.Run("direct", func(t *testing.T) { testTURNBrowsers(t, "all", "host") })
+}
+
+func testTURNBrowsers(t *testing.T, policy, candidate string) {
 	s := testkit.Start(t, func(c *config.Config) {
 		c.TURN.Addr = "127.0.0.1:0"
 		c.TURN.Minport, c.TURN.Maxport = 44000, 44999
@@ -103,8 +128,8 @@ func TestTURNBrowsersRelayed(t *testing.T) {
 	}))
 	defer page.Close()
 
-	receiver := webrtcTab(t, page.URL+"/?id=b")
-	sender := webrtcTab(t, page.URL+"/?id=a&send")
+	receiver := webrtcTab(t, page.URL+"/?id=b&policy="+policy)
+	sender := webrtcTab(t, page.URL+"/?id=a&send&policy="+policy)
 	type state struct {
 		Got    []string `json:"got"`
 		Opened bool     `json:"opened"`
@@ -131,13 +156,20 @@ func TestTURNBrowsersRelayed(t *testing.T) {
 			t.Fatalf("message %d: %q, want %q", i, m, want)
 		}
 	}
+	testkit.Eventually(t, 30*time.Second, "video frames decoded", func() bool {
+		n, err := chromedp.Run(receiver, chromedp.Evaluate[int](`window.framesDecoded()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n >= 10
+	})
 	for name, b := range map[string]context.Context{"sender": sender, "receiver": receiver} {
 		typ, err := chromedp.Run(b, chromedp.Evaluate[string](`window.localCandidateType()`, chromedp.EvalAwaitPromise))
-		if err != nil || typ != "relay" {
-			t.Fatalf("%s: local candidate %q (%v), want relay", name, typ, err)
+		if err != nil || typ != candidate {
+			t.Fatalf("%s: local candidate %q (%v), want %s", name, typ, err, candidate)
 		}
 	}
-	if st := s.TURN().Stats(); st.AllocationsTotal < 2 || st.BytesToPeers == 0 {
+	if st := s.TURN().Stats(); policy == "relay" && (st.AllocationsTotal < 2 || st.BytesToPeers == 0) {
 		t.Fatalf("TURN stats %+v", st)
 	}
 }
