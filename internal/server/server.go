@@ -44,6 +44,7 @@ import (
 	"streamhub/internal/transport/tcp"
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
+	"streamhub/internal/turn"
 	"streamhub/internal/version"
 	"streamhub/internal/webhook"
 )
@@ -86,6 +87,7 @@ type Server struct {
 	rtsps      *rtsp.Server // RTSP over TLS, likewise
 	hls        *hls.Server
 	webrtc     *webrtc.Server // data channels (webrtc.go)
+	turn       *turn.Server   // nil when turn.addr is empty (turn.go)
 	webhooks   *webhook.Manager
 	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
@@ -172,6 +174,10 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	if err := s.newTURN(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	s.nodeMetrics()
 	if err := s.newWebhooks(); err != nil {
 		s.abort()
@@ -255,6 +261,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s.parts.add("rtmps", s.rtmps)
 	s.parts.add("rtsps", s.rtsps)
 	s.parts.add("webrtc", s.webrtc)
+	if s.turn != nil {
+		s.parts.add("turn", s.turn)
+	}
 	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
 	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })
 	return s, nil
@@ -296,6 +305,7 @@ func (s *Server) routes() http.Handler {
 
 	s.mediaRoutes(mux)
 	s.webrtcRoutes(mux)
+	s.turnRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})
