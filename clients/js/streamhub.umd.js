@@ -419,7 +419,29 @@
       this.abort = new AbortController();
     }
 
+    // connect resolves once the stream's first block arrived. The server
+    // sends one at once: nothing within firstByteTimeout (headers included)
+    // means a proxy holds the stream back, and a lower transport serves better.
     async connect() {
+      const ms = this.hub.options.firstByteTimeout;
+      let timer;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          this.abort.abort();
+          reject(new Error('no event within ' + ms + ' ms (a buffering proxy?)'));
+        }, ms);
+      });
+      const opening = this.open();
+      opening.catch(() => {}); // a late failure after the timeout is already reported
+      try {
+        await Promise.race([opening, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      this.pump();
+    }
+
+    async open() {
       const q = new URLSearchParams();
       for (const f of this.sub.filters) q.append('topic', f);
       q.set('format', 'sse');
@@ -436,20 +458,7 @@
       }
       if (!String(res.headers.get('content-type')).startsWith('text/event-stream')) throw new Error('not an event stream');
       this.reader = res.body.getReader();
-      // The stream opens with an id-only block at once: nothing within the
-      // timeout means a proxy holds it back; then a lower transport serves better.
-      let timer;
-      const first = this.read();
-      const timeout = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no event within ' + this.hub.options.firstByteTimeout + ' ms (a buffering proxy?)')), this.hub.options.firstByteTimeout);
-      });
-      try {
-        const ok = await Promise.race([first, timeout]);
-        if (!ok) throw new Error('event stream ended at once');
-      } finally {
-        clearTimeout(timer);
-      }
-      this.pump();
+      if (!(await this.read())) throw new Error('event stream ended at once');
     }
 
     // read parses until at least one block arrived; false at the end of the stream.

@@ -13,6 +13,7 @@ export class FakeServer {
     this.refuse = { websocket: false, sse: false, poll: false };
     this.connects = { websocket: 0, sse: 0, poll: 0 };
     this.gapOnResume = false;
+    this.bufferSSE = false;
     this.duplicateReplay = false;
     const server = this;
     this.WebSocket = class extends FakeWebSocket { constructor(url) { super(server, url); } };
@@ -54,6 +55,7 @@ export class FakeServer {
     if (u.pathname === '/v1/subscribe') {
       if (this.refuse.sse) return json(502, { error: { code: 'bad_gateway', message: 'refused by the test' } });
       this.connects.sse++;
+      if (this.bufferSSE) return new Promise(() => {}); // a proxy holding the stream back: no headers, no events
       return this.sse(filters, Object.fromEntries(u.searchParams), init.signal);
     }
     if (u.pathname === '/v1/poll') {

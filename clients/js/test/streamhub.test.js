@@ -74,6 +74,23 @@ test('falls back websocket, then sse, then poll, in that order', async () => {
   hub.close();
 });
 
+test('an SSE stream a proxy holds back counts as failed: long polling takes over', async () => {
+  const server = new FakeServer();
+  server.refuse.websocket = true;
+  server.bufferSSE = true;
+  const hub = hubOn(server, { firstByteTimeout: 20, upgradeAfter: 0 });
+  const errors = [];
+  hub.on('error', (d) => errors.push(`${d.transport}: ${d.error.message}`));
+  const got = [];
+  const sub = hub.subscribe('a', (m) => got.push(m.payload));
+  await eventually(() => sub.state === 'connected', 'connected');
+  assert.equal(sub.transport, 'poll');
+  assert.match(errors.join('\n'), /sse: no event within 20 ms/);
+  server.publish('a', '1');
+  await eventually(() => got.length === 1, 'a message over poll');
+  hub.close();
+});
+
 test('the transports option overrides the order', async () => {
   const server = new FakeServer();
   const hub = hubOn(server, { transports: ['poll'] });
