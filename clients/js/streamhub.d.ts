@@ -18,8 +18,8 @@ export interface HubOptions {
   backoff?: BackoffOptions;
   /** ms on a lower transport before the first is tried again (60000; 0: never) */
   upgradeAfter?: number;
-  /** ms an SSE stream may stay silent at first before it counts as buffered (10000) */
-  firstByteTimeout?: number;
+  /** ms a transport may take to subscribe; for SSE, to bring its first event, which a buffering proxy holds back (10000) */
+  connectTimeout?: number;
   /** seconds a long poll waits (25) */
   pollTimeout?: number;
   /** replacements, for tests and non-browser hosts */

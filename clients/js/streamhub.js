@@ -11,7 +11,7 @@ const DEFAULTS = {
   transports: TRANSPORTS,
   backoff: { initial: 500, max: 30000, factor: 2, jitter: 0.5 },
   upgradeAfter: 60000, // ms on a lower transport before trying the first one again
-  firstByteTimeout: 10000, // ms an SSE stream may stay silent at first (a buffering proxy)
+  connectTimeout: 10000, // ms a transport may take to subscribe (for SSE: to bring its first event, which a buffering proxy holds back)
   pollTimeout: 25, // seconds a long poll waits
 };
 
@@ -214,7 +214,7 @@ export class Subscription {
       this.transport = names[i];
       this._setState('connecting');
       try {
-        await conn.connect();
+        await this._connect(conn);
       } catch (err) {
         conn.close();
         if (this._closed) return;
@@ -222,13 +222,31 @@ export class Subscription {
         if (err.fatal) { this.unsubscribe(); return; }
         continue;
       }
-      if (this._closed) { conn.close(); return; }
+      if (this._closed || conn !== this._conn) { conn.close(); return; }
       this._attempt = 0;
       this._setState('connected');
       if (i > 0 && this.hub.options.upgradeAfter > 0) this._scheduleUpgrade();
       return;
     }
     if (!this._closed) this._retry();
+  }
+
+  // _connect connects conn within connectTimeout: a dial, upgrade or first
+  // event that never comes (a proxy holding it back, a half-open
+  // connection to a server going down) counts as a failure.
+  async _connect(conn) {
+    const ms = this.hub.options.connectTimeout;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.transport}: not subscribed within ${ms} ms`)), ms);
+    });
+    const connecting = conn.connect();
+    connecting.catch(() => {}); // a late failure after the timeout is reported already
+    try {
+      await Promise.race([connecting, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // _lost is called by a connection that was up and ended.
@@ -258,7 +276,7 @@ export class Subscription {
       this._conn = probe;
       this.transport = this.transports[0];
       try {
-        await probe.connect();
+        await this._connect(probe);
         if (this._closed) return probe.close();
         this._attempt = 0;
         this._setState('connected');
@@ -416,26 +434,12 @@ class SSEConnection {
     this.abort = new AbortController();
   }
 
-  // connect resolves once the stream's first block arrived. The server
-  // sends one at once: nothing within firstByteTimeout (headers included)
-  // means a proxy holds the stream back, and a lower transport serves better.
+  // connect resolves once the stream's first block arrived: the server
+  // sends one at once, so one that a proxy holds back runs into the
+  // subscription's connectTimeout, and a lower transport serves better.
   async connect() {
-    const ms = this.hub.options.firstByteTimeout;
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        this.abort.abort();
-        reject(new Error('no event within ' + ms + ' ms (a buffering proxy?)'));
-      }, ms);
-    });
-    const opening = this.open();
-    opening.catch(() => {}); // a late failure after the timeout is already reported
-    try {
-      await Promise.race([opening, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-    this.pump();
+    await this.open();
+    if (!this.closed) this.pump();
   }
 
   async open() {
@@ -542,10 +546,17 @@ class PollConnection {
     for (const f of this.sub.filters) q.append('topic', f);
     if (this.sub.cursor) q.set('cursor', this.sub.cursor);
     q.set('timeout', String(timeout));
-    const res = await this.hub._fetch(this.hub.url + '/v1/poll?' + q, {
-      headers: this.hub._auth(), signal: this.abort.signal, cache: 'no-store',
-    });
-    const body = await res.json().catch(() => ({}));
+    // A poll that outlives its timeout by far is on a dead connection.
+    const expire = setTimeout(() => this.abort.abort(), (parseFloat(timeout) + 10) * 1000);
+    let res, body;
+    try {
+      res = await this.hub._fetch(this.hub.url + '/v1/poll?' + q, {
+        headers: this.hub._auth(), signal: this.abort.signal, cache: 'no-store',
+      });
+      body = await res.json().catch(() => ({}));
+    } finally {
+      clearTimeout(expire);
+    }
     if (!res.ok) {
       const err = new Error(body.error?.message || 'poll failed: HTTP ' + res.status);
       err.fatal = res.status === 400 || res.status === 401 || res.status === 403;

@@ -31,7 +31,7 @@ const params = new URLSearchParams(location.search);
 const { StreamHub } = await import(params.get('server') + '/v1/streamhub.js');
 window.pages = {};
 for (const name of ['direct', 'proxied', 'buffered']) {
-  const hub = new StreamHub(params.get(name), {backoff: {initial: 100, max: 1000}, upgradeAfter: 3000, firstByteTimeout: 1500});
+  const hub = new StreamHub(params.get(name), {backoff: {initial: 100, max: 1000}, upgradeAfter: 3000, connectTimeout: 1500});
   const p = window.pages[name] = {hub, got: [], gaps: [], errors: [], connects: 0};
   hub.on('state', (d) => { if (d.state === 'connected') p.connects++; });
   hub.on('gap', (d) => p.gaps.push(d.head));

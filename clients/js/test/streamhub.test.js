@@ -17,7 +17,7 @@ async function eventually(cond, what, ms = 5000) {
 function hubOn(server, opts = {}) {
   return new StreamHub('http://fake:8080/', {
     WebSocket: server.WebSocket, fetch: server.fetch,
-    backoff: { initial: 1, max: 5 }, firstByteTimeout: 1000, ...opts,
+    backoff: { initial: 1, max: 5 }, connectTimeout: 1000, ...opts,
   });
 }
 
@@ -78,14 +78,14 @@ test('an SSE stream a proxy holds back counts as failed: long polling takes over
   const server = new FakeServer();
   server.refuse.websocket = true;
   server.bufferSSE = true;
-  const hub = hubOn(server, { firstByteTimeout: 20, upgradeAfter: 0 });
+  const hub = hubOn(server, { connectTimeout: 20, upgradeAfter: 0 });
   const errors = [];
   hub.on('error', (d) => errors.push(`${d.transport}: ${d.error.message}`));
   const got = [];
   const sub = hub.subscribe('a', (m) => got.push(m.payload));
   await eventually(() => sub.state === 'connected', 'connected');
   assert.equal(sub.transport, 'poll');
-  assert.match(errors.join('\n'), /sse: no event within 20 ms/);
+  assert.match(errors.join('\n'), /sse: not subscribed within 20 ms/);
   server.publish('a', '1');
   await eventually(() => got.length === 1, 'a message over poll');
   hub.close();
