@@ -201,7 +201,6 @@ export class Subscription {
     this.hub._emit('state', { state, transport: this.transport, subscription: this });
   }
 
-  // The start point of the next connection: after the cursor once there is one.
   _start() {
     this._connectFrom(0);
   }
@@ -312,7 +311,7 @@ export class Subscription {
     this.hub._emit('gap', { cursor: info.cursor, head: info.head, subscription: this });
   }
 
-  // The start query of the next connection.
+  // The start point of the next connection: after the cursor once there is one.
   _startParams() {
     if (this.cursor) return { cursor: this.cursor };
     const p = {};

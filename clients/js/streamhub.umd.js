@@ -204,7 +204,6 @@
       this.hub._emit('state', { state, transport: this.transport, subscription: this });
     }
 
-    // The start point of the next connection: after the cursor once there is one.
     _start() {
       this._connectFrom(0);
     }
@@ -315,7 +314,7 @@
       this.hub._emit('gap', { cursor: info.cursor, head: info.head, subscription: this });
     }
 
-    // The start query of the next connection.
+    // The start point of the next connection: after the cursor once there is one.
     _startParams() {
       if (this.cursor) return { cursor: this.cursor };
       const p = {};
