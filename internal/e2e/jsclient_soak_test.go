@@ -25,7 +25,7 @@ import (
 func TestStreamHubJSSoak(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("STREAMHUB_JS_SOAK"))
 	if rounds <= 0 {
-		t.Skip("a measurement: set STREAMHUB_JS_SOAK=ROUNDS (100 in docs/BENCHMARKS.md)")
+		t.Skip("a measurement: set STREAMHUB_JS_SOAK=ROUNDS (docs/BENCHMARKS.md ran 100)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
