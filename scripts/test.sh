@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)          # EventSource/WebSocket in a real browser
+command -v node >/dev/null 2>&1 || need+=(nodejs)              # streamhub.js tests (node --test, clients/js)
 command -v python3 >/dev/null 2>&1 || need+=(python3)            # raw TCP peers (standard library only)
 command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)               # the seed's C# sender
 command -v mono >/dev/null 2>&1 || need+=(mono-runtime)

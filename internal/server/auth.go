@@ -33,7 +33,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	identified := s.identify(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The dashboard's login checks the credentials it is sent itself.
-		if !strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == admin.LoginPath {
+		// The browser client's script is public code.
+		if !strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == admin.LoginPath || isJSClientPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -324,6 +324,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	s.mountAdmin(mux)
+	mountJSClient(mux)
 	mux.HandleFunc("/", notFound)
 	// One Origin check in front of every route: publish, subscribe, poll,
 	// both WebSockets and MQTT over WebSocket alike.
