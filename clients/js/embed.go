@@ -20,3 +20,9 @@ var Classic []byte
 //
 //go:embed streamhub.d.ts
 var Types []byte
+
+// Peer is peer.js, WebRTC rooms browser to browser (StreamHub.peer loads
+// it from beside streamhub.js).
+//
+//go:embed peer.js
+var Peer []byte

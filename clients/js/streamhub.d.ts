@@ -81,6 +81,8 @@ export class StreamHub extends EventTarget {
   subscribe(filters: string | string[], options: SubscribeOptions, onMessage: (m: Message, s: Subscription) => void): Subscription;
   publish(topic: string, payload: string | ArrayBuffer | ArrayBufferView | unknown, options?: PublishOptions): Promise<{ topic: string; cursor: string }>;
   on<K extends keyof EventMap>(type: K, fn: (detail: EventMap[K], event: CustomEvent<EventMap[K]>) => void): () => void;
+  /** Joins a WebRTC room (peer.js): data channels and tracks browser to browser. */
+  peer(room: string, options?: Record<string, unknown>): Promise<EventTarget>;
   close(): void;
 }
 

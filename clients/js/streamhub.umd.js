@@ -146,6 +146,16 @@
       return reply;
     }
 
+    /**
+     * Joins a WebRTC room through this hub (peer.js, loaded when first
+     * needed from beside this file): offers, answers and candidates travel
+     * on room/<room>/signal, with TURN credentials from /v1/turn.
+     */
+    async peer(room, opts = {}) {
+      const m = await import('./peer.js');
+      return m.peer(this, room, opts);
+    }
+
     /** Ends every subscription; the hub cannot be used afterwards. */
     close() {
       this.closed = true;

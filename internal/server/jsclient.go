@@ -21,6 +21,7 @@ var jsClientFiles = map[string]struct {
 	"/v1/streamhub.js":     {jsclient.Module, "text/javascript; charset=utf-8"},
 	"/v1/streamhub.umd.js": {jsclient.Classic, "text/javascript; charset=utf-8"},
 	"/v1/streamhub.d.ts":   {jsclient.Types, "text/plain; charset=utf-8"},
+	"/v1/peer.js":          {jsclient.Peer, "text/javascript; charset=utf-8"},
 }
 
 // isJSClientPath says whether path is one of the client's files.
