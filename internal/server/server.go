@@ -27,6 +27,7 @@ import (
 	"streamhub/internal/core/store"
 	"streamhub/internal/limit"
 	"streamhub/internal/media"
+	"streamhub/internal/media/record"
 	"streamhub/internal/metrics"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
@@ -81,7 +82,8 @@ type Server struct {
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
 	hls        *hls.Server
-	webrtc     *webrtc.Server // data channels (webrtc.go)
+	recorder   *record.Recorder // nil unless media.record names paths (recording.go)
+	webrtc     *webrtc.Server   // data channels (webrtc.go)
 	webhooks   *webhook.Manager
 	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
@@ -161,6 +163,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.hub = h
 	s.parts.running("hub", h.Close)
 	if err := s.newMedia(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	if err := s.newRecording(); err != nil {
 		s.abort()
 		return nil, err
 	}
@@ -284,6 +290,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	s.mediaRoutes(mux)
+	s.recordingRoutes(mux)
 	s.webrtcRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"streamhub/internal/config"
+	"streamhub/internal/testkit"
+)
+
+// publishClip publishes a short test pattern (H.264 with a keyframe a
+// second, AAC) over RTMP for secs seconds; ffmpeg then ends, and the path
+// with it.
+func publishClip(t *testing.T, srv *testkit.Server, path string, secs int) *ffmpegProc {
+	t.Helper()
+	return startFFmpeg(t, "ffmpeg publisher", "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine",
+		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-c:a", "aac",
+		"-t", strconv.Itoa(secs), "-f", "flv", "rtmp://"+srv.RTMP().Addr()+"/"+path)
+}
+
+type span struct {
+	Start    time.Time `json:"start"`
+	Duration float64   `json:"duration"`
+}
+
+// recordings is GET /v1/media/<path>/recordings.
+func recordings(t *testing.T, srv *testkit.Server, path string) []span {
+	t.Helper()
+	resp, err := http.Get(srv.URL + "/v1/media/" + path + "/recordings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("recordings: %s %s", resp.Status, body)
+	}
+	var out []span
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("recordings: %v: %s", err, body)
+	}
+	return out
+}
+
+// probeDuration is ffprobe's duration of the file at name, in seconds.
+func probeDuration(t *testing.T, name string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format=duration",
+		"-of", "csv=p=0", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", name, err, out)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatalf("ffprobe duration %q: %v", out, err)
+	}
+	return d
+}
+
+// TestRecordRTMPPlayback: a path published over RTMP with recording on is
+// listed as one span and answered as one fMP4 file ffprobe reads, H.264
+// and AAC, as long as the clip (within a segment).
+func TestRecordRTMPPlayback(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	const clip = 6
+	srv := mediaServer(t, func(c *config.Config) {
+		c.Data = t.TempDir()
+		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
+	})
+	ff := publishClip(t, srv, "live/cam1", clip)
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	var spans []span
+	testkit.Eventually(t, 15*time.Second, "the clip recorded", func() bool {
+		spans = recordings(t, srv, "live/cam1")
+		return len(spans) == 1 && spans[0].Duration >= clip/2
+	})
+	// The recorder joins when the path's state says it is online: frames
+	// a starting ffmpeg bursts out before that are not recorded.
+	if spans[0].Duration > clip+1 {
+		t.Fatalf("span %+v longer than the %d s clip", spans[0], clip)
+	}
+
+	q := url.Values{"start": {spans[0].Start.Format(time.RFC3339Nano)}, "duration": {"60s"}}
+	resp, err := http.Get(srv.URL + "/v1/media/live/cam1/recording?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("recording: %s %s", resp.Status, body[:min(len(body), 200)])
+	}
+	file := filepath.Join(t.TempDir(), "rec.mp4")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var video, audio bool
+	for _, s := range probe(t, file) {
+		video = video || (s.CodecName == "h264" && s.Width == 320 && s.Height == 240)
+		audio = audio || s.CodecName == "aac"
+	}
+	if !video || !audio {
+		t.Fatalf("want h264 320x240 and aac, got %+v", probe(t, file))
+	}
+	if d := probeDuration(t, file); d < spans[0].Duration-1 || d > spans[0].Duration+1 {
+		t.Fatalf("recording lasts %.2f s, want the span's %.2f s ± a segment", d, spans[0].Duration)
+	}
+
+	// Out of the recorded time, and bad requests: JSON errors.
+	for query, want := range map[string]int{
+		"start=2000-01-01T00:00:00Z&duration=60s": http.StatusNotFound,
+		"start=yesterday&duration=60s":            http.StatusBadRequest,
+		"start=2000-01-01T00:00:00Z&duration=-1s": http.StatusBadRequest,
+	} {
+		resp, err := http.Get(srv.URL + "/v1/media/live/cam1/recording?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || !strings.Contains(string(body), `"error"`) {
+			t.Fatalf("%s: %s %s, want %d and a JSON error", query, resp.Status, body, want)
+		}
+	}
+	resp, err = http.Get(srv.URL + "/v1/media/other/cam1/recordings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a path no rule records: %s, want 404", resp.Status)
+	}
+}
+
+// TestRecordRetentionRemovesOldest: with a byte limit below one segment,
+// finishing a segment removes the older ones; the newest stays.
+func TestRecordRetentionRemovesOldest(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	data := t.TempDir()
+	srv := mediaServer(t, func(c *config.Config) {
+		c.Data = data
+		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: 500 * time.Millisecond, Bytes: 1}}
+	})
+	ff := publishClip(t, srv, "live/old", 4)
+	dir := filepath.Join(data, "recordings", "live", "old")
+	var first string
+	testkit.Eventually(t, 30*time.Second, "a first segment", func() bool {
+		first = newestSegment(dir)
+		return first != ""
+	})
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	testkit.Eventually(t, 15*time.Second, "only a newer segment left", func() bool {
+		names := segmentFiles(dir)
+		return len(names) == 1 && names[0] > first
+	})
+}
+
+func segmentFiles(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".mp4") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+func newestSegment(dir string) string {
+	names := segmentFiles(dir)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[len(names)-1]
+}
