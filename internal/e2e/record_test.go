@@ -11,22 +11,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/ports"
 )
 
 // publishClip publishes a short test pattern (H.264 with a keyframe a
 // second, AAC) over RTMP for secs seconds; ffmpeg then ends, and the path
 // with it.
-func publishClip(t *testing.T, srv *testkit.Server, path string, secs int) *ffmpegProc {
+func publishClip(t *testing.T, rtmpAddr, path string, secs int) *ffmpegProc {
 	t.Helper()
 	return startFFmpeg(t, "ffmpeg publisher", "-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine",
 		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-c:a", "aac",
-		"-t", strconv.Itoa(secs), "-f", "flv", "rtmp://"+srv.RTMP().Addr()+"/"+path)
+		"-t", strconv.Itoa(secs), "-f", "flv", "rtmp://"+rtmpAddr+"/"+path)
 }
 
 type span struct {
@@ -34,10 +36,10 @@ type span struct {
 	Duration float64   `json:"duration"`
 }
 
-// recordings is GET /v1/media/<path>/recordings.
-func recordings(t *testing.T, srv *testkit.Server, path string) []span {
+// recordings is GET /v1/media/<path>/recordings of the server at base.
+func recordings(t *testing.T, base, path string) []span {
 	t.Helper()
-	resp, err := http.Get(srv.URL + "/v1/media/" + path + "/recordings")
+	resp, err := http.Get(base + "/v1/media/" + path + "/recordings")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestRecordRTMPPlayback(t *testing.T) {
 		c.Data = t.TempDir()
 		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
 	})
-	ff := publishClip(t, srv, "live/cam1", clip)
+	ff := publishClip(t, srv.RTMP().Addr(), "live/cam1", clip)
 	select {
 	case <-ff.exited:
 	case <-time.After(60 * time.Second):
@@ -89,7 +91,7 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	}
 	var spans []span
 	testkit.Eventually(t, 15*time.Second, "the clip recorded", func() bool {
-		spans = recordings(t, srv, "live/cam1")
+		spans = recordings(t, srv.URL, "live/cam1")
 		return len(spans) == 1 && spans[0].Duration >= clip/2
 	})
 	// The recorder joins when the path's state says it is online: frames
@@ -98,8 +100,41 @@ func TestRecordRTMPPlayback(t *testing.T) {
 		t.Fatalf("span %+v longer than the %d s clip", spans[0], clip)
 	}
 
-	q := url.Values{"start": {spans[0].Start.Format(time.RFC3339Nano)}, "duration": {"60s"}}
-	resp, err := http.Get(srv.URL + "/v1/media/live/cam1/recording?" + q.Encode())
+	playSpan(t, srv.URL, "live/cam1", spans[0])
+
+	// Out of the recorded time, and bad requests: JSON errors.
+	for query, want := range map[string]int{
+		"start=2000-01-01T00:00:00Z&duration=60s": http.StatusNotFound,
+		"start=yesterday&duration=60s":            http.StatusBadRequest,
+		"start=2000-01-01T00:00:00Z&duration=-1s": http.StatusBadRequest,
+	} {
+		resp, err := http.Get(srv.URL + "/v1/media/live/cam1/recording?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || !strings.Contains(string(body), `"error"`) {
+			t.Fatalf("%s: %s %s, want %d and a JSON error", query, resp.Status, body, want)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/v1/media/other/cam1/recordings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a path no rule records: %s, want 404", resp.Status)
+	}
+}
+
+// playSpan fetches the recording of the span as one file and checks
+// ffprobe reads it whole: H.264 320x240 and AAC, lasting the span ± a
+// segment.
+func playSpan(t *testing.T, base, path string, sp span) {
+	t.Helper()
+	q := url.Values{"start": {sp.Start.Format(time.RFC3339Nano)}, "duration": {"60s"}}
+	resp, err := http.Get(base + "/v1/media/" + path + "/recording?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,34 +155,50 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	if !video || !audio {
 		t.Fatalf("want h264 320x240 and aac, got %+v", probe(t, file))
 	}
-	if d := probeDuration(t, file); d < spans[0].Duration-1 || d > spans[0].Duration+1 {
-		t.Fatalf("recording lasts %.2f s, want the span's %.2f s ± a segment", d, spans[0].Duration)
+	if d := probeDuration(t, file); d < sp.Duration-1 || d > sp.Duration+1 {
+		t.Fatalf("recording lasts %.2f s, want the span's %.2f s ± a segment", d, sp.Duration)
 	}
+}
 
-	// Out of the recorded time, and bad requests: JSON errors.
-	for query, want := range map[string]int{
-		"start=2000-01-01T00:00:00Z&duration=60s": http.StatusNotFound,
-		"start=yesterday&duration=60s":            http.StatusBadRequest,
-		"start=2000-01-01T00:00:00Z&duration=-1s": http.StatusBadRequest,
-	} {
-		resp, err := http.Get(srv.URL + "/v1/media/live/cam1/recording?" + query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want || !strings.Contains(string(body), `"error"`) {
-			t.Fatalf("%s: %s %s, want %d and a JSON error", query, resp.Status, body, want)
-		}
+// TestRecordSurvivesKill9: the binary records a path published over RTMP
+// and is killed with SIGKILL mid-stream; restarted, it lists what was
+// recorded up to the last finished segment, removed the half-written one,
+// and plays the span back as one file.
+func TestRecordSurvivesKill9(t *testing.T) {
+	requireFFmpeg(t)
+	if testing.Short() {
+		t.Skip("kills and restarts the server")
 	}
-	resp, err = http.Get(srv.URL + "/v1/media/other/cam1/recordings")
-	if err != nil {
+	t.Parallel()
+	data := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "streamhub.yaml")
+	if err := os.WriteFile(cfg, []byte("media:\n  record:\n    - {filter: \"live/#\", segment: 1s}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("a path no rule records: %s, want 404", resp.Status)
+	rtmpAddr := "127.0.0.1:" + strconv.Itoa(ports.Free(t))
+	srv := startBinary(t, data, "--config", cfg, "--rtmp", rtmpAddr)
+	ff := publishClip(t, rtmpAddr, "live/cam1", 60)
+	dir := filepath.Join(data, "recordings", "live", "cam1")
+	testkit.Eventually(t, 60*time.Second, "three finished segments", func() bool { return len(segmentFiles(dir)) >= 3 })
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
 	}
+	srv.cmd.Wait() //nolint:errcheck // killed on purpose
+	ff.stop()
+	kept := segmentFiles(dir)
+
+	again := startBinary(t, data, "--config", cfg)
+	spans := recordings(t, again.url, "live/cam1")
+	if len(spans) != 1 || spans[0].Duration < float64(len(kept))-1 {
+		t.Fatalf("after the restart: spans %+v, want one over the %d segments kept", spans, len(kept))
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".part") {
+			t.Fatalf("half-written segment %s left after the restart", e.Name())
+		}
+	}
+	playSpan(t, again.url, "live/cam1", spans[0])
 }
 
 // TestRecordRetentionRemovesOldest: with a byte limit below one segment,
@@ -160,7 +211,7 @@ func TestRecordRetentionRemovesOldest(t *testing.T) {
 		c.Data = data
 		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: 500 * time.Millisecond, Bytes: 1}}
 	})
-	ff := publishClip(t, srv, "live/old", 4)
+	ff := publishClip(t, srv.RTMP().Addr(), "live/old", 4)
 	dir := filepath.Join(data, "recordings", "live", "old")
 	var first string
 	testkit.Eventually(t, 30*time.Second, "a first segment", func() bool {
