@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"streamhub/internal/config"
 	"streamhub/internal/testkit"
 	"streamhub/internal/testkit/ports"
@@ -246,4 +248,51 @@ func newestSegment(dir string) string {
 		return ""
 	}
 	return names[len(names)-1]
+}
+
+// TestRecordingNeedsReadRight: recordings are read with the live reading
+// right on media/<path>: the viewer lists them, the publisher-only cam is
+// refused 403, anonymous 401, each as JSON.
+func TestRecordingNeedsReadRight(t *testing.T) {
+	t.Parallel()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte("cam:"+string(hash)+"\nviewer:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := mediaServer(t, func(c *config.Config) {
+		c.Data = t.TempDir()
+		c.Media.Record = []config.MediaRecord{{Filter: "live/#"}}
+		c.Auth = config.Auth{Required: true, Users: users, JWT: config.JWT{Secret: testSecret}, ACL: []config.ACL{
+			{Who: "cam", Publish: []string{"media/live/#"}},
+			{Who: "viewer", Subscribe: []string{"media/live/#"}},
+		}}
+	})
+	for _, c := range []struct {
+		user string
+		want int
+	}{{"viewer", http.StatusOK}, {"cam", http.StatusForbidden}, {"", http.StatusUnauthorized}} {
+		for _, what := range []string{"recordings", "recording?start=2026-01-01T00:00:00Z&duration=1s"} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/media/live/cam1/"+what, nil)
+			if c.user != "" {
+				req.SetBasicAuth(c.user, "pw")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := c.want
+			if want == http.StatusOK && what != "recordings" {
+				want = http.StatusNotFound // nothing recorded then
+			}
+			if resp.StatusCode != want || (want != http.StatusOK && !strings.Contains(string(body), `"error"`)) {
+				t.Errorf("%s %s: %s %s, want %d", c.user, what, resp.Status, body, want)
+			}
+			if want == http.StatusOK && strings.TrimSpace(string(body)) != "[]" {
+				t.Errorf("%s %s: %s, want []", c.user, what, body)
+			}
+		}
+	}
 }
