@@ -91,11 +91,13 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("ffmpeg did not end its clip")
 	}
-	var spans []span
-	testkit.Eventually(t, 15*time.Second, "the clip recorded", func() bool {
-		spans = recordings(t, srv.URL, "live/cam1")
-		return len(spans) == 1 && spans[0].Duration >= clip/2
+	testkit.Eventually(t, 15*time.Second, "the recording finished", func() bool {
+		return len(srv.Media().List()) == 0 && !srv.Recorder().Recording("live/cam1")
 	})
+	spans := recordings(t, srv.URL, "live/cam1")
+	if len(spans) != 1 || spans[0].Duration < clip/2 {
+		t.Fatalf("spans %+v, want one of the %d s clip", spans, clip)
+	}
 	// The recorder joins when the path's state says it is online: frames
 	// a starting ffmpeg bursts out before that are not recorded.
 	if spans[0].Duration > clip+1 {
@@ -103,6 +105,19 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	}
 
 	playSpan(t, srv.URL, "live/cam1", spans[0])
+
+	var listed struct {
+		Recorded []struct {
+			Path        string
+			First, Last time.Time
+			Bytes       int64
+		}
+	}
+	getJSON(t, srv.URL+"/v1/media", &listed)
+	if len(listed.Recorded) != 1 || listed.Recorded[0].Path != "live/cam1" || listed.Recorded[0].Bytes <= 0 ||
+		!listed.Recorded[0].First.Equal(spans[0].Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
+		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, spans[0].Start)
+	}
 
 	// Out of the recorded time, and bad requests: JSON errors.
 	for query, want := range map[string]int{

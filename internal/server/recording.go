@@ -33,6 +33,9 @@ func (s *Server) newRecording() error {
 	return nil
 }
 
+// Recorder returns the recorder, nil unless media.record names paths.
+func (s *Server) Recorder() *record.Recorder { return s.recorder }
+
 // recordingRoutes mounts GET /v1/media/<path>/recordings (the recorded
 // spans) and GET /v1/media/<path>/recording?start=&duration= (one fMP4 file).
 func (s *Server) recordingRoutes(mux *http.ServeMux) {
@@ -98,4 +101,24 @@ func cutLast(s string) (before, after string, found bool) {
 		return "", s, false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// recorded is what GET /v1/media says is recorded: the paths with
+// segments that the caller may read.
+func (s *Server) recorded(r *http.Request) []record.Summary {
+	if s.recorder == nil {
+		return nil
+	}
+	all := s.recorder.Recorded()
+	if s.policy.Open() {
+		return all
+	}
+	id := auth.FromContext(r.Context())
+	visible := all[:0]
+	for _, sum := range all {
+		if s.policy.CanRead(id, media.Topic(sum.Path)) {
+			visible = append(visible, sum)
+		}
+	}
+	return visible
 }

@@ -157,6 +157,15 @@ func (r *Recorder) Records(path string) bool {
 	return ok
 }
 
+// Recording reports whether path is being recorded now; once it is not,
+// its last segment is written.
+func (r *Recorder) Recording(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.active[path]
+	return ok
+}
+
 // want starts recording an online path, or tells its recording to read
 // it again when it ends (the path was taken over or came back at once).
 func (r *Recorder) want(path string, rule Rule, paths Paths) {
@@ -316,9 +325,22 @@ func (r *Recorder) Spans(path string) ([]Span, error) {
 	return spans(segs), nil
 }
 
-// Summary says what is recorded of path; false when nothing is.
-func (r *Recorder) Summary(path string) (Summary, bool) {
-	segs, err := segments(r.pathDir(path))
+// Recorded says what is recorded of every path that has segments, sorted
+// by path (one directory listing per path).
+func (r *Recorder) Recorded() []Summary {
+	var out []Summary
+	r.walkDirs(func(dir, path string) {
+		if s, ok := summarize(dir); ok {
+			s.Path = path
+			out = append(out, s)
+		}
+	})
+	return out
+}
+
+// summarize says what is recorded in dir; false when nothing is.
+func summarize(dir string) (Summary, bool) {
+	segs, err := segments(dir)
 	if err != nil || len(segs) == 0 {
 		return Summary{}, false
 	}

@@ -125,6 +125,7 @@ func later(a, b time.Time) time.Time {
 
 // Summary is what is recorded of one path.
 type Summary struct {
+	Path  string    `json:"path"`
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"` // end of the newest segment
 	Bytes int64     `json:"bytes"`
