@@ -2,6 +2,10 @@ package record
 
 import (
 	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -59,4 +63,40 @@ func FuzzParseName(f *testing.F) {
 			t.Fatalf("%q: negative duration", name)
 		}
 	})
+}
+
+// TestRetentionRemovesOldestFirst: past the bytes or the age, the oldest
+// segments go first and the newest always stays.
+func TestRetentionRemovesOldestFirst(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC().Truncate(time.Second)
+	var names []string
+	for i := range 4 {
+		seg := Segment{Start: now.Add(time.Duration(i-4) * time.Hour), Duration: time.Second}
+		names = append(names, seg.name())
+		if err := os.WriteFile(filepath.Join(dir, seg.name()), make([]byte, 100), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := New(t.TempDir(), nil, slog.New(slog.DiscardHandler))
+	left := func() []string {
+		segs, _ := segments(dir)
+		var out []string
+		for _, s := range segs {
+			out = append(out, filepath.Base(s.file))
+		}
+		return out
+	}
+	r.applyRetention(dir, Rule{Bytes: 300})
+	if got := left(); !slices.Equal(got, names[1:]) {
+		t.Fatalf("bytes 300: left %v, want %v", got, names[1:])
+	}
+	r.applyRetention(dir, Rule{Age: 150 * time.Minute})
+	if got := left(); !slices.Equal(got, names[2:]) {
+		t.Fatalf("age 2h30m: left %v, want %v", got, names[2:])
+	}
+	r.applyRetention(dir, Rule{Bytes: 1})
+	if got := left(); !slices.Equal(got, names[3:]) {
+		t.Fatalf("bytes 1: left %v, want the newest alone, %v", got, names[3:])
+	}
 }
