@@ -173,10 +173,11 @@ func concat(w io.Writer, segs []Segment) error {
 	var first []byte
 	timescales := map[int]uint32{}
 	var seq uint32
-	for i, seg := range segs {
+	var zero time.Time
+	for _, seg := range segs {
 		data, err := os.ReadFile(seg.file)
 		if err != nil {
-			if i > 0 && errors.Is(err, os.ErrNotExist) {
+			if errors.Is(err, os.ErrNotExist) {
 				continue // removed by retention meanwhile
 			}
 			return fmt.Errorf("record: %w", err)
@@ -193,7 +194,7 @@ func concat(w io.Writer, segs []Segment) error {
 			for _, t := range in.Tracks {
 				timescales[t.ID] = t.TimeScale
 			}
-			first = init
+			first, zero = init, seg.Start
 			if _, err := w.Write(init); err != nil {
 				return err
 			}
@@ -204,7 +205,7 @@ func concat(w io.Writer, segs []Segment) error {
 		if err := parts.Unmarshal(rest); err != nil {
 			return fmt.Errorf("record: %s: %w", seg.file, err)
 		}
-		offset := seg.Start.Sub(segs[0].Start)
+		offset := seg.Start.Sub(zero)
 		var buf seekablebuffer.Buffer
 		for _, p := range parts {
 			p.SequenceNumber = seq
