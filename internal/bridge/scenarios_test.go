@@ -153,8 +153,8 @@ func TestBridgeResumesAfterRestart(t *testing.T) {
 }
 
 // TestBridgeToStreamhub: the remote broker is another streamhub (its MQTT
-// listener, which does not know the bridge protocol level 0x84: a 3.1.1
-// bridge falls back to plain 3.1.1); messages cross both ways.
+// listener, which takes a 3.1.1 bridge's protocol level 0x84 as Mosquitto
+// does); messages cross both ways, once.
 func TestBridgeToStreamhub(t *testing.T) {
 	t.Parallel()
 	for _, v := range versions {

@@ -16,9 +16,12 @@ import (
 // non-durable topics (gap). An error while telling the gap is no gap: the
 // replay that follows fails or retries on its own.
 func (b *JetStream) Place(ctx context.Context, filters []string, from engine.From, upTo uint64) (engine.Placed, error) {
-	// A filter reaching no durable topic has nothing in the stream: the
+	// Filters reaching no durable topic have nothing in the stream: the
 	// windows are read from the start instead of the stream for nothing.
-	p := engine.Placed{After: from.After, Replay: b.durableAny(filters)}
+	if !b.durableAny(filters) {
+		return engine.PlaceUnkept(from, upTo), nil
+	}
+	p := engine.Placed{After: from.After, Replay: true}
 	var err error
 	switch {
 	case !from.Since.IsZero():

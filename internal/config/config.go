@@ -44,6 +44,7 @@ type Config struct {
 	RTSP     RTSP          `koanf:"rtsp"`
 	HLS      HLS           `koanf:"hls"`
 	WebRTC   WebRTC        `koanf:"webrtc"`
+	TURN     TURN          `koanf:"turn"` // the built-in STUN/TURN server (turn.go)
 	Shutdown time.Duration `koanf:"shutdown"`
 	Admin    Admin         `koanf:"admin"`
 	Cluster  Cluster       `koanf:"cluster"`
@@ -284,6 +285,8 @@ type Limits struct {
 	Subscriptions int     `koanf:"subscriptions"` // filters per connection
 	Rate          float64 `koanf:"rate"`          // publishes per second per connection (burst as many)
 	Partialbytes  int64   `koanf:"partialbytes"`  // bytes of packets still arriving, all connections together
+	// Turnallocations bounds the TURN relays one identity holds at once.
+	Turnallocations int `koanf:"turnallocations"`
 }
 
 // Retained bounds the retained messages kept (the topic's bytes and the
@@ -344,10 +347,11 @@ func Defaults() Config {
 		RTSP:     rtspCfg,
 		HLS:      hlsCfg,
 		WebRTC:   defaultWebRTC(),
+		TURN:     defaultTURN(),
 		HTTP:     HTTP{Addr: "127.0.0.1:8080", Idletimeout: 60 * time.Second, Readtimeout: 30 * time.Second},
 		Log:      Log{Level: "info", Format: "text"},
 		History:  History{Messages: h.HistoryMessages, Bytes: h.HistoryBytes, Age: h.HistoryAge},
-		Limits:   Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20},
+		Limits:   Limits{Payload: h.MaxPayload, Partialbytes: 256 << 20, Turnallocations: 10},
 		Queue:    Queue{Messages: 4096, Bytes: 32 << 20, Total: 1 << 30},
 		Retained: Retained{Messages: 1_000_000, Bytes: 256 << 20, Usermessages: 100_000, Userbytes: 64 << 20},
 		SSE:      delivery,
@@ -501,6 +505,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateMedia()...)
 	errs = append(errs, c.validateWebRTC()...)
+	errs = append(errs, c.validateTURN()...)
 	errs = append(errs, c.validateRoutes()...)
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateBridges()...)

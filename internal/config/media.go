@@ -44,6 +44,21 @@ type RTMP struct {
 	// Maxmessage bounds one RTMP message (a frame, a command) in bytes; a
 	// client announcing a longer one is disconnected. 0: 1 MiB.
 	Maxmessage int `koanf:"maxmessage"`
+	// Tlsaddr is RTMPS's listener (empty: none), serving Cert and Key, or
+	// http.cert and http.key when unset (see MediaCert).
+	Tlsaddr string `koanf:"tlsaddr"`
+	Cert    string `koanf:"cert"`
+	Key     string `koanf:"key"`
+}
+
+// MediaCert is the certificate and key a media TLS listener (RTMPS,
+// RTSPS) serves: its own, or the HTTP listener's, as MQTT's TLS listener.
+// Client certificates are auth.clientca's, as on every TLS listener.
+func (c Config) MediaCert(cert, key string) (string, string) {
+	if cert != "" || key != "" {
+		return cert, key
+	}
+	return c.HTTP.Cert, c.HTTP.Key
 }
 
 // RTSP is the RTSP listener (ANNOUNCE/RECORD and DESCRIBE/PLAY); RTP over
@@ -51,6 +66,12 @@ type RTMP struct {
 type RTSP struct {
 	Addr    string        `koanf:"addr"`    // empty disables
 	Timeout time.Duration `koanf:"timeout"` // the first request, each read and write
+	// Tlsaddr is RTSPS's listener (empty: none), TCP only (RTP goes
+	// interleaved in the TLS connection), serving Cert and Key, or
+	// http.cert and http.key when unset (see MediaCert).
+	Tlsaddr string `koanf:"tlsaddr"`
+	Cert    string `koanf:"cert"`
+	Key     string `koanf:"key"`
 }
 
 // HLS serves media paths on the HTTP listener at /hls/<path>/index.m3u8.
@@ -78,6 +99,20 @@ func (c Config) validateMedia() []error {
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", key, addr, err))
+		}
+	}
+	for _, t := range [][4]string{{"rtmp", c.RTMP.Tlsaddr, c.RTMP.Cert, c.RTMP.Key},
+		{"rtsp", c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key}} {
+		prefix, t := t[0], t[1:]
+		errs = appendPair(errs, prefix+".cert", t[1], prefix+".key", t[2])
+		if t[0] == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(t[0]); err != nil {
+			errs = append(errs, invalid(prefix+".tlsaddr", "%s.tlsaddr %q: %w", prefix, t[0], err))
+		}
+		if cert, _ := c.MediaCert(t[1], t[2]); cert == "" {
+			errs = append(errs, invalid(prefix+".tlsaddr", "%s.tlsaddr needs %s.cert and %s.key, or http.cert and http.key", prefix, prefix, prefix))
 		}
 	}
 	if m := c.RTMP.Maxmessage; m != 0 && (m < 1<<10 || m > 0xFFFFFF) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // invalidKeys lists the keys of the problems err reports.
@@ -45,6 +46,11 @@ func TestValidateNamesEachKey(t *testing.T) {
 		{"tcp.tls", func(c *Config) { c.TCP.TLS = true }},
 		{"mqtt.key", func(c *Config) { c.MQTT.Cert = "cert.pem" }},
 		{"mqtt.cert", func(c *Config) { c.MQTT.Key = "key.pem" }},
+		{"rtmp.key", func(c *Config) { c.RTMP.Cert = "cert.pem" }},
+		{"rtsp.cert", func(c *Config) { c.RTSP.Key = "key.pem" }},
+		{"rtmp.tlsaddr", func(c *Config) { c.RTMP.Tlsaddr = "127.0.0.1:1936" }}, // no certificate, not even http's
+		{"rtsp.tlsaddr", func(c *Config) { c.RTSP.Tlsaddr = "127.0.0.1:8555" }},
+		{"rtsp.tlsaddr", func(c *Config) { c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key = "nope", "c.pem", "k.pem" }},
 		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 0 }},
 		{"mqtt.receivemax", func(c *Config) { c.MQTT.Receivemax = 65536 }},
 		{"mqtt.aliasmax", func(c *Config) { c.MQTT.Aliasmax = -1 }},
@@ -71,6 +77,17 @@ func TestValidateNamesEachKey(t *testing.T) {
 			c.Webhooks = []Webhook{{Name: "d", URL: "http://x", Events: []string{"connect"}}, {Name: "d", URL: "http://y", Events: []string{"connect"}}}
 		}},
 		{"limits.payload", func(c *Config) { c.Limits.Payload = 0 }},
+		{"turn.addr", func(c *Config) { c.TURN.Addr = "3478" }},
+		{"turn.addr", func(c *Config) { c.TURN.Addr, c.TURN.Relay = "203.0.113.7:3478", "10.0.0.1" }},
+		{"turn.addr", func(c *Config) { c.TURN.Addr, c.TURN.Relay = ":3478", "10.0.0.1" }},
+		{"turn.addr", func(c *Config) { c.TURN.Addr, c.TURN.Relay = "0.0.0.0:3478", "10.0.0.1" }},
+		{"turn.relay", func(c *Config) { c.TURN.Addr, c.TURN.Public = "0.0.0.0:3478", true }},
+		{"turn.relay", func(c *Config) { c.TURN.Addr, c.TURN.Relay = "10.0.0.1:3478", "203.0.113.7" }},
+		{"turn.relaybind", func(c *Config) { c.TURN.Addr, c.TURN.Relaybind = "127.0.0.1:3478", "here" }},
+		{"turn.minport", func(c *Config) { c.TURN.Addr, c.TURN.Minport = "127.0.0.1:3478", 0 }},
+		{"turn.ttl", func(c *Config) { c.TURN.Addr, c.TURN.TTL = "127.0.0.1:3478", time.Second }},
+		{"turn.realm", func(c *Config) { c.TURN.Addr, c.TURN.Realm = "127.0.0.1:3478", "" }},
+		{"limits.turnallocations", func(c *Config) { c.TURN.Addr, c.Limits.Turnallocations = "127.0.0.1:3478", -1 }},
 		{"queue.messages", func(c *Config) { c.Queue.Messages = 0 }},
 		{"queue.bytes", func(c *Config) { c.Queue.Bytes = 0 }},
 		{"queue.total", func(c *Config) { c.Queue.Total = -1 }},
@@ -113,5 +130,23 @@ func TestValidateReportsEveryKey(t *testing.T) {
 	slices.Sort(keys)
 	if want := []string{"http.addr", "mqtt.inflight", "sse.policy"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %q, want %q", keys, want)
+	}
+}
+
+// TestTURNPublicNeedsOptIn: a relay for the internet is accepted once
+// turn.public says so; loopback and private ones need nothing.
+func TestTURNPublicNeedsOptIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ addr, relay string }{{"127.0.0.1:3478", ""}, {"10.0.0.1:3478", ""}, {"192.168.1.5:3478", "192.168.1.5"}} {
+		c := Defaults()
+		c.TURN.Addr, c.TURN.Relay = tc.addr, tc.relay
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", tc, err)
+		}
+	}
+	c := Defaults()
+	c.TURN.Addr, c.TURN.Relay, c.TURN.Public = "0.0.0.0:3478", "203.0.113.7", true
+	if err := c.Validate(); err != nil {
+		t.Errorf("public relay with turn.public: %v", err)
 	}
 }

@@ -21,8 +21,8 @@ import (
 // TestAdmissionOnEveryListener: with limits.peraddress at 1, an address's
 // second connection to any listener is refused in that listener's
 // protocol (MQTT's CONNACK, over TLS too; the text protocol's -ERR line;
-// HTTP's 429; RTSP's 503; the connection closed where the protocol has
-// nothing to say first: RTMP before its handshake, a raw output) and counted in streamhub_connections_refused_total, while its
+// HTTP's 429; RTSP's 503, over TLS too; the connection closed where the protocol has
+// nothing to say first: RTMP and RTMPS before their handshakes, a raw output) and counted in streamhub_connections_refused_total, while its
 // first connection stays admitted and counted in streamhub_connections.
 // Each listener is dialled from an address of its own (127.0.0.0/8 is all
 // the host's on Linux).
@@ -37,8 +37,10 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 		c.TCP.In = []string{fmt.Sprintf("127.0.0.1:%d=admit/in", in)}
 		c.TCP.Out = []string{fmt.Sprintf("127.0.0.1:%d=admit/#", out)}
 		c.RTMP.Timeout, c.RTSP.Timeout = time.Minute, time.Minute // the admitted ones wait for the test
+		c.RTMP.Tlsaddr, c.RTMP.Cert, c.RTMP.Key = "127.0.0.1:0", cert, key
+		c.RTSP.Tlsaddr, c.RTSP.Cert, c.RTSP.Key = "127.0.0.1:0", cert, key
 	})
-	mqttsConfig := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	clientTLS := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	for i, l := range []struct {
 		listener, counted string // counted: its transport label in the metrics
 		addr              string
@@ -47,7 +49,7 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 	}{
 		{"mqtt", "mqtt", s.MQTT().Addr("mqtt").String(), wantQuotaCONNACK},
 		{"mqtts", "mqtt", s.MQTT().Addr("mqtts").String(), func(t *testing.T, nc net.Conn) {
-			tc := tls.Client(nc, mqttsConfig)
+			tc := tls.Client(nc, clientTLS)
 			wantQuotaCONNACK(t, tc)
 		}},
 		{"tcp-text", "tcp-text", s.TCP().TextAddr().String(), wantLinePrefix("-ERR too_many_connections")},
@@ -59,6 +61,12 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 			fmt.Fprintf(nc, "OPTIONS rtsp://%s/ RTSP/1.0\r\nCSeq: 7\r\n\r\n", nc.RemoteAddr())
 			wantLinePrefix("RTSP/1.0 503")(t, nc)
 		}},
+		{"rtmps", "rtmps", s.RTMPS().Addr(), wantClosed},
+		{"rtsps", "rtsps", s.RTSPS().Addr(), func(t *testing.T, nc net.Conn) {
+			tc := tls.Client(nc, clientTLS)
+			fmt.Fprintf(tc, "OPTIONS rtsps://%s/ RTSP/1.0\r\nCSeq: 7\r\n\r\n", nc.RemoteAddr())
+			wantLinePrefix("RTSP/1.0 503")(t, tc)
+		}},
 	} {
 		t.Run(l.listener, func(t *testing.T) {
 			refusals := fmt.Sprintf(`streamhub_connections_refused_total{reason="peraddress",transport=%q}`, l.counted)
@@ -66,7 +74,7 @@ func TestAdmissionOnEveryListener(t *testing.T) {
 			from := fmt.Sprintf("127.0.0.%d", 10+i)
 			first := dialFrom(t, from, l.addr)
 			if l.listener == "mqtts" { // admitted below TLS: the handshake is its own
-				go tls.Client(first, mqttsConfig).Handshake()
+				go tls.Client(first, clientTLS).Handshake()
 			}
 			l.refused(t, dialFrom(t, from, l.addr))
 			testkit.Eventually(t, 10*time.Second, "the refusal and the admitted connection counted", func() bool {

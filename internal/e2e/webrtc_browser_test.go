@@ -108,12 +108,19 @@ func TestBrowserWebRTCDataChannels(t *testing.T) {
 // candidate, and returns the tab.
 func webrtcBrowser(t *testing.T, html, query string) context.Context {
 	t.Helper()
-	exe := chromium(t)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, html)
 	}))
 	t.Cleanup(page.Close)
+	return webrtcTab(t, page.URL+"/"+query)
+}
+
+// webrtcTab opens url in a Chromium process of its own allowed to reach
+// loopback ICE candidates, and returns the tab.
+func webrtcTab(t *testing.T, url string) context.Context {
+	t.Helper()
+	exe := chromium(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
@@ -127,14 +134,12 @@ func webrtcBrowser(t *testing.T, html, query string) context.Context {
 	t.Cleanup(cancelAlloc)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelBrowser)
-	if _, err := chromedp.Run(browser, chromedp.Navigate(page.URL+"/"+query)); err != nil {
+	if _, err := chromedp.Run(browser, chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
 	return browser
 }
 
-// waitConnected waits for the page's peer connection to connect, failing
-// at once on a refusal or an error.
 func waitConnected(t *testing.T, browser context.Context) {
 	t.Helper()
 	testkit.Eventually(t, 30*time.Second, "the peer connection to connect", func() bool {

@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -221,12 +222,20 @@ type ListenerConfig struct {
 	// Registry lists each publisher and reader for the admin API, which
 	// can kick them (nil: not listed).
 	Registry *registry.Registry
+	// TLS, when set, serves the listener over TLS (RTMPS, RTSPS), above
+	// the admission: Admit must run its refusals' TLS handshake too
+	// (acceptloop.Admission.TLS).
+	TLS *tls.Config
 }
 
-// Listener is ln with cfg's admission, refusing with refuse.
+// Listener is ln with cfg's admission, refusing with refuse, under TLS
+// when cfg has it.
 func (cfg ListenerConfig) Listener(ln net.Listener, refuse func(net.Conn, error)) net.Listener {
-	if cfg.Admit == nil {
-		return ln
+	if cfg.Admit != nil {
+		ln = cfg.Admit(ln, refuse)
 	}
-	return cfg.Admit(ln, refuse)
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	return ln
 }

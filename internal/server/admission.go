@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"streamhub/internal/transport/kit/acceptloop"
 )
@@ -22,11 +23,12 @@ func (s *Server) admission(transport string) acceptloop.Admission {
 const maxAnswering = 256
 
 // mediaAdmission is admission(transport) as a media listener takes it
-// (media.ListenerConfig.Admit), with the transport's refusal.
-func (s *Server) mediaAdmission(transport string) func(net.Listener, func(net.Conn, error)) net.Listener {
+// (media.ListenerConfig.Admit), with the transport's refusal, answered
+// after the TLS handshake on a TLS listener (tc set).
+func (s *Server) mediaAdmission(transport string, tc *tls.Config) func(net.Listener, func(net.Conn, error)) net.Listener {
 	return func(ln net.Listener, refuse func(net.Conn, error)) net.Listener {
 		a := s.admission(transport)
-		a.Refuse = refuse
+		a.Refuse, a.TLS = refuse, tc
 		return a.Listener(ln)
 	}
 }

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/rtmp"
@@ -13,19 +15,34 @@ import (
 )
 
 // newMedia builds the media registry and its transports: RTMP and RTSP on
-// listeners of their own (started with the other listeners), HLS on the
-// HTTP one.
+// listeners of their own (started with the other listeners), each with a
+// TLS twin (RTMPS, RTSPS) when its tlsaddr is set, HLS on the HTTP one.
 func (s *Server) newMedia() error {
 	cfg := s.cfg
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
 		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State}, s.hub, s.metrics, s.log.With("component", "media"))
 	s.parts.running("media", s.closeMedia)
-	s.rtmp = rtmp.New(rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: cfg.RTMP.Addr, Timeout: cfg.RTMP.Timeout,
-		Policy: s.policy, Admit: s.mediaAdmission("rtmp"), Registry: s.registry},
-		MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}, s.media, s.log)
-	s.rtsp = rtsp.New(rtsp.Config{Addr: cfg.RTSP.Addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
-		Admit: s.mediaAdmission("rtsp"), Registry: s.registry}, s.media, s.log)
-	var err error
+	rtmpConfig := func(transport, addr string, tc *tls.Config) rtmp.Config {
+		return rtmp.Config{ListenerConfig: media.ListenerConfig{Addr: addr, Timeout: cfg.RTMP.Timeout,
+			Policy: s.policy, Admit: s.mediaAdmission(transport, tc), Registry: s.registry, TLS: tc},
+			MaxMessage: cfg.RTMP.Maxmessage, Partial: s.partial}
+	}
+	rtspConfig := func(transport, addr string, tc *tls.Config) rtsp.Config {
+		return rtsp.Config{Addr: addr, Timeout: cfg.RTSP.Timeout, Policy: s.policy,
+			Admit: s.mediaAdmission(transport, tc), Registry: s.registry, TLS: tc}
+	}
+	s.rtmp = rtmp.New(rtmpConfig("rtmp", cfg.RTMP.Addr, nil), s.media, s.log)
+	s.rtsp = rtsp.New(rtspConfig("rtsp", cfg.RTSP.Addr, nil), s.media, s.log)
+	rtmpTLS, err := s.mediaTLS(cfg.RTMP.Tlsaddr, cfg.RTMP.Cert, cfg.RTMP.Key)
+	if err != nil {
+		return fmt.Errorf("server: rtmps: %w", err)
+	}
+	s.rtmps = rtmp.New(rtmpConfig("rtmps", cfg.RTMP.Tlsaddr, rtmpTLS), s.media, s.log)
+	rtspTLS, err := s.mediaTLS(cfg.RTSP.Tlsaddr, cfg.RTSP.Cert, cfg.RTSP.Key)
+	if err != nil {
+		return fmt.Errorf("server: rtsps: %w", err)
+	}
+	s.rtsps = rtsp.New(rtspConfig("rtsps", cfg.RTSP.Tlsaddr, rtspTLS), s.media, s.log)
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
 		Policy: s.policy, Identify: s.credentials, Registry: s.registry}, s.media, s.log)
@@ -33,6 +50,18 @@ func (s *Server) newMedia() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
+}
+
+// mediaTLS is the TLS configuration of a media TLS listener on addr (nil
+// when addr is empty): the listener's certificate or the HTTP one,
+// reloaded as every TLS listener's, and auth.clientca's client
+// certificates.
+func (s *Server) mediaTLS(addr, cert, key string) (*tls.Config, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	cert, key = s.cfg.MediaCert(cert, key)
+	return tlsconf.Config(cert, key, s.cfg.Auth.Clientca, s.log)
 }
 
 // mediaRoutes mounts HLS and the list of media paths.
@@ -62,6 +91,12 @@ func (s *Server) RTMP() *rtmp.Server { return s.rtmp }
 
 // RTSP returns the RTSP server, for its bound address.
 func (s *Server) RTSP() *rtsp.Server { return s.rtsp }
+
+// RTMPS returns the RTMPS server, for its bound address ("" when off).
+func (s *Server) RTMPS() *rtmp.Server { return s.rtmps }
+
+// RTSPS returns the RTSPS server, for its bound address ("" when off).
+func (s *Server) RTSPS() *rtsp.Server { return s.rtsps }
 
 // Media returns the media path registry.
 func (s *Server) Media() *media.Registry { return s.media }

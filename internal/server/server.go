@@ -45,6 +45,7 @@ import (
 	"streamhub/internal/transport/tcp"
 	"streamhub/internal/transport/webrtc"
 	"streamhub/internal/transport/ws"
+	"streamhub/internal/turn"
 	"streamhub/internal/version"
 	"streamhub/internal/webhook"
 )
@@ -74,6 +75,8 @@ type Server struct {
 	stopAdmin context.CancelFunc
 	// parts are what New built and Start starts, in order (components.go).
 	parts components
+	// encodeCheck goes to every transport's writer (WithEncodeCheck).
+	encodeCheck kit.EncodeCheck
 
 	store      *store.Store
 	tcp        *tcp.Server
@@ -81,9 +84,12 @@ type Server struct {
 	media      *media.Registry // media paths; their transports below (media.go)
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
+	rtmps      *rtmp.Server // RTMP over TLS; its Start does nothing without rtmp.tlsaddr
+	rtsps      *rtsp.Server // RTSP over TLS, likewise
 	hls        *hls.Server
 	recorder   *record.Recorder // nil unless media.record names paths (recording.go)
 	webrtc     *webrtc.Server   // data channels (webrtc.go)
+	turn       *turn.Server     // nil when turn.addr is empty (turn.go)
 	webhooks   *webhook.Manager
 	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
@@ -98,7 +104,7 @@ type Server struct {
 }
 
 // New builds a server from a validated configuration.
-func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -109,6 +115,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), registry: registry.New(),
 		answering: make(chan struct{}, maxAnswering)}
+	for _, o := range opts {
+		o(s)
+	}
 	var h *hub.Hub
 	var err error
 	s.metrics = metrics.New(func() hub.Stats { return h.Stats() })
@@ -171,6 +180,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.newWebRTC()
+	if err := s.newTURN(); err != nil {
+		s.abort()
+		return nil, err
+	}
 	s.nodeMetrics()
 	if err := s.newWebhooks(); err != nil {
 		s.abort()
@@ -192,6 +205,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxPayload: cfg.Limits.Payload, Queue: cfg.QueueLimits(cfg.TCP.Policy), TextQueue: cfg.QueueLimits(cfg.TCP.Textpolicy),
 		DialQueue: cfg.TCP.Dialqueue, WriteTimeout: cfg.TCP.Timeout, BackoffMax: cfg.TCP.Backoff,
 		Policy: s.policy, Networks: networks, Admit: s.admission, TLS: tcpTLS, Registry: s.registry,
+		EncodeCheck: s.encodeCheck,
 	}, log, func(name string) kit.Meter { return s.metrics.Transport(name) }, s.metrics)
 	if err != nil {
 		s.abort()
@@ -250,7 +264,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.parts.add("mqtt", s.mqtt)
 	s.parts.add("rtmp", s.rtmp)
 	s.parts.add("rtsp", s.rtsp)
+	s.parts.add("rtmps", s.rtmps)
+	s.parts.add("rtsps", s.rtsps)
 	s.parts.add("webrtc", s.webrtc)
+	if s.turn != nil {
+		s.parts.add("turn", s.turn)
+	}
 	s.parts.addFunc("http", s.startHTTP, s.drainHTTP)
 	s.parts.addFunc("admin", s.startAdmin, func(context.Context) { s.stopAdmin() })
 	return s, nil
@@ -271,18 +290,19 @@ func (s *Server) routes() http.Handler {
 
 	streaming := func(transport string, d config.Delivery) httpx.StreamConfig {
 		return httpx.StreamConfig{Queue: cfg.QueueLimits(d.Policy), Heartbeat: d.Heartbeat, WriteTimeout: d.Timeout,
-			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry}
+			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry, EncodeCheck: s.encodeCheck}
 	}
 	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming("sse", cfg.SSE)}, s.log, s.metrics.Transport("sse"))
 	ndjsonHandler := ndjson.New(s.hub, streaming("ndjson", cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
 	subscribe := s.tracked(negotiate(sseHandler, ndjsonHandler))
 	mux.Handle("GET /v1/subscribe", subscribe)
 	mux.Handle("GET /v1/poll", s.tracked(longpoll.New(s.hub, longpoll.Config{DefaultTimeout: cfg.Poll.Timeout,
-		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Admission: s.admission("longpoll"), Registry: s.registry}, s.log, s.metrics.Transport("longpoll"))))
+		MaxTimeout: cfg.Poll.Maxtimeout, MaxMessages: cfg.Poll.Limit, Policy: s.policy, Admission: s.admission("longpoll"), Registry: s.registry,
+		EncodeCheck: s.encodeCheck}, s.log, s.metrics.Transport("longpoll"))))
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
 		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"),
-		Registry: s.registry},
+		Registry: s.registry, EncodeCheck: s.encodeCheck},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	plainWS := s.tracked(http.HandlerFunc(wsHandler.ServePlain))
@@ -292,6 +312,7 @@ func (s *Server) routes() http.Handler {
 	s.mediaRoutes(mux)
 	s.recordingRoutes(mux)
 	s.webrtcRoutes(mux)
+	s.turnRoutes(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, map[string]string{"status": "ok"})

@@ -14,6 +14,7 @@ func (s *Server) newWebRTC() {
 	s.webrtc = webrtc.New(s.hub, webrtc.Config{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP,
 		PublicIPs: cfg.WebRTC.Publicips, ICEServers: cfg.WebRTC.Iceservers, Queue: cfg.QueueLimits(cfg.WebRTC.Policy),
 		Policy: s.policy, Registry: s.registry, Paths: s.media, Admission: s.admission("webrtc"),
+		EncodeCheck: s.encodeCheck,
 		Sessions: acceptloop.Admission{Transport: "webrtc-sessions", Conns: limit.NewConns(cfg.WebRTC.Sessions, cfg.WebRTC.Peraddress),
 			Log: s.remote}},
 		s.log, s.metrics.Transport("webrtc"))

@@ -23,6 +23,9 @@ type MosquittoOptions struct {
 	// with CAFile, one that requires client certificates signed by it.
 	CertFile, KeyFile, CAFile string
 	WebSockets                bool
+	// Config is appended to the generated configuration: a bridge's
+	// connection section, for one.
+	Config string
 }
 
 // Mosquitto is a Mosquitto broker run by a test on free ports, with
@@ -65,6 +68,7 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 		m.WSPort = FreePort(t)
 		fmt.Fprintf(&b, "listener %d 127.0.0.1\nprotocol websockets\n", m.WSPort)
 	}
+	b.WriteString(opts.Config)
 	if err := os.WriteFile(m.conf, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

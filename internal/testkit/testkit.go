@@ -72,14 +72,14 @@ func EachEngine(t *testing.T, test func(t *testing.T, e Engine), engines ...Engi
 // directory) on 127.0.0.1:0 (or the address mutate sets), stopped when
 // the test ends. A test that needs what a data directory keeps asks for
 // it: StartOn(t, Pebble, mutate).
-func Start(t testing.TB, mutate func(*config.Config)) *Server {
+func Start(t testing.TB, mutate func(*config.Config), opts ...server.Option) *Server {
 	t.Helper()
-	return StartOn(t, Memory, mutate)
+	return StartOn(t, Memory, mutate, opts...)
 }
 
 // StartOn runs a server like Start on engine e, set up before mutate runs
-// (so that mutate can still change it).
-func StartOn(t testing.TB, e Engine, mutate func(*config.Config)) *Server {
+// (so that mutate can still change it), built with opts.
+func StartOn(t testing.TB, e Engine, mutate func(*config.Config), opts ...server.Option) *Server {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -103,7 +103,7 @@ func StartOn(t testing.TB, e Engine, mutate func(*config.Config)) *Server {
 	tw := &testWriter{t: t}
 	t.Cleanup(tw.stop) // runs after the server's own cleanup below
 	log := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(cfg, log)
+	srv, err := server.New(cfg, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

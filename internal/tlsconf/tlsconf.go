@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -106,6 +107,24 @@ func CAPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("CA %s holds no certificate", file)
 	}
 	return pool, nil
+}
+
+// ConnUser is PeerUser of nc's TLS connection: nc itself, or the one nc
+// wraps and returns from NetConn (as net/http's and gortsplib's wrappers
+// do); "" without TLS or a verified client certificate.
+func ConnUser(nc net.Conn) string {
+	for nc != nil {
+		if tc, ok := nc.(*tls.Conn); ok {
+			st := tc.ConnectionState()
+			return PeerUser(&st)
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return ""
+		}
+		nc = w.NetConn()
+	}
+	return ""
 }
 
 // PeerUser returns the common name of a verified client certificate.

@@ -101,6 +101,19 @@ type Placed struct {
 	Replay bool
 }
 
+// PlaceUnkept is Place's answer where the engine keeps nothing the
+// filters match past the memory windows, which do not reach back far
+// enough: a time or count starts before everything (0), since when the
+// lost messages were published is unknown; the windows are read from the
+// start, and the start is a gap when they lost messages after it.
+func PlaceUnkept(from From, upTo uint64) Placed {
+	after := from.After
+	if !from.Since.IsZero() || from.Last > 0 {
+		after = 0
+	}
+	return Placed{After: after, Gap: after < upTo}
+}
+
 // Sink is the hub's side of the seam: where an engine delivers.
 type Sink interface {
 	// Deliver fans m out (its position set) after every message

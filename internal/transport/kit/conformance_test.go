@@ -29,9 +29,9 @@ import (
 	"streamhub/internal/config"
 	"streamhub/internal/core/hub"
 	"streamhub/internal/core/message"
+	"streamhub/internal/server"
 	"streamhub/internal/testkit"
 	"streamhub/internal/testkit/poll"
-	"streamhub/internal/transport/kit"
 )
 
 // TestTransportConformance holds every subscribing transport to one
@@ -43,11 +43,6 @@ import (
 // The transport-specific part is a driver: how to connect from a start,
 // and what the protocol says when it ends.
 func TestTransportConformance(t *testing.T) {
-	defer kit.SetEncodeHook(func(d hub.Delivery) {
-		if string(d.Msg.Payload) == boom {
-			panic("test encoder panic")
-		}
-	})()
 	// Every idle client waits at once, so the suite waits its 70 s once
 	// (not per client, nor per -parallel's few at a time); the rest runs
 	// after, alone, for its goroutine counts.
@@ -81,6 +76,14 @@ func TestTransportConformance(t *testing.T) {
 
 // boom is the payload whose encoding panics.
 const boom = "conformance-boom"
+
+// panicOnBoom is every writer's encode check: it makes boom's encoding
+// panic.
+func panicOnBoom(d hub.Delivery) {
+	if string(d.Msg.Payload) == boom {
+		panic("test encoder panic")
+	}
+}
 
 // idleFor is how long the idle subtests wait; STREAMHUB_IDLE shortens it
 // while working on the suite.
@@ -278,7 +281,7 @@ func newConfEnv(t *testing.T, secure bool) *confEnv {
 		c.TCP.Addr = "127.0.0.1:0"
 		c.TCP.Out = specs
 		c.HTTP.Cert, c.HTTP.Key = cert, key
-	})
+	}, server.WithEncodeCheck(panicOnBoom))
 	return e
 }
 

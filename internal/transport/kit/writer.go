@@ -3,7 +3,6 @@ package kit
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"streamhub/internal/core/hub"
@@ -50,6 +49,9 @@ type Writer struct {
 	HeartbeatEvery time.Duration
 	Steady         bool
 	Meter          Meter
+	// Check, when set, sees each delivery before Encode does: a panic in
+	// it is the encoder's (EncodeCheck).
+	Check EncodeCheck
 	// Log reports a panic in the writer's code (nil: slog's default
 	// logger), which ends only this writer's subscriber.
 	Log *ratelog.Logger
@@ -62,16 +64,17 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // maxPooledBuffer: an occasional huge batch's buffer is not kept.
 const maxPooledBuffer = 64 << 10
 
-// encodeHook, when set, runs before each delivery is encoded. Only tests
-// set it (export_test.go): TestTransportConformance makes one chosen
-// message's encoding panic, to see that the panic ends only its own
-// connection on every transport.
-var encodeHook atomic.Pointer[func(hub.Delivery)]
+// EncodeCheck sees a delivery before a Writer encodes it. Production
+// leaves it nil; TestTransportConformance sets one on a server
+// (server.WithEncodeCheck, passed to every transport's config) that makes
+// one chosen message's encoding panic, to see that the panic ends only
+// its own connection on every transport.
+type EncodeCheck func(hub.Delivery)
 
 // encode appends one delivery with the transport's Encode.
 func (w *Writer) encode(buf []byte, d hub.Delivery) []byte {
-	if h := encodeHook.Load(); h != nil {
-		(*h)(d)
+	if w.Check != nil {
+		w.Check(d)
 	}
 	return w.Encode(buf, d)
 }

@@ -32,6 +32,8 @@ type Config struct {
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// EncodeCheck goes to every kit.Writer (nil in production).
+	EncodeCheck kit.EncodeCheck
 }
 
 // Handler serves long polls.
@@ -158,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // encoder encodes a poll's messages, comma-separated, with the kit's
 // writer: its recover turns a panic into an error for this poll alone.
 func (h *Handler) encoder() *kit.Writer {
-	return &kit.Writer{Meter: h.meter, Log: h.remote, Encode: func(buf []byte, d hub.Delivery) []byte {
+	return &kit.Writer{Meter: h.meter, Log: h.remote, Check: h.cfg.EncodeCheck, Encode: func(buf []byte, d hub.Delivery) []byte {
 		if buf[len(buf)-1] != '[' {
 			buf = append(buf, ',')
 		}

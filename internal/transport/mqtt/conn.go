@@ -40,6 +40,9 @@ type conn struct {
 	// is not a plain socket: TLS, WebSocket).
 	raw     syscall.RawConn
 	version byte
+	// bridge is set for a broker's bridge that connected with the top
+	// bit of the protocol level set (bridge.go); read-only after CONNECT.
+	bridge  bool
 	sess    *session
 	id      *auth.Identity
 	limiter *rate.Limiter

@@ -25,7 +25,8 @@ func (c *conn) handshake() bool {
 		}
 		return false
 	}
-	c.version = pk.ProtocolVersion
+	c.version, c.bridge = bridgeLevel(pk.ProtocolVersion)
+	pk.ProtocolVersion = c.version
 	if code := pk.ConnectValidate(); code != packets.CodeSuccess {
 		c.refuse(pk, code)
 		return false

@@ -289,6 +289,7 @@ func (c *conn) onSubscribe(pk *packets.Packet) bool {
 		}
 		if c.version < 5 {
 			f.RetainHandling, f.NoLocal, f.RetainAsPublished, f.Identifier = 0, false, false, 0
+			f.NoLocal, f.RetainAsPublished = c.bridge, c.bridge // bridge.go
 		}
 		if !c.authorizeSubscribe(f.Filter) {
 			code := packets.ErrNotAuthorized.Code

@@ -59,7 +59,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		open = append(open, line(envelope.Control{
 			Type: envelope.TypeGap, Cursor: start.Asked(), Head: start.Head.String()}.Encode())...)
 	}
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, MaxWrite: kit.BulkWrite, Encode: func(buf []byte, d hub.Delivery) []byte {
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, MaxWrite: kit.BulkWrite, Check: h.cfg.EncodeCheck, Encode: func(buf []byte, d hub.Delivery) []byte {
 		return line(envelope.Append(buf, d.Msg, d.Retained))
 	}}
 	httpx.Serve(w, r, sub, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {

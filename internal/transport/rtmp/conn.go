@@ -15,6 +15,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
+	"streamhub/internal/tlsconf"
 )
 
 // serve runs one connection: handshake, connect, then publish or play.
@@ -38,7 +39,7 @@ func (s *Server) serve(conn net.Conn) {
 		s.refuse(sc, remote, "NetStream.Publish.BadName", err)
 		return
 	}
-	id, err := s.identity(remote, sc.URL.Query())
+	id, err := s.identity(conn, sc.URL.Query())
 	if err == nil && !s.allowed(id, name, sc.Publish) {
 		err = errors.New("not authorized for media/" + name)
 	}
@@ -67,17 +68,23 @@ func pathOf(u *url.URL) string {
 }
 
 // identity authenticates what an RTMP URL can carry: ?token= or
-// ?user=&pass= (encoders have no other place for credentials).
-func (s *Server) identity(remote string, q url.Values) (*auth.Identity, error) {
+// ?user=&pass= (encoders have no other place for credentials); without
+// them, over RTMPS, a verified client certificate (auth.clientca) names
+// the user.
+func (s *Server) identity(conn net.Conn, q url.Values) (*auth.Identity, error) {
 	if s.cfg.Policy.Open() {
 		return nil, nil
 	}
+	remote := conn.RemoteAddr().String()
 	if token := q.Get("token"); token != "" {
 		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtmp", Remote: remote, Token: token})
 	}
 	if user := q.Get("user"); user != "" {
 		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtmp", Remote: remote,
 			User: user, Password: q.Get("pass")})
+	}
+	if user := tlsconf.ConnUser(conn); user != "" {
+		return s.cfg.Policy.Certificate(user, ""), nil
 	}
 	return s.cfg.Policy.Anonymous("")
 }

@@ -50,7 +50,7 @@ func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 		cfg.Timeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log = log.With("transport", "rtmp")
+	log = log.With("transport", scheme(cfg))
 	return &Server{cfg: cfg, paths: paths, log: log, remote: ratelog.New(log, time.Second, 10),
 		ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 }
@@ -62,10 +62,10 @@ func (s *Server) Start(context.Context) error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("rtmp: listen %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("%s: listen %s: %w", scheme(s.cfg), s.cfg.Addr, err)
 	}
 	s.ln = s.cfg.Listener(ln, nil) // RTMP has no way to say why before its handshake
-	s.log.Info("listening", "addr", ln.Addr().String(), "url", "rtmp://"+ln.Addr().String()+"/PATH")
+	s.log.Info("listening", "addr", ln.Addr().String(), "url", scheme(s.cfg)+"://"+ln.Addr().String()+"/PATH")
 	s.wg.Add(1)
 	go s.accept()
 	return nil
@@ -81,7 +81,7 @@ func (s *Server) Addr() string {
 
 func (s *Server) accept() {
 	defer s.wg.Done()
-	acceptloop.Run(s.ln, s.remote, "rtmp", func(conn net.Conn) {
+	acceptloop.Run(s.ln, s.remote, scheme(s.cfg), func(conn net.Conn) {
 		s.mu.Lock()
 		s.conns[conn] = struct{}{}
 		s.mu.Unlock()
@@ -108,4 +108,13 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// scheme is the listener's URL scheme, which names it in logs too: rtmps
+// is RTMP inside TLS (cfg.TLS), as ffmpeg and OBS speak it.
+func scheme(cfg Config) string {
+	if cfg.TLS != nil {
+		return "rtmps"
+	}
+	return "rtmp"
 }

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -10,6 +11,7 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
+	"streamhub/internal/tlsconf"
 )
 
 // handler answers gortsplib's callbacks.
@@ -45,13 +47,14 @@ func status(code base.StatusCode) *base.Response { return &base.Response{StatusC
 // challenge without valid credentials, 403 without the right. RTSP
 // clients carry credentials in the URL
 // (rtsp://user:pass@host/...), sent as Basic after the challenge; a
-// ?token= query works too.
-func (s *Server) authorize(remote string, req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {
+// ?token= query works too. Over RTSPS, a verified client certificate
+// (auth.clientca) names the user when the request carries no credentials.
+func (s *Server) authorize(nc net.Conn, req *base.Request, query, name string, publish bool) (*auth.Identity, *base.Response) {
 	p := s.cfg.Policy
 	if p.Open() {
 		return nil, nil
 	}
-	id, err := s.identity(remote, req, query)
+	id, err := s.identity(nc, req, query)
 	if err != nil {
 		s.remote.Info("refused", "reason", err, "path", name)
 		return nil, &base.Response{StatusCode: base.StatusUnauthorized,
@@ -78,7 +81,8 @@ func (s *Server) listed(ss *gortsplib.ServerSession, conn *gortsplib.ServerConn,
 	return s.cfg.Registry.AddMedia(id, "rtsp", conn.NetConn().RemoteAddr().String(), path, publisher, ss.Close)
 }
 
-func (s *Server) identity(remote string, req *base.Request, query string) (*auth.Identity, error) {
+func (s *Server) identity(nc net.Conn, req *base.Request, query string) (*auth.Identity, error) {
+	remote := nc.RemoteAddr().String()
 	if h := req.Header["Authorization"]; len(h) > 0 {
 		user, pass, ok := basicAuth(h[0])
 		if !ok {
@@ -88,6 +92,9 @@ func (s *Server) identity(remote string, req *base.Request, query string) (*auth
 	}
 	if token := queryValue(query, "token"); token != "" {
 		return s.cfg.Policy.Login(context.Background(), auth.Credentials{Protocol: "rtsp", Remote: remote, Token: token})
+	}
+	if user := tlsconf.ConnUser(nc); user != "" {
+		return s.cfg.Policy.Certificate(user, ""), nil
 	}
 	return s.cfg.Policy.Anonymous("")
 }

@@ -56,6 +56,10 @@ type handshakeConn struct {
 	tunnel tunnelFilter // only Read touches it
 }
 
+// NetConn is the connection handshakeConn wraps (a *tls.Conn over RTSPS),
+// for tlsconf.ConnUser.
+func (c *handshakeConn) NetConn() net.Conn { return c.Conn }
+
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {

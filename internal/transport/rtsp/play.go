@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -19,7 +20,7 @@ import (
 
 // OnDescribe answers a reader with the path's SDP.
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	res, rd, err := h.s.readStream(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Path, ctx.Query)
+	res, rd, err := h.s.readStream(ctx.Conn.NetConn(), ctx.Request, ctx.Path, ctx.Query)
 	return res, rd.serverStream(), err
 }
 
@@ -28,7 +29,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return status(base.StatusOK), nil, nil
 	}
-	res, rd, err := h.s.readStream(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Path, ctx.Query)
+	res, rd, err := h.s.readStream(ctx.Conn.NetConn(), ctx.Request, ctx.Path, ctx.Query)
 	if _, set := ctx.Session.UserData().(*reading); rd != nil && !set {
 		ctx.Session.SetUserData(rd)
 	}
@@ -66,12 +67,12 @@ func (rd *reading) stop() {
 	}
 }
 
-func (s *Server) readStream(remote string, req *base.Request, rawPath, query string) (*base.Response, *reading, error) {
+func (s *Server) readStream(nc net.Conn, req *base.Request, rawPath, query string) (*base.Response, *reading, error) {
 	name := pathOf(rawPath)
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), nil, err
 	}
-	id, res := s.authorize(remote, req, query, name, false)
+	id, res := s.authorize(nc, req, query, name, false)
 	if res != nil {
 		return res, nil, nil
 	}

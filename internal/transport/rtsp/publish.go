@@ -40,7 +40,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	if err := media.ValidatePath(name); err != nil {
 		return status(base.StatusBadRequest), err
 	}
-	id, res := s.authorize(ctx.Conn.NetConn().RemoteAddr().String(), ctx.Request, ctx.Query, name, true)
+	id, res := s.authorize(ctx.Conn.NetConn(), ctx.Request, ctx.Query, name, true)
 	if res != nil {
 		return res, nil
 	}

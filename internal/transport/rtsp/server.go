@@ -40,19 +40,27 @@ func New(cfg Config, paths media.Paths, log *slog.Logger) *Server {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	log = log.With("transport", "rtsp")
+	log = log.With("transport", scheme(cfg))
 	return &Server{cfg: cfg, paths: paths, log: log, remote: ratelog.New(log, time.Second, 10),
 		streams: map[string]*outStream{}}
 }
 
 // Start listens on Addr (TCP) and, for RTP over UDP, on the first even
-// port after it and the next, unless Addr is empty.
+// port after it and the next, unless Addr is empty. With TLS (RTSPS) it
+// listens on TCP only: RTP goes interleaved in the TLS connection.
 func (s *Server) Start(context.Context) error {
 	if s.cfg.Addr == "" {
 		return nil
 	}
 	s.rtsp = &gortsplib.Server{Handler: &handler{s: s}, RTSPAddress: s.cfg.Addr,
 		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout, Listen: s.listen}
+	if s.cfg.TLS != nil {
+		if err := s.rtsp.Start(); err != nil {
+			return fmt.Errorf("rtsps: listen %s: %w", s.cfg.Addr, err)
+		}
+		s.log.Info("listening", "addr", s.Addr(), "url", "rtsps://"+s.Addr()+"/PATH")
+		return nil
+	}
 	host, port, err := net.SplitHostPort(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("rtsp: address %s: %w", s.cfg.Addr, err)
@@ -90,12 +98,14 @@ func (s *Server) listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Admit != nil {
-		ln = s.cfg.Admit(ln, refuse)
-	} else {
+	if s.cfg.Admit == nil {
 		ln = acceptloop.Admission{Transport: "rtsp", Log: s.remote}.Listener(ln)
 	}
-	return handshakeListener{Listener: ln, limit: s.cfg.Timeout}, nil
+	// TLS is ours, not gortsplib's (its TLSConfig): the handshake bound and
+	// the tunnel filter read the requests in clear, and gortsplib serves
+	// RTSP inside TLS as on plain TCP (RTSPS is TCP only: no UDP, so no
+	// SRTP needed).
+	return handshakeListener{Listener: s.cfg.Listener(ln, refuse), limit: s.cfg.Timeout}, nil
 }
 
 // freeUDPPair finds two consecutive free UDP ports, RTP's even and RTCP's
@@ -141,4 +151,12 @@ func (s *Server) Close() {
 	for _, st := range streams {
 		st.stop()
 	}
+}
+
+// scheme is the listener's URL scheme, which names it in logs too.
+func scheme(cfg Config) string {
+	if cfg.TLS != nil {
+		return "rtsps"
+	}
+	return "rtsp"
 }

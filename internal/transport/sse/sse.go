@@ -66,7 +66,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Streamhub-Gap", "true")
 	}
 	open := h.opening(start)
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, Encode: func(buf []byte, d hub.Delivery) []byte {
+	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, Check: h.cfg.EncodeCheck, Encode: func(buf []byte, d hub.Delivery) []byte {
 		if d.Retained {
 			return AppendEvent(buf, d.Msg, false, topicEvent)
 		}

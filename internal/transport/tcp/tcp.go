@@ -56,6 +56,8 @@ type Config struct {
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// EncodeCheck goes to every kit.Writer (nil in production).
+	EncodeCheck kit.EncodeCheck
 }
 
 // Observer receives dial state changes for metrics.
@@ -363,6 +365,7 @@ func (s *Server) pump(ctx context.Context, c net.Conn, sub *hub.Subscription, mo
 		MaxWrite:         1 << 20, // so a failure loses little
 		Meter:            meter,
 		Log:              s.remote,
+		Check:            s.cfg.EncodeCheck,
 	}
 	return w.Run(ctx, sub, pending)
 }

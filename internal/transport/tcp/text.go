@@ -73,6 +73,7 @@ func (s *Server) serveText(ctx context.Context, c net.Conn) {
 			Write:    write,
 			Meter:    meter,
 			MaxWrite: kit.BulkWrite,
+			Check:    s.cfg.EncodeCheck,
 		}
 		// Only the subscription's end is told; a failed write or a closed
 		// connection has nobody left to tell.

@@ -199,6 +199,7 @@ func (ch *channel) pump(ctx context.Context) {
 		MaxWrite: kit.MessagePerWrite,
 		Meter:    srv.meter,
 		Log:      srv.remote,
+		Check:    srv.cfg.EncodeCheck,
 	}
 	_, err := w.Run(ctx, ch.sub.Subscription, nil)
 	srv.log.Debug("data channel ended", "transport", "webrtc", "reason", kit.EndOf(err), "err", err)

@@ -53,6 +53,8 @@ type Config struct {
 	Registry *registry.Registry
 	// Paths are the media paths WHEP plays (nil: no WHEP).
 	Paths Paths
+	// EncodeCheck goes to every channel's kit.Writer (nil in production).
+	EncodeCheck kit.EncodeCheck
 
 	// disconnectedAfter and failedAfter override the ICE timeouts below
 	// (tests of vanishing peers).

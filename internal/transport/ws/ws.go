@@ -34,6 +34,8 @@ type Config struct {
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// EncodeCheck goes to every kit.Writer (nil in production).
+	EncodeCheck kit.EncodeCheck
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.
@@ -87,6 +89,7 @@ func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Del
 		},
 		Write:    c.WriteEncoded,
 		MaxWrite: kit.BulkWrite,
+		Check:    h.cfg.EncodeCheck,
 		Heartbeat: func() ([]byte, error) {
 			// A live peer answers each ping within the interval; one
 			// silent for a ping and a half has not answered the last.

@@ -260,21 +260,15 @@ func (e *Engine) committer() {
 	}
 }
 
-// Place looks in the store. Without one, nothing is kept past the memory
-// windows, which do not reach back far enough: a time or count starts
-// before everything (0), the windows are read from the start, and the
-// start is a gap (the windows lost messages after it).
+// Place looks in the store. Without one, or when the filters reach no
+// durable topic, nothing they match is kept past the memory windows (the
+// store's messages of other topics say nothing about when the lost ones
+// were published).
 func (e *Engine) Place(_ context.Context, filters []string, from engine.From, upTo uint64) (engine.Placed, error) {
-	if e.store == nil {
-		after := from.After
-		if !from.Since.IsZero() || from.Last > 0 {
-			after = 0
-		}
-		return engine.Placed{After: after, Gap: after < upTo}, nil
+	if e.store == nil || !slices.ContainsFunc(filters, e.store.Reaches) {
+		return engine.PlaceUnkept(from, upTo), nil
 	}
-	// A filter reaching no durable topic has nothing stored: the windows
-	// are read from the start instead of the store scanned for nothing.
-	p := engine.Placed{After: from.After, Replay: slices.ContainsFunc(filters, e.store.Reaches)}
+	p := engine.Placed{After: from.After, Replay: true}
 	var err error
 	switch {
 	case !from.Since.IsZero():

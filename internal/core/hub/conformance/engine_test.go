@@ -302,6 +302,7 @@ var behaviours = []struct {
 	{"durable per topic", durablePerTopic, 0},
 	{"resume from every start kind", resume, 0},
 	{"resume on topics never stored", resumeNotStored, 0},
+	{"resume by time or count on topics never stored", resumeByTimeNotStored, 0},
 	{"gap after retention", gapAfterRetention, shortRetention},
 	{burstPastRetention, burst, shortRetention},
 	{"retained", retained, 0},
@@ -763,4 +764,25 @@ func resumeNotStored(t *testing.T, n *node) {
 		t.Fatal("no gap, though the busy window lost messages")
 	}
 	same(t, "replay", got, append(texts(quiet), texts(busy[len(busy)-windowMessages:])...))
+}
+
+// resumeByTimeNotStored: a start by time or count before what the
+// windows hold, on topics no engine stores, is a gap (the windows lost
+// messages it asks for) with what the windows hold, wherever the engine
+// stores other topics.
+func resumeByTimeNotStored(t *testing.T, n *node) {
+	msgs := n.fill(t, "n/t", 10)
+	froms := []hub.StartFrom{{Since: msgs[0].Time}, {Last: 8}}
+	subs, starts := make([]*hub.Subscription, len(froms)), make([]hub.Start, len(froms))
+	for i, from := range froms {
+		subs[i], starts[i] = n.subscribeAt(t, []string{"n/#"}, from)
+	}
+	n.publish(t, "n/t", "end", false)
+	for i, from := range froms {
+		got := payloads(upTo(t, subs[i], "end"))
+		if !starts[i].Gap {
+			t.Fatalf("%+v: no gap, though the windows lost messages it asks for", from)
+		}
+		same(t, "replay", got, texts(msgs[len(msgs)-windowMessages:]))
+	}
 }

@@ -121,6 +121,8 @@ type StreamConfig struct {
 
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// EncodeCheck goes to every kit.Writer (nil in production).
+	EncodeCheck kit.EncodeCheck
 }
 
 // Subscriber admits the subscribers of one streaming transport, counted
