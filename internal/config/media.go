@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"streamhub/internal/core/topic"
 )
 
 // Media configures media paths (see docs/MEDIA.md): the per-reader
@@ -20,6 +22,19 @@ type Media struct {
 	// State is how often an online path's $media/<path> state (bitrate,
 	// readers) is republished; 0: only on changes.
 	State time.Duration `koanf:"state"`
+	// Record lists the paths recorded to the data directory, each filter
+	// with its retention.
+	Record []MediaRecord `koanf:"record"`
+}
+
+// MediaRecord records the paths matching Filter (a topic filter over path
+// names: live/#) as fMP4 segments of at least Segment, keeping at most Age
+// and Bytes of each path (zero: no limit).
+type MediaRecord struct {
+	Filter  string        `koanf:"filter"`
+	Segment time.Duration `koanf:"segment"` // 0: 10s
+	Age     time.Duration `koanf:"age"`
+	Bytes   int64         `koanf:"bytes"`
 }
 
 // RTMP is the RTMP listener (publish and play).
@@ -105,6 +120,17 @@ func (c Config) validateMedia() []error {
 	}
 	if c.Media.Queue <= 0 || c.Media.Queuebytes <= 0 {
 		errs = append(errs, errors.New("media.queue and media.queuebytes must be positive"))
+	}
+	if len(c.Media.Record) > 0 && c.Data == "" {
+		errs = append(errs, invalid("data", "media.record needs a data directory: set data (--data DIR)"))
+	}
+	for _, r := range c.Media.Record {
+		if err := topic.ValidateFilter(r.Filter); err != nil {
+			errs = append(errs, invalid("media.record", "media.record: %w", err))
+		}
+		if r.Segment < 0 || r.Age < 0 || r.Bytes < 0 {
+			errs = append(errs, invalid("media.record", "media.record %q: segment, age and bytes must not be negative", r.Filter))
+		}
 	}
 	switch c.HLS.Variant {
 	case "mpegts", "fmp4", "lowlatency":

@@ -88,7 +88,7 @@ func (s *Server) listMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		states = visible
 	}
-	httpx.WriteJSON(w, map[string]any{"paths": states})
+	httpx.WriteJSON(w, map[string]any{"paths": states, "recorded": s.recorded(r)})
 }
 
 // RTMP returns the RTMP server, for its bound address.

@@ -27,6 +27,7 @@ import (
 	"streamhub/internal/core/store"
 	"streamhub/internal/limit"
 	"streamhub/internal/media"
+	"streamhub/internal/media/record"
 	"streamhub/internal/metrics"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
@@ -86,8 +87,9 @@ type Server struct {
 	rtmps      *rtmp.Server // RTMP over TLS; its Start does nothing without rtmp.tlsaddr
 	rtsps      *rtsp.Server // RTSP over TLS, likewise
 	hls        *hls.Server
-	webrtc     *webrtc.Server // data channels (webrtc.go)
-	turn       *turn.Server   // nil when turn.addr is empty (turn.go)
+	recorder   *record.Recorder // nil unless media.record names paths (recording.go)
+	webrtc     *webrtc.Server   // data channels (webrtc.go)
+	turn       *turn.Server     // nil when turn.addr is empty (turn.go)
 	webhooks   *webhook.Manager
 	bridges    bridgeSet // to other MQTT brokers (bridges.go)
 	httpServer *http.Server
@@ -170,6 +172,10 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s.hub = h
 	s.parts.running("hub", h.Close)
 	if err := s.newMedia(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	if err := s.newRecording(); err != nil {
 		s.abort()
 		return nil, err
 	}
@@ -304,6 +310,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /mqtt", s.mqtt.WebSocketHandler())
 
 	s.mediaRoutes(mux)
+	s.recordingRoutes(mux)
 	s.webrtcRoutes(mux)
 	s.turnRoutes(mux)
 
