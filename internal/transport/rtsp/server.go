@@ -6,11 +6,13 @@ package rtsp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -52,8 +54,7 @@ func (s *Server) Start(context.Context) error {
 	if s.cfg.Addr == "" {
 		return nil
 	}
-	s.rtsp = &gortsplib.Server{Handler: &handler{s: s}, RTSPAddress: s.cfg.Addr,
-		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout, Listen: s.listen}
+	s.rtsp = s.newRTSP()
 	if s.cfg.TLS != nil {
 		if err := s.rtsp.Start(); err != nil {
 			return fmt.Errorf("rtsps: listen %s: %w", s.cfg.Addr, err)
@@ -73,16 +74,11 @@ func (s *Server) Start(context.Context) error {
 		}
 		s.rtsp.UDPRTPAddress = net.JoinHostPort(host, strconv.Itoa(rtp))
 		s.rtsp.UDPRTCPAddress = net.JoinHostPort(host, strconv.Itoa(rtp+1))
-	} else {
-		// Port 0: a free even/odd pair for UDP, found by the kernel.
-		rtp, rtcp, err := freeUDPPair(host)
-		if err != nil {
-			return fmt.Errorf("rtsp: %w", err)
+		if err := s.rtsp.Start(); err != nil {
+			return fmt.Errorf("rtsp: listen %s: %w", s.cfg.Addr, err)
 		}
-		s.rtsp.UDPRTPAddress, s.rtsp.UDPRTCPAddress = rtp, rtcp
-	}
-	if err := s.rtsp.Start(); err != nil {
-		return fmt.Errorf("rtsp: listen %s: %w", s.cfg.Addr, err)
+	} else if err := s.startOnFreeUDPPair(host); err != nil {
+		return err
 	}
 	s.log.Info("listening", "addr", s.Addr(), "url", "rtsp://"+s.Addr()+"/PATH", "udp", s.rtsp.UDPRTPAddress)
 	return nil
@@ -108,6 +104,35 @@ func (s *Server) listen(network, address string) (net.Listener, error) {
 	return handshakeListener{Listener: s.cfg.Listener(ln, refuse), limit: s.cfg.Timeout}, nil
 }
 
+// newRTSP is gortsplib's server as this one configures it.
+func (s *Server) newRTSP() *gortsplib.Server {
+	return &gortsplib.Server{Handler: &handler{s: s}, RTSPAddress: s.cfg.Addr,
+		ReadTimeout: s.cfg.Timeout, WriteTimeout: s.cfg.Timeout, Listen: s.listen}
+}
+
+// startOnFreeUDPPair starts RTSP with RTP over UDP on a free even/odd
+// pair found by the kernel (port 0). The pair is free when found and
+// bound only by Start, so another process may take a port in between:
+// Start is then tried again on another pair.
+func (s *Server) startOnFreeUDPPair(host string) error {
+	var err error
+	for range 5 {
+		var rtp, rtcp string
+		if rtp, rtcp, err = freeUDPPair(host); err != nil {
+			return fmt.Errorf("rtsp: %w", err)
+		}
+		s.rtsp = s.newRTSP() // a failed Start leaves a server not to start again
+		s.rtsp.UDPRTPAddress, s.rtsp.UDPRTCPAddress = rtp, rtcp
+		if err = s.rtsp.Start(); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rtsp: listen %s: %w", s.cfg.Addr, err)
+	}
+	return nil
+}
+
 // freeUDPPair finds two consecutive free UDP ports, RTP's even and RTCP's
 // odd one, as RTSP clients expect.
 func freeUDPPair(host string) (string, string, error) {
@@ -119,16 +144,24 @@ func freeUDPPair(host string) (string, string, error) {
 		p := c.LocalAddr().(*net.UDPAddr).Port
 		c.Close()
 		if p%2 == 1 {
-			p--
+			p-- // RTP's port is even: check it too, it was not the one found
 		}
-		next, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p+1)))
-		if err != nil {
+		if !udpFree(host, p) || !udpFree(host, p+1) {
 			continue
 		}
-		next.Close()
 		return net.JoinHostPort(host, strconv.Itoa(p)), net.JoinHostPort(host, strconv.Itoa(p+1)), nil
 	}
 	return "", "", fmt.Errorf("no free UDP port pair on %s", host)
+}
+
+// udpFree says whether host:port can be bound for UDP now.
+func udpFree(host string, port int) bool {
+	c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Addr is the bound TCP address, or "" when disabled.
