@@ -156,17 +156,12 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 		}
 		return nil, false
 	}
-	disconnected := func() {}
+	c := &admittedConn{Conn: nc, release: release, log: a.log(), transport: a.Transport, remote: remote}
 	if a.Meter != nil {
-		disconnected = a.Meter.Connected()
+		c.disconnected = a.Meter.Connected()
 	}
-	log := a.log()
-	log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
-	return &admittedConn{Conn: nc, release: func() {
-		release()
-		disconnected()
-		log.Log(slog.LevelDebug, "connection closed", "transport", a.Transport, "remote", remote)
-	}}, true
+	c.log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
+	return c, true
 }
 
 // answering takes a place among the refusals answered at once, if one is
@@ -216,16 +211,30 @@ func lingerClose(nc net.Conn) {
 }
 
 // admittedConn gives its slot back once, when closed (by its server, or by
-// a handler that took it over).
+// a handler that took it over). It holds what closing needs as fields, not
+// in a closure that would copy the whole Admission for every idle
+// connection.
 type admittedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once         sync.Once
+	release      func()
+	disconnected func() // nil: not counted
+	log          *ratelog.Logger
+	transport    string
+	remote       string
 }
 
 func (c *admittedConn) Close() error {
-	c.once.Do(c.release)
+	c.once.Do(c.closed)
 	return c.Conn.Close()
+}
+
+func (c *admittedConn) closed() {
+	c.release()
+	if c.disconnected != nil {
+		c.disconnected()
+	}
+	c.log.Log(slog.LevelDebug, "connection closed", "transport", c.transport, "remote", c.remote)
 }
 
 // CloseWrite is the socket's, so that a connection can end its side and
