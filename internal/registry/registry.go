@@ -68,13 +68,14 @@ type Registry struct {
 	next  uint64
 	conns map[string]*entry
 	// observer hears of every connection and disconnection, and byQueue
-	// finds a connection by its subscription (observe.go).
+	// (made with the observer, nil without one) finds a connection by its
+	// subscription (observe.go).
 	observer Observer
 	byQueue  map[any]*entry
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{conns: make(map[string]*entry), byQueue: make(map[any]*entry)} }
+func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
 
 // Add registers c until the returned func runs.
 func (r *Registry) Add(c Conn) (remove func()) {
