@@ -132,14 +132,15 @@ func (l *admitted) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := l.a.admit(nc); ok {
+		if c, ok := l.admit(nc); ok {
 			return c, nil
 		}
 	}
 }
 
 // admit takes a slot for nc, or refuses it.
-func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
+func (l *admitted) admit(nc net.Conn) (net.Conn, bool) {
+	a := &l.a
 	remote := nc.RemoteAddr().String()
 	if a.Allowed != nil && !a.Allowed(nc.RemoteAddr()) {
 		a.refused(remote, errOutsideNetworks)
@@ -156,11 +157,11 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 		}
 		return nil, false
 	}
-	c := &admittedConn{Conn: nc, release: release, log: a.log(), transport: a.Transport, remote: remote}
+	c := &admittedConn{Conn: nc, release: release, a: a}
 	if a.Meter != nil {
 		c.disconnected = a.Meter.Connected()
 	}
-	c.log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
+	a.log().Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
 	return c, true
 }
 
@@ -211,17 +212,15 @@ func lingerClose(nc net.Conn) {
 }
 
 // admittedConn gives its slot back once, when closed (by its server, or by
-// a handler that took it over). It holds what closing needs as fields, not
-// in a closure that would copy the whole Admission for every idle
-// connection.
+// a handler that took it over). Every idle connection holds one, so it is
+// kept small: its listener's Admission by pointer rather than copied into a
+// closure, and the remote address read again only to log the close.
 type admittedConn struct {
 	net.Conn
 	once         sync.Once
 	release      func()
 	disconnected func() // nil: not counted
-	log          *ratelog.Logger
-	transport    string
-	remote       string
+	a            *Admission
 }
 
 func (c *admittedConn) Close() error {
@@ -234,7 +233,9 @@ func (c *admittedConn) closed() {
 	if c.disconnected != nil {
 		c.disconnected()
 	}
-	c.log.Log(slog.LevelDebug, "connection closed", "transport", c.transport, "remote", c.remote)
+	if log := c.a.log(); log.Enabled(slog.LevelDebug) {
+		log.Log(slog.LevelDebug, "connection closed", "transport", c.a.Transport, "remote", c.Conn.RemoteAddr().String())
+	}
 }
 
 // CloseWrite is the socket's, so that a connection can end its side and
