@@ -89,15 +89,19 @@ func (r *Registry) Add(c Conn) (remove func()) {
 	r.indexLocked(e)
 	r.mu.Unlock()
 	r.connected(e)
-	var once sync.Once
+	// The map says whether e is still listed (ids are never reused), so
+	// that only the first call removes it and tells the observer, without
+	// a sync.Once per connection.
 	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			delete(r.conns, e.id)
-			r.unindexLocked(e)
+		r.mu.Lock()
+		if r.conns[e.id] != e {
 			r.mu.Unlock()
-			r.disconnected(e)
-		})
+			return
+		}
+		delete(r.conns, e.id)
+		r.unindexLocked(e)
+		r.mu.Unlock()
+		r.disconnected(e)
 	}
 }
 
