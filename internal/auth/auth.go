@@ -21,13 +21,19 @@ type Identity struct {
 	ClientID string
 	Roles    []string
 	// Rights the credentials carry (a JWT's claims, the HTTP service's
-	// answer), in addition to the ACL's; deny wins.
-	Publish, Subscribe         []string
-	DenyPublish, DenySubscribe []string
-	Anonymous                  bool
+	// answer), in addition to the ACL's; nil: none. A pointer, so that the
+	// identity every connection holds stays small without them.
+	Rights    *Rights
+	Anonymous bool
 	// Expires is when the JWT that proved the identity expires (zero for
 	// other credentials): nothing derived from it may last longer.
 	Expires time.Time
+}
+
+// Rights are filters an identity's credentials allow or deny; deny wins.
+type Rights struct {
+	Publish, Subscribe         []string
+	DenyPublish, DenySubscribe []string
 }
 
 // Admin reports whether the identity has the admin role (needed for $SYS).

@@ -203,7 +203,7 @@ func decodeAnswer(raw []byte, user string) (verdict, error) {
 		a.User = user
 	}
 	return verdict{allow: true, id: Identity{User: a.User, Roles: a.Roles,
-		Publish: a.Publish, Subscribe: a.Subscribe, DenyPublish: a.DenyPublish, DenySubscribe: a.DenySubscribe}}, nil
+		Rights: &Rights{Publish: a.Publish, Subscribe: a.Subscribe, DenyPublish: a.DenyPublish, DenySubscribe: a.DenySubscribe}}}, nil
 }
 
 func isTimeout(err error) bool {

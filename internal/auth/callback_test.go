@@ -411,7 +411,11 @@ func FuzzCallbackAnswer(f *testing.F) {
 		if err != nil || !v.allow {
 			return
 		}
-		for _, list := range [][]string{v.id.Publish, v.id.Subscribe, v.id.DenyPublish, v.id.DenySubscribe} {
+		r := v.id.Rights
+		if r == nil {
+			return
+		}
+		for _, list := range [][]string{r.Publish, r.Subscribe, r.DenyPublish, r.DenySubscribe} {
 			for _, filter := range list {
 				if topic.ValidateFilter(filter) != nil {
 					t.Fatalf("allowed with an invalid filter %q", filter)

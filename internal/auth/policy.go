@@ -184,8 +184,10 @@ func (p *Policy) tokenLogin(ctx context.Context, c Credentials) (*Identity, erro
 		}
 		return nil, err
 	}
-	id := &Identity{User: claims.Subject, ClientID: c.ClientID, Roles: claims.Roles,
-		Publish: claims.Streamhub.Publish, Subscribe: claims.Streamhub.Subscribe}
+	id := &Identity{User: claims.Subject, ClientID: c.ClientID, Roles: claims.Roles}
+	if len(claims.Streamhub.Publish) > 0 || len(claims.Streamhub.Subscribe) > 0 {
+		id.Rights = &Rights{Publish: claims.Streamhub.Publish, Subscribe: claims.Streamhub.Subscribe}
+	}
 	if claims.ExpiresAt != nil { // required by the parser
 		id.Expires = claims.ExpiresAt.Time
 	}
@@ -294,10 +296,14 @@ func (p *Policy) grants(id *Identity, publish bool) (allow, deny []string) {
 			}
 		}
 	}
-	if publish {
-		return append(allow, id.Publish...), append(deny, id.DenyPublish...)
+	var r Rights
+	if id.Rights != nil {
+		r = *id.Rights
 	}
-	return append(allow, id.Subscribe...), append(deny, id.DenySubscribe...)
+	if publish {
+		return append(allow, r.Publish...), append(deny, r.DenyPublish...)
+	}
+	return append(allow, r.Subscribe...), append(deny, r.DenySubscribe...)
 }
 
 func isSys(s string) bool { return strings.HasPrefix(s, "$SYS") }

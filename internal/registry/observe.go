@@ -12,9 +12,13 @@ type Observer interface {
 }
 
 // Observe sets the observer; call it before any connection is added.
+// Only then does the registry index connections by their queue (ByQueue):
+// the observer's events are what need it, and without one no idle
+// connection pays for the index.
 func (r *Registry) Observe(o Observer) {
 	if r != nil {
 		r.observer = o
+		r.byQueue = make(map[any]*entry)
 	}
 }
 
@@ -58,19 +62,26 @@ func (e *entry) queueKey() any {
 }
 
 func (r *Registry) indexLocked(e *entry) {
+	if r.byQueue == nil {
+		return
+	}
 	if k := e.queueKey(); k != nil {
 		r.byQueue[k] = e
 	}
 }
 
 func (r *Registry) unindexLocked(e *entry) {
+	if r.byQueue == nil {
+		return
+	}
 	if k := e.queueKey(); k != nil && r.byQueue[k] == e {
 		delete(r.byQueue, k)
 	}
 }
 
 // ByQueue returns the connection whose queue is q (or wraps q), without
-// its queue's state: the caller may hold the queue's locks.
+// its queue's state: the caller may hold the queue's locks. It finds
+// connections only in a registry with an observer (Observe).
 func (r *Registry) ByQueue(q any) (Info, bool) {
 	if r == nil || q == nil || !reflect.TypeOf(q).Comparable() {
 		return Info{}, false

@@ -68,13 +68,14 @@ type Registry struct {
 	next  uint64
 	conns map[string]*entry
 	// observer hears of every connection and disconnection, and byQueue
-	// finds a connection by its subscription (observe.go).
+	// (made with the observer, nil without one) finds a connection by its
+	// subscription (observe.go).
 	observer Observer
 	byQueue  map[any]*entry
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{conns: make(map[string]*entry), byQueue: make(map[any]*entry)} }
+func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
 
 // Add registers c until the returned func runs.
 func (r *Registry) Add(c Conn) (remove func()) {
@@ -88,15 +89,19 @@ func (r *Registry) Add(c Conn) (remove func()) {
 	r.indexLocked(e)
 	r.mu.Unlock()
 	r.connected(e)
-	var once sync.Once
+	// The map says whether e is still listed (ids are never reused), so
+	// that only the first call removes it and tells the observer, without
+	// a sync.Once per connection.
 	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			delete(r.conns, e.id)
-			r.unindexLocked(e)
+		r.mu.Lock()
+		if r.conns[e.id] != e {
 			r.mu.Unlock()
-			r.disconnected(e)
-		})
+			return
+		}
+		delete(r.conns, e.id)
+		r.unindexLocked(e)
+		r.mu.Unlock()
+		r.disconnected(e)
 	}
 }
 

@@ -56,11 +56,14 @@ func (alone) ServeHandovers(func(string)) (func(), error) { return func() {}, ni
 // sessions.ErrInvalidKey for a key the store cannot hold.
 func (s *Server) adopt(key string, clean bool) (uint64, error) {
 	node := s.nodes.Node()
-	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
+	ctx, cancel := s.storeContext()
 	defer cancel()
 	rec, rev, err := s.loadRecord(ctx, key)
 	if err == nil && rec != nil && rec.Holder != node {
-		if err := s.nodes.Handover(ctx, rec.Holder, key); err != nil {
+		hctx, hcancel := context.WithTimeout(ctx, storeTimeout) // the holder is another node, whatever the store
+		err := s.nodes.Handover(hctx, rec.Holder, key)
+		hcancel()
+		if err != nil {
 			s.log.Warn("MQTT session not handed over: resuming from its record", "transport", "mqtt",
 				"holder", rec.Holder, "err", err)
 		}

@@ -76,6 +76,16 @@ func (ss *session) cursorLocked() uint64 {
 // cluster's bucket: a NATS round trip).
 const storeTimeout = 5 * time.Second
 
+// storeContext bounds an exchange with the session store by storeTimeout,
+// except with the in-memory store, which never waits: a deadline there
+// would only hold a timer per CONNECT for storeTimeout.
+func (s *Server) storeContext() (context.Context, context.CancelFunc) {
+	if _, ok := s.cfg.Sessions.(*sessions.Memory); ok {
+		return s.ctx, func() {}
+	}
+	return context.WithTimeout(s.ctx, storeTimeout)
+}
+
 // persist saves the session's record if the session outlives its
 // connection; a session that ends with its connection has a record only
 // while connected, and only where other nodes look for it (Nodes.Node).

@@ -132,14 +132,15 @@ func (l *admitted) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := l.a.admit(nc); ok {
+		if c, ok := l.admit(nc); ok {
 			return c, nil
 		}
 	}
 }
 
 // admit takes a slot for nc, or refuses it.
-func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
+func (l *admitted) admit(nc net.Conn) (net.Conn, bool) {
+	a := &l.a
 	remote := nc.RemoteAddr().String()
 	if a.Allowed != nil && !a.Allowed(nc.RemoteAddr()) {
 		a.refused(remote, errOutsideNetworks)
@@ -156,17 +157,12 @@ func (a Admission) admit(nc net.Conn) (net.Conn, bool) {
 		}
 		return nil, false
 	}
-	disconnected := func() {}
+	c := &admittedConn{Conn: nc, release: release, a: a}
 	if a.Meter != nil {
-		disconnected = a.Meter.Connected()
+		c.disconnected = a.Meter.Connected()
 	}
-	log := a.log()
-	log.Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
-	return &admittedConn{Conn: nc, release: func() {
-		release()
-		disconnected()
-		log.Log(slog.LevelDebug, "connection closed", "transport", a.Transport, "remote", remote)
-	}}, true
+	a.log().Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
+	return c, true
 }
 
 // answering takes a place among the refusals answered at once, if one is
@@ -216,16 +212,30 @@ func lingerClose(nc net.Conn) {
 }
 
 // admittedConn gives its slot back once, when closed (by its server, or by
-// a handler that took it over).
+// a handler that took it over). Every idle connection holds one, so it is
+// kept small: its listener's Admission by pointer rather than copied into a
+// closure, and the remote address read again only to log the close.
 type admittedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once         sync.Once
+	release      func()
+	disconnected func() // nil: not counted
+	a            *Admission
 }
 
 func (c *admittedConn) Close() error {
-	c.once.Do(c.release)
+	c.once.Do(c.closed)
 	return c.Conn.Close()
+}
+
+func (c *admittedConn) closed() {
+	c.release()
+	if c.disconnected != nil {
+		c.disconnected()
+	}
+	if log := c.a.log(); log.Enabled(slog.LevelDebug) {
+		log.Log(slog.LevelDebug, "connection closed", "transport", c.a.Transport, "remote", c.Conn.RemoteAddr().String())
+	}
 }
 
 // CloseWrite is the socket's, so that a connection can end its side and
