@@ -68,7 +68,7 @@ func (s *spawned) poke() {
 		}
 		if s.state.CompareAndSwap(st, st+1) {
 			if st == writerIdle {
-				go s.run()
+				s.l.Workers.Go(s.run)
 			}
 			return
 		}
@@ -91,7 +91,7 @@ func (s *spawned) wake() {
 	if s.writeNow() && s.state.CompareAndSwap(writerBusy, writerIdle) {
 		return
 	}
-	go s.run()
+	s.l.Workers.Go(s.run)
 }
 
 // writeNow sends what is queued with one TryWrite, reporting whether it

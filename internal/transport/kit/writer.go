@@ -17,6 +17,9 @@ import (
 // words (see EndOf). A transport supplies the codec (Encode) and the
 // framing of its connection (Write).
 type Writer struct {
+	// Workers, when set, runs Spawn's writers on goroutines that keep
+	// their grown stacks between bursts (nil: a new goroutine each).
+	Workers *Workers
 	// Encode appends one delivery's wire bytes to buf.
 	Encode func(buf []byte, d hub.Delivery) []byte
 	// Write sends one batch: one write (and flush, where there is one).

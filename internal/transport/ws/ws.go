@@ -58,6 +58,8 @@ type Handler struct {
 	// remote rate-limits what clients can cause at will (a writer's panic).
 	remote *ratelog.Logger
 	meter  kit.Meter
+	// workers run the sockets' writers between bursts (kit.Workers).
+	workers *kit.Workers
 }
 
 // New returns the WebSocket handler.
@@ -68,8 +70,13 @@ func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
-	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
+	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter,
+		workers: kit.NewWorkers(writerIdle)}
 }
+
+// writerIdle is how long a writer's goroutine waits for another socket's
+// burst before it ends.
+const writerIdle = 100 * time.Millisecond
 
 // errUnresponsive ends a socket whose peer stopped answering pings.
 var errUnresponsive = errors.New("websocket peer unresponsive")
@@ -83,6 +90,7 @@ var errUnresponsive = errors.New("websocket peer unresponsive")
 func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Delivery) (ws.OpCode, []byte),
 	done chan<- struct{}) (stop func()) {
 	w := kit.Writer{
+		Workers: h.workers,
 		Encode: func(buf []byte, d hub.Delivery) []byte {
 			op, data := frame(d)
 			return wsconn.AppendFrame(buf, op, data)
