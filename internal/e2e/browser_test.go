@@ -52,6 +52,23 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// headless is a headless Chromium for the test, ended with it after
+// timeout at the latest; extra adds flags for what the test needs.
+func headless(t *testing.T, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	exe := chromium(t)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(opts, extra...)...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	return browser
+}
+
 func TestBrowserResumeAcrossRestart(t *testing.T) {
 	exe := chromium(t)
 	// A durable stream, so that the history survives the restart and the

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -133,23 +132,14 @@ func TestIdleHTTP2StreamsSurviveTLS(t *testing.T) {
 // page (HTTP/2) stays connected through idle heartbeats: no error, no
 // reconnect, and the next message arrives on the first connection.
 func TestIdleHTTP2EventSourceInChromium(t *testing.T) {
-	exe := chromium(t)
+	chromium(t) // skips without one, before any server starts
 	certFile, keyFile, _ := testkit.SelfSignedCert(t, "127.0.0.1")
 	s := testkit.Start(t, func(c *config.Config) {
 		c.HTTP.Cert, c.HTTP.Key = certFile, keyFile
 		shortDeadlines(c)
 	})
 	base := "https://" + s.Addr()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browser := headless(t, 2*time.Minute, chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("disable-quic", true))
 	if _, err := chromedp.Run(browser, chromedp.Navigate(base+"/healthz")); err != nil {
 		t.Fatal(err)
 	}

@@ -21,18 +21,8 @@ import (
 // mediaBrowser is headless Chromium that plays media without a gesture.
 func mediaBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	exe := chromium(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
-	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 720),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(opts, extra...)...)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelBrowser)
-	return browser
+	return headless(t, 120*time.Second, append([]chromedp.ExecAllocatorOption{chromedp.WindowSize(1280, 720),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required")}, extra...)...)
 }
 
 // pageServer serves html at / and the files of dir (if any) below it, as

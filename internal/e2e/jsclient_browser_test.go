@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,7 +85,7 @@ func refuseUpgrades(target string, buffer bool) *httptest.Server {
 // durable topic, it is restarted mid-stream, and every hub gets every
 // message once, in order, with no gap.
 func TestStreamHubJSInChromium(t *testing.T) {
-	exe := chromium(t)
+	chromium(t) // skips without one, before any server starts
 	durable := durableConfig(t.TempDir(), config.DurableStream{Filter: "js/#"})
 	s := testkit.StartOn(t, testkit.Pebble, durable)
 	addr := s.Addr()
@@ -100,16 +99,7 @@ func TestStreamHubJSInChromium(t *testing.T) {
 	}))
 	defer page.Close()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	browser := headless(t, 3*time.Minute, chromedp.Flag("disable-quic", true), chromedp.Flag("disable-sync", true))
 	q := url.Values{"server": {s.URL}, "direct": {s.URL}, "proxied": {proxy.URL}, "buffered": {buffering.URL}}
 	if _, err := chromedp.Run(browser, chromedp.Navigate(page.URL+"/?"+q.Encode())); err != nil {
 		t.Fatal(err)
