@@ -17,6 +17,9 @@ type Node struct {
 	MediaPaths func() int
 	StoreBytes func() uint64
 	Streams    func() []StreamSize
+	// Parked counts connections waiting for input with no goroutine
+	// (kit/idlepoll).
+	Parked func() int64
 }
 
 // Node registers the node's gauges.
@@ -33,6 +36,10 @@ func (m *Metrics) Node(n Node) {
 	}
 	if n.StoreBytes != nil {
 		gauge("streamhub_store_disk_bytes", "Bytes the durable store takes on disk.", func() float64 { return float64(n.StoreBytes()) })
+	}
+	if n.Parked != nil {
+		gauge("streamhub_connections_parked", "Idle connections waiting for input in the idle poller, with no goroutine of their own.",
+			func() float64 { return float64(n.Parked()) })
 	}
 	if n.Streams != nil {
 		m.reg.MustRegister(&streamCollector{streams: n.Streams,

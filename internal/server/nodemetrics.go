@@ -17,6 +17,9 @@ func (s *Server) nodeMetrics() {
 			return online
 		},
 	}
+	if s.idle != nil {
+		n.Parked = s.idle.Parked
+	}
 	if st := s.store; st != nil {
 		n.StoreBytes = st.DiskSize
 		n.Streams = func() []metrics.StreamSize {

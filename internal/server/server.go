@@ -35,6 +35,7 @@ import (
 	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/idlepoll"
 	"streamhub/internal/transport/longpoll"
 	"streamhub/internal/transport/mqtt"
 	"streamhub/internal/transport/ndjson"
@@ -77,6 +78,9 @@ type Server struct {
 	parts components
 	// encodeCheck goes to every transport's writer (WithEncodeCheck).
 	encodeCheck kit.EncodeCheck
+	// idle holds idle connections' sockets without a goroutine each (nil
+	// where the system has no epoll: they keep one).
+	idle *idlepoll.Poller
 
 	store      *store.Store
 	tcp        *tcp.Server
@@ -171,6 +175,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s.hub = h
 	s.parts.running("hub", h.Close)
+	s.newIdlePoller()
 	if err := s.newMedia(); err != nil {
 		s.abort()
 		return nil, err
@@ -232,7 +237,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Policy:      s.policy,
 		Admission:   s.admission("mqtt"),
 		SysInterval: cfg.MQTT.Sys, KeepAliveMax: cfg.MQTT.Keepalive, WriteTimeout: cfg.MQTT.Writetimeout, Version: Version,
-		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster),
+		ForeignClientID: cfg.MQTT.ForeignClientID, Registry: s.registry, Available: available(s.cluster), Idle: s.idle,
 	}, log, s.metrics.Transport("mqtt"))
 	s.admin = s.adminAPI()
 	httpRate := s.admission("http").Rate
@@ -290,7 +295,7 @@ func (s *Server) routes() http.Handler {
 
 	streaming := func(transport string, d config.Delivery) httpx.StreamConfig {
 		return httpx.StreamConfig{Queue: cfg.QueueLimits(d.Policy), Heartbeat: d.Heartbeat, WriteTimeout: d.Timeout,
-			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry, EncodeCheck: s.encodeCheck}
+			Policy: s.policy, Admission: s.admission(transport), Registry: s.registry, EncodeCheck: s.encodeCheck, Idle: s.idle}
 	}
 	sseHandler := sse.New(s.hub, sse.Config{StreamConfig: streaming("sse", cfg.SSE)}, s.log, s.metrics.Transport("sse"))
 	ndjsonHandler := ndjson.New(s.hub, streaming("ndjson", cfg.NDJSON), s.log, s.metrics.Transport("ndjson"))
@@ -302,7 +307,7 @@ func (s *Server) routes() http.Handler {
 
 	wsHandler := ws.New(s.hub, ws.Config{Queue: cfg.QueueLimits(cfg.WS.Policy), WriteTimeout: cfg.WS.Timeout,
 		MaxPayload: cfg.Limits.Payload, PingInterval: 2 * cfg.WS.Heartbeat, Policy: s.policy, Admission: s.admission("ws"),
-		Registry: s.registry, EncodeCheck: s.encodeCheck},
+		Registry: s.registry, EncodeCheck: s.encodeCheck, Idle: s.idle},
 		s.log, s.metrics.Transport("ws"))
 	mux.Handle("GET /v1/ws", s.tracked(http.HandlerFunc(wsHandler.ServeJSON)))
 	plainWS := s.tracked(http.HandlerFunc(wsHandler.ServePlain))

@@ -28,6 +28,7 @@ import (
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // Hub is what MQTT needs from the core.
@@ -108,6 +109,9 @@ type Config struct {
 	ForeignClientID string
 	// Registry lists the connections for the admin API (nil: not listed).
 	Registry *registry.Registry
+	// Idle parks idle connections' sockets (nil: each keeps a goroutine
+	// waiting for input).
+	Idle *idlepoll.Poller
 	// Available, when set, says whether the hub can take publishes now (a
 	// cluster node reaches NATS); a CONNECT while it cannot is refused
 	// with "server unavailable".

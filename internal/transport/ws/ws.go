@@ -20,6 +20,7 @@ import (
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/idlepoll"
 	"streamhub/internal/transport/kit/wsconn"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	Registry *registry.Registry
 	// EncodeCheck goes to every kit.Writer (nil in production).
 	EncodeCheck kit.EncodeCheck
+	// Idle parks idle connections' sockets (nil: each keeps a goroutine
+	// waiting for input).
+	Idle *idlepoll.Poller
 }
 
 // Close codes beyond RFC 6455's, in the private-use 4000 range.

@@ -21,6 +21,7 @@ import (
 	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // ErrorBody is every HTTP error response: {"error":{"code":..,"message":..}}.
@@ -123,6 +124,9 @@ type StreamConfig struct {
 	Registry *registry.Registry
 	// EncodeCheck goes to every kit.Writer (nil in production).
 	EncodeCheck kit.EncodeCheck
+	// Idle parks idle connections' sockets (nil: each keeps a goroutine
+	// waiting for input).
+	Idle *idlepoll.Poller
 }
 
 // Subscriber admits the subscribers of one streaming transport, counted

@@ -1,0 +1,243 @@
+//go:build linux
+
+package idlepoll
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller waits for input on parked sockets: one epoll instance and one
+// goroutine for all of them.
+type Poller struct {
+	log    *slog.Logger
+	epfd   int
+	stopfd int // an eventfd: written once to end the loop
+	parked atomic.Int64
+
+	mu     sync.Mutex
+	lastID uint64
+	byID   map[uint64]*Handle
+	// timers holds parked handles by the tick their deadline falls in;
+	// an entry whose handle was woken or parked again with another
+	// deadline is skipped when its tick comes (Handle.due tells).
+	timers  map[int64][]*Handle
+	expired int64 // the last tick whose timers ran
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// New starts a Poller; Close ends it.
+func New(log *slog.Logger) (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("idlepoll: epoll: %w", err)
+	}
+	stopfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("idlepoll: eventfd: %w", err)
+	}
+	// Handle IDs start at 1: the event data 0 is the stop signal.
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, stopfd, &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
+		unix.Close(epfd)
+		unix.Close(stopfd)
+		return nil, fmt.Errorf("idlepoll: epoll add: %w", err)
+	}
+	p := &Poller{
+		log:     log,
+		epfd:    epfd,
+		stopfd:  stopfd,
+		byID:    make(map[uint64]*Handle),
+		timers:  make(map[int64][]*Handle),
+		expired: time.Now().Unix(),
+		done:    make(chan struct{}),
+	}
+	go p.run()
+	return p, nil
+}
+
+// Close ends the loop. Handles still parked stay parked: their
+// connections end through Wake (a close, a kick), which needs no loop.
+func (p *Poller) Close() {
+	p.closeOnce.Do(func() {
+		var one [8]byte
+		one[0] = 1 // eventfd counts in host order; any non-zero value wakes
+		_, _ = unix.Write(p.stopfd, one[:])
+		<-p.done
+		unix.Close(p.stopfd)
+		unix.Close(p.epfd)
+	})
+}
+
+// Parked is the number of connections waiting in the Poller now.
+func (p *Poller) Parked() int64 { return p.parked.Load() }
+
+// Register makes a handle for a connection's socket; wake is what runs,
+// on a new goroutine, when the parked connection has something to do.
+// The caller owns the handle (it is running) until it parks it.
+func (p *Poller) Register(rc syscall.RawConn, wake func()) (*Handle, error) {
+	h := &Handle{p: p, rc: rc, wake: wake}
+	p.mu.Lock()
+	p.lastID++
+	h.id = p.lastID
+	p.byID[h.id] = h
+	p.mu.Unlock()
+	return h, nil
+}
+
+// Handle is one connection's registration with a Poller. Park and Release
+// are called by the goroutine that owns the connection (the one a wake
+// function runs on); Wake may be called from any goroutine.
+type Handle struct {
+	p     *Poller
+	rc    syscall.RawConn
+	wake  func()
+	id    uint64
+	state atomic.Int32
+	added bool  // known to epoll (owner only)
+	due   int64 // the parked deadline's tick, 0 for none (under p.mu)
+}
+
+// Park hands the connection to the Poller until its socket has input or
+// hangs up, its deadline (the zero time for none) passes, or Wake is
+// called; then wake runs on a new goroutine. When Park returns nil the
+// caller must return without touching the connection again; on an error
+// it still owns the connection and should wait for input itself.
+//
+// Input already read from the socket into a buffer (crypto/tls reads
+// ahead) does not wake a parked connection: drain it first.
+func (h *Handle) Park(deadline time.Time) error {
+	p := h.p
+	p.mu.Lock()
+	if h.state.Load() == released {
+		p.mu.Unlock()
+		return errReleased
+	}
+	h.due = 0
+	if due := unixTick(deadline); due != 0 {
+		h.due = max(due, p.expired+1)
+		p.timers[h.due] = append(p.timers[h.due], h)
+	}
+	// Parked before the socket is armed: its input may claim it at once.
+	h.state.Store(parked)
+	p.mu.Unlock()
+	p.parked.Add(1)
+
+	var err error
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(h.id)), Pad: int32(uint32(h.id >> 32))}
+	// Control holds the descriptor open while epoll_ctl uses its number.
+	cerr := h.rc.Control(func(fd uintptr) {
+		op := unix.EPOLL_CTL_MOD
+		if !h.added {
+			op = unix.EPOLL_CTL_ADD
+		}
+		err = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+		if err == nil {
+			h.added = true
+		}
+	})
+	if cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		return nil
+	}
+	if h.claim() {
+		return fmt.Errorf("idlepoll: park: %w", err)
+	}
+	// A deadline or Wake claimed it meanwhile: its wake function runs.
+	return nil
+}
+
+var errReleased = errors.New("idlepoll: handle released")
+
+// claim moves a parked handle to running and reports whether the caller
+// won it: exactly one of input, the deadline and Wake starts the wake
+// function of one park.
+func (h *Handle) claim() bool {
+	if h.state.CompareAndSwap(parked, running) {
+		h.p.parked.Add(-1)
+		return true
+	}
+	return false
+}
+
+// Release ends the registration; the owner calls it before it closes the
+// socket, and never parks the handle again.
+func (h *Handle) Release() {
+	if h.state.Swap(released) == parked {
+		h.p.parked.Add(-1)
+	}
+	p := h.p
+	if h.added {
+		_ = h.rc.Control(func(fd uintptr) {
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		})
+	}
+	p.mu.Lock()
+	delete(p.byID, h.id)
+	h.due = 0
+	p.mu.Unlock()
+}
+
+func (p *Poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		wait := time.Until(time.Unix(p.nextTick(), 0))
+		n, err := unix.EpollWait(p.epfd, events, max(int(wait/time.Millisecond)+1, 1))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			p.log.Error("idle poller stopped", "err", err)
+			return
+		}
+		for _, ev := range events[:max(n, 0)] {
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if id == 0 {
+				return // Close
+			}
+			p.mu.Lock()
+			h := p.byID[id]
+			p.mu.Unlock()
+			if h != nil {
+				h.Wake()
+			}
+		}
+		p.expire(time.Now().Unix())
+	}
+}
+
+// nextTick is the tick after the last one expired.
+func (p *Poller) nextTick() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.expired + 1
+}
+
+// expire wakes the parked handles whose deadline tick has come.
+func (p *Poller) expire(now int64) {
+	p.mu.Lock()
+	var due []*Handle
+	for ; p.expired < now; p.expired++ {
+		tick := p.expired + 1
+		for _, h := range p.timers[tick] {
+			if h.due == tick {
+				h.due = 0
+				due = append(due, h)
+			}
+		}
+		delete(p.timers, tick)
+	}
+	p.mu.Unlock()
+	for _, h := range due {
+		h.Wake()
+	}
+}
