@@ -494,8 +494,11 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		evicted := h.history.evictedFor(filters)
 		switch {
 		case r.after >= evicted:
-			// The memory windows hold everything after the cursor.
+			// The memory windows hold everything after the cursor; a start
+			// the engine placed (by time or count) says itself whether
+			// the windows lost some of what it asked for.
 			backlog, _ = h.history.after(r.after, filters)
+			start.Gap = r.placed != nil && r.placed.Gap
 		case r.placed == nil:
 			return Start{}, true, nil
 		case r.placed.Replay:
@@ -505,9 +508,14 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 			start.Gap = r.placed.Gap
 			backlog, _ = h.history.after(evicted, filters)
 		default:
-			// The engine keeps nothing the windows lost.
+			// The engine keeps nothing the windows lost; a start by time
+			// placed before everything still skips what the windows hold
+			// from before that time (other topics' messages).
 			backlog, start.Gap = h.history.after(r.after, filters)
 			start.Gap = start.Gap || r.placed.Gap
+			if !from.Since.IsZero() {
+				backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return d.Msg.Time.Before(from.Since) })
+			}
 		}
 		start.Gap = start.Gap || r.foreign
 		// A shared engine's node may not have delivered up to a cursor
