@@ -80,31 +80,8 @@ func probeDuration(t *testing.T, name string) float64 {
 func TestRecordRTMPPlayback(t *testing.T) {
 	requireFFmpeg(t)
 	t.Parallel()
-	const clip = 6
-	srv := mediaServer(t, func(c *config.Config) {
-		c.Data = t.TempDir()
-		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
-	})
-	ff := publishClip(t, srv.RTMP().Addr(), "live/cam1", clip)
-	select {
-	case <-ff.exited:
-	case <-time.After(60 * time.Second):
-		t.Fatal("ffmpeg did not end its clip")
-	}
-	testkit.Eventually(t, 15*time.Second, "the recording finished", func() bool {
-		return len(srv.Media().List()) == 0 && !srv.Recorder().Recording("live/cam1")
-	})
-	spans := recordings(t, srv.URL, "live/cam1")
-	if len(spans) != 1 || spans[0].Duration < clip/2 {
-		t.Fatalf("spans %+v, want one of the %d s clip", spans, clip)
-	}
-	// The recorder joins when the path's state says it is online: frames
-	// a starting ffmpeg bursts out before that are not recorded.
-	if spans[0].Duration > clip+1 {
-		t.Fatalf("span %+v longer than the %d s clip", spans[0], clip)
-	}
-
-	playSpan(t, srv.URL, "live/cam1", spans[0])
+	srv, sp := recordClip(t, "live/cam1", 6)
+	playSpan(t, srv.URL, "live/cam1", sp)
 
 	var listed struct {
 		Recorded []struct {
@@ -115,8 +92,8 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	}
 	getJSON(t, srv.URL+"/v1/media", &listed)
 	if len(listed.Recorded) != 1 || listed.Recorded[0].Path != "live/cam1" || listed.Recorded[0].Bytes <= 0 ||
-		!listed.Recorded[0].First.Equal(spans[0].Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
-		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, spans[0].Start)
+		!listed.Recorded[0].First.Equal(sp.Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
+		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, sp.Start)
 	}
 
 	// Out of the recorded time, and bad requests: JSON errors.
@@ -143,6 +120,35 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("a path no rule records: %s, want 404", resp.Status)
 	}
+}
+
+// recordClip records a clip of secs seconds published over RTMP to path
+// in 1 s segments and returns the server and the one span recorded.
+func recordClip(t *testing.T, path string, secs int) (*testkit.Server, span) {
+	t.Helper()
+	srv := mediaServer(t, func(c *config.Config) {
+		c.Data = t.TempDir()
+		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
+	})
+	ff := publishClip(t, srv.RTMP().Addr(), path, secs)
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	testkit.Eventually(t, 15*time.Second, "the recording finished", func() bool {
+		return len(srv.Media().List()) == 0 && !srv.Recorder().Recording(path)
+	})
+	spans := recordings(t, srv.URL, path)
+	if len(spans) != 1 || spans[0].Duration < float64(secs)/2 {
+		t.Fatalf("spans %+v, want one of the %d s clip", spans, secs)
+	}
+	// The recorder joins when the path's state says it is online: frames
+	// a starting ffmpeg bursts out before that are not recorded.
+	if spans[0].Duration > float64(secs)+1 {
+		t.Fatalf("span %+v longer than the %d s clip", spans[0], secs)
+	}
+	return srv, spans[0]
 }
 
 // playSpan fetches the recording of the span as one file and checks
@@ -216,6 +222,7 @@ func TestRecordSurvivesKill9(t *testing.T) {
 		}
 	}
 	playSpan(t, again.url, "live/cam1", spans[0])
+	playSpanHLS(t, again.url, "live/cam1", spans[0])
 }
 
 // TestRecordRetentionRemovesOldest: with a byte limit below one segment,
@@ -256,8 +263,8 @@ func segmentFiles(dir string) []string {
 }
 
 // TestRecordingNeedsReadRight: recordings are read with the live reading
-// right on media/<path>: the viewer lists them, the publisher-only cam is
-// refused 403, anonymous 401, each as JSON.
+// right on media/<path>, over the API and HLS: the viewer lists them, the
+// publisher-only cam is refused 403, anonymous 401, each as JSON.
 func TestRecordingNeedsReadRight(t *testing.T) {
 	t.Parallel()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
@@ -277,8 +284,9 @@ func TestRecordingNeedsReadRight(t *testing.T) {
 		user string
 		want int
 	}{{"viewer", http.StatusOK}, {"cam", http.StatusForbidden}, {"", http.StatusUnauthorized}} {
-		for _, what := range []string{"recordings", "recording?start=2026-01-01T00:00:00Z&duration=1s"} {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/media/live/cam1/"+what, nil)
+		for _, what := range []string{"/v1/media/live/cam1/recordings", "/v1/media/live/cam1/recording?start=2026-01-01T00:00:00Z&duration=1s",
+			"/hls/live/cam1/index.m3u8?start=2026-01-01T00:00:00Z&duration=1s"} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+what, nil)
 			if c.user != "" {
 				req.SetBasicAuth(c.user, "pw")
 			}
@@ -289,7 +297,7 @@ func TestRecordingNeedsReadRight(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			want := c.want
-			if want == http.StatusOK && what != "recordings" {
+			if want == http.StatusOK && !strings.HasSuffix(what, "/recordings") {
 				want = http.StatusNotFound // nothing recorded then
 			}
 			if resp.StatusCode != want || (want != http.StatusOK && !strings.Contains(string(body), `"error"`)) {
