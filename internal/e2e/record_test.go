@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
@@ -186,7 +187,9 @@ func playSpan(t *testing.T, base, path string, sp span) {
 // TestRecordSurvivesKill9: the binary records a path published over RTMP
 // and is killed with SIGKILL mid-stream; restarted, it lists what was
 // recorded up to the last finished segment, removed the half-written one,
-// and plays the span back as one file.
+// and plays the span back as one file and over HLS. Published to again,
+// the whole recording plays over HLS in ffprobe and Chromium, across the
+// hole the kill left.
 func TestRecordSurvivesKill9(t *testing.T) {
 	requireFFmpeg(t)
 	if testing.Short() {
@@ -210,7 +213,8 @@ func TestRecordSurvivesKill9(t *testing.T) {
 	ff.stop()
 	kept := segmentFiles(dir)
 
-	again := startBinary(t, data, "--config", cfg)
+	rtmpAgain := "127.0.0.1:" + strconv.Itoa(ports.Free(t))
+	again := startBinary(t, data, "--config", cfg, "--rtmp", rtmpAgain)
 	spans := recordings(t, again.url, "live/cam1")
 	if len(spans) != 1 || spans[0].Duration < float64(len(kept))-1 {
 		t.Fatalf("after the restart: spans %+v, want one over the %d segments kept", spans, len(kept))
@@ -223,6 +227,36 @@ func TestRecordSurvivesKill9(t *testing.T) {
 	}
 	playSpan(t, again.url, "live/cam1", spans[0])
 	playSpanHLS(t, again.url, "live/cam1", spans[0])
+
+	// Published again after the restart: the whole recording, both spans
+	// with the hole between them, plays over HLS across a discontinuity.
+	ff = publishClip(t, rtmpAgain, "live/cam1", 4)
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	event := recordingHLS(again.url, "live/cam1", spans[0].Start, 0)
+	testkit.Eventually(t, 30*time.Second, "the second span recorded to its end", func() bool {
+		spans = recordings(t, again.url, "live/cam1")
+		return len(spans) == 2 && strings.HasSuffix(fetchPlaylist(t, event), "#EXT-X-ENDLIST\n")
+	})
+	spans = recordings(t, again.url, "live/cam1")
+	end := spans[1].Start.Add(time.Duration(spans[1].Duration * float64(time.Second)))
+	whole := recordingHLS(again.url, "live/cam1", spans[0].Start, end.Sub(spans[0].Start))
+	if pl := fetchPlaylist(t, whole); strings.Count(pl, "#EXT-X-DISCONTINUITY\n") != 1 || strings.Count(pl, "#EXT-X-MAP:") != 2 {
+		t.Fatalf("playlist over two spans, want one discontinuity and an init section each:\n%s", pl)
+	}
+	if d, want := probeDuration(t, whole), spans[0].Duration+spans[1].Duration; d < want-1 || d > want+1 {
+		t.Fatalf("HLS recording of both spans lasts %.2f s, want their %.2f s ± a segment", d, want)
+	}
+	chromium(t)
+	browser := mediaBrowser(t)
+	page := pageServer(t, `<video src="`+whole+`" autoplay muted></video>`, "")
+	if _, err := chromedp.Run(browser, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	videoReaches(t, browser, spans[0].Duration+1) // past the discontinuity
 }
 
 // TestRecordRetentionRemovesOldest: with a byte limit below one segment,

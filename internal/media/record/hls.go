@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -97,17 +98,22 @@ func readHead(file string) (init []byte, seq uint32, err error) {
 		return nil, 0, err
 	}
 	defer f.Close()
+	return parseHead(f)
+}
+
+// parseHead is readHead's parser, over any segment's bytes.
+func parseHead(r io.ReaderAt) (init []byte, seq uint32, err error) {
 	var hdr [8]byte
 	var off int64
 	for {
-		if _, err := f.ReadAt(hdr[:], off); err != nil {
+		if _, err := r.ReadAt(hdr[:], off); err != nil {
 			return nil, 0, fmt.Errorf("broken segment: %w", err)
 		}
 		size := int64(binary.BigEndian.Uint32(hdr[:4]))
 		if typ := string(hdr[4:]); typ != "ftyp" && typ != "moov" {
 			break
 		}
-		if size < 8 || size > maxInit {
+		if size < 8 || off+size > maxInit {
 			return nil, 0, errors.New("broken init section")
 		}
 		off += size
@@ -116,12 +122,12 @@ func readHead(file string) (init []byte, seq uint32, err error) {
 		return nil, 0, errors.New("no init section")
 	}
 	init = make([]byte, off)
-	if _, err := f.ReadAt(init, 0); err != nil {
+	if _, err := r.ReadAt(init, 0); err != nil {
 		return nil, 0, fmt.Errorf("broken init section: %w", err)
 	}
 	// moof: size, type; mfhd: size, type, version and flags, sequence.
 	var mfhd [24]byte
-	if _, err := f.ReadAt(mfhd[:], off); err != nil || string(mfhd[4:8]) != "moof" || string(mfhd[12:16]) != "mfhd" {
+	if _, err := r.ReadAt(mfhd[:], off); err != nil || string(mfhd[4:8]) != "moof" || string(mfhd[12:16]) != "mfhd" {
 		return nil, 0, errors.New("no fragment after the init section")
 	}
 	return init, binary.BigEndian.Uint32(mfhd[20:]), nil
