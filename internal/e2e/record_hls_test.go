@@ -41,7 +41,7 @@ func fetchPlaylist(t *testing.T, u string) string {
 
 // playSpanHLS checks the VOD playlist of the span: one init section
 // before the first segment, each segment's wall time, the end; ffprobe
-// reads it as H.264 and AAC lasting the span ± a segment.
+// reads it as the clip, lasting the span ± a segment.
 func playSpanHLS(t *testing.T, base, path string, sp span) string {
 	t.Helper()
 	vod := recordingHLS(base, path, sp.Start, time.Minute)
@@ -51,17 +51,7 @@ func playSpanHLS(t *testing.T, base, path string, sp span) string {
 		!strings.Contains(pl, "#EXT-X-MAP:URI=") || segs == 0 || strings.Count(pl, "#EXT-X-PROGRAM-DATE-TIME:") != segs {
 		t.Fatalf("VOD playlist:\n%s", pl)
 	}
-	var video, audio bool
-	for _, s := range probe(t, vod) {
-		video = video || (s.CodecName == "h264" && s.Width == 320 && s.Height == 240)
-		audio = audio || s.CodecName == "aac"
-	}
-	if !video || !audio {
-		t.Fatalf("want h264 320x240 and aac over HLS, got %+v", probe(t, vod))
-	}
-	if d := probeDuration(t, vod); d < sp.Duration-1 || d > sp.Duration+1 {
-		t.Fatalf("HLS recording lasts %.2f s, want the span's %.2f s ± a segment\n%s", d, sp.Duration, pl)
-	}
+	probeClip(t, vod, sp.Duration)
 	return vod
 }
 

@@ -171,16 +171,23 @@ func playSpan(t *testing.T, base, path string, sp span) {
 	if err := os.WriteFile(file, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	probeClip(t, file, sp.Duration)
+}
+
+// probeClip checks with ffprobe that name holds the clip publishClip
+// sends, H.264 320x240 and AAC, lasting secs ± a segment.
+func probeClip(t *testing.T, name string, secs float64) {
+	t.Helper()
 	var video, audio bool
-	for _, s := range probe(t, file) {
+	for _, s := range probe(t, name) {
 		video = video || (s.CodecName == "h264" && s.Width == 320 && s.Height == 240)
 		audio = audio || s.CodecName == "aac"
 	}
 	if !video || !audio {
-		t.Fatalf("want h264 320x240 and aac, got %+v", probe(t, file))
+		t.Fatalf("%s: want h264 320x240 and aac, got %+v", name, probe(t, name))
 	}
-	if d := probeDuration(t, file); d < sp.Duration-1 || d > sp.Duration+1 {
-		t.Fatalf("recording lasts %.2f s, want the span's %.2f s ± a segment", d, sp.Duration)
+	if d := probeDuration(t, name); d < secs-1 || d > secs+1 {
+		t.Fatalf("%s lasts %.2f s, want %.2f s ± a segment", name, d, secs)
 	}
 }
 
