@@ -139,10 +139,20 @@ func TestRecordHLSEventGrows(t *testing.T) {
 	}
 	testkit.Eventually(t, 60*time.Second, "the event playlist to grow", func() bool {
 		later := fetchPlaylist(t, event)
-		return strings.Count(later, "#EXTINF:") > strings.Count(first, "#EXTINF:") && strings.HasPrefix(later, first[:strings.Index(first, "#EXTINF:")])
+		return strings.Count(later, "#EXTINF:") > strings.Count(first, "#EXTINF:") && firstListed(later) == firstListed(first)
 	})
 	ff.stop()
 	testkit.Eventually(t, 30*time.Second, "the event playlist to end with the recording", func() bool {
 		return strings.HasSuffix(fetchPlaylist(t, event), "#EXT-X-ENDLIST\n")
 	})
+}
+
+// firstListed is the URI of a playlist's first media segment.
+func firstListed(playlist string) string {
+	_, after, _ := strings.Cut(playlist, "#EXTINF:")
+	lines := strings.SplitN(after, "\n", 3)
+	if len(lines) < 2 {
+		return ""
+	}
+	return lines[1]
 }

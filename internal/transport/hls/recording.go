@@ -116,9 +116,12 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, rec Recor
 // EXT-X-MAP per playlist, so this one is written here.
 func recordingPlaylist(segs []record.Listed, vod, live bool, carry url.Values) string {
 	var b strings.Builder
+	// RFC 8216 4.3.3.1: each duration rounded to the nearest second fits
+	// the target; rounding (not ceiling) keeps an event playlist's target
+	// as it was when a segment runs a keyframe interval past the minimum.
 	target := 1
 	for _, sg := range segs {
-		target = max(target, int(math.Ceil(sg.Duration.Seconds())))
+		target = max(target, int(math.Round(sg.Duration.Seconds())))
 	}
 	kind := "EVENT"
 	if vod {
