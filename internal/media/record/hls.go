@@ -180,9 +180,8 @@ func (r *Recorder) Fragment(path, name string, offset time.Duration) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	frags, err := retime(init, rest, offset, nil)
-	if err != nil {
+	if err := retime(init, rest, offset, nil); err != nil {
 		return nil, fmt.Errorf("record: %s: %w", name, err)
 	}
-	return frags, nil
+	return rest, nil
 }

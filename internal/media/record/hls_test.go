@@ -17,7 +17,7 @@ import (
 
 // recordAudio records one publishing session of an AAC path (channels
 // tell sessions' tracks apart) from at for d into dir.
-func recordAudio(t *testing.T, dir string, at time.Time, d time.Duration, channels int) {
+func recordAudio(t testing.TB, dir string, at time.Time, d time.Duration, channels int) {
 	t.Helper()
 	const rate, step = 48000, 1024
 	track := media.Track{Codec: media.AAC, ClockRate: rate,
@@ -129,5 +129,28 @@ func FuzzParseHead(f *testing.F) {
 		if err == nil && (len(init) == 0 || !bytes.HasPrefix(data, init)) {
 			t.Fatalf("init section %q of %q", init, data)
 		}
+	})
+}
+
+// FuzzRetime: moving fragments in time never panics on a broken file,
+// and moving them by nothing changes nothing.
+func FuzzRetime(f *testing.F) {
+	dir := f.TempDir()
+	recordAudio(f, dir, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), 1500*time.Millisecond, 1)
+	segs, _ := segments(dir)
+	data, err := os.ReadFile(segs[0].file)
+	if err != nil {
+		f.Fatal(err)
+	}
+	init, rest, _ := splitInit(data)
+	f.Add(init, rest)
+	f.Add(init[:len(init)/2], rest[:len(rest)/2])
+	f.Add([]byte("\x00\x00\x00\x01moov\x00\x00\x00\x00\x00\x00\x00\x08"), []byte("\x00\x00\x00\x00moof"))
+	f.Fuzz(func(t *testing.T, init, frags []byte) {
+		before := bytes.Clone(frags)
+		if err := retime(init, frags, 0, nil); err == nil && !bytes.Equal(frags, before) {
+			t.Fatalf("moved by nothing: %q, was %q", frags, before)
+		}
+		_ = retime(init, frags, time.Hour, nil)
 	})
 }

@@ -12,11 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
-
-	"streamhub/internal/media"
 )
 
 const (
@@ -193,47 +188,14 @@ func concat(w io.Writer, segs []Segment) error {
 		} else if !bytes.Equal(init, first) {
 			return nil
 		}
-		frags, err := retime(init, rest, seg.Start.Sub(zero), &seq)
-		if err != nil {
+		if err := retime(init, rest, seg.Start.Sub(zero), &seq); err != nil {
 			return fmt.Errorf("record: %s: %w", seg.file, err)
 		}
-		if _, err := w.Write(frags); err != nil {
+		if _, err := w.Write(rest); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// retime re-marshals the fragments that follow init with their decoding
-// times moved by offset (a segment's are from its own start) and, when
-// seq is not nil, numbered on from *seq.
-func retime(init, frags []byte, offset time.Duration, seq *uint32) ([]byte, error) {
-	var in fmp4.Init
-	if err := in.Unmarshal(bytes.NewReader(init)); err != nil {
-		return nil, err
-	}
-	timescales := map[int]uint32{}
-	for _, t := range in.Tracks {
-		timescales[t.ID] = t.TimeScale
-	}
-	var parts fmp4.Parts
-	if err := parts.Unmarshal(frags); err != nil {
-		return nil, err
-	}
-	var buf seekablebuffer.Buffer
-	for _, p := range parts {
-		if seq != nil {
-			p.SequenceNumber = *seq
-			*seq++
-		}
-		for _, t := range p.Tracks {
-			t.BaseTime += uint64(media.Ticks(offset, int(timescales[t.ID])))
-		}
-		if err := p.Marshal(&buf); err != nil {
-			return nil, err
-		}
-	}
-	return buf.Bytes(), nil
 }
 
 // ParseWindow reads a playback request's start (RFC 3339) and duration
