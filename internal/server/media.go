@@ -50,7 +50,7 @@ func (s *Server) newMedia() error {
 	s.rtsps = rtsp.New(rtspConfig("rtsps", cfg.RTSP.Tlsaddr, rtspTLS), s.media, s.log)
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
-		Policy: s.policy, Identify: s.credentials, Registry: s.registry}, s.media, s.log)
+		Policy: s.policy, Identify: s.credentials, Registry: s.registry, Recordings: s.newRecorder()}, s.media, s.log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
