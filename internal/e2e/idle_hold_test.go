@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,10 @@ const idleDialers = 64
 func TestIdleConnectionsHeld(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds 15,000 connections per protocol")
+	}
+	var nofile syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err == nil && nofile.Cur < idleHeld+1000 {
+		t.Skipf("needs %d open files, the limit is %d", idleHeld+1000, nofile.Cur)
 	}
 	// Plain WebSockets are dropped after 3 × ws.heartbeat without a word
 	// from the client, and these clients never answer the server's pings.
