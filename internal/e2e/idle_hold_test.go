@@ -66,6 +66,11 @@ func TestIdleConnectionsHeld(t *testing.T) {
 			testkit.Eventually(t, time.Minute, "every subscription counted", func() bool {
 				return metricValue(t, rs.url, "streamhub_subscriptions") == base+idleHeld
 			})
+			// Where the server parks idle sockets (kit/idlepoll), say how
+			// many are: a figure to read, not a condition of the test.
+			if m := scrapeOnce(t, rs.url); strings.Contains(m, "streamhub_connections_parked ") {
+				t.Logf("%s: %.0f connections parked", p.name, metricIn(m, "streamhub_connections_parked"))
+			}
 			payload := "idle-" + p.name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 			publishOnce(t, rs.url, "idle/all", payload)
 			if missed := readEach(ctx, conns, []byte(payload)); len(missed) > 0 {
