@@ -82,9 +82,11 @@ ndjson=http://127.0.0.1:$p/v1/subscribe?topic={topic}&format=ndjson
 ws=ws://127.0.0.1:$p/v1/ws/{topic}
 ws-json=json+ws://127.0.0.1:$p/v1/ws" ;;
     mosquitto)
-      # user: as root it would drop to "mosquitto" before reading the key.
+      # user: as root it would drop to "mosquitto" before reading the key;
+      # without set_tcp_nodelay each TLS connect waits out a delayed ACK.
       cat > "$dir/mosquitto.conf" <<CONF
 user $(id -un)
+set_tcp_nodelay ${NODELAY:-true}
 per_listener_settings false
 allow_anonymous true
 listener $r 127.0.0.1
@@ -159,52 +161,4 @@ for round in $(seq "$rounds"); do
 done
 echo >&2
 cp "$results" "$bin/idle-results.txt" # kept, to print the table again
-python3 - "$results" "$clients" <<'PY'
-import json, statistics, sys
-rows, order = {}, []
-for line in open(sys.argv[1]):
-    server, proto, js = line.split(' ', 2)
-    if (server, proto) not in rows:
-        order.append((server, proto))
-    rows.setdefault((server, proto), []).append(json.loads(js or '{}'))
-clients = int(sys.argv[2])
-names = {'mqtt': 'MQTT (TCP)', 'mqtts': 'MQTT over TLS', 'mqtt-ws': 'MQTT over WebSocket', 'sse': 'SSE', 'ndjson': 'NDJSON',
-         'ws': 'WebSocket (plain)', 'ws-json': 'WebSocket (JSON protocol)', 'nats': 'NATS protocol'}
-goal = {'mqtt': 2048, 'mqtts': 3072, 'mqtt-ws': 3072, 'sse': 3072, 'ndjson': 3072, 'ws': 3072, 'ws-json': 3072}
-med = lambda v: statistics.median(v) if v else 0
-def cell(vals, unit=' B'):
-    if not vals:
-        return 'n/a'
-    s = f"{med(vals):,.0f}{unit}"
-    return s + (f" ({min(vals):,.0f}–{max(vals):,.0f})" if len(vals) > 1 else '')
-def per_end(r, key):  # machine-wide growth over both ends of each loopback connection
-    held = r.get('received', 0)
-    return r.get(key, 0) / (2 * held) if held else 0
-print(f"\n| server | protocol | held | server RSS growth per connection | goal | kernel TCP slab per socket | kernel socket buffers per socket |")
-print("|---|---|---|---|---|---|---|")
-for server, proto in order:
-    rs = [r for r in rows[(server, proto)] if r.get('received')]
-    held = min((r['received'] for r in rs), default=0)
-    rss = [r.get('server_bytes_per_connection', 0) for r in rs]
-    g = f"{goal[proto]:,} B" if server == 'streamhub' and proto in goal else ''
-    print(f"| {server} | {names.get(proto, proto)} | {held:,} of {clients:,} | {cell(rss)} | {g} | "
-          f"{cell([per_end(r, 'kernel_tcp_slab_bytes') for r in rs])} | {cell([per_end(r, 'kernel_tcp_buffer_bytes') for r in rs])} |")
-# On paper: 1,000,000 idle connections on one 24 GiB node, streamhub's
-# figures: the process's memory per connection, and the kernel's for the
-# server's socket apart.
-GiB, million, node = 1 << 30, 1_000_000, 24
-print(f"\nOn paper for 1,000,000 idle connections on one {node} GiB node (streamhub, medians above; the kernel's share is the "
-      "server's end only, struct tcp_sock from the TCP slab plus socket buffers; the file, inode and epoll entry of each socket, "
-      "roughly 1 KB more, are not counted):\n")
-print("| protocol | process | kernel sockets | total | fits in 24 GiB |")
-print("|---|---|---|---|---|")
-for server, proto in order:
-    if server != 'streamhub':
-        continue
-    rs = [r for r in rows[(server, proto)] if r.get('received')]
-    if not rs:
-        continue
-    proc = med([r.get('server_bytes_per_connection', 0) for r in rs]) * million / GiB
-    kern = med([per_end(r, 'kernel_tcp_slab_bytes') + per_end(r, 'kernel_tcp_buffer_bytes') for r in rs]) * million / GiB
-    print(f"| {names.get(proto, proto)} | {proc:.1f} GiB | {kern:.1f} GiB | {proc + kern:.1f} GiB | {'yes' if proc + kern < node else 'no'} |")
-PY
+python3 bench/idle_table.py "$results" "$clients"
