@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,19 +89,12 @@ func natsRead(nc net.Conn, br *bufio.Reader, wmu *sync.Mutex, onMsg func([]byte)
 				return
 			}
 		case strings.HasPrefix(string(line), "MSG "):
-			// MSG <subject> <sid> [reply-to] <bytes>: the length is last.
-			fields := strings.Fields(string(line))
-			n, err := strconv.Atoi(fields[len(fields)-1])
-			if err != nil || n < 0 {
+			// MSG <subject> <sid> [reply-to] <bytes>, the payload, CRLF.
+			var p []byte
+			if p, payload, err = readMSG(br, line, 2, payload); err != nil {
 				return
 			}
-			if cap(payload) < n+2 {
-				payload = make([]byte, n+2)
-			}
-			if _, err := io.ReadFull(br, payload[:n+2]); err != nil {
-				return
-			}
-			onMsg(payload[:n])
+			onMsg(p)
 		}
 	}
 }

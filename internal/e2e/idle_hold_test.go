@@ -224,32 +224,28 @@ func openIdleMQTT(nc net.Conn, i int, buf []byte) error {
 
 // openIdleSSE subscribes to idle/all over HTTP/1.1 and reads the head.
 func openIdleSSE(nc net.Conn, _ int, buf []byte) error {
-	if _, err := fmt.Fprint(nc, "GET /v1/subscribe?topic=idle/all HTTP/1.1\r\nHost: streamhub\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
-		return err
-	}
-	head, err := readUntil(nc, buf, []byte("\r\n\r\n"))
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(head, []byte("HTTP/1.1 200 ")) {
-		return fmt.Errorf("subscribe answered %q", head)
-	}
-	return nil
+	return requestHead(nc, buf, "GET /v1/subscribe?topic=idle/all HTTP/1.1\r\nHost: streamhub\r\nAccept: text/event-stream\r\n\r\n", "200")
 }
 
 // openIdleWS opens a plain WebSocket on idle/all (/v1/ws/{topic}). The key
 // is fixed: the handshake's answer is checked by its status alone.
 func openIdleWS(nc net.Conn, _ int, buf []byte) error {
-	if _, err := fmt.Fprint(nc, "GET /v1/ws/idle/all HTTP/1.1\r\nHost: streamhub\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"); err != nil {
+	return requestHead(nc, buf, "GET /v1/ws/idle/all HTTP/1.1\r\nHost: streamhub\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", "101")
+}
+
+// requestHead sends an HTTP/1.1 request and reads the answer's head, which
+// must have status.
+func requestHead(nc net.Conn, buf []byte, request, status string) error {
+	if _, err := io.WriteString(nc, request); err != nil {
 		return err
 	}
 	head, err := readUntil(nc, buf, []byte("\r\n\r\n"))
 	if err != nil {
 		return err
 	}
-	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101 ")) {
-		return fmt.Errorf("upgrade answered %q", head)
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 "+status+" ")) {
+		return fmt.Errorf("%s answered %q", strings.Fields(request)[1], head)
 	}
 	return nil
 }
