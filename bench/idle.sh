@@ -111,26 +111,7 @@ nats=nats://127.0.0.1:$p" ;;
       pid=$!
       urls="mqtt=mqtt://127.0.0.1:$q" ;;
     nchan)
-      mkdir -p "$dir/nginx"
-      cat > "$dir/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-events { worker_connections 19000; }
-http {
-  access_log off;
-  client_body_temp_path $dir/nginx;
-  server {
-    listen 127.0.0.1:$q;
-    location ~ ^/pub/(.+)\$ { nchan_publisher; nchan_channel_id \$1; nchan_message_buffer_length 1000; }
-    location ~ ^/sub/(.+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
-    location ~ ^/ws/(.+)\$ { nchan_subscriber websocket; nchan_channel_id \$1; }
-  }
-}
-CONF
+      nchan_conf "$dir" "$q"
       $pin_server nginx -c "$dir/nginx.conf" -p "$dir" &
       pid=$!
       urls="sse=http://127.0.0.1:$q/sub/{topic}

@@ -27,8 +27,8 @@ def med(v):
 def cell(vals):
     if not vals:
         return 'n/a'
-    s = f"{med(vals):,.0f} B"
-    return s + (f" ({min(vals):,.0f}–{max(vals):,.0f})" if len(vals) > 1 else '')
+    n = lambda v: f"{int(round(v)):,}"  # no "-0"
+    return f"{n(med(vals))} B" + (f" ({n(min(vals))}–{n(max(vals))})" if len(vals) > 1 else '')
 
 
 def per_socket(r, key):
