@@ -93,11 +93,39 @@ func TestIdleConnectionsHeld(t *testing.T) {
 func holdIdle(ctx context.Context, t *testing.T, addr string, open func(net.Conn, int, []byte) error) []net.Conn {
 	t.Helper()
 	conns := make([]net.Conn, idleHeld)
-	var next atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
 	dialer := net.Dialer{Timeout: 30 * time.Second}
+	deadline, _ := ctx.Deadline()
+	errs := forEachConn(idleHeld, true, func(i int, buf []byte) error {
+		nc, err := dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		nc.SetDeadline(deadline)
+		if err = open(nc, i, buf); err == nil {
+			err = nc.SetDeadline(time.Time{})
+		}
+		if err != nil {
+			nc.Close()
+			return err
+		}
+		conns[i] = nc
+		return nil
+	})
+	if len(errs) > 0 {
+		closeAll(conns)
+		t.Fatal(errs[0])
+	}
+	return conns
+}
+
+// forEachConn calls work for 0..n-1 on idleDialers goroutines, each with a
+// buffer of its own, and returns the failures (only the first with
+// stopEarly, which then ends the others' work).
+func forEachConn(n int, stopEarly bool, work func(i int, buf []byte) error) []error {
+	var mu sync.Mutex
+	var errs []error
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	for range idleDialers {
 		wg.Add(1)
 		go func() {
@@ -105,35 +133,25 @@ func holdIdle(ctx context.Context, t *testing.T, addr string, open func(net.Conn
 			buf := make([]byte, 4096)
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= idleHeld || ctx.Err() != nil {
+				if i >= n {
 					return
 				}
-				nc, err := dialer.DialContext(ctx, "tcp", addr)
-				if err == nil {
-					deadline, _ := ctx.Deadline()
-					nc.SetDeadline(deadline)
-					if err = open(nc, i, buf); err == nil {
-						err = nc.SetDeadline(time.Time{})
+				if err := work(i, buf); err != nil {
+					mu.Lock()
+					if !stopEarly || len(errs) == 0 {
+						errs = append(errs, fmt.Errorf("connection %d: %w", i, err))
 					}
-					if err != nil {
-						nc.Close()
+					mu.Unlock()
+					if stopEarly {
+						next.Store(int64(n))
+						return
 					}
 				}
-				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
-					next.Store(idleHeld) // stop the others
-					return
-				}
-				conns[i] = nc
 			}
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		closeAll(conns)
-		t.Fatal(firstErr)
-	}
-	return conns
+	return errs
 }
 
 // closeAll closes every other connection with a reset (SO_LINGER 0) and the
@@ -261,33 +279,12 @@ func requestHead(nc net.Conn, buf []byte, request, status string) error {
 // payload (verbatim in an MQTT PUBLISH, an SSE data line and a WebSocket
 // text frame alike), and returns the failures.
 func readEach(ctx context.Context, conns []net.Conn, payload []byte) []error {
-	var mu sync.Mutex
-	var missed []error
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	deadline, _ := ctx.Deadline()
-	for range idleDialers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 4096)
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(conns) {
-					return
-				}
-				nc := conns[i]
-				nc.SetReadDeadline(deadline)
-				if _, err := readUntil(nc, buf, payload); err != nil {
-					mu.Lock()
-					missed = append(missed, fmt.Errorf("connection %d: %w", i, err))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return missed
+	return forEachConn(len(conns), false, func(i int, buf []byte) error {
+		conns[i].SetReadDeadline(deadline)
+		_, err := readUntil(conns[i], buf, payload)
+		return err
+	})
 }
 
 // noKeepAlive makes one request per connection, so that the metrics and
