@@ -98,6 +98,9 @@ type conn struct {
 	// for them.
 	acks     ackQueue
 	onStored func(message.Cursor, error)
+	// onGone runs once the connection is gone (nil: nothing to run): a
+	// WebSocket's count as an MQTT connection ends there.
+	onGone func()
 }
 
 const (
@@ -109,20 +112,21 @@ const (
 // outBuffers lends write buffers to connections with output pending.
 var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// ServeConn runs the MQTT protocol on nc until it ends; the WebSocket
-// listener hands its connections here.
+// ServeConn runs the MQTT protocol on nc until it ends.
 func (s *Server) ServeConn(nc net.Conn) {
-	if c := s.open(nc); c != nil {
+	if c := s.open(nc, nil); c != nil {
 		<-c.gone
 	}
 }
 
 // open handshakes on the caller's goroutine and, once the client is
 // connected, leaves the connection to its reader; it returns nil if the
-// handshake failed. The TCP listeners' goroutines return after it: an
-// idle connection then has no goroutine but its waiting reader.
-func (s *Server) open(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
+// handshake failed. The listeners' goroutines (the TCP ones, WebSocket's
+// HTTP handler) return after it: an idle connection then has no goroutine
+// but its waiting reader. ended, if not nil, runs once the connection is
+// gone.
+func (s *Server) open(nc net.Conn, ended func()) *conn {
+	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now(), onGone: ended}
 	c.in = newElasticReader(nc, c.beforeRead)
 	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
@@ -130,6 +134,9 @@ func (s *Server) open(nc net.Conn) *conn {
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
+		if ended != nil {
+			ended()
+		}
 		return nil
 	}
 	s.conns[c] = struct{}{}
@@ -166,6 +173,9 @@ func (c *conn) finish() {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	close(c.gone)
+	if c.onGone != nil {
+		c.onGone()
+	}
 	s.wg.Done()
 }
 

@@ -290,7 +290,7 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.open(nc)
+				s.open(nc, nil)
 			}()
 		})
 	}()

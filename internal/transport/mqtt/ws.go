@@ -29,9 +29,13 @@ func (s *Server) WebSocketHandler() http.Handler {
 		c.SetReadLimit(int64(s.cfg.MaxPacket) + 16)
 		// The HTTP listener admitted the connection (limits, and a count
 		// as http); it counts as an MQTT connection too while it speaks
-		// MQTT, as those of MQTT's own listeners do.
-		defer s.meter.Connected()()
-		s.ServeConn(c.NetConn(r.TLS))
+		// MQTT, as those of MQTT's own listeners do. The socket is ours
+		// (hijacked): once the handshake is done this handler returns, and
+		// net/http's goroutine, its deep stack, the request and its 8 KiB
+		// of buffers go with it; the connection's reader goes on alone, as
+		// on MQTT's own listeners, and the server's wait group and
+		// connection set keep track of it.
+		s.open(c.NetConn(r.TLS), s.meter.Connected())
 	})
 }
 

@@ -41,6 +41,11 @@ var errNotBinary = errors.New("websocket: a byte stream takes binary messages on
 // when it is used up. The peer's close gives io.EOF.
 func (n *NetConn) Read(p []byte) (int, error) {
 	for len(n.rest) == 0 {
+		// Waiting for the next message holds no read buffer: the reader of
+		// an idle connection waits here.
+		if err := n.c.waitInput(); err != nil {
+			return 0, err
+		}
 		op, msg, err := n.c.Read()
 		if errors.Is(err, ErrClosed) {
 			return 0, io.EOF
