@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/testkit"
+)
+
+// wsClient3 is a raw MQTT 3.1.1 client over /mqtt, to hold idle and to
+// leave without a word.
+type wsClient3 struct {
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+// connectWS3 connects a raw MQTT 3.1.1 client over WebSocket with the
+// keep-alive (seconds) and will (topic, payload; none if the topic is "").
+func connectWS3(t *testing.T, s *testkit.Server, id string, keepalive uint16, willTopic, will string) *wsClient3 {
+	t.Helper()
+	nc := dialMQTTWebSocket(t, s)
+	t.Cleanup(func() { nc.Close() })
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: id, Clean: true, Keepalive: keepalive}}
+	if willTopic != "" {
+		pk.Connect.WillFlag, pk.Connect.WillTopic, pk.Connect.WillPayload = true, willTopic, []byte(will)
+	}
+	writePacket(t, nc, &pk)
+	c := &wsClient3{nc: nc, r: bufio.NewReader(nc)}
+	if typ, body := c.read(t); typ != packets.Connack || len(body) != 2 || body[1] != 0 {
+		t.Fatalf("%s: CONNACK: type %d %x", id, typ, body)
+	}
+	return c
+}
+
+// subscribe subscribes to filter at QoS 0 and waits for the SUBACK.
+func (c *wsClient3) subscribe(t *testing.T, filter string) {
+	t.Helper()
+	writePacket(t, c.nc, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		ProtocolVersion: 4, Filters: packets.Subscriptions{{Filter: filter}}})
+	if typ, _ := c.read(t); typ != packets.Suback {
+		t.Fatalf("SUBACK: type %d", typ)
+	}
+}
+
+// read reads one packet: its type and body.
+func (c *wsClient3) read(t *testing.T) (byte, []byte) {
+	t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := c.r.ReadByte()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	n, _, err := packets.DecodeLength(c.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		t.Fatal(err)
+	}
+	return b >> 4, body
+}
+
+// waitingHandlers counts the goroutines still inside the MQTT WebSocket
+// handler, in every server of the test binary.
+func waitingHandlers(t *testing.T) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, group := range strings.Split(buf.String(), "\n\n") {
+		if !strings.Contains(group, "WebSocketHandler.func") {
+			continue
+		}
+		// A group opens with "COUNT @ PCS" (the first after the
+		// profile's own header line).
+		for _, line := range strings.Split(group, "\n") {
+			if count, _, ok := strings.Cut(line, " @ "); ok {
+				k, _ := strconv.Atoi(count)
+				n += k
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestIdleMQTTOverWebSocketReceive: idle MQTT-over-WebSocket clients keep
+// no HTTP handler waiting (the connection is hijacked and the reader goes
+// on alone), and one publish still reaches each of them.
+func TestIdleMQTTOverWebSocketReceive(t *testing.T) {
+	s := testkit.Start(t, nil)
+	const clients = 20
+	conns := make([]*wsClient3, clients)
+	for i := range conns {
+		conns[i] = connectWS3(t, s, "idle-ws-"+strconv.Itoa(i), 30, "", "")
+		conns[i].subscribe(t, "idle/ws")
+	}
+	testkit.Eventually(t, 10*time.Second, "no goroutine left in the MQTT WebSocket handler", func() bool {
+		return waitingHandlers(t) == 0
+	})
+	httpPublish(t, s.URL, "idle/ws", []byte("to every idle one"), "")
+	for i, c := range conns {
+		typ, body := c.read(t)
+		if typ != packets.Publish || !bytes.HasSuffix(body, []byte("to every idle one")) {
+			t.Fatalf("client %d: type %d %q, want the PUBLISH", i, typ, body)
+		}
+	}
+}
+
+// TestIdleMQTTOverWebSocketClientLeaves: a client that drops its idle
+// WebSocket without a DISCONNECT is cleaned up: it no longer counts as an
+// MQTT connection.
+func TestIdleMQTTOverWebSocketClientLeaves(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, nil)
+	c := connectWS3(t, s, "leaving", 30, "", "")
+	c.subscribe(t, "leaving/#")
+	testkit.Eventually(t, 10*time.Second, "one MQTT connection", func() bool {
+		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1
+	})
+	c.nc.Close()
+	testkit.Eventually(t, 10*time.Second, "no MQTT connection once the client left", func() bool {
+		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 0
+	})
+}
+
+// TestIdleMQTTOverWebSocketKeepAliveWill: an MQTT-over-WebSocket client
+// silent past its keep-alive is ended and its will published.
+func TestIdleMQTTOverWebSocketKeepAliveWill(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, nil)
+	watcher, got := connect5(t, s, "watcher", v5opts{clean: true})
+	subscribe5(t, watcher, paho.SubscribeOptions{Topic: "wills/#", QoS: 1})
+	connectWS3(t, s, "silent", 1, "wills/silent", "silent is gone")
+	testkit.Eventually(t, 20*time.Second, "the silent client's will", func() bool {
+		l := got.list()
+		return len(l) == 1 && string(l[0].Payload) == "silent is gone"
+	})
+	testkit.Eventually(t, 10*time.Second, "the watcher the only MQTT connection left", func() bool {
+		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1
+	})
+}
