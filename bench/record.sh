@@ -10,7 +10,10 @@
 # per second of stream (/proc/PID/stat), bytes read from the publisher
 # (rchar) and written to storage (write_bytes, /proc/PID/io) per second,
 # and RSS. At the end, the recorded segments' bytes over the span they
-# cover. Both servers on core 0, ffmpeg on core 1 (PIN=0: unpinned).
+# cover. CPU per second of stream counts the seconds of stream a round
+# read (its bytes over the stream's rate, from the segments), so that a
+# publisher lagging on a busy machine does not lower it. Both servers on
+# core 0, ffmpeg on core 1 (PIN=0: unpinned).
 # Stops by itself.
 #
 #   bash bench/record.sh                      # 6 rounds of 20 s
@@ -50,9 +53,10 @@ $pin_bench ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=1280
 pids+=($!)
 sleep "$WARMUP"
 if [ "$PROFILE" != 0 ]; then
-  curl -s -o "$dir/record.pprof" "http://127.0.0.1:$record_http/debug/pprof/profile?seconds=$PROFILE"
-  mkdir -p bench/out && cp "$dir/record.pprof" bench/out/record.pprof && cp "$dir/streamhub" bench/out/streamhub.record
-  echo "profile: go tool pprof -top bench/out/streamhub.record bench/out/record.pprof"
+  out=$(mktemp -d)
+  curl -s -o "$out/record.pprof" "http://127.0.0.1:$record_http/debug/pprof/profile?seconds=$PROFILE"
+  cp "$dir/streamhub" "$out/streamhub"
+  echo "profile: go tool pprof -top $out/streamhub $out/record.pprof"
 fi
 
 # sample NAME: "cpu_ticks rchar write_bytes" of a server.
@@ -85,17 +89,6 @@ for line in open(d + "/rounds"):
         live_in=(l1[1]-l0[1]) / t / 1024, rec_in=(r1[1]-r0[1]) / t / 1024,
         live_w=(l1[2]-l0[2]) / t / 1024, rec_w=(r1[2]-r0[2]) / t / 1024,
         live_rss=int(f[15]) / 1024, rec_rss=int(f[16]) / 1024))
-print("| round | CPU live | CPU record | recording's CPU | read live | read record | written live | written record | RSS live | RSS record |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-for i, r in enumerate(rows, 1):
-    print(f"| {i} | {r['live_cpu']:.1f} ms/s | {r['rec_cpu']:.1f} ms/s | {r['rec_cpu']-r['live_cpu']:+.1f} ms/s | {r['live_in']:.0f} KiB/s | {r['rec_in']:.0f} KiB/s | "
-          f"{r['live_w']:.0f} KiB/s | {r['rec_w']:.0f} KiB/s | {r['live_rss']:.1f} MiB | {r['rec_rss']:.1f} MiB |")
-med = lambda k: statistics.median(r[k] for r in rows)
-diff = statistics.median(r["rec_cpu"] - r["live_cpu"] for r in rows)
-print(f"| median | {med('live_cpu'):.1f} | {med('rec_cpu'):.1f} | {diff:+.1f} | {med('live_in'):.0f} | {med('rec_in'):.0f} | {med('live_w'):.0f} | {med('rec_w'):.0f} | {med('live_rss'):.1f} | {med('rec_rss'):.1f} |")
-tot = lambda k0, k1: sum(r[k1] for r in rows) / sum(r[k0] for r in rows)
-print(f"all rounds: written/read by the recording server {tot('rec_in', 'rec_w')*100:.1f}%, by the live one {tot('live_in', 'live_w')*100:.1f}% "
-      "(write_bytes over rchar; a round sees the segments finished in it)")
 # The segments: NAME is START_DURATIONus.mp4, so bytes per second of
 # recorded stream need no clock.
 size = secs = 0
@@ -105,6 +98,23 @@ for root, _, files in os.walk(d + "/record"):
         m = re.search(r"_(\d+)us\.mp4$", name)
         if m:
             n, size, secs = n + 1, size + os.path.getsize(os.path.join(root, name)), secs + int(m.group(1)) / 1e6
+rate = size / secs / 1024 if secs else 0  # KiB per second of stream
+for r in rows:  # per second of stream: over the seconds of stream the round read
+    if rate and r["live_in"] and r["rec_in"]:
+        r["live_cpu"] *= rate / r["live_in"]
+        r["rec_cpu"] *= rate / r["rec_in"]
+
+print("| round | CPU live, per s of stream | CPU record | recording's CPU | read live | read record | written live | written record | RSS live | RSS record |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for i, r in enumerate(rows, 1):
+    print(f"| {i} | {r['live_cpu']:.1f} ms/s | {r['rec_cpu']:.1f} ms/s | {r['rec_cpu']-r['live_cpu']:+.1f} ms/s | {r['live_in']:.0f} KiB/s | {r['rec_in']:.0f} KiB/s | "
+          f"{r['live_w']:.0f} KiB/s | {r['rec_w']:.0f} KiB/s | {r['live_rss']:.1f} MiB | {r['rec_rss']:.1f} MiB |")
+med = lambda k: statistics.median(r[k] for r in rows)
+diff = statistics.median(r["rec_cpu"] - r["live_cpu"] for r in rows)
+print(f"| median | {med('live_cpu'):.1f} | {med('rec_cpu'):.1f} | {diff:+.1f} | {med('live_in'):.0f} | {med('rec_in'):.0f} | {med('live_w'):.0f} | {med('rec_w'):.0f} | {med('live_rss'):.1f} | {med('rec_rss'):.1f} |")
 if secs:
-    print(f"segments: {n}, {size/1024:.0f} KiB over {secs:.1f} s of stream: {size/secs/1024:.0f} KiB per second of stream")
+    print(f"segments: {n}, {size/1024:.0f} KiB over {secs:.1f} s of stream: {rate:.0f} KiB per second of stream")
+tot = lambda k0, k1: sum(r[k1] for r in rows) / sum(r[k0] for r in rows)
+print(f"all rounds: written/read by the recording server {tot('rec_in', 'rec_w')*100:.1f}%, by the live one {tot('live_in', 'live_w')*100:.1f}% "
+      "(write_bytes over rchar; a round sees the segments finished in it)")
 PY
