@@ -67,7 +67,7 @@ func (c *conn) pushAck(p pendingAck) bool {
 		q.mu.Unlock()
 		select {
 		case <-room:
-		case <-c.done:
+		case <-c.done.Done():
 			return false
 		}
 		q.mu.Lock()

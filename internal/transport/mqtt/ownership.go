@@ -90,7 +90,7 @@ func (s *Server) claimSession(c *conn, owner, clientID string, clean bool, terms
 			ss.mu.Unlock()
 			s.mu.Unlock()
 			oc.kick(codeTakenOver)
-			<-oc.gone // its detachment (and will) comes before this connection's attachment
+			<-oc.gone.Done() // its detachment (and will) comes before this connection's attachment
 			continue
 		}
 		if clean {

@@ -112,8 +112,8 @@ func (ss *session) persist() {
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
-	for f, o := range ss.filters {
-		rec.Filters = append(rec.Filters, filterRecord{Filter: f, subRec: toRec(o)})
+	for _, r := range ss.routes {
+		rec.Filters = append(rec.Filters, filterRecord{Filter: r.filter, subRec: toRec(r.opts)})
 	}
 	for f, o := range ss.shared {
 		rec.Shared[f] = toRec(o)
@@ -256,7 +256,7 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, rev uint64, epoch
 	s.mu.Unlock()
 	for f, o := range rec.Shared {
 		if group, filter, ok := parseShare(f); ok {
-			ss.shared[f] = o.opts()
+			ss.setShared(f, o.opts())
 			s.joinGroup(group, filter, f, ss, o.opts())
 		}
 	}

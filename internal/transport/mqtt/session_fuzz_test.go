@@ -272,7 +272,7 @@ func (q *sequence) drop(k seqKey) {
 	ms.conn.client.nc.Close()
 	q.detachModel(k, ms, true)
 	if sc != nil {
-		<-sc.gone
+		<-sc.gone.Done()
 	}
 }
 
@@ -289,7 +289,7 @@ func (q *sequence) disconnect(k seqKey, reason byte) {
 	sc := q.serverConn(k)
 	mc.client.send(q.t, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason})
 	if sc != nil {
-		<-sc.gone
+		<-sc.gone.Done()
 	}
 	mc.client.nc.Close()
 	q.detachModel(k, ms, reason == packets.CodeDisconnectWillMessage.Code)
@@ -369,7 +369,11 @@ func (q *sequence) check(when string) {
 			k.owner = 1
 		}
 		if ms := q.sessions[k]; ms != nil {
-			subs := slices.Sorted(maps.Keys(ss.filters))
+			var subs []string
+			for _, r := range ss.routes {
+				subs = append(subs, r.filter)
+			}
+			slices.Sort(subs)
 			var want []string
 			for n := range ms.subs {
 				want = append(want, k.topic(n))
