@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"strings"
 	"time"
 
 	"streamhub/internal/auth"
@@ -46,10 +45,11 @@ func ownerIdentity(p *auth.Policy, owner, clientID string) *auth.Identity {
 // anonymous session is named by its client id alone, as before sessions had
 // owners, so stored sessions of that time are still found. Client ids
 // cannot contain U+0000 [MQTT-1.5.4-2], so the owner's part is unambiguous.
-// The key is a copy: a client id is a view into its CONNECT packet.
+// The client id is the handshake's copy (a view into the CONNECT packet
+// would keep the packet), so an anonymous session's key shares it.
 func sessionKey(owner, clientID string) string {
 	if owner == "" {
-		return strings.Clone(clientID)
+		return clientID
 	}
 	return "\x00" + owner + "\x00" + clientID
 }
