@@ -15,7 +15,6 @@ import (
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/latch"
-	"streamhub/internal/core/message"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 )
@@ -99,11 +98,10 @@ type conn struct {
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
 
-	// acks orders the acknowledgements of publishes still being stored;
-	// onStored (c.stored, made once, reader-owned) is the hub's callback
-	// for them.
-	acks     ackQueue
-	onStored func(message.Cursor, error)
+	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
+	// the reader for the first of them (a subscriber that never publishes
+	// does without); the writer reads it.
+	acks atomic.Pointer[ackQueue]
 }
 
 const (

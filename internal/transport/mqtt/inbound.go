@@ -211,10 +211,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	if !c.expectAck(qos, pk.id) {
 		return false
 	}
-	if c.onStored == nil {
-		c.onStored = c.stored
-	}
-	c.srv.hub.PublishAsync(ctx, m, c.onStored)
+	c.srv.hub.PublishAsync(ctx, m, c.acks.Load().onStored)
 	return !c.ended() // a refusal answered at once may have ended it
 }
 
