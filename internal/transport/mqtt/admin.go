@@ -61,7 +61,7 @@ func (s *Server) Sessions() []SessionInfo {
 	out := make([]SessionInfo, 0, len(sessions))
 	for _, ss := range sessions {
 		q := sessionQueue{ss}
-		info := SessionInfo{ClientID: ss.clientID, Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
+		info := SessionInfo{ClientID: ss.clientID(), Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
 		ss.mu.Lock()
 		info.Connected = ss.conn != nil
 		info.Inflight = len(ss.inflight)

@@ -193,7 +193,7 @@ func (c *conn) fillLocking(buf []hub.Delivery) (_ []hub.Delivery, sent int) {
 			break
 		}
 		for _, d := range buf {
-			if !d.Retained && d.Msg.Epoch == ss.epoch && d.Msg.Seq > ss.delivered {
+			if !d.Retained && d.Msg.Epoch == ss.epoch() && d.Msg.Seq > ss.delivered {
 				ss.delivered = d.Msg.Seq
 			}
 			p := pending{msg: d.Msg, retained: d.Retained}

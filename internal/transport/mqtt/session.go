@@ -109,8 +109,8 @@ type session struct {
 	id  string // sessionKey(owner, clientID): the session's name in the server and the store
 	sub *hub.Subscription
 	// owner is the identity that created the session (see ownership.go);
-	// clientID the client identifier it was created with.
-	owner, clientID string
+	// the client identifier it was created with is in id (clientID).
+	owner string
 
 	mu        sync.Mutex
 	routes    []route            // the plain filters, as a list to match messages against
@@ -143,8 +143,7 @@ type session struct {
 	// (not resumed, taken over or detached again since).
 	bound uint64
 	// delivered is the highest sequence taken from the hub queue, in the
-	// hub's epoch; saved is the cursor last persisted.
-	epoch     string
+	// hub's epoch (epoch); saved is the cursor last persisted.
 	delivered uint64
 	saved     string
 	// saveMu orders the saves of the session's record, and guards rev,
@@ -155,11 +154,25 @@ type session struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch()}
+	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue)}
 	ss.sub.Notify(ss.wake)
 	ss.sub.OnOverflow(ss.overflowed)
 	return ss
 }
+
+// clientID is the client identifier the session was created with: id is
+// sessionKey(owner, clientID), which ends with it. Derived, not kept,
+// like epoch: there is a session per connected client.
+func (ss *session) clientID() string {
+	if ss.owner == "" {
+		return ss.id
+	}
+	return ss.id[len(ss.owner)+2:]
+}
+
+// epoch is the hub's, which the session's sequences count in: one hub,
+// one epoch for the server's lifetime.
+func (ss *session) epoch() string { return ss.srv.hub.Epoch() }
 
 // wake starts the connected client's writer, if any, for queued messages.
 func (ss *session) wake() {
