@@ -55,14 +55,21 @@ type Info struct {
 	Dropped   uint64    `json:"dropped"`
 }
 
-// entry is one listed connection. Its id is a number and since is in Unix
-// nanoseconds, not strings and a time.Time, so that it stays small: there
-// is one per connection, idle or not.
+// entry is one listed connection. It is kept small, as there is one per
+// connection, idle or not: its id is a number and since is in Unix
+// nanoseconds, not a string and a time.Time, and a media connection's
+// path and role are behind a pointer.
 type entry struct {
-	Conn
-	id    uint64
-	since int64
+	Transport, Identity, ClientID, Remote string
+	Queue                                 Queue
+	Kick                                  func()
+	media                                 *mediaConn
+	id                                    uint64
+	since                                 int64
 }
+
+// mediaConn is what only a media connection tells (Conn.Path, Conn.Role).
+type mediaConn struct{ path, role string }
 
 // Registry is safe for concurrent use. A nil *Registry registers nothing,
 // so transports work without one.
@@ -87,7 +94,11 @@ func (r *Registry) Add(c Conn) (remove func()) {
 	}
 	r.mu.Lock()
 	r.next++
-	e := &entry{Conn: c, id: r.next, since: time.Now().UnixNano()}
+	e := &entry{Transport: c.Transport, Identity: c.Identity, ClientID: c.ClientID, Remote: c.Remote,
+		Queue: c.Queue, Kick: c.Kick, id: r.next, since: time.Now().UnixNano()}
+	if c.Path != "" || c.Role != "" {
+		e.media = &mediaConn{path: c.Path, role: c.Role}
+	}
 	r.conns[e.id] = e
 	r.indexLocked(e)
 	r.mu.Unlock()
