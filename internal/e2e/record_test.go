@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
+	"streamhub/internal/media"
 	"streamhub/internal/testkit"
 	"streamhub/internal/testkit/ports"
 )
@@ -95,6 +96,20 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	if len(listed.Recorded) != 1 || listed.Recorded[0].Path != "live/cam1" || listed.Recorded[0].Bytes <= 0 ||
 		!listed.Recorded[0].First.Equal(sp.Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
 		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, sp.Start)
+	}
+
+	// The path's retained state says so too.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := sseFrom(t, ctx, srv.URL+"/v1/subscribe?topic=%24media%2Flive%2Fcam1", "")
+	ev, err := events.Next()
+	if err != nil {
+		t.Fatalf("no retained $media/live/cam1: %v", err)
+	}
+	var st media.State
+	if err := json.Unmarshal([]byte(ev.Data), &st); err != nil || st.Recorded == nil ||
+		!st.Recorded.First.Equal(sp.Start) || st.Recorded.Bytes <= 0 {
+		t.Fatalf("$media/live/cam1: %s (%v), want recorded from %s", ev.Data, err, sp.Start)
 	}
 
 	// Out of the recorded time, and bad requests: JSON errors.

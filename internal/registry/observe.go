@@ -1,6 +1,10 @@
 package registry
 
-import "reflect"
+import (
+	"reflect"
+	"strconv"
+	"time"
+)
 
 // Observer hears of every connection the registry lists, of every
 // protocol, once when it is added and once when it is removed (webhooks).
@@ -37,8 +41,12 @@ func (r *Registry) disconnected(e *entry) {
 // identify is e without what its queue says (filters, depth, drops),
 // which takes the queue's locks.
 func (e *entry) identify() Info {
-	return Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
-		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
+	in := Info{ID: strconv.FormatUint(e.id, 10), Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID,
+		Remote: e.Remote, Since: time.Unix(0, e.since), Filters: []string{}}
+	if e.media != nil {
+		in.Path, in.Role = e.media.path, e.media.role
+	}
+	return in
 }
 
 // Wrapper is a Queue standing for a subscription it wraps (MQTT's

@@ -55,18 +55,28 @@ type Info struct {
 	Dropped   uint64    `json:"dropped"`
 }
 
+// entry is one listed connection. It is kept small, as there is one per
+// connection, idle or not: its id is a number and since is in Unix
+// nanoseconds, not a string and a time.Time, and a media connection's
+// path and role are behind a pointer.
 type entry struct {
-	Conn
-	id    string
-	since time.Time
+	Transport, Identity, ClientID, Remote string
+	Queue                                 Queue
+	Kick                                  func()
+	media                                 *mediaConn
+	id                                    uint64
+	since                                 int64
 }
+
+// mediaConn is what only a media connection tells (Conn.Path, Conn.Role).
+type mediaConn struct{ path, role string }
 
 // Registry is safe for concurrent use. A nil *Registry registers nothing,
 // so transports work without one.
 type Registry struct {
 	mu    sync.Mutex
 	next  uint64
-	conns map[string]*entry
+	conns map[uint64]*entry
 	// observer hears of every connection and disconnection, and byQueue
 	// (made with the observer, nil without one) finds a connection by its
 	// subscription (observe.go).
@@ -75,7 +85,7 @@ type Registry struct {
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
+func New() *Registry { return &Registry{conns: make(map[uint64]*entry)} }
 
 // Add registers c until the returned func runs.
 func (r *Registry) Add(c Conn) (remove func()) {
@@ -84,7 +94,11 @@ func (r *Registry) Add(c Conn) (remove func()) {
 	}
 	r.mu.Lock()
 	r.next++
-	e := &entry{Conn: c, id: strconv.FormatUint(r.next, 10), since: time.Now()}
+	e := &entry{Transport: c.Transport, Identity: c.Identity, ClientID: c.ClientID, Remote: c.Remote,
+		Queue: c.Queue, Kick: c.Kick, id: r.next, since: time.Now().UnixNano()}
+	if c.Path != "" || c.Role != "" {
+		e.media = &mediaConn{path: c.Path, role: c.Role}
+	}
 	r.conns[e.id] = e
 	r.indexLocked(e)
 	r.mu.Unlock()
@@ -160,8 +174,7 @@ func (r *Registry) List() []Info {
 }
 
 func (e *entry) info() Info {
-	in := Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
-		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
+	in := e.identify()
 	if e.Queue != nil {
 		in.Filters = e.Queue.Filters()
 		in.Queued = e.Queue.Queued()
@@ -190,8 +203,12 @@ func (r *Registry) Kick(id string) bool {
 	if r == nil {
 		return false
 	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != id { // as listed: no sign, no leading zeros
+		return false
+	}
 	r.mu.Lock()
-	e := r.conns[id]
+	e := r.conns[n]
 	r.mu.Unlock()
 	if e == nil || e.Kick == nil {
 		return false

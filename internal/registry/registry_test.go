@@ -45,3 +45,33 @@ func TestNilRegistry(t *testing.T) {
 		t.Error("a nil registry holds something")
 	}
 }
+
+// TestListsMediaAndIDs: a media connection's path and role are listed
+// (kept apart from the rest of the entry), others have none; ids are
+// listed as decimal numbers and Kick finds a connection only by the id
+// as listed.
+func TestListsMediaAndIDs(t *testing.T) {
+	r := New()
+	kicked := 0
+	defer r.AddMedia(nil, "rtsp", "1.2.3.4:5", "cam/1", true, func() { kicked++ })()
+	defer r.Add(Conn{Transport: "mqtt", ClientID: "dev1", Remote: "1.2.3.4:6"})()
+	list := r.List()
+	if len(list) != 2 {
+		t.Fatalf("list: %+v", list)
+	}
+	media, mqtt := list[0], list[1]
+	if media.Path != "cam/1" || media.Role != RolePublisher || mqtt.Path != "" || mqtt.Role != "" || mqtt.ClientID != "dev1" {
+		t.Errorf("listed %+v and %+v", media, mqtt)
+	}
+	if media.ID != "1" || mqtt.ID != "2" || media.Since.IsZero() {
+		t.Errorf("ids %q, %q, since %v", media.ID, mqtt.ID, media.Since)
+	}
+	for _, id := range []string{"01", "+1", "1 ", "", "x", "18446744073709551617"} {
+		if r.Kick(id) {
+			t.Errorf("Kick(%q) found a connection", id)
+		}
+	}
+	if !r.Kick("1") || kicked != 1 {
+		t.Errorf("Kick(\"1\"): kicked %d", kicked)
+	}
+}

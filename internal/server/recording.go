@@ -30,6 +30,18 @@ func (s *Server) newRecorder() hls.Recordings {
 	return s.recorder
 }
 
+// recordedState is what a path's $media state says is recorded (nil
+// without a recorder).
+func (s *Server) recordedState() func(string) (media.Recorded, bool) {
+	if s.recorder == nil {
+		return nil
+	}
+	return func(path string) (media.Recorded, bool) {
+		sum, ok := s.recorder.Summary(path)
+		return media.Recorded{First: sum.First, Last: sum.Last, Bytes: sum.Bytes}, ok
+	}
+}
+
 // newRecording starts the recorder newRecorder built, if any.
 func (s *Server) newRecording() error {
 	if s.recorder == nil {

@@ -23,8 +23,8 @@ func (s *Subscription) Kick() {
 func (s *Subscription) Filters() []string {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	out := make([]string, 0, len(s.filters))
-	for f := range s.filters {
+	out := make([]string, 0, s.filters.len())
+	for f := range s.filters.all() {
 		out = append(out, f)
 	}
 	slices.Sort(out)

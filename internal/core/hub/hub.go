@@ -475,9 +475,9 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
-		n := len(s.filters)
+		n := s.filters.len()
 		for _, f := range filters {
-			if _, ok := s.filters[f]; !ok {
+			if !s.filters.has(f) {
 				n++
 			}
 		}
@@ -530,8 +530,7 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if _, ok := s.filters[f]; !ok {
-			s.filters[f] = struct{}{}
+		if s.filters.add(f) {
 			h.subs.Add(f, s)
 		}
 	}
@@ -591,8 +590,7 @@ func (s *Subscription) Unsubscribe(filters []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
-		if _, ok := s.filters[f]; ok {
-			delete(s.filters, f)
+		if s.filters.remove(f) {
 			h.subs.Remove(f, s)
 		}
 	}
@@ -605,10 +603,10 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for f := range s.filters {
+	for f := range s.filters.all() {
 		h.subs.Remove(f, s)
 	}
-	clear(s.filters)
+	s.filters.clear()
 	delete(h.live, s)
 }
 
@@ -688,7 +686,7 @@ func (h *Hub) Close() {
 	h.live = nil
 	h.subs = index.New[*Subscription]()
 	for s := range live {
-		clear(s.filters)
+		s.filters.clear()
 	}
 	h.mu.Unlock()
 	for s := range live {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/core/latch"
 	"streamhub/internal/core/message"
 )
 
@@ -20,7 +21,7 @@ type Subscription struct {
 	limits    QueueLimits
 
 	// Guarded by hub.mu.
-	filters map[string]struct{}
+	filters filterSet
 	lastSeq uint64 // dedupes a message matched through several filters
 	floor   uint64 // live messages at or before it are not queued: a resume's cursor
 
@@ -46,8 +47,10 @@ type Subscription struct {
 	paged   int
 	loading bool // a drainer reads the next page without s.mu
 
-	ready chan struct{}
-	done  chan struct{}
+	// ready and done are made only when a transport waits on them: one
+	// that uses notify never does (see the latch package).
+	ready latch.Bell
+	done  latch.Latch
 	// notify, when set, replaces ready: called (without blocking, possibly
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
@@ -93,14 +96,11 @@ func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription
 		hub:       h,
 		transport: transport,
 		limits:    limits,
-		filters:   make(map[string]struct{}),
-		ready:     make(chan struct{}, 1),
-		done:      make(chan struct{}),
 	}
 }
 
 // Ready receives a value when messages are waiting.
-func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+func (s *Subscription) Ready() <-chan struct{} { return s.ready.C() }
 
 // Notify makes the subscription call f instead of signalling Ready when
 // messages are queued and when it ends. f must not block nor take locks
@@ -124,7 +124,11 @@ func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
 }
 
 // Done is closed when the subscription ends; Err then says why.
-func (s *Subscription) Done() <-chan struct{} { return s.done }
+func (s *Subscription) Done() <-chan struct{} { return s.done.Done() }
+
+// Ended reports whether the subscription has ended, like a receive from
+// Done that does not wait, without making Done's channel.
+func (s *Subscription) Ended() bool { return s.done.Closed() }
 
 // Err is nil while the subscription is live, else the reason it ended.
 func (s *Subscription) Err() error {
@@ -356,10 +360,7 @@ func (s *Subscription) signal() {
 		(*f)()
 		return
 	}
-	select {
-	case s.ready <- struct{}{}:
-	default:
-	}
+	s.ready.Ring()
 }
 
 // enqueue never blocks: a full queue applies the subscription's policy. It
@@ -440,7 +441,7 @@ func (s *Subscription) endLocked(err error) {
 	clear(s.queue)
 	s.queue = nil
 	s.account(-s.live, -s.bytes)
-	close(s.done)
+	s.done.Close()
 	if f := s.notify.Load(); f != nil {
 		(*f)()
 	}

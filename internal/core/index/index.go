@@ -21,39 +21,66 @@ type node[T comparable] struct {
 	subs     subscribers[T]
 }
 
-// subscribers is a set kept as a slice, iterated on every match, with the
-// positions in a map for removal in constant time.
+// subscribers is a set kept as a slice, iterated on every match. Past
+// subscribersListMax the positions go in a map too, for removal in
+// constant time; below it a search of the slice is as quick, and most
+// topics have a subscriber or a few (a device's own topic), for whom the
+// map would cost 192 bytes each.
 type subscribers[T comparable] struct {
 	list []T
-	pos  map[T]int
+	pos  map[T]int // nil while len(list) <= subscribersListMax
+}
+
+const subscribersListMax = 8
+
+func (s *subscribers[T]) index(sub T) (int, bool) {
+	if s.pos != nil {
+		i, ok := s.pos[sub]
+		return i, ok
+	}
+	for i, x := range s.list {
+		if x == sub {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func (s *subscribers[T]) add(sub T) bool {
-	if _, ok := s.pos[sub]; ok {
+	if _, ok := s.index(sub); ok {
 		return false
 	}
-	if s.pos == nil {
-		s.pos = make(map[T]int, 1)
-	}
-	s.pos[sub] = len(s.list)
 	s.list = append(s.list, sub)
+	switch {
+	case s.pos != nil:
+		s.pos[sub] = len(s.list) - 1
+	case len(s.list) > subscribersListMax:
+		s.pos = make(map[T]int, 2*len(s.list))
+		for i, x := range s.list {
+			s.pos[x] = i
+		}
+	}
 	return true
 }
 
 func (s *subscribers[T]) remove(sub T) bool {
-	i, ok := s.pos[sub]
+	i, ok := s.index(sub)
 	if !ok {
 		return false
 	}
 	last := len(s.list) - 1
 	if i != last {
 		s.list[i] = s.list[last]
-		s.pos[s.list[i]] = i
+		if s.pos != nil {
+			s.pos[s.list[i]] = i
+		}
 	}
 	var zero T
 	s.list[last] = zero
 	s.list = s.list[:last]
-	delete(s.pos, sub)
+	if s.pos != nil {
+		delete(s.pos, sub)
+	}
 	if len(s.list) == 0 {
 		s.list, s.pos = nil, nil
 	}

@@ -58,6 +58,52 @@ func TestAddRemovePrunes(t *testing.T) {
 	}
 }
 
+// Subscribers of one filter are kept in a list up to subscribersListMax
+// and with a map of positions past it: adding and removing them in any
+// order, across that threshold both ways, matches exactly those left.
+func TestManySubscribersOfOneFilter(t *testing.T) {
+	t.Parallel()
+	x := New[string]()
+	want := map[string]bool{}
+	check := func(step string) {
+		t.Helper()
+		got := collect(x, "a/b")
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d matched, want %d", step, len(got), len(want))
+		}
+		for _, s := range got {
+			if !want[s] {
+				t.Fatalf("%s: %q matched, not subscribed", step, s)
+			}
+		}
+	}
+	const n = 3 * subscribersListMax
+	for i := range n {
+		s := fmt.Sprintf("s%d", i)
+		if !x.Add("a/b", s) || x.Add("a/b", s) {
+			t.Fatalf("Add %s: not new exactly once", s)
+		}
+		want[s] = true
+		check(fmt.Sprintf("after adding %s", s))
+	}
+	for _, i := range []int{0, n - 1, n / 2, 1, n - 2} { // front, back, middle
+		s := fmt.Sprintf("s%d", i)
+		if !x.Remove("a/b", s) || x.Remove("a/b", s) {
+			t.Fatalf("Remove %s: not removed exactly once", s)
+		}
+		delete(want, s)
+		check(fmt.Sprintf("after removing %s", s))
+	}
+	for s := range want {
+		x.Remove("a/b", s)
+		delete(want, s)
+		check(fmt.Sprintf("after removing %s", s))
+	}
+	if x.Len() != 0 || len(x.root.children) != 0 {
+		t.Fatalf("index not empty: %d", x.Len())
+	}
+}
+
 // TestMillionUnrelatedSubscriptions checks that a million subscriptions on
 // unrelated topics neither change the result nor the work of a match: the
 // match visits the same number of subscribers as with none of them.

@@ -35,8 +35,26 @@ func (s *Server) WebSocketHandler() http.Handler {
 		// of buffers go with it; the connection's reader goes on alone, as
 		// on MQTT's own listeners, and the server's wait group and
 		// connection set keep track of it.
-		s.open(c.NetConn(r.TLS), s.meter.Connected())
+		s.open(&countedConn{NetConn: c.NetConn(r.TLS), uncount: s.meter.Connected()})
 	})
+}
+
+// countedConn is a WebSocket's byte stream that counts as an MQTT
+// connection until it is closed (the connection closes it once, when it
+// ends): the count stays with the socket rather than in every
+// connection's state.
+type countedConn struct {
+	*wsconn.NetConn
+	uncount func()
+}
+
+func (c *countedConn) Close() error {
+	err := c.NetConn.Close()
+	if c.uncount != nil {
+		c.uncount()
+		c.uncount = nil
+	}
+	return err
 }
 
 // peerCertUser is the user a connection's verified client certificate
@@ -50,7 +68,7 @@ func peerCertUser(nc net.Conn) string {
 		}
 		st := c.ConnectionState()
 		return tlsconf.PeerUser(&st)
-	case *wsconn.NetConn:
+	case *countedConn:
 		return tlsconf.PeerUser(c.TLS)
 	}
 	return ""
