@@ -475,9 +475,9 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
-		n := len(s.filters)
+		n := s.filters.len()
 		for _, f := range filters {
-			if _, ok := s.filters[f]; !ok {
+			if !s.filters.has(f) {
 				n++
 			}
 		}
@@ -522,9 +522,8 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if _, ok := s.filters[f]; !ok {
-			s.filters[f] = struct{}{}
-			h.subs.Add(f, s)
+		if kept, added := s.filters.add(f); added {
+			h.subs.Add(kept, s)
 		}
 	}
 	return start, false, nil
@@ -583,8 +582,7 @@ func (s *Subscription) Unsubscribe(filters []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
-		if _, ok := s.filters[f]; ok {
-			delete(s.filters, f)
+		if s.filters.remove(f) {
 			h.subs.Remove(f, s)
 		}
 	}
@@ -597,10 +595,10 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for f := range s.filters {
+	for _, f := range s.filters.list {
 		h.subs.Remove(f, s)
 	}
-	clear(s.filters)
+	s.filters.clear()
 	delete(h.live, s)
 }
 
@@ -680,7 +678,7 @@ func (h *Hub) Close() {
 	h.live = nil
 	h.subs = index.New[*Subscription]()
 	for s := range live {
-		clear(s.filters)
+		s.filters.clear()
 	}
 	h.mu.Unlock()
 	for s := range live {

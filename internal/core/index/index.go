@@ -21,39 +21,65 @@ type node[T comparable] struct {
 	subs     subscribers[T]
 }
 
-// subscribers is a set kept as a slice, iterated on every match, with the
-// positions in a map for removal in constant time.
+// subscribers is a set kept as a slice, iterated on every match. Past
+// indexedSubscribers it also keeps the positions in a map, for removal in
+// constant time; below, a scan of the slice is as quick, and a node with
+// one subscriber (a device's own topic) does not carry a map for it.
 type subscribers[T comparable] struct {
 	list []T
-	pos  map[T]int
+	pos  map[T]int // nil while len(list) <= indexedSubscribers
+}
+
+const indexedSubscribers = 8
+
+func (s *subscribers[T]) find(sub T) (int, bool) {
+	if s.pos != nil {
+		i, ok := s.pos[sub]
+		return i, ok
+	}
+	for i, t := range s.list {
+		if t == sub {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func (s *subscribers[T]) add(sub T) bool {
-	if _, ok := s.pos[sub]; ok {
+	if _, ok := s.find(sub); ok {
 		return false
 	}
-	if s.pos == nil {
-		s.pos = make(map[T]int, 1)
-	}
-	s.pos[sub] = len(s.list)
 	s.list = append(s.list, sub)
+	switch n := len(s.list); {
+	case s.pos != nil:
+		s.pos[sub] = n - 1
+	case n > indexedSubscribers:
+		s.pos = make(map[T]int, n)
+		for i, t := range s.list {
+			s.pos[t] = i
+		}
+	}
 	return true
 }
 
 func (s *subscribers[T]) remove(sub T) bool {
-	i, ok := s.pos[sub]
+	i, ok := s.find(sub)
 	if !ok {
 		return false
 	}
 	last := len(s.list) - 1
 	if i != last {
 		s.list[i] = s.list[last]
-		s.pos[s.list[i]] = i
+		if s.pos != nil {
+			s.pos[s.list[i]] = i
+		}
 	}
 	var zero T
 	s.list[last] = zero
 	s.list = s.list[:last]
-	delete(s.pos, sub)
+	if s.pos != nil {
+		delete(s.pos, sub)
+	}
 	if len(s.list) == 0 {
 		s.list, s.pos = nil, nil
 	}

@@ -97,10 +97,8 @@ func (s *spawned) wake() {
 // writeNow sends what is queued with one TryWrite, reporting whether it
 // all went; what did not is kept in rest. The caller holds writerBusy.
 func (s *spawned) writeNow() bool {
-	select {
-	case <-s.sub.Done():
+	if s.sub.Ended() {
 		return false // the writer goroutine sends the last words
-	default:
 	}
 	var one [1]hub.Delivery // one message per publish is the common case
 	batch := s.sub.Drain(one[:0])
@@ -153,12 +151,10 @@ func (s *spawned) run() {
 		if s.done.Load() {
 			return // stays busy: nothing starts again
 		}
-		select {
-		case <-s.sub.Done():
+		if err := s.sub.Err(); err != nil {
 			_, _ = s.l.send(s.sub.Drain(batch))
-			s.finish(s.sub.Err())
+			s.finish(err)
 			return
-		default:
 		}
 		batch = s.sub.Drain(batch)
 		if _, err := s.l.send(batch); err != nil {
