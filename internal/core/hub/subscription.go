@@ -45,15 +45,15 @@ type Subscription struct {
 	catch   *catchUp
 	paged   int
 	loading bool // a drainer reads the next page without s.mu
+	// signalled is set by every signal, so that a Ready made afterwards
+	// starts signalled as the channel would have been.
+	signalled atomic.Bool
 
 	// ready and done are made when first asked for (Ready, Done): a
 	// subscriber served by Notify never reads them, and an idle one
 	// would hold both. Written under mu.
 	ready atomic.Pointer[chan struct{}]
 	done  atomic.Pointer[chan struct{}]
-	// signalled is set by every signal, so that a Ready made afterwards
-	// starts signalled as the channel would have been.
-	signalled atomic.Bool
 	// notify, when set, replaces ready: called (without blocking, possibly
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.

@@ -75,7 +75,6 @@ type takenOver struct {
 	nc       net.Conn
 	sub      *Subscription
 	st       *Stream
-	remote   string
 	outlived *sync.WaitGroup // nil: nobody waits for it
 }
 
@@ -93,7 +92,7 @@ func (t *takenOver) Ended(err error) {
 	if !errors.Is(err, kit.ErrStopped) {
 		if end := kit.EndOf(err); end != kit.EndClosed {
 			_ = t.nc.SetWriteDeadline(time.Now().Add(t.st.writer.WriteTimeout + time.Second))
-			_ = t.Write(t.st.closing(end, t.remote))
+			_ = t.Write(t.st.closing(end, t.nc.RemoteAddr().String()))
 		}
 	}
 	t.nc.Close()
@@ -180,7 +179,7 @@ func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscriptio
 			t = &takenOver{}
 			out = t
 		}
-		*t = takenOver{nc: nc, sub: sub, st: st, remote: r.RemoteAddr, outlived: outlive(r)}
+		*t = takenOver{nc: nc, sub: sub, st: st, outlived: outlive(r)}
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
 			t.release()
