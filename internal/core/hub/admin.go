@@ -23,7 +23,7 @@ func (s *Subscription) Kick() {
 func (s *Subscription) Filters() []string {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	out := append(make([]string, 0, s.filters.len()), s.filters.list...)
+	out := append(make([]string, 0, s.filters.Len()), s.filters.Items()...)
 	slices.Sort(out)
 	return out
 }

@@ -475,9 +475,9 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
-		n := s.filters.len()
+		n := s.filters.Len()
 		for _, f := range filters {
-			if !s.filters.has(f) {
+			if !s.filters.Has(f) {
 				n++
 			}
 		}
@@ -582,7 +582,7 @@ func (s *Subscription) Unsubscribe(filters []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
-		if s.filters.remove(f) {
+		if s.filters.Remove(f) {
 			h.subs.Remove(f, s)
 		}
 	}
@@ -595,10 +595,10 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for _, f := range s.filters.list {
+	for _, f := range s.filters.Items() {
 		h.subs.Remove(f, s)
 	}
-	s.filters.clear()
+	s.filters.Clear()
 	delete(h.live, s)
 }
 
@@ -678,7 +678,7 @@ func (h *Hub) Close() {
 	h.live = nil
 	h.subs = index.New[*Subscription]()
 	for s := range live {
-		s.filters.clear()
+		s.filters.Clear()
 	}
 	h.mu.Unlock()
 	for s := range live {

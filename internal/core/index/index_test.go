@@ -78,7 +78,7 @@ func TestManySubscribersOnOneFilter(t *testing.T) {
 		}
 	}
 	for round := range 2 {
-		for i := range 3 * indexedSubscribers {
+		for i := range 3 * indexedItems {
 			s := fmt.Sprint("s", i)
 			if !x.Add("a/b", s) || x.Add("a/b", s) {
 				t.Fatalf("round %d: Add(%s) should report a new pair once", round, s)
