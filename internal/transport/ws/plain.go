@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -24,7 +25,9 @@ import (
 // filter, making the socket receive-only); more filters to receive can be
 // added with ?topic=. Text frames carry UTF-8 payloads, binary frames the rest.
 func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
+	// A copy: the path's value is cut from the request's line, which the
+	// socket would keep alive for as long as it lives.
+	name := strings.Clone(r.PathValue("topic"))
 	filters := append([]string{name}, r.URL.Query()["topic"]...)
 	for _, f := range filters {
 		if err := topic.ValidateFilter(f); err != nil {
