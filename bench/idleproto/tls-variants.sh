@@ -17,14 +17,14 @@ rounds=${1:-1} n=${2:-15000}
 declare -A server client senv cenv
 server=([base]="" [x25519]="" [tls12]="" [rsa]="-cert rsa" [chacha]="" [notickets]="-notickets"
   [readcap]="-readcap 512" [gogc10]="" [dropbufs]="-dropbufs" [x25519-dropbufs]="-dropbufs"
-  [x25519-chacha-dropbufs]="-dropbufs" [x25519-chacha]="" [x25519-gogc10]="" [x25519-chacha-gogc10]="")
+  [x25519-chacha-dropbufs]="-dropbufs" [x25519-chacha]="" [x25519-gogc10]="" [x25519-chacha-gogc10]="" [splithello]="-splithello 512" [splithello-gogc10]="-splithello 512")
 client=([x25519]="-curve x25519" [tls12]="-tlsmax 1.2" [x25519-dropbufs]="-curve x25519"
   [x25519-chacha-dropbufs]="-curve x25519" [x25519-chacha]="-curve x25519" [x25519-gogc10]="-curve x25519"
   [x25519-chacha-gogc10]="-curve x25519")
-senv=([gogc10]="GOGC=10" [x25519-gogc10]="GOGC=10" [x25519-chacha-gogc10]="GOGC=10")
+senv=([gogc10]="GOGC=10" [splithello-gogc10]="GOGC=10" [x25519-gogc10]="GOGC=10" [x25519-chacha-gogc10]="GOGC=10")
 cenv=([chacha]="GODEBUG=cpu.aes=off" [x25519-chacha-dropbufs]="GODEBUG=cpu.aes=off" [x25519-chacha]="GODEBUG=cpu.aes=off"
   [x25519-chacha-gogc10]="GODEBUG=cpu.aes=off")
-variants=${VARIANTS:-base x25519 tls12 rsa chacha notickets readcap gogc10 dropbufs x25519-dropbufs x25519-chacha-dropbufs x25519-chacha x25519-gogc10 x25519-chacha-gogc10}
+variants=${VARIANTS:-base x25519 tls12 rsa chacha notickets readcap gogc10 dropbufs x25519-dropbufs x25519-chacha-dropbufs x25519-chacha x25519-gogc10 x25519-chacha-gogc10 splithello splithello-gogc10}
 for round in $(seq "$rounds"); do
   for v in $variants; do
     flags=${server[$v]:-}

@@ -141,6 +141,7 @@ func main() {
 	certKind := flag.String("cert", "ecdsa", "with -tls: the certificate's key, ecdsa (P-256) or rsa (2048)")
 	noTickets := flag.Bool("notickets", false, "with -tls: SessionTicketsDisabled (no TLS 1.3 NewSessionTicket after the handshake)")
 	readCap := flag.Int("readcap", 0, "with -tls: read the socket at most this many bytes at a time under crypto/tls (0: no cap)")
+	splitHello := flag.Int("splithello", 0, "with -tls: hand crypto/tls the ClientHello in records of at most this many bytes (0: as it came)")
 	dropBufs := flag.Bool("dropbufs", false, "with -tls, DIAGNOSTIC ONLY: zero tls.Conn's rawInput, input and hand before parking (unsafe; measures what they cost)")
 	debugAddr := flag.String("debug", "", "serve net/http/pprof, /debug/memstats and /debug/free on this address")
 	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (1: every allocation, for an exact heap profile; it costs memory per object, so not for RSS figures); 0: the default")
@@ -185,6 +186,9 @@ func main() {
 			var under net.Conn = nc
 			if *readCap > 0 {
 				under = &cappedReads{Conn: nc, max: *readCap}
+			}
+			if *splitHello > 0 {
+				under = &helloSplitter{Conn: under, max: *splitHello}
 			}
 			c.nc, c.tls, c.dropBufs = tls.Server(under, tc), true, *dropBufs
 		}
