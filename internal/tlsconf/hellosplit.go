@@ -25,7 +25,7 @@ func NewListener(inner net.Listener, cfg *tls.Config) net.Listener {
 // default, X25519MLKEM768) is over 1.2 KB in one record, which left
 // rawInput at 2,048 B per idle connection; cut, it stays at its first
 // 576 B, and hand stays as large as uncut. Measured with 15,000 parked
-// connections: 1.4 KB less live heap, 2.6 KB less RSS each
+// connections: 1.4 KB less live heap, 3.1 KB less RSS each
 // (docs/BENCHMARKS.md, "Issue 29: idle TLS connections"). TLS lets a
 // handshake message span records (RFC 8446 section 5.1; RFC 5246 6.2.1)
 // and crypto/tls reassembles it: the handshake and its transcript are
