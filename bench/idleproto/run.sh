@@ -12,11 +12,11 @@
 #   ONLY="nbio streamhub" bash bench/idleproto/run.sh 1 15000
 #   TLS=1 ONLY="streamhub stdnet park" bash bench/idleproto/run.sh 3 15000   # MQTT over TLS
 #
-# Variants (issue 29, idle TLS memory), applied to the prototypes, not to
-# streamhub: SERVER_FLAGS (e.g. "-cert rsa -notickets"), CLIENT_FLAGS (e.g.
-# "-tlsmax 1.2 -curve x25519"), SERVER_ENV (e.g. "GOGC=10"), CLIENT_ENV
-# (e.g. "GODEBUG=cpu.aes=off": the Go client then puts ChaCha20-Poly1305
-# first, and the server follows) and LABEL, a
+# Variants (issue 29, idle TLS memory; bench/idleproto/tls-variants.sh runs
+# them), for the prototypes, not streamhub: SERVER_FLAGS (e.g. "-cert rsa
+# -notickets"), CLIENT_FLAGS (e.g. "-tlsmax 1.2 -curve x25519"), SERVER_ENV
+# (e.g. "GOGC=10"), CLIENT_ENV (e.g. "GODEBUG=cpu.aes=off": the Go client
+# then puts ChaCha20-Poly1305 first, and the server follows) and LABEL, a
 # suffix for the server's name in the output. Run the variants with ONLY=park
 # (the other prototypes take no such flags). DEBUG=1 gives park a debug
 # address: the client then reports heap in use per connection and the RSS
