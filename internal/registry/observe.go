@@ -1,10 +1,6 @@
 package registry
 
-import (
-	"reflect"
-	"strconv"
-	"time"
-)
+import "reflect"
 
 // Observer hears of every connection the registry lists, of every
 // protocol, once when it is added and once when it is removed (webhooks).
@@ -38,17 +34,6 @@ func (r *Registry) disconnected(e *entry) {
 	}
 }
 
-// identify is e without what its queue says (filters, depth, drops),
-// which takes the queue's locks.
-func (e *entry) identify() Info {
-	in := Info{ID: strconv.FormatUint(e.id, 10), Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID,
-		Remote: e.Remote, Since: time.Unix(0, e.since), Filters: []string{}}
-	if e.media != nil {
-		in.Path, in.Role = e.media.path, e.media.role
-	}
-	return in
-}
-
 // Wrapper is a Queue standing for a subscription it wraps (MQTT's
 // session queue wraps the session's hub subscription), so that the
 // connection is found by that subscription.
@@ -59,8 +44,8 @@ type Wrapper interface {
 // queueKey is what finds e by its subscription: the subscription its
 // queue wraps, or the queue; nil when it has none that a map can key.
 func (e *entry) queueKey() any {
-	var k any = e.Queue
-	if w, ok := e.Queue.(Wrapper); ok {
+	var k any = e.queue
+	if w, ok := e.queue.(Wrapper); ok {
 		k = w.Unwrap()
 	}
 	if k == nil || !reflect.TypeOf(k).Comparable() {

@@ -46,32 +46,33 @@ func TestNilRegistry(t *testing.T) {
 	}
 }
 
-// TestListsMediaAndIDs: a media connection's path and role are listed
-// (kept apart from the rest of the entry), others have none; ids are
-// listed as decimal numbers and Kick finds a connection only by the id
-// as listed.
-func TestListsMediaAndIDs(t *testing.T) {
+type kickingQueue struct {
+	fakeQueue
+	kicked *int
+}
+
+func (q kickingQueue) Kick() { *q.kicked++ }
+
+// TestQueueKicks: a connection listed without a Kick is kicked by its
+// queue's own Kick method; a Listing's Remove unlists it once.
+func TestQueueKicks(t *testing.T) {
 	r := New()
 	kicked := 0
-	defer r.AddMedia(nil, "rtsp", "1.2.3.4:5", "cam/1", true, func() { kicked++ })()
-	defer r.Add(Conn{Transport: "mqtt", ClientID: "dev1", Remote: "1.2.3.4:6"})()
+	l := r.Register(Conn{Transport: "sse", Remote: "1.2.3.4:5", Path: "cam", Role: RoleReader, Queue: kickingQueue{kicked: &kicked}})
 	list := r.List()
-	if len(list) != 2 {
+	if len(list) != 1 || list[0].Path != "cam" || list[0].Role != RoleReader || list[0].Since.IsZero() {
 		t.Fatalf("list: %+v", list)
 	}
-	media, mqtt := list[0], list[1]
-	if media.Path != "cam/1" || media.Role != RolePublisher || mqtt.Path != "" || mqtt.Role != "" || mqtt.ClientID != "dev1" {
-		t.Errorf("listed %+v and %+v", media, mqtt)
+	if !r.Kick(list[0].ID) || kicked != 1 {
+		t.Errorf("kick through the queue: kicked %d", kicked)
 	}
-	if media.ID != "1" || mqtt.ID != "2" || media.Since.IsZero() {
-		t.Errorf("ids %q, %q, since %v", media.ID, mqtt.ID, media.Since)
+	if r.Kick("not-an-id") || r.Kick("") {
+		t.Error("kicked a connection by a malformed id")
 	}
-	for _, id := range []string{"01", "+1", "1 ", "", "x", "18446744073709551617"} {
-		if r.Kick(id) {
-			t.Errorf("Kick(%q) found a connection", id)
-		}
+	l.Remove()
+	l.Remove()
+	if len(r.List()) != 0 || r.Kick(list[0].ID) {
+		t.Error("removed connection still listed")
 	}
-	if !r.Kick("1") || kicked != 1 {
-		t.Errorf("Kick(\"1\"): kicked %d", kicked)
-	}
+	Listing{}.Remove() // a nil registry's
 }

@@ -475,9 +475,9 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
-		n := s.filters.len()
+		n := s.filters.Len()
 		for _, f := range filters {
-			if !s.filters.has(f) {
+			if !s.filters.Has(f) {
 				n++
 			}
 		}
@@ -530,8 +530,8 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if s.filters.add(f) {
-			h.subs.Add(f, s)
+		if kept, added := s.filters.add(f); added {
+			h.subs.Add(kept, s)
 		}
 	}
 	return start, false, nil
@@ -590,7 +590,7 @@ func (s *Subscription) Unsubscribe(filters []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
-		if s.filters.remove(f) {
+		if s.filters.Remove(f) {
 			h.subs.Remove(f, s)
 		}
 	}
@@ -603,10 +603,10 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for f := range s.filters.all() {
+	for _, f := range s.filters.Items() {
 		h.subs.Remove(f, s)
 	}
-	s.filters.clear()
+	s.filters.Clear()
 	delete(h.live, s)
 }
 
@@ -686,7 +686,7 @@ func (h *Hub) Close() {
 	h.live = nil
 	h.subs = index.New[*Subscription]()
 	for s := range live {
-		s.filters.clear()
+		s.filters.Clear()
 	}
 	h.mu.Unlock()
 	for s := range live {

@@ -158,7 +158,9 @@ func (l *admitted) admit(nc net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	c := &admittedConn{Conn: nc, release: release, a: a}
-	if a.Meter != nil {
+	if cc, ok := a.Meter.(kit.ConnCounter); ok {
+		cc.Connect() // Disconnect through c.a.Meter: no closure per connection
+	} else if a.Meter != nil {
 		c.disconnected = a.Meter.Connected()
 	}
 	a.log().Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
@@ -220,7 +222,7 @@ type admittedConn struct {
 	net.Conn
 	closing      atomic.Bool
 	release      func()
-	disconnected func() // nil: not counted
+	disconnected func() // nil: not counted, or counted by a kit.ConnCounter
 	a            *Admission
 }
 
@@ -233,7 +235,9 @@ func (c *admittedConn) Close() error {
 
 func (c *admittedConn) closed() {
 	c.release()
-	if c.disconnected != nil {
+	if cc, ok := c.a.Meter.(kit.ConnCounter); ok {
+		cc.Disconnect()
+	} else if c.disconnected != nil {
 		c.disconnected()
 	}
 	if log := c.a.log(); log.Enabled(slog.LevelDebug) {
