@@ -56,7 +56,7 @@ func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func())
 	s.stop = h.pump(c, s.sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
 		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
 	}, s.done)
-	c.Serve(s)
+	c.Serve(s, h.cfg.Idle)
 }
 
 // Message runs one request and answers it; a failed answer ends reading.

@@ -90,7 +90,7 @@ func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name strin
 		}
 		return ws.OpBinary, d.Msg.Payload
 	}, s.done)
-	c.Serve(s)
+	c.Serve(s, h.cfg.Idle)
 }
 
 // Message publishes a frame received. Refusals close the socket; reading

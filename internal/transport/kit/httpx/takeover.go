@@ -10,6 +10,7 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // A streaming response on HTTP/1 holds, for as long as it lasts, the
@@ -17,7 +18,8 @@ import (
 // read and write buffers and the request's context: about 30 KB for an
 // idle SSE subscriber. Taken over after its headers, the same subscriber
 // is a socket and two small goroutines, as a WebSocket is after its
-// upgrade. HTTP/2 streams share their connection and keep net/http's path.
+// upgrade; parked while idle (idlepoll), a socket and its subscription.
+// HTTP/2 streams share their connection and keep net/http's path.
 
 // TakeOver hijacks an HTTP/1 request's connection and writes the response
 // head itself: status 200, the headers set on w, and Connection: close, the
@@ -52,12 +54,13 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 // ServeTakenOver serves a taken-over stream and returns at once, so that
 // net/http's goroutine ends: a writer started only when there is
 // something to send (kit.Writer.Spawn) pumps sub into nc with wr
-// (heartbeat bytes every idle), and one small goroutine waits for the
-// client to go away. end, when set, gets why the stream ended and writes
-// the protocol's last words; then nc is closed and done releases what the
+// (heartbeat bytes every idle), and the socket waits for the client to go
+// away parked in poller (no goroutine), or, with no poller, on one small
+// goroutine. end, when set, gets why the stream ended and writes the
+// protocol's last words; then nc is closed and done releases what the
 // request held.
 func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat []byte, idle time.Duration,
-	end func(err error, write func([]byte) error), done func()) {
+	end func(err error, write func([]byte) error), done func(), poller *idlepoll.Poller) {
 	wr.Write = func(b []byte) error {
 		_, err := nc.Write(b)
 		return err
@@ -73,21 +76,76 @@ func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat
 			wr.HeartbeatEvery = 15 * time.Second
 		}
 	}
-	stop := wr.Spawn(sub, func(err error) {
+	lv := newLeaving(nc, poller)
+	lv.stop = wr.Spawn(sub, func(err error) {
 		if end != nil && !errors.Is(err, kit.ErrStopped) {
 			_ = nc.SetWriteDeadline(time.Now().Add(wr.WriteTimeout + time.Second))
 			end(err, wr.Write)
 		}
 		nc.Close()
+		lv.wakeParked()
 		done()
 	})
-	go func() {
-		// Nothing is expected from the client: any read result, data or
-		// not, means it is gone or speaking out of turn.
+	lv.watch()
+}
+
+// leaving notices a taken-over stream's client going away. Nothing is
+// expected from the client: any input, data or not, means it is gone or
+// speaking out of turn, and stops the stream.
+type leaving struct {
+	nc   net.Conn
+	idle *idlepoll.Handle // nil: a goroutine waits reading
+	stop func()
+}
+
+// newLeaving registers nc with poller (nil: none), before the stream's
+// writer starts, so that the writer's end can wake the parked socket.
+func newLeaving(nc net.Conn, poller *idlepoll.Poller) *leaving {
+	lv := &leaving{nc: nc}
+	if poller != nil {
+		if rc := idlepoll.Socket(nc); rc != nil {
+			lv.idle, _ = poller.Register(rc, lv.left)
+		}
+	}
+	return lv
+}
+
+// watch parks the socket until the client sends or hangs up (EPOLLRDHUP),
+// or, where it cannot be parked, waits on a goroutine reading one byte.
+func (lv *leaving) watch() {
+	if lv.idle != nil {
 		var b [1]byte
-		_, _ = nc.Read(b[:])
-		stop()
+		// A TLS record already read holds input the socket no longer shows.
+		n, err := idlepoll.ReadAhead(lv.nc, b[:])
+		if n > 0 || err != nil {
+			lv.left()
+			return
+		}
+		if lv.idle.Park(time.Time{}) == nil {
+			return
+		}
+		lv.idle.Release() // a Wake finds it released: the goroutine below sees the end
+	}
+	go func() {
+		var b [1]byte
+		_, _ = lv.nc.Read(b[:])
+		lv.stop()
 	}()
+}
+
+// left stops the stream and releases the registration: the parked
+// socket's wake function (the client sent or went, or the writer ended
+// and closed the socket).
+func (lv *leaving) left() {
+	lv.stop()
+	lv.idle.Release()
+}
+
+// wakeParked has a parked socket see that the stream ended.
+func (lv *leaving) wakeParked() {
+	if lv.idle != nil {
+		lv.idle.Wake()
+	}
 }
 
 type longLivedKey struct{}
@@ -131,7 +189,7 @@ func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byt
 			if end := kit.EndOf(err); end != kit.EndClosed {
 				_ = write(closing(end))
 			}
-		}, done)
+		}, done, sub.idle)
 		return
 	}
 	defer sub.Close()
