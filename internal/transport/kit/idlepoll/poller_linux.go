@@ -31,6 +31,11 @@ type Poller struct {
 	timers  map[int64][]*Handle
 	expired int64 // the last tick whose timers ran
 
+	// life keeps epfd open while a Park or Release uses it: once Close
+	// has closed it, its number may be another poller's (a server
+	// started after this one), which must not get this poller's sockets.
+	life      sync.RWMutex
+	closed    bool // under life
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -69,6 +74,9 @@ func New(log *slog.Logger) (*Poller, error) {
 // connections end through Wake (a close, a kick), which needs no loop.
 func (p *Poller) Close() {
 	p.closeOnce.Do(func() {
+		p.life.Lock()
+		p.closed = true
+		p.life.Unlock()
 		var one [8]byte
 		one[0] = 1 // eventfd counts in host order; any non-zero value wakes
 		_, _ = unix.Write(p.stopfd, one[:])
@@ -132,19 +140,24 @@ func (h *Handle) Park(deadline time.Time) error {
 	p.mu.Unlock()
 	p.parked.Add(1)
 
-	var err error
+	p.life.RLock()
+	defer p.life.RUnlock()
+	err := errPollerClosed
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(h.id)), Pad: int32(uint32(h.id >> 32))}
 	// Control holds the descriptor open while epoll_ctl uses its number.
-	cerr := h.rc.Control(func(fd uintptr) {
-		op := unix.EPOLL_CTL_MOD
-		if !h.added {
-			op = unix.EPOLL_CTL_ADD
-		}
-		err = unix.EpollCtl(p.epfd, op, int(fd), &ev)
-		if err == nil {
-			h.added = true
-		}
-	})
+	var cerr error
+	if !p.closed {
+		cerr = h.rc.Control(func(fd uintptr) {
+			op := unix.EPOLL_CTL_MOD
+			if !h.added {
+				op = unix.EPOLL_CTL_ADD
+			}
+			err = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+			if err == nil {
+				h.added = true
+			}
+		})
+	}
 	if cerr != nil {
 		err = cerr
 	}
@@ -158,7 +171,10 @@ func (h *Handle) Park(deadline time.Time) error {
 	return nil
 }
 
-var errReleased = errors.New("idlepoll: handle released")
+var (
+	errReleased     = errors.New("idlepoll: handle released")
+	errPollerClosed = errors.New("idlepoll: poller closed")
+)
 
 // claim moves a parked handle to running and reports whether the caller
 // won it: exactly one of input, the deadline and Wake starts the wake
@@ -178,11 +194,13 @@ func (h *Handle) Release() {
 		h.p.parked.Add(-1)
 	}
 	p := h.p
-	if h.added {
+	p.life.RLock()
+	if h.added && !p.closed {
 		_ = h.rc.Control(func(fd uintptr) {
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
+	p.life.RUnlock()
 	p.mu.Lock()
 	delete(p.byID, h.id)
 	h.due = 0
