@@ -64,6 +64,24 @@ func (n *NetConn) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// Socket is the socket the stream's frames arrive on (under TLS, if
+// any), for an idle poller (idlepoll.Socket).
+func (n *NetConn) Socket() net.Conn { return n.c.nc }
+
+// Drained reports whether the stream has nothing left in memory to read:
+// no rest of a message, no frame bytes buffered, no byte a wait read and,
+// over TLS, no record read ahead (taken now if there is one: then it is
+// not drained). It gives the read buffer back. A drained stream's next
+// input can only come from its socket, which may then be parked. Over TLS
+// it moves the socket's read deadline (to none): the caller sets it again.
+func (n *NetConn) Drained() bool {
+	if len(n.rest) > 0 || n.c.inputReady() {
+		return false
+	}
+	n.c.returnReader()
+	return !n.c.readAhead()
+}
+
 // Write sends p as one binary frame.
 func (n *NetConn) Write(p []byte) (int, error) {
 	if err := n.c.WriteFrame(ws.OpBinary, p); err != nil {

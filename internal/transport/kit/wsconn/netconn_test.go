@@ -146,3 +146,40 @@ func TestNetConnReadLimit(t *testing.T) {
 		t.Errorf("got %v %v, want close 1009", f.Header.OpCode, code)
 	}
 }
+
+// TestNetConnDrained: a stream is drained once what arrived was read (its
+// read buffer then given back), not while a message's rest or a second
+// frame is still in memory.
+func TestNetConnDrained(t *testing.T) {
+	t.Parallel()
+	type state struct {
+		drained, bare bool
+	}
+	states := make(chan state, 3)
+	url := streamServer(t, func(nc *NetConn) {
+		p := make([]byte, 4)
+		io.ReadFull(nc, p) // "abcd" of the first message "abcdef"
+		states <- state{nc.Drained(), nc.c.in.r == nil}
+		io.ReadFull(nc, p[:2]) // "ef"; the second message is buffered with it
+		states <- state{nc.Drained(), nc.c.in.r == nil}
+		io.ReadFull(nc, p[:3]) // "ghi": all read
+		states <- state{nc.Drained(), nc.c.in.r == nil}
+	})
+	c, _ := dialStream(t, url, "mqtt")
+	var frames bytes.Buffer
+	wsutil.WriteClientBinary(&frames, []byte("abcdef"))
+	wsutil.WriteClientBinary(&frames, []byte("ghi"))
+	if _, err := c.Write(frames.Bytes()); err != nil { // both frames in one write
+		t.Fatal(err)
+	}
+	for i, want := range []state{{false, false}, {false, false}, {true, true}} {
+		select {
+		case got := <-states:
+			if got.drained != want.drained || got.drained && !got.bare {
+				t.Fatalf("step %d: drained %v (read buffer given back %v), want %v", i, got.drained, got.bare, want.drained)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("step %d: no state", i)
+		}
+	}
+}
