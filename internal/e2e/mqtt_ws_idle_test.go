@@ -3,17 +3,22 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"streamhub/internal/config"
 	"streamhub/internal/testkit"
 )
 
@@ -24,11 +29,11 @@ type wsClient3 struct {
 	r  *bufio.Reader
 }
 
-// connectWS3 connects a raw MQTT 3.1.1 client over WebSocket with the
-// keep-alive (seconds) and will (topic, payload; none if the topic is "").
-func connectWS3(t *testing.T, s *testkit.Server, id string, keepalive uint16, willTopic, will string) *wsClient3 {
+// connectWS3 connects a raw MQTT 3.1.1 client over a WebSocket stream nc
+// with the keep-alive (seconds) and will (topic, payload; none if the
+// topic is "").
+func connectWS3(t *testing.T, nc net.Conn, id string, keepalive uint16, willTopic, will string) *wsClient3 {
 	t.Helper()
-	nc := dialMQTTWebSocket(t, s)
 	t.Cleanup(func() { nc.Close() })
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
 		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: id, Clean: true, Keepalive: keepalive}}
@@ -106,7 +111,7 @@ func TestIdleMQTTOverWebSocketReceive(t *testing.T) {
 	const clients = 20
 	conns := make([]*wsClient3, clients)
 	for i := range conns {
-		conns[i] = connectWS3(t, s, "idle-ws-"+strconv.Itoa(i), 30, "", "")
+		conns[i] = connectWS3(t, dialMQTTWebSocket(t, s), "idle-ws-"+strconv.Itoa(i), 30, "", "")
 		conns[i].subscribe(t, "idle/ws")
 	}
 	testkit.Eventually(t, 10*time.Second, "no goroutine left in the MQTT WebSocket handler", func() bool {
@@ -127,7 +132,7 @@ func TestIdleMQTTOverWebSocketReceive(t *testing.T) {
 func TestIdleMQTTOverWebSocketClientLeaves(t *testing.T) {
 	t.Parallel()
 	s := testkit.Start(t, nil)
-	c := connectWS3(t, s, "leaving", 30, "", "")
+	c := connectWS3(t, dialMQTTWebSocket(t, s), "leaving", 30, "", "")
 	c.subscribe(t, "leaving/#")
 	testkit.Eventually(t, 10*time.Second, "one MQTT connection", func() bool {
 		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1
@@ -145,7 +150,7 @@ func TestIdleMQTTOverWebSocketKeepAliveWill(t *testing.T) {
 	s := testkit.Start(t, nil)
 	watcher, got := connect5(t, s, "watcher", v5opts{clean: true})
 	subscribe5(t, watcher, paho.SubscribeOptions{Topic: "wills/#", QoS: 1})
-	connectWS3(t, s, "silent", 1, "wills/silent", "silent is gone")
+	connectWS3(t, dialMQTTWebSocket(t, s), "silent", 1, "wills/silent", "silent is gone")
 	testkit.Eventually(t, 20*time.Second, "the silent client's will", func() bool {
 		l := got.list()
 		return len(l) == 1 && string(l[0].Payload) == "silent is gone"
@@ -153,4 +158,35 @@ func TestIdleMQTTOverWebSocketKeepAliveWill(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the watcher the only MQTT connection left", func() bool {
 		return counter(t, s, `streamhub_connections{transport="mqtt"}`) == 1
 	})
+}
+
+// TestIdleMQTTOverWSSReceive: over wss:// too (records crypto/tls may read
+// ahead of the stream), idle clients each receive one publish.
+func TestIdleMQTTOverWSSReceive(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	s := testkit.Start(t, func(c *config.Config) { c.HTTP.Cert, c.HTTP.Key = certFile, keyFile })
+	// HTTP/1.1 only: WebSocket upgrades do not go over h2 here.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}}}}
+	const clients = 10
+	conns := make([]*wsClient3, clients)
+	for i := range conns {
+		wc, _, err := websocket.Dial(t.Context(), "wss://"+s.Addr()+"/mqtt", &websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"mqtt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+		conns[i] = connectWS3(t, nc, "idle-wss-"+strconv.Itoa(i), 30, "", "")
+		conns[i].subscribe(t, "idle/wss")
+	}
+	pub, _ := connect5(t, s, "wss-publisher", v5opts{clean: true})
+	if _, err := pub.Publish(t.Context(), &paho.Publish{Topic: "idle/wss", Payload: []byte("over wss")}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conns {
+		typ, body := c.read(t)
+		if typ != packets.Publish || !bytes.HasSuffix(body, []byte("over wss")) {
+			t.Fatalf("client %d: type %d %q, want the PUBLISH", i, typ, body)
+		}
+	}
 }
