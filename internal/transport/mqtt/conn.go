@@ -282,7 +282,7 @@ func (c *conn) park() bool {
 		// socket (a timeout is not sticky in crypto/tls).
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 		more, err := c.in.readAhead()
-		c.readDL.Reset() // the keep-alive's is set again below
+		c.nc.SetReadDeadline(c.readDL.At()) // the one the last read had
 		if more || err != nil {
 			return false // for the reader: input, or the error again
 		}
