@@ -28,6 +28,13 @@ func parkedConnections(t *testing.T, s *testkit.Server) float64 {
 	return metric(t, s, "streamhub_connections_parked")
 }
 
+// startWithMQTTS starts a server with its MQTT TLS listener open, and
+// returns the pool that trusts its certificate.
+func startWithMQTTS(t *testing.T) (*testkit.Server, *x509.CertPool) {
+	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	return testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key = certFile, keyFile }), pool
+}
+
 // waitParked waits until at least n connections are parked.
 func waitParked(t *testing.T, s *testkit.Server, n int) {
 	t.Helper()
@@ -130,23 +137,34 @@ func dialPark(t *testing.T, s *testkit.Server, o parkDial) *parkClient {
 func (c *parkClient) send(pk *packets.Packet) {
 	c.t.Helper()
 	pk.ProtocolVersion = c.version
-	var buf bytes.Buffer
-	var err error
-	switch pk.FixedHeader.Type {
-	case packets.Connect:
-		err = pk.ConnectEncode(&buf)
-	case packets.Publish:
-		err = pk.PublishEncode(&buf)
-	case packets.Subscribe:
-		err = pk.SubscribeEncode(&buf)
-	case packets.Pingreq:
-		err = pk.PingreqEncode(&buf)
+	writePacket(c.t, c.nc, pk)
+}
+
+// dialWillWatcher connects a client subscribed to will/#.
+func dialWillWatcher(t *testing.T, s *testkit.Server) *parkClient {
+	t.Helper()
+	w := dialPark(t, s, parkDial{version: 5, id: "watcher", keep: 60})
+	w.subscribe("will/#")
+	return w
+}
+
+// expectDisconnect reads the server's DISCONNECT with reason code, then
+// the connection's end.
+func (c *parkClient) expectDisconnect(what string, code byte) {
+	c.t.Helper()
+	if pk := c.read(); pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != code {
+		c.t.Fatalf("%s: got %+v reason %#x, want DISCONNECT %#x", what, pk.FixedHeader, pk.ReasonCode, code)
 	}
-	if err != nil {
-		c.t.Fatal(err)
+	if pk := c.read(); pk.FixedHeader.Type != 255 {
+		c.t.Fatalf("%s: got %+v after DISCONNECT, want the connection closed", what, pk.FixedHeader)
 	}
-	if _, err := c.nc.Write(buf.Bytes()); err != nil {
-		c.t.Fatal(err)
+}
+
+// expectPublish reads a PUBLISH to topic.
+func (c *parkClient) expectPublish(topic string) {
+	c.t.Helper()
+	if pk := c.read(); pk.FixedHeader.Type != packets.Publish || pk.TopicName != topic {
+		c.t.Fatalf("got %+v %q, want a publish to %s", pk.FixedHeader, pk.TopicName, topic)
 	}
 }
 
@@ -201,8 +219,7 @@ func (c *parkClient) read() packets.Packet {
 // receives it and answers a ping, and parks again.
 func TestMQTTIdleConnectionsParked(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
-	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key = certFile, keyFile })
+	s, pool := startWithMQTTS(t)
 	const each = 40
 	var clients []*parkClient
 	for i := range each {
@@ -231,27 +248,17 @@ func TestMQTTIdleConnectionsParked(t *testing.T) {
 
 // TestMQTTParkedKeepAliveExpiry: a parked connection whose client stays
 // silent past its keep-alive is closed as before, a v5 client told why
-// (DISCONNECT 0x8D), and its will is published; a client that keeps
-// pinging stays connected meanwhile.
+// (DISCONNECT 0x8D), and its will is published.
 func TestMQTTParkedKeepAliveExpiry(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
-	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key = certFile, keyFile })
-	watcher := dialPark(t, s, parkDial{version: 5, id: "watcher", keep: 60})
-	watcher.subscribe("will/#")
+	s, pool := startWithMQTTS(t)
+	watcher := dialWillWatcher(t, s)
 	for _, tp := range []*x509.CertPool{nil, pool} {
 		id := fmt.Sprintf("silent-tls-%v", tp != nil)
 		silent := dialPark(t, s, parkDial{tls: tp, version: 5, id: id, keep: 1, will: "will/" + id})
 		waitParked(t, s, 2)
-		if pk := silent.read(); pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrKeepAliveTimeout.Code {
-			t.Fatalf("%s: got %+v reason %#x, want DISCONNECT 0x8D", id, pk.FixedHeader, pk.ReasonCode)
-		}
-		if pk := silent.read(); pk.FixedHeader.Type != 255 {
-			t.Fatalf("%s: got %+v after DISCONNECT, want the connection closed", id, pk.FixedHeader)
-		}
-		if pk := watcher.read(); pk.FixedHeader.Type != packets.Publish || pk.TopicName != "will/"+id {
-			t.Fatalf("watcher: got %+v %q, want the will of %s", pk.FixedHeader, pk.TopicName, id)
-		}
+		silent.expectDisconnect(id, packets.ErrKeepAliveTimeout.Code)
+		watcher.expectPublish("will/" + id)
 	}
 }
 
@@ -260,10 +267,8 @@ func TestMQTTParkedKeepAliveExpiry(t *testing.T) {
 // connections as their DISCONNECT, and a kicked client's will is sent.
 func TestMQTTParkedConnectionsKickedAndTakenOver(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
-	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key = certFile, keyFile })
-	watcher := dialPark(t, s, parkDial{version: 5, id: "watcher", keep: 60})
-	watcher.subscribe("will/#")
+	s, pool := startWithMQTTS(t)
+	watcher := dialWillWatcher(t, s)
 	for i, tp := range []*x509.CertPool{nil, pool} {
 		kind := fmt.Sprintf("tls-%v", tp != nil)
 		held := 1 + i // the watcher and the connections that took over before
@@ -272,19 +277,13 @@ func TestMQTTParkedConnectionsKickedAndTakenOver(t *testing.T) {
 		listed := waitClient(t, s, "mqtt", "kick/"+kind)
 		waitParked(t, s, held+1)
 		kick(t, s, listed.ID)
-		if pk := kicked.read(); pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrAdministrativeAction.Code {
-			t.Fatalf("kicked %s: got %+v reason %#x, want DISCONNECT 0x98", kind, pk.FixedHeader, pk.ReasonCode)
-		}
-		if pk := watcher.read(); pk.FixedHeader.Type != packets.Publish || pk.TopicName != "will/kicked-"+kind {
-			t.Fatalf("watcher: got %+v %q, want the kicked client's will", pk.FixedHeader, pk.TopicName)
-		}
+		kicked.expectDisconnect("kicked "+kind, packets.ErrAdministrativeAction.Code)
+		watcher.expectPublish("will/kicked-" + kind)
 
 		first := dialPark(t, s, parkDial{tls: tp, version: 5, id: "taken-" + kind})
 		waitParked(t, s, held+1)
 		second := dialPark(t, s, parkDial{tls: tp, version: 5, id: "taken-" + kind})
-		if pk := first.read(); pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != packets.ErrSessionTakenOver.Code {
-			t.Fatalf("taken over %s: got %+v reason %#x, want DISCONNECT 0x8E", kind, pk.FixedHeader, pk.ReasonCode)
-		}
+		first.expectDisconnect("taken over "+kind, packets.ErrSessionTakenOver.Code)
 		second.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
 		if pk := second.read(); pk.FixedHeader.Type != packets.Pingresp {
 			t.Fatalf("the new connection %s: got %+v, want PINGRESP", kind, pk.FixedHeader)
@@ -299,8 +298,7 @@ func TestMQTTParkedConnectionsKickedAndTakenOver(t *testing.T) {
 // a burst of pings, then once parked a publish and pings again.
 func TestMQTTTLSRecordsReadAheadAreHandled(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
-	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key = certFile, keyFile })
+	s, pool := startWithMQTTS(t)
 	c := dialPark(t, s, parkDial{tls: pool, version: 4, id: "ahead", keep: 60, batch: true})
 	const pings = 16
 	burst := func(round int) {
