@@ -43,25 +43,7 @@ for round in $(seq "$rounds") idle; do
         [ "$kind" = ws ] && target="ws://127.0.0.1:$port/v1/ws/{topic}"
         publish="http://127.0.0.1:$port/v1/publish/{topic}" ;;
       nchan)
-        mkdir -p "$tmp/nginx"
-        cat > "$tmp/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx;
-  server {
-    listen 127.0.0.1:$port;
-    location ~ ^/pub/(.+)\$ { nchan_publisher; nchan_channel_id \$1; nchan_message_buffer_length 1000; }
-    location ~ ^/sub/(.+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
-    location ~ ^/ws/(.+)\$ { nchan_subscriber websocket; nchan_channel_id \$1; }
-  }
-}
-CONF
+        nchan_conf "$tmp" "$port"
         $pin_server nginx -c "$tmp/nginx.conf" -p "$tmp" &
         pid=$!
         target="http://127.0.0.1:$port/sub/{topic}"

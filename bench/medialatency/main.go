@@ -10,6 +10,9 @@
 //	ffmpeg -f lavfi -i testsrc=size=1280x720:rate=30 -t 10 -c:v libx264 -preset ultrafast \
 //	  -tune zerolatency -pix_fmt yuv420p -b:v 2M -g 30 -x264-params aud=1 -f h264 in.h264
 //	medialatency -h264 in.h264 -rtmp 127.0.0.1:1935 -rtsp 127.0.0.1:8554 -http http://127.0.0.1:8080
+//
+// With -remote, the same readers also read the path from another cluster
+// node (the publisher stays on -rtmp's), in the same run.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"os/signal"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,16 +44,17 @@ func main() {
 	rtmpAddr := flag.String("rtmp", "127.0.0.1:1935", "streamhub RTMP address (publisher and reader)")
 	rtspAddr := flag.String("rtsp", "127.0.0.1:8554", "streamhub RTSP address (reader), empty skips")
 	httpURL := flag.String("http", "http://127.0.0.1:8080", "streamhub HTTP URL (WHEP reader), empty skips")
+	remote := flag.String("remote", "", "another cluster node's RTMP,RTSP,HTTP addresses (as -rtmp, -rtsp, -http; empty parts skip): the same readers there too, named remote-*")
 	path := flag.String("path", "live/latency", "media path")
 	duration := flag.Duration("duration", 20*time.Second, "how long readers read")
 	warmup := flag.Duration("warmup", 3*time.Second, "frames a reader receives this soon after it connects count as start-up")
 	flag.Parse()
-	if err := run(*file, *fps, *rtmpAddr, *rtspAddr, *httpURL, *path, *duration, *warmup); err != nil {
+	if err := run(*file, *fps, *rtmpAddr, *rtspAddr, *httpURL, *remote, *path, *duration, *warmup); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(file string, fps float64, rtmpAddr, rtspAddr, httpURL, path string, duration, warmup time.Duration) error {
+func run(file string, fps float64, rtmpAddr, rtspAddr, httpURL, remote, path string, duration, warmup time.Duration) error {
 	aus, err := accessUnits(file)
 	if err != nil {
 		return err
@@ -59,20 +64,11 @@ func run(file string, fps float64, rtmpAddr, rtspAddr, httpURL, path string, dur
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- publishRTMP(ctx, "rtmp://"+rtmpAddr+"/"+path, aus, fps) }()
 
-	readers := map[string]func(context.Context, func([][]byte)) error{
-		"rtmp": func(ctx context.Context, onAU func([][]byte)) error {
-			return readRTMP(ctx, "rtmp://"+rtmpAddr+"/"+path, onAU)
-		},
-	}
-	if rtspAddr != "" {
-		readers["rtsp"] = func(ctx context.Context, onAU func([][]byte)) error {
-			return readRTSP(ctx, "rtsp://"+rtspAddr+"/"+path, onAU)
-		}
-	}
-	if httpURL != "" {
-		readers["whep"] = func(ctx context.Context, onAU func([][]byte)) error {
-			return readWHEP(ctx, httpURL+"/v1/whep/"+path, onAU)
-		}
+	readers := map[string]func(context.Context, func([][]byte)) error{}
+	addReaders(readers, "", rtmpAddr, rtspAddr, httpURL, path)
+	if remote != "" {
+		addrs := strings.Split(remote+",,", ",")
+		addReaders(readers, "remote-", addrs[0], addrs[1], addrs[2], path)
 	}
 	readCtx, stop := context.WithTimeout(ctx, duration)
 	defer stop()
@@ -92,6 +88,26 @@ func run(file string, fps float64, rtmpAddr, rtspAddr, httpURL, path string, dur
 		fmt.Println(name, results[name].summary())
 	}
 	return nil
+}
+
+// addReaders adds an RTMP, RTSP and WHEP reader of path at the given
+// addresses (an empty one skips its reader), named prefix+protocol.
+func addReaders(readers map[string]func(context.Context, func([][]byte)) error, prefix, rtmpAddr, rtspAddr, httpURL, path string) {
+	if rtmpAddr != "" {
+		readers[prefix+"rtmp"] = func(ctx context.Context, onAU func([][]byte)) error {
+			return readRTMP(ctx, "rtmp://"+rtmpAddr+"/"+path, onAU)
+		}
+	}
+	if rtspAddr != "" {
+		readers[prefix+"rtsp"] = func(ctx context.Context, onAU func([][]byte)) error {
+			return readRTSP(ctx, "rtsp://"+rtspAddr+"/"+path, onAU)
+		}
+	}
+	if httpURL != "" {
+		readers[prefix+"whep"] = func(ctx context.Context, onAU func([][]byte)) error {
+			return readWHEP(ctx, httpURL+"/v1/whep/"+path, onAU)
+		}
+	}
 }
 
 // readUntilOnline retries read until the path is online (the server

@@ -20,7 +20,7 @@ func newBench() *cobra.Command {
 	var ca string
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure a broker: throughput, latency and idle connections over MQTT, raw TCP, SSE or WebSocket",
+		Short: "Measure a broker: throughput, latency and idle connections over MQTT, raw TCP, SSE, NDJSON, WebSocket or NATS",
 		Long: `Generate load against streamhub or any MQTT broker and report delivered
 messages per second, latency percentiles, and (with --pid) the server's CPU
 time per delivered message and memory per connection, read from /proc.
@@ -36,10 +36,14 @@ subscriber, so that brokers are compared at their delivery rate; with
 --unpaced they send as fast as they can, and what a broker's queue limits
 drop shows as lost messages (a run ends 2 s after deliveries stop).
 
---target is mqtt://HOST:PORT, tcp://HOST:PORT (streamhub's raw TCP text
-protocol, --tcp), ws://HOST:PORT/v1/ws/{topic} (plain WebSocket both ways),
-or for SSE a subscribe URL with {topic} (then --publish is the HTTP publish
-URL with {topic}, which a ws:// target may use too), e.g.
+--target is mqtt://HOST:PORT, mqtts://HOST:PORT (MQTT over TLS; --ca for a
+self-signed server), mqtt+ws://HOST:PORT/mqtt or mqtt+wss:// (MQTT over
+WebSocket), tcp://HOST:PORT (streamhub's raw TCP text protocol, --tcp),
+ws://HOST:PORT/v1/ws/{topic} (plain WebSocket both ways),
+json+ws://HOST:PORT/v1/ws (subscribers on the WebSocket JSON protocol),
+nats://HOST:PORT (NATS's own protocol, topics as subjects), or for SSE a
+subscribe URL with {topic}, &format=ndjson for NDJSON (then --publish is
+the HTTP publish URL with {topic}, which a ws:// target may use too), e.g.
   --target 'http://127.0.0.1:8080/v1/subscribe?topic={topic}'
   --publish 'http://127.0.0.1:8080/v1/publish/{topic}'
 --subscribe sends subscribers elsewhere (cross-protocol): publish over MQTT
@@ -79,7 +83,7 @@ turn, e.g. the nodes of a cluster (latency: one subscriber on each).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://HOST:PORT, tcp://HOST:PORT, or an SSE subscribe URL with {topic}")
+	f.StringVar(&cfg.Target, "target", "mqtt://127.0.0.1:1883", "mqtt://, mqtts://, mqtt+ws://, tcp://, ws://, json+ws://, nats:// (see above), or an SSE subscribe URL with {topic}")
 	f.StringVar(&cfg.Publish, "publish", "", "HTTP publish URL with {topic}, for SSE targets")
 	f.StringVar(&cfg.SubTarget, "subscribe", "", "subscribers connect here instead of --target: an SSE URL, ws:// URL with {topic}, or tcp://HOST:PORT (cross-protocol); a comma-separated list spreads them")
 	f.IntVar(&version, "mqtt-version", 4, "MQTT protocol level: 4 (3.1.1) or 5")

@@ -1,5 +1,6 @@
 // Package bench is the load generator behind `streamhub bench`: MQTT 3.1.1
-// and 5 publishers and subscribers, SSE subscribers fed by HTTP publishes,
+// and 5 publishers and subscribers (over TCP, TLS or WebSocket), SSE,
+// NDJSON and WebSocket subscribers fed by HTTP publishes, NATS clients,
 // throughput (1→1 pairs, N→1, 1→N, publish and subscribe on one
 // connection), latency at a fixed rate, and idle connections; it reads the server's CPU time and memory from /proc when
 // given its pid, so results can be put per message and per connection.
@@ -24,7 +25,7 @@ import (
 
 // Config describes one run.
 type Config struct {
-	Target  string // mqtt://host:port, or an SSE subscribe URL template with {topic}
+	Target  string // mqtt://, mqtts://, mqtt+ws://, tcp://, ws://, json+ws://, nats://, or an SSE (NDJSON) subscribe URL template with {topic}
 	Publish string // for SSE: HTTP publish URL template with {topic}
 	// SubTarget, when set, is where subscribers connect instead of Target:
 	// an SSE URL or a ws:// URL with {topic}, for cross-protocol runs
@@ -72,6 +73,12 @@ type Result struct {
 	ServerCPU     time.Duration `json:"server_cpu_ns,omitempty"`
 	CPUPerMessage time.Duration `json:"server_cpu_per_delivery_ns,omitempty"`
 	MemPerConn    int64         `json:"server_bytes_per_connection,omitempty"`
+	// Idle: the growth of the kernel's memory for TCP sockets while the
+	// connections were held, machine-wide (both ends of a loopback
+	// connection): socket buffers (/proc/net/sockstat) and socket
+	// structures (the TCP slab cache, when /proc/slabinfo is readable).
+	KernelBufferBytes int64 `json:"kernel_tcp_buffer_bytes,omitempty"`
+	KernelSlabBytes   int64 `json:"kernel_tcp_slab_bytes,omitempty"`
 }
 
 // Progress is told how far a run is.
@@ -141,10 +148,6 @@ func sentAt(p []byte) (time.Time, bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(p))), true
 }
 
-func mqttAddr(target string) (string, bool) {
-	return strings.CutPrefix(target, "mqtt://")
-}
-
 // subTargets lists where subscribers connect: SubTarget's entries, or Target.
 func subTargets(cfg Config) []string {
 	if cfg.SubTarget == "" {
@@ -161,11 +164,17 @@ func openSubscriber(cfg Config, n int, id, filter string, onMsg func([]byte)) (f
 	if strings.HasPrefix(target, "ws://") || strings.HasPrefix(target, "wss://") {
 		return openWS(strings.ReplaceAll(target, "{topic}", filter), cfg.TLS, onMsg)
 	}
+	if url, ok := strings.CutPrefix(target, "json+"); ok {
+		return openWSJSON(url, filter, cfg.TLS, onMsg)
+	}
 	if addr, ok := tcpAddr(target); ok {
 		return openTCPSub(addr, filter, onMsg)
 	}
-	if addr, ok := mqttAddr(target); ok {
-		c, err := dialMQTT(addr, cfg.Version, id)
+	if addr, ok := strings.CutPrefix(target, "nats://"); ok {
+		return openNATSSub(addr, filter, onMsg)
+	}
+	if dial, ok := mqttDial(target, cfg.TLS); ok {
+		c, err := dialMQTT(dial, cfg.Version, id)
 		if err != nil {
 			return nil, err
 		}
@@ -224,8 +233,8 @@ func (m *mqttPublisher) close() {
 }
 
 func openPublisher(cfg Config, id string) (publisher, error) {
-	if addr, ok := mqttAddr(cfg.Target); ok {
-		c, err := dialMQTT(addr, cfg.Version, id)
+	if dial, ok := mqttDial(cfg.Target, cfg.TLS); ok {
+		c, err := dialMQTT(dial, cfg.Version, id)
 		if err != nil {
 			return nil, err
 		}
@@ -234,6 +243,9 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 	}
 	if addr, ok := tcpAddr(cfg.Target); ok {
 		return openTCPPub(addr)
+	}
+	if addr, ok := strings.CutPrefix(cfg.Target, "nats://"); ok && cfg.Publish == "" {
+		return openNATSPub(addr)
 	}
 	if cfg.Publish == "" && (strings.HasPrefix(cfg.Target, "ws://") || strings.HasPrefix(cfg.Target, "wss://")) {
 		return &wsPublisher{url: cfg.Target, tls: cfg.TLS, conns: map[string]*websocket.Conn{}}, nil
@@ -244,11 +256,11 @@ func openPublisher(cfg Config, id string) (publisher, error) {
 // openPubSub opens one MQTT connection that subscribes to filter and
 // publishes, as a client that reads its own topic does.
 func openPubSub(cfg Config, id, filter string, onMsg func([]byte)) (publisher, func(), error) {
-	addr, ok := mqttAddr(cfg.Target)
+	dial, ok := mqttDial(cfg.Target, cfg.TLS)
 	if !ok || cfg.SubTarget != "" {
 		return nil, nil, errors.New("bench: the pubsub scenario needs an mqtt:// target (and no --subscribe)")
 	}
-	c, err := dialMQTT(addr, cfg.Version, id)
+	c, err := dialMQTT(dial, cfg.Version, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -498,7 +510,7 @@ func latency(ctx context.Context, cfg Config, res *Result, progress Progress) er
 }
 
 func idle(ctx context.Context, cfg Config, res *Result, progress Progress) error {
-	before := procRSS(cfg.PID)
+	before, kernelBefore := procRSS(cfg.PID), readKernelSockets()
 	var closers []func()
 	defer func() {
 		for _, c := range closers {
@@ -520,7 +532,9 @@ func idle(ctx context.Context, cfg Config, res *Result, progress Progress) error
 		}
 	}
 	time.Sleep(max(cfg.Duration, time.Second))
-	after := procRSS(cfg.PID)
+	after, kernelAfter := procRSS(cfg.PID), readKernelSockets()
+	res.KernelBufferBytes = kernelAfter.bufferBytes - kernelBefore.bufferBytes
+	res.KernelSlabBytes = kernelAfter.slabBytes - kernelBefore.slabBytes
 	res.Received = int64(len(closers))
 	if cfg.PID > 0 && len(closers) > 0 {
 		res.MemPerConn = (after - before) / int64(len(closers))

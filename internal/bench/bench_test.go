@@ -2,7 +2,9 @@ package bench_test
 
 import (
 	"context"
+	"crypto/tls"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +87,46 @@ func TestSubscribersSpreadOverTargets(t *testing.T) {
 	_, err := bench.Run(context.Background(), bench.Config{Target: mqtt, SubTarget: mqtt + "," + closed, Scenario: "fanout", Clients: 2, Messages: 10, Timeout: 5 * time.Second}, nil)
 	if err == nil {
 		t.Error("fan-out with an unreachable second subscribe target succeeded")
+	}
+}
+
+// TestTargetsOfEveryProtocol: the subscribers `bench/idle.sh` holds on every
+// protocol that keeps connections (MQTT over TLS and over WebSocket,
+// NDJSON, the WebSocket JSON protocol, NATS's own protocol) deliver, and
+// the idle scenario holds them.
+func TestTargetsOfEveryProtocol(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	s := testkit.Start(t, func(c *config.Config) { c.MQTT.Cert, c.MQTT.Key, c.MQTT.Tlsaddr = certFile, keyFile, "127.0.0.1:0" })
+	ns := testkit.StartNATS(t)
+	mqtt := "mqtt://" + s.MQTT().Addr("mqtt").String()
+	publish := s.URL + "/v1/publish/{topic}"
+	host := strings.TrimPrefix(s.URL, "http://")
+	for _, cfg := range []bench.Config{
+		{Target: "mqtts://" + s.MQTT().Addr("mqtts").String(), Scenario: "fanout", Clients: 3, Messages: 200},
+		{Target: "mqtt+ws://" + host + "/mqtt", Scenario: "fanout", Clients: 3, Messages: 200},
+		{Target: mqtt, SubTarget: "mqtt+ws://" + host + "/mqtt", Scenario: "1to1", Clients: 2, Messages: 200, Version: 5},
+		{Target: s.URL + "/v1/subscribe?topic={topic}&format=ndjson", Publish: publish, Scenario: "fanout", Clients: 3, Messages: 100},
+		{Target: "json+" + s.WSURL + "/v1/ws", Publish: publish, Scenario: "fanout", Clients: 3, Messages: 100},
+		{Target: ns.ClientURL(), Scenario: "fanout", Clients: 3, Messages: 200},
+		{Target: ns.ClientURL(), Scenario: "1to1", Clients: 2, Messages: 200},
+		{Target: "mqtts://" + s.MQTT().Addr("mqtts").String(), Scenario: "idle", Clients: 20},
+		{Target: "json+" + s.WSURL + "/v1/ws", Scenario: "idle", Clients: 20},
+		{Target: ns.ClientURL(), Scenario: "idle", Clients: 20},
+	} {
+		cfg.Timeout, cfg.TLS = 30*time.Second, &tls.Config{RootCAs: pool}
+		res, err := bench.Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", cfg.Scenario, cfg.Target, err)
+		}
+		if cfg.Scenario == "idle" {
+			if res.Received != int64(cfg.Clients) {
+				t.Errorf("idle %s held %d of %d connections", cfg.Target, res.Received, cfg.Clients)
+			}
+			continue
+		}
+		if res.Expected == 0 || res.Received != res.Expected {
+			t.Errorf("%s %s: delivered %d of %d", cfg.Scenario, cfg.Target, res.Received, res.Expected)
+		}
 	}
 }

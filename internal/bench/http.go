@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +18,8 @@ import (
 )
 
 // openSSE subscribes with an EventSource-like reader; every event's data
-// (base64 when streamhub marks it so) goes to onMsg.
+// (base64 when streamhub marks it so) goes to onMsg. A line that is a JSON
+// object is an NDJSON envelope (?format=ndjson): its payload goes to onMsg.
 func openSSE(url string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -61,6 +63,10 @@ func openSSE(url string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
 				data = append(data, d...)
 			case bytes.Equal(line, []byte("encoding: base64")):
 				base64ed = true
+			case line[0] == '{':
+				if p, ok := envelopePayload(line); ok {
+					onMsg(p)
+				}
 			}
 		}
 	}()
@@ -83,6 +89,74 @@ func openWS(url string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
 				return
 			}
 			onMsg(data)
+		}
+	}()
+	return func() { cancel(); c.CloseNow() }, nil
+}
+
+// envelopePayload is the payload of an NDJSON or WebSocket JSON message
+// envelope; ok is false for the protocol's other lines (subscribed, gap...).
+func envelopePayload(line []byte) ([]byte, bool) {
+	var env struct {
+		Type     string `json:"type"`
+		Payload  string `json:"payload"`
+		Encoding string `json:"encoding"`
+	}
+	if json.Unmarshal(line, &env) != nil || env.Type != "message" {
+		return nil, false
+	}
+	if env.Encoding == "base64" {
+		p, err := base64.StdEncoding.DecodeString(env.Payload)
+		return p, err == nil
+	}
+	return []byte(env.Payload), true
+}
+
+// openWSJSON subscribes to filter over streamhub's WebSocket JSON protocol
+// (url: ws://HOST:PORT/v1/ws) and returns once the subscription is
+// confirmed; every message's payload goes to onMsg.
+func openWSJSON(url, filter string, tc *tls.Config, onMsg func([]byte)) (func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	c, _, err := websocket.Dial(dctx, url, wsDialOptions(tc))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.SetReadLimit(-1)
+	fail := func(err error) (func(), error) {
+		cancel()
+		c.CloseNow()
+		return nil, fmt.Errorf("subscribe %s on %s: %w", filter, url, err)
+	}
+	sub, _ := json.Marshal(map[string]any{"op": "sub", "id": "1", "topic": filter})
+	if err := c.Write(dctx, websocket.MessageText, sub); err != nil {
+		return fail(err)
+	}
+	for {
+		_, data, err := c.Read(dctx)
+		if err != nil {
+			return fail(err)
+		}
+		if p, ok := envelopePayload(data); ok { // a retained message may come first
+			onMsg(p)
+			continue
+		}
+		if bytes.Contains(data, []byte(`"type":"subscribed"`)) {
+			break
+		}
+		return fail(fmt.Errorf("answered %s", data))
+	}
+	go func() {
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if p, ok := envelopePayload(data); ok {
+				onMsg(p)
+			}
 		}
 	}()
 	return func() { cancel(); c.CloseNow() }, nil

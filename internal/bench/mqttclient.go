@@ -3,12 +3,17 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -27,8 +32,51 @@ type mqttConn struct {
 	acks    chan struct{}
 }
 
-func dialMQTT(addr string, version byte, id string) (*mqttConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+// mqttDial returns how to open a connection to an MQTT target:
+// mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, trusting tc's CAs, or the
+// system's without tc), or mqtt+ws://HOST:PORT/PATH and mqtt+wss://...
+// (MQTT over WebSocket, subprotocol mqtt). ok is false for other targets.
+func mqttDial(target string, tc *tls.Config) (dial func() (net.Conn, error), ok bool) {
+	scheme, rest, _ := strings.Cut(target, "://")
+	switch scheme {
+	case "mqtt":
+		return func() (net.Conn, error) { return net.DialTimeout("tcp", rest, 10*time.Second) }, true
+	case "mqtts":
+		tc := tlsFor(tc)
+		return func() (net.Conn, error) {
+			return tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", rest, tc)
+		}, true
+	case "mqtt+ws", "mqtt+wss":
+		url := strings.TrimPrefix(scheme, "mqtt+") + "://" + rest
+		return func() (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			opts := wsDialOptions(tc)
+			if opts == nil {
+				opts = &websocket.DialOptions{}
+			}
+			opts.Subprotocols = []string{"mqtt"}
+			c, _, err := websocket.Dial(ctx, url, opts)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt over websocket %s: %w", url, err)
+			}
+			c.SetReadLimit(-1)
+			return websocket.NetConn(context.Background(), c, websocket.MessageBinary), nil
+		}, true
+	}
+	return nil, false
+}
+
+// tlsFor is tc, or an empty configuration (the system's CAs) without one.
+func tlsFor(tc *tls.Config) *tls.Config {
+	if tc == nil {
+		return &tls.Config{}
+	}
+	return tc
+}
+
+func dialMQTT(dial func() (net.Conn, error), version byte, id string) (*mqttConn, error) {
+	nc, err := dial()
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +93,7 @@ func dialMQTT(addr string, version byte, id string) (*mqttConn, error) {
 	nc.SetReadDeadline(time.Time{})
 	if err != nil || ack.FixedHeader.Type != packets.Connack || ack.ReasonCode != 0 {
 		nc.Close()
-		return nil, fmt.Errorf("connect %s: %v (reason %d)", addr, err, ack.ReasonCode)
+		return nil, fmt.Errorf("connect %s: %v (reason %d)", nc.RemoteAddr(), err, ack.ReasonCode)
 	}
 	return c, nil
 }

@@ -49,25 +49,36 @@ func openTCPSub(addr, filter string, onMsg func([]byte)) (func(), error) {
 			if err != nil {
 				return
 			}
-			// MSG <topic> <n>: the length is the last field.
-			fields := strings.Fields(string(line))
-			if len(fields) < 3 || fields[0] != "MSG" {
+			// MSG <topic> <n>
+			if fields := strings.Fields(string(line)); len(fields) < 3 || fields[0] != "MSG" {
 				continue
 			}
-			n, err := strconv.Atoi(fields[len(fields)-1])
-			if err != nil || n < 0 {
+			var p []byte
+			if p, payload, err = readMSG(br, line, 1, payload); err != nil {
 				return
 			}
-			if cap(payload) < n+1 {
-				payload = make([]byte, n+1)
-			}
-			if _, err := io.ReadFull(br, payload[:n+1]); err != nil {
-				return
-			}
-			onMsg(payload[:n])
+			onMsg(p)
 		}
 	}()
 	return func() { nc.Close() }, nil
+}
+
+// readMSG reads the payload a "MSG ... <n>" line announces (streamhub's TCP
+// text protocol and NATS's: the length is the line's last field) and the
+// term bytes of line end after it, into buf or a larger one it returns.
+func readMSG(br *bufio.Reader, line []byte, term int, buf []byte) (payload, grown []byte, err error) {
+	fields := strings.Fields(string(line))
+	n, err := strconv.Atoi(fields[len(fields)-1])
+	if err != nil || n < 0 {
+		return nil, buf, fmt.Errorf("bad MSG line %q", line)
+	}
+	if cap(buf) < n+term {
+		buf = make([]byte, n+term)
+	}
+	if _, err := io.ReadFull(br, buf[:n+term]); err != nil {
+		return nil, buf, err
+	}
+	return buf[:n], buf, nil
 }
 
 // tcpPublisher publishes with PUB and reads the +OK answers as they come.

@@ -33,7 +33,10 @@ func (b *JetStream) Place(ctx context.Context, filters []string, from engine.Fro
 		return engine.Placed{}, err
 	}
 	if p.After >= upTo {
-		return p, nil // the windows hold the rest: nothing to tell
+		// Nothing stored to replay; filters reaching topics the stream
+		// never keeps may have lost messages from the windows all the same.
+		p.Gap = !b.durableAll(filters)
+		return p, nil
 	}
 	if p.Gap, err = b.gap(ctx, filters, p.After); err != nil {
 		b.log.Warn("cluster: could not tell whether history is gone; no gap reported", "err", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 
 	"streamhub/internal/config"
@@ -20,7 +21,7 @@ import (
 
 // TestClusterMediaReadFromAnotherNode: on three NATS processes, a path
 // published over RTMP to node a (a process) is read over RTSP, RTMP, HLS
-// and WHEP (a pion peer) from node b (in the test); a second publisher on b is refused; and
+// and WHEP (a pion peer and headless Chromium) from node b (in the test); a second publisher on b is refused; and
 // when a is killed the path ends on b and is no longer found there.
 func TestClusterMediaReadFromAnotherNode(t *testing.T) {
 	requireFFmpeg(t)
@@ -46,6 +47,7 @@ func TestClusterMediaReadFromAnotherNode(t *testing.T) {
 	if c, _ := codec.Load().(string); c != webrtc.MimeTypeH264 {
 		t.Errorf("WHEP codec %q, want H.264", c)
 	}
+	t.Run("WHEP browser on b", func(t *testing.T) { browserPlaysWHEP(t, b.URL, "live/cam1") })
 	if listsPath(b.URL, "live/cam1") {
 		t.Error("b lists a's path as its own")
 	}
@@ -110,4 +112,27 @@ func listsPath(base, path string) bool {
 		}
 	}
 	return false
+}
+
+// browserPlaysWHEP opens the WHEP page on the server at base in headless
+// Chromium and waits until the video's clock advances (polled: no timing
+// is asserted, the page's context bounds the wait).
+func browserPlaysWHEP(t *testing.T, base, path string) {
+	browser := webrtcBrowser(t, whepPage, "?server="+base+"&path="+path)
+	waitConnected(t, browser)
+	currentTime := func() float64 {
+		now, err := chromedp.Run(browser, chromedp.Evaluate[float64](`v.currentTime`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return now
+	}
+	var first float64
+	testkit.Eventually(t, 30*time.Second, "the video playing", func() bool {
+		first = currentTime()
+		return first > 0
+	})
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("currentTime to advance past %.2fs", first), func() bool {
+		return currentTime() > first
+	})
 }

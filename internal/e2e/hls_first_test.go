@@ -42,33 +42,45 @@ func pageServer(t *testing.T, html, dir string) string {
 	return page.URL
 }
 
+type videoState struct {
+	CurrentTime float64 `json:"currentTime"`
+	Error       int     `json:"error"`
+	Message     string  `json:"message"`
+}
+
+// readVideo is the state of the page's <video>, failing at its first
+// MediaError: the page does not retry.
+func readVideo(t *testing.T, browser context.Context) videoState {
+	t.Helper()
+	st, err := chromedp.Run(browser, chromedp.Evaluate[videoState](
+		`(() => { const v = document.querySelector('video'); return {currentTime: v.currentTime, error: v.error ? v.error.code : 0, message: v.error ? v.error.message : ''}; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Error != 0 {
+		t.Fatalf("MediaError %d: %s", st.Error, st.Message)
+	}
+	return st
+}
+
 // videoPlays waits until the page's <video> plays (its clock advances by a
-// second), failing at the first MediaError: the page does not retry.
+// second), failing at the first MediaError.
 func videoPlays(t *testing.T, browser context.Context) {
 	t.Helper()
-	type videoState struct {
-		CurrentTime float64 `json:"currentTime"`
-		Error       int     `json:"error"`
-		Message     string  `json:"message"`
-	}
-	read := func() videoState {
-		st, err := chromedp.Run(browser, chromedp.Evaluate[videoState](
-			`(() => { const v = document.querySelector('video'); return {currentTime: v.currentTime, error: v.error ? v.error.code : 0, message: v.error ? v.error.message : ''}; })()`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Error != 0 {
-			t.Fatalf("MediaError %d: %s", st.Error, st.Message)
-		}
-		return st
-	}
 	var first videoState
 	testkit.Eventually(t, 60*time.Second, "the video to start playing", func() bool {
-		first = read()
+		first = readVideo(t, browser)
 		return first.CurrentTime > 0
 	})
-	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("currentTime to advance past %.2fs", first.CurrentTime), func() bool {
-		return read().CurrentTime >= first.CurrentTime+1
+	videoReaches(t, browser, first.CurrentTime+1)
+}
+
+// videoReaches waits until the page's <video> has played to at seconds,
+// failing at the first MediaError.
+func videoReaches(t *testing.T, browser context.Context, at float64) {
+	t.Helper()
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("currentTime to advance past %.2fs", at), func() bool {
+		return readVideo(t, browser).CurrentTime >= at
 	})
 }
 

@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"streamhub/internal/config"
+	"streamhub/internal/media"
 	"streamhub/internal/testkit"
 	"streamhub/internal/testkit/ports"
 )
@@ -80,31 +82,8 @@ func probeDuration(t *testing.T, name string) float64 {
 func TestRecordRTMPPlayback(t *testing.T) {
 	requireFFmpeg(t)
 	t.Parallel()
-	const clip = 6
-	srv := mediaServer(t, func(c *config.Config) {
-		c.Data = t.TempDir()
-		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
-	})
-	ff := publishClip(t, srv.RTMP().Addr(), "live/cam1", clip)
-	select {
-	case <-ff.exited:
-	case <-time.After(60 * time.Second):
-		t.Fatal("ffmpeg did not end its clip")
-	}
-	testkit.Eventually(t, 15*time.Second, "the recording finished", func() bool {
-		return len(srv.Media().List()) == 0 && !srv.Recorder().Recording("live/cam1")
-	})
-	spans := recordings(t, srv.URL, "live/cam1")
-	if len(spans) != 1 || spans[0].Duration < clip/2 {
-		t.Fatalf("spans %+v, want one of the %d s clip", spans, clip)
-	}
-	// The recorder joins when the path's state says it is online: frames
-	// a starting ffmpeg bursts out before that are not recorded.
-	if spans[0].Duration > clip+1 {
-		t.Fatalf("span %+v longer than the %d s clip", spans[0], clip)
-	}
-
-	playSpan(t, srv.URL, "live/cam1", spans[0])
+	srv, sp := recordClip(t, "live/cam1", 6)
+	playSpan(t, srv.URL, "live/cam1", sp)
 
 	var listed struct {
 		Recorded []struct {
@@ -115,8 +94,22 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	}
 	getJSON(t, srv.URL+"/v1/media", &listed)
 	if len(listed.Recorded) != 1 || listed.Recorded[0].Path != "live/cam1" || listed.Recorded[0].Bytes <= 0 ||
-		!listed.Recorded[0].First.Equal(spans[0].Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
-		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, spans[0].Start)
+		!listed.Recorded[0].First.Equal(sp.Start) || !listed.Recorded[0].Last.After(listed.Recorded[0].First) {
+		t.Fatalf("GET /v1/media recorded: %+v, want live/cam1 from %s", listed.Recorded, sp.Start)
+	}
+
+	// The path's retained state says so too.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := sseFrom(t, ctx, srv.URL+"/v1/subscribe?topic=%24media%2Flive%2Fcam1", "")
+	ev, err := events.Next()
+	if err != nil {
+		t.Fatalf("no retained $media/live/cam1: %v", err)
+	}
+	var st media.State
+	if err := json.Unmarshal([]byte(ev.Data), &st); err != nil || st.Recorded == nil ||
+		!st.Recorded.First.Equal(sp.Start) || st.Recorded.Bytes <= 0 {
+		t.Fatalf("$media/live/cam1: %s (%v), want recorded from %s", ev.Data, err, sp.Start)
 	}
 
 	// Out of the recorded time, and bad requests: JSON errors.
@@ -145,6 +138,35 @@ func TestRecordRTMPPlayback(t *testing.T) {
 	}
 }
 
+// recordClip records a clip of secs seconds published over RTMP to path
+// in 1 s segments and returns the server and the one span recorded.
+func recordClip(t *testing.T, path string, secs int) (*testkit.Server, span) {
+	t.Helper()
+	srv := mediaServer(t, func(c *config.Config) {
+		c.Data = t.TempDir()
+		c.Media.Record = []config.MediaRecord{{Filter: "live/#", Segment: time.Second}}
+	})
+	ff := publishClip(t, srv.RTMP().Addr(), path, secs)
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	testkit.Eventually(t, 15*time.Second, "the recording finished", func() bool {
+		return len(srv.Media().List()) == 0 && !srv.Recorder().Recording(path)
+	})
+	spans := recordings(t, srv.URL, path)
+	if len(spans) != 1 || spans[0].Duration < float64(secs)/2 {
+		t.Fatalf("spans %+v, want one of the %d s clip", spans, secs)
+	}
+	// The recorder joins when the path's state says it is online: frames
+	// a starting ffmpeg bursts out before that are not recorded.
+	if spans[0].Duration > float64(secs)+1 {
+		t.Fatalf("span %+v longer than the %d s clip", spans[0], secs)
+	}
+	return srv, spans[0]
+}
+
 // playSpan fetches the recording of the span as one file and checks
 // ffprobe reads it whole: H.264 320x240 and AAC, lasting the span ± a
 // segment.
@@ -164,23 +186,32 @@ func playSpan(t *testing.T, base, path string, sp span) {
 	if err := os.WriteFile(file, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	probeClip(t, file, sp.Duration)
+}
+
+// probeClip checks with ffprobe that name holds the clip publishClip
+// sends, H.264 320x240 and AAC, lasting secs ± a segment.
+func probeClip(t *testing.T, name string, secs float64) {
+	t.Helper()
 	var video, audio bool
-	for _, s := range probe(t, file) {
+	for _, s := range probe(t, name) {
 		video = video || (s.CodecName == "h264" && s.Width == 320 && s.Height == 240)
 		audio = audio || s.CodecName == "aac"
 	}
 	if !video || !audio {
-		t.Fatalf("want h264 320x240 and aac, got %+v", probe(t, file))
+		t.Fatalf("%s: want h264 320x240 and aac, got %+v", name, probe(t, name))
 	}
-	if d := probeDuration(t, file); d < sp.Duration-1 || d > sp.Duration+1 {
-		t.Fatalf("recording lasts %.2f s, want the span's %.2f s ± a segment", d, sp.Duration)
+	if d := probeDuration(t, name); d < secs-1 || d > secs+1 {
+		t.Fatalf("%s lasts %.2f s, want %.2f s ± a segment", name, d, secs)
 	}
 }
 
 // TestRecordSurvivesKill9: the binary records a path published over RTMP
 // and is killed with SIGKILL mid-stream; restarted, it lists what was
 // recorded up to the last finished segment, removed the half-written one,
-// and plays the span back as one file.
+// and plays the span back as one file and over HLS. Published to again,
+// the whole recording plays over HLS in ffprobe and Chromium, across the
+// hole the kill left.
 func TestRecordSurvivesKill9(t *testing.T) {
 	requireFFmpeg(t)
 	if testing.Short() {
@@ -204,7 +235,8 @@ func TestRecordSurvivesKill9(t *testing.T) {
 	ff.stop()
 	kept := segmentFiles(dir)
 
-	again := startBinary(t, data, "--config", cfg)
+	rtmpAgain := "127.0.0.1:" + strconv.Itoa(ports.Free(t))
+	again := startBinary(t, data, "--config", cfg, "--rtmp", rtmpAgain)
 	spans := recordings(t, again.url, "live/cam1")
 	if len(spans) != 1 || spans[0].Duration < float64(len(kept))-1 {
 		t.Fatalf("after the restart: spans %+v, want one over the %d segments kept", spans, len(kept))
@@ -216,6 +248,37 @@ func TestRecordSurvivesKill9(t *testing.T) {
 		}
 	}
 	playSpan(t, again.url, "live/cam1", spans[0])
+	playSpanHLS(t, again.url, "live/cam1", spans[0])
+
+	// Published again after the restart: the whole recording, both spans
+	// with the hole between them, plays over HLS across a discontinuity.
+	ff = publishClip(t, rtmpAgain, "live/cam1", 4)
+	select {
+	case <-ff.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("ffmpeg did not end its clip")
+	}
+	event := recordingHLS(again.url, "live/cam1", spans[0].Start, 0)
+	testkit.Eventually(t, 30*time.Second, "the second span recorded to its end", func() bool {
+		spans = recordings(t, again.url, "live/cam1")
+		return len(spans) == 2 && strings.HasSuffix(fetchPlaylist(t, event), "#EXT-X-ENDLIST\n")
+	})
+	spans = recordings(t, again.url, "live/cam1")
+	end := spans[1].Start.Add(time.Duration(spans[1].Duration * float64(time.Second)))
+	whole := recordingHLS(again.url, "live/cam1", spans[0].Start, end.Sub(spans[0].Start))
+	if pl := fetchPlaylist(t, whole); strings.Count(pl, "#EXT-X-DISCONTINUITY\n") != 1 || strings.Count(pl, "#EXT-X-MAP:") != 2 {
+		t.Fatalf("playlist over two spans, want one discontinuity and an init section each:\n%s", pl)
+	}
+	if d, want := probeDuration(t, whole), spans[0].Duration+spans[1].Duration; d < want-1 || d > want+1 {
+		t.Fatalf("HLS recording of both spans lasts %.2f s, want their %.2f s ± a segment", d, want)
+	}
+	chromium(t)
+	browser := mediaBrowser(t)
+	page := pageServer(t, `<video src="`+whole+`" autoplay muted></video>`, "")
+	if _, err := chromedp.Run(browser, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	videoReaches(t, browser, spans[0].Duration+1) // past the discontinuity
 }
 
 // TestRecordRetentionRemovesOldest: with a byte limit below one segment,
@@ -256,8 +319,8 @@ func segmentFiles(dir string) []string {
 }
 
 // TestRecordingNeedsReadRight: recordings are read with the live reading
-// right on media/<path>: the viewer lists them, the publisher-only cam is
-// refused 403, anonymous 401, each as JSON.
+// right on media/<path>, over the API and HLS: the viewer lists them, the
+// publisher-only cam is refused 403, anonymous 401, each as JSON.
 func TestRecordingNeedsReadRight(t *testing.T) {
 	t.Parallel()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
@@ -277,8 +340,9 @@ func TestRecordingNeedsReadRight(t *testing.T) {
 		user string
 		want int
 	}{{"viewer", http.StatusOK}, {"cam", http.StatusForbidden}, {"", http.StatusUnauthorized}} {
-		for _, what := range []string{"recordings", "recording?start=2026-01-01T00:00:00Z&duration=1s"} {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/media/live/cam1/"+what, nil)
+		for _, what := range []string{"/v1/media/live/cam1/recordings", "/v1/media/live/cam1/recording?start=2026-01-01T00:00:00Z&duration=1s",
+			"/hls/live/cam1/index.m3u8?start=2026-01-01T00:00:00Z&duration=1s"} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+what, nil)
 			if c.user != "" {
 				req.SetBasicAuth(c.user, "pw")
 			}
@@ -289,7 +353,7 @@ func TestRecordingNeedsReadRight(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			want := c.want
-			if want == http.StatusOK && what != "recordings" {
+			if want == http.StatusOK && !strings.HasSuffix(what, "/recordings") {
 				want = http.StatusNotFound // nothing recorded then
 			}
 			if resp.StatusCode != want || (want != http.StatusOK && !strings.Contains(string(body), `"error"`)) {

@@ -234,3 +234,39 @@ func TestSharedReaderCountsItsPeers(t *testing.T) {
 		t.Fatalf("readers %v", got)
 	}
 }
+
+// A publisher's readers count a shared reader as its peers: RTSP keeps its
+// one stream after its last session leaves, and a remote copy of a path
+// (internal/cluster) must still see no reader then, or it is fed forever.
+func TestPublisherReadersCountsPeers(t *testing.T) {
+	t.Parallel()
+	reg, _ := newTestRegistry(Config{})
+	defer reg.Close()
+	pb, err := reg.Publish("live/cam1", "test", videoAudio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := reg.ReadShared("live/cam1", "rtsp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	want := func(n int) {
+		t.Helper()
+		if got := pb.Readers(); got != n {
+			t.Fatalf("Readers() %d, want %d", got, n)
+		}
+	}
+	want(0)
+	leave := rd.Join()
+	want(1)
+	leave()
+	want(0)
+	plain, err := reg.Read("live/cam1", "rtmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(1)
+	plain.Close()
+	want(0)
+}

@@ -40,11 +40,17 @@ func (p *path) announce() {
 	}
 }
 
-// Readers is how many readers the path has on this node.
+// Readers is how many readers the path has on this node, counted as in
+// its state: a shared reader (RTSP's stream, HLS's muxer) as its peers, so
+// that one whose peers all left lets a remote copy end.
 func (pb *Publisher) Readers() int {
 	pb.path.mu.RLock()
 	defer pb.path.mu.RUnlock()
-	return len(pb.path.readers)
+	n := 0
+	for rd := range pb.path.readers {
+		n += rd.counted()
+	}
+	return n
 }
 
 func newPath(r *Registry, name, protocol string, tracks []Track) *path {

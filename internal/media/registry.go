@@ -41,6 +41,9 @@ type Config struct {
 	// Cluster spreads paths over the nodes of a cluster; nil on a node
 	// alone.
 	Cluster Cluster
+	// Recorded says what is recorded of a path, for its state; nil when
+	// nothing is recorded.
+	Recorded func(path string) (Recorded, bool)
 }
 
 // Cluster makes a path published on one node of a cluster the only one of

@@ -22,6 +22,15 @@ type State struct {
 	Bitrate int64          `json:"bitrate"` // bits per second, averaged since the path came online
 	Readers map[string]int `json:"readers"` // per protocol
 	Skipped int            `json:"frames_skipped"`
+	// Recorded is what media.record kept of the path, online or not.
+	Recorded *Recorded `json:"recorded,omitempty"`
+}
+
+// Recorded is the span a path's recording covers and its size on disk.
+type Recorded struct {
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"` // the end of the newest segment
+	Bytes int64     `json:"bytes"`
 }
 
 // TrackState describes one track.
@@ -66,6 +75,11 @@ func (p *path) state() State {
 func (r *Registry) publishState(st State) {
 	if r.sink == nil {
 		return
+	}
+	if r.cfg.Recorded != nil {
+		if rec, ok := r.cfg.Recorded(st.Path); ok {
+			st.Recorded = &rec
+		}
 	}
 	payload, err := json.Marshal(st)
 	if err != nil {

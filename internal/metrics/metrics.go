@@ -83,13 +83,15 @@ func (m *Metrics) Handler() http.Handler {
 
 // Transport returns the counters of one transport.
 func (m *Metrics) Transport(name string) *Transport {
-	return &Transport{
+	t := &Transport{
 		name:     name,
 		refused:  m.refused,
 		conns:    m.connections.WithLabelValues(name),
 		received: m.received.WithLabelValues(name),
 		sent:     m.sent.WithLabelValues(name),
 	}
+	t.disconnected = t.conns.Dec
+	return t
 }
 
 // Dropped implements hub.Observer.
@@ -119,13 +121,23 @@ type Transport struct {
 	conns    prometheus.Gauge
 	received prometheus.Counter
 	sent     prometheus.Counter
+	// disconnected is conns.Dec, made once: a method value made on each
+	// Connected would cost every connection 24 bytes for as long as it
+	// lives.
+	disconnected func()
 }
 
 // Connected counts an open connection until the returned func runs.
 func (t *Transport) Connected() func() {
 	t.conns.Inc()
-	return t.conns.Dec
+	return t.disconnected
 }
+
+// Connect counts an open connection until Disconnect (kit.ConnCounter).
+func (t *Transport) Connect() { t.conns.Inc() }
+
+// Disconnect counts a connection closed.
+func (t *Transport) Disconnect() { t.conns.Dec() }
 
 // Refused counts a connection the admission refused, by the limit it met.
 func (t *Transport) Refused(reason string) { t.refused.WithLabelValues(t.name, reason).Inc() }

@@ -34,13 +34,6 @@ func (r *Registry) disconnected(e *entry) {
 	}
 }
 
-// identify is e without what its queue says (filters, depth, drops),
-// which takes the queue's locks.
-func (e *entry) identify() Info {
-	return Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
-		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
-}
-
 // Wrapper is a Queue standing for a subscription it wraps (MQTT's
 // session queue wraps the session's hub subscription), so that the
 // connection is found by that subscription.
@@ -51,8 +44,8 @@ type Wrapper interface {
 // queueKey is what finds e by its subscription: the subscription its
 // queue wraps, or the queue; nil when it has none that a map can key.
 func (e *entry) queueKey() any {
-	var k any = e.Queue
-	if w, ok := e.Queue.(Wrapper); ok {
+	var k any = e.queue
+	if w, ok := e.queue.(Wrapper); ok {
 		k = w.Unwrap()
 	}
 	if k == nil || !reflect.TypeOf(k).Comparable() {

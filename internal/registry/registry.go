@@ -36,8 +36,15 @@ type Conn struct {
 	// Queue, when set, gives the filters, queue depth and drops.
 	Queue Queue
 	// Kick disconnects the client with its protocol's reason for an
-	// administrator's action; it must not block.
+	// administrator's action; it must not block. nil: the Queue's own
+	// Kick method, if it has one (Kicker), so that a connection whose
+	// subscription kicks holds no closure for it.
 	Kick func()
+}
+
+// Kicker is a Queue that kicks its connection itself (Conn.Kick).
+type Kicker interface {
+	Kick()
 }
 
 // Info is one connection as the admin API lists it.
@@ -55,18 +62,26 @@ type Info struct {
 	Dropped   uint64    `json:"dropped"`
 }
 
+// entry is one listed connection. Every idle connection holds one, so it
+// keeps only what it lists: no copy of Conn (a media path and role behind
+// a pointer, the id a number, the time without its monotonic reading).
 type entry struct {
-	Conn
-	id    string
-	since time.Time
+	transport, identity, clientID, remote string
+	media                                 *media // nil: not a media connection
+	queue                                 Queue
+	kick                                  func()
+	id                                    uint64
+	since                                 int64 // unix nanoseconds
 }
+
+type media struct{ path, role string }
 
 // Registry is safe for concurrent use. A nil *Registry registers nothing,
 // so transports work without one.
 type Registry struct {
 	mu    sync.Mutex
 	next  uint64
-	conns map[string]*entry
+	conns map[uint64]*entry
 	// observer hears of every connection and disconnection, and byQueue
 	// (made with the observer, nil without one) finds a connection by its
 	// subscription (observe.go).
@@ -75,34 +90,62 @@ type Registry struct {
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{conns: make(map[string]*entry)} }
+func New() *Registry { return &Registry{conns: make(map[uint64]*entry)} }
 
 // Add registers c until the returned func runs.
 func (r *Registry) Add(c Conn) (remove func()) {
 	if r == nil {
 		return func() {}
 	}
+	return r.Register(c).Remove
+}
+
+// Listing is a connection listed by Register, until its Remove. A transport
+// that keeps it in its connection's state holds no closure for it.
+type Listing struct {
+	r *Registry
+	e *entry
+}
+
+// Register lists c until the returned Listing's Remove. A nil registry
+// lists nothing (its Listing's Remove does nothing).
+func (r *Registry) Register(c Conn) Listing {
+	if r == nil {
+		return Listing{}
+	}
+	e := &entry{transport: c.Transport, identity: c.Identity, clientID: c.ClientID, remote: c.Remote,
+		queue: c.Queue, kick: c.Kick, since: time.Now().UnixNano()}
+	if c.Path != "" || c.Role != "" {
+		e.media = &media{path: c.Path, role: c.Role}
+	}
 	r.mu.Lock()
 	r.next++
-	e := &entry{Conn: c, id: strconv.FormatUint(r.next, 10), since: time.Now()}
+	e.id = r.next
 	r.conns[e.id] = e
 	r.indexLocked(e)
 	r.mu.Unlock()
 	r.connected(e)
-	// The map says whether e is still listed (ids are never reused), so
-	// that only the first call removes it and tells the observer, without
-	// a sync.Once per connection.
-	return func() {
-		r.mu.Lock()
-		if r.conns[e.id] != e {
-			r.mu.Unlock()
-			return
-		}
-		delete(r.conns, e.id)
-		r.unindexLocked(e)
-		r.mu.Unlock()
-		r.disconnected(e)
+	return Listing{r: r, e: e}
+}
+
+// Remove unlists the connection; later calls do nothing. The map says
+// whether it is still listed (ids are never reused), so that only the
+// first call removes it and tells the observer, without a sync.Once per
+// connection.
+func (l Listing) Remove() {
+	r, e := l.r, l.e
+	if r == nil {
+		return
 	}
+	r.mu.Lock()
+	if r.conns[e.id] != e {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.conns, e.id)
+	r.unindexLocked(e)
+	r.mu.Unlock()
+	r.disconnected(e)
 }
 
 // AddRequest registers an HTTP request's connection (SSE, NDJSON, long
@@ -160,14 +203,35 @@ func (r *Registry) List() []Info {
 }
 
 func (e *entry) info() Info {
-	in := Info{ID: e.id, Transport: e.Transport, Identity: e.Identity, ClientID: e.ClientID, Remote: e.Remote,
-		Path: e.Path, Role: e.Role, Since: e.since, Filters: []string{}}
-	if e.Queue != nil {
-		in.Filters = e.Queue.Filters()
-		in.Queued = e.Queue.Queued()
-		in.Dropped = e.Queue.Dropped()
+	in := e.identify()
+	if e.queue != nil {
+		in.Filters = e.queue.Filters()
+		in.Queued = e.queue.Queued()
+		in.Dropped = e.queue.Dropped()
 	}
 	return in
+}
+
+// identify is e without what its queue says (filters, depth, drops),
+// which takes the queue's locks.
+func (e *entry) identify() Info {
+	in := Info{ID: strconv.FormatUint(e.id, 10), Transport: e.transport, Identity: e.identity, ClientID: e.clientID,
+		Remote: e.remote, Since: time.Unix(0, e.since), Filters: []string{}}
+	if e.media != nil {
+		in.Path, in.Role = e.media.path, e.media.role
+	}
+	return in
+}
+
+// kicker is how e is kicked: its Kick, else its queue's; nil: it cannot be.
+func (e *entry) kicker() func() {
+	if e.kick != nil {
+		return e.kick
+	}
+	if k, ok := e.queue.(Kicker); ok {
+		return k.Kick
+	}
+	return nil
 }
 
 // Counts returns the number of live connections per transport.
@@ -179,7 +243,7 @@ func (r *Registry) Counts() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.conns {
-		out[e.Transport]++
+		out[e.transport]++
 	}
 	return out
 }
@@ -190,12 +254,20 @@ func (r *Registry) Kick(id string) bool {
 	if r == nil {
 		return false
 	}
-	r.mu.Lock()
-	e := r.conns[id]
-	r.mu.Unlock()
-	if e == nil || e.Kick == nil {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
 		return false
 	}
-	e.Kick()
+	r.mu.Lock()
+	e := r.conns[n]
+	r.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	kick := e.kicker()
+	if kick == nil {
+		return false
+	}
+	kick()
 	return true
 }

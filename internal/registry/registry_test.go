@@ -45,3 +45,34 @@ func TestNilRegistry(t *testing.T) {
 		t.Error("a nil registry holds something")
 	}
 }
+
+type kickingQueue struct {
+	fakeQueue
+	kicked *int
+}
+
+func (q kickingQueue) Kick() { *q.kicked++ }
+
+// TestQueueKicks: a connection listed without a Kick is kicked by its
+// queue's own Kick method; a Listing's Remove unlists it once.
+func TestQueueKicks(t *testing.T) {
+	r := New()
+	kicked := 0
+	l := r.Register(Conn{Transport: "sse", Remote: "1.2.3.4:5", Path: "cam", Role: RoleReader, Queue: kickingQueue{kicked: &kicked}})
+	list := r.List()
+	if len(list) != 1 || list[0].Path != "cam" || list[0].Role != RoleReader || list[0].Since.IsZero() {
+		t.Fatalf("list: %+v", list)
+	}
+	if !r.Kick(list[0].ID) || kicked != 1 {
+		t.Errorf("kick through the queue: kicked %d", kicked)
+	}
+	if r.Kick("not-an-id") || r.Kick("") {
+		t.Error("kicked a connection by a malformed id")
+	}
+	l.Remove()
+	l.Remove()
+	if len(r.List()) != 0 || r.Kick(list[0].ID) {
+		t.Error("removed connection still listed")
+	}
+	Listing{}.Remove() // a nil registry's
+}

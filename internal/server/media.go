@@ -23,8 +23,10 @@ func (s *Server) newMedia() error {
 	if err != nil {
 		return err
 	}
+	recordings := s.newRecorder()
 	s.media = media.New(media.Config{QueueFrames: cfg.Media.Queue, QueueBytes: cfg.Media.Queuebytes,
-		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State, Cluster: spread}, s.hub, s.metrics, s.log.With("component", "media"))
+		Takeover: cfg.Media.Takeover, StateInterval: cfg.Media.State, Cluster: spread, Recorded: s.recordedState()},
+		s.hub, s.metrics, s.log.With("component", "media"))
 	attach(s.media)
 	s.parts.running("media", s.closeMedia)
 	rtmpConfig := func(transport, addr string, tc *tls.Config) rtmp.Config {
@@ -50,7 +52,7 @@ func (s *Server) newMedia() error {
 	s.rtsps = rtsp.New(rtspConfig("rtsps", cfg.RTSP.Tlsaddr, rtspTLS), s.media, s.log)
 	s.hls, err = hls.New(hls.Config{Variant: cfg.HLS.Variant, SegmentCount: cfg.HLS.Segments,
 		SegmentDuration: cfg.HLS.Segmentduration, PartDuration: cfg.HLS.Partduration, Idle: cfg.HLS.Idle,
-		Policy: s.policy, Identify: s.credentials, Registry: s.registry}, s.media, s.log)
+		Policy: s.policy, Identify: s.credentials, Registry: s.registry, Recordings: recordings}, s.media, s.log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

@@ -6,17 +6,19 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/media"
 	"streamhub/internal/media/record"
+	"streamhub/internal/transport/hls"
 	"streamhub/internal/transport/kit/httpx"
 )
 
-// newRecording starts the recorder when media.record names paths
-// (docs/MEDIA.md, Recording): segments under DATA/recordings.
-func (s *Server) newRecording() error {
+// newRecorder builds the recorder when media.record names paths
+// (docs/MEDIA.md, Recording): segments under DATA/recordings. It plays
+// over HLS too, so it is built before HLS and started after the media
+// registry (newRecording).
+func (s *Server) newRecorder() hls.Recordings {
 	if len(s.cfg.Media.Record) == 0 {
 		return nil
 	}
@@ -24,12 +26,31 @@ func (s *Server) newRecording() error {
 	for _, r := range s.cfg.Media.Record {
 		rules = append(rules, record.Rule{Filter: r.Filter, Segment: r.Segment, Age: r.Age, Bytes: r.Bytes})
 	}
-	rec := record.New(filepath.Join(s.cfg.Data, "recordings"), rules, s.log.With("component", "record"))
-	if err := rec.Start(s.hub, s.media); err != nil {
+	s.recorder = record.New(filepath.Join(s.cfg.Data, "recordings"), rules, s.log.With("component", "record"))
+	return s.recorder
+}
+
+// recordedState is what a path's $media state says is recorded (nil
+// without a recorder).
+func (s *Server) recordedState() func(string) (media.Recorded, bool) {
+	if s.recorder == nil {
+		return nil
+	}
+	return func(path string) (media.Recorded, bool) {
+		sum, ok := s.recorder.Summary(path)
+		return media.Recorded{First: sum.First, Last: sum.Last, Bytes: sum.Bytes}, ok
+	}
+}
+
+// newRecording starts the recorder newRecorder built, if any.
+func (s *Server) newRecording() error {
+	if s.recorder == nil {
+		return nil
+	}
+	if err := s.recorder.Start(s.hub, s.media); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	s.recorder = rec
-	s.parts.running("record", rec.Close)
+	s.parts.running("record", s.recorder.Close)
 	return nil
 }
 
@@ -69,14 +90,9 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, spans)
 		return
 	}
-	start, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("start"))
+	start, d, err := record.ParseWindow(r.URL.Query().Get("start"), r.URL.Query().Get("duration"), true)
 	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "bad_request", "start: want an RFC 3339 time, e.g. 2026-12-07T10:00:00Z")
-		return
-	}
-	d, err := time.ParseDuration(r.URL.Query().Get("duration"))
-	if err != nil || d <= 0 {
-		httpx.WriteError(w, http.StatusBadRequest, "bad_request", "duration: want a positive duration, e.g. 60s")
+		httpx.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	play, err := s.recorder.Playback(path, start, d)

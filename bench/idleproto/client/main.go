@@ -5,6 +5,12 @@
 // it. One line of JSON on stdout. Bounded: every wait has a timeout.
 //
 //	client -addr 127.0.0.1:1883 -n 15000 -pid PID
+//
+// With -tls it reports what the connections negotiated (version, cipher
+// suite, key exchange); -tlsmax and -curve choose them. With -debug (the
+// park prototype's debug address) it also saves a heap profile of the
+// held connections after the publish (-heap), then asks the server to
+// return freed memory to the system and reports the RSS after that.
 package main
 
 import (
@@ -13,8 +19,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -29,9 +37,20 @@ func main() {
 	pid := flag.Int("pid", 0, "server pid (for /proc/PID/status)")
 	hold := flag.Duration("hold", 2*time.Second, "idle time before measuring")
 	flag.BoolVar(&useTLS, "tls", false, "connect over TLS (certificate not verified)")
+	tlsMax := flag.String("tlsmax", "1.3", "with -tls: the highest TLS version offered, 1.2 or 1.3")
+	curve := flag.String("curve", "", "with -tls: the one key exchange offered (x25519, p256); empty: Go's default list (X25519MLKEM768 first)")
+	debugURL := flag.String("debug", "", "the server's debug address (park -debug), e.g. http://127.0.0.1:6060")
+	heapOut := flag.String("heap", "", "with -debug: save the server's heap profile (gc=1) after the publish here")
 	flag.Parse()
+	if err := setTLS(*tlsMax, *curve); err != nil {
+		log.Fatal(err)
+	}
 
 	rss0, thr0 := status(*pid)
+	var heap0 map[string]int64
+	if *debugURL != "" {
+		debugGet(*debugURL, "/debug/memstats", &heap0)
+	}
 	sock0 := sockMem()
 	var got atomic.Int64
 	conns := make([]net.Conn, *n)
@@ -99,6 +118,10 @@ func main() {
 	}
 	fanout := time.Since(t0).Seconds()
 	rss2, _ := status(*pid)
+	var extra map[string]any
+	if *debugURL != "" {
+		extra = measureFree(*debugURL, *heapOut, *pid, rss0, heap0, *n)
+	}
 	out := map[string]any{
 		"addr": *addr, "conns": *n, "connect_s": round(connectSecs),
 		"rss_before_kib": rss0, "rss_idle_kib": rss1, "rss_after_publish_kib": rss2,
@@ -106,6 +129,16 @@ func main() {
 		"threads_before": thr0, "threads_idle": thr1,
 		"tcp_mem_pages_delta": sock1 - sock0,
 		"received":            got.Load(), "fanout_s": round(fanout),
+		"rss_per_conn_after_publish_b": (rss2 - rss0) * 1024 / int64(*n),
+	}
+	if tc, ok := conns[0].(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		out["tls_version"] = tls.VersionName(st.Version)
+		out["tls_cipher"] = tls.CipherSuiteName(st.CipherSuite)
+		out["tls_curve"] = st.CurveID.String()
+	}
+	for k, v := range extra {
+		out[k] = v
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
 	pub.Close()
@@ -119,7 +152,77 @@ func main() {
 
 func round(f float64) float64 { return float64(int(f*1000)) / 1000 }
 
-var useTLS bool
+var (
+	useTLS    bool
+	tlsConfig = &tls.Config{InsecureSkipVerify: true}
+)
+
+// setTLS narrows the client's TLS configuration to the version and key
+// exchange named.
+func setTLS(maxVersion, curve string) error {
+	switch maxVersion {
+	case "1.3":
+	case "1.2":
+		tlsConfig.MaxVersion = tls.VersionTLS12
+	default:
+		return fmt.Errorf("-tlsmax %q: want 1.2 or 1.3", maxVersion)
+	}
+	switch curve {
+	case "":
+	case "x25519":
+		tlsConfig.CurvePreferences = []tls.CurveID{tls.X25519}
+	case "p256":
+		tlsConfig.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	default:
+		return fmt.Errorf("-curve %q: want x25519 or p256", curve)
+	}
+	return nil
+}
+
+// debugGet fetches path from the server's debug address into a writer or,
+// as JSON, into a value.
+func debugGet(base, path string, into any) {
+	resp, err := http.Get(base + path)
+	if err != nil {
+		log.Printf("debug %s: %v", path, err)
+		return
+	}
+	defer resp.Body.Close()
+	switch v := into.(type) {
+	case io.Writer:
+		_, err = io.Copy(v, resp.Body)
+	default:
+		err = json.NewDecoder(resp.Body).Decode(v)
+	}
+	if err != nil {
+		log.Printf("debug %s: %v", path, err)
+	}
+}
+
+// measureFree saves the server's heap profile (when heapOut is set), reads
+// its MemStats, asks it to return freed memory (debug.FreeOSMemory) and
+// reports the RSS growth per connection after that.
+func measureFree(base, heapOut string, pid int, rss0 int64, heap0 map[string]int64, n int) map[string]any {
+	out := map[string]any{}
+	if heapOut != "" {
+		f, err := os.Create(heapOut)
+		if err != nil {
+			log.Fatal(err)
+		}
+		debugGet(base, "/debug/pprof/heap?gc=1", f)
+		f.Close()
+	}
+	var before, after map[string]int64
+	debugGet(base, "/debug/memstats", &before)
+	debugGet(base, "/debug/free", &after)
+	rss3, _ := status(pid)
+	perConn := func(m map[string]int64, k string) int64 { return (m[k] - heap0[k]) / int64(n) }
+	out["heap_inuse_per_conn_b"] = perConn(before, "heap_inuse")
+	out["heap_alloc_per_conn_b"] = perConn(before, "heap_alloc")
+	out["heap_alloc_after_free_per_conn_b"] = perConn(after, "heap_alloc")
+	out["rss_per_conn_after_free_b"] = (rss3 - rss0) * 1024 / int64(n)
+	return out
+}
 
 // dial connects, subscribes to the topics given (none when empty) and
 // waits for CONNACK and SUBACK.
@@ -130,7 +233,7 @@ func dial(addr, id string, topics ...string) (net.Conn, error) {
 	}
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	if useTLS {
-		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		tc := tls.Client(c, tlsConfig)
 		if err := tc.Handshake(); err != nil {
 			c.Close()
 			return nil, err

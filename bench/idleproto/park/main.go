@@ -15,6 +15,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -34,6 +35,8 @@ type conn struct {
 	// tls is set when nc is a *tls.Conn, which may hold records it read
 	// ahead: they must be drained before the socket is parked.
 	tls bool
+	// dropBufs: zero tls.Conn's read buffers before parking (diagnostic).
+	dropBufs bool
 }
 
 type parker struct {
@@ -73,6 +76,9 @@ func (p *parker) serve(b *mqttmin.Broker, c *conn) {
 				if more > 0 {
 					continue
 				}
+			}
+			if c.dropBufs {
+				dropTLSBuffers(c.nc.(*tls.Conn))
 			}
 			p.park(c)
 			return
@@ -132,13 +138,28 @@ func (p *parker) run(b *mqttmin.Broker) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "listen address")
 	useTLS := flag.Bool("tls", false, "serve MQTT over TLS (self-signed)")
+	certKind := flag.String("cert", "ecdsa", "with -tls: the certificate's key, ecdsa (P-256) or rsa (2048)")
+	noTickets := flag.Bool("notickets", false, "with -tls: SessionTicketsDisabled (no TLS 1.3 NewSessionTicket after the handshake)")
+	readCap := flag.Int("readcap", 0, "with -tls: read the socket at most this many bytes at a time under crypto/tls (0: no cap)")
+	splitHello := flag.Int("splithello", 0, "with -tls: hand crypto/tls the ClientHello in records of at most this many bytes (0: as it came)")
+	dropBufs := flag.Bool("dropbufs", false, "with -tls, DIAGNOSTIC ONLY: zero tls.Conn's rawInput, input and hand before parking (unsafe; measures what they cost)")
+	debugAddr := flag.String("debug", "", "serve net/http/pprof, /debug/memstats and /debug/free on this address")
+	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (1: every allocation, for an exact heap profile; it costs memory per object, so not for RSS figures); 0: the default")
 	flag.Parse()
+	if *memProfileRate > 0 {
+		runtime.MemProfileRate = *memProfileRate
+	}
 	var tc *tls.Config
 	if *useTLS {
 		var err error
-		if tc, err = selfsigned.ServerConfig(); err != nil {
+		if tc, err = selfsigned.ServerConfigKey(*certKind); err != nil {
 			log.Fatal(err)
 		}
+		tc.MinVersion = tls.VersionTLS12 // as internal/tlsconf
+		tc.SessionTicketsDisabled = *noTickets
+	}
+	if *debugAddr != "" {
+		go serveDebug(*debugAddr)
 	}
 	b := mqttmin.NewBroker()
 	ln, err := net.Listen("tcp", *addr)
@@ -162,7 +183,14 @@ func main() {
 		}
 		c := &conn{nc: nc, rc: rc}
 		if tc != nil {
-			c.nc, c.tls = tls.Server(nc, tc), true
+			var under net.Conn = nc
+			if *readCap > 0 {
+				under = &cappedReads{Conn: nc, max: *readCap}
+			}
+			if *splitHello > 0 {
+				under = &helloSplitter{Conn: under, max: *splitHello}
+			}
+			c.nc, c.tls, c.dropBufs = tls.Server(under, tc), true, *dropBufs
 		}
 		c.W = c.nc
 		_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })

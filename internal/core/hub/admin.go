@@ -23,10 +23,7 @@ func (s *Subscription) Kick() {
 func (s *Subscription) Filters() []string {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	out := make([]string, 0, len(s.filters))
-	for f := range s.filters {
-		out = append(out, f)
-	}
+	out := append(make([]string, 0, s.filters.Len()), s.filters.Items()...)
 	slices.Sort(out)
 	return out
 }

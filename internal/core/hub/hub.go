@@ -475,9 +475,9 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		return Start{}, false, err
 	}
 	if h.cfg.MaxFilters > 0 {
-		n := len(s.filters)
+		n := s.filters.Len()
 		for _, f := range filters {
-			if _, ok := s.filters[f]; !ok {
+			if !s.filters.Has(f) {
 				n++
 			}
 		}
@@ -494,8 +494,11 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 		evicted := h.history.evictedFor(filters)
 		switch {
 		case r.after >= evicted:
-			// The memory windows hold everything after the cursor.
+			// The memory windows hold everything after the cursor; a start
+			// the engine placed (by time or count) says itself whether
+			// the windows lost some of what it asked for.
 			backlog, _ = h.history.after(r.after, filters)
+			start.Gap = r.placed != nil && r.placed.Gap
 		case r.placed == nil:
 			return Start{}, true, nil
 		case r.placed.Replay:
@@ -505,9 +508,14 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 			start.Gap = r.placed.Gap
 			backlog, _ = h.history.after(evicted, filters)
 		default:
-			// The engine keeps nothing the windows lost.
+			// The engine keeps nothing the windows lost; a start by time
+			// placed before everything still skips what the windows hold
+			// from before that time (other topics' messages).
 			backlog, start.Gap = h.history.after(r.after, filters)
 			start.Gap = start.Gap || r.placed.Gap
+			if !from.Since.IsZero() {
+				backlog = slices.DeleteFunc(backlog, func(d Delivery) bool { return d.Msg.Time.Before(from.Since) })
+			}
 		}
 		start.Gap = start.Gap || r.foreign
 		// A shared engine's node may not have delivered up to a cursor
@@ -522,9 +530,8 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if _, ok := s.filters[f]; !ok {
-			s.filters[f] = struct{}{}
-			h.subs.Add(f, s)
+		if kept, added := s.filters.add(f); added {
+			h.subs.Add(kept, s)
 		}
 	}
 	return start, false, nil
@@ -583,8 +590,7 @@ func (s *Subscription) Unsubscribe(filters []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
-		if _, ok := s.filters[f]; ok {
-			delete(s.filters, f)
+		if s.filters.Remove(f) {
 			h.subs.Remove(f, s)
 		}
 	}
@@ -597,10 +603,10 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for f := range s.filters {
+	for _, f := range s.filters.Items() {
 		h.subs.Remove(f, s)
 	}
-	clear(s.filters)
+	s.filters.Clear()
 	delete(h.live, s)
 }
 
@@ -680,7 +686,7 @@ func (h *Hub) Close() {
 	h.live = nil
 	h.subs = index.New[*Subscription]()
 	for s := range live {
-		clear(s.filters)
+		s.filters.Clear()
 	}
 	h.mu.Unlock()
 	for s := range live {

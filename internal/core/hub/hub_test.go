@@ -356,3 +356,49 @@ func TestHistoryBytesShedLargestFamily(t *testing.T) {
 	}
 	equal(t, payloads(s), "q1")
 }
+
+// TestManyFiltersSubscribeAndUnsubscribe: a subscription's filters past
+// the size where its set starts keeping positions, some unsubscribed,
+// listed sorted, and messages only for the filters left; after Ready is
+// first asked for, it fires for what was queued before.
+func TestManyFiltersSubscribeAndUnsubscribe(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, Defaults())
+	s := h.NewSubscription("test", QueueLimits{})
+	var all []string
+	for i := range 20 {
+		all = append(all, fmt.Sprintf("f/%02d", i))
+	}
+	if _, err := s.Subscribe(all, StartFrom{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe(all[:3], StartFrom{}); err != nil { // again: no change
+		t.Fatal(err)
+	}
+	s.Unsubscribe([]string{"f/00", "f/07", "f/19", "f/12", "none"})
+	var left []string
+	for _, f := range all {
+		if f != "f/00" && f != "f/07" && f != "f/19" && f != "f/12" {
+			left = append(left, f)
+		}
+	}
+	equal(t, s.Filters(), left...)
+	for _, f := range all {
+		publish(t, h, f, f, false)
+	}
+	select {
+	case <-s.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Ready made after messages were queued does not fire")
+	}
+	equal(t, payloads(s), left...)
+	s.Close()
+	if got := s.Filters(); got == nil || len(got) != 0 {
+		t.Errorf("closed subscription's filters %q, want empty and not nil", got)
+	}
+	select {
+	case <-s.Done():
+	default:
+		t.Error("Done made after the end is not closed")
+	}
+}

@@ -20,7 +20,7 @@ type Subscription struct {
 	limits    QueueLimits
 
 	// Guarded by hub.mu.
-	filters map[string]struct{}
+	filters filterSet
 	lastSeq uint64 // dedupes a message matched through several filters
 	floor   uint64 // live messages at or before it are not queued: a resume's cursor
 
@@ -45,9 +45,15 @@ type Subscription struct {
 	catch   *catchUp
 	paged   int
 	loading bool // a drainer reads the next page without s.mu
+	// signalled is set by every signal, so that a Ready made afterwards
+	// starts signalled as the channel would have been.
+	signalled atomic.Bool
 
-	ready chan struct{}
-	done  chan struct{}
+	// ready and done are made when first asked for (Ready, Done): a
+	// subscriber served by Notify never reads them, and an idle one
+	// would hold both. Written under mu.
+	ready atomic.Pointer[chan struct{}]
+	done  atomic.Pointer[chan struct{}]
 	// notify, when set, replaces ready: called (without blocking, possibly
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
@@ -93,14 +99,29 @@ func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription
 		hub:       h,
 		transport: transport,
 		limits:    limits,
-		filters:   make(map[string]struct{}),
-		ready:     make(chan struct{}, 1),
-		done:      make(chan struct{}),
 	}
 }
 
 // Ready receives a value when messages are waiting.
-func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+func (s *Subscription) Ready() <-chan struct{} {
+	if p := s.ready.Load(); p != nil {
+		return *p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.ready.Load(); p != nil {
+		return *p
+	}
+	ready := make(chan struct{}, 1)
+	s.ready.Store(&ready)
+	if s.signalled.Load() { // signalled before there was a channel
+		select {
+		case ready <- struct{}{}:
+		default: // or by a signal just now
+		}
+	}
+	return ready
+}
 
 // Notify makes the subscription call f instead of signalling Ready when
 // messages are queued and when it ends. f must not block nor take locks
@@ -124,7 +145,26 @@ func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
 }
 
 // Done is closed when the subscription ends; Err then says why.
-func (s *Subscription) Done() <-chan struct{} { return s.done }
+func (s *Subscription) Done() <-chan struct{} {
+	if p := s.done.Load(); p != nil {
+		return *p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.done.Load(); p != nil {
+		return *p
+	}
+	done := make(chan struct{})
+	if s.err != nil {
+		close(done)
+	}
+	s.done.Store(&done)
+	return done
+}
+
+// Ended reports whether the subscription has ended (Done is closed),
+// without making Done's channel.
+func (s *Subscription) Ended() bool { return s.Err() != nil }
 
 // Err is nil while the subscription is live, else the reason it ended.
 func (s *Subscription) Err() error {
@@ -356,9 +396,14 @@ func (s *Subscription) signal() {
 		(*f)()
 		return
 	}
-	select {
-	case s.ready <- struct{}{}:
-	default:
+	if !s.signalled.Load() {
+		s.signalled.Store(true)
+	}
+	if p := s.ready.Load(); p != nil {
+		select {
+		case *p <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -440,7 +485,9 @@ func (s *Subscription) endLocked(err error) {
 	clear(s.queue)
 	s.queue = nil
 	s.account(-s.live, -s.bytes)
-	close(s.done)
+	if p := s.done.Load(); p != nil {
+		close(*p)
+	}
 	if f := s.notify.Load(); f != nil {
 		(*f)()
 	}

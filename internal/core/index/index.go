@@ -18,47 +18,92 @@ type node[T comparable] struct {
 	children map[string]*node[T] // literal levels
 	plus     *node[T]            // the "+" level
 	hash     *node[T]            // the "#" level
-	subs     subscribers[T]
+	subs     Set[T]
 }
 
-// subscribers is a set kept as a slice, iterated on every match, with the
-// positions in a map for removal in constant time.
-type subscribers[T comparable] struct {
+// Set is a set kept as a slice, iterated in the order added (a removal
+// moves the last item into its place). Past indexedItems it also keeps
+// the positions in a map, for lookups and removals in constant time;
+// below, a scan of the slice is as quick, and a set of one (a device's own
+// topic, a subscription's one filter) carries no map. The zero Set is
+// empty.
+type Set[T comparable] struct {
 	list []T
-	pos  map[T]int
+	pos  map[T]int // nil while the set has held at most indexedItems
 }
 
-func (s *subscribers[T]) add(sub T) bool {
-	if _, ok := s.pos[sub]; ok {
+const indexedItems = 8
+
+// Len is the number of items.
+func (s *Set[T]) Len() int { return len(s.list) }
+
+// Items are the set's items; the caller must not change them.
+func (s *Set[T]) Items() []T { return s.list }
+
+// Has reports whether t is in the set.
+func (s *Set[T]) Has(t T) bool {
+	_, ok := s.find(t)
+	return ok
+}
+
+func (s *Set[T]) find(t T) (int, bool) {
+	if s.pos != nil {
+		i, ok := s.pos[t]
+		return i, ok
+	}
+	for i, u := range s.list {
+		if u == t {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Add adds t, reporting false if it was there already.
+func (s *Set[T]) Add(t T) bool {
+	if s.Has(t) {
 		return false
 	}
-	if s.pos == nil {
-		s.pos = make(map[T]int, 1)
+	s.list = append(s.list, t)
+	switch n := len(s.list); {
+	case s.pos != nil:
+		s.pos[t] = n - 1
+	case n > indexedItems:
+		s.pos = make(map[T]int, n)
+		for i, u := range s.list {
+			s.pos[u] = i
+		}
 	}
-	s.pos[sub] = len(s.list)
-	s.list = append(s.list, sub)
 	return true
 }
 
-func (s *subscribers[T]) remove(sub T) bool {
-	i, ok := s.pos[sub]
+// Remove removes t, reporting whether it was there.
+func (s *Set[T]) Remove(t T) bool {
+	i, ok := s.find(t)
 	if !ok {
 		return false
 	}
 	last := len(s.list) - 1
 	if i != last {
 		s.list[i] = s.list[last]
-		s.pos[s.list[i]] = i
+		if s.pos != nil {
+			s.pos[s.list[i]] = i
+		}
 	}
 	var zero T
 	s.list[last] = zero
 	s.list = s.list[:last]
-	delete(s.pos, sub)
+	if s.pos != nil {
+		delete(s.pos, t)
+	}
 	if len(s.list) == 0 {
-		s.list, s.pos = nil, nil
+		s.Clear()
 	}
 	return true
 }
+
+// Clear empties the set.
+func (s *Set[T]) Clear() { s.list, s.pos = nil, nil }
 
 func (n *node[T]) child(level string) *node[T] {
 	switch level {
@@ -117,7 +162,7 @@ func (x *Index[T]) Add(filter string, sub T) bool {
 		}
 		n = child
 	}
-	if !n.subs.add(sub) {
+	if !n.subs.Add(sub) {
 		return false
 	}
 	x.count++
@@ -138,7 +183,7 @@ func (x *Index[T]) Remove(filter string, sub T) bool {
 		}
 		path = append(path, n)
 	}
-	if !n.subs.remove(sub) {
+	if !n.subs.Remove(sub) {
 		return false
 	}
 	x.count--

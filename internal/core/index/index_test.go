@@ -58,6 +58,48 @@ func TestAddRemovePrunes(t *testing.T) {
 	}
 }
 
+// TestManySubscribersOnOneFilter adds and removes subscribers of one
+// filter across the size where the set starts keeping positions, in an
+// order that moves the last one into removed places, and checks the set
+// against a model after each step.
+func TestManySubscribersOnOneFilter(t *testing.T) {
+	t.Parallel()
+	x := New[string]()
+	model := map[string]bool{}
+	check := func(step string) {
+		t.Helper()
+		want := make([]string, 0, len(model))
+		for s := range model {
+			want = append(want, s)
+		}
+		slices.Sort(want)
+		if got := collect(x, "a/b"); !slices.Equal(got, want) || x.Count("a/b") != len(want) || x.Len() != len(want) {
+			t.Fatalf("%s: Match = %v (Count %d, Len %d), want %v", step, got, x.Count("a/b"), x.Len(), want)
+		}
+	}
+	for round := range 2 {
+		for i := range 3 * indexedItems {
+			s := fmt.Sprint("s", i)
+			if !x.Add("a/b", s) || x.Add("a/b", s) {
+				t.Fatalf("round %d: Add(%s) should report a new pair once", round, s)
+			}
+			model[s] = true
+			check("add " + s)
+		}
+		for _, i := range []int{0, 5, 23, 1, 12, 9, 2, 22, 3, 4, 6, 7, 8, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21} {
+			s := fmt.Sprint("s", i)
+			if !x.Remove("a/b", s) || x.Remove("a/b", s) {
+				t.Fatalf("round %d: Remove(%s) should report an existing pair once", round, s)
+			}
+			delete(model, s)
+			check("remove " + s)
+		}
+		if len(x.root.children) != 0 {
+			t.Fatalf("round %d: empty branch not pruned", round)
+		}
+	}
+}
+
 // TestMillionUnrelatedSubscriptions checks that a million subscriptions on
 // unrelated topics neither change the result nor the work of a match: the
 // match visits the same number of subscribers as with none of them.

@@ -338,6 +338,13 @@ func (r *Recorder) Recorded() []Summary {
 	return out
 }
 
+// Summary says what is recorded of path; false when nothing is.
+func (r *Recorder) Summary(path string) (Summary, bool) {
+	s, ok := summarize(r.pathDir(path))
+	s.Path = path
+	return s, ok
+}
+
 // summarize says what is recorded in dir; false when nothing is.
 func summarize(dir string) (Summary, bool) {
 	segs, err := segments(dir)

@@ -238,7 +238,10 @@ func (s *segmenter) flush(end time.Duration) error {
 		return nil
 	}
 	s.seq++
+	// Sized once: grown by doubling, a segment of a few MB was copied
+	// three or four times and its buffer held up to twice its size.
 	buf := seekablebuffer.Buffer{}
+	buf.Grow(len(s.init) + fragmentSize(part))
 	if _, err := buf.Write(s.init); err != nil {
 		return err
 	}
@@ -253,6 +256,25 @@ func (s *segmenter) flush(end time.Duration) error {
 		s.done(seg)
 	}
 	return nil
+}
+
+// A fragment's size beside its samples' payloads: at most fragmentHeader
+// bytes of boxes (moof, mfhd, a traf per track, mdat) and sampleEntry
+// bytes of trun per sample (duration, size, flags, composition offset).
+const (
+	fragmentHeader = 1024
+	sampleEntry    = 16
+)
+
+// fragmentSize is at least the bytes part marshals to.
+func fragmentSize(part fmp4.Part) int {
+	n := fragmentHeader
+	for _, t := range part.Tracks {
+		for _, smp := range t.Samples {
+			n += sampleEntry + len(smp.Payload)
+		}
+	}
+	return n
 }
 
 // writeAtomic writes data to name.part, syncs it and renames it to name.

@@ -12,11 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
-
-	"streamhub/internal/media"
 )
 
 const (
@@ -171,7 +166,6 @@ func splitInit(data []byte) (init, rest []byte, err error) {
 // codecs): one file has one init section.
 func concat(w io.Writer, segs []Segment) error {
 	var first []byte
-	timescales := map[int]uint32{}
 	var seq uint32
 	var zero time.Time
 	for _, seg := range segs {
@@ -187,13 +181,6 @@ func concat(w io.Writer, segs []Segment) error {
 			return fmt.Errorf("record: %s: %w", seg.file, err)
 		}
 		if first == nil {
-			var in fmp4.Init
-			if err := in.Unmarshal(bytes.NewReader(init)); err != nil {
-				return fmt.Errorf("record: %s: %w", seg.file, err)
-			}
-			for _, t := range in.Tracks {
-				timescales[t.ID] = t.TimeScale
-			}
 			first, zero = init, seg.Start
 			if _, err := w.Write(init); err != nil {
 				return err
@@ -201,25 +188,30 @@ func concat(w io.Writer, segs []Segment) error {
 		} else if !bytes.Equal(init, first) {
 			return nil
 		}
-		var parts fmp4.Parts
-		if err := parts.Unmarshal(rest); err != nil {
+		if err := retime(init, rest, seg.Start.Sub(zero), &seq); err != nil {
 			return fmt.Errorf("record: %s: %w", seg.file, err)
 		}
-		offset := seg.Start.Sub(zero)
-		var buf seekablebuffer.Buffer
-		for _, p := range parts {
-			p.SequenceNumber = seq
-			seq++
-			for _, t := range p.Tracks {
-				t.BaseTime += uint64(media.Ticks(offset, int(timescales[t.ID])))
-			}
-			if err := p.Marshal(&buf); err != nil {
-				return fmt.Errorf("record: %s: %w", seg.file, err)
-			}
-		}
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		if _, err := w.Write(rest); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ParseWindow reads a playback request's start (RFC 3339) and duration
+// (a Go duration, e.g. 60s); an empty duration is zero unless required.
+// The error is the request's fault, worded for its answer.
+func ParseWindow(start, duration string, durationRequired bool) (time.Time, time.Duration, error) {
+	t, err := time.Parse(time.RFC3339Nano, start)
+	if err != nil {
+		return time.Time{}, 0, errors.New("start: want an RFC 3339 time, e.g. 2026-12-07T10:00:00Z")
+	}
+	if duration == "" && !durationRequired {
+		return t, 0, nil
+	}
+	d, err := time.ParseDuration(duration)
+	if err != nil || d <= 0 {
+		return time.Time{}, 0, errors.New("duration: want a positive duration, e.g. 60s")
+	}
+	return t, d, nil
 }

@@ -3,6 +3,8 @@
 // <video src="index.m3u8"> plays where browsers speak HLS natively. Each
 // path gets one gohlslib muxer, started by its first request and stopped
 // when the path ends or nobody has asked for it for a while.
+// /hls/<path>/index.m3u8?start= plays the path's recording instead
+// (recording.go).
 package hls
 
 import (
@@ -45,6 +47,9 @@ type Config struct {
 	Identify func(r *http.Request) (*auth.Identity, error)
 	// Registry lists each reader (see viewers.go) for the admin API.
 	Registry *registry.Registry
+	// Recordings plays recordings (recording.go); nil when nothing is
+	// recorded.
+	Recordings Recordings
 }
 
 // Prefix is where HLS is mounted on the HTTP listener.
@@ -114,6 +119,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if file == "" {
 		servePage(w, r)
+		return
+	}
+	if isRecordingRequest(file, r.URL.Query()) {
+		s.serveRecording(w, r, name, file)
 		return
 	}
 	m, err := s.muxer(name)

@@ -38,30 +38,39 @@ type Subscriber struct {
 	// transport to report: its head, a gap, the replay's cursor.
 	Start hub.Start
 
+	// What Open takes is kept in fields rather than as closures in undo:
+	// an idle subscriber holds this struct for as long as it lives.
+	counted ConnCounter // nil: counted through undo, or not here
+	listing registry.Listing
+
 	mu     sync.Mutex
-	undo   []func() // run by Close, last added first
 	closed bool
+	undo   []func() // what the transport added, run by Close, last added first
 }
 
 // Open opens a subscriber connection: a hub subscription, counted and
 // listed until Close.
 func Open(o Opening) *Subscriber {
 	s := &Subscriber{Subscription: o.Hub.NewSubscription(o.Transport, o.Queue)}
-	kick := o.Kick
-	if kick == nil {
-		kick = s.Kick
-	}
-	s.OnClose(s.Subscription.Close)
-	if o.Meter != nil {
+	if c, ok := o.Meter.(ConnCounter); ok {
+		c.Connect()
+		s.counted = c
+	} else if o.Meter != nil {
 		s.OnClose(o.Meter.Connected())
 	}
-	c := registry.Conn{Transport: o.Transport, Remote: o.Remote, Queue: s.Subscription, Kick: kick}
+	// Without a Kick of its own the registry kicks through the
+	// subscriber (registry.Kicker), which ends the subscription.
+	c := registry.Conn{Transport: o.Transport, Remote: o.Remote, Queue: s, Kick: o.Kick}
 	if o.Identity != nil {
 		c.Identity, c.ClientID = o.Identity.User, o.Identity.ClientID
 	}
-	s.OnClose(o.Registry.Add(c))
+	s.listing = o.Registry.Register(c)
 	return s
 }
+
+// Unwrap is the hub subscription, by which the registry finds the
+// connection (registry.Wrapper).
+func (s *Subscriber) Unwrap() any { return s.Subscription }
 
 // Subscribe authorizes req and subscribes to it (the package's
 // Subscribe), keeping the resolved start in Start. The connection's own
@@ -90,10 +99,18 @@ func (s *Subscriber) OnClose(f func()) {
 // it was taken; later calls do nothing.
 func (s *Subscriber) Close() {
 	s.mu.Lock()
-	undo := s.undo
+	undo, closed := s.undo, s.closed
 	s.undo, s.closed = nil, true
 	s.mu.Unlock()
+	if closed {
+		return
+	}
 	for i := len(undo) - 1; i >= 0; i-- {
 		undo[i]()
 	}
+	s.listing.Remove()
+	if s.counted != nil {
+		s.counted.Disconnect()
+	}
+	s.Subscription.Close()
 }

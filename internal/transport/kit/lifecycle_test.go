@@ -44,3 +44,51 @@ func TestSubscriberCloseReleasesAllOnce(t *testing.T) {
 		t.Error("OnClose after Close did not run at once")
 	}
 }
+
+// pairMeter counts connections with Connect and Disconnect
+// (kit.ConnCounter), as metrics.Transport does.
+type pairMeter struct{ countingMeter }
+
+func (m *pairMeter) Connect()    { m.mu.Lock(); m.conns++; m.mu.Unlock() }
+func (m *pairMeter) Disconnect() { m.mu.Lock(); m.conns--; m.mu.Unlock() }
+func (m *pairMeter) Connected() func() {
+	panic("a ConnCounter is counted with Connect and Disconnect")
+}
+
+// TestSubscriberCountedAndKickedWithoutClosures: with a ConnCounter meter
+// and no Kick of its own, an open subscriber is counted by the pair of
+// methods and kicked through the registry by its subscription, which
+// ends with hub.ErrKicked; the registry finds it by its subscription.
+func TestSubscriberCountedAndKickedWithoutClosures(t *testing.T) {
+	h := newHub(t)
+	reg := registry.New()
+	reg.Observe(nopObserver{})
+	meter := &pairMeter{}
+	s := kit.Open(kit.Opening{Hub: h, Transport: "test", Meter: meter, Registry: reg, Remote: "127.0.0.1:1"})
+	if _, err := s.Subscribe(nil, kit.SubscribeRequest{Filters: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if meter.connections() != 1 {
+		t.Fatalf("%d connections counted, want 1", meter.connections())
+	}
+	if _, ok := reg.ByQueue(s.Subscription); !ok {
+		t.Error("the registry does not find the connection by its subscription")
+	}
+	list := reg.List()
+	if len(list) != 1 || !reg.Kick(list[0].ID) {
+		t.Fatalf("kick of %+v failed", list)
+	}
+	if err := s.Err(); err != hub.ErrKicked {
+		t.Errorf("kicked subscription ended with %v, want hub.ErrKicked", err)
+	}
+	s.Close()
+	s.Close()
+	if len(reg.List()) != 0 || meter.connections() != 0 {
+		t.Errorf("left %d listed, %d counted", len(reg.List()), meter.connections())
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Connected(registry.Info)    {}
+func (nopObserver) Disconnected(registry.Info) {}

@@ -2,7 +2,6 @@ package kit
 
 import (
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,28 +30,77 @@ const (
 // sub must not be read by anyone else.
 func (w *Writer) Spawn(sub *hub.Subscription, ended func(error)) (stop func()) {
 	s := &spawned{l: loop{Writer: w, lastWrite: time.Now()}, sub: sub, ended: ended}
-	if w.Heartbeat != nil && w.HeartbeatEvery > 0 {
-		s.l.timer = time.AfterFunc(w.HeartbeatEvery, func() {
-			s.beat.Store(true)
-			s.poke()
-		})
+	s.start()
+	return func() { s.finish(ErrStopped) }
+}
+
+// Output is the connection of a spawned writer whose Writer is shared by
+// every connection of a transport (SpawnTo): the per-connection half of
+// what the Writer's funcs say, as methods of the value that a transport
+// holds for the connection anyway, so that an idle connection holds no
+// closures and no copy of the Writer. Write replaces the Writer's Write,
+// Ended is Spawn's ended. An Output may also have, each then used in
+// place of the Writer's field of that name:
+//
+//	TryWrite(b []byte) (int, error)
+//	SetWriteDeadline(t time.Time) error
+//	Heartbeat() ([]byte, error)
+type Output interface {
+	Write(b []byte) error
+	Ended(err error)
+}
+
+type (
+	tryWriter interface {
+		TryWrite(b []byte) (int, error)
 	}
-	sub.Notify(s.poke)
-	if w.TryWrite != nil {
-		sub.NotifyAfterPublish(s.wake)
+	writeDeadliner interface {
+		SetWriteDeadline(t time.Time) error
+	}
+	heartbeater interface {
+		Heartbeat() ([]byte, error)
+	}
+)
+
+// Spawned is a writer started by SpawnTo.
+type Spawned struct{ s *spawned }
+
+// Stop ends the writer as Spawn's stop does: its Output's Ended gets
+// ErrStopped unless it ended already.
+func (h Spawned) Stop() { h.s.finish(ErrStopped) }
+
+// SpawnTo is Spawn for a Writer shared by many connections, writing to
+// out, which is told why the writer ended (Ended) instead of a func.
+// w must not change afterwards.
+func (w *Writer) SpawnTo(sub *hub.Subscription, out Output) Spawned {
+	s := &spawned{l: loop{Writer: w, out: out, lastWrite: time.Now()}, sub: sub}
+	s.start()
+	return Spawned{s}
+}
+
+func (s *spawned) start() {
+	if s.l.heartbeats() {
+		s.l.timer = time.AfterFunc(s.l.HeartbeatEvery, s.heartbeatDue)
+	}
+	s.sub.Notify(s.poke)
+	if s.l.tries() {
+		s.sub.NotifyAfterPublish(s.wake)
 	}
 	s.poke() // what was queued before the hook was set
-	return func() { s.finish(ErrStopped) }
+}
+
+func (s *spawned) heartbeatDue() {
+	s.beat.Store(true)
+	s.poke()
 }
 
 type spawned struct {
 	l     loop
 	sub   *hub.Subscription
-	ended func(error)
+	ended func(error) // nil: l.out's Ended
 	state atomic.Int32
 	beat  atomic.Bool // a heartbeat is due
-	done  atomic.Bool
-	once  sync.Once
+	done  atomic.Bool // finished: set once, by the first finish
 	// rest is what a write from one of the hub's walkers (wake) left
 	// unwritten, restMsgs the messages it ends; the writer goroutine
 	// sends it before anything else. Owned by whoever holds writerBusy.
@@ -97,10 +145,8 @@ func (s *spawned) wake() {
 // writeNow sends what is queued with one TryWrite, reporting whether it
 // all went; what did not is kept in rest. The caller holds writerBusy.
 func (s *spawned) writeNow() bool {
-	select {
-	case <-s.sub.Done():
+	if s.sub.Ended() {
 		return false // the writer goroutine sends the last words
-	default:
 	}
 	var one [1]hub.Delivery // one message per publish is the common case
 	batch := s.sub.Drain(one[:0])
@@ -113,7 +159,7 @@ func (s *spawned) writeNow() bool {
 		buf = s.l.encode(buf, d)
 	}
 	s.l.lastWrite = time.Now()
-	n, err := s.l.TryWrite(buf)
+	n, err := s.l.tryWrite(buf)
 	if err == nil && n == len(buf) {
 		s.l.Meter.Sent(len(batch))
 	} else {
@@ -153,12 +199,10 @@ func (s *spawned) run() {
 		if s.done.Load() {
 			return // stays busy: nothing starts again
 		}
-		select {
-		case <-s.sub.Done():
+		if err := s.sub.Err(); err != nil {
 			_, _ = s.l.send(s.sub.Drain(batch))
-			s.finish(s.sub.Err())
+			s.finish(err)
 			return
-		default:
 		}
 		batch = s.sub.Drain(batch)
 		if _, err := s.l.send(batch); err != nil {
@@ -189,11 +233,15 @@ func (s *spawned) recoverPanic() {
 }
 
 func (s *spawned) finish(err error) {
-	s.once.Do(func() {
-		s.done.Store(true)
-		if s.l.timer != nil {
-			s.l.timer.Stop()
-		}
+	if !s.done.CompareAndSwap(false, true) {
+		return
+	}
+	if s.l.timer != nil {
+		s.l.timer.Stop()
+	}
+	if s.ended != nil {
 		s.ended(err)
-	})
+		return
+	}
+	s.l.out.Ended(err)
 }

@@ -160,31 +160,87 @@ func (w *Writer) AppendBatch(buf []byte, batch []hub.Delivery) (out []byte, err 
 // loop is one Run's state.
 type loop struct {
 	*Writer
+	out       Output // nil: the Writer's funcs (see Output)
 	writeDL   deadline.Lazy
 	lastWrite time.Time
 	timer     *time.Timer
 }
 
+// put, tryWrite, setWriteDeadline and beat are the Writer's funcs of
+// those names, or the Output's methods.
+func (l *loop) put(b []byte) error {
+	if l.out != nil {
+		return l.out.Write(b)
+	}
+	return l.Write(b)
+}
+
+func (l *loop) tries() bool {
+	if l.out != nil {
+		_, ok := l.out.(tryWriter)
+		return ok
+	}
+	return l.TryWrite != nil
+}
+
+func (l *loop) tryWrite(b []byte) (int, error) {
+	if l.out != nil {
+		return l.out.(tryWriter).TryWrite(b)
+	}
+	return l.TryWrite(b)
+}
+
+func (l *loop) hasWriteDeadline() bool {
+	if l.out != nil {
+		_, ok := l.out.(writeDeadliner)
+		return ok
+	}
+	return l.SetWriteDeadline != nil
+}
+
+func (l *loop) setWriteDeadline(at time.Time) {
+	if l.out != nil {
+		_ = l.out.(writeDeadliner).SetWriteDeadline(at)
+		return
+	}
+	_ = l.SetWriteDeadline(at)
+}
+
+func (l *loop) heartbeats() bool {
+	if l.HeartbeatEvery <= 0 {
+		return false
+	}
+	_, ok := l.out.(heartbeater)
+	return ok || l.Heartbeat != nil
+}
+
+func (l *loop) beat() ([]byte, error) {
+	if h, ok := l.out.(heartbeater); ok {
+		return h.Heartbeat()
+	}
+	return l.Heartbeat()
+}
+
 func (l *loop) write(b []byte) error {
 	now := time.Now()
 	l.lastWrite = now
-	if l.SetWriteDeadline != nil {
+	if l.hasWriteDeadline() {
 		if at, set := l.writeDL.Next(now, l.WriteTimeout); set {
-			_ = l.SetWriteDeadline(at)
+			l.setWriteDeadline(at)
 		}
 	}
-	return l.Write(b)
+	return l.put(b)
 }
 
 // idle is called when everything in hand is written: where an expired
 // deadline would end an idle connection, it is cleared (and set again by
 // the next write).
 func (l *loop) idle() {
-	if !l.DeadlineFiresIdle || l.SetWriteDeadline == nil {
+	if !l.DeadlineFiresIdle || !l.hasWriteDeadline() {
 		return
 	}
 	if at, set := l.writeDL.Next(time.Time{}, 0); set {
-		_ = l.SetWriteDeadline(at)
+		l.setWriteDeadline(at)
 	}
 }
 
@@ -223,7 +279,7 @@ func (l *loop) heartbeat() error {
 		return nil
 	}
 	l.timer.Reset(l.HeartbeatEvery)
-	b, err := l.Heartbeat()
+	b, err := l.beat()
 	if err != nil {
 		return err
 	}

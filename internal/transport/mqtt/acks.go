@@ -36,6 +36,21 @@ type ackQueue struct {
 	// room, while the reader waits because ReceiveMaximum publishes await
 	// the store, is closed once one of them is answered.
 	room chan struct{}
+	// onStored (conn.stored, made once, reader-owned) is the hub's
+	// callback for publishes it stores.
+	onStored func(message.Cursor, error)
+}
+
+// ackQ returns the connection's queue of acknowledgements, making it
+// on first use. Reader only.
+func (c *conn) ackQ() *ackQueue {
+	q := c.acks.Load()
+	if q == nil {
+		q = &ackQueue{}
+		q.onStored = c.stored
+		c.acks.Store(q)
+	}
+	return q
 }
 
 // expectAck queues the acknowledgement of a publish about to be handed to
@@ -57,7 +72,7 @@ func (c *conn) ackPublish(qos byte, id uint16, reason byte) {
 // pushAck queues p behind the acknowledgements still waiting, first
 // waiting for room while ReceiveMaximum of them wait for the store.
 func (c *conn) pushAck(p pendingAck) bool {
-	q := &c.acks
+	q := c.ackQ()
 	q.mu.Lock()
 	for len(q.pending) >= max(int(c.srv.cfg.ReceiveMaximum), 1) {
 		if q.room == nil {
@@ -67,13 +82,13 @@ func (c *conn) pushAck(p pendingAck) bool {
 		q.mu.Unlock()
 		select {
 		case <-room:
-		case <-c.done:
+		case <-c.done.Done():
 			return false
 		}
 		q.mu.Lock()
 	}
 	q.pending = append(q.pending, p)
-	sent := c.sendReadyLocked()
+	sent := q.sendReadyLocked(c.version)
 	q.mu.Unlock()
 	if sent {
 		c.poke()
@@ -88,24 +103,24 @@ func (c *conn) pushAck(p pendingAck) bool {
 // write (under writeMu, at most WriteTimeout) may hold it up.
 func (c *conn) stored(_ message.Cursor, err error) {
 	reason, ok := c.publishOutcome(1, err)
-	c.acks.mu.Lock()
-	front := &c.acks.pending[0]
+	q := c.acks.Load() // made before the publish this answers
+	q.mu.Lock()
+	front := &q.pending[0]
 	front.ready, front.reason, front.drop = true, reason, !ok
-	sent := c.sendReadyLocked()
-	c.acks.mu.Unlock()
+	sent := q.sendReadyLocked(c.version)
+	q.mu.Unlock()
 	if sent {
 		c.poke()
 	}
 }
 
 // sendReadyLocked moves the ready acknowledgements at the front into out
-// and makes room for more; the caller holds acks.mu.
-func (c *conn) sendReadyLocked() (sent bool) {
-	q := &c.acks
+// and makes room for more; the caller holds q.mu.
+func (q *ackQueue) sendReadyLocked(version byte) (sent bool) {
 	n := 0
 	for n < len(q.pending) && q.pending[n].ready {
 		if p := q.pending[n]; !p.drop {
-			q.out = appendAck(q.out, p.typ, p.id, p.reason, c.version)
+			q.out = appendAck(q.out, p.typ, p.id, p.reason, version)
 			sent = true
 		}
 		n++
@@ -123,7 +138,10 @@ func (c *conn) sendReadyLocked() (sent bool) {
 // takeAcksLocked appends the acknowledgements ready to go to the output;
 // the caller holds writeMu.
 func (c *conn) takeAcksLocked() {
-	q := &c.acks
+	q := c.acks.Load()
+	if q == nil {
+		return // nothing published at QoS 1 or 2 yet
+	}
 	q.mu.Lock()
 	if len(q.out) > 0 {
 		c.appendLocked(q.out)

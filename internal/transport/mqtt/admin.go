@@ -24,9 +24,9 @@ type sessionQueue struct{ ss *session }
 
 func (q sessionQueue) Filters() []string {
 	q.ss.mu.Lock()
-	out := make([]string, 0, len(q.ss.filters)+len(q.ss.shared))
-	for f := range q.ss.filters {
-		out = append(out, f)
+	out := make([]string, 0, len(q.ss.routes)+len(q.ss.shared))
+	for _, r := range q.ss.routes {
+		out = append(out, r.filter)
 	}
 	for f := range q.ss.shared {
 		out = append(out, f)
@@ -61,7 +61,7 @@ func (s *Server) Sessions() []SessionInfo {
 	out := make([]SessionInfo, 0, len(sessions))
 	for _, ss := range sessions {
 		q := sessionQueue{ss}
-		info := SessionInfo{ClientID: ss.clientID, Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
+		info := SessionInfo{ClientID: ss.clientID(), Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
 		ss.mu.Lock()
 		info.Connected = ss.conn != nil
 		info.Inflight = len(ss.inflight)

@@ -202,8 +202,8 @@ func FuzzSessionRecord(f *testing.F) {
 		s.afterFunc = (&fakeClock{}).afterFunc
 		key := sessionKey(rec.Owner, rec.Client)
 		if s.restoreSession(key, &rec, 0, epoch) {
-			if ss := s.session(key); ss != nil && (ss.id != key || ss.clientID != rec.Client) {
-				t.Fatalf("restored %q as %q/%q", key, ss.id, ss.clientID)
+			if ss := s.session(key); ss != nil && (ss.id != key || ss.clientID() != rec.Client) {
+				t.Fatalf("restored %q as %q/%q", key, ss.id, ss.clientID())
 			}
 		}
 		for _, ss := range s.sessionList() {

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
-	"streamhub/internal/core/message"
+	"streamhub/internal/core/latch"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 	"streamhub/internal/transport/kit/idlepoll"
@@ -52,18 +52,19 @@ type conn struct {
 	version byte
 	// bridge is set for a broker's bridge that connected with the top
 	// bit of the protocol level set (bridge.go); read-only after CONNECT.
-	bridge  bool
-	sess    *session
-	id      *auth.Identity
-	limiter *rate.Limiter
+	bridge bool
+	// Client limits (v5), read-only after CONNECT; small types beside
+	// version so that they share its word (the struct is per connection).
+	aliasMax    uint16
+	inflightMax uint16 // packet identifiers bound it anyway
+	// clientMaxPacket is the client's maximum packet size, 0 for none.
+	clientMaxPacket uint32
+	keepalive       time.Duration
+	sess            *session
+	id              *auth.Identity
+	limiter         *rate.Limiter
 	// unregister ends its listing in the registry.
 	unregister func()
-
-	// Client limits (v5), read-only after CONNECT.
-	clientMaxPacket int
-	inflightMax     int
-	aliasMax        uint16
-	keepalive       time.Duration
 
 	inAliases map[uint16]string // reader-owned
 	lastTopic string            // of the last PUBLISH read (reader-owned)
@@ -89,13 +90,17 @@ type conn struct {
 	out      *[]byte // pending output, borrowed from outBuffers while not empty
 	writeDL  deadline.Lazy
 	outAlias map[string]uint16
-	// wstate is the writer's state: writerIdle, writerBusy, or writerAgain
-	// when more work arrived during a run.
-	wstate atomic.Int32
 
-	done      chan struct{}
-	gone      chan struct{} // closed by finish, once the session is detached
+	// done closes when the connection starts closing, gone once finish
+	// has run (the session detached); their channels are made only for
+	// those who wait (latch).
+	done      latch.Latch
+	gone      latch.Latch
 	closeOnce sync.Once
+	// wstate is the writer's state: writerIdle, writerBusy, or writerAgain
+	// when more work arrived during a run. Here, not with writeMu, so that
+	// it fills closeOnce's word.
+	wstate atomic.Int32
 	// reason, if set before close, is sent to a v5 client as DISCONNECT.
 	reasonMu sync.Mutex
 	reason   *packets.Code
@@ -103,11 +108,10 @@ type conn struct {
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
 
-	// acks orders the acknowledgements of publishes still being stored;
-	// onStored (c.stored, made once, reader-owned) is the hub's callback
-	// for them.
-	acks     ackQueue
-	onStored func(message.Cursor, error)
+	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
+	// the reader for the first of them (a subscriber that never publishes
+	// does without); the writer reads it.
+	acks atomic.Pointer[ackQueue]
 }
 
 const (
@@ -123,7 +127,7 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // listener hands its connections here.
 func (s *Server) ServeConn(nc net.Conn) {
 	if c := s.open(nc); c != nil {
-		<-c.gone
+		<-c.gone.Done()
 	}
 }
 
@@ -132,7 +136,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 // handshake failed. The TCP listeners' goroutines return after it: an
 // idle connection then has no goroutine but its waiting reader.
 func (s *Server) open(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, done: make(chan struct{}), gone: make(chan struct{}), since: time.Now()}
+	c := &conn{srv: s, nc: nc, since: time.Now()}
 	c.in = newElasticReader(nc, c.beforeRead)
 	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
@@ -206,7 +210,7 @@ func (c *conn) finish() {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	close(c.gone)
+	c.gone.Close()
 	s.wg.Done()
 }
 
@@ -291,10 +295,8 @@ func (c *conn) park() bool {
 	c.in.release()
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
-	select {
-	case <-c.done:
+	if c.done.Closed() {
 		return false // close's Wake came before the park: read and end
-	default:
 	}
 	if err := c.idle.Park(at); err != nil {
 		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
@@ -357,12 +359,10 @@ func (c *conn) beforeRead() error {
 	}
 	c.writeHeld()
 	c.moveReadDeadline(time.Now())
-	select {
-	case <-c.done:
+	if c.done.Closed() {
 		return net.ErrClosed
-	default:
-		return nil
 	}
+	return nil
 }
 
 // moveReadDeadline sets the socket's read deadline for the next read, if
@@ -420,12 +420,12 @@ func (c *conn) queue(pk *packets.Packet) {
 // encodeLocked appends pk to the output; the caller holds writeMu.
 func (c *conn) encodeLocked(pk *packets.Packet) error {
 	pk.ProtocolVersion = c.version
-	pk.Mods.MaxSize = uint32(c.clientMaxPacket)
+	pk.Mods.MaxSize = c.clientMaxPacket
 	var b bytes.Buffer
 	if err := encode(&b, pk); err != nil {
 		return err
 	}
-	if c.clientMaxPacket > 0 && b.Len() > c.clientMaxPacket {
+	if c.clientMaxPacket > 0 && b.Len() > int(c.clientMaxPacket) {
 		return errSkipped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
 	}
 	c.appendLocked(b.Bytes())
@@ -503,7 +503,7 @@ func (c *conn) kick(code packets.Code) {
 
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
-		close(c.done)
+		c.done.Close()
 		c.reasonMu.Lock()
 		reason := c.reason
 		c.reasonMu.Unlock()

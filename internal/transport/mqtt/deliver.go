@@ -89,10 +89,10 @@ func (c *conn) recoverWriter() {
 // live, kicking the client if the session ended under it.
 func (c *conn) writerMayRun() bool {
 	ss := c.sess
-	select {
-	case <-c.done:
+	switch {
+	case c.done.Closed():
 		return false
-	case <-ss.sub.Done():
+	case ss.sub.Ended(): // not Done: a channel per connection, made only to be polled
 		switch err := ss.sub.Err(); {
 		case errors.Is(err, hub.ErrShutdown):
 			c.kick(codeShuttingDown)
@@ -193,7 +193,7 @@ func (c *conn) fillLocking(buf []hub.Delivery) (_ []hub.Delivery, sent int) {
 			break
 		}
 		for _, d := range buf {
-			if !d.Retained && d.Msg.Epoch == ss.epoch && d.Msg.Seq > ss.delivered {
+			if !d.Retained && d.Msg.Epoch == ss.epoch() && d.Msg.Seq > ss.delivered {
 				ss.delivered = d.Msg.Seq
 			}
 			p := pending{msg: d.Msg, retained: d.Retained}
@@ -236,7 +236,7 @@ func (c *conn) put(p pending, now time.Time) putResult {
 	}
 	if qos == 0 && !retain && len(subIDs) == 0 && m.Shared() {
 		if raw := c.sharedPublish(m); raw != nil {
-			if c.clientMaxPacket > 0 && len(raw) > c.clientMaxPacket {
+			if c.clientMaxPacket > 0 && len(raw) > int(c.clientMaxPacket) {
 				return putDropped // [MQTT-3.1.2-24]
 			}
 			c.appendLocked(raw)
@@ -245,7 +245,7 @@ func (c *conn) put(p pending, now time.Time) putResult {
 	}
 	out := outPublish{version: c.version, qos: qos, retain: retain, subIDs: subIDs, expiry: expirySeconds(m, now)}
 	if qos > 0 {
-		if len(ss.inflight) >= c.inflightMax {
+		if len(ss.inflight) >= int(c.inflightMax) {
 			return putBlocked
 		}
 		id, ok := ss.allocID()
@@ -255,7 +255,7 @@ func (c *conn) put(p pending, now time.Time) putResult {
 		out.id = id
 	}
 	newAlias := c.chooseAlias(m.Topic, &out)
-	if c.clientMaxPacket > 0 && publishSize(m, out) > c.clientMaxPacket {
+	if c.clientMaxPacket > 0 && publishSize(m, out) > int(c.clientMaxPacket) {
 		return putDropped // [MQTT-3.1.2-24]: never send a packet over the client's maximum
 	}
 	if newAlias {
@@ -268,6 +268,9 @@ func (c *conn) put(p pending, now time.Time) putResult {
 		c.outAlias[strings.Clone(m.Topic)] = out.alias
 	}
 	if qos > 0 {
+		if ss.inflight == nil {
+			ss.inflight = map[uint16]*outbound{}
+		}
 		ss.inflight[out.id] = &outbound{id: out.id, msg: m, qos: qos, retain: retain, subIDs: subIDs,
 			state: awaitPuback + int(qos) - 1, group: p.group}
 		ss.order = append(ss.order, out.id)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -92,11 +93,12 @@ func (c *conn) handshake() bool {
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {
 		c.keepalive, serverKeepAlive = max, true
 	}
-	c.clientMaxPacket = int(pk.Properties.MaximumPacketSize)
-	c.inflightMax = s.cfg.Inflight
+	c.clientMaxPacket = pk.Properties.MaximumPacketSize
+	inflight := min(s.cfg.Inflight, math.MaxUint16)
 	if rm := int(pk.Properties.ReceiveMaximum); c.version == 5 && rm > 0 {
-		c.inflightMax = min(c.inflightMax, rm)
+		inflight = min(inflight, rm)
 	}
+	c.inflightMax = uint16(inflight)
 	c.aliasMax = pk.Properties.TopicAliasMaximum
 
 	expiry := time.Duration(0)

@@ -19,10 +19,8 @@ import (
 // readFailed ends the connection after a failed read, with the reason a v5
 // client is told; a clean disconnection is never a failed read.
 func (c *conn) readFailed(err error) (clean bool) {
-	select {
-	case <-c.done:
+	if c.done.Closed() {
 		return false
-	default:
 	}
 	var ne net.Error
 	switch code, ok := reasonOf(err); {
@@ -183,6 +181,9 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		_, dup := c.sess.inboundQ2[pk.id]
 		full := !dup && len(c.sess.inboundQ2) >= int(c.srv.cfg.ReceiveMaximum)
 		if !dup && !full {
+			if c.sess.inboundQ2 == nil {
+				c.sess.inboundQ2 = map[uint16]struct{}{}
+			}
 			c.sess.inboundQ2[pk.id] = struct{}{}
 		}
 		c.sess.mu.Unlock()
@@ -210,10 +211,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	if !c.expectAck(qos, pk.id) {
 		return false
 	}
-	if c.onStored == nil {
-		c.onStored = c.stored
-	}
-	c.srv.hub.PublishAsync(ctx, m, c.onStored)
+	c.srv.hub.PublishAsync(ctx, m, c.acks.Load().onStored)
 	return !c.ended() // a refusal answered at once may have ended it
 }
 
@@ -257,14 +255,7 @@ func (c *conn) publishOutcome(qos byte, err error) (reason byte, ok bool) {
 }
 
 // ended reports whether the connection is closing.
-func (c *conn) ended() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *conn) ended() bool { return c.done.Closed() }
 
 // queueAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP; the writer sends it.
 func (c *conn) queueAck(typ byte, id uint16, reason byte) {

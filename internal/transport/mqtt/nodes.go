@@ -148,7 +148,7 @@ func (s *Server) handOver(key string, save bool) {
 	ss.mu.Unlock()
 	if oc != nil {
 		oc.kick(codeTakenOver)
-		<-oc.gone
+		<-oc.gone.Done()
 	}
 	if save {
 		ss.persist()

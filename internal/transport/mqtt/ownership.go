@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"strings"
 	"time"
 
 	"streamhub/internal/auth"
@@ -46,10 +45,11 @@ func ownerIdentity(p *auth.Policy, owner, clientID string) *auth.Identity {
 // anonymous session is named by its client id alone, as before sessions had
 // owners, so stored sessions of that time are still found. Client ids
 // cannot contain U+0000 [MQTT-1.5.4-2], so the owner's part is unambiguous.
-// The key is a copy: a client id is a view into its CONNECT packet.
+// The client id is the handshake's copy (a view into the CONNECT packet
+// would keep the packet), so an anonymous session's key shares it.
 func sessionKey(owner, clientID string) string {
 	if owner == "" {
-		return strings.Clone(clientID)
+		return clientID
 	}
 	return "\x00" + owner + "\x00" + clientID
 }
@@ -77,7 +77,7 @@ func (s *Server) claimSession(c *conn, owner, clientID string, clean bool, terms
 		ss = s.sessions[key]
 		if ss == nil {
 			ss = s.newSession(key)
-			ss.owner, ss.clientID = owner, key[len(key)-len(clientID):]
+			ss.owner = owner
 			s.addSessionLocked(ss)
 			ss.mu.Lock()
 			ss.attachLocked(c, terms)
@@ -90,7 +90,7 @@ func (s *Server) claimSession(c *conn, owner, clientID string, clean bool, terms
 			ss.mu.Unlock()
 			s.mu.Unlock()
 			oc.kick(codeTakenOver)
-			<-oc.gone // its detachment (and will) comes before this connection's attachment
+			<-oc.gone.Done() // its detachment (and will) comes before this connection's attachment
 			continue
 		}
 		if clean {
@@ -108,19 +108,28 @@ func (s *Server) claimSession(c *conn, owner, clientID string, clean bool, terms
 }
 
 // foreignLocked reports whether a session of clientID exists under another
-// owner than key's; the caller holds s.mu.
+// owner than key's; the caller holds s.mu. clientIDs counts the sessions
+// that have an owner; the anonymous one, if any, is the one whose key is
+// the client id itself.
 func (s *Server) foreignLocked(key, clientID string) bool {
 	n := s.clientIDs[clientID]
+	if _, anonymous := s.sessions[clientID]; anonymous {
+		n++
+	}
 	if _, own := s.sessions[key]; own {
 		n--
 	}
 	return n > 0
 }
 
-// addSessionLocked registers ss; the caller holds s.mu.
+// addSessionLocked registers ss; the caller holds s.mu. Anonymous
+// sessions, often all of them, are not counted in clientIDs: their key
+// is their client id (foreignLocked).
 func (s *Server) addSessionLocked(ss *session) {
 	s.sessions[ss.id] = ss
-	s.clientIDs[ss.clientID]++
+	if ss.owner != "" {
+		s.clientIDs[ss.clientID()]++
+	}
 }
 
 // removeSessionLocked unregisters ss if it is still the registered one;
@@ -130,7 +139,10 @@ func (s *Server) removeSessionLocked(ss *session) {
 		return
 	}
 	delete(s.sessions, ss.id)
-	if s.clientIDs[ss.clientID]--; s.clientIDs[ss.clientID] <= 0 {
-		delete(s.clientIDs, ss.clientID)
+	if ss.owner == "" {
+		return
+	}
+	if s.clientIDs[ss.clientID()]--; s.clientIDs[ss.clientID()] <= 0 {
+		delete(s.clientIDs, ss.clientID())
 	}
 }

@@ -60,12 +60,12 @@ func (r subRec) opts() subOpts {
 func (ss *session) cursorLocked() uint64 {
 	c := ss.delivered
 	for _, o := range ss.inflight {
-		if o.group == nil && o.msg.Seq > 0 && o.msg.Seq-1 < c && o.msg.Epoch == ss.epoch {
+		if o.group == nil && o.msg.Seq > 0 && o.msg.Seq-1 < c && o.msg.Epoch == ss.epoch() {
 			c = o.msg.Seq - 1
 		}
 	}
 	for _, p := range ss.pending {
-		if p.group == nil && !p.retained && p.msg.Seq > 0 && p.msg.Seq-1 < c && p.msg.Epoch == ss.epoch {
+		if p.group == nil && !p.retained && p.msg.Seq > 0 && p.msg.Seq-1 < c && p.msg.Epoch == ss.epoch() {
 			c = p.msg.Seq - 1
 		}
 	}
@@ -106,14 +106,14 @@ func (ss *session) persist() {
 		ss.mu.Unlock()
 		return
 	}
-	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID, Expiry: ss.expiry,
-		Cursor: message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}.String(),
+	rec := sessionRecord{Owner: ss.owner, Client: ss.clientID(), Expiry: ss.expiry,
+		Cursor: message.Cursor{Epoch: ss.epoch(), Seq: ss.cursorLocked()}.String(),
 		Shared: map[string]subRec{}, Restricted: ss.restricted, Holder: ss.srv.nodes.Node()}
 	if ss.conn == nil {
 		rec.Disconnected = time.Now()
 	}
-	for f, o := range ss.filters {
-		rec.Filters = append(rec.Filters, filterRecord{Filter: f, subRec: toRec(o)})
+	for _, r := range ss.routes {
+		rec.Filters = append(rec.Filters, filterRecord{Filter: r.filter, subRec: toRec(r.opts)})
 	}
 	for f, o := range ss.shared {
 		rec.Shared[f] = toRec(o)
@@ -140,7 +140,7 @@ func (ss *session) save(b []byte) {
 			return
 		}
 		if !errors.Is(err, sessions.ErrConflict) {
-			s.log.Error("saving MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
+			s.log.Error("saving MQTT session", "client", ss.clientID(), "owner", ss.owner, "err", err)
 			return
 		}
 		cur, rev, err := s.loadRecord(ctx, ss.id)
@@ -148,7 +148,7 @@ func (ss *session) save(b []byte) {
 			return
 		}
 		if cur != nil && cur.Holder != s.nodes.Node() {
-			s.log.Debug("MQTT session held by another node: not saved", "client", ss.clientID, "holder", cur.Holder)
+			s.log.Debug("MQTT session held by another node: not saved", "client", ss.clientID(), "holder", cur.Holder)
 			return
 		}
 		if s.session(ss.id) != ss {
@@ -176,7 +176,7 @@ func (ss *session) forget() {
 		return
 	}
 	if err := s.cfg.Sessions.Delete(ctx, ss.id, ss.rev); err != nil && !errors.Is(err, sessions.ErrConflict) {
-		s.log.Error("deleting MQTT session", "client", ss.clientID, "owner", ss.owner, "err", err)
+		s.log.Error("deleting MQTT session", "client", ss.clientID(), "owner", ss.owner, "err", err)
 	}
 }
 
@@ -231,7 +231,7 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, rev uint64, epoch
 		return false
 	}
 	ss := s.newSession(id)
-	ss.owner, ss.clientID = rec.Owner, rec.Client
+	ss.owner = rec.Owner
 	ss.rev = rev // not shared yet: no saveMu
 	if p := s.cfg.Policy; rec.Restricted && !p.Open() {
 		// Before the filters, so that the replay is checked too.
@@ -256,7 +256,7 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, rev uint64, epoch
 	s.mu.Unlock()
 	for f, o := range rec.Shared {
 		if group, filter, ok := parseShare(f); ok {
-			ss.shared[f] = o.opts()
+			ss.setShared(f, o.opts())
 			s.joinGroup(group, filter, f, ss, o.opts())
 		}
 	}

@@ -131,7 +131,7 @@ type Server struct {
 	// Lock order: s.mu before a session's mu, and before a shared group's mu.
 	mu        sync.Mutex
 	sessions  map[string]*session // by sessionKey
-	clientIDs map[string]int      // sessions per client id, of any owner
+	clientIDs map[string]int      // sessions with an owner per client id (foreignLocked)
 	groups    map[string]*sharedGroup
 	conns     map[*conn]struct{}
 	listeners []net.Listener
@@ -256,7 +256,7 @@ func (s *Server) persistLoop() {
 		}
 		for _, ss := range s.sessionList() {
 			ss.mu.Lock()
-			moved := ss.expiry > 0 && !ss.ended && (message.Cursor{Epoch: ss.epoch, Seq: ss.cursorLocked()}).String() != ss.saved
+			moved := ss.expiry > 0 && !ss.ended && (message.Cursor{Epoch: ss.epoch(), Seq: ss.cursorLocked()}).String() != ss.saved
 			ss.mu.Unlock()
 			if moved {
 				ss.persist()

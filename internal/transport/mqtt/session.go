@@ -55,9 +55,21 @@ type route struct {
 	opts   subOpts
 }
 
+// filterOpts returns a plain filter's options and whether the session has
+// it; the caller holds ss.mu. A search of routes, as setFilter's: no map
+// beside it (most sessions have a filter or a few, and a map's first
+// slots alone cost 288 bytes a session).
+func (ss *session) filterOpts(f string) (subOpts, bool) {
+	for i := range ss.routes {
+		if ss.routes[i].filter == f {
+			return ss.routes[i].opts, true
+		}
+	}
+	return subOpts{}, false
+}
+
 // setFilter adds or updates a plain filter; the caller holds ss.mu.
 func (ss *session) setFilter(f string, o subOpts) {
-	ss.filters[f] = o
 	for i := range ss.routes {
 		if ss.routes[i].filter == f {
 			ss.routes[i].opts = o
@@ -67,9 +79,16 @@ func (ss *session) setFilter(f string, o subOpts) {
 	ss.routes = append(ss.routes, route{filter: f, opts: o})
 }
 
+// setShared adds or updates a shared subscription; the caller holds ss.mu.
+func (ss *session) setShared(f string, o subOpts) {
+	if ss.shared == nil {
+		ss.shared = map[string]subOpts{}
+	}
+	ss.shared[f] = o
+}
+
 // deleteFilter removes a plain filter; the caller holds ss.mu.
 func (ss *session) deleteFilter(f string) {
-	delete(ss.filters, f)
 	for i := range ss.routes {
 		if ss.routes[i].filter == f {
 			last := len(ss.routes) - 1
@@ -82,24 +101,35 @@ func (ss *session) deleteFilter(f string) {
 }
 
 // session is MQTT state that outlives connections: subscriptions, the
-// queue, QoS 1/2 messages in flight either way, and the will.
+// queue, QoS 1/2 messages in flight either way, and the will. There is
+// one per connected client: its maps are made on first use (nil reads as
+// empty), and its small fields share words.
 type session struct {
 	srv *Server
 	id  string // sessionKey(owner, clientID): the session's name in the server and the store
 	sub *hub.Subscription
 	// owner is the identity that created the session (see ownership.go);
-	// clientID the client identifier it was created with.
-	owner, clientID string
+	// the client identifier it was created with is in id (clientID).
+	owner string
 
 	mu        sync.Mutex
-	filters   map[string]subOpts // plain filters
-	routes    []route            // filters again, as a list to match messages against
+	routes    []route            // the plain filters, as a list to match messages against
 	shared    map[string]subOpts // "$share/GROUP/FILTER"
 	inflight  map[uint16]*outbound
 	order     []uint16 // inflight ids in send order
 	pending   []pending
 	inboundQ2 map[uint16]struct{}
 	nextID    uint16
+	ended     bool
+	// restricted: every message is checked against the owner's read
+	// rights (a wildcard reaching beyond them), after a restart too.
+	restricted bool
+	// lost: another node holds the session, this copy saves nothing
+	// (guarded by saveMu).
+	lost bool
+	// forgotten: the session ended while held here and its record was
+	// deleted; a delayed will due meanwhile is still this node's.
+	forgotten bool
 	conn      *conn
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
@@ -108,17 +138,12 @@ type session struct {
 	willDelay time.Duration
 	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
-	ended     bool
-	// restricted: every message is checked against the owner's read
-	// rights (a wildcard reaching beyond them), after a restart too.
-	restricted bool
 	// bound counts attachments and detachments: a timer started by a
 	// detachment acts only if the session is still in that detachment
 	// (not resumed, taken over or detached again since).
 	bound uint64
 	// delivered is the highest sequence taken from the hub queue, in the
-	// hub's epoch; saved is the cursor last persisted.
-	epoch     string
+	// hub's epoch (epoch); saved is the cursor last persisted.
 	delivered uint64
 	saved     string
 	// saveMu orders the saves of the session's record, and guards rev,
@@ -126,20 +151,28 @@ type session struct {
 	// or read it (persist.go). Taken before mu.
 	saveMu sync.Mutex
 	rev    uint64
-	lost   bool // another node holds the session: this copy saves nothing
-	// forgotten: the session ended while held here and its record was
-	// deleted; a delayed will due meanwhile is still this node's.
-	forgotten bool
 }
 
 func (s *Server) newSession(id string) *session {
-	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue), epoch: s.hub.Epoch(),
-		filters: map[string]subOpts{}, shared: map[string]subOpts{}, inflight: map[uint16]*outbound{},
-		inboundQ2: map[uint16]struct{}{}}
+	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue)}
 	ss.sub.Notify(ss.wake)
 	ss.sub.OnOverflow(ss.overflowed)
 	return ss
 }
+
+// clientID is the client identifier the session was created with: id is
+// sessionKey(owner, clientID), which ends with it. Derived, not kept,
+// like epoch: there is a session per connected client.
+func (ss *session) clientID() string {
+	if ss.owner == "" {
+		return ss.id
+	}
+	return ss.id[len(ss.owner)+2:]
+}
+
+// epoch is the hub's, which the session's sequences count in: one hub,
+// one epoch for the server's lifetime.
+func (ss *session) epoch() string { return ss.srv.hub.Epoch() }
 
 // wake starts the connected client's writer, if any, for queued messages.
 func (ss *session) wake() {
@@ -349,7 +382,7 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 		}
 		ss.mu.Lock()
 		_, existed := ss.shared[f.Filter]
-		ss.shared[f.Filter] = opts
+		ss.setShared(f.Filter, opts)
 		ss.mu.Unlock()
 		if !existed {
 			ss.srv.joinGroup(group, filter, f.Filter, ss, opts)
@@ -362,7 +395,7 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 		return packets.ErrTopicFilterInvalid.Code
 	}
 	ss.mu.Lock()
-	_, existed := ss.filters[f.Filter]
+	_, existed := ss.filterOpts(f.Filter)
 	ss.setFilter(f.Filter, opts)
 	ss.mu.Unlock()
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
@@ -393,7 +426,7 @@ func (ss *session) unsubscribe(filter string) bool {
 		ss.srv.leaveGroup(filter, ss)
 		return true
 	}
-	_, ok := ss.filters[filter]
+	_, ok := ss.filterOpts(filter)
 	ss.deleteFilter(filter)
 	ss.mu.Unlock()
 	if ok {

@@ -201,7 +201,7 @@ func (ss *session) offer(p pending) bool {
 				busy++
 			}
 		}
-		ok = busy < c.inflightMax
+		ok = busy < int(c.inflightMax)
 	}
 	if ok {
 		ss.pending = append(ss.pending, p)

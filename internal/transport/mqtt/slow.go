@@ -29,10 +29,8 @@ func (ss *session) overflowed(dropped *message.Message) bool {
 // DISCONNECT (v5) follows the write in progress, unless the write deadline
 // passes first. It reports whether this call cut the connection off.
 func (c *conn) cutOff() bool {
-	select {
-	case <-c.done:
+	if c.done.Closed() {
 		return false
-	default:
 	}
 	code := codeSlowConsumer
 	c.reasonMu.Lock()

@@ -23,7 +23,7 @@ func TestOverflowCutsOffOnlyForMessagesQueuedWhileConnected(t *testing.T) {
 	}
 	nc, peer := net.Pipe()
 	defer peer.Close()
-	c := &conn{srv: srv, nc: nc, sess: ss, version: 4, done: make(chan struct{}), since: time.Now()}
+	c := &conn{srv: srv, nc: nc, sess: ss, version: 4, since: time.Now()}
 	ss.active.Store(c)
 	if ss.overflowed(&message.Message{Time: c.since.Add(-time.Second)}) {
 		t.Fatal("cut off for a message queued before the client connected")
@@ -35,7 +35,7 @@ func TestOverflowCutsOffOnlyForMessagesQueuedWhileConnected(t *testing.T) {
 		t.Fatal("cut off twice")
 	}
 	select {
-	case <-c.done:
+	case <-c.done.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("connection not closed")
 	}

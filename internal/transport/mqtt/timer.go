@@ -23,7 +23,7 @@ func (s *Server) startTimer(d time.Duration, ss *session, what string, f func())
 	return s.afterFunc(d, func() {
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("MQTT timer panicked", "transport", "mqtt", "timer", what, "client", ss.clientID,
+				s.log.Error("MQTT timer panicked", "transport", "mqtt", "timer", what, "client", ss.clientID(),
 					"owner", ss.owner, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			}
 		}()

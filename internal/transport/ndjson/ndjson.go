@@ -26,11 +26,26 @@ type Handler struct {
 	// remote rate-limits what clients can cause at will (a writer's panic).
 	remote *ratelog.Logger
 	meter  kit.Meter
+	stream *httpx.Stream // what every stream shares
 }
 
 // New returns the NDJSON handler.
 func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
-	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
+	hd := &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
+	wr := kit.Writer{WriteTimeout: cfg.WriteTimeout, Meter: meter, Log: hd.remote, MaxWrite: kit.BulkWrite, Check: cfg.EncodeCheck,
+		Encode: func(buf []byte, d hub.Delivery) []byte {
+			return line(envelope.Append(buf, d.Msg, d.Retained))
+		}}
+	hd.stream = httpx.NewStream(wr, []byte("\n"), cfg.Heartbeat, hd.closing)
+	return hd
+}
+
+// closing is the line that tells the client why its stream ends.
+func (h *Handler) closing(end kit.EndReason, remote string) []byte {
+	if end == kit.EndSlowConsumer {
+		h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", remote)
+	}
+	return line(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}.Encode())
 }
 
 func line(b []byte) []byte { return append(b, '\n') }
@@ -46,7 +61,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := sub.Start
 	defer sub.CloseUnlessServed()
-	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -59,13 +73,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		open = append(open, line(envelope.Control{
 			Type: envelope.TypeGap, Cursor: start.Asked(), Head: start.Head.String()}.Encode())...)
 	}
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, MaxWrite: kit.BulkWrite, Check: h.cfg.EncodeCheck, Encode: func(buf []byte, d hub.Delivery) []byte {
-		return line(envelope.Append(buf, d.Msg, d.Retained))
-	}}
-	httpx.Serve(w, r, sub, open, wr, []byte("\n"), h.cfg.Heartbeat, func(end kit.EndReason) []byte {
-		if end == kit.EndSlowConsumer {
-			h.log.Info("disconnected slow consumer", "transport", "ndjson", "remote", remote)
-		}
-		return line(envelope.Control{Type: envelope.TypeClose, Reason: end.String()}.Encode())
-	})
+	h.stream.Serve(w, r, sub, open)
 }

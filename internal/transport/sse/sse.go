@@ -32,11 +32,25 @@ type Handler struct {
 	// remote rate-limits what clients can cause at will (a writer's panic).
 	remote *ratelog.Logger
 	meter  kit.Meter
+	// streams, by whether events are named after their topic
+	// (?event=topic): what every stream shares.
+	streams [2]*httpx.Stream
 }
 
 // New returns the SSE handler.
 func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
-	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
+	hd := &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter}
+	for i, topicEvent := range []bool{false, true} {
+		wr := kit.Writer{WriteTimeout: cfg.WriteTimeout, Meter: meter, Log: hd.remote, Check: cfg.EncodeCheck,
+			Encode: func(buf []byte, d hub.Delivery) []byte {
+				if d.Retained {
+					return AppendEvent(buf, d.Msg, false, topicEvent)
+				}
+				return append(buf, Event(d.Msg, topicEvent)...)
+			}}
+		hd.streams[i] = httpx.NewStream(wr, []byte(": ping\n\n"), cfg.Heartbeat, hd.closing)
+	}
+	return hd
 }
 
 // gapEvent tells the client that history it asked for is gone.
@@ -50,7 +64,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	topicEvent := r.URL.Query().Get("event") == "topic"
+	stream := h.streams[0]
+	if r.URL.Query().Get("event") == "topic" {
+		stream = h.streams[1]
+	}
 	sub, ok := h.cfg.Subscriber(h.hub, "sse", h.meter).Subscribe(w, r, req)
 	if !ok {
 		return
@@ -65,18 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if start.Gap {
 		hdr.Set("Streamhub-Gap", "true")
 	}
-	open := h.opening(start)
-	wr := kit.Writer{WriteTimeout: h.cfg.WriteTimeout, Meter: h.meter, Log: h.remote, Check: h.cfg.EncodeCheck, Encode: func(buf []byte, d hub.Delivery) []byte {
-		if d.Retained {
-			return AppendEvent(buf, d.Msg, false, topicEvent)
-		}
-		return append(buf, Event(d.Msg, topicEvent)...)
-	}}
-	heartbeat := []byte(": ping\n\n")
-	remote := r.RemoteAddr // not r: a taken-over stream lets the request go
-
-	httpx.Serve(w, r, sub, open, wr, heartbeat, h.cfg.Heartbeat,
-		func(end kit.EndReason) []byte { return h.closing(end, remote) })
+	stream.Serve(w, r, sub, h.opening(start))
 }
 
 // opening is the block that starts every stream: it sets the client's

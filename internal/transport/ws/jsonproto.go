@@ -37,26 +37,27 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 
 // jsonSocket is one JSON-protocol socket being served.
 type jsonSocket struct {
-	h       *Handler
-	c       *wsconn.Conn
+	socketWriter
 	ctx     context.Context
 	sub     *kit.Subscriber
 	limiter *rate.Limiter
-	stop    func() // ends the writer, which then closes done
-	done    chan struct{}
 }
 
 // serveJSON runs a JSON-protocol socket until either side ends it, then
 // calls release.
 func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func()) {
-	s := &jsonSocket{h: h, c: c, ctx: ctx, done: make(chan struct{}), limiter: h.cfg.Admission.Rate.Limiter()}
+	s := &jsonSocket{ctx: ctx, limiter: h.cfg.Admission.Rate.Limiter()}
 	s.sub = kit.Open(kit.Opening{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Meter: h.meter, Registry: h.cfg.Registry,
 		Identity: auth.FromContext(ctx), Remote: c.RemoteAddr().String()})
 	s.sub.OnClose(release)
-	s.stop = h.pump(c, s.sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
-		return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
-	}, s.done)
+	s.socketWriter = socketWriter{h: h, c: c, feed: s.sub.Subscription}
+	s.startWriter(h.jsonWriter)
 	c.Serve(s)
+}
+
+// jsonFrame is a delivery's frame on a JSON-protocol socket: its envelope.
+func jsonFrame(d hub.Delivery) (ws.OpCode, []byte) {
+	return ws.OpText, envelope.Marshal(d.Msg, d.Retained)
 }
 
 // Message runs one request and answers it; a failed answer ends reading.
@@ -70,8 +71,7 @@ func (s *jsonSocket) Message(op ws.OpCode, data []byte) bool {
 
 // End stops the writer and releases the socket.
 func (s *jsonSocket) End() {
-	s.stop()
-	<-s.done
+	s.stopWriter()
 	s.c.CloseNow()
 	s.sub.Close()
 }

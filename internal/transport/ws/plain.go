@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -24,7 +25,9 @@ import (
 // filter, making the socket receive-only); more filters to receive can be
 // added with ?topic=. Text frames carry UTF-8 payloads, binary frames the rest.
 func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
+	// A copy: the path's value is cut from the request's line, which the
+	// socket would keep alive for as long as it lives.
+	name := strings.Clone(r.PathValue("topic"))
 	filters := append([]string{name}, r.URL.Query()["topic"]...)
 	for _, f := range filters {
 		if err := topic.ValidateFilter(f); err != nil {
@@ -66,31 +69,32 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 
 // plainSocket is one plain socket being served.
 type plainSocket struct {
-	h          *Handler
-	c          *wsconn.Conn
+	socketWriter
 	sub        *httpx.Subscription
 	name       string
 	isFilter   bool
 	mayPublish bool
 	limiter    *rate.Limiter
-	stop       func() // ends the writer, which then closes done
-	done       chan struct{}
 }
 
 // servePlain runs a plain socket until either side ends it.
 func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool) {
-	s := &plainSocket{h: h, c: c, sub: sub, name: name, done: make(chan struct{}),
+	s := &plainSocket{socketWriter: socketWriter{h: h, c: c, feed: sub.Subscription}, sub: sub, name: name,
 		isFilter:   topic.IsFilter(name),
 		mayPublish: mayPublish,
 		limiter:    h.cfg.Admission.Rate.Limiter(),
 	}
-	s.stop = h.pump(c, sub.Subscription, func(d hub.Delivery) (ws.OpCode, []byte) {
-		if utf8.Valid(d.Msg.Payload) {
-			return ws.OpText, d.Msg.Payload
-		}
-		return ws.OpBinary, d.Msg.Payload
-	}, s.done)
+	s.startWriter(h.plainWriter)
 	c.Serve(s)
+}
+
+// plainFrame is a delivery's frame on a plain socket: its payload, in a
+// text frame when it is UTF-8.
+func plainFrame(d hub.Delivery) (ws.OpCode, []byte) {
+	if utf8.Valid(d.Msg.Payload) {
+		return ws.OpText, d.Msg.Payload
+	}
+	return ws.OpBinary, d.Msg.Payload
 }
 
 // Message publishes a frame received. Refusals close the socket; reading
@@ -111,8 +115,7 @@ func (s *plainSocket) Message(op ws.OpCode, data []byte) bool {
 
 // End stops the writer and releases the socket.
 func (s *plainSocket) End() {
-	s.stop()
-	<-s.done
+	s.stopWriter()
 	s.c.CloseNow()
 	s.sub.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -64,6 +65,9 @@ type Handler struct {
 	meter  kit.Meter
 	// workers run the sockets' writers between bursts (kit.Workers).
 	workers *kit.Workers
+	// plainWriter and jsonWriter are what the writers of every plain and
+	// every JSON-protocol socket share (newWriter).
+	plainWriter, jsonWriter *kit.Writer
 }
 
 // New returns the WebSocket handler.
@@ -74,8 +78,11 @@ func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
-	return &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter,
+	hd := &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter,
 		workers: kit.NewWorkers(writerIdle)}
+	hd.plainWriter = hd.newWriter(plainFrame)
+	hd.jsonWriter = hd.newWriter(jsonFrame)
+	return hd
 }
 
 // writerIdle is how long a writer's goroutine waits for another socket's
@@ -85,57 +92,83 @@ const writerIdle = 100 * time.Millisecond
 // errUnresponsive ends a socket whose peer stopped answering pings.
 var errUnresponsive = errors.New("websocket peer unresponsive")
 
-// pump writes the subscription's messages as frames with a kit.Writer,
-// each batch in one write, pinging every PingInterval, from a goroutine
-// started only when there is something to send (an idle socket holds no
-// writer); when the subscription ends it closes the socket with the close
-// code of why, and then closes done. stop ends it early (the reader is
-// done). frame returns the opcode and data of one delivery.
-func (h *Handler) pump(c *wsconn.Conn, sub *hub.Subscription, frame func(hub.Delivery) (ws.OpCode, []byte),
-	done chan<- struct{}) (stop func()) {
-	w := kit.Writer{
+// newWriter is the writer every socket of one kind shares (kit.Writer,
+// SpawnTo): frames of what frame says, each batch in one write, a ping
+// every PingInterval (socketWriter.Heartbeat).
+func (h *Handler) newWriter(frame func(hub.Delivery) (ws.OpCode, []byte)) *kit.Writer {
+	return &kit.Writer{
 		Workers: h.workers,
 		Encode: func(buf []byte, d hub.Delivery) []byte {
 			op, data := frame(d)
 			return wsconn.AppendFrame(buf, op, data)
 		},
-		Write:    c.WriteEncoded,
-		MaxWrite: kit.BulkWrite,
-		Check:    h.cfg.EncodeCheck,
-		Heartbeat: func() ([]byte, error) {
-			// A live peer answers each ping within the interval; one
-			// silent for a ping and a half has not answered the last.
-			if silent := c.SilentFor(time.Now()); silent > 3*h.cfg.PingInterval/2 {
-				h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", silent)
-				return nil, errUnresponsive
-			}
-			return wsconn.AppendFrame(nil, ws.OpPing, nil), nil
-		},
+		MaxWrite:       kit.BulkWrite,
+		Check:          h.cfg.EncodeCheck,
 		HeartbeatEvery: h.cfg.PingInterval,
 		Steady:         true, // the peer's pongs are what shows it alive
 		Meter:          h.meter,
 		Log:            h.remote,
 	}
-	return w.Spawn(sub, func(err error) {
-		defer close(done)
-		switch {
-		case errors.Is(err, kit.ErrStopped):
-		case err != sub.Err(): // a failed write or an unresponsive peer
-			c.CloseNow()
+}
+
+// socketWriter is a socket's side of its writer (kit.Output), part of
+// each socket's own state: the writer runs only when there is something
+// to send (an idle socket holds no writer goroutine); when the
+// subscription ends it closes the socket with the close code of why.
+type socketWriter struct {
+	h      *Handler
+	c      *wsconn.Conn
+	feed   *hub.Subscription
+	writer kit.Spawned
+	ended  sync.WaitGroup // until Ended has run
+}
+
+// startWriter starts the socket's writer on the kind's shared Writer.
+func (w *socketWriter) startWriter(wr *kit.Writer) {
+	w.ended.Add(1)
+	w.writer = wr.SpawnTo(w.feed, w)
+}
+
+// stopWriter ends the writer (the reader is done) and waits until it has.
+func (w *socketWriter) stopWriter() {
+	w.writer.Stop()
+	w.ended.Wait()
+}
+
+func (w *socketWriter) Write(b []byte) error { return w.c.WriteEncoded(b) }
+
+// Heartbeat pings, or ends a peer that stopped answering: a live peer
+// answers each ping within the interval; one silent for a ping and a half
+// has not answered the last.
+func (w *socketWriter) Heartbeat() ([]byte, error) {
+	if silent := w.c.SilentFor(time.Now()); silent > 3*w.h.cfg.PingInterval/2 {
+		w.h.log.Debug("closing unresponsive websocket", "transport", "ws", "silent", silent)
+		return nil, errUnresponsive
+	}
+	return wsconn.AppendFrame(nil, ws.OpPing, nil), nil
+}
+
+// Ended closes the socket as why the writer ended says.
+func (w *socketWriter) Ended(err error) {
+	defer w.ended.Done()
+	c := w.c
+	switch {
+	case errors.Is(err, kit.ErrStopped):
+	case err != w.feed.Err(): // a failed write or an unresponsive peer
+		c.CloseNow()
+	default:
+		switch kit.EndOf(err) {
+		case kit.EndShutdown:
+			c.Close(ws.StatusGoingAway, "server shutting down")
+		case kit.EndKicked:
+			c.Close(CloseKicked, "disconnected by an administrator")
+		case kit.EndSlowConsumer:
+			w.h.log.Info("disconnected slow consumer", "transport", "ws")
+			c.Close(CloseSlowConsumer, "slow consumer")
 		default:
-			switch kit.EndOf(err) {
-			case kit.EndShutdown:
-				c.Close(ws.StatusGoingAway, "server shutting down")
-			case kit.EndKicked:
-				c.Close(CloseKicked, "disconnected by an administrator")
-			case kit.EndSlowConsumer:
-				h.log.Info("disconnected slow consumer", "transport", "ws")
-				c.Close(CloseSlowConsumer, "slow consumer")
-			default:
-				c.Close(ws.StatusNormalClosure, "")
-			}
+			c.Close(ws.StatusNormalClosure, "")
 		}
-	})
+	}
 }
 
 func (h *Handler) subscriber() httpx.Subscriber {

@@ -303,6 +303,7 @@ var behaviours = []struct {
 	{"resume from every start kind", resume, 0},
 	{"resume on topics never stored", resumeNotStored, 0},
 	{"resume by time or count on topics never stored", resumeByTimeNotStored, 0},
+	{"resume by time on stored and unstored topics", resumeByTimeMixed, 0},
 	{"gap after retention", gapAfterRetention, shortRetention},
 	{burstPastRetention, burst, shortRetention},
 	{"retained", retained, 0},
@@ -785,4 +786,19 @@ func resumeByTimeNotStored(t *testing.T, n *node) {
 		}
 		same(t, "replay", got, texts(msgs[len(msgs)-windowMessages:]))
 	}
+}
+
+// resumeByTimeMixed: a start by time whose filters reach a stored topic
+// with nothing to replay and an unstored one whose window lost messages
+// it asks for is a gap, with what the windows hold.
+func resumeByTimeMixed(t *testing.T, n *node) {
+	n.fill(t, "d/early", 2)
+	msgs := n.fill(t, "n/t", 10)
+	s, st := n.subscribeAt(t, []string{"d/#", "n/#"}, hub.StartFrom{Since: msgs[0].Time})
+	n.publish(t, "n/t", "end", false)
+	got := payloads(upTo(t, s, "end"))
+	if !st.Gap {
+		t.Fatal("no gap, though the windows lost messages it asks for")
+	}
+	same(t, "replay", got, texts(msgs[len(msgs)-windowMessages:]))
 }

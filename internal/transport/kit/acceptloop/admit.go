@@ -6,7 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -158,7 +158,9 @@ func (l *admitted) admit(nc net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	c := &admittedConn{Conn: nc, release: release, a: a}
-	if a.Meter != nil {
+	if cc, ok := a.Meter.(kit.ConnCounter); ok {
+		cc.Connect() // Disconnect through c.a.Meter: no closure per connection
+	} else if a.Meter != nil {
 		c.disconnected = a.Meter.Connected()
 	}
 	a.log().Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
@@ -214,23 +216,28 @@ func lingerClose(nc net.Conn) {
 // admittedConn gives its slot back once, when closed (by its server, or by
 // a handler that took it over). Every idle connection holds one, so it is
 // kept small: its listener's Admission by pointer rather than copied into a
-// closure, and the remote address read again only to log the close.
+// closure, the remote address read again only to log the close, and a flag
+// rather than a sync.Once (48 bytes instead of 64).
 type admittedConn struct {
 	net.Conn
-	once         sync.Once
+	closing      atomic.Bool
 	release      func()
-	disconnected func() // nil: not counted
+	disconnected func() // nil: not counted, or counted by a kit.ConnCounter
 	a            *Admission
 }
 
 func (c *admittedConn) Close() error {
-	c.once.Do(c.closed)
+	if c.closing.CompareAndSwap(false, true) {
+		c.closed()
+	}
 	return c.Conn.Close()
 }
 
 func (c *admittedConn) closed() {
 	c.release()
-	if c.disconnected != nil {
+	if cc, ok := c.a.Meter.(kit.ConnCounter); ok {
+		cc.Disconnect()
+	} else if c.disconnected != nil {
 		c.disconnected()
 	}
 	if log := c.a.log(); log.Enabled(slog.LevelDebug) {

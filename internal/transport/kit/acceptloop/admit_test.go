@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +153,26 @@ func TestAdmissionAnswersBoundedRefusals(t *testing.T) {
 	<-answering
 	if got := read(); got != "-ERR too_many_connections\n" {
 		t.Fatalf("refused with room to answer: read %q", got)
+	}
+}
+
+// An admitted connection closed more than once, at once from several
+// goroutines (its server and a handler that took it over), gives its slot
+// back and is counted as disconnected once.
+func TestAdmittedConnReleasesOnce(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer b.Close()
+	var released, disconnected atomic.Int32
+	c := &admittedConn{Conn: a, release: func() { released.Add(1) }, disconnected: func() { disconnected.Add(1) },
+		a: &Admission{Transport: "test"}}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Close() }()
+	}
+	wg.Wait()
+	if released.Load() != 1 || disconnected.Load() != 1 {
+		t.Fatalf("released %d times, counted disconnected %d times; want once each", released.Load(), disconnected.Load())
 	}
 }

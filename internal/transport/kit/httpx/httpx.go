@@ -178,7 +178,9 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 	req.Identity = auth.FromContext(r.Context())
 	sub := kit.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
 		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
-	sub.OnClose(release)
+	if r.ProtoMajor >= 2 { // HTTP/1's connection holds its slot (AcquireConn)
+		sub.OnClose(release)
+	}
 	if _, err := sub.Subscribe(s.Policy, req); err != nil {
 		sub.Close()
 		WriteSubscribeError(w, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"streamhub/internal/core/hub"
@@ -51,36 +52,13 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 
 // ServeTakenOver serves a taken-over stream and returns at once, so that
 // net/http's goroutine ends: a writer started only when there is
-// something to send (kit.Writer.Spawn) pumps sub into nc with wr
-// (heartbeat bytes every idle), and one small goroutine waits for the
-// client to go away. end, when set, gets why the stream ended and writes
-// the protocol's last words; then nc is closed and done releases what the
+// something to send (kit.Writer.SpawnTo, wr shared by every stream of a
+// transport) pumps sub into out, the connection nc's side of it, and one
+// small goroutine waits for the client to go away. out's Ended, once,
+// writes the protocol's last words, closes nc and releases what the
 // request held.
-func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat []byte, idle time.Duration,
-	end func(err error, write func([]byte) error), done func()) {
-	wr.Write = func(b []byte) error {
-		_, err := nc.Write(b)
-		return err
-	}
-	wr.SetWriteDeadline = nc.SetWriteDeadline
-	if raw := kit.RawSocket(nc); raw != nil {
-		wr.TryWrite = func(b []byte) (int, error) { return kit.WriteNow(raw, b) }
-	}
-	if heartbeat != nil {
-		wr.Heartbeat = func() ([]byte, error) { return heartbeat, nil }
-		wr.HeartbeatEvery = idle
-		if idle <= 0 {
-			wr.HeartbeatEvery = 15 * time.Second
-		}
-	}
-	stop := wr.Spawn(sub, func(err error) {
-		if end != nil && !errors.Is(err, kit.ErrStopped) {
-			_ = nc.SetWriteDeadline(time.Now().Add(wr.WriteTimeout + time.Second))
-			end(err, wr.Write)
-		}
-		nc.Close()
-		done()
-	})
+func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr *kit.Writer, out kit.Output) {
+	stop := wr.SpawnTo(sub, out).Stop
 	go func() {
 		// Nothing is expected from the client: any read result, data or
 		// not, means it is gone or speaking out of turn.
@@ -89,6 +67,53 @@ func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr kit.Writer, heartbeat
 		stop()
 	}()
 }
+
+// takenOver is one HTTP/1 stream after its takeover, the kit.Output of
+// its writer: everything an idle stream holds besides its socket and its
+// subscription is this value (the Stream's Writer is shared).
+type takenOver struct {
+	nc       net.Conn
+	sub      *Subscription
+	st       *Stream
+	outlived *sync.WaitGroup // nil: nobody waits for it
+}
+
+func (t *takenOver) Write(b []byte) error {
+	_, err := t.nc.Write(b)
+	return err
+}
+
+func (t *takenOver) SetWriteDeadline(at time.Time) error { return t.nc.SetWriteDeadline(at) }
+
+// Ended writes the last words of a subscription that ended (not of a
+// stream stopped because its client went), closes the socket and
+// releases what the request held.
+func (t *takenOver) Ended(err error) {
+	if !errors.Is(err, kit.ErrStopped) {
+		if end := kit.EndOf(err); end != kit.EndClosed {
+			_ = t.nc.SetWriteDeadline(time.Now().Add(t.st.writer.WriteTimeout + time.Second))
+			_ = t.Write(t.st.closing(end, t.nc.RemoteAddr().String()))
+		}
+	}
+	t.nc.Close()
+	t.release()
+}
+
+func (t *takenOver) release() {
+	t.sub.Close()
+	if t.outlived != nil {
+		t.outlived.Done()
+	}
+}
+
+// rawTakenOver is a takenOver on a plain socket, which the hub's walkers
+// write to without blocking (kit.Writer.TryWrite).
+type rawTakenOver struct {
+	takenOver
+	raw syscall.RawConn
+}
+
+func (t *rawTakenOver) TryWrite(b []byte) (int, error) { return kit.WriteNow(t.raw, b) }
 
 type longLivedKey struct{}
 
@@ -99,39 +124,68 @@ func WithLongLived(r *http.Request, wg *sync.WaitGroup) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), longLivedKey{}, wg))
 }
 
-// Outlive counts work that goes on after r's handler returns, until the
-// returned func is called.
-func Outlive(r *http.Request) (done func()) {
+// outlive counts work that goes on after r's handler returns, until the
+// returned group's Done (nil: nobody counts it).
+func outlive(r *http.Request) *sync.WaitGroup {
 	wg, _ := r.Context().Value(longLivedKey{}).(*sync.WaitGroup)
-	if wg == nil {
-		return func() {}
+	if wg != nil {
+		wg.Add(1)
 	}
-	wg.Add(1)
-	return wg.Done
+	return wg
 }
 
-// Serve streams sub to the client after open (the stream's first bytes),
-// with heartbeat bytes every idle: on HTTP/1 from the taken-over
-// connection, returning at once; on HTTP/2 through net/http, returning
-// when the stream ends. closing gives the last words for a subscription
-// that ended (shutdown, kicked, slow consumer). Serve owns sub from then
-// on and closes it once the stream is over, whichever way.
-func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byte, wr kit.Writer,
-	heartbeat []byte, idle time.Duration, closing func(kit.EndReason) []byte) {
+// Stream is what the subscribers of one streaming transport (SSE, NDJSON)
+// share: its writer, heartbeat and last words, made once, so that an idle
+// subscriber holds no copy of them.
+type Stream struct {
+	writer    kit.Writer // Heartbeat and HeartbeatEvery set; never changed after NewStream
+	heartbeat []byte
+	idle      time.Duration
+	closing   func(end kit.EndReason, remote string) []byte
+}
+
+// NewStream prepares a transport's streams: wr with its codec (Encode and
+// the rest but the connection's own Write, TryWrite and write deadline),
+// heartbeat bytes written after idle without traffic (15 s when idle is
+// not set), and closing, the last words for a subscription that ended
+// (shutdown, kicked, slow consumer), told the client's address for a log.
+func NewStream(wr kit.Writer, heartbeat []byte, idle time.Duration, closing func(end kit.EndReason, remote string) []byte) *Stream {
+	if idle <= 0 {
+		idle = 15 * time.Second
+	}
+	st := &Stream{writer: wr, heartbeat: heartbeat, idle: idle, closing: closing}
+	if heartbeat != nil {
+		st.writer.Heartbeat = st.heartbeatBytes
+		st.writer.HeartbeatEvery = idle
+	}
+	return st
+}
+
+func (st *Stream) heartbeatBytes() ([]byte, error) { return st.heartbeat, nil }
+
+// Serve streams sub to the client after open (the stream's first bytes):
+// on HTTP/1 from the taken-over connection, returning at once; on HTTP/2
+// through net/http, returning when the stream ends. Serve owns sub from
+// then on and closes it once the stream is over, whichever way.
+func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byte) {
 	sub.served = true
 	if nc, ok := TakeOver(w, r); ok {
-		outlived := Outlive(r)
-		done := func() { sub.Close(); outlived() }
+		var t *takenOver
+		var out kit.Output
+		if raw := kit.RawSocket(nc); raw != nil {
+			rt := &rawTakenOver{raw: raw}
+			t, out = &rt.takenOver, rt
+		} else {
+			t = &takenOver{}
+			out = t
+		}
+		*t = takenOver{nc: nc, sub: sub, st: st, outlived: outlive(r)}
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
-			done()
+			t.release()
 			return
 		}
-		ServeTakenOver(nc, sub.Subscription, wr, heartbeat, idle, func(err error, write func([]byte) error) {
-			if end := kit.EndOf(err); end != kit.EndClosed {
-				_ = write(closing(end))
-			}
-		}, done)
+		ServeTakenOver(nc, sub.Subscription, &st.writer, out)
 		return
 	}
 	defer sub.Close()
@@ -143,10 +197,10 @@ func Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byt
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	end := kit.EndOf(Pump(r.Context(), w, sub.Subscription, wr, heartbeat, idle))
+	end := kit.EndOf(Pump(r.Context(), w, sub.Subscription, st.writer, st.heartbeat, st.idle))
 	if end == kit.EndClosed {
 		return
 	}
-	_, _ = w.Write(closing(end))
+	_, _ = w.Write(st.closing(end, r.RemoteAddr))
 	_ = rc.Flush()
 }

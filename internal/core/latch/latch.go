@@ -1,0 +1,81 @@
+// Package latch holds signalling channels that are made only when someone
+// waits on them. A server keeps one or two such channels per connection
+// and subscription (closed when it ends, rung when there is work), and
+// most of them are never waited on: checked without blocking, or replaced
+// by a callback. An unmade channel costs a pointer instead of a channel
+// (112 bytes each with Go 1.26), which counts at a million idle
+// connections.
+package latch
+
+import "sync/atomic"
+
+// closed is the channel a Latch closed before anyone waited hands out: a
+// channel already closed, never written, shared by every such Latch.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Latch is a channel closed once. The zero value is open and ready to use.
+type Latch struct {
+	ch atomic.Pointer[chan struct{}]
+}
+
+// Done returns a channel closed once Close has run, making it on first use.
+func (l *Latch) Done() <-chan struct{} {
+	if p := l.ch.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if l.ch.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *l.ch.Load()
+}
+
+// Close closes the latch. It must run at most once.
+func (l *Latch) Close() {
+	if l.ch.CompareAndSwap(nil, &closed) {
+		return
+	}
+	close(*l.ch.Load())
+}
+
+// Closed reports whether Close has run, without making the channel.
+func (l *Latch) Closed() bool {
+	p := l.ch.Load()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-*p:
+		return true
+	default:
+		return false
+	}
+}
+
+// Bell is a wake-up: Ring leaves at most one signal pending in C until it
+// is received. The zero value is ready to use.
+type Bell struct {
+	ch atomic.Pointer[chan struct{}]
+}
+
+// C returns the channel a Ring signals, making it on first use.
+func (b *Bell) C() <-chan struct{} { return b.channel() }
+
+// Ring leaves a signal in C unless one is pending already; it never blocks.
+func (b *Bell) Ring() {
+	select {
+	case b.channel() <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Bell) channel() chan struct{} {
+	if p := b.ch.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{}, 1)
+	if b.ch.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *b.ch.Load()
+}
