@@ -4,7 +4,7 @@
 # this tree's, interleaved run by run so that a machine's drift hits both
 # alike. Scenarios: MQTT 1to1, fanin, fanout and the unpaced pubsub as
 # bench/compare.sh runs them, SSE and WebSocket fan-out as bench/sse.sh does,
-# and idle MQTT and SSE connections (IDLE held, default 15,000). Prints a markdown
+# and idle MQTT, SSE and WebSocket connections (IDLE held, default 15,000). Prints a markdown
 # table of medians and ranges for docs/BENCHMARKS.md.
 #
 #   bash bench/ab.sh BASE [rounds]        # e.g. bash bench/ab.sh bec8043 3
@@ -33,6 +33,7 @@ scenarios=(
   "ws|--scenario fanout --clients 1000 --messages 1000 --http-publishers ${PUBLISHERS:-8}"
   "idle|--scenario idle --clients ${IDLE:-15000} --duration 2s"
   "sseidle|--scenario idle --clients ${IDLE:-15000} --duration 2s"
+  "wsidle|--scenario idle --clients ${IDLE:-15000} --duration 2s"
 )
 results=$tmp/results
 : > "$results"
@@ -54,7 +55,7 @@ for round in $(seq "$rounds"); do
       case $name in
         1to1|fanin|fanout|pubsub|idle) target=(--target "mqtt://127.0.0.1:$mqtt") ;;
         sse|sseidle)  target=(--target "http://127.0.0.1:$http/v1/subscribe?topic={topic}" --publish "http://127.0.0.1:$http/v1/publish/{topic}") ;;
-        ws)   target=(--target "ws://127.0.0.1:$http/v1/ws/{topic}" --publish "http://127.0.0.1:$http/v1/publish/{topic}") ;;
+        ws|wsidle) target=(--target "ws://127.0.0.1:$http/v1/ws/{topic}" --publish "http://127.0.0.1:$http/v1/publish/{topic}") ;;
       esac
       # shellcheck disable=SC2086
       out=$($pin_bench "$bin/streamhub" bench "${target[@]}" $args --pid "$pid" --json 2>/dev/null || echo '{}')
@@ -85,12 +86,12 @@ for scenario in ['1to1', 'fanin', 'fanout', 'pubsub', 'sse', 'ws']:
         cpu = [r.get('server_cpu_per_delivery_ns', 0) / 1000 for r in rs]
         lost = sum(max(0, r.get('expected', 0) - r.get('received', 0)) for r in rs)
         print(f"| {scenario} | {which} | {fmt(rate, lambda v: f'{v:,.0f}')} | {fmt(cpu, lambda v: f'{v:.2f} µs')} | {lost} |")
-idle = [(s, w) for s in ['idle', 'sseidle'] for w in ['base', 'head'] if rows.get((s, w))]
+idle = [(s, w) for s in ['idle', 'sseidle', 'wsidle'] for w in ['base', 'head'] if rows.get((s, w))]
 if idle:
     print(f"\n| idle connections held | build | server bytes per connection |")
     print("|---|---|---|")
     for scenario, which in idle:
         rs = [r for r in rows[(scenario, which)] if r]
-        name = 'MQTT' if scenario == 'idle' else 'SSE'
+        name = {'idle': 'MQTT', 'sseidle': 'SSE', 'wsidle': 'WebSocket'}[scenario]
         print(f"| {name} | {which} | {fmt([r.get('server_bytes_per_connection', 0) for r in rs], lambda v: f'{v:,.0f}')} |")
 PY

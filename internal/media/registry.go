@@ -14,6 +14,7 @@ import (
 	"streamhub/internal/auth"
 	"streamhub/internal/core/message"
 	"streamhub/internal/registry"
+	"streamhub/internal/tlsconf"
 )
 
 // StateSink is where path states go: the hub, as retained messages.
@@ -338,7 +339,7 @@ func (cfg ListenerConfig) Listener(ln net.Listener, refuse func(net.Conn, error)
 		ln = cfg.Admit(ln, refuse)
 	}
 	if cfg.TLS != nil {
-		ln = tls.NewListener(ln, cfg.TLS)
+		ln = tlsconf.NewListener(ln, cfg.TLS)
 	}
 	return ln
 }

@@ -36,7 +36,7 @@ func (s *Server) startHTTP(ctx context.Context) error {
 	}
 	ln = s.httpAdmission(s.httpServer.TLSConfig).Listener(ln)
 	if s.httpServer.TLSConfig != nil {
-		ln = tls.NewListener(ln, s.httpServer.TLSConfig)
+		ln = tlsconf.NewListener(ln, s.httpServer.TLSConfig)
 	}
 	s.listener = ln
 	s.httpServer.BaseContext = func(net.Listener) context.Context { return ctx }

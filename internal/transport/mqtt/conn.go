@@ -175,10 +175,7 @@ func (c *conn) registerIdle() {
 	if p == nil {
 		return
 	}
-	raw := c.raw
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		raw = kit.RawSocket(tc.NetConn())
-	}
+	raw := idlepoll.Socket(c.nc)
 	if raw == nil {
 		return
 	}

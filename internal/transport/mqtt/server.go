@@ -276,7 +276,7 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
 	ln = a.Listener(ln)
 	if tc != nil {
-		ln = tls.NewListener(ln, tc)
+		ln = tlsconf.NewListener(ln, tc)
 	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ln)

@@ -23,6 +23,7 @@ import (
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
 )
@@ -140,7 +141,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		ln = a.Listener(ln)
 		if s.cfg.TLS != nil {
-			ln = tls.NewListener(ln, s.cfg.TLS)
+			ln = tlsconf.NewListener(ln, s.cfg.TLS)
 		}
 		s.mu.Lock()
 		s.listeners = append(s.listeners, ln)

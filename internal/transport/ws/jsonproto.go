@@ -52,7 +52,7 @@ func (h *Handler) serveJSON(ctx context.Context, c *wsconn.Conn, release func())
 	s.sub.OnClose(release)
 	s.socketWriter = socketWriter{h: h, c: c, feed: s.sub.Subscription}
 	s.startWriter(h.jsonWriter)
-	c.Serve(s)
+	c.Serve(s, h.cfg.Idle)
 }
 
 // jsonFrame is a delivery's frame on a JSON-protocol socket: its envelope.

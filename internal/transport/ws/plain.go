@@ -85,7 +85,7 @@ func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name strin
 		limiter:    h.cfg.Admission.Rate.Limiter(),
 	}
 	s.startWriter(h.plainWriter)
-	c.Serve(s)
+	c.Serve(s, h.cfg.Idle)
 }
 
 // plainFrame is a delivery's frame on a plain socket: its payload, in a

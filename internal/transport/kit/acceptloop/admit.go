@@ -12,6 +12,7 @@ import (
 
 	"streamhub/internal/limit"
 	"streamhub/internal/ratelog"
+	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 )
 
@@ -190,7 +191,7 @@ func (a Admission) refuse(nc net.Conn, err error) {
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(RefuseWait))
 	if a.TLS != nil {
-		tc := tls.Server(nc, a.TLS)
+		tc := tlsconf.Server(nc, a.TLS)
 		if tc.Handshake() != nil {
 			return
 		}

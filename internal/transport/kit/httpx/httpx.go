@@ -133,7 +133,7 @@ type StreamConfig struct {
 // in meter.
 func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string, meter kit.Meter) Subscriber {
 	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Admission: c.Admission,
-		Registry: c.Registry, Meter: meter}
+		Registry: c.Registry, Meter: meter, Idle: c.Idle}
 }
 
 // Subscriber admits the HTTP subscribers of one transport.
@@ -145,6 +145,9 @@ type Subscriber struct {
 	Admission acceptloop.Admission
 	Registry  *registry.Registry // nil: not listed
 	Meter     kit.Meter          // nil: not counted
+	// Idle parks a taken-over stream's socket while it waits for the
+	// client to leave (nil: a goroutine waits).
+	Idle *idlepoll.Poller
 }
 
 // Subscription is an admitted HTTP subscriber: a kit.Subscriber (its hub
@@ -153,6 +156,7 @@ type Subscriber struct {
 type Subscription struct {
 	*kit.Subscriber
 	served bool
+	idle   *idlepoll.Poller // Serve parks the stream's socket here
 }
 
 // CloseUnlessServed closes s unless Serve took it over. Deferred right
@@ -186,7 +190,7 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 		WriteSubscribeError(w, err)
 		return nil, false
 	}
-	return &Subscription{Subscriber: sub}, true
+	return &Subscription{Subscriber: sub, idle: s.Idle}, true
 }
 
 // WriteSubscribeError answers a refusal of kit.Subscribe.

@@ -11,6 +11,7 @@ import (
 
 	"streamhub/internal/core/hub"
 	"streamhub/internal/transport/kit"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // A streaming response on HTTP/1 holds, for as long as it lasts, the
@@ -18,7 +19,8 @@ import (
 // read and write buffers and the request's context: about 30 KB for an
 // idle SSE subscriber. Taken over after its headers, the same subscriber
 // is a socket and two small goroutines, as a WebSocket is after its
-// upgrade. HTTP/2 streams share their connection and keep net/http's path.
+// upgrade; parked while idle (idlepoll), a socket and its subscription.
+// HTTP/2 streams share their connection and keep net/http's path.
 
 // TakeOver hijacks an HTTP/1 request's connection and writes the response
 // head itself: status 200, the headers set on w, and Connection: close, the
@@ -53,18 +55,57 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 // ServeTakenOver serves a taken-over stream and returns at once, so that
 // net/http's goroutine ends: a writer started only when there is
 // something to send (kit.Writer.SpawnTo, wr shared by every stream of a
-// transport) pumps sub into out, the connection nc's side of it, and one
-// small goroutine waits for the client to go away. out's Ended, once,
-// writes the protocol's last words, closes nc and releases what the
-// request held.
-func ServeTakenOver(nc net.Conn, sub *hub.Subscription, wr *kit.Writer, out kit.Output) {
-	stop := wr.SpawnTo(sub, out).Stop
-	go func() {
-		// Nothing is expected from the client: any read result, data or
-		// not, means it is gone or speaking out of turn.
+// transport) pumps sub into out, the connection's side of it, and the
+// socket waits for the client to go away parked in lv's poller (no
+// goroutine) or, with none, on one small goroutine. out's Ended, once,
+// writes the protocol's last words, closes the socket, wakes lv and
+// releases what the request held.
+func ServeTakenOver(sub *hub.Subscription, wr *kit.Writer, out kit.Output, lv *leaving) {
+	lv.stop = wr.SpawnTo(sub, out).Stop
+	lv.watch()
+}
+
+// leaving notices a taken-over stream's client going away. Nothing is
+// expected from the client: any input, data or not, means it is gone or
+// speaking out of turn, and stops the stream.
+type leaving struct {
+	nc   net.Conn
+	idle *idlepoll.Handle // nil: a goroutine waits reading
+	stop func()
+}
+
+// newLeaving registers nc with poller (nil: none), before the stream's
+// writer starts, so that the writer's end can wake the parked socket.
+func newLeaving(nc net.Conn, poller *idlepoll.Poller) *leaving {
+	lv := &leaving{nc: nc}
+	if poller != nil {
+		if rc := idlepoll.Socket(nc); rc != nil {
+			lv.idle, _ = poller.Register(rc, lv.left)
+		}
+	}
+	return lv
+}
+
+// watch parks the socket until the client sends or hangs up (EPOLLRDHUP),
+// or, where it cannot be parked, waits on a goroutine reading one byte.
+func (lv *leaving) watch() {
+	if lv.idle != nil {
 		var b [1]byte
-		_, _ = nc.Read(b[:])
-		stop()
+		// A TLS record already read holds input the socket no longer shows.
+		n, err := idlepoll.ReadAhead(lv.nc, b[:])
+		if n > 0 || err != nil {
+			lv.left()
+			return
+		}
+		if lv.idle.Park(time.Time{}) == nil {
+			return
+		}
+		lv.idle.Release() // a Wake finds it released: the goroutine below sees the end
+	}
+	go func() {
+		var b [1]byte
+		_, _ = lv.nc.Read(b[:])
+		lv.stop()
 	}()
 }
 
@@ -75,6 +116,7 @@ type takenOver struct {
 	nc       net.Conn
 	sub      *Subscription
 	st       *Stream
+	lv       *leaving
 	outlived *sync.WaitGroup // nil: nobody waits for it
 }
 
@@ -96,6 +138,7 @@ func (t *takenOver) Ended(err error) {
 		}
 	}
 	t.nc.Close()
+	t.lv.wakeParked()
 	t.release()
 }
 
@@ -114,6 +157,21 @@ type rawTakenOver struct {
 }
 
 func (t *rawTakenOver) TryWrite(b []byte) (int, error) { return kit.WriteNow(t.raw, b) }
+
+// left stops the stream and releases the registration: the parked
+// socket's wake function (the client sent or went, or the writer ended
+// and closed the socket).
+func (lv *leaving) left() {
+	lv.stop()
+	lv.idle.Release()
+}
+
+// wakeParked has a parked socket see that the stream ended.
+func (lv *leaving) wakeParked() {
+	if lv.idle != nil {
+		lv.idle.Wake()
+	}
+}
 
 type longLivedKey struct{}
 
@@ -180,12 +238,15 @@ func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscriptio
 			out = t
 		}
 		*t = takenOver{nc: nc, sub: sub, st: st, outlived: outlive(r)}
+		// Registered before the writer starts, so that its end wakes
+		// the parked socket.
+		t.lv = newLeaving(nc, sub.idle)
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
 			t.release()
 			return
 		}
-		ServeTakenOver(nc, sub.Subscription, &st.writer, out)
+		ServeTakenOver(sub.Subscription, &st.writer, out, t.lv)
 		return
 	}
 	defer sub.Close()

@@ -296,3 +296,23 @@ func TestCloseEndsTheLoop(t *testing.T) {
 	}
 	p.Close() // twice is fine
 }
+
+// TestParkAfterCloseFails: a poller closed (its epoll descriptor gone, its
+// number free for another poller's) parks nothing more: the caller keeps
+// its connection and waits itself.
+func TestParkAfterCloseFails(t *testing.T) {
+	p, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := pair(t)
+	h, _ := p.Register(rawConn(t, s), func() { t.Error("a handle of a closed poller woke") })
+	p.Close()
+	if err := h.Park(time.Time{}); err == nil {
+		t.Fatal("parked in a closed poller")
+	}
+	if h.Parked() || p.Parked() != 0 {
+		t.Fatalf("parked = %v, poller parked = %d", h.Parked(), p.Parked())
+	}
+	h.Release()
+}

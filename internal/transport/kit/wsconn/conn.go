@@ -8,6 +8,7 @@ package wsconn
 import (
 	"bufio"
 	"cmp"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"streamhub/internal/quote"
 	"streamhub/internal/transport/kit/deadline"
 	"streamhub/internal/transport/kit/httpx"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // Frames go through gobwas/ws's codec into a buffer that is flushed once
@@ -53,11 +55,15 @@ type Conn struct {
 	served    Served         // set by Serve
 	onWait    func()         // tests: runs on the reader as a wait begins
 	readLimit int64
+	// idle is the socket's registration with the idle poller while Serve
+	// runs it (nil: a goroutine waits for input); closing paths wake it.
+	idle atomic.Pointer[idlepoll.Handle]
 
 	mu           sync.Mutex // guards the writing side
 	writeDL      deadline.Lazy
 	writeTimeout time.Duration
-	closeSent    bool
+	// closeSent is set under mu; the reader reads it before parking.
+	closeSent atomic.Bool
 }
 
 // Options tune an upgrade.
@@ -268,45 +274,140 @@ type Served interface {
 }
 
 // Serve reads the socket's data messages and hands each to s until reading
-// fails or s refuses one, then ends s. It returns at once: the reading runs
-// on a goroutine that waits for input, handles the messages while bytes are
-// buffered, and hands the waiting to a new goroutine. A goroutine's stack
-// grows while it handles messages and only a garbage collection shrinks it
-// again, so the one left waiting on an idle socket is always a fresh, small
-// one (as MQTT's reader does).
-func (c *Conn) Serve(s Served) {
+// fails or s refuses one, then ends s. It returns at once: the messages are
+// handled on a goroutine that runs while bytes are buffered. An idle socket
+// then waits with no goroutine, parked in idle (idlepoll), which starts
+// the next burst's goroutine when input, a hang-up or a close comes; with
+// no idle poller (nil, or a socket it cannot hold) it waits on a new
+// goroutine. A goroutine's stack grows while it handles messages and only
+// a garbage collection shrinks it again, so a waiting goroutine is always a
+// fresh, small one (as MQTT's reader does).
+func (c *Conn) Serve(s Served, idle *idlepoll.Poller) {
 	c.served = s
-	go c.serveBurst()
+	if idle != nil {
+		if rc := idlepoll.Socket(c.nc); rc != nil {
+			if h, err := idle.Register(rc, c.readBurst); err == nil {
+				c.idle.Store(h)
+			}
+		}
+	}
+	if c.inputReady() {
+		go c.readBurst()
+		return
+	}
+	c.rest()
 }
 
+// serveBurst waits for input on a fresh goroutine, then reads it.
 func (c *Conn) serveBurst() {
+	if c.onWait != nil && !c.inputReady() {
+		c.onWait()
+	}
+	c.readBurst()
+}
+
+// readBurst handles the messages that input brought, then hands the
+// waiting on (rest); it is also the parked socket's wake function.
+func (c *Conn) readBurst() {
 	if err := c.waitInput(); err != nil {
-		c.served.End()
+		c.end()
 		return
 	}
 	for {
 		op, data, err := c.Read()
 		if err != nil || !c.served.Message(op, data) {
-			c.served.End()
+			c.end()
 			return
 		}
 		if c.in.r.Buffered() == 0 {
 			c.returnReader()
-			go c.serveBurst()
+			c.rest()
 			return
 		}
 	}
 }
 
-// waitInput blocks until input arrives, holding no read buffer meanwhile.
-func (c *Conn) waitInput() error {
-	if c.in.r != nil && c.in.r.Buffered() > 0 {
-		return nil
+// rest waits for the socket's next input: parked, or on a fresh
+// goroutine.
+func (c *Conn) rest() {
+	if !c.park() {
+		go c.serveBurst()
 	}
-	c.returnReader()
+}
+
+// park hands the socket to the idle poller, reporting whether it took it;
+// the caller's goroutine must then return. A closing socket is not
+// parked: its reader waits for the peer's answer to the close, bounded by
+// the read deadline Close set, which only a reading goroutine honours.
+func (c *Conn) park() bool {
+	h := c.idle.Load()
+	if h == nil || c.closeSent.Load() || c.readAhead() {
+		return false
+	}
 	if c.onWait != nil {
 		c.onWait()
 	}
+	if err := h.Park(time.Time{}); err != nil {
+		return false
+	}
+	// A Close between the check above and the park found nothing parked
+	// to wake: wake it now (a Close after the park woke it already, and
+	// this does nothing).
+	if c.closeSent.Load() {
+		h.Wake()
+	}
+	return true
+}
+
+// readAhead takes a byte a TLS socket already read from the wire (the
+// rest of a record that came with the last one), which would never make
+// the socket readable again, and reports whether there is input (or an
+// error) to read now instead of parking.
+func (c *Conn) readAhead() bool {
+	if _, ok := c.nc.(*tls.Conn); !ok {
+		return false // a plain socket buffers nothing of its own
+	}
+	c.mu.Lock() // Close sets a read deadline too, under mu
+	defer c.mu.Unlock()
+	if c.closeSent.Load() {
+		return true
+	}
+	n, err := idlepoll.ReadAhead(c.nc, c.src.b[:])
+	if n > 0 {
+		c.src.held = true
+		c.in.touch()
+	}
+	return n > 0 || err != nil
+}
+
+// inputReady reports whether input is in memory already: bytes buffered
+// (the upgrade's, or a burst's), or the byte a wait read.
+func (c *Conn) inputReady() bool {
+	return c.src.held || c.in.r != nil && c.in.r.Buffered() > 0
+}
+
+// end releases the socket's registration, then ends reading.
+func (c *Conn) end() {
+	if h := c.idle.Load(); h != nil {
+		h.Release()
+	}
+	c.served.End()
+}
+
+// wakeParked wakes a parked reader, so that it sees the socket closed or
+// the close handshake begun (a reader that is running sees it itself).
+func (c *Conn) wakeParked() {
+	if h := c.idle.Load(); h != nil {
+		h.Wake()
+	}
+}
+
+// waitInput blocks until input arrives, holding no read buffer meanwhile.
+func (c *Conn) waitInput() error {
+	if c.inputReady() {
+		return nil
+	}
+	c.returnReader()
 	for {
 		n, err := c.nc.Read(c.src.b[:])
 		if n > 0 {
@@ -364,7 +465,7 @@ func (c *Conn) WriteFrame(op ws.OpCode, p []byte) error {
 func (c *Conn) writeFrames(fn func([]byte) []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeSent {
+	if c.closeSent.Load() {
 		return net.ErrClosed
 	}
 	return c.writeLocked(fn)
@@ -386,7 +487,7 @@ func (c *Conn) writeLocked(fn func([]byte) []byte) error {
 func (c *Conn) WriteEncoded(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeSent {
+	if c.closeSent.Load() {
 		return net.ErrClosed
 	}
 	return c.sendLocked(b)
@@ -401,6 +502,7 @@ func (c *Conn) sendLocked(b []byte) error {
 	_, err := c.nc.Write(b)
 	if err != nil {
 		c.nc.Close()
+		c.wakeParked()
 	}
 	return err
 }
@@ -425,11 +527,12 @@ func AppendFrame(b []byte, op ws.OpCode, p []byte) []byte {
 // reader then gets the peer's answer, or gives up after closeWait.
 func (c *Conn) Close(code ws.StatusCode, reason string) {
 	c.mu.Lock()
+	defer c.wakeParked() // after the unlock: its reader may write at once
 	defer c.mu.Unlock()
-	if c.closeSent {
+	if c.closeSent.Load() {
 		return
 	}
-	c.closeSent = true
+	c.closeSent.Store(true)
 	var body []byte
 	if !code.Empty() {
 		// A control frame holds 125 bytes: the code's two and the reason.
@@ -441,4 +544,7 @@ func (c *Conn) Close(code ws.StatusCode, reason string) {
 }
 
 // CloseNow drops the connection without a handshake.
-func (c *Conn) CloseNow() { c.nc.Close() }
+func (c *Conn) CloseNow() {
+	c.nc.Close()
+	c.wakeParked()
+}

@@ -135,7 +135,7 @@ func TestServeHoldsNoReadBufferWhileWaiting(t *testing.T) {
 	got, ended := make(chan string, 4), make(chan struct{})
 	bare := make(chan bool, 4) // whether each wait began holding no buffer
 	c.onWait = func() { bare <- c.in.r == nil }
-	c.Serve(testServed{got, ended})
+	c.Serve(testServed{got, ended}, nil)
 	waitingBare := func() {
 		t.Helper()
 		if !<-bare {
