@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,39 +49,7 @@ type parkClient struct {
 	nc      net.Conn
 	r       *bufio.Reader
 	version byte
-	batch   *batchConn // under nc, when dialled batching
-}
-
-// batchConn holds writes while batching, to send them in one.
-type batchConn struct {
-	net.Conn
-	mu       sync.Mutex
-	batching bool
-	held     bytes.Buffer
-}
-
-func (b *batchConn) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.batching {
-		return b.held.Write(p)
-	}
-	return b.Conn.Write(p)
-}
-
-func (b *batchConn) hold() {
-	b.mu.Lock()
-	b.batching = true
-	b.mu.Unlock()
-}
-
-func (b *batchConn) flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.batching = false
-	_, err := b.Conn.Write(b.held.Bytes())
-	b.held.Reset()
-	return err
+	batch   *corkedConn // under nc, when dialled batching
 }
 
 type parkDial struct {
@@ -109,7 +75,7 @@ func dialPark(t *testing.T, s *testkit.Server, o parkDial) *parkClient {
 	t.Cleanup(func() { nc.Close() })
 	c := &parkClient{t: t, nc: nc, version: o.version}
 	if o.batch {
-		c.batch = &batchConn{Conn: nc}
+		c.batch = &corkedConn{Conn: nc}
 		c.nc = c.batch
 	}
 	if o.tls != nil {
@@ -302,7 +268,7 @@ func TestMQTTTLSRecordsReadAheadAreHandled(t *testing.T) {
 	c := dialPark(t, s, parkDial{tls: pool, version: 4, id: "ahead", keep: 60, batch: true})
 	const pings = 16
 	burst := func(round int) {
-		c.batch.hold()
+		c.batch.cork()
 		if round == 0 {
 			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
 				Filters: packets.Subscriptions{{Filter: "ahead"}}})
@@ -311,7 +277,7 @@ func TestMQTTTLSRecordsReadAheadAreHandled(t *testing.T) {
 		for range pings {
 			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
 		}
-		if err := c.batch.flush(); err != nil {
+		if err := c.batch.uncork(); err != nil {
 			t.Fatal(err)
 		}
 		want := map[byte]int{packets.Publish: 1, packets.Pingresp: pings}
