@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockFile, in the store's directory, holds the pid of the server using it.
@@ -31,7 +32,7 @@ func lockDir(dir string) (*dirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: lock file: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockOwn(f, path); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, inUse(dir, path)
@@ -43,6 +44,31 @@ func lockDir(dir string) (*dirLock, error) {
 		return nil, fmt.Errorf("store: write %s: %w", path, err)
 	}
 	return &dirLock{f: f}, nil
+}
+
+// ownLockWait bounds how long a lock that this process itself wrote
+// last is waited for.
+const ownLockWait = 5 * time.Second
+
+// flockOwn takes the flock. When the lock file names this very process,
+// the holder is a store this process closed a moment ago whose file
+// description a child process still shares: a fork by any goroutine
+// copies every descriptor until the child's exec closes it (close-on-exec),
+// and the flock goes with the description. Such a lock is waited for,
+// briefly; another process's is refused at once.
+func flockOwn(f *os.File, path string) error {
+	deadline := time.Now().Add(ownLockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		if strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func writePID(f *os.File) error {

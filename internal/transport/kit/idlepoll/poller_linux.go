@@ -119,8 +119,12 @@ type Handle struct {
 	wake  func()
 	id    uint64
 	state atomic.Int32
-	added bool  // known to epoll (owner only)
-	due   int64 // the parked deadline's tick, 0 for none (under p.mu)
+	// arming is held while Park arms the socket and Release disarms it:
+	// a Wake may claim a park before its epoll_ctl ran, and the woken
+	// goroutine's own Park must wait for that one to finish.
+	arming sync.Mutex
+	added  bool  // known to epoll (under arming)
+	due    int64 // the parked deadline's tick, 0 for none (under p.mu)
 }
 
 // Park hands the connection to the Poller until its socket has input or
@@ -132,6 +136,8 @@ type Handle struct {
 // Input already read from the socket into a buffer (crypto/tls reads
 // ahead) does not wake a parked connection: drain it first.
 func (h *Handle) Park(deadline time.Time) error {
+	h.arming.Lock()
+	defer h.arming.Unlock()
 	p := h.p
 	p.mu.Lock()
 	if h.state.Load() == released {
@@ -194,11 +200,13 @@ func (h *Handle) Release() {
 		h.p.parked.Add(-1)
 	}
 	p := h.p
+	h.arming.Lock()
 	if h.added {
 		_ = h.rc.Control(func(fd uintptr) {
 			_ = p.ctl(unix.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
+	h.arming.Unlock()
 	p.mu.Lock()
 	delete(p.byID, h.id)
 	h.due = 0

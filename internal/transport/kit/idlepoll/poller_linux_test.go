@@ -316,3 +316,39 @@ func TestParkAfterCloseFails(t *testing.T) {
 	}
 	h.Release()
 }
+
+// TestWakeDuringParkThenParkAgain: a Wake may claim a park before its
+// socket is armed; the woken goroutine parks again at once, while the
+// first Park may still be arming. Both must be one owner's in turn.
+func TestWakeDuringParkThenParkAgain(t *testing.T) {
+	p := newPoller(t)
+	s, _ := pair(t)
+	const rounds = 2000
+	done := make(chan struct{})
+	var h *Handle
+	var n atomic.Int32
+	h, _ = p.Register(rawConn(t, s), func() {
+		if n.Add(1) == rounds {
+			close(done)
+			return
+		}
+		if err := h.Park(time.Time{}); err != nil {
+			t.Errorf("park again: %v", err)
+		}
+	})
+	go func() { // wakes whatever park is there, as kicks and closes do
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				h.Wake()
+			}
+		}
+	}()
+	if err := h.Park(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, done, "every round")
+	h.Release()
+}
