@@ -47,6 +47,8 @@ func writePacket(t testing.TB, w io.Writer, pk *packets.Packet) {
 		err = pk.PublishEncode(&buf)
 	case packets.Subscribe:
 		err = pk.SubscribeEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,11 @@ package mqtt
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"streamhub/internal/core/latch"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
+	"streamhub/internal/transport/kit/idlepoll"
 )
 
 // errSkipped marks a packet not sent because it exceeds the client's
@@ -28,14 +31,21 @@ var (
 	codeTakenOver    = packets.ErrSessionTakenOver
 )
 
-// conn is one network connection of a client. It has one goroutine, its
-// reader, for as long as it lives; a writer goroutine runs only while there
-// is something to send, and the write buffer is borrowed for that time, so
-// an idle connection holds little more than its reader's stack.
+// conn is one network connection of a client. Its reader runs while there
+// is input (and while the connection stays busy); an idle connection parks
+// its socket in the server's idle poller and has no goroutine at all, or,
+// where it cannot park (no poller, WebSocket), keeps one reader waiting. A
+// writer goroutine runs only while there is something to send, and the
+// read and write buffers are borrowed for that time.
 type conn struct {
 	srv *Server
 	nc  net.Conn
 	in  *elasticReader
+	// idle is the connection's registration with the idle poller (nil:
+	// it does not park); set under parkMu, which orders a park against
+	// close's Wake.
+	idle   *idlepoll.Handle
+	parkMu sync.Mutex
 	// raw writes to the socket without waiting (nil where the connection
 	// is not a plain socket: TLS, WebSocket).
 	raw     syscall.RawConn
@@ -150,14 +160,42 @@ func (s *Server) open(nc net.Conn) *conn {
 	c.resend()
 	c.wstate.Store(writerIdle)
 	c.poke() // the resent flows, and whatever was queued before
-	go c.readBurst()
+	c.registerIdle()
+	if c.in.Buffered() > 0 || !c.park() {
+		go c.readBurst()
+	}
 	return c
+}
+
+// registerIdle registers the connection's socket with the idle poller, if
+// the server has one and the connection is a TCP socket, plain or under
+// TLS (WebSocket's are not: their reader keeps waiting).
+func (c *conn) registerIdle() {
+	p := c.srv.cfg.Idle
+	if p == nil {
+		return
+	}
+	raw := idlepoll.Socket(c.nc)
+	if raw == nil {
+		return
+	}
+	h, err := p.Register(raw, c.resume)
+	if err != nil {
+		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+		return
+	}
+	c.parkMu.Lock()
+	c.idle = h
+	c.parkMu.Unlock()
 }
 
 // finish releases what an ended connection holds.
 func (c *conn) finish() {
 	s := c.srv
 	c.in.release()
+	if c.idle != nil {
+		c.idle.Release() // the owner's, before the socket closes
+	}
 	c.reasonMu.Lock()
 	told := c.reason != nil && c.version == 5
 	c.reasonMu.Unlock()
@@ -194,12 +232,14 @@ func lingerClose(nc net.Conn) {
 }
 
 // readBurst waits for input, then handles packets while they are buffered,
-// and hands the waiting to a new goroutine: a goroutine's stack grows while
-// it handles packets and only a garbage collection shrinks it again, so the
-// one left waiting on a quiet connection is always a fresh, small one. A
-// connection whose input comes in many small bursts (a client that writes
-// each packet on its own) keeps its goroutine while it stays that busy:
-// starting a goroutine and growing its stack again on every packet cost
+// and parks the connection in the idle poller, whose wake function starts
+// a new readBurst when more comes; where it cannot park, it hands the
+// waiting to a new goroutine: a goroutine's stack grows while it handles
+// packets and only a garbage collection shrinks it again, so the one left
+// waiting on a quiet connection is always a fresh, small one. A connection
+// whose input comes in many small bursts (a client that writes each packet
+// on its own) keeps its goroutine while it stays that busy: parking, or
+// starting a goroutine and growing its stack again, on every packet cost
 // more than the packet.
 func (c *conn) readBurst() {
 	for {
@@ -218,10 +258,61 @@ func (c *conn) readBurst() {
 		}
 		c.writeHeld()
 		if !c.busyReading() {
-			go c.readBurst()
+			if !c.park() {
+				go c.readBurst()
+			}
 			return
 		}
 	}
+}
+
+// park hands the connection, its input all handled (so never inside a
+// packet), to the idle poller until more input, its keep-alive deadline
+// or a close (Wake) comes, and gives its read buffer back meanwhile. It
+// reports false where the connection did not park: no poller, a TLS
+// connection with records already read ahead, a failed registration, a
+// close under way; the caller then reads on.
+func (c *conn) park() bool {
+	if c.idle == nil {
+		return false
+	}
+	if _, ok := c.nc.(*tls.Conn); ok {
+		// crypto/tls may hold records it read with the last one: the
+		// socket, with nothing left to read, would not wake them. A read
+		// with a deadline in the past takes them without reading the
+		// socket (a timeout is not sticky in crypto/tls).
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+		more, err := c.in.readAhead()
+		c.nc.SetReadDeadline(c.readDL.At()) // the one the last read had
+		if more || err != nil {
+			return false // for the reader: input, or the error again
+		}
+	}
+	at := c.moveReadDeadline(time.Now())
+	c.in.release()
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if c.done.Closed() {
+		return false // close's Wake came before the park: read and end
+	}
+	if err := c.idle.Park(at); err != nil {
+		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+		return false
+	}
+	return true
+}
+
+// resume is the parked connection's wake function. The socket's read
+// deadline is the one the connection parked with: once it passed, the
+// keep-alive expired, as a read waiting for input would have found.
+// Otherwise the reader reads on (input, a hang-up, or a close: its read
+// then fails).
+func (c *conn) resume() {
+	if at := c.readDL.At(); !at.IsZero() && !time.Now().Before(at) {
+		c.end(c.readFailed(os.ErrDeadlineExceeded))
+		return
+	}
+	c.readBurst()
 }
 
 // A connection is busy reading while each window of burstWindow bursts of
@@ -264,7 +355,18 @@ func (c *conn) beforeRead() error {
 		return nil
 	}
 	c.writeHeld()
-	now := time.Now()
+	c.moveReadDeadline(time.Now())
+	if c.done.Closed() {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// moveReadDeadline sets the socket's read deadline for the next read, if
+// it moved, and returns it: the keep-alive's (1.5 times the interval from
+// the last input, moved at most once a quarter of that), or the packet
+// timeout's while the reader is inside a packet (reader-owned).
+func (c *conn) moveReadDeadline(now time.Time) time.Time {
 	at, set := c.readDL.Next(now, c.keepalive*3/2)
 	switch {
 	case c.midPacket && c.packetDue.IsZero():
@@ -287,10 +389,7 @@ func (c *conn) beforeRead() error {
 	if set {
 		c.nc.SetReadDeadline(at)
 	}
-	if c.done.Closed() {
-		return net.ErrClosed
-	}
-	return nil
+	return at
 }
 
 // send encodes pk and writes it at once (handshake and final packets).
@@ -411,10 +510,16 @@ func (c *conn) close() {
 			_ = c.send(&pk)
 		}
 		// Unblock the reader (beforeRead checks done after each deadline it
-		// sets, so it cannot move this one away); the writer sees done.
-		// The socket itself closes in finish, once the client had a chance
-		// to read the DISCONNECT.
+		// sets, so it cannot move this one away), or wake it if parked (park
+		// checks done under parkMu); the writer sees done. The socket itself
+		// closes in finish, once the client had a chance to read the
+		// DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
+		c.parkMu.Lock()
+		if c.idle != nil {
+			c.idle.Wake()
+		}
+		c.parkMu.Unlock()
 	})
 }
 

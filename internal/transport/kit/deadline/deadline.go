@@ -37,3 +37,6 @@ func (l *Lazy) Next(now time.Time, span time.Duration) (time.Time, bool) {
 
 // Reset forgets the deadline, for when something else set the socket's.
 func (l *Lazy) Reset() { l.at = time.Time{} }
+
+// At is the deadline last reported (the zero time for none).
+func (l *Lazy) At() time.Time { return l.at }

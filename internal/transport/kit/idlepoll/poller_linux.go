@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,11 +16,15 @@ import (
 )
 
 // Poller waits for input on parked sockets: one epoll instance and one
-// goroutine for all of them.
+// goroutine for all of them. The epoll instance is itself waited for by
+// the runtime's netpoller (it is readable while it has events), so the
+// loop's goroutine sleeps like any reader: no thread blocked in
+// epoll_wait, which, with one P (a server pinned to one core), held the P
+// until sysmon took it back and cost a thread hand-off per wake.
 type Poller struct {
 	log    *slog.Logger
-	epfd   int
-	stopfd int // an eventfd: written once to end the loop
+	ep     *os.File        // the epoll instance, non-blocking
+	epc    syscall.RawConn // ep's, for epoll_ctl and epoll_wait
 	parked atomic.Int64
 
 	mu     sync.Mutex
@@ -31,11 +36,6 @@ type Poller struct {
 	timers  map[int64][]*Handle
 	expired int64 // the last tick whose timers ran
 
-	// life keeps epfd open while a Park or Release uses it: once Close
-	// has closed it, its number may be another poller's (a server
-	// started after this one), which must not get this poller's sockets.
-	life      sync.RWMutex
-	closed    bool // under life
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -46,21 +46,25 @@ func New(log *slog.Logger) (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idlepoll: epoll: %w", err)
 	}
-	stopfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
+	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		return nil, fmt.Errorf("idlepoll: eventfd: %w", err)
+		return nil, fmt.Errorf("idlepoll: epoll: %w", err)
 	}
-	// Handle IDs start at 1: the event data 0 is the stop signal.
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, stopfd, &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
-		unix.Close(epfd)
-		unix.Close(stopfd)
-		return nil, fmt.Errorf("idlepoll: epoll add: %w", err)
+	// Non-blocking, os.NewFile registers it with the runtime's netpoller;
+	// a file that is not pollable takes no deadline.
+	ep := os.NewFile(uintptr(epfd), "idlepoll")
+	epc, err := ep.SyscallConn()
+	if err == nil {
+		err = ep.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("idlepoll: epoll not pollable: %w", err)
 	}
 	p := &Poller{
 		log:     log,
-		epfd:    epfd,
-		stopfd:  stopfd,
+		ep:      ep,
+		epc:     epc,
 		byID:    make(map[uint64]*Handle),
 		timers:  make(map[int64][]*Handle),
 		expired: time.Now().Unix(),
@@ -71,19 +75,23 @@ func New(log *slog.Logger) (*Poller, error) {
 }
 
 // Close ends the loop. Handles still parked stay parked: their
-// connections end through Wake (a close, a kick), which needs no loop.
+// connections end through Wake (a close, a kick), which needs no loop;
+// parking fails from now on.
 func (p *Poller) Close() {
 	p.closeOnce.Do(func() {
-		p.life.Lock()
-		p.closed = true
-		p.life.Unlock()
-		var one [8]byte
-		one[0] = 1 // eventfd counts in host order; any non-zero value wakes
-		_, _ = unix.Write(p.stopfd, one[:])
+		p.ep.Close() // wakes the loop's wait with an error
 		<-p.done
-		unix.Close(p.stopfd)
-		unix.Close(p.epfd)
 	})
+}
+
+// ctl runs epoll_ctl on the poller's instance, which stays open meanwhile
+// (after Close: an error, never another descriptor with its number).
+func (p *Poller) ctl(op, fd int, ev *unix.EpollEvent) error {
+	var err error
+	if cerr := p.epc.Control(func(epfd uintptr) { err = unix.EpollCtl(int(epfd), op, fd, ev) }); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // Parked is the number of connections waiting in the Poller now.
@@ -146,24 +154,19 @@ func (h *Handle) Park(deadline time.Time) error {
 	p.mu.Unlock()
 	p.parked.Add(1)
 
-	p.life.RLock()
-	defer p.life.RUnlock()
-	err := errPollerClosed
+	var err error
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(h.id)), Pad: int32(uint32(h.id >> 32))}
 	// Control holds the descriptor open while epoll_ctl uses its number.
-	var cerr error
-	if !p.closed {
-		cerr = h.rc.Control(func(fd uintptr) {
-			op := unix.EPOLL_CTL_MOD
-			if !h.added {
-				op = unix.EPOLL_CTL_ADD
-			}
-			err = unix.EpollCtl(p.epfd, op, int(fd), &ev)
-			if err == nil {
-				h.added = true
-			}
-		})
-	}
+	cerr := h.rc.Control(func(fd uintptr) {
+		op := unix.EPOLL_CTL_MOD
+		if !h.added {
+			op = unix.EPOLL_CTL_ADD
+		}
+		err = p.ctl(op, int(fd), &ev)
+		if err == nil {
+			h.added = true
+		}
+	})
 	if cerr != nil {
 		err = cerr
 	}
@@ -177,10 +180,7 @@ func (h *Handle) Park(deadline time.Time) error {
 	return nil
 }
 
-var (
-	errReleased     = errors.New("idlepoll: handle released")
-	errPollerClosed = errors.New("idlepoll: poller closed")
-)
+var errReleased = errors.New("idlepoll: handle released")
 
 // claim moves a parked handle to running and reports whether the caller
 // won it: exactly one of input, the deadline and Wake starts the wake
@@ -201,13 +201,11 @@ func (h *Handle) Release() {
 	}
 	p := h.p
 	h.arming.Lock()
-	p.life.RLock()
-	if h.added && !p.closed {
+	if h.added {
 		_ = h.rc.Control(func(fd uintptr) {
-			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+			_ = p.ctl(unix.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
-	p.life.RUnlock()
 	h.arming.Unlock()
 	p.mu.Lock()
 	delete(p.byID, h.id)
@@ -218,18 +216,35 @@ func (h *Handle) Release() {
 func (p *Poller) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
+	var tick int64
 	for {
-		wait := time.Until(time.Unix(p.nextTick(), 0))
-		n, err := unix.EpollWait(p.epfd, events, max(int(wait/time.Millisecond)+1, 1))
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			p.log.Error("idle poller stopped", "err", err)
+		// The read deadline of the epoll file is the next tick's, when
+		// parked deadlines expire.
+		if next := p.nextTick(); next != tick {
+			tick = next
+			_ = p.ep.SetReadDeadline(time.Unix(tick, 0))
+		}
+		var n int
+		var werr error
+		err := p.epc.Read(func(epfd uintptr) bool {
+			for {
+				n, werr = unix.EpollWait(int(epfd), events, 0)
+				if werr != unix.EINTR {
+					return n > 0 || werr != nil // none: wait until it is readable
+				}
+			}
+		})
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			n = 0
+		case err != nil:
+			return // Close
+		case werr != nil:
+			p.log.Error("idle poller stopped", "err", werr)
 			return
 		}
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if id == 0 {
-				return // Close
-			}
 			p.mu.Lock()
 			h := p.byID[id]
 			p.mu.Unlock()
