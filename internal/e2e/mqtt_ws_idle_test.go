@@ -105,7 +105,8 @@ func waitingHandlers(t *testing.T) int {
 
 // TestIdleMQTTOverWebSocketReceive: idle MQTT-over-WebSocket clients keep
 // no HTTP handler waiting (the connection is hijacked and the reader goes
-// on alone), and one publish still reaches each of them.
+// on alone), their sockets park, and one publish still reaches each of
+// them.
 func TestIdleMQTTOverWebSocketReceive(t *testing.T) {
 	s := testkit.Start(t, nil)
 	const clients = 20
@@ -117,6 +118,7 @@ func TestIdleMQTTOverWebSocketReceive(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "no goroutine left in the MQTT WebSocket handler", func() bool {
 		return waitingHandlers(t) == 0
 	})
+	waitParked(t, s, clients)
 	httpPublish(t, s.URL, "idle/ws", []byte("to every idle one"), "")
 	for i, c := range conns {
 		typ, body := c.read(t)

@@ -34,7 +34,7 @@ var (
 // conn is one network connection of a client. Its reader runs while there
 // is input (and while the connection stays busy); an idle connection parks
 // its socket in the server's idle poller and has no goroutine at all, or,
-// where it cannot park (no poller, WebSocket), keeps one reader waiting. A
+// where it cannot park (no poller, a pipe), keeps one reader waiting. A
 // writer goroutine runs only while there is something to send, and the
 // read and write buffers are borrowed for that time.
 type conn struct {
@@ -169,13 +169,18 @@ func (s *Server) open(nc net.Conn) *conn {
 
 // registerIdle registers the connection's socket with the idle poller, if
 // the server has one and the connection is a TCP socket, plain or under
-// TLS (WebSocket's are not: their reader keeps waiting).
+// TLS, or a WebSocket's stream (its socket, under TLS or not).
 func (c *conn) registerIdle() {
 	p := c.srv.cfg.Idle
 	if p == nil {
 		return
 	}
-	raw := idlepoll.Socket(c.nc)
+	var raw syscall.RawConn
+	if st, ok := c.nc.(stream); ok {
+		raw = idlepoll.Socket(st.Socket())
+	} else {
+		raw = idlepoll.Socket(c.nc)
+	}
 	if raw == nil {
 		return
 	}
@@ -286,6 +291,15 @@ func (c *conn) park() bool {
 		c.nc.SetReadDeadline(c.readDL.At()) // the one the last read had
 		if more || err != nil {
 			return false // for the reader: input, or the error again
+		}
+	}
+	if st, ok := c.nc.(stream); ok {
+		// WebSocket: the rest of a message, frame bytes or (wss) TLS
+		// records may be in memory, which the socket would not wake.
+		drained := st.Drained()
+		c.nc.SetReadDeadline(c.readDL.At()) // Drained may have moved it
+		if !drained {
+			return false // input for the reader
 		}
 	}
 	at := c.moveReadDeadline(time.Now())

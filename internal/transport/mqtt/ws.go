@@ -39,6 +39,15 @@ func (s *Server) WebSocketHandler() http.Handler {
 	})
 }
 
+// stream is a byte stream carried in another protocol's frames
+// (wsconn.NetConn): its connection registers the socket under it with the
+// idle poller, and parks it only once nothing of the stream is left in
+// memory.
+type stream interface {
+	Socket() net.Conn
+	Drained() bool
+}
+
 // countedConn is a WebSocket's byte stream that counts as an MQTT
 // connection until it is closed (the connection closes it once, when it
 // ends): the count stays with the socket rather than in every
