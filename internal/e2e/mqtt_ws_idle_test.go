@@ -163,7 +163,7 @@ func TestIdleMQTTOverWebSocketKeepAliveWill(t *testing.T) {
 }
 
 // TestIdleMQTTOverWSSReceive: over wss:// too (records crypto/tls may read
-// ahead of the stream), idle clients each receive one publish.
+// ahead of the stream), idle clients park and each receives one publish.
 func TestIdleMQTTOverWSSReceive(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
@@ -181,6 +181,22 @@ func TestIdleMQTTOverWSSReceive(t *testing.T) {
 		conns[i] = connectWS3(t, nc, "idle-wss-"+strconv.Itoa(i), 30, "", "")
 		conns[i].subscribe(t, "idle/wss")
 	}
+	// Parked, every one: the read-ahead TLS records taken first.
+	testkit.Eventually(t, 30*time.Second, "the wss clients parked", func() bool {
+		resp, err := client.Get("https://" + s.Addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "streamhub_connections_parked "); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return n >= clients
+			}
+		}
+		return false
+	})
 	pub, _ := connect5(t, s, "wss-publisher", v5opts{clean: true})
 	if _, err := pub.Publish(t.Context(), &paho.Publish{Topic: "idle/wss", Payload: []byte("over wss")}); err != nil {
 		t.Fatal(err)
