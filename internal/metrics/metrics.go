@@ -133,12 +133,6 @@ func (t *Transport) Connected() func() {
 	return t.disconnected
 }
 
-// Connect counts an open connection until Disconnect (kit.ConnCounter).
-func (t *Transport) Connect() { t.conns.Inc() }
-
-// Disconnect counts a connection closed.
-func (t *Transport) Disconnect() { t.conns.Dec() }
-
 // Refused counts a connection the admission refused, by the limit it met.
 func (t *Transport) Refused(reason string) { t.refused.WithLabelValues(t.name, reason).Inc() }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamhub/internal/core/latch"
 	"streamhub/internal/core/message"
 )
 
@@ -51,9 +52,9 @@ type Subscription struct {
 
 	// ready and done are made when first asked for (Ready, Done): a
 	// subscriber served by Notify never reads them, and an idle one
-	// would hold both. Written under mu.
+	// would hold both. ready is written under mu; done closes in endLocked.
 	ready atomic.Pointer[chan struct{}]
-	done  atomic.Pointer[chan struct{}]
+	done  latch.Latch
 	// notify, when set, replaces ready: called (without blocking, possibly
 	// under hub locks) whenever messages are queued or the subscription
 	// ends, so a transport can start a writer only when there is work.
@@ -145,22 +146,7 @@ func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
 }
 
 // Done is closed when the subscription ends; Err then says why.
-func (s *Subscription) Done() <-chan struct{} {
-	if p := s.done.Load(); p != nil {
-		return *p
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.done.Load(); p != nil {
-		return *p
-	}
-	done := make(chan struct{})
-	if s.err != nil {
-		close(done)
-	}
-	s.done.Store(&done)
-	return done
-}
+func (s *Subscription) Done() <-chan struct{} { return s.done.Done() }
 
 // Ended reports whether the subscription has ended (Done is closed),
 // without making Done's channel.
@@ -485,9 +471,7 @@ func (s *Subscription) endLocked(err error) {
 	clear(s.queue)
 	s.queue = nil
 	s.account(-s.live, -s.bytes)
-	if p := s.done.Load(); p != nil {
-		close(*p)
-	}
+	s.done.Close()
 	if f := s.notify.Load(); f != nil {
 		(*f)()
 	}

@@ -1,6 +1,6 @@
-// Package latch holds signalling channels that are made only when someone
-// waits on them. A server keeps one or two such channels per connection
-// and subscription (closed when it ends, rung when there is work), and
+// Package latch holds a signalling channel that is made only when someone
+// waits on it. A server keeps one or two such channels per connection
+// and subscription (closed when it ends), and
 // most of them are never waited on: checked without blocking, or replaced
 // by a callback. An unmade channel costs a pointer instead of a channel
 // (112 bytes each with Go 1.26), which counts at a million idle
@@ -50,32 +50,4 @@ func (l *Latch) Closed() bool {
 	default:
 		return false
 	}
-}
-
-// Bell is a wake-up: Ring leaves at most one signal pending in C until it
-// is received. The zero value is ready to use.
-type Bell struct {
-	ch atomic.Pointer[chan struct{}]
-}
-
-// C returns the channel a Ring signals, making it on first use.
-func (b *Bell) C() <-chan struct{} { return b.channel() }
-
-// Ring leaves a signal in C unless one is pending already; it never blocks.
-func (b *Bell) Ring() {
-	select {
-	case b.channel() <- struct{}{}:
-	default:
-	}
-}
-
-func (b *Bell) channel() chan struct{} {
-	if p := b.ch.Load(); p != nil {
-		return *p
-	}
-	c := make(chan struct{}, 1)
-	if b.ch.CompareAndSwap(nil, &c) {
-		return c
-	}
-	return *b.ch.Load()
 }

@@ -65,19 +65,3 @@ func TestLatchDoneRacingClose(t *testing.T) {
 		}
 	}
 }
-
-func TestBellKeepsOneSignal(t *testing.T) {
-	var b Bell
-	b.Ring() // before anyone asked for C: kept
-	b.Ring() // one pending already: dropped, never blocks
-	select {
-	case <-b.C():
-	default:
-		t.Fatal("the ring before C was made is lost")
-	}
-	select {
-	case <-b.C():
-		t.Fatal("two signals pending")
-	default:
-	}
-}

@@ -12,11 +12,3 @@ type Meter interface {
 	Received(n int)
 	Sent(n int)
 }
-
-// ConnCounter is a Meter that also counts connections with a pair of
-// methods (metrics.Transport): a connection kept for long (Open, the
-// accept loop's admission) then holds no closure for its count.
-type ConnCounter interface {
-	Connect()
-	Disconnect()
-}

@@ -40,8 +40,8 @@ type Subscriber struct {
 
 	// What Open takes is kept in fields rather than as closures in undo:
 	// an idle subscriber holds this struct for as long as it lives.
-	counted ConnCounter // nil: counted through undo, or not here
-	listing registry.Listing
+	disconnected func() // the Meter's (one func per transport, not a closure per connection); nil: not counted
+	listing      registry.Listing
 
 	mu     sync.Mutex
 	closed bool
@@ -52,11 +52,8 @@ type Subscriber struct {
 // listed until Close.
 func Open(o Opening) *Subscriber {
 	s := &Subscriber{Subscription: o.Hub.NewSubscription(o.Transport, o.Queue)}
-	if c, ok := o.Meter.(ConnCounter); ok {
-		c.Connect()
-		s.counted = c
-	} else if o.Meter != nil {
-		s.OnClose(o.Meter.Connected())
+	if o.Meter != nil {
+		s.disconnected = o.Meter.Connected()
 	}
 	// Without a Kick of its own the registry kicks through the
 	// subscriber (registry.Kicker), which ends the subscription.
@@ -109,8 +106,8 @@ func (s *Subscriber) Close() {
 		undo[i]()
 	}
 	s.listing.Remove()
-	if s.counted != nil {
-		s.counted.Disconnect()
+	if s.disconnected != nil {
+		s.disconnected()
 	}
 	s.Subscription.Close()
 }

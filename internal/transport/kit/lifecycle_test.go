@@ -2,6 +2,7 @@ package kit_test
 
 import (
 	"slices"
+	"sync"
 	"testing"
 
 	"streamhub/internal/core/hub"
@@ -45,25 +46,31 @@ func TestSubscriberCloseReleasesAllOnce(t *testing.T) {
 	}
 }
 
-// pairMeter counts connections with Connect and Disconnect
-// (kit.ConnCounter), as metrics.Transport does.
-type pairMeter struct{ countingMeter }
-
-func (m *pairMeter) Connect()    { m.mu.Lock(); m.conns++; m.mu.Unlock() }
-func (m *pairMeter) Disconnect() { m.mu.Lock(); m.conns--; m.mu.Unlock() }
-func (m *pairMeter) Connected() func() {
-	panic("a ConnCounter is counted with Connect and Disconnect")
+// sharedMeter hands every connection the same disconnect func, made once,
+// as metrics.Transport does: a counted connection holds no closure.
+type sharedMeter struct {
+	countingMeter
+	once         sync.Once
+	disconnected func()
 }
 
-// TestSubscriberCountedAndKickedWithoutClosures: with a ConnCounter meter
-// and no Kick of its own, an open subscriber is counted by the pair of
-// methods and kicked through the registry by its subscription, which
+func (m *sharedMeter) Connected() func() {
+	m.once.Do(func() { m.disconnected = func() { m.mu.Lock(); m.conns--; m.mu.Unlock() } })
+	m.mu.Lock()
+	m.conns++
+	m.mu.Unlock()
+	return m.disconnected
+}
+
+// TestSubscriberCountedAndKickedWithoutClosures: with a meter handing out
+// one disconnect func and no Kick of its own, an open subscriber is
+// counted and kicked through the registry by its subscription, which
 // ends with hub.ErrKicked; the registry finds it by its subscription.
 func TestSubscriberCountedAndKickedWithoutClosures(t *testing.T) {
 	h := newHub(t)
 	reg := registry.New()
 	reg.Observe(nopObserver{})
-	meter := &pairMeter{}
+	meter := &sharedMeter{}
 	s := kit.Open(kit.Opening{Hub: h, Transport: "test", Meter: meter, Registry: reg, Remote: "127.0.0.1:1"})
 	if _, err := s.Subscribe(nil, kit.SubscribeRequest{Filters: []string{"t"}}); err != nil {
 		t.Fatal(err)

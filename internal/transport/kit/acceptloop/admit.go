@@ -159,9 +159,7 @@ func (l *admitted) admit(nc net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	c := &admittedConn{Conn: nc, release: release, a: a}
-	if cc, ok := a.Meter.(kit.ConnCounter); ok {
-		cc.Connect() // Disconnect through c.a.Meter: no closure per connection
-	} else if a.Meter != nil {
+	if a.Meter != nil {
 		c.disconnected = a.Meter.Connected()
 	}
 	a.log().Log(slog.LevelDebug, "connection opened", "transport", a.Transport, "remote", remote)
@@ -223,7 +221,7 @@ type admittedConn struct {
 	net.Conn
 	closing      atomic.Bool
 	release      func()
-	disconnected func() // nil: not counted, or counted by a kit.ConnCounter
+	disconnected func() // nil: not counted
 	a            *Admission
 }
 
@@ -236,9 +234,7 @@ func (c *admittedConn) Close() error {
 
 func (c *admittedConn) closed() {
 	c.release()
-	if cc, ok := c.a.Meter.(kit.ConnCounter); ok {
-		cc.Disconnect()
-	} else if c.disconnected != nil {
+	if c.disconnected != nil {
 		c.disconnected()
 	}
 	if log := c.a.log(); log.Enabled(slog.LevelDebug) {
