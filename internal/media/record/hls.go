@@ -1,10 +1,10 @@
 package record
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -48,11 +48,11 @@ func (r *Recorder) Listing(path string, start time.Time, d time.Duration) ([]Lis
 		segs = endingAfter(segs, start)
 	}
 	var out []Listed
-	var prevInit []byte
+	var prevInit uint64
 	var prevEnd time.Time
 	var offset time.Duration
 	for _, s := range segs {
-		init, seq, err := readHead(s.file)
+		head, err := r.head(s.file)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // removed by retention meanwhile
 		}
@@ -62,14 +62,14 @@ func (r *Recorder) Listing(path string, start time.Time, d time.Duration) ([]Lis
 		l := Listed{Name: filepath.Base(s.file), Start: s.Start, Duration: s.Duration, Offset: offset}
 		hole := s.Start.Sub(prevEnd)
 		l.Discontinuity = len(out) > 0 &&
-			(seq == 0 || !bytes.Equal(init, prevInit) || hole > holeTolerance || hole < -holeTolerance)
+			(head.seq == 0 || head.init != prevInit || hole > holeTolerance || hole < -holeTolerance)
 		if len(out) == 0 || l.Discontinuity {
 			l.Init = l.Name
 		} else {
 			l.Init = out[len(out)-1].Init
 		}
 		out = append(out, l)
-		prevInit, prevEnd = init, s.end()
+		prevInit, prevEnd = head.init, s.end()
 		offset += s.Duration
 	}
 	if len(out) == 0 {
@@ -87,6 +87,39 @@ func endingAfter(segs []Segment, start time.Time) []Segment {
 		}
 	}
 	return out
+}
+
+// segmentHead is what Listing needs of a segment: its init section (a
+// hash, to tell changed tracks) and its fragment's sequence number.
+type segmentHead struct {
+	init uint64
+	seq  uint32
+}
+
+// head is file's segmentHead, read once and then cached.
+func (r *Recorder) head(file string) (segmentHead, error) {
+	r.headsMu.Lock()
+	h, ok := r.heads[file]
+	r.headsMu.Unlock()
+	if ok {
+		return h, nil
+	}
+	init, seq, err := readHead(file)
+	if err != nil {
+		return segmentHead{}, err
+	}
+	h = segmentHead{init: maphash.Bytes(r.headSeed, init), seq: seq}
+	r.headsMu.Lock()
+	r.heads[file] = h
+	r.headsMu.Unlock()
+	return h, nil
+}
+
+// forgetHead drops file's cached head once the file is removed.
+func (r *Recorder) forgetHead(file string) {
+	r.headsMu.Lock()
+	delete(r.heads, file)
+	r.headsMu.Unlock()
 }
 
 // readHead reads a segment file's init section and its fragment's
@@ -168,8 +201,18 @@ func (r *Recorder) readSegment(path, name string) (init, rest []byte, err error)
 // InitSection is the init section (ftyp, moov) of the segment name of
 // path: an HLS playlist's EXT-X-MAP.
 func (r *Recorder) InitSection(path, name string) ([]byte, error) {
-	init, _, err := r.readSegment(path, name)
-	return init, err
+	file, err := r.segmentFile(path, name)
+	if err != nil {
+		return nil, err
+	}
+	init, _, err := readHead(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoRecording
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record: %s: %w", name, err)
+	}
+	return init, nil
 }
 
 // Fragment is the fragment (moof, mdat) of the segment name of path, its

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -70,6 +71,13 @@ type Recorder struct {
 	// meanwhile (a takeover), so the recording reads it once more.
 	active map[string]bool
 	retain sync.Mutex // one retention pass at a time
+
+	// heads caches what Listing reads of each finished segment file (it
+	// never changes once in place): an HLS event playlist is fetched
+	// again and again, and lists every segment since its start.
+	headsMu  sync.Mutex
+	heads    map[string]segmentHead // by file; retention drops its entries
+	headSeed maphash.Seed
 }
 
 // New builds a recorder writing under dir; Start starts it.
@@ -80,7 +88,8 @@ func New(dir string, rules []Rule, log *slog.Logger) *Recorder {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Recorder{dir: dir, rules: rules, log: log, ctx: ctx, cancel: cancel, active: map[string]bool{}}
+	return &Recorder{dir: dir, rules: rules, log: log, ctx: ctx, cancel: cancel, active: map[string]bool{},
+		heads: map[string]segmentHead{}, headSeed: maphash.MakeSeed()}
 }
 
 // stateQueue bounds the states waiting for the recorder; a path's state is
@@ -265,6 +274,7 @@ func (r *Recorder) applyRetention(dir string, rule Rule) {
 			r.log.Warn("retention", "file", s.file, "err", err)
 			return
 		}
+		r.forgetHead(s.file)
 		total -= s.Bytes
 	}
 }
