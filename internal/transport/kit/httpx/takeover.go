@@ -52,47 +52,44 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 	return nc, true
 }
 
-// ServeTakenOver serves a taken-over stream and returns at once, so that
+// serveTakenOver serves a taken-over stream and returns at once, so that
 // net/http's goroutine ends: a writer started only when there is
 // something to send (kit.Writer.SpawnTo, wr shared by every stream of a
 // transport) pumps sub into out, the connection's side of it, and the
-// socket waits for the client to go away parked in lv's poller (no
+// socket nc waits for the client to go away parked in lv's poller (no
 // goroutine) or, with none, on one small goroutine. out's Ended, once,
 // writes the protocol's last words, closes the socket, wakes lv and
 // releases what the request held.
-func ServeTakenOver(sub *hub.Subscription, wr *kit.Writer, out kit.Output, lv *leaving) {
+func serveTakenOver(sub *hub.Subscription, wr *kit.Writer, out kit.Output, nc net.Conn, lv *leaving) {
 	lv.stop = wr.SpawnTo(sub, out).Stop
-	lv.watch()
+	lv.watch(nc)
 }
 
 // leaving notices a taken-over stream's client going away. Nothing is
 // expected from the client: any input, data or not, means it is gone or
 // speaking out of turn, and stops the stream.
 type leaving struct {
-	nc   net.Conn
 	idle *idlepoll.Handle // nil: a goroutine waits reading
 	stop func()
 }
 
-// newLeaving registers nc with poller (nil: none), before the stream's
+// register registers nc with poller (nil: none), before the stream's
 // writer starts, so that the writer's end can wake the parked socket.
-func newLeaving(nc net.Conn, poller *idlepoll.Poller) *leaving {
-	lv := &leaving{nc: nc}
+func (lv *leaving) register(nc net.Conn, poller *idlepoll.Poller) {
 	if poller != nil {
 		if rc := idlepoll.Socket(nc); rc != nil {
 			lv.idle, _ = poller.Register(rc, lv.left)
 		}
 	}
-	return lv
 }
 
 // watch parks the socket until the client sends or hangs up (EPOLLRDHUP),
 // or, where it cannot be parked, waits on a goroutine reading one byte.
-func (lv *leaving) watch() {
+func (lv *leaving) watch(nc net.Conn) {
 	if lv.idle != nil {
 		var b [1]byte
 		// A TLS record already read holds input the socket no longer shows.
-		n, err := idlepoll.ReadAhead(lv.nc, b[:])
+		n, err := idlepoll.ReadAhead(nc, b[:])
 		if n > 0 || err != nil {
 			lv.left()
 			return
@@ -104,7 +101,7 @@ func (lv *leaving) watch() {
 	}
 	go func() {
 		var b [1]byte
-		_, _ = lv.nc.Read(b[:])
+		_, _ = nc.Read(b[:])
 		lv.stop()
 	}()
 }
@@ -116,7 +113,7 @@ type takenOver struct {
 	nc       net.Conn
 	sub      *Subscription
 	st       *Stream
-	lv       *leaving
+	lv       leaving
 	outlived *sync.WaitGroup // nil: nobody waits for it
 }
 
@@ -238,15 +235,15 @@ func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscriptio
 			out = t
 		}
 		*t = takenOver{nc: nc, sub: sub, st: st, outlived: outlive(r)}
-		// Registered before the writer starts, so that its end wakes
-		// the parked socket.
-		t.lv = newLeaving(nc, sub.idle)
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
 			t.release()
 			return
 		}
-		ServeTakenOver(sub.Subscription, &st.writer, out, t.lv)
+		// Registered before the writer starts, so that its end wakes
+		// the parked socket.
+		t.lv.register(nc, sub.idle)
+		serveTakenOver(sub.Subscription, &st.writer, out, nc, &t.lv)
 		return
 	}
 	defer sub.Close()
