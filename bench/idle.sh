@@ -16,7 +16,7 @@
 #
 # BINARY is the streamhub server measured (default: built from this tree);
 # the load generator is always built from this tree. ONLY="streamhub nchan"
-# measures some servers only. Needs mosquitto, nginx with
+# measures some servers only, PROTOS="mqtt sse" some protocols only. Needs mosquitto, nginx with
 # libnginx-mod-nchan (installed from Debian when missing) and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,6 +128,7 @@ for round in $(seq "$rounds"); do
     # A fresh server per protocol, so that each figure starts from the
     # same empty process.
     for proto in $(protocols "$server"); do
+      case " ${PROTOS:-$proto} " in *" $proto "*) ;; *) continue ;; esac
       if ! start "$server"; then stop; continue; fi
       measured=$pid
       [ "$server" = nchan ] && measured=$(pgrep -P "$pid" | head -1) # nginx's worker
