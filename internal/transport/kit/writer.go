@@ -56,7 +56,7 @@ type Writer struct {
 	// transport, instead of a timer each (see Heartbeats for its
 	// precision).
 	Heartbeats *Heartbeats
-	Meter          Meter
+	Meter      Meter
 	// Check, when set, sees each delivery before Encode does: a panic in
 	// it is the encoder's (EncodeCheck).
 	Check EncodeCheck
