@@ -45,13 +45,23 @@ type Subscriber struct {
 
 	mu     sync.Mutex
 	closed bool
-	undo   []func() // what the transport added, run by Close, last added first
+	// undo is what the transport added, run by Close, last added first
+	// (one func: most add one, or none).
+	undo func()
 }
 
 // Open opens a subscriber connection: a hub subscription, counted and
 // listed until Close.
 func Open(o Opening) *Subscriber {
-	s := &Subscriber{Subscription: o.Hub.NewSubscription(o.Transport, o.Queue)}
+	s := new(Subscriber)
+	s.Open(o)
+	return s
+}
+
+// Open is the package's Open into s, a zero Subscriber held in the
+// transport's own state (one allocation less for each connection).
+func (s *Subscriber) Open(o Opening) {
+	s.Subscription = o.Hub.NewSubscription(o.Transport, o.Queue)
 	if o.Meter != nil {
 		s.disconnected = o.Meter.Connected()
 	}
@@ -62,7 +72,6 @@ func Open(o Opening) *Subscriber {
 		c.Identity, c.ClientID = o.Identity.User, o.Identity.ClientID
 	}
 	s.listing = o.Registry.Register(c)
-	return s
 }
 
 // Unwrap is the hub subscription, by which the registry finds the
@@ -84,7 +93,11 @@ func (s *Subscriber) Subscribe(p *auth.Policy, req SubscribeRequest) (hub.Start,
 func (s *Subscriber) OnClose(f func()) {
 	s.mu.Lock()
 	if !s.closed {
-		s.undo = append(s.undo, f)
+		if prev := s.undo; prev != nil {
+			next := f
+			f = func() { next(); prev() }
+		}
+		s.undo = f
 		s.mu.Unlock()
 		return
 	}
@@ -102,8 +115,8 @@ func (s *Subscriber) Close() {
 	if closed {
 		return
 	}
-	for i := len(undo) - 1; i >= 0; i-- {
-		undo[i]()
+	if undo != nil {
+		undo()
 	}
 	s.listing.Remove()
 	if s.disconnected != nil {

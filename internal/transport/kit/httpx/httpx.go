@@ -153,10 +153,15 @@ type Subscriber struct {
 // Subscription is an admitted HTTP subscriber: a kit.Subscriber (its hub
 // subscription, where it started, its count and its listing) holding its
 // connection slot, all released together by Close.
+//
+// It is one allocation with what the stream holds after its takeover
+// (out): an idle HTTP/1 stream is this value, its socket and the hub's
+// share of its subscription.
 type Subscription struct {
-	*kit.Subscriber
+	kit.Subscriber
 	served bool
 	idle   *idlepoll.Poller // Serve parks the stream's socket here
+	out    takenOver        // the stream after its takeover (Stream.Serve)
 }
 
 // CloseUnlessServed closes s unless Serve took it over. Deferred right
@@ -180,7 +185,8 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 		return nil, false
 	}
 	req.Identity = auth.FromContext(r.Context())
-	sub := kit.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
+	sub := &Subscription{idle: s.Idle}
+	sub.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
 		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
 	if r.ProtoMajor >= 2 { // HTTP/1's connection holds its slot (AcquireConn)
 		sub.OnClose(release)
@@ -190,7 +196,7 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 		WriteSubscribeError(w, err)
 		return nil, false
 	}
-	return &Subscription{Subscriber: sub, idle: s.Idle}, true
+	return sub, true
 }
 
 // WriteSubscribeError answers a refusal of kit.Subscribe.
