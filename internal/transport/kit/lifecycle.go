@@ -34,9 +34,6 @@ type Opening struct {
 // subscription, a listing or a count behind.
 type Subscriber struct {
 	*hub.Subscription
-	// Start is where the subscription started (Subscribe), for the
-	// transport to report: its head, a gap, the replay's cursor.
-	Start hub.Start
 
 	// What Open takes is kept in fields rather than as closures in undo:
 	// an idle subscriber holds this struct for as long as it lives.
@@ -79,14 +76,11 @@ func (s *Subscriber) Open(o Opening) {
 func (s *Subscriber) Unwrap() any { return s.Subscription }
 
 // Subscribe authorizes req and subscribes to it (the package's
-// Subscribe), keeping the resolved start in Start. The connection's own
-// goroutine calls it, before its writer starts.
+// Subscribe), returning where it started, for the transport to report
+// (its head, a gap, the replay's cursor). The connection's own goroutine
+// calls it, before its writer starts.
 func (s *Subscriber) Subscribe(p *auth.Policy, req SubscribeRequest) (hub.Start, error) {
-	start, err := Subscribe(p, s.Subscription, req)
-	if err == nil {
-		s.Start = start
-	}
-	return start, err
+	return Subscribe(p, s.Subscription, req)
 }
 
 // OnClose adds f to what Close releases; after Close it runs at once.

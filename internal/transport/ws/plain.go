@@ -42,12 +42,12 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	// Subscribing before the upgrade answers a refusal with an HTTP status
 	// the client can read; what arrives meanwhile waits in the queue.
-	sub, ok := h.subscriber().Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
+	sub, start, ok := h.subscriber().Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
 	if !ok {
 		return
 	}
 	opts := wsconn.Options{WriteTimeout: h.cfg.WriteTimeout}
-	if sub.Start.Gap {
+	if start.Gap {
 		// A plain socket carries payloads only: the gap is told where
 		// SSE and NDJSON tell it too, in a header of the answer.
 		opts.Header = http.Header{"Streamhub-Gap": {"true"}}

@@ -202,18 +202,22 @@ type Stream struct {
 	heartbeat []byte
 	idle      time.Duration
 	closing   func(end kit.EndReason, remote string) []byte
+	poller    *idlepoll.Poller // parks taken-over sockets (nil: a goroutine waits)
 }
 
 // NewStream prepares a transport's streams: wr with its codec (Encode and
 // the rest but the connection's own Write, TryWrite and write deadline),
 // heartbeat bytes written after idle without traffic (15 s when idle is
 // not set), and closing, the last words for a subscription that ended
-// (shutdown, kicked, slow consumer), told the client's address for a log.
-func NewStream(wr kit.Writer, heartbeat []byte, idle time.Duration, closing func(end kit.EndReason, remote string) []byte) *Stream {
+// (shutdown, kicked, slow consumer), told the client's address for a log;
+// poller parks the sockets of idle streams (nil: a goroutine waits for
+// the client to leave).
+func NewStream(wr kit.Writer, heartbeat []byte, idle time.Duration, closing func(end kit.EndReason, remote string) []byte,
+	poller *idlepoll.Poller) *Stream {
 	if idle <= 0 {
 		idle = 15 * time.Second
 	}
-	st := &Stream{writer: wr, heartbeat: heartbeat, idle: idle, closing: closing}
+	st := &Stream{writer: wr, heartbeat: heartbeat, idle: idle, closing: closing, poller: poller}
 	if heartbeat != nil {
 		st.writer.Heartbeat = st.heartbeatBytes
 		st.writer.HeartbeatEvery = idle
@@ -231,7 +235,10 @@ func (st *Stream) heartbeatBytes() ([]byte, error) { return st.heartbeat, nil }
 func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byte) {
 	sub.served = true
 	if nc, ok := TakeOver(w, r); ok {
-		t := &sub.out
+		t := sub.out
+		if t == nil { // not a streaming transport's subscriber
+			t = new(takenOver)
+		}
 		*t = takenOver{nc: nc, raw: kit.RawSocket(nc), sub: sub, st: st, outlived: outlive(r)}
 		var out kit.Output = t
 		if t.raw != nil {
@@ -244,7 +251,7 @@ func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscriptio
 		}
 		// Registered before the writer starts, so that its end wakes
 		// the parked socket.
-		t.lv.register(nc, sub.idle)
+		t.lv.register(nc, st.poller)
 		serveTakenOver(sub.Subscription, &st.writer, out, nc, &t.lv)
 		return
 	}
