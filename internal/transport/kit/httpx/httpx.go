@@ -190,10 +190,13 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 		return nil, hub.Start{}, false
 	}
 	req.Identity = auth.FromContext(r.Context())
-	sub := &Subscription{}
+	var sub *Subscription
 	if s.streams {
 		ss := &streamSubscription{}
-		sub, sub.out = &ss.Subscription, &ss.out
+		ss.Subscription.out = &ss.out
+		sub = &ss.Subscription
+	} else {
+		sub = &Subscription{}
 	}
 	sub.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
 		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
