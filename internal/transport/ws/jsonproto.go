@@ -35,23 +35,43 @@ func (h *Handler) ServeJSON(w http.ResponseWriter, r *http.Request) {
 	// the request's context (even with context.WithoutCancel) kept
 	// net/http's chain of values and cancel contexts alive for as long
 	// as the socket, about 1 KB per idle socket.
-	h.serveJSON(auth.FromContext(r.Context()), c, release)
+	h.serveJSON(requestIdentity(r), c, release)
+}
+
+// requestIdentity is the identity the request carries, or nil where it
+// carries none: auth.FromContext then makes an anonymous one afresh on
+// each call (so two calls differ), and a socket that kept it would hold
+// 96 B for what identity() makes again when needed.
+func requestIdentity(r *http.Request) *auth.Identity {
+	id := auth.FromContext(r.Context())
+	if id != auth.FromContext(r.Context()) {
+		return nil
+	}
+	return id
 }
 
 // jsonSocket is one JSON-protocol socket being served.
 type jsonSocket struct {
 	socketWriter
-	id      *auth.Identity
+	id      *auth.Identity // nil: anonymous (identity)
 	sub     kit.Subscriber
 	limiter *rate.Limiter
 }
 
-// serveJSON runs a JSON-protocol socket for identity id until either side
-// ends it, then calls release.
+// identity is the socket's identity: the request's, or an anonymous one.
+func (s *jsonSocket) identity() *auth.Identity {
+	if s.id != nil {
+		return s.id
+	}
+	return auth.FromContext(context.Background())
+}
+
+// serveJSON runs a JSON-protocol socket for identity id (nil: anonymous)
+// until either side ends it, then calls release.
 func (h *Handler) serveJSON(id *auth.Identity, c *wsconn.Conn, release func()) {
 	s := &jsonSocket{id: id, limiter: h.cfg.Admission.Rate.Limiter()}
 	s.sub.Open(kit.Opening{Hub: h.hub, Transport: "ws", Queue: h.cfg.Queue, Meter: h.meter, Registry: h.cfg.Registry,
-		Identity: id, Remote: c.RemoteAddr().String()})
+		Identity: s.identity(), Remote: c.RemoteAddr().String()})
 	s.sub.OnClose(release)
 	s.socketWriter = socketWriter{h: h, c: c, feed: s.sub.Subscription}
 	s.startWriter(h.jsonWriter)
@@ -68,8 +88,9 @@ func (s *jsonSocket) Message(op ws.OpCode, data []byte) bool {
 	rep := envelope.Control{Type: envelope.TypeError, Code: envelope.CodeBadRequest, Message: "the JSON protocol takes text frames"}
 	if op == ws.OpText {
 		// The context a request runs in: its identity, nothing to cancel.
-		ctx := auth.WithIdentity(context.Background(), s.id)
-		rep = s.h.commands().Handle(ctx, s.id, s.limiter, s.sub.Subscription, data)
+		id := s.identity()
+		ctx := auth.WithIdentity(context.Background(), id)
+		rep = s.h.commands().Handle(ctx, id, s.limiter, s.sub.Subscription, data)
 	}
 	return s.c.WriteFrame(ws.OpText, rep.Encode()) == nil
 }

@@ -189,7 +189,6 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 	if !ok {
 		return nil, hub.Start{}, false
 	}
-	req.Identity = auth.FromContext(r.Context())
 	var sub *Subscription
 	if s.streams {
 		ss := &streamSubscription{}
@@ -198,6 +197,28 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 	} else {
 		sub = &Subscription{}
 	}
+	start, ok := s.open(w, r, req, &sub.Subscriber, release)
+	if !ok {
+		return nil, hub.Start{}, false
+	}
+	return sub, start, true
+}
+
+// SubscribeTo is Subscribe into sub, a zero kit.Subscriber held in the
+// transport's own state (one allocation less for each connection), which
+// the transport closes.
+func (s Subscriber) SubscribeTo(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest, sub *kit.Subscriber) (hub.Start, bool) {
+	release, ok := AcquireConn(w, r, s.Admission)
+	if !ok {
+		return hub.Start{}, false
+	}
+	return s.open(w, r, req, sub, release)
+}
+
+// open opens sub for an admitted request and subscribes it, answering a
+// refusal.
+func (s Subscriber) open(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest, sub *kit.Subscriber, release func()) (hub.Start, bool) {
+	req.Identity = auth.FromContext(r.Context())
 	sub.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
 		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
 	if r.ProtoMajor >= 2 { // HTTP/1's connection holds its slot (AcquireConn)
@@ -207,9 +228,9 @@ func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.Su
 	if err != nil {
 		sub.Close()
 		WriteSubscribeError(w, err)
-		return nil, hub.Start{}, false
+		return hub.Start{}, false
 	}
-	return sub, start, true
+	return start, true
 }
 
 // WriteSubscribeError answers a refusal of kit.Subscribe.
