@@ -47,6 +47,13 @@ type Kicker interface {
 	Kick()
 }
 
+// Remoter is a Queue that tells its connection's remote address itself
+// when Conn.Remote is empty, so that an idle connection's entry keeps no
+// copy of it.
+type Remoter interface {
+	Remote() string
+}
+
 // Info is one connection as the admin API lists it.
 type Info struct {
 	ID        string    `json:"id"`
@@ -219,6 +226,9 @@ func (e *entry) identify() Info {
 		Remote: e.remote, Since: time.Unix(0, e.since), Filters: []string{}}
 	if e.media != nil {
 		in.Path, in.Role = e.media.path, e.media.role
+	}
+	if r, ok := e.queue.(Remoter); ok && in.Remote == "" {
+		in.Remote = r.Remote()
 	}
 	return in
 }

@@ -100,6 +100,7 @@ type Hub struct {
 	owners        retainedOwners
 	history       history
 	live          map[*Subscription]struct{}
+	kinds         map[subKind]*subKind // kindLocked
 	closed        bool
 	matched       []*Subscription // scratch for deliver, guarded by mu
 	topics        topicTable      // per-topic statistics for the admin API
@@ -311,15 +312,39 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 // NewSubscription makes an empty subscription; add filters with Subscribe.
 // After Close it returns a subscription that has already ended.
 func (h *Hub) NewSubscription(transport string, limits QueueLimits) *Subscription {
-	s := newSubscription(h, transport, limits)
+	return h.NewSubscriptionWith(transport, limits, nil)
+}
+
+// NewSubscriptionWith is NewSubscription with the transport's hooks, which
+// replace Notify and OnOverflow (nil: none, as NewSubscription).
+func (h *Hub) NewSubscriptionWith(transport string, limits QueueLimits, hooks Hooks) *Subscription {
+	s := &Subscription{hub: h, hooks: hooks}
+	limits = limits.withDefaults()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.kind = h.kindLocked(transport, limits)
 	if h.closed {
 		s.end(ErrShutdown)
 		return s
 	}
 	h.live[s] = struct{}{}
 	return s
+}
+
+// kindLocked returns the hub's one subKind for transport and limits; the
+// caller holds h.mu. Transports use a few kinds each (their configured
+// limits), so the map stays small.
+func (h *Hub) kindLocked(transport string, limits QueueLimits) *subKind {
+	k := subKind{transport: transport, limits: limits}
+	if p := h.kinds[k]; p != nil {
+		return p
+	}
+	if h.kinds == nil {
+		h.kinds = make(map[subKind]*subKind)
+	}
+	p := &k
+	h.kinds[k] = p
+	return p
 }
 
 // StartFrom says where a subscription starts.

@@ -16,9 +16,10 @@ import (
 // fills the queue without ever blocking; the transport's writer drains it
 // whenever Ready fires, in order.
 type Subscription struct {
-	hub       *Hub
-	transport string
-	limits    QueueLimits
+	hub *Hub
+	// kind is its transport's name and queue limits, one copy per hub
+	// (Hub.kindLocked) shared by every subscription of the same kind.
+	kind *subKind
 
 	// Guarded by hub.mu.
 	filters filterSet
@@ -65,6 +66,25 @@ type Subscription struct {
 	// overflow, when set, is told (like notify) each time the DropOldest
 	// policy drops messages; it reports whether it cut the consumer off.
 	overflow func(dropped *message.Message) bool
+	// hooks, when set (NewSubscriptionWith), replaces notify and overflow:
+	// one interface, set before the subscription is shared, in place of
+	// a closure each.
+	hooks Hooks
+}
+
+// Hooks are a transport's callbacks on a subscription, as Notify's and
+// OnOverflow's functions: Notify like Notify's f, Overflowed like
+// OnOverflow's f. Neither may block.
+type Hooks interface {
+	Notify()
+	Overflowed(dropped *message.Message) bool
+}
+
+// subKind is what every subscription of one transport with the same
+// limits shares.
+type subKind struct {
+	transport string
+	limits    QueueLimits
 }
 
 type catchUp struct {
@@ -89,18 +109,15 @@ const (
 	replayBackoff = 250 * time.Millisecond
 )
 
-func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
+// withDefaults fills the limits left unset.
+func (limits QueueLimits) withDefaults() QueueLimits {
 	if limits.Messages <= 0 {
 		limits.Messages = 1024
 	}
 	if limits.Bytes <= 0 {
 		limits.Bytes = 16 << 20
 	}
-	return &Subscription{
-		hub:       h,
-		transport: transport,
-		limits:    limits,
-	}
+	return limits
 }
 
 // Ready receives a value when messages are waiting.
@@ -378,6 +395,10 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 }
 
 func (s *Subscription) signal() {
+	if s.hooks != nil {
+		s.hooks.Notify()
+		return
+	}
 	if f := s.notify.Load(); f != nil {
 		(*f)()
 		return
@@ -406,10 +427,10 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	drops := 0
 	var dropped *message.Message
 	for s.full(size) {
-		if s.limits.Overflow == Disconnect {
+		if s.kind.limits.Overflow == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
-			s.hub.observe.SlowConsumer(s.transport)
+			s.hub.observe.SlowConsumer(s.kind.transport)
 			return false
 		}
 		dropped = s.dropOldestLive()
@@ -421,9 +442,16 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	overflow := s.overflow
 	s.mu.Unlock()
 	if drops > 0 {
-		s.hub.observe.Dropped(s.transport, drops)
-		if overflow != nil && overflow(dropped) {
-			s.hub.observe.SlowConsumer(s.transport)
+		s.hub.observe.Dropped(s.kind.transport, drops)
+		cut := false
+		switch {
+		case s.hooks != nil:
+			cut = s.hooks.Overflowed(dropped)
+		case overflow != nil:
+			cut = overflow(dropped)
+		}
+		if cut {
+			s.hub.observe.SlowConsumer(s.kind.transport)
 		}
 	}
 	if signal {
@@ -440,7 +468,7 @@ func (s *Subscription) full(size int) bool {
 	if s.live == 0 {
 		return false
 	}
-	return s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes || s.hub.queues.over(s.bytes, size)
+	return s.live+1 > s.kind.limits.Messages || s.bytes+size > s.kind.limits.Bytes || s.hub.queues.over(s.bytes, size)
 }
 
 // dropOldestLive removes the oldest live message, keeping any backlog,
@@ -472,7 +500,9 @@ func (s *Subscription) endLocked(err error) {
 	s.queue = nil
 	s.account(-s.live, -s.bytes)
 	s.done.Close()
-	if f := s.notify.Load(); f != nil {
+	if s.hooks != nil {
+		s.hooks.Notify()
+	} else if f := s.notify.Load(); f != nil {
 		(*f)()
 	}
 }

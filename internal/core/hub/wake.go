@@ -83,7 +83,7 @@ func (w *walkers) call(s *Subscription) {
 	defer func() {
 		if v := recover(); v != nil {
 			w.log.Log(slog.LevelError, "subscriber's hook panicked; its subscription is ended",
-				"transport", s.transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				"transport", s.kind.transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			s.end(fmt.Errorf("%w: %v", ErrPanicked, v))
 		}
 	}()

@@ -44,18 +44,19 @@ func (c *conn) readFailed(err error) (clean bool) {
 // properly.
 func (c *conn) handleNext() (ok, clean bool) {
 	c.midPacket = true
-	fh, body, err := readFrame(c.in, c.srv.cfg.MaxPacket, c.srv.cfg.Partial)
+	fh, body, err := readFrame(&c.in, c.srv.cfg.MaxPacket, c.srv.cfg.Partial)
 	if err != nil {
 		return false, c.readFailed(err)
 	}
 	c.midPacket = false
 	c.holdWriter()
 	if fh.Type == packets.Publish {
-		in, err := decodePublish(fh, body, c.version, c.lastTopic)
+		pub := c.publisher()
+		in, err := decodePublish(fh, body, c.version, pub.lastTopic)
 		if err != nil {
 			return false, c.readFailed(err)
 		}
-		c.lastTopic = in.topic
+		pub.lastTopic = in.topic
 		return c.onPublish(c.srv.ctx, &in), false
 	}
 	return c.handleControl(fh, body)
@@ -148,12 +149,13 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
 		}
+		pub := c.publisher()
 		if name != "" {
-			if c.inAliases == nil {
-				c.inAliases = map[uint16]string{}
+			if pub.aliases == nil {
+				pub.aliases = map[uint16]string{}
 			}
-			c.inAliases[alias] = name
-		} else if name = c.inAliases[alias]; name == "" {
+			pub.aliases[alias] = name
+		} else if name = pub.aliases[alias]; name == "" {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
 		}
@@ -166,7 +168,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
 		return false
 	}
-	if !limit.Allow(c.limiter) {
+	if !limit.Allow(c.publisher().limiter) {
 		c.kick(packets.ErrMessageRateTooHigh)
 		return false
 	}

@@ -154,11 +154,28 @@ type session struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue)}
+	ss := &session{srv: s, id: id}
+	if h, ok := s.hub.(hookedHub); ok {
+		ss.sub = h.NewSubscriptionWith("mqtt", s.cfg.Queue, (*sessionHooks)(ss))
+		return ss
+	}
+	ss.sub = s.hub.NewSubscription("mqtt", s.cfg.Queue)
 	ss.sub.Notify(ss.wake)
 	ss.sub.OnOverflow(ss.overflowed)
 	return ss
 }
+
+// hookedHub is a Hub whose subscriptions take their hooks as one
+// interface (hub.Hub): the session then holds no closure for them.
+type hookedHub interface {
+	NewSubscriptionWith(transport string, limits hub.QueueLimits, hooks hub.Hooks) *hub.Subscription
+}
+
+// sessionHooks are a session's hooks on its hub subscription (hub.Hooks).
+type sessionHooks session
+
+func (h *sessionHooks) Notify()                                  { (*session)(h).wake() }
+func (h *sessionHooks) Overflowed(dropped *message.Message) bool { return (*session)(h).overflowed(dropped) }
 
 // clientID is the client identifier the session was created with: id is
 // sessionKey(owner, clientID), which ends with it. Derived, not kept,
