@@ -80,7 +80,7 @@ func (s *Server) Sessions() []SessionInfo {
 		info := SessionInfo{ClientID: ss.clientID(), Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
 		ss.mu.Lock()
 		info.Connected = ss.conn != nil
-		info.Inflight = len(ss.inflight)
+		info.Inflight = ss.inflight.len()
 		info.Expiry = ss.expiry
 		ss.mu.Unlock()
 		out = append(out, info)

@@ -78,9 +78,10 @@ type conn struct {
 	id              *auth.Identity
 	// listing is its listing in the registry, removed when it ends.
 	listing registry.Listing
-	// pub is the reader's state for publishing, made with the first
-	// PUBLISH: a subscriber that never publishes does without.
-	pub         *publisher
+	// pub is the state of a client that publishes, made by the reader
+	// with the first PUBLISH: a subscriber that never publishes does
+	// without. Atomic for the writer, which reads its acks.
+	pub         atomic.Pointer[publisher]
 	readDL      deadline.Lazy // reader-owned
 	windowStart int64
 	packetDue   int64 // Unix nanoseconds, 0: none (reader-owned)
@@ -109,27 +110,36 @@ type conn struct {
 	// since is when the connection was accepted: messages queued before
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
-
-	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
-	// the reader for the first of them (a subscriber that never publishes
-	// does without); the writer reads it.
-	acks atomic.Pointer[ackQueue]
 }
 
-// publisher is a connection's state for the PUBLISH packets it reads
-// (reader-owned).
+// publisher is a connection's state for the PUBLISH packets it reads:
+// reader-owned but for acks.
 type publisher struct {
 	lastTopic string            // of the last PUBLISH read
 	aliases   map[uint16]string // topic aliases (v5)
 	limiter   *rate.Limiter     // nil: no rate limit
+	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
+	// the reader for the first of them; the writer reads it.
+	acks atomic.Pointer[ackQueue]
 }
 
-// publisher returns the reader's publishing state, made on first use.
+// publisher returns the publishing state, made on first use. Reader only.
 func (c *conn) publisher() *publisher {
-	if c.pub == nil {
-		c.pub = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter()}
+	p := c.pub.Load()
+	if p == nil {
+		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter()}
+		c.pub.Store(p)
 	}
-	return c.pub
+	return p
+}
+
+// loadAcks is the connection's queue of acknowledgements, nil until a
+// publish at QoS 1 or 2 made it.
+func (c *conn) loadAcks() *ackQueue {
+	if p := c.pub.Load(); p != nil {
+		return p.acks.Load()
+	}
+	return nil
 }
 
 const (

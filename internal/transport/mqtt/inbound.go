@@ -213,7 +213,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	if !c.expectAck(qos, pk.id) {
 		return false
 	}
-	c.srv.hub.PublishAsync(ctx, m, c.acks.Load().onStored)
+	c.srv.hub.PublishAsync(ctx, m, c.loadAcks().onStored)
 	return !c.ended() // a refusal answered at once may have ended it
 }
 
@@ -330,9 +330,9 @@ func (c *conn) authorizeSubscribe(filter string) bool {
 func (c *conn) onAck(id uint16, want int) {
 	ss := c.sess
 	ss.mu.Lock()
-	if o := ss.inflight[id]; o != nil && o.state == want {
-		delete(ss.inflight, id)
-		ss.order = compactOrder(ss.order, ss.inflight)
+	if o := ss.inflight.get(id); o != nil && o.state == want {
+		ss.inflight.remove(id)
+		ss.inflight.compact()
 	}
 	ss.mu.Unlock()
 	c.poke()
@@ -341,7 +341,7 @@ func (c *conn) onAck(id uint16, want int) {
 func (c *conn) onPubrec(id uint16) {
 	ss := c.sess
 	ss.mu.Lock()
-	o := ss.inflight[id]
+	o := ss.inflight.get(id)
 	if o != nil && o.state == awaitPubrec {
 		o.state = awaitPubcomp
 	}

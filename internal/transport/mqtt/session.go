@@ -115,8 +115,7 @@ type session struct {
 	mu        sync.Mutex
 	routes    []route            // the plain filters, as a list to match messages against
 	shared    map[string]subOpts // "$share/GROUP/FILTER"
-	inflight  map[uint16]*outbound
-	order     []uint16 // inflight ids in send order
+	inflight  *inflights // nil until the first QoS 1 or 2 delivery
 	pending   []pending
 	inboundQ2 map[uint16]struct{}
 	nextID    uint16
@@ -134,8 +133,7 @@ type session struct {
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
 	timer     timerHandle // session expiry while disconnected
-	will      *message.Message
-	willDelay time.Duration
+	will      *connectWill // of the connection attached, nil: none
 	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
 	// bound counts attachments and detachments: a timer started by a
@@ -214,8 +212,66 @@ func (ss *session) attachLocked(c *conn, t connectTerms) {
 		ss.willTimer.Stop()
 	}
 	ss.willTimer, ss.delayed = nil, nil
-	ss.expiry, ss.will, ss.willDelay = t.expiry, t.will, t.willDelay
+	ss.expiry, ss.will = t.expiry, nil
+	if t.will != nil {
+		ss.will = &connectWill{msg: t.will, delay: t.willDelay}
+	}
 }
+
+// connectWill is a connection's will and its delay: behind a pointer,
+// since most connections have none.
+type connectWill struct {
+	msg   *message.Message
+	delay time.Duration
+}
+
+// inflights are a session's outbound QoS 1 and 2 messages awaiting their
+// acknowledgements, made with the first (a subscriber at QoS 0 does
+// without). A nil *inflights reads as empty.
+type inflights struct {
+	byID  map[uint16]*outbound
+	order []uint16 // ids in send order
+}
+
+func (f *inflights) len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.byID)
+}
+
+func (f *inflights) get(id uint16) *outbound {
+	if f == nil {
+		return nil
+	}
+	return f.byID[id]
+}
+
+// ids are the ids in send order.
+func (f *inflights) ids() []uint16 {
+	if f == nil {
+		return nil
+	}
+	return f.order
+}
+
+// all is every message in flight, keyed by id.
+func (f *inflights) all() map[uint16]*outbound {
+	if f == nil {
+		return nil
+	}
+	return f.byID
+}
+
+// add records o, sent last.
+func (f *inflights) add(o *outbound) {
+	f.byID[o.id] = o
+	f.order = append(f.order, o.id)
+}
+
+// remove forgets id; compact brings order up to date after removals.
+func (f *inflights) remove(id uint16) { delete(f.byID, id) }
+func (f *inflights) compact()         { f.order = compactOrder(f.order, f.byID) }
 
 // detach unbinds c. Shared-subscription messages not yet acknowledged go
 // back to their group for another member. The session then expires after
@@ -229,15 +285,17 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	ss.conn = nil
 	ss.active.Store(nil)
 	var back []returned
-	for _, id := range ss.order {
-		if o := ss.inflight[id]; o != nil && o.group != nil {
+	for _, id := range ss.inflight.ids() {
+		if o := ss.inflight.get(id); o != nil && o.group != nil {
 			if o.state != awaitPubcomp { // a PUBREC means the member has it
 				back = append(back, returned{o.group, o.msg})
 			}
-			delete(ss.inflight, id)
+			ss.inflight.remove(id)
 		}
 	}
-	ss.order = compactOrder(ss.order, ss.inflight)
+	if ss.inflight != nil {
+		ss.inflight.compact()
+	}
 	kept := ss.pending[:0]
 	for _, p := range ss.pending {
 		if p.group != nil {
@@ -248,9 +306,10 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	}
 	clear(ss.pending[len(kept):])
 	ss.pending = kept
-	will, delay := ss.will, ss.willDelay
-	if !sendWill {
-		will = nil
+	var will *message.Message
+	var delay time.Duration
+	if w := ss.will; w != nil && sendWill {
+		will, delay = w.msg, w.delay
 	}
 	ss.will = nil
 	expiry := ss.expiry
@@ -459,7 +518,7 @@ func (ss *session) allocID() (uint16, bool) {
 		if ss.nextID == 0 {
 			ss.nextID = 1
 		}
-		if _, used := ss.inflight[ss.nextID]; !used {
+		if used := ss.inflight.get(ss.nextID) != nil; !used {
 			return ss.nextID, true
 		}
 	}
