@@ -181,6 +181,9 @@ func (s *Server) open(nc net.Conn) *conn {
 		c.finish()
 		return nil
 	}
+	s.mu.Lock()
+	delete(s.conns, c) // connected: Close finds it through its session
+	s.mu.Unlock()
 	c.register()
 	s.online.Add(1)
 	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)

@@ -115,7 +115,7 @@ type session struct {
 	mu        sync.Mutex
 	routes    []route            // the plain filters, as a list to match messages against
 	shared    map[string]subOpts // "$share/GROUP/FILTER"
-	inflight  *inflights // nil until the first QoS 1 or 2 delivery
+	inflight  *inflights         // nil until the first QoS 1 or 2 delivery
 	pending   []pending
 	inboundQ2 map[uint16]struct{}
 	nextID    uint16
@@ -132,7 +132,7 @@ type session struct {
 	conn      *conn
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
-	timer     timerHandle // session expiry while disconnected
+	timer     timerHandle  // session expiry while disconnected
 	will      *connectWill // of the connection attached, nil: none
 	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
@@ -172,8 +172,10 @@ type hookedHub interface {
 // sessionHooks are a session's hooks on its hub subscription (hub.Hooks).
 type sessionHooks session
 
-func (h *sessionHooks) Notify()                                  { (*session)(h).wake() }
-func (h *sessionHooks) Overflowed(dropped *message.Message) bool { return (*session)(h).overflowed(dropped) }
+func (h *sessionHooks) Notify() { (*session)(h).wake() }
+func (h *sessionHooks) Overflowed(dropped *message.Message) bool {
+	return (*session)(h).overflowed(dropped)
+}
 
 // clientID is the client identifier the session was created with: id is
 // sessionKey(owner, clientID), which ends with it. Derived, not kept,
