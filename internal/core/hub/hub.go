@@ -99,7 +99,8 @@ type Hub struct {
 	retainedBytes int64
 	owners        retainedOwners
 	history       history
-	live          map[*Subscription]struct{}
+	live          *Subscription // the live subscriptions' list (Subscription.next)
+	liveCount     int
 	kinds         map[subKind]*subKind // kindLocked
 	closed        bool
 	matched       []*Subscription // scratch for deliver, guarded by mu
@@ -140,7 +141,6 @@ func New(cfg Config, log *slog.Logger, observe Observer, eng engine.Engine) (*Hu
 		seq:      eng.Head(),
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
-		live:     make(map[*Subscription]struct{}),
 		walkers:  newWalkers(log),
 	}
 	h.queues.total = cfg.QueueTotal
@@ -318,7 +318,7 @@ func (h *Hub) NewSubscription(transport string, limits QueueLimits) *Subscriptio
 // NewSubscriptionWith is NewSubscription with the transport's hooks, which
 // replace Notify and OnOverflow (nil: none, as NewSubscription).
 func (h *Hub) NewSubscriptionWith(transport string, limits QueueLimits, hooks Hooks) *Subscription {
-	s := &Subscription{hub: h, hooks: hooks}
+	s := &Subscription{hooks: hooks}
 	limits = limits.withDefaults()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -327,7 +327,7 @@ func (h *Hub) NewSubscriptionWith(transport string, limits QueueLimits, hooks Ho
 		s.end(ErrShutdown)
 		return s
 	}
-	h.live[s] = struct{}{}
+	h.linkLocked(s)
 	return s
 }
 
@@ -335,7 +335,7 @@ func (h *Hub) NewSubscriptionWith(transport string, limits QueueLimits, hooks Ho
 // caller holds h.mu. Transports use a few kinds each (their configured
 // limits), so the map stays small.
 func (h *Hub) kindLocked(transport string, limits QueueLimits) *subKind {
-	k := subKind{transport: transport, limits: limits}
+	k := subKind{hub: h, transport: transport, limits: limits}
 	if p := h.kinds[k]; p != nil {
 		return p
 	}
@@ -392,13 +392,13 @@ func (s Start) Asked() string {
 func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
 	start, err := s.subscribe(filters, from)
 	if err == nil {
-		s.hub.subscribed(s, filters)
+		s.kind.hub.subscribed(s, filters)
 	}
 	return start, err
 }
 
 func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error) {
-	h := s.hub
+	h := s.kind.hub
 	for _, f := range filters {
 		if err := h.ValidateFilter(f); err != nil {
 			return Start{}, err
@@ -490,7 +490,7 @@ func (h *Hub) placePast(filters []string, r *resume) {
 // register queues the backlog r asks for and adds the filters, under
 // Hub.mu; ask says the engine must place r first (Hub.mu released).
 func (s *Subscription) register(filters []string, from StartFrom, r *resume) (start Start, ask bool, err error) {
-	h := s.hub
+	h := s.kind.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -611,7 +611,7 @@ func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64,
 
 // Unsubscribe removes filters from s; queued messages stay queued.
 func (s *Subscription) Unsubscribe(filters []string) {
-	h := s.hub
+	h := s.kind.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
@@ -632,7 +632,35 @@ func (h *Hub) removeLocked(s *Subscription) {
 		h.subs.Remove(f, s)
 	}
 	s.filters.Clear()
-	delete(h.live, s)
+	h.unlinkLocked(s)
+}
+
+// linkLocked adds s to the live subscriptions; the caller holds h.mu.
+func (h *Hub) linkLocked(s *Subscription) {
+	s.prev, s.next = nil, h.live
+	if h.live != nil {
+		h.live.prev = s
+	}
+	h.live = s
+	h.liveCount++
+}
+
+// unlinkLocked removes s from the live subscriptions if it is there; the
+// caller holds h.mu.
+func (h *Hub) unlinkLocked(s *Subscription) {
+	if s.prev == nil && h.live != s {
+		return // not linked
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		h.live = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+	h.liveCount--
 }
 
 func (h *Hub) retainedMatching(filters []string) []Delivery {
@@ -692,7 +720,7 @@ func (h *Hub) Stats() Stats {
 	es := h.engine.Stats() // before Hub.mu: an engine's own lock comes first
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
+	return Stats{Subscriptions: h.liveCount, Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
 		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load(), Engine: es}
 }
 
@@ -707,14 +735,20 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	h.engine.Stop() // delivers no more (a local engine commits what it staged)
 	h.mu.Lock()
-	live := h.live
-	h.live = nil
+	var live []*Subscription
+	for s := h.live; s != nil; {
+		next := s.next
+		s.prev, s.next = nil, nil
+		live = append(live, s)
+		s = next
+	}
+	h.live, h.liveCount = nil, 0
 	h.subs = index.New[*Subscription]()
-	for s := range live {
+	for _, s := range live {
 		s.filters.Clear()
 	}
 	h.mu.Unlock()
-	for s := range live {
+	for _, s := range live {
 		s.end(ErrShutdown)
 	}
 }

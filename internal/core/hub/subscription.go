@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +17,12 @@ import (
 // fills the queue without ever blocking; the transport's writer drains it
 // whenever Ready fires, in order.
 type Subscription struct {
-	hub *Hub
-	// kind is its transport's name and queue limits, one copy per hub
-	// (Hub.kindLocked) shared by every subscription of the same kind.
+	// kind is its hub, transport's name and queue limits, one copy per
+	// hub (Hub.kindLocked) shared by every subscription of the same kind.
 	kind *subKind
+	// prev and next link the hub's live subscriptions (Hub.live), in
+	// place of a set: guarded by Hub.mu.
+	prev, next *Subscription
 
 	// Guarded by hub.mu.
 	filters filterSet
@@ -31,7 +34,6 @@ type Subscription struct {
 	// live and bytes count the queued live messages: the limits apply to
 	// them, not to a backlog of retained or replayed messages, which is
 	// bounded by the store it came from.
-	live    int
 	bytes   int
 	dropped uint64
 	err     error
@@ -44,8 +46,11 @@ type Subscription struct {
 
 	// catch, while set, pages stored messages in ahead of the queue;
 	// paged counts the page's entries still at the queue's front.
-	catch   *catchUp
-	paged   int
+	catch *catchUp
+	// live counts beside paged, two 32-bit counts in one word (limits
+	// are clamped to fit: withDefaults).
+	live    int32
+	paged   int32
 	loading bool // a drainer reads the next page without s.mu
 	// signalled is set by every signal, so that a Ready made afterwards
 	// starts signalled as the channel would have been.
@@ -83,6 +88,7 @@ type Hooks interface {
 // subKind is what every subscription of one transport with the same
 // limits shares.
 type subKind struct {
+	hub       *Hub
 	transport string
 	limits    QueueLimits
 }
@@ -114,6 +120,7 @@ func (limits QueueLimits) withDefaults() QueueLimits {
 	if limits.Messages <= 0 {
 		limits.Messages = 1024
 	}
+	limits.Messages = min(limits.Messages, math.MaxInt32) // live is 32 bits
 	if limits.Bytes <= 0 {
 		limits.Bytes = 16 << 20
 	}
@@ -198,10 +205,10 @@ type entry struct {
 // account adds n live messages of the given bytes (negative to remove)
 // to this queue's counters and to the hub's total; the caller holds s.mu.
 func (s *Subscription) account(n, bytes int) {
-	was := s.live
-	s.live += n
+	was := int(s.live)
+	s.live += int32(n)
 	s.bytes += bytes
-	s.hub.queues.add(was, s.live, bytes)
+	s.kind.hub.queues.add(was, int(s.live), bytes)
 }
 
 // Drain appends every queued delivery to buf, oldest first, and empties the
@@ -244,7 +251,7 @@ func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery 
 		}
 	}
 	n = len(buf)
-	s.paged -= min(n, s.paged)
+	s.paged -= int32(min(n, int(s.paged)))
 	if live > 0 {
 		s.account(-live, -bytes)
 	}
@@ -313,7 +320,7 @@ func (s *Subscription) pageIn() {
 func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []entry, last uint64, done bool, err error) {
 	last = c.after
 	for {
-		msgs, next, finished, err := s.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
+		msgs, next, finished, err := s.kind.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
 		if err != nil {
 			return nil, last, true, err
 		}
@@ -343,11 +350,11 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 			wait := replayBackoff << c.failures
 			c.failures++
 			c.retryAt = time.Now().Add(wait)
-			s.hub.log.Warn("replay unavailable; trying again", "err", err, "in", wait)
+			s.kind.hub.log.Warn("replay unavailable; trying again", "err", err, "in", wait)
 			time.AfterFunc(wait, s.signal)
 			return
 		}
-		s.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
+		s.kind.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
 		s.endLocked(fmt.Errorf("hub: %w: %w", ErrReplay, err))
 		return
 	}
@@ -357,17 +364,17 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 		s.catch = nil
 	}
 	s.queue = append(page, s.queue...)
-	s.paged = len(page)
+	s.paged = int32(len(page))
 }
 
 // Restrict makes every message pass check before it reaches this
 // subscription: live, retained, replayed or paged in from the store.
 func (s *Subscription) Restrict(check func(topic string) bool) {
-	s.hub.mu.Lock()
+	s.kind.hub.mu.Lock()
 	s.mu.Lock()
 	s.readCheck = check
 	s.mu.Unlock()
-	s.hub.mu.Unlock()
+	s.kind.hub.mu.Unlock()
 }
 
 // Pending reports whether deliveries are queued or still to be paged in
@@ -430,7 +437,7 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 		if s.kind.limits.Overflow == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
-			s.hub.observe.SlowConsumer(s.kind.transport)
+			s.kind.hub.observe.SlowConsumer(s.kind.transport)
 			return false
 		}
 		dropped = s.dropOldestLive()
@@ -442,7 +449,7 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	overflow := s.overflow
 	s.mu.Unlock()
 	if drops > 0 {
-		s.hub.observe.Dropped(s.kind.transport, drops)
+		s.kind.hub.observe.Dropped(s.kind.transport, drops)
 		cut := false
 		switch {
 		case s.hooks != nil:
@@ -451,7 +458,7 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 			cut = overflow(dropped)
 		}
 		if cut {
-			s.hub.observe.SlowConsumer(s.kind.transport)
+			s.kind.hub.observe.SlowConsumer(s.kind.transport)
 		}
 	}
 	if signal {
@@ -468,7 +475,7 @@ func (s *Subscription) full(size int) bool {
 	if s.live == 0 {
 		return false
 	}
-	return s.live+1 > s.kind.limits.Messages || s.bytes+size > s.kind.limits.Bytes || s.hub.queues.over(s.bytes, size)
+	return int(s.live)+1 > s.kind.limits.Messages || s.bytes+size > s.kind.limits.Bytes || s.kind.hub.queues.over(s.bytes, size)
 }
 
 // dropOldestLive removes the oldest live message, keeping any backlog,
@@ -498,7 +505,7 @@ func (s *Subscription) endLocked(err error) {
 	s.err = err
 	clear(s.queue)
 	s.queue = nil
-	s.account(-s.live, -s.bytes)
+	s.account(-int(s.live), -s.bytes)
 	s.done.Close()
 	if s.hooks != nil {
 		s.hooks.Notify()
@@ -515,6 +522,6 @@ func (s *Subscription) end(err error) {
 
 // Close unsubscribes every filter and ends the subscription.
 func (s *Subscription) Close() {
-	s.hub.unsubscribeAll(s)
+	s.kind.hub.unsubscribeAll(s)
 	s.end(ErrClosed)
 }
