@@ -298,7 +298,7 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	})
 	m.SetAudience(len(matched))
 	for _, s := range matched {
-		after := s.afterPublish.Load()
+		after := s.afterPublishFunc()
 		if !s.enqueue(m, after == nil) {
 			h.removeLocked(s)
 		} else if after != nil {

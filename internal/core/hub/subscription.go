@@ -56,9 +56,20 @@ type Subscription struct {
 	// starts signalled as the channel would have been.
 	signalled atomic.Bool
 
-	// ready and done are made when first asked for (Ready, Done): a
-	// subscriber served by Notify never reads them, and an idle one
-	// would hold both. ready is written under mu; done closes in endLocked.
+	// sig is made on first use (Ready, Done, Notify, NotifyAfterPublish,
+	// OnOverflow, the end): a subscription with hooks never needs it.
+	sig atomic.Pointer[signals]
+	// hooks, when set (NewSubscriptionWith), replaces notify and overflow:
+	// one interface, set before the subscription is shared, in place of
+	// a closure each.
+	hooks Hooks
+}
+
+// signals are how a subscription without hooks tells its transport.
+type signals struct {
+	// ready and done's channel are made when first asked for (Ready,
+	// Done): a subscriber served by Notify never reads them. ready is
+	// written under Subscription.mu; done closes in endLocked.
 	ready atomic.Pointer[chan struct{}]
 	done  latch.Latch
 	// notify, when set, replaces ready: called (without blocking, possibly
@@ -70,11 +81,25 @@ type Subscription struct {
 	afterPublish atomic.Pointer[func()]
 	// overflow, when set, is told (like notify) each time the DropOldest
 	// policy drops messages; it reports whether it cut the consumer off.
+	// Guarded by Subscription.mu.
 	overflow func(dropped *message.Message) bool
-	// hooks, when set (NewSubscriptionWith), replaces notify and overflow:
-	// one interface, set before the subscription is shared, in place of
-	// a closure each.
-	hooks Hooks
+}
+
+// signals returns s's signals, made on first use.
+func (s *Subscription) signals() *signals {
+	if p := s.sig.Load(); p != nil {
+		return p
+	}
+	s.sig.CompareAndSwap(nil, &signals{})
+	return s.sig.Load()
+}
+
+// afterPublishFunc is NotifyAfterPublish's f, nil for none.
+func (s *Subscription) afterPublishFunc() *func() {
+	if p := s.sig.Load(); p != nil {
+		return p.afterPublish.Load()
+	}
+	return nil
 }
 
 // Hooks are a transport's callbacks on a subscription, as Notify's and
@@ -129,16 +154,17 @@ func (limits QueueLimits) withDefaults() QueueLimits {
 
 // Ready receives a value when messages are waiting.
 func (s *Subscription) Ready() <-chan struct{} {
-	if p := s.ready.Load(); p != nil {
+	sig := s.signals()
+	if p := sig.ready.Load(); p != nil {
 		return *p
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.ready.Load(); p != nil {
+	if p := sig.ready.Load(); p != nil {
 		return *p
 	}
 	ready := make(chan struct{}, 1)
-	s.ready.Store(&ready)
+	sig.ready.Store(&ready)
 	if s.signalled.Load() { // signalled before there was a channel
 		select {
 		case ready <- struct{}{}:
@@ -154,7 +180,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 // takes over from the next signal: the setter drains what Ready signalled
 // before.
 func (s *Subscription) Notify(f func()) {
-	s.notify.Store(&f)
+	s.signals().notify.Store(&f)
 }
 
 // OnOverflow makes the subscription call f whenever its DropOldest policy
@@ -164,13 +190,14 @@ func (s *Subscription) Notify(f func()) {
 // whether it cut a consumer off, which is counted as a slow-consumer
 // disconnect. Like Notify, f must not block; call it before subscribing.
 func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
+	sig := s.signals()
 	s.mu.Lock()
-	s.overflow = f
+	sig.overflow = f
 	s.mu.Unlock()
 }
 
 // Done is closed when the subscription ends; Err then says why.
-func (s *Subscription) Done() <-chan struct{} { return s.done.Done() }
+func (s *Subscription) Done() <-chan struct{} { return s.signals().done.Done() }
 
 // Ended reports whether the subscription has ended (Done is closed),
 // without making Done's channel.
@@ -406,14 +433,20 @@ func (s *Subscription) signal() {
 		s.hooks.Notify()
 		return
 	}
-	if f := s.notify.Load(); f != nil {
-		(*f)()
-		return
+	sig := s.sig.Load()
+	if sig != nil {
+		if f := sig.notify.Load(); f != nil {
+			(*f)()
+			return
+		}
 	}
 	if !s.signalled.Load() {
 		s.signalled.Store(true)
 	}
-	if p := s.ready.Load(); p != nil {
+	if sig == nil {
+		return // no Ready made: it will start signalled
+	}
+	if p := sig.ready.Load(); p != nil {
 		select {
 		case *p <- struct{}{}:
 		default:
@@ -446,7 +479,10 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	}
 	s.queue = append(s.queue, entry{Delivery: Delivery{Msg: m}})
 	s.account(1, size)
-	overflow := s.overflow
+	var overflow func(*message.Message) bool
+	if sig := s.sig.Load(); sig != nil {
+		overflow = sig.overflow
+	}
 	s.mu.Unlock()
 	if drops > 0 {
 		s.kind.hub.observe.Dropped(s.kind.transport, drops)
@@ -506,10 +542,11 @@ func (s *Subscription) endLocked(err error) {
 	clear(s.queue)
 	s.queue = nil
 	s.account(-int(s.live), -s.bytes)
-	s.done.Close()
+	sig := s.signals() // Done may be asked for after the end
+	sig.done.Close()
 	if s.hooks != nil {
 		s.hooks.Notify()
-	} else if f := s.notify.Load(); f != nil {
+	} else if f := sig.notify.Load(); f != nil {
 		(*f)()
 	}
 }

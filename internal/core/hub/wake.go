@@ -36,7 +36,7 @@ const wakeChunk = 128
 // to a goroutine. Everything else (backlogs, the end, a drain leaving
 // messages behind) still goes to Notify.
 func (s *Subscription) NotifyAfterPublish(f func()) {
-	s.afterPublish.Store(&f)
+	s.signals().afterPublish.Store(&f)
 }
 
 // ErrPanicked ends a subscription whose NotifyAfterPublish hook panicked.
@@ -87,7 +87,7 @@ func (w *walkers) call(s *Subscription) {
 			s.end(fmt.Errorf("%w: %v", ErrPanicked, v))
 		}
 	}()
-	if f := s.afterPublish.Load(); f != nil {
+	if f := s.afterPublishFunc(); f != nil {
 		(*f)()
 	}
 }
