@@ -361,6 +361,10 @@ type StartFrom struct {
 	// FromSeq, when positive, replays from that sequence of this hub's
 	// epoch on (inclusive).
 	FromSeq uint64
+	// Owned says the filters are the caller's own strings, kept as they
+	// are instead of copied: not views into a larger buffer (a packet,
+	// a request), so that keeping them keeps nothing else alive.
+	Owned bool
 }
 
 // Start describes how a subscription began.
@@ -555,7 +559,7 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if kept, added := s.filters.add(f); added {
+		if kept, added := s.filters.add(f, from.Owned); added {
 			h.subs.Add(kept, s)
 		}
 	}

@@ -477,7 +477,8 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	ss.setFilter(f.Filter, opts)
 	ss.mu.Unlock()
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
-	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
+	// Owned: onSubscribe copied the filter out of the packet already.
+	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained, Owned: true})
 	if err != nil {
 		ss.mu.Lock()
 		ss.deleteFilter(f.Filter)
