@@ -150,8 +150,8 @@ func (s *Logins) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := time.Now().Add(s.ttl)
-	if !id.Expires.IsZero() && id.Expires.Before(expires) {
-		expires = id.Expires
+	if exp := id.Expires(); !exp.IsZero() && exp.Before(expires) {
+		expires = exp
 	}
 	sid, ss := randomToken(), &session{id: id, csrf: randomToken(), expires: expires}
 	s.add(sid, ss)

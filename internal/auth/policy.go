@@ -189,7 +189,7 @@ func (p *Policy) tokenLogin(ctx context.Context, c Credentials) (*Identity, erro
 		id.Rights = &Rights{Publish: claims.Streamhub.Publish, Subscribe: claims.Streamhub.Subscribe}
 	}
 	if claims.ExpiresAt != nil { // required by the parser
-		id.Expires = claims.ExpiresAt.Time
+		id.expires = claims.ExpiresAt.UnixNano()
 	}
 	return id, nil
 }

@@ -24,13 +24,13 @@ func (r *Registry) Observe(o Observer) {
 
 func (r *Registry) connected(e *entry) {
 	if r.observer != nil {
-		r.observer.Connected(e.info())
+		r.observer.Connected(r.info(e))
 	}
 }
 
 func (r *Registry) disconnected(e *entry) {
 	if r.observer != nil {
-		r.observer.Disconnected(e.identify())
+		r.observer.Disconnected(r.identify(e))
 	}
 }
 
@@ -82,7 +82,7 @@ func (r *Registry) ByQueue(q any) (Info, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e := r.byQueue[q]; e != nil {
-		return e.identify(), true
+		return r.identify(e), true
 	}
 	return Info{}, false
 }

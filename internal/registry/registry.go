@@ -47,6 +47,13 @@ type Kicker interface {
 	Kick()
 }
 
+// Remoter is a Queue that tells its connection's remote address itself
+// when Conn.Remote is empty, so that an idle connection's entry keeps no
+// copy of it.
+type Remoter interface {
+	Remote() string
+}
+
 // Info is one connection as the admin API lists it.
 type Info struct {
 	ID        string    `json:"id"`
@@ -64,15 +71,23 @@ type Info struct {
 
 // entry is one listed connection. Every idle connection holds one, so it
 // keeps only what it lists: no copy of Conn (a media path and role behind
-// a pointer, the id a number, the time without its monotonic reading).
+// a pointer, the id a number that also holds the transport's name as an
+// index into the registry's names, the time without its monotonic
+// reading): 96 bytes.
 type entry struct {
-	transport, identity, clientID, remote string
-	media                                 *media // nil: not a media connection
-	queue                                 Queue
-	kick                                  func()
-	id                                    uint64
-	since                                 int64 // unix nanoseconds
+	identity, clientID, remote string
+	media                      *media // nil: not a media connection
+	queue                      Queue
+	kick                       func()
+	key                        uint64 // id<<8 | transport (Registry.transports)
+	since                      int64  // unix nanoseconds
 }
+
+func (e *entry) id() uint64 { return e.key >> 8 }
+
+// transportNames bounds the distinct transport names a registry tells
+// apart; the code has a fixed set of them, far fewer.
+const transportNames = 256
 
 type media struct{ path, role string }
 
@@ -82,6 +97,11 @@ type Registry struct {
 	mu    sync.Mutex
 	next  uint64
 	conns map[uint64]*entry
+	// transports are the transport names seen, each written once under mu
+	// before any entry refers to it (so read without it by whoever got
+	// the entry under mu); ntransports of them are set.
+	transports  [transportNames]string
+	ntransports int
 	// observer hears of every connection and disconnection, and byQueue
 	// (made with the observer, nil without one) finds a connection by its
 	// subscription (observe.go).
@@ -113,20 +133,40 @@ func (r *Registry) Register(c Conn) Listing {
 	if r == nil {
 		return Listing{}
 	}
-	e := &entry{transport: c.Transport, identity: c.Identity, clientID: c.ClientID, remote: c.Remote,
+	e := &entry{identity: c.Identity, clientID: c.ClientID, remote: c.Remote,
 		queue: c.Queue, kick: c.Kick, since: time.Now().UnixNano()}
 	if c.Path != "" || c.Role != "" {
 		e.media = &media{path: c.Path, role: c.Role}
 	}
 	r.mu.Lock()
 	r.next++
-	e.id = r.next
-	r.conns[e.id] = e
+	e.key = r.next<<8 | uint64(r.transportLocked(c.Transport))
+	r.conns[e.id()] = e
 	r.indexLocked(e)
 	r.mu.Unlock()
 	r.connected(e)
 	return Listing{r: r, e: e}
 }
+
+// transportLocked is the index of name in r.transports, added if new;
+// the caller holds r.mu. Past transportNames names, the last one stands
+// for every further name (not expected: the names are the code's own).
+func (r *Registry) transportLocked(name string) uint8 {
+	for i := range r.ntransports {
+		if r.transports[i] == name {
+			return uint8(i)
+		}
+	}
+	if r.ntransports == transportNames {
+		return transportNames - 1
+	}
+	r.transports[r.ntransports] = name
+	r.ntransports++
+	return uint8(r.ntransports - 1)
+}
+
+// transportOf is e's transport name.
+func (r *Registry) transportOf(e *entry) string { return r.transports[uint8(e.key)] }
 
 // Remove unlists the connection; later calls do nothing. The map says
 // whether it is still listed (ids are never reused), so that only the
@@ -138,11 +178,11 @@ func (l Listing) Remove() {
 		return
 	}
 	r.mu.Lock()
-	if r.conns[e.id] != e {
+	if r.conns[e.id()] != e {
 		r.mu.Unlock()
 		return
 	}
-	delete(r.conns, e.id)
+	delete(r.conns, e.id())
 	r.unindexLocked(e)
 	r.mu.Unlock()
 	r.disconnected(e)
@@ -194,7 +234,7 @@ func (r *Registry) List() []Info {
 	// Read the queues outside r.mu: they take the hub's locks.
 	out := make([]Info, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, e.info())
+		out = append(out, r.info(e))
 	}
 	slices.SortFunc(out, func(a, b Info) int {
 		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
@@ -202,8 +242,8 @@ func (r *Registry) List() []Info {
 	return out
 }
 
-func (e *entry) info() Info {
-	in := e.identify()
+func (r *Registry) info(e *entry) Info {
+	in := r.identify(e)
 	if e.queue != nil {
 		in.Filters = e.queue.Filters()
 		in.Queued = e.queue.Queued()
@@ -214,11 +254,14 @@ func (e *entry) info() Info {
 
 // identify is e without what its queue says (filters, depth, drops),
 // which takes the queue's locks.
-func (e *entry) identify() Info {
-	in := Info{ID: strconv.FormatUint(e.id, 10), Transport: e.transport, Identity: e.identity, ClientID: e.clientID,
+func (r *Registry) identify(e *entry) Info {
+	in := Info{ID: strconv.FormatUint(e.id(), 10), Transport: r.transportOf(e), Identity: e.identity, ClientID: e.clientID,
 		Remote: e.remote, Since: time.Unix(0, e.since), Filters: []string{}}
 	if e.media != nil {
 		in.Path, in.Role = e.media.path, e.media.role
+	}
+	if r, ok := e.queue.(Remoter); ok && in.Remote == "" {
+		in.Remote = r.Remote()
 	}
 	return in
 }
@@ -243,7 +286,7 @@ func (r *Registry) Counts() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.conns {
-		out[e.transport]++
+		out[r.transportOf(e)]++
 	}
 	return out
 }

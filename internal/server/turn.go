@@ -73,7 +73,7 @@ func (s *Server) serveTURN(w http.ResponseWriter, r *http.Request) {
 	name, notAfter := "", time.Time{}
 	switch {
 	case id != nil && !id.Anonymous:
-		name, notAfter = id.User, id.Expires
+		name, notAfter = id.User, id.Expires()
 	default:
 		name, _, _ = net.SplitHostPort(r.RemoteAddr)
 		name = "anonymous@" + name

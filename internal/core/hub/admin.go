@@ -15,14 +15,14 @@ var ErrKicked = errors.New("disconnected by an administrator")
 
 // Kick unsubscribes every filter and ends the subscription with ErrKicked.
 func (s *Subscription) Kick() {
-	s.hub.unsubscribeAll(s)
+	s.kind.hub.unsubscribeAll(s)
 	s.end(ErrKicked)
 }
 
 // Filters returns the subscription's filters, sorted.
 func (s *Subscription) Filters() []string {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.kind.hub.mu.Lock()
+	defer s.kind.hub.mu.Unlock()
 	out := append(make([]string, 0, s.filters.Len()), s.filters.Items()...)
 	slices.Sort(out)
 	return out

@@ -11,14 +11,16 @@ import (
 type filterSet struct{ index.Set[string] }
 
 // add adds f unless held, reporting whether it did, and returns the
-// string kept: a copy, so that a filter cut from a larger string (a
-// request's line, a packet) does not keep all of it alive for as long
-// as the subscription lives.
-func (fs *filterSet) add(f string) (string, bool) {
+// string kept: a copy unless owned, so that a filter cut from a larger
+// string (a request's line, a packet) does not keep all of it alive for
+// as long as the subscription lives.
+func (fs *filterSet) add(f string, owned bool) (string, bool) {
 	if fs.Has(f) {
 		return "", false
 	}
-	f = strings.Clone(f)
+	if !owned {
+		f = strings.Clone(f)
+	}
 	fs.Add(f)
 	return f, true
 }

@@ -99,7 +99,9 @@ type Hub struct {
 	retainedBytes int64
 	owners        retainedOwners
 	history       history
-	live          map[*Subscription]struct{}
+	live          *Subscription // the live subscriptions' list (Subscription.next)
+	liveCount     int
+	kinds         map[subKind]*subKind // kindLocked
 	closed        bool
 	matched       []*Subscription // scratch for deliver, guarded by mu
 	topics        topicTable      // per-topic statistics for the admin API
@@ -139,7 +141,6 @@ func New(cfg Config, log *slog.Logger, observe Observer, eng engine.Engine) (*Hu
 		seq:      eng.Head(),
 		subs:     index.New[*Subscription](),
 		retained: make(map[string]*message.Message),
-		live:     make(map[*Subscription]struct{}),
 		walkers:  newWalkers(log),
 	}
 	h.queues.total = cfg.QueueTotal
@@ -297,7 +298,7 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 	})
 	m.SetAudience(len(matched))
 	for _, s := range matched {
-		after := s.afterPublish.Load()
+		after := s.afterPublishFunc()
 		if !s.enqueue(m, after == nil) {
 			h.removeLocked(s)
 		} else if after != nil {
@@ -311,15 +312,39 @@ func (h *Hub) fanoutLocked(m *message.Message, wakes *wakeList) {
 // NewSubscription makes an empty subscription; add filters with Subscribe.
 // After Close it returns a subscription that has already ended.
 func (h *Hub) NewSubscription(transport string, limits QueueLimits) *Subscription {
-	s := newSubscription(h, transport, limits)
+	return h.NewSubscriptionWith(transport, limits, nil)
+}
+
+// NewSubscriptionWith is NewSubscription with the transport's hooks, which
+// replace Notify and OnOverflow (nil: none, as NewSubscription).
+func (h *Hub) NewSubscriptionWith(transport string, limits QueueLimits, hooks Hooks) *Subscription {
+	s := &Subscription{hooks: hooks}
+	limits = limits.withDefaults()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.kind = h.kindLocked(transport, limits)
 	if h.closed {
 		s.end(ErrShutdown)
 		return s
 	}
-	h.live[s] = struct{}{}
+	h.linkLocked(s)
 	return s
+}
+
+// kindLocked returns the hub's one subKind for transport and limits; the
+// caller holds h.mu. Transports use a few kinds each (their configured
+// limits), so the map stays small.
+func (h *Hub) kindLocked(transport string, limits QueueLimits) *subKind {
+	k := subKind{hub: h, transport: transport, limits: limits}
+	if p := h.kinds[k]; p != nil {
+		return p
+	}
+	if h.kinds == nil {
+		h.kinds = make(map[subKind]*subKind)
+	}
+	p := &k
+	h.kinds[k] = p
+	return p
 }
 
 // StartFrom says where a subscription starts.
@@ -336,6 +361,10 @@ type StartFrom struct {
 	// FromSeq, when positive, replays from that sequence of this hub's
 	// epoch on (inclusive).
 	FromSeq uint64
+	// Owned says the filters are the caller's own strings, kept as they
+	// are instead of copied: not views into a larger buffer (a packet,
+	// a request), so that keeping them keeps nothing else alive.
+	Owned bool
 }
 
 // Start describes how a subscription began.
@@ -367,13 +396,13 @@ func (s Start) Asked() string {
 func (s *Subscription) Subscribe(filters []string, from StartFrom) (Start, error) {
 	start, err := s.subscribe(filters, from)
 	if err == nil {
-		s.hub.subscribed(s, filters)
+		s.kind.hub.subscribed(s, filters)
 	}
 	return start, err
 }
 
 func (s *Subscription) subscribe(filters []string, from StartFrom) (Start, error) {
-	h := s.hub
+	h := s.kind.hub
 	for _, f := range filters {
 		if err := h.ValidateFilter(f); err != nil {
 			return Start{}, err
@@ -465,7 +494,7 @@ func (h *Hub) placePast(filters []string, r *resume) {
 // register queues the backlog r asks for and adds the filters, under
 // Hub.mu; ask says the engine must place r first (Hub.mu released).
 func (s *Subscription) register(filters []string, from StartFrom, r *resume) (start Start, ask bool, err error) {
-	h := s.hub
+	h := s.kind.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -530,7 +559,7 @@ func (s *Subscription) register(filters []string, from StartFrom, r *resume) (st
 	}
 	s.enqueueBacklog(backlog)
 	for _, f := range filters {
-		if kept, added := s.filters.add(f); added {
+		if kept, added := s.filters.add(f, from.Owned); added {
 			h.subs.Add(kept, s)
 		}
 	}
@@ -586,7 +615,7 @@ func (h *Hub) positionInWindows(filters []string, from StartFrom) (after uint64,
 
 // Unsubscribe removes filters from s; queued messages stay queued.
 func (s *Subscription) Unsubscribe(filters []string) {
-	h := s.hub
+	h := s.kind.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, f := range filters {
@@ -607,7 +636,35 @@ func (h *Hub) removeLocked(s *Subscription) {
 		h.subs.Remove(f, s)
 	}
 	s.filters.Clear()
-	delete(h.live, s)
+	h.unlinkLocked(s)
+}
+
+// linkLocked adds s to the live subscriptions; the caller holds h.mu.
+func (h *Hub) linkLocked(s *Subscription) {
+	s.prev, s.next = nil, h.live
+	if h.live != nil {
+		h.live.prev = s
+	}
+	h.live = s
+	h.liveCount++
+}
+
+// unlinkLocked removes s from the live subscriptions if it is there; the
+// caller holds h.mu.
+func (h *Hub) unlinkLocked(s *Subscription) {
+	if s.prev == nil && h.live != s {
+		return // not linked
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		h.live = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+	h.liveCount--
 }
 
 func (h *Hub) retainedMatching(filters []string) []Delivery {
@@ -667,7 +724,7 @@ func (h *Hub) Stats() Stats {
 	es := h.engine.Stats() // before Hub.mu: an engine's own lock comes first
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Subscriptions: len(h.live), Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
+	return Stats{Subscriptions: h.liveCount, Filters: h.subs.Len(), Retained: len(h.retained), History: h.history.len(),
 		HistoryBytes: h.history.bytes, Seq: h.seq, QueuedBytes: h.queues.bytes.Load(), Engine: es}
 }
 
@@ -682,14 +739,20 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	h.engine.Stop() // delivers no more (a local engine commits what it staged)
 	h.mu.Lock()
-	live := h.live
-	h.live = nil
+	var live []*Subscription
+	for s := h.live; s != nil; {
+		next := s.next
+		s.prev, s.next = nil, nil
+		live = append(live, s)
+		s = next
+	}
+	h.live, h.liveCount = nil, 0
 	h.subs = index.New[*Subscription]()
-	for s := range live {
+	for _, s := range live {
 		s.filters.Clear()
 	}
 	h.mu.Unlock()
-	for s := range live {
+	for _, s := range live {
 		s.end(ErrShutdown)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,12 @@ import (
 // fills the queue without ever blocking; the transport's writer drains it
 // whenever Ready fires, in order.
 type Subscription struct {
-	hub       *Hub
-	transport string
-	limits    QueueLimits
+	// kind is its hub, transport's name and queue limits, one copy per
+	// hub (Hub.kindLocked) shared by every subscription of the same kind.
+	kind *subKind
+	// prev and next link the hub's live subscriptions (Hub.live), in
+	// place of a set: guarded by Hub.mu.
+	prev, next *Subscription
 
 	// Guarded by hub.mu.
 	filters filterSet
@@ -30,7 +34,6 @@ type Subscription struct {
 	// live and bytes count the queued live messages: the limits apply to
 	// them, not to a backlog of retained or replayed messages, which is
 	// bounded by the store it came from.
-	live    int
 	bytes   int
 	dropped uint64
 	err     error
@@ -43,16 +46,30 @@ type Subscription struct {
 
 	// catch, while set, pages stored messages in ahead of the queue;
 	// paged counts the page's entries still at the queue's front.
-	catch   *catchUp
-	paged   int
+	catch *catchUp
+	// live counts beside paged, two 32-bit counts in one word (limits
+	// are clamped to fit: withDefaults).
+	live    int32
+	paged   int32
 	loading bool // a drainer reads the next page without s.mu
 	// signalled is set by every signal, so that a Ready made afterwards
 	// starts signalled as the channel would have been.
 	signalled atomic.Bool
 
-	// ready and done are made when first asked for (Ready, Done): a
-	// subscriber served by Notify never reads them, and an idle one
-	// would hold both. ready is written under mu; done closes in endLocked.
+	// sig is made on first use (Ready, Done, Notify, NotifyAfterPublish,
+	// OnOverflow, the end): a subscription with hooks never needs it.
+	sig atomic.Pointer[signals]
+	// hooks, when set (NewSubscriptionWith), replaces notify and overflow:
+	// one interface, set before the subscription is shared, in place of
+	// a closure each.
+	hooks Hooks
+}
+
+// signals are how a subscription without hooks tells its transport.
+type signals struct {
+	// ready and done's channel are made when first asked for (Ready,
+	// Done): a subscriber served by Notify never reads them. ready is
+	// written under Subscription.mu; done closes in endLocked.
 	ready atomic.Pointer[chan struct{}]
 	done  latch.Latch
 	// notify, when set, replaces ready: called (without blocking, possibly
@@ -64,7 +81,41 @@ type Subscription struct {
 	afterPublish atomic.Pointer[func()]
 	// overflow, when set, is told (like notify) each time the DropOldest
 	// policy drops messages; it reports whether it cut the consumer off.
+	// Guarded by Subscription.mu.
 	overflow func(dropped *message.Message) bool
+}
+
+// signals returns s's signals, made on first use.
+func (s *Subscription) signals() *signals {
+	if p := s.sig.Load(); p != nil {
+		return p
+	}
+	s.sig.CompareAndSwap(nil, &signals{})
+	return s.sig.Load()
+}
+
+// afterPublishFunc is NotifyAfterPublish's f, nil for none.
+func (s *Subscription) afterPublishFunc() *func() {
+	if p := s.sig.Load(); p != nil {
+		return p.afterPublish.Load()
+	}
+	return nil
+}
+
+// Hooks are a transport's callbacks on a subscription, as Notify's and
+// OnOverflow's functions: Notify like Notify's f, Overflowed like
+// OnOverflow's f. Neither may block.
+type Hooks interface {
+	Notify()
+	Overflowed(dropped *message.Message) bool
+}
+
+// subKind is what every subscription of one transport with the same
+// limits shares.
+type subKind struct {
+	hub       *Hub
+	transport string
+	limits    QueueLimits
 }
 
 type catchUp struct {
@@ -89,32 +140,31 @@ const (
 	replayBackoff = 250 * time.Millisecond
 )
 
-func newSubscription(h *Hub, transport string, limits QueueLimits) *Subscription {
+// withDefaults fills the limits left unset.
+func (limits QueueLimits) withDefaults() QueueLimits {
 	if limits.Messages <= 0 {
 		limits.Messages = 1024
 	}
+	limits.Messages = min(limits.Messages, math.MaxInt32) // live is 32 bits
 	if limits.Bytes <= 0 {
 		limits.Bytes = 16 << 20
 	}
-	return &Subscription{
-		hub:       h,
-		transport: transport,
-		limits:    limits,
-	}
+	return limits
 }
 
 // Ready receives a value when messages are waiting.
 func (s *Subscription) Ready() <-chan struct{} {
-	if p := s.ready.Load(); p != nil {
+	sig := s.signals()
+	if p := sig.ready.Load(); p != nil {
 		return *p
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.ready.Load(); p != nil {
+	if p := sig.ready.Load(); p != nil {
 		return *p
 	}
 	ready := make(chan struct{}, 1)
-	s.ready.Store(&ready)
+	sig.ready.Store(&ready)
 	if s.signalled.Load() { // signalled before there was a channel
 		select {
 		case ready <- struct{}{}:
@@ -130,7 +180,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 // takes over from the next signal: the setter drains what Ready signalled
 // before.
 func (s *Subscription) Notify(f func()) {
-	s.notify.Store(&f)
+	s.signals().notify.Store(&f)
 }
 
 // OnOverflow makes the subscription call f whenever its DropOldest policy
@@ -140,13 +190,14 @@ func (s *Subscription) Notify(f func()) {
 // whether it cut a consumer off, which is counted as a slow-consumer
 // disconnect. Like Notify, f must not block; call it before subscribing.
 func (s *Subscription) OnOverflow(f func(dropped *message.Message) bool) {
+	sig := s.signals()
 	s.mu.Lock()
-	s.overflow = f
+	sig.overflow = f
 	s.mu.Unlock()
 }
 
 // Done is closed when the subscription ends; Err then says why.
-func (s *Subscription) Done() <-chan struct{} { return s.done.Done() }
+func (s *Subscription) Done() <-chan struct{} { return s.signals().done.Done() }
 
 // Ended reports whether the subscription has ended (Done is closed),
 // without making Done's channel.
@@ -181,10 +232,10 @@ type entry struct {
 // account adds n live messages of the given bytes (negative to remove)
 // to this queue's counters and to the hub's total; the caller holds s.mu.
 func (s *Subscription) account(n, bytes int) {
-	was := s.live
-	s.live += n
+	was := int(s.live)
+	s.live += int32(n)
 	s.bytes += bytes
-	s.hub.queues.add(was, s.live, bytes)
+	s.kind.hub.queues.add(was, int(s.live), bytes)
 }
 
 // Drain appends every queued delivery to buf, oldest first, and empties the
@@ -227,7 +278,7 @@ func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery 
 		}
 	}
 	n = len(buf)
-	s.paged -= min(n, s.paged)
+	s.paged -= int32(min(n, int(s.paged)))
 	if live > 0 {
 		s.account(-live, -bytes)
 	}
@@ -296,7 +347,7 @@ func (s *Subscription) pageIn() {
 func (s *Subscription) readPage(c *catchUp, check func(string) bool) (page []entry, last uint64, done bool, err error) {
 	last = c.after
 	for {
-		msgs, next, finished, err := s.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
+		msgs, next, finished, err := s.kind.hub.engine.Replay(context.Background(), c.filters, last, c.upTo, replayPage)
 		if err != nil {
 			return nil, last, true, err
 		}
@@ -326,11 +377,11 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 			wait := replayBackoff << c.failures
 			c.failures++
 			c.retryAt = time.Now().Add(wait)
-			s.hub.log.Warn("replay unavailable; trying again", "err", err, "in", wait)
+			s.kind.hub.log.Warn("replay unavailable; trying again", "err", err, "in", wait)
 			time.AfterFunc(wait, s.signal)
 			return
 		}
-		s.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
+		s.kind.hub.log.Error("replay failed; subscription ended for its client to resume", "err", err)
 		s.endLocked(fmt.Errorf("hub: %w: %w", ErrReplay, err))
 		return
 	}
@@ -340,17 +391,17 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 		s.catch = nil
 	}
 	s.queue = append(page, s.queue...)
-	s.paged = len(page)
+	s.paged = int32(len(page))
 }
 
 // Restrict makes every message pass check before it reaches this
 // subscription: live, retained, replayed or paged in from the store.
 func (s *Subscription) Restrict(check func(topic string) bool) {
-	s.hub.mu.Lock()
+	s.kind.hub.mu.Lock()
 	s.mu.Lock()
 	s.readCheck = check
 	s.mu.Unlock()
-	s.hub.mu.Unlock()
+	s.kind.hub.mu.Unlock()
 }
 
 // Pending reports whether deliveries are queued or still to be paged in
@@ -378,14 +429,24 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 }
 
 func (s *Subscription) signal() {
-	if f := s.notify.Load(); f != nil {
-		(*f)()
+	if s.hooks != nil {
+		s.hooks.Notify()
 		return
+	}
+	sig := s.sig.Load()
+	if sig != nil {
+		if f := sig.notify.Load(); f != nil {
+			(*f)()
+			return
+		}
 	}
 	if !s.signalled.Load() {
 		s.signalled.Store(true)
 	}
-	if p := s.ready.Load(); p != nil {
+	if sig == nil {
+		return // no Ready made: it will start signalled
+	}
+	if p := sig.ready.Load(); p != nil {
 		select {
 		case *p <- struct{}{}:
 		default:
@@ -406,10 +467,10 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	drops := 0
 	var dropped *message.Message
 	for s.full(size) {
-		if s.limits.Overflow == Disconnect {
+		if s.kind.limits.Overflow == Disconnect {
 			s.endLocked(ErrSlowConsumer)
 			s.mu.Unlock()
-			s.hub.observe.SlowConsumer(s.transport)
+			s.kind.hub.observe.SlowConsumer(s.kind.transport)
 			return false
 		}
 		dropped = s.dropOldestLive()
@@ -418,12 +479,22 @@ func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	}
 	s.queue = append(s.queue, entry{Delivery: Delivery{Msg: m}})
 	s.account(1, size)
-	overflow := s.overflow
+	var overflow func(*message.Message) bool
+	if sig := s.sig.Load(); sig != nil {
+		overflow = sig.overflow
+	}
 	s.mu.Unlock()
 	if drops > 0 {
-		s.hub.observe.Dropped(s.transport, drops)
-		if overflow != nil && overflow(dropped) {
-			s.hub.observe.SlowConsumer(s.transport)
+		s.kind.hub.observe.Dropped(s.kind.transport, drops)
+		cut := false
+		switch {
+		case s.hooks != nil:
+			cut = s.hooks.Overflowed(dropped)
+		case overflow != nil:
+			cut = overflow(dropped)
+		}
+		if cut {
+			s.kind.hub.observe.SlowConsumer(s.kind.transport)
 		}
 	}
 	if signal {
@@ -440,7 +511,7 @@ func (s *Subscription) full(size int) bool {
 	if s.live == 0 {
 		return false
 	}
-	return s.live+1 > s.limits.Messages || s.bytes+size > s.limits.Bytes || s.hub.queues.over(s.bytes, size)
+	return int(s.live)+1 > s.kind.limits.Messages || s.bytes+size > s.kind.limits.Bytes || s.kind.hub.queues.over(s.bytes, size)
 }
 
 // dropOldestLive removes the oldest live message, keeping any backlog,
@@ -470,9 +541,12 @@ func (s *Subscription) endLocked(err error) {
 	s.err = err
 	clear(s.queue)
 	s.queue = nil
-	s.account(-s.live, -s.bytes)
-	s.done.Close()
-	if f := s.notify.Load(); f != nil {
+	s.account(-int(s.live), -s.bytes)
+	sig := s.signals() // Done may be asked for after the end
+	sig.done.Close()
+	if s.hooks != nil {
+		s.hooks.Notify()
+	} else if f := sig.notify.Load(); f != nil {
 		(*f)()
 	}
 }
@@ -485,6 +559,6 @@ func (s *Subscription) end(err error) {
 
 // Close unsubscribes every filter and ends the subscription.
 func (s *Subscription) Close() {
-	s.hub.unsubscribeAll(s)
+	s.kind.hub.unsubscribeAll(s)
 	s.end(ErrClosed)
 }

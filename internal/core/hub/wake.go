@@ -36,7 +36,7 @@ const wakeChunk = 128
 // to a goroutine. Everything else (backlogs, the end, a drain leaving
 // messages behind) still goes to Notify.
 func (s *Subscription) NotifyAfterPublish(f func()) {
-	s.afterPublish.Store(&f)
+	s.signals().afterPublish.Store(&f)
 }
 
 // ErrPanicked ends a subscription whose NotifyAfterPublish hook panicked.
@@ -83,11 +83,11 @@ func (w *walkers) call(s *Subscription) {
 	defer func() {
 		if v := recover(); v != nil {
 			w.log.Log(slog.LevelError, "subscriber's hook panicked; its subscription is ended",
-				"transport", s.transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				"transport", s.kind.transport, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			s.end(fmt.Errorf("%w: %v", ErrPanicked, v))
 		}
 	}()
-	if f := s.afterPublish.Load(); f != nil {
+	if f := s.afterPublishFunc(); f != nil {
 		(*f)()
 	}
 }

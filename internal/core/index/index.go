@@ -16,9 +16,30 @@ type Index[T comparable] struct {
 
 type node[T comparable] struct {
 	children map[string]*node[T] // literal levels
-	plus     *node[T]            // the "+" level
-	hash     *node[T]            // the "#" level
+	wild     *wildcards[T]       // nil: neither wildcard level
 	subs     Set[T]
+}
+
+// wildcards are a node's "+" and "#" levels, behind one pointer: most
+// nodes (a device's own topic) have neither, and the node then fits the
+// allocator's 48-byte class instead of 64.
+type wildcards[T comparable] struct {
+	plus *node[T] // the "+" level
+	hash *node[T] // the "#" level
+}
+
+func (n *node[T]) plus() *node[T] {
+	if n.wild == nil {
+		return nil
+	}
+	return n.wild.plus
+}
+
+func (n *node[T]) hash() *node[T] {
+	if n.wild == nil {
+		return nil
+	}
+	return n.wild.hash
 }
 
 // Set is a set kept as a slice, iterated in the order added (a removal
@@ -108,9 +129,9 @@ func (s *Set[T]) Clear() { s.list, s.pos = nil, nil }
 func (n *node[T]) child(level string) *node[T] {
 	switch level {
 	case "+":
-		return n.plus
+		return n.plus()
 	case "#":
-		return n.hash
+		return n.hash()
 	}
 	return n.children[level]
 }
@@ -118,10 +139,15 @@ func (n *node[T]) child(level string) *node[T] {
 func (n *node[T]) addChild(level string) *node[T] {
 	c := &node[T]{}
 	switch level {
-	case "+":
-		n.plus = c
-	case "#":
-		n.hash = c
+	case "+", "#":
+		if n.wild == nil {
+			n.wild = &wildcards[T]{}
+		}
+		if level == "+" {
+			n.wild.plus = c
+		} else {
+			n.wild.hash = c
+		}
 	default:
 		if n.children == nil {
 			n.children = make(map[string]*node[T], 1)
@@ -133,17 +159,25 @@ func (n *node[T]) addChild(level string) *node[T] {
 
 func (n *node[T]) removeChild(level string) {
 	switch level {
-	case "+":
-		n.plus = nil
-	case "#":
-		n.hash = nil
+	case "+", "#":
+		if n.wild == nil {
+			return
+		}
+		if level == "+" {
+			n.wild.plus = nil
+		} else {
+			n.wild.hash = nil
+		}
+		if n.wild.plus == nil && n.wild.hash == nil {
+			n.wild = nil
+		}
 	default:
 		delete(n.children, level)
 	}
 }
 
 func (n *node[T]) empty() bool {
-	return len(n.subs.list) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
+	return len(n.subs.list) == 0 && len(n.children) == 0 && n.wild == nil
 }
 
 // New returns an empty index.
@@ -218,13 +252,13 @@ func (x *Index[T]) Match(name string, fn func(T)) {
 
 func (n *node[T]) match(rest string, noWildcard bool, fn func(T)) {
 	level, after, more := strings.Cut(rest, "/")
-	if !noWildcard {
-		if h := n.hash; h != nil {
+	if w := n.wild; w != nil && !noWildcard {
+		if h := w.hash; h != nil {
 			for _, s := range h.subs.list {
 				fn(s)
 			}
 		}
-		if c := n.plus; c != nil {
+		if c := w.plus; c != nil {
 			c.visit(after, more, fn)
 		}
 	}
@@ -243,7 +277,7 @@ func (n *node[T]) visit(after string, more bool, fn func(T)) {
 		fn(s)
 	}
 	// "a/#" matches "a" too.
-	if h := n.hash; h != nil {
+	if h := n.hash(); h != nil {
 		for _, s := range h.subs.list {
 			fn(s)
 		}

@@ -44,11 +44,12 @@ type ackQueue struct {
 // ackQ returns the connection's queue of acknowledgements, making it
 // on first use. Reader only.
 func (c *conn) ackQ() *ackQueue {
-	q := c.acks.Load()
+	p := c.publisher()
+	q := p.acks.Load()
 	if q == nil {
 		q = &ackQueue{}
 		q.onStored = c.stored
-		c.acks.Store(q)
+		p.acks.Store(q)
 	}
 	return q
 }
@@ -103,7 +104,7 @@ func (c *conn) pushAck(p pendingAck) bool {
 // write (under writeMu, at most WriteTimeout) may hold it up.
 func (c *conn) stored(_ message.Cursor, err error) {
 	reason, ok := c.publishOutcome(1, err)
-	q := c.acks.Load() // made before the publish this answers
+	q := c.loadAcks() // made before the publish this answers
 	q.mu.Lock()
 	front := &q.pending[0]
 	front.ready, front.reason, front.drop = true, reason, !ok
@@ -138,7 +139,7 @@ func (q *ackQueue) sendReadyLocked(version byte) (sent bool) {
 // takeAcksLocked appends the acknowledgements ready to go to the output;
 // the caller holds writeMu.
 func (c *conn) takeAcksLocked() {
-	q := c.acks.Load()
+	q := c.loadAcks()
 	if q == nil {
 		return // nothing published at QoS 1 or 2 yet
 	}

@@ -6,17 +6,33 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"streamhub/internal/registry"
 )
 
 // codeKicked is the v5 DISCONNECT reason of a client an administrator
 // disconnected (3.1.1 clients just see the connection close).
 var codeKicked = packets.ErrAdministrativeAction
 
-// register lists c in the connection registry until it ends.
+// register lists c in the connection registry until it ends. The entry
+// asks the connection for its queue, remote address and kick (listedConn)
+// rather than keeping copies and closures.
 func (c *conn) register() {
-	c.unregister = c.srv.cfg.Registry.AddIdentity(c.id, "mqtt", c.nc.RemoteAddr().String(), sessionQueue{c.sess},
-		func() { c.kick(codeKicked) })
+	c.listing = c.srv.cfg.Registry.Register(registry.Conn{Transport: "mqtt", Identity: c.id.User,
+		ClientID: c.id.ClientID, Queue: (*listedConn)(c)})
 }
+
+// listedConn is a connection as the registry sees it: its session's queue
+// (registry.Queue, registry.Wrapper), and how to reach and kick it
+// (registry.Remoter, registry.Kicker).
+type listedConn conn
+
+func (l *listedConn) Filters() []string { return sessionQueue{l.sess}.Filters() }
+func (l *listedConn) Queued() int       { return l.sess.sub.Queued() }
+func (l *listedConn) Dropped() uint64   { return l.sess.sub.Dropped() }
+func (l *listedConn) Unwrap() any       { return l.sess.sub }
+func (l *listedConn) Remote() string    { return l.nc.RemoteAddr().String() }
+func (l *listedConn) Kick()             { (*conn)(l).kick(codeKicked) }
 
 // sessionQueue shows a session's filters, plain and shared, and its hub
 // queue to the registry.
@@ -64,7 +80,7 @@ func (s *Server) Sessions() []SessionInfo {
 		info := SessionInfo{ClientID: ss.clientID(), Owner: ss.owner, Filters: q.Filters(), Queued: q.Queued(), Dropped: q.Dropped()}
 		ss.mu.Lock()
 		info.Connected = ss.conn != nil
-		info.Inflight = len(ss.inflight)
+		info.Inflight = ss.inflight.len()
 		info.Expiry = ss.expiry
 		ss.mu.Unlock()
 		out = append(out, info)

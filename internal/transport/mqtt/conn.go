@@ -11,12 +11,14 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/time/rate"
 
 	"streamhub/internal/auth"
 	"streamhub/internal/core/latch"
+	"streamhub/internal/registry"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 	"streamhub/internal/transport/kit/idlepoll"
@@ -40,7 +42,8 @@ var (
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	in  *elasticReader
+	// in reads nc (the conn is its source: readInput, beforeRead).
+	in elasticReader
 	// idle is the connection's registration with the idle poller (nil:
 	// it does not park); set under parkMu, which orders a park against
 	// close's Wake.
@@ -53,22 +56,6 @@ type conn struct {
 	// bridge is set for a broker's bridge that connected with the top
 	// bit of the protocol level set (bridge.go); read-only after CONNECT.
 	bridge bool
-	// Client limits (v5), read-only after CONNECT; small types beside
-	// version so that they share its word (the struct is per connection).
-	aliasMax    uint16
-	inflightMax uint16 // packet identifiers bound it anyway
-	// clientMaxPacket is the client's maximum packet size, 0 for none.
-	clientMaxPacket uint32
-	keepalive       time.Duration
-	sess            *session
-	id              *auth.Identity
-	limiter         *rate.Limiter
-	// unregister ends its listing in the registry.
-	unregister func()
-
-	inAliases map[uint16]string // reader-owned
-	lastTopic string            // of the last PUBLISH read (reader-owned)
-	readDL    deadline.Lazy     // reader-owned
 	// midPacket is set while the reader is inside a packet, packetDue once
 	// it has had to wait for the rest of it (reader-owned).
 	midPacket bool
@@ -78,10 +65,26 @@ type conn struct {
 	heldPackets uint8
 	// bursts counts bursts of input since windowStart (Unix nanoseconds);
 	// busy is what the last window showed (busyReading; reader-owned).
-	busy        bool
-	bursts      uint8
+	busy   bool
+	bursts uint8
+	// Client limits (v5), read-only after CONNECT; small types beside
+	// version so that they share its words (the struct is per connection).
+	aliasMax    uint16
+	inflightMax uint16 // packet identifiers bound it anyway
+	// clientMaxPacket is the client's maximum packet size, 0 for none.
+	clientMaxPacket uint32
+	keepalive       time.Duration
+	sess            *session
+	id              *auth.Identity
+	// listing is its listing in the registry, removed when it ends.
+	listing registry.Listing
+	// pub is the state of a client that publishes, made by the reader
+	// with the first PUBLISH: a subscriber that never publishes does
+	// without. Atomic for the writer, which reads its acks.
+	pub         atomic.Pointer[publisher]
+	readDL      deadline.Lazy // reader-owned
 	windowStart int64
-	packetDue   time.Time
+	packetDue   int64 // Unix nanoseconds, 0: none (reader-owned)
 
 	// writeMu guards out and outAlias. Lock order: a session's mu, then
 	// writeMu, then the hub's Subscription.mu (the writer drains the hub
@@ -101,17 +104,42 @@ type conn struct {
 	// when more work arrived during a run. Here, not with writeMu, so that
 	// it fills closeOnce's word.
 	wstate atomic.Int32
-	// reason, if set before close, is sent to a v5 client as DISCONNECT.
-	reasonMu sync.Mutex
-	reason   *packets.Code
+	// reason, if set before close, is sent to a v5 client as DISCONNECT;
+	// the first one set stays.
+	reason *packets.Code // written with setReason
 	// since is when the connection was accepted: messages queued before
 	// it do not make it a slow consumer (see session.overflowed).
 	since time.Time
+}
 
+// publisher is a connection's state for the PUBLISH packets it reads:
+// reader-owned but for acks.
+type publisher struct {
+	lastTopic string            // of the last PUBLISH read
+	aliases   map[uint16]string // topic aliases (v5)
+	limiter   *rate.Limiter     // nil: no rate limit
 	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
-	// the reader for the first of them (a subscriber that never publishes
-	// does without); the writer reads it.
+	// the reader for the first of them; the writer reads it.
 	acks atomic.Pointer[ackQueue]
+}
+
+// publisher returns the publishing state, made on first use. Reader only.
+func (c *conn) publisher() *publisher {
+	p := c.pub.Load()
+	if p == nil {
+		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter()}
+		c.pub.Store(p)
+	}
+	return p
+}
+
+// loadAcks is the connection's queue of acknowledgements, nil until a
+// publish at QoS 1 or 2 made it.
+func (c *conn) loadAcks() *ackQueue {
+	if p := c.pub.Load(); p != nil {
+		return p.acks.Load()
+	}
+	return nil
 }
 
 const (
@@ -137,7 +165,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 // but its waiting reader.
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, since: time.Now()}
-	c.in = newElasticReader(nc, c.beforeRead)
+	c.in.src = c
 	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
@@ -153,6 +181,9 @@ func (s *Server) open(nc net.Conn) *conn {
 		c.finish()
 		return nil
 	}
+	s.mu.Lock()
+	delete(s.conns, c) // connected: Close finds it through its session
+	s.mu.Unlock()
 	c.register()
 	s.online.Add(1)
 	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
@@ -201,10 +232,7 @@ func (c *conn) finish() {
 	if c.idle != nil {
 		c.idle.Release() // the owner's, before the socket closes
 	}
-	c.reasonMu.Lock()
-	told := c.reason != nil && c.version == 5
-	c.reasonMu.Unlock()
-	if told {
+	if c.loadReason() != nil && c.version == 5 {
 		lingerClose(c.nc)
 	} else {
 		c.nc.Close()
@@ -356,10 +384,13 @@ func (c *conn) end(clean bool) {
 	c.close()
 	c.srv.log.Debug("connection closed", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "clean", clean)
 	c.sess.detach(c, !clean)
-	c.unregister()
+	c.listing.Remove()
 	c.srv.online.Add(-1)
 	c.finish()
 }
+
+// readInput reads the socket (the reader's source).
+func (c *conn) readInput(p []byte) (int, error) { return c.nc.Read(p) }
 
 // beforeRead runs before each read from the socket: it moves the keep-alive
 // deadline (set by the handshake until then), and refuses to once the
@@ -383,19 +414,19 @@ func (c *conn) beforeRead() error {
 func (c *conn) moveReadDeadline(now time.Time) time.Time {
 	at, set := c.readDL.Next(now, c.keepalive*3/2)
 	switch {
-	case c.midPacket && c.packetDue.IsZero():
+	case c.midPacket && c.packetDue == 0:
 		// A packet has begun and its rest is not here: it must arrive
 		// within the packet timeout, keep-alive or not.
-		c.packetDue, set = now.Add(c.srv.cfg.PacketTimeout), true
+		c.packetDue, set = now.Add(c.srv.cfg.PacketTimeout).UnixNano(), true
 		fallthrough
 	case c.midPacket:
-		if at.IsZero() || c.packetDue.Before(at) {
-			at = c.packetDue
+		if due := time.Unix(0, c.packetDue); at.IsZero() || due.Before(at) {
+			at = due
 		}
-	case !c.packetDue.IsZero():
+	case c.packetDue != 0:
 		// The packet that set its own deadline is done: the keep-alive's
 		// (or none) applies again.
-		c.packetDue = time.Time{}
+		c.packetDue = 0
 		c.readDL.Reset()
 		at, _ = c.readDL.Next(now, c.keepalive*3/2)
 		set = true
@@ -504,21 +535,14 @@ func (c *conn) poke() {
 
 // kick closes the connection with a reason (v5 DISCONNECT).
 func (c *conn) kick(code packets.Code) {
-	c.reasonMu.Lock()
-	if c.reason == nil {
-		c.reason = &code
-	}
-	c.reasonMu.Unlock()
+	c.setReason(&code)
 	c.close()
 }
 
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.done.Close()
-		c.reasonMu.Lock()
-		reason := c.reason
-		c.reasonMu.Unlock()
-		if reason != nil && c.version == 5 && c.sess != nil {
+		if reason := c.loadReason(); reason != nil && c.version == 5 && c.sess != nil {
 			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reason.Code}
 			pk.Properties.ReasonString = reason.Reason
 			_ = c.send(&pk)
@@ -594,4 +618,17 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 	}
 	c.releaseOutLocked()
 	return true, nil
+}
+
+// setReason sets the reason the connection ends with unless one is set
+// already, reporting whether it did. Atomic on the pointer itself (no
+// mutex beside it in every connection): the hub's overflow hook sets it
+// under hub locks, the reader and kicks from elsewhere too.
+func (c *conn) setReason(code *packets.Code) bool {
+	return atomic.CompareAndSwapPointer((*unsafe.Pointer)(unsafe.Pointer(&c.reason)), nil, unsafe.Pointer(code))
+}
+
+// loadReason is the reason set, nil for none.
+func (c *conn) loadReason() *packets.Code {
+	return (*packets.Code)(atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&c.reason))))
 }

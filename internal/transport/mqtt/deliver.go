@@ -131,8 +131,8 @@ func (c *conn) resend() {
 	now := time.Now()
 	ss.mu.Lock()
 	c.writeMu.Lock()
-	for _, id := range ss.order {
-		o := ss.inflight[id]
+	for _, id := range ss.inflight.ids() {
+		o := ss.inflight.get(id)
 		if o == nil {
 			continue
 		}
@@ -245,7 +245,7 @@ func (c *conn) put(p pending, now time.Time) putResult {
 	}
 	out := outPublish{version: c.version, qos: qos, retain: retain, subIDs: subIDs, expiry: expirySeconds(m, now)}
 	if qos > 0 {
-		if len(ss.inflight) >= int(c.inflightMax) {
+		if ss.inflight.len() >= int(c.inflightMax) {
 			return putBlocked
 		}
 		id, ok := ss.allocID()
@@ -269,11 +269,10 @@ func (c *conn) put(p pending, now time.Time) putResult {
 	}
 	if qos > 0 {
 		if ss.inflight == nil {
-			ss.inflight = map[uint16]*outbound{}
+			ss.inflight = &inflights{byID: map[uint16]*outbound{}}
 		}
-		ss.inflight[out.id] = &outbound{id: out.id, msg: m, qos: qos, retain: retain, subIDs: subIDs,
-			state: awaitPuback + int(qos) - 1, group: p.group}
-		ss.order = append(ss.order, out.id)
+		ss.inflight.add(&outbound{id: out.id, msg: m, qos: qos, retain: retain, subIDs: subIDs,
+			state: awaitPuback + int(qos) - 1, group: p.group})
 	}
 	c.appendPublishLocked(m, out)
 	return putSent

@@ -19,7 +19,7 @@ import (
 func (c *conn) handshake() bool {
 	s := c.srv
 	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	pk, err := readPacket(c.in, 0, min(s.cfg.MaxPacket, s.cfg.ConnectMax), s.cfg.Partial)
+	pk, err := readPacket(&c.in, 0, min(s.cfg.MaxPacket, s.cfg.ConnectMax), s.cfg.Partial)
 	if err != nil || pk.FixedHeader.Type != packets.Connect {
 		if code, ok := reasonOf(err); ok && pk.FixedHeader.Type == packets.Connect && pk.ProtocolVersion == 5 {
 			c.refuse(pk, code)
@@ -87,7 +87,6 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.id = who
-	c.limiter = s.cfg.Admission.Rate.Limiter()
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {

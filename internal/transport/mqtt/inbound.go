@@ -44,18 +44,19 @@ func (c *conn) readFailed(err error) (clean bool) {
 // properly.
 func (c *conn) handleNext() (ok, clean bool) {
 	c.midPacket = true
-	fh, body, err := readFrame(c.in, c.srv.cfg.MaxPacket, c.srv.cfg.Partial)
+	fh, body, err := readFrame(&c.in, c.srv.cfg.MaxPacket, c.srv.cfg.Partial)
 	if err != nil {
 		return false, c.readFailed(err)
 	}
 	c.midPacket = false
 	c.holdWriter()
 	if fh.Type == packets.Publish {
-		in, err := decodePublish(fh, body, c.version, c.lastTopic)
+		pub := c.publisher()
+		in, err := decodePublish(fh, body, c.version, pub.lastTopic)
 		if err != nil {
 			return false, c.readFailed(err)
 		}
-		c.lastTopic = in.topic
+		pub.lastTopic = in.topic
 		return c.onPublish(c.srv.ctx, &in), false
 	}
 	return c.handleControl(fh, body)
@@ -148,12 +149,13 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
 		}
+		pub := c.publisher()
 		if name != "" {
-			if c.inAliases == nil {
-				c.inAliases = map[uint16]string{}
+			if pub.aliases == nil {
+				pub.aliases = map[uint16]string{}
 			}
-			c.inAliases[alias] = name
-		} else if name = c.inAliases[alias]; name == "" {
+			pub.aliases[alias] = name
+		} else if name = pub.aliases[alias]; name == "" {
 			c.kick(packets.ErrTopicAliasInvalid)
 			return false
 		}
@@ -166,7 +168,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
 		return false
 	}
-	if !limit.Allow(c.limiter) {
+	if !limit.Allow(c.publisher().limiter) {
 		c.kick(packets.ErrMessageRateTooHigh)
 		return false
 	}
@@ -211,7 +213,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 	if !c.expectAck(qos, pk.id) {
 		return false
 	}
-	c.srv.hub.PublishAsync(ctx, m, c.acks.Load().onStored)
+	c.srv.hub.PublishAsync(ctx, m, c.loadAcks().onStored)
 	return !c.ended() // a refusal answered at once may have ended it
 }
 
@@ -328,9 +330,9 @@ func (c *conn) authorizeSubscribe(filter string) bool {
 func (c *conn) onAck(id uint16, want int) {
 	ss := c.sess
 	ss.mu.Lock()
-	if o := ss.inflight[id]; o != nil && o.state == want {
-		delete(ss.inflight, id)
-		ss.order = compactOrder(ss.order, ss.inflight)
+	if o := ss.inflight.get(id); o != nil && o.state == want {
+		ss.inflight.remove(id)
+		ss.inflight.compact()
 	}
 	ss.mu.Unlock()
 	c.poke()
@@ -339,7 +341,7 @@ func (c *conn) onAck(id uint16, want int) {
 func (c *conn) onPubrec(id uint16) {
 	ss := c.sess
 	ss.mu.Lock()
-	o := ss.inflight[id]
+	o := ss.inflight.get(id)
 	if o != nil && o.state == awaitPubrec {
 		o.state = awaitPubcomp
 	}

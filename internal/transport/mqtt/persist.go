@@ -59,7 +59,7 @@ func (r subRec) opts() subOpts {
 // not finished with; the caller holds ss.mu.
 func (ss *session) cursorLocked() uint64 {
 	c := ss.delivered
-	for _, o := range ss.inflight {
+	for _, o := range ss.inflight.all() {
 		if o.group == nil && o.msg.Seq > 0 && o.msg.Seq-1 < c && o.msg.Epoch == ss.epoch() {
 			c = o.msg.Seq - 1
 		}

@@ -22,19 +22,55 @@ var (
 	largeReads = sync.Pool{New: func() any { b := make([]byte, largeRead); return &b }}
 )
 
-// elasticReader is a buffered reader whose buffer follows the load.
+// elasticReader is a buffered reader whose buffer follows the load. Every
+// connection holds one, inside its conn (no allocation of its own): its
+// source is the conn itself, and its positions are 32 bits (a buffer is at
+// most largeRead).
 type elasticReader struct {
+	src   readSource
+	small *[]byte // the pooled buffers, at most one borrowed at a time
+	large *[]byte
+	r, w  int32
+	last  int32 // bytes the last read returned
+	// quiet skips src's beforeRead (readAhead).
+	quiet bool
+}
+
+// readSource is what an elasticReader reads from: beforeRead runs before
+// each read (and may refuse it), readInput reads.
+type readSource interface {
+	readInput(p []byte) (int, error)
+	beforeRead() error
+}
+
+// funcSource is a readSource of an io.Reader and a hook (nil: none).
+type funcSource struct {
 	rd     io.Reader
-	before func() error // runs before each read from rd
-	buf    []byte       // small's or large's, nil while it borrows neither
-	small  *[]byte      // the pooled buffers, at most one borrowed at a time
-	large  *[]byte
-	r, w   int
-	last   int // bytes the last read returned
+	before func() error
+}
+
+func (f funcSource) readInput(p []byte) (int, error) { return f.rd.Read(p) }
+
+func (f funcSource) beforeRead() error {
+	if f.before == nil {
+		return nil
+	}
+	return f.before()
 }
 
 func newElasticReader(rd io.Reader, before func() error) *elasticReader {
-	return &elasticReader{rd: rd, before: before}
+	return &elasticReader{src: funcSource{rd: rd, before: before}}
+}
+
+// buf is the borrowed buffer, small or large; nil while it borrows neither.
+func (e *elasticReader) buf() []byte {
+	switch {
+	case e.large != nil:
+		return *e.large
+	case e.small != nil:
+		return *e.small
+	}
+	return nil
 }
 
 // fill reads at least one more byte into the buffer, choosing its size
@@ -42,28 +78,29 @@ func newElasticReader(rd io.Reader, before func() error) *elasticReader {
 func (e *elasticReader) fill() error {
 	if e.r == e.w {
 		switch {
-		case e.buf == nil, e.large != nil && e.last < smallRead:
+		case e.small == nil && e.large == nil, e.large != nil && e.last < smallRead:
 			e.toSmall()
-		case e.large == nil && e.last >= len(e.buf):
+		case e.large == nil && int(e.last) >= len(*e.small):
 			e.toLarge()
 		default:
 			e.r, e.w = 0, 0
 		}
-	} else if e.w == len(e.buf) {
+	} else if buf := e.buf(); int(e.w) == len(buf) {
 		// A packet straddles the end: move it to the front, into a large
 		// buffer if the small one is full of it.
 		if e.r == 0 && e.large == nil {
 			e.toLarge()
 		} else {
-			e.r, e.w = 0, copy(e.buf, e.buf[e.r:e.w])
+			e.r, e.w = 0, int32(copy(buf, buf[e.r:e.w]))
 		}
 	}
 	// A reader may return no bytes and no error: WebSocket's NetConn does
 	// at the end of each message. Try again, as bufio does, a bounded
 	// number of times.
+	buf := e.buf()
 	for range maxEmptyReads {
-		n, err := e.read(e.buf[e.w:])
-		e.w += n
+		n, err := e.read(buf[e.w:])
+		e.w += int32(n)
 		if n > 0 {
 			return nil
 		}
@@ -85,28 +122,29 @@ func (e *elasticReader) toSmall() {
 	if e.small == nil {
 		e.small = smallReads.Get().(*[]byte)
 	}
-	e.buf, e.r, e.w = *e.small, 0, 0
+	e.r, e.w = 0, 0
 }
 
 // toLarge moves what is buffered into a large buffer.
 func (e *elasticReader) toLarge() {
-	e.large = largeReads.Get().(*[]byte)
-	n := copy(*e.large, e.buf[e.r:e.w])
+	large := largeReads.Get().(*[]byte)
+	n := 0
 	if e.small != nil {
+		n = copy(*large, (*e.small)[e.r:e.w])
 		smallReads.Put(e.small)
 		e.small = nil
 	}
-	e.buf, e.r, e.w = *e.large, 0, n
+	e.large, e.r, e.w = large, 0, int32(n)
 }
 
 func (e *elasticReader) read(p []byte) (int, error) {
-	if e.before != nil {
-		if err := e.before(); err != nil {
+	if !e.quiet {
+		if err := e.src.beforeRead(); err != nil {
 			return 0, err
 		}
 	}
-	n, err := e.rd.Read(p)
-	e.last = n
+	n, err := e.src.readInput(p)
+	e.last = int32(min(n, largeRead)) // only compared with the buffer sizes
 	return n, err
 }
 
@@ -120,15 +158,14 @@ func (e *elasticReader) wait() error {
 	return nil
 }
 
-// readAhead takes in what rd holds already without waiting for the socket
-// (records crypto/tls read ahead): the caller has set a read deadline in
-// the past, which fails a read of the socket itself, so its timeout is no
-// error here. It reports whether anything was buffered.
+// readAhead takes in what the source holds already without waiting for
+// the socket (records crypto/tls read ahead): the caller has set a read
+// deadline in the past, which fails a read of the socket itself, so its
+// timeout is no error here. It reports whether anything was buffered.
 func (e *elasticReader) readAhead() (bool, error) {
-	before := e.before
-	e.before = nil
+	e.quiet = true
 	err := e.fill()
-	e.before = before
+	e.quiet = false
 	if e.Buffered() > 0 {
 		return true, nil
 	}
@@ -139,7 +176,7 @@ func (e *elasticReader) readAhead() (bool, error) {
 }
 
 // Buffered is the number of bytes read but not yet consumed.
-func (e *elasticReader) Buffered() int { return e.w - e.r }
+func (e *elasticReader) Buffered() int { return int(e.w - e.r) }
 
 // release gives the buffers back; the buffer must be empty. The next read
 // borrows a small one again.
@@ -152,7 +189,7 @@ func (e *elasticReader) release() {
 		smallReads.Put(e.small)
 		e.small = nil
 	}
-	e.buf, e.r, e.w = nil, 0, 0
+	e.r, e.w = 0, 0
 }
 
 // ReadByte implements io.ByteReader.
@@ -162,7 +199,7 @@ func (e *elasticReader) ReadByte() (byte, error) {
 			return 0, err
 		}
 	}
-	b := e.buf[e.r]
+	b := e.buf()[e.r]
 	e.r++
 	return b, nil
 }
@@ -174,14 +211,14 @@ func (e *elasticReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if e.r == e.w {
-		if len(p) >= max(len(e.buf), smallRead) {
+		if len(p) >= max(len(e.buf()), smallRead) {
 			return e.read(p)
 		}
 		if err := e.fill(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, e.buf[e.r:e.w])
-	e.r += n
+	n := copy(p, e.buf()[e.r:e.w])
+	e.r += int32(n)
 	return n, nil
 }

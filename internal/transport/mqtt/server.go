@@ -133,6 +133,9 @@ type Server struct {
 	sessions  map[string]*session // by sessionKey
 	clientIDs map[string]int      // sessions with an owner per client id (foreignLocked)
 	groups    map[string]*sharedGroup
+	// conns are the connections still handshaking; a connected one is
+	// found through its session (Close), so that an idle connection
+	// holds no entry here.
 	conns     map[*conn]struct{}
 	listeners []net.Listener
 	closed    bool
@@ -324,6 +327,9 @@ func (s *Server) Close() {
 	// Save where every persistent session stands before the connections go.
 	for _, ss := range s.sessionList() {
 		ss.persist()
+		if c := ss.active.Load(); c != nil {
+			conns = append(conns, c)
+		}
 	}
 	for _, c := range conns {
 		c.kick(codeShuttingDown)

@@ -115,8 +115,7 @@ type session struct {
 	mu        sync.Mutex
 	routes    []route            // the plain filters, as a list to match messages against
 	shared    map[string]subOpts // "$share/GROUP/FILTER"
-	inflight  map[uint16]*outbound
-	order     []uint16 // inflight ids in send order
+	inflight  *inflights         // nil until the first QoS 1 or 2 delivery
 	pending   []pending
 	inboundQ2 map[uint16]struct{}
 	nextID    uint16
@@ -133,9 +132,8 @@ type session struct {
 	conn      *conn
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
-	timer     timerHandle // session expiry while disconnected
-	will      *message.Message
-	willDelay time.Duration
+	timer     timerHandle  // session expiry while disconnected
+	will      *connectWill // of the connection attached, nil: none
 	willTimer timerHandle
 	delayed   *message.Message // the will waiting for willTimer
 	// bound counts attachments and detachments: a timer started by a
@@ -154,10 +152,29 @@ type session struct {
 }
 
 func (s *Server) newSession(id string) *session {
-	ss := &session{srv: s, id: id, sub: s.hub.NewSubscription("mqtt", s.cfg.Queue)}
+	ss := &session{srv: s, id: id}
+	if h, ok := s.hub.(hookedHub); ok {
+		ss.sub = h.NewSubscriptionWith("mqtt", s.cfg.Queue, (*sessionHooks)(ss))
+		return ss
+	}
+	ss.sub = s.hub.NewSubscription("mqtt", s.cfg.Queue)
 	ss.sub.Notify(ss.wake)
 	ss.sub.OnOverflow(ss.overflowed)
 	return ss
+}
+
+// hookedHub is a Hub whose subscriptions take their hooks as one
+// interface (hub.Hub): the session then holds no closure for them.
+type hookedHub interface {
+	NewSubscriptionWith(transport string, limits hub.QueueLimits, hooks hub.Hooks) *hub.Subscription
+}
+
+// sessionHooks are a session's hooks on its hub subscription (hub.Hooks).
+type sessionHooks session
+
+func (h *sessionHooks) Notify() { (*session)(h).wake() }
+func (h *sessionHooks) Overflowed(dropped *message.Message) bool {
+	return (*session)(h).overflowed(dropped)
 }
 
 // clientID is the client identifier the session was created with: id is
@@ -197,8 +214,66 @@ func (ss *session) attachLocked(c *conn, t connectTerms) {
 		ss.willTimer.Stop()
 	}
 	ss.willTimer, ss.delayed = nil, nil
-	ss.expiry, ss.will, ss.willDelay = t.expiry, t.will, t.willDelay
+	ss.expiry, ss.will = t.expiry, nil
+	if t.will != nil {
+		ss.will = &connectWill{msg: t.will, delay: t.willDelay}
+	}
 }
+
+// connectWill is a connection's will and its delay: behind a pointer,
+// since most connections have none.
+type connectWill struct {
+	msg   *message.Message
+	delay time.Duration
+}
+
+// inflights are a session's outbound QoS 1 and 2 messages awaiting their
+// acknowledgements, made with the first (a subscriber at QoS 0 does
+// without). A nil *inflights reads as empty.
+type inflights struct {
+	byID  map[uint16]*outbound
+	order []uint16 // ids in send order
+}
+
+func (f *inflights) len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.byID)
+}
+
+func (f *inflights) get(id uint16) *outbound {
+	if f == nil {
+		return nil
+	}
+	return f.byID[id]
+}
+
+// ids are the ids in send order.
+func (f *inflights) ids() []uint16 {
+	if f == nil {
+		return nil
+	}
+	return f.order
+}
+
+// all is every message in flight, keyed by id.
+func (f *inflights) all() map[uint16]*outbound {
+	if f == nil {
+		return nil
+	}
+	return f.byID
+}
+
+// add records o, sent last.
+func (f *inflights) add(o *outbound) {
+	f.byID[o.id] = o
+	f.order = append(f.order, o.id)
+}
+
+// remove forgets id; compact brings order up to date after removals.
+func (f *inflights) remove(id uint16) { delete(f.byID, id) }
+func (f *inflights) compact()         { f.order = compactOrder(f.order, f.byID) }
 
 // detach unbinds c. Shared-subscription messages not yet acknowledged go
 // back to their group for another member. The session then expires after
@@ -212,15 +287,17 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	ss.conn = nil
 	ss.active.Store(nil)
 	var back []returned
-	for _, id := range ss.order {
-		if o := ss.inflight[id]; o != nil && o.group != nil {
+	for _, id := range ss.inflight.ids() {
+		if o := ss.inflight.get(id); o != nil && o.group != nil {
 			if o.state != awaitPubcomp { // a PUBREC means the member has it
 				back = append(back, returned{o.group, o.msg})
 			}
-			delete(ss.inflight, id)
+			ss.inflight.remove(id)
 		}
 	}
-	ss.order = compactOrder(ss.order, ss.inflight)
+	if ss.inflight != nil {
+		ss.inflight.compact()
+	}
 	kept := ss.pending[:0]
 	for _, p := range ss.pending {
 		if p.group != nil {
@@ -231,9 +308,10 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	}
 	clear(ss.pending[len(kept):])
 	ss.pending = kept
-	will, delay := ss.will, ss.willDelay
-	if !sendWill {
-		will = nil
+	var will *message.Message
+	var delay time.Duration
+	if w := ss.will; w != nil && sendWill {
+		will, delay = w.msg, w.delay
 	}
 	ss.will = nil
 	expiry := ss.expiry
@@ -399,7 +477,8 @@ func (ss *session) subscribe(f packets.Subscription) byte {
 	ss.setFilter(f.Filter, opts)
 	ss.mu.Unlock()
 	retained := opts.retainHandling == 0 || (opts.retainHandling == 1 && !existed)
-	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained})
+	// Owned: onSubscribe copied the filter out of the packet already.
+	start, err := ss.sub.Subscribe([]string{f.Filter}, hub.StartFrom{Retained: retained, Owned: true})
 	if err != nil {
 		ss.mu.Lock()
 		ss.deleteFilter(f.Filter)
@@ -442,7 +521,7 @@ func (ss *session) allocID() (uint16, bool) {
 		if ss.nextID == 0 {
 			ss.nextID = 1
 		}
-		if _, used := ss.inflight[ss.nextID]; !used {
+		if used := ss.inflight.get(ss.nextID) != nil; !used {
 			return ss.nextID, true
 		}
 	}

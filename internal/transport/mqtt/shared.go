@@ -195,7 +195,7 @@ func (ss *session) offer(p pending) bool {
 	c := ss.conn
 	ok := c != nil && !ss.ended && len(ss.pending) < maxMemberPending
 	if ok && min(p.msg.QoS, p.qos) > 0 {
-		busy := len(ss.inflight)
+		busy := ss.inflight.len()
 		for _, q := range ss.pending {
 			if q.group == nil || min(q.msg.QoS, q.qos) > 0 {
 				busy++

@@ -33,13 +33,7 @@ func (c *conn) cutOff() bool {
 		return false
 	}
 	code := codeSlowConsumer
-	c.reasonMu.Lock()
-	first := c.reason == nil
-	if first {
-		c.reason = &code
-	}
-	c.reasonMu.Unlock()
-	if !first {
+	if !c.setReason(&code) {
 		return false
 	}
 	go func() {
