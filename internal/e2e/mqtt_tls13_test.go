@@ -109,3 +109,24 @@ func TestMQTTTLSMosquittoPeers(t *testing.T) {
 	publish([]byte("after parking"))
 	expect([]byte("after parking"))
 }
+
+// TestMQTTTLS13PlaintextHeldIsHandled: a TLS 1.3 record carrying more
+// packets than the connection's reader takes in one read leaves plaintext
+// in tls13rec's connection when the reader has handled what it took; the
+// connection reads it before parking (idlepoll.BuffersInput), so that
+// every ping is answered though the socket has nothing more to read.
+func TestMQTTTLS13PlaintextHeldIsHandled(t *testing.T) {
+	t.Parallel()
+	s, pool := startWithMQTTS(t)
+	c := dialPark(t, s, parkDial{tls: pool, version: 4, id: "held", keep: 60})
+	waitParked(t, s, 1)
+	const pings = 300 // 600 bytes in one record: more than the reader's 512-byte buffer
+	if _, err := c.nc.Write(bytes.Repeat([]byte{packets.Pingreq << 4, 0}, pings)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pings {
+		if pk := c.read(); pk.FixedHeader.Type != packets.Pingresp {
+			t.Fatalf("answer %d: got %+v, want PINGRESP", i, pk.FixedHeader)
+		}
+	}
+}
