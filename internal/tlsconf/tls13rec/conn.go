@@ -455,7 +455,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	out := &c.out
 	out.mu.Lock()
-	n, err := c.writeLocked(typeApplicationData, b)
+	n, err := c.writeLocked(b)
 	out.mu.Unlock()
 	// Parked meanwhile: nobody reads, so this was a delivery to an idle
 	// connection, whose cipher goes back until it writes again. Checked
@@ -469,9 +469,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// writeLocked writes b as records of type typ, each at most maxPlaintext.
-// Any error is the connection's last: a record may be cut.
-func (c *Conn) writeLocked(typ byte, b []byte) (int, error) {
+// writeLocked writes b as application data records of at most
+// maxPlaintext each. Any error is the connection's last: a record may be
+// cut.
+func (c *Conn) writeLocked(b []byte) (int, error) {
 	out := &c.out
 	if out.err != nil {
 		return 0, out.err
@@ -480,13 +481,13 @@ func (c *Conn) writeLocked(typ byte, b []byte) (int, error) {
 	defer largeBufs.Put(bufp)
 	n := 0
 	for len(b) > 0 {
-		if typ == typeApplicationData && out.seq >= keyUpdateAfter {
+		if out.seq >= keyUpdateAfter {
 			if err := c.keyUpdateLocked(); err != nil {
 				return n, err
 			}
 		}
 		k := min(len(b), maxPlaintext)
-		rec, err := c.seal(*bufp, typ, b[:k])
+		rec, err := c.seal(*bufp, typeApplicationData, b[:k])
 		if err == nil {
 			_, err = c.nc.Write(rec)
 		}
@@ -526,6 +527,9 @@ func (c *Conn) seal(buf []byte, typ byte, data []byte) ([]byte, error) {
 // keyUpdateLocked sends a KeyUpdate (update_not_requested) with the
 // current key, then moves to the next one (RFC 8446, section 4.6.3).
 func (c *Conn) keyUpdateLocked() error {
+	if c.out.err != nil {
+		return c.out.err // closed for writing: nothing more may be sent
+	}
 	msg := [keyUpdateLen]byte{handshakeKeyUpdate, 0, 0, 1, 0}
 	bufp := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(bufp)

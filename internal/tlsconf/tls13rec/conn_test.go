@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"streamhub/internal/testkit"
+	"streamhub/internal/testkit/testcert"
 	"streamhub/internal/tlsconf"
 )
 
@@ -54,7 +54,7 @@ func fromHex(t *testing.T, s string) []byte {
 // returns its address and a pool trusting its certificate.
 func serve(t *testing.T, handle func(t *testing.T, c *Conn)) (string, *x509.CertPool, string) {
 	t.Helper()
-	certFile, keyFile, pool := testkit.SelfSignedCert(t, "127.0.0.1")
+	certFile, keyFile, pool := testcert.SelfSigned(t, "127.0.0.1")
 	cfg, err := tlsconf.Config(certFile, keyFile, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -7,19 +7,21 @@ import (
 	"os"
 	"syscall"
 	"time"
-
-	"streamhub/internal/tlsconf/tls13rec"
 )
+
+// tlsConn is a TLS connection over a socket: crypto/tls's, or tls13rec's
+// (MQTT's TLS listener), which both read records ahead of their reader.
+type tlsConn interface {
+	NetConn() net.Conn
+	ConnectionState() tls.ConnectionState
+}
 
 // Socket is the socket a connection's bytes arrive on, for Register: nc
 // itself, or the one under a TLS connection (crypto/tls's or tls13rec's);
 // nil where there is none (a pipe), and the connection keeps a goroutine
 // waiting.
 func Socket(nc net.Conn) syscall.RawConn {
-	switch tc := nc.(type) {
-	case *tls.Conn:
-		nc = tc.NetConn()
-	case *tls13rec.Conn:
+	if tc, ok := nc.(tlsConn); ok {
 		nc = tc.NetConn()
 	}
 	sc, ok := nc.(syscall.Conn)
@@ -42,11 +44,8 @@ var longAgo = time.Unix(1, 0)
 // read records ahead). Such a connection must read what it holds
 // (ReadAhead, or a read with a deadline in the past) before it parks.
 func BuffersInput(nc net.Conn) bool {
-	switch nc.(type) {
-	case *tls.Conn, *tls13rec.Conn:
-		return true
-	}
-	return false
+	_, ok := nc.(tlsConn)
+	return ok
 }
 
 // Parking tells nc that its connection parks, its input all read: a
@@ -54,8 +53,8 @@ func BuffersInput(nc net.Conn) bool {
 // read or write (tls13rec.Conn.Park). Other connections have nothing to
 // give back. The caller is nc's reader, between reads.
 func Parking(nc net.Conn) {
-	if tc, ok := nc.(*tls13rec.Conn); ok {
-		tc.Park()
+	if p, ok := nc.(interface{ Park() }); ok {
+		p.Park()
 	}
 }
 
