@@ -125,8 +125,8 @@ type inbound struct {
 	mu sync.Mutex
 	direction
 	buf     *[]byte // pooled, nil while nothing is buffered
-	r, w    int     // buf[r:w] holds records not yet opened
-	ps, pe  int     // buf[ps:pe] holds plaintext not yet read
+	r, w    int32   // buf[r:w] holds records not yet opened
+	ps, pe  int32   // buf[ps:pe] holds plaintext not yet read
 	err     error   // sticky: the connection's input ended
 	hs      [keyUpdateLen]byte
 	hsN     uint8 // bytes of a handshake message read so far
@@ -357,7 +357,7 @@ func (c *Conn) Buffered() int {
 	}
 	c.in.mu.Lock()
 	defer c.in.mu.Unlock()
-	return c.in.pe - c.in.ps + c.in.w - c.in.r
+	return int(c.in.pe - c.in.ps + c.in.w - c.in.r)
 }
 
 // ConnectionState is crypto/tls's state of the handshake; once switched,

@@ -40,7 +40,7 @@ func (c *Conn) readLocked(p []byte) (int, error) {
 	for n < len(p) {
 		if in.ps < in.pe {
 			k := copy(p[n:], (*in.buf)[in.ps:in.pe])
-			in.ps += k
+			in.ps += int32(k)
 			n += k
 			continue
 		}
@@ -93,7 +93,7 @@ func (in *inbound) recordBuffered() bool {
 	if in.w-in.r < headerLen {
 		return false
 	}
-	n := int(binary.BigEndian.Uint16((*in.buf)[in.r+3:]))
+	n := int32(binary.BigEndian.Uint16((*in.buf)[in.r+3:]))
 	return in.w-in.r >= headerLen+n
 }
 
@@ -101,9 +101,9 @@ func (in *inbound) recordBuffered() bool {
 // record under way (or a header). A header announcing more than a record
 // may hold fails here, before anything is read for it.
 func (in *inbound) fill(nc net.Conn) error {
-	need := headerLen
+	need := int32(headerLen)
 	if in.w-in.r >= headerLen {
-		n := int(binary.BigEndian.Uint16((*in.buf)[in.r+3:]))
+		n := int32(binary.BigEndian.Uint16((*in.buf)[in.r+3:]))
 		if n > maxCiphertext {
 			return newAlert(alertRecordOverflow, "record of %d bytes", n)
 		}
@@ -115,18 +115,18 @@ func (in *inbound) fill(nc net.Conn) error {
 	case in.r == in.w:
 		in.r, in.w = 0, 0
 	}
-	if need > len(*in.buf) {
+	if int(need) > len(*in.buf) {
 		large := largeBufs.Get().(*[]byte)
-		in.w = copy(*large, (*in.buf)[in.r:in.w])
+		in.w = int32(copy(*large, (*in.buf)[in.r:in.w]))
 		in.r = 0
 		smallBufs.Put(in.buf)
 		in.buf = large
-	} else if len(*in.buf)-in.r < need {
-		in.w = copy(*in.buf, (*in.buf)[in.r:in.w])
+	} else if int32(len(*in.buf))-in.r < need {
+		in.w = int32(copy(*in.buf, (*in.buf)[in.r:in.w]))
 		in.r = 0
 	}
 	n, err := nc.Read((*in.buf)[in.w:])
-	in.w += n
+	in.w += int32(n)
 	switch {
 	case n > 0:
 		return nil
@@ -157,8 +157,8 @@ func (c *Conn) readRecord() error {
 	in := &c.in
 	buf := *in.buf
 	hdr := buf[in.r : in.r+headerLen]
-	body := buf[in.r+headerLen : in.r+headerLen+int(binary.BigEndian.Uint16(hdr[3:]))]
-	in.r += headerLen + len(body)
+	body := buf[in.r+headerLen : in.r+headerLen+int32(binary.BigEndian.Uint16(hdr[3:]))]
+	in.r += headerLen + int32(len(body))
 	typ, content, err := c.open(hdr, body)
 	if err != nil {
 		return err
@@ -172,8 +172,8 @@ func (c *Conn) readRecord() error {
 			return in.uselessRecord()
 		}
 		in.useless = 0
-		in.ps = in.r - len(body)
-		in.pe = in.ps + len(content)
+		in.ps = in.r - int32(len(body))
+		in.pe = in.ps + int32(len(content))
 		return nil
 	case typeAlert:
 		// Alerts are never fragmented nor coalesced (RFC 8446, section 5.1).
