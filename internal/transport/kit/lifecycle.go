@@ -34,9 +34,6 @@ type Opening struct {
 // subscription, a listing or a count behind.
 type Subscriber struct {
 	*hub.Subscription
-	// Start is where the subscription started (Subscribe), for the
-	// transport to report: its head, a gap, the replay's cursor.
-	Start hub.Start
 
 	// What Open takes is kept in fields rather than as closures in undo:
 	// an idle subscriber holds this struct for as long as it lives.
@@ -45,13 +42,23 @@ type Subscriber struct {
 
 	mu     sync.Mutex
 	closed bool
-	undo   []func() // what the transport added, run by Close, last added first
+	// undo is what the transport added, run by Close, last added first
+	// (one func: most add one, or none).
+	undo func()
 }
 
 // Open opens a subscriber connection: a hub subscription, counted and
 // listed until Close.
 func Open(o Opening) *Subscriber {
-	s := &Subscriber{Subscription: o.Hub.NewSubscription(o.Transport, o.Queue)}
+	s := new(Subscriber)
+	s.Open(o)
+	return s
+}
+
+// Open is the package's Open into s, a zero Subscriber held in the
+// transport's own state (one allocation less for each connection).
+func (s *Subscriber) Open(o Opening) {
+	s.Subscription = o.Hub.NewSubscription(o.Transport, o.Queue)
 	if o.Meter != nil {
 		s.disconnected = o.Meter.Connected()
 	}
@@ -62,7 +69,6 @@ func Open(o Opening) *Subscriber {
 		c.Identity, c.ClientID = o.Identity.User, o.Identity.ClientID
 	}
 	s.listing = o.Registry.Register(c)
-	return s
 }
 
 // Unwrap is the hub subscription, by which the registry finds the
@@ -70,21 +76,22 @@ func Open(o Opening) *Subscriber {
 func (s *Subscriber) Unwrap() any { return s.Subscription }
 
 // Subscribe authorizes req and subscribes to it (the package's
-// Subscribe), keeping the resolved start in Start. The connection's own
-// goroutine calls it, before its writer starts.
+// Subscribe), returning where it started, for the transport to report
+// (its head, a gap, the replay's cursor). The connection's own goroutine
+// calls it, before its writer starts.
 func (s *Subscriber) Subscribe(p *auth.Policy, req SubscribeRequest) (hub.Start, error) {
-	start, err := Subscribe(p, s.Subscription, req)
-	if err == nil {
-		s.Start = start
-	}
-	return start, err
+	return Subscribe(p, s.Subscription, req)
 }
 
 // OnClose adds f to what Close releases; after Close it runs at once.
 func (s *Subscriber) OnClose(f func()) {
 	s.mu.Lock()
 	if !s.closed {
-		s.undo = append(s.undo, f)
+		if prev := s.undo; prev != nil {
+			next := f
+			f = func() { next(); prev() }
+		}
+		s.undo = f
 		s.mu.Unlock()
 		return
 	}
@@ -102,8 +109,8 @@ func (s *Subscriber) Close() {
 	if closed {
 		return
 	}
-	for i := len(undo) - 1; i >= 0; i-- {
-		undo[i]()
+	if undo != nil {
+		undo()
 	}
 	s.listing.Remove()
 	if s.disconnected != nil {

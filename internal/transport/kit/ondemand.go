@@ -29,10 +29,19 @@ const (
 // *PanicError for a panic in the writer's code, wherever it ran.
 // sub must not be read by anyone else.
 func (w *Writer) Spawn(sub *hub.Subscription, ended func(error)) (stop func()) {
-	s := &spawned{l: loop{Writer: w, lastWrite: time.Now()}, sub: sub, ended: ended}
-	s.start()
+	s := &spawned{}
+	s.begin(w, sub, endedFunc{w, ended})
 	return func() { s.finish(ErrStopped) }
 }
+
+// endedFunc is Spawn's Output: the Writer's funcs, and ended.
+type endedFunc struct {
+	w     *Writer
+	ended func(error)
+}
+
+func (e endedFunc) Write(b []byte) error { return e.w.Write(b) }
+func (e endedFunc) Ended(err error)      { e.ended(err) }
 
 // Output is the connection of a spawned writer whose Writer is shared by
 // every connection of a transport (SpawnTo): the per-connection half of
@@ -73,14 +82,27 @@ func (h Spawned) Stop() { h.s.finish(ErrStopped) }
 // out, which is told why the writer ended (Ended) instead of a func.
 // w must not change afterwards.
 func (w *Writer) SpawnTo(sub *hub.Subscription, out Output) Spawned {
-	s := &spawned{l: loop{Writer: w, out: out, lastWrite: time.Now()}, sub: sub}
-	s.start()
-	return Spawned{s}
+	var sp Spawner
+	sp.Start(w, sub, out)
+	return Spawned{&sp.s}
 }
 
-func (s *spawned) start() {
+// Spawner is SpawnTo's writer held in the connection's own state rather
+// than allocated apart: Start it once, Stop it as Spawned's Stop. It
+// must not move once started.
+type Spawner struct{ s spawned }
+
+// Start starts the writer as SpawnTo does.
+func (sp *Spawner) Start(w *Writer, sub *hub.Subscription, out Output) { sp.s.begin(w, sub, out) }
+
+// Stop ends the writer as Spawned's Stop does.
+func (sp *Spawner) Stop() { sp.s.finish(ErrStopped) }
+
+func (s *spawned) begin(w *Writer, sub *hub.Subscription, out Output) {
+	s.l = loop{Writer: w, out: out, lastWrite: monoNow()}
+	s.sub = sub
 	if s.l.heartbeats() {
-		s.l.timer = time.AfterFunc(s.l.HeartbeatEvery, s.heartbeatDue)
+		s.waitHeartbeat(s.l.HeartbeatEvery)
 	}
 	s.sub.Notify(s.poke)
 	if s.l.tries() {
@@ -89,23 +111,54 @@ func (s *spawned) start() {
 	s.poke() // what was queued before the hook was set
 }
 
+// waitHeartbeat has the next heartbeat check come after d: in the
+// Writer's wheel (Heartbeats), or on a timer of the writer's own.
+func (s *spawned) waitHeartbeat(d time.Duration) {
+	if b := s.l.Heartbeats; b != nil {
+		b.add(s, monoNow()+int64(d))
+		if s.done.Load() { // finish ran meanwhile, maybe before the add
+			b.remove(s)
+		}
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.heartbeatDue)
+		return
+	}
+	s.timer.Reset(d)
+}
+
 func (s *spawned) heartbeatDue() {
 	s.beat.Store(true)
 	s.poke()
 }
 
+// spawned is a writer between bursts: what an idle connection holds of
+// it, kept small (monoNow times, the rest of a short write behind a
+// pointer, the heartbeat an entry in a shared wheel).
 type spawned struct {
 	l     loop
 	sub   *hub.Subscription
-	ended func(error) // nil: l.out's Ended
 	state atomic.Int32
 	beat  atomic.Bool // a heartbeat is due
 	done  atomic.Bool // finished: set once, by the first finish
 	// rest is what a write from one of the hub's walkers (wake) left
-	// unwritten, restMsgs the messages it ends; the writer goroutine
-	// sends it before anything else. Owned by whoever holds writerBusy.
-	rest     []byte
-	restMsgs int
+	// unwritten; the writer goroutine sends it before anything else.
+	// Owned by whoever holds writerBusy.
+	rest *unwritten
+	// The heartbeat's wait: an entry of the Writer's Heartbeats (prev,
+	// next and the tick it is due, guarded by the wheel's lock), or a
+	// timer of its own where the Writer has none.
+	prev, next *spawned
+	due        int64
+	timer      *time.Timer
+}
+
+// unwritten is what a walker's write left: the bytes, and how many
+// messages they end.
+type unwritten struct {
+	b    []byte
+	msgs int
 }
 
 func (s *spawned) poke() {
@@ -158,13 +211,12 @@ func (s *spawned) writeNow() bool {
 	for _, d := range batch {
 		buf = s.l.encode(buf, d)
 	}
-	s.l.lastWrite = time.Now()
+	s.l.lastWrite = monoNow()
 	n, err := s.l.tryWrite(buf)
 	if err == nil && n == len(buf) {
 		s.l.Meter.Sent(len(batch))
 	} else {
-		s.rest = append([]byte(nil), buf[max(n, 0):]...)
-		s.restMsgs = len(batch)
+		s.rest = &unwritten{b: append([]byte(nil), buf[max(n, 0):]...), msgs: len(batch)}
 	}
 	*bp = buf[:0]
 	if cap(buf) <= maxPooledBuffer {
@@ -179,11 +231,11 @@ func (s *spawned) writeRest() error {
 	if s.rest == nil {
 		return nil
 	}
-	if err := s.l.write(s.rest); err != nil {
+	if err := s.l.write(s.rest.b); err != nil {
 		return err
 	}
-	s.l.Meter.Sent(s.restMsgs)
-	s.rest, s.restMsgs = nil, 0
+	s.l.Meter.Sent(s.rest.msgs)
+	s.rest = nil
 	return nil
 }
 
@@ -211,10 +263,12 @@ func (s *spawned) run() {
 		}
 		clear(batch)
 		if s.beat.Swap(false) {
-			if err := s.l.heartbeat(); err != nil {
+			next, err := s.l.heartbeat()
+			if err != nil {
 				s.finish(err)
 				return
 			}
+			s.waitHeartbeat(next)
 		}
 		s.l.idle()
 		if s.state.CompareAndSwap(writerBusy, writerIdle) {
@@ -236,12 +290,10 @@ func (s *spawned) finish(err error) {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	if s.l.timer != nil {
-		s.l.timer.Stop()
-	}
-	if s.ended != nil {
-		s.ended(err)
-		return
+	if b := s.l.Heartbeats; b != nil {
+		b.remove(s)
+	} else if s.timer != nil {
+		s.timer.Stop()
 	}
 	s.l.out.Ended(err)
 }

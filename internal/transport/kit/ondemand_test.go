@@ -46,6 +46,33 @@ func TestSpawnWritesOnDemandAndEndsOnce(t *testing.T) {
 	}
 }
 
+// TestSpawnHeartbeatsFromAWheel: writers sharing a Heartbeats wheel
+// heartbeat while idle, each on its own stream, and leave the wheel when
+// they end.
+func TestSpawnHeartbeatsFromAWheel(t *testing.T) {
+	h := newHub(t)
+	const every = 20 * time.Millisecond
+	w := kit.Writer{Encode: line, Meter: &countingMeter{}, HeartbeatEvery: every, Heartbeats: kit.NewHeartbeats(every),
+		Heartbeat: func() ([]byte, error) { return []byte("ping\n"), nil }}
+	recs := make([]*recorder, 3)
+	stops := make([]func(), len(recs))
+	for i := range recs {
+		recs[i] = &recorder{}
+		wi := w
+		wi.Write = recs[i].write
+		stops[i] = wi.Spawn(subscribed(t, h, "t"), func(error) {})
+	}
+	for i, rec := range recs {
+		poll.Eventually(t, 5*time.Second, fmt.Sprintf("writer %d's heartbeats", i), func() bool {
+			return strings.Count(strings.Join(rec.snapshot(), ""), "ping\n") >= 2
+		})
+	}
+	for _, stop := range stops {
+		stop()
+	}
+	poll.Eventually(t, 5*time.Second, "the wheel to empty", func() bool { return kit.HeartbeatsWaiting(w.Heartbeats) == 0 })
+}
+
 // TestSpawnStop: stop ends it with ErrStopped; nothing is written after.
 func TestSpawnStop(t *testing.T) {
 	h := newHub(t)

@@ -51,7 +51,12 @@ type Writer struct {
 	Heartbeat      func() ([]byte, error)
 	HeartbeatEvery time.Duration
 	Steady         bool
-	Meter          Meter
+	// Heartbeats, when set, is where spawned writers (Spawn, SpawnTo)
+	// wait for their heartbeats, a wheel shared by the writers of a
+	// transport, instead of a timer each (see Heartbeats for its
+	// precision).
+	Heartbeats *Heartbeats
+	Meter      Meter
 	// Check, when set, sees each delivery before Encode does: a panic in
 	// it is the encoder's (EncodeCheck).
 	Check EncodeCheck
@@ -105,18 +110,18 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 			rest, err = nil, perr
 		}
 	}()
-	l := loop{Writer: w}
+	l := loop{Writer: w, lastWrite: monoNow()}
 	if rest, err := l.send(pending); err != nil {
 		return rest, err
 	}
 	var tick <-chan time.Time
+	var timer *time.Timer
 	if w.Heartbeat != nil && w.HeartbeatEvery > 0 {
 		// Not re-armed per write: when it fires early it waits out the
 		// rest of the idle span since the last write.
-		timer := time.NewTimer(w.HeartbeatEvery)
+		timer = time.NewTimer(w.HeartbeatEvery)
 		defer timer.Stop()
 		tick = timer.C
-		l.timer = timer
 	}
 	var batch []hub.Delivery
 	for {
@@ -134,9 +139,11 @@ func (w *Writer) Run(ctx context.Context, sub *hub.Subscription, pending []hub.D
 			clear(batch)
 			l.idle()
 		case <-tick:
-			if err := l.heartbeat(); err != nil {
+			next, err := l.heartbeat()
+			if err != nil {
 				return nil, err
 			}
+			timer.Reset(next)
 			l.idle()
 		}
 	}
@@ -162,12 +169,12 @@ type loop struct {
 	*Writer
 	out       Output // nil: the Writer's funcs (see Output)
 	writeDL   deadline.Lazy
-	lastWrite time.Time
-	timer     *time.Timer
+	lastWrite int64 // monoNow
 }
 
-// put, tryWrite, setWriteDeadline and beat are the Writer's funcs of
-// those names, or the Output's methods.
+// put, tryWrite, setWriteDeadline and beat are the Output's methods of
+// those names or, where it has none (or there is no Output), the
+// Writer's funcs.
 func (l *loop) put(b []byte) error {
 	if l.out != nil {
 		return l.out.Write(b)
@@ -176,31 +183,25 @@ func (l *loop) put(b []byte) error {
 }
 
 func (l *loop) tries() bool {
-	if l.out != nil {
-		_, ok := l.out.(tryWriter)
-		return ok
-	}
-	return l.TryWrite != nil
+	_, ok := l.out.(tryWriter)
+	return ok || l.TryWrite != nil
 }
 
 func (l *loop) tryWrite(b []byte) (int, error) {
-	if l.out != nil {
-		return l.out.(tryWriter).TryWrite(b)
+	if t, ok := l.out.(tryWriter); ok {
+		return t.TryWrite(b)
 	}
 	return l.TryWrite(b)
 }
 
 func (l *loop) hasWriteDeadline() bool {
-	if l.out != nil {
-		_, ok := l.out.(writeDeadliner)
-		return ok
-	}
-	return l.SetWriteDeadline != nil
+	_, ok := l.out.(writeDeadliner)
+	return ok || l.SetWriteDeadline != nil
 }
 
 func (l *loop) setWriteDeadline(at time.Time) {
-	if l.out != nil {
-		_ = l.out.(writeDeadliner).SetWriteDeadline(at)
+	if d, ok := l.out.(writeDeadliner); ok {
+		_ = d.SetWriteDeadline(at)
 		return
 	}
 	_ = l.SetWriteDeadline(at)
@@ -223,7 +224,7 @@ func (l *loop) beat() ([]byte, error) {
 
 func (l *loop) write(b []byte) error {
 	now := time.Now()
-	l.lastWrite = now
+	l.lastWrite = monoNow()
 	if l.hasWriteDeadline() {
 		if at, set := l.writeDL.Next(now, l.WriteTimeout); set {
 			l.setWriteDeadline(at)
@@ -273,15 +274,16 @@ func (l *loop) send(batch []hub.Delivery) ([]hub.Delivery, error) {
 	return nil, nil
 }
 
-func (l *loop) heartbeat() error {
-	if quiet := time.Since(l.lastWrite); !l.Steady && quiet < l.HeartbeatEvery {
-		l.timer.Reset(l.HeartbeatEvery - quiet)
-		return nil
+// heartbeat sends a heartbeat if one is due (HeartbeatEvery since the
+// last write, or since the last heartbeat with Steady) and returns when
+// to look again.
+func (l *loop) heartbeat() (next time.Duration, err error) {
+	if quiet := time.Duration(monoNow() - l.lastWrite); !l.Steady && quiet < l.HeartbeatEvery {
+		return l.HeartbeatEvery - quiet, nil
 	}
-	l.timer.Reset(l.HeartbeatEvery)
 	b, err := l.beat()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return l.write(b)
+	return l.HeartbeatEvery, l.write(b)
 }

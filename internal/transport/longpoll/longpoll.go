@@ -98,7 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Unbounded by count: the backlog is bounded by history, and live
 	// messages beyond the limit stay in history for the next poll.
-	sub, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Admission: h.cfg.Admission,
+	sub, start, ok := httpx.Subscriber{Hub: h.hub, Transport: "longpoll", Policy: h.cfg.Policy, Admission: h.cfg.Admission,
 		Registry: h.cfg.Registry, Meter: h.meter,
 		Queue: hub.QueueLimits{Messages: 1 << 30, Bytes: 1 << 30, Overflow: hub.DropOldest}}.
 		Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
@@ -106,7 +106,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
-	start := sub.Start
 	var batch []hub.Delivery
 	if timeout == 0 {
 		batch = sub.Drain(nil)

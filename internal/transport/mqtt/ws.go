@@ -35,7 +35,7 @@ func (s *Server) WebSocketHandler() http.Handler {
 		// of buffers go with it; the connection's reader goes on alone, as
 		// on MQTT's own listeners, and the server's wait group and
 		// connection set keep track of it.
-		s.open(&countedConn{NetConn: c.NetConn(r.TLS), uncount: s.meter.Connected()})
+		s.open(&countedConn{NetConn: *c.NetConn(r.TLS), uncount: s.meter.Connected()})
 	})
 }
 
@@ -51,9 +51,10 @@ type stream interface {
 // countedConn is a WebSocket's byte stream that counts as an MQTT
 // connection until it is closed (the connection closes it once, when it
 // ends): the count stays with the socket rather than in every
-// connection's state.
+// connection's state. It holds the stream itself, one allocation less
+// for each connection.
 type countedConn struct {
-	*wsconn.NetConn
+	wsconn.NetConn
 	uncount func()
 }
 

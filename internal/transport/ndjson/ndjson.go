@@ -36,7 +36,7 @@ func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Ha
 		Encode: func(buf []byte, d hub.Delivery) []byte {
 			return line(envelope.Append(buf, d.Msg, d.Retained))
 		}}
-	hd.stream = httpx.NewStream(wr, []byte("\n"), cfg.Heartbeat, hd.closing)
+	hd.stream = httpx.NewStream(wr, []byte("\n"), cfg.Heartbeat, hd.closing, cfg.Idle)
 	return hd
 }
 
@@ -55,11 +55,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sub, ok := h.cfg.Subscriber(h.hub, "ndjson", h.meter).Subscribe(w, r, req)
+	sub, start, ok := h.cfg.Subscriber(h.hub, "ndjson", h.meter).Subscribe(w, r, req)
 	if !ok {
 		return
 	}
-	start := sub.Start
 	defer sub.CloseUnlessServed()
 
 	w.Header().Set("Content-Type", "application/x-ndjson")

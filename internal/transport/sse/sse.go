@@ -48,7 +48,7 @@ func New(h kit.Subscriptions, cfg Config, log *slog.Logger, meter kit.Meter) *Ha
 				}
 				return append(buf, Event(d.Msg, topicEvent)...)
 			}}
-		hd.streams[i] = httpx.NewStream(wr, []byte(": ping\n\n"), cfg.Heartbeat, hd.closing)
+		hd.streams[i] = httpx.NewStream(wr, []byte(": ping\n\n"), cfg.Heartbeat, hd.closing, cfg.Idle)
 	}
 	return hd
 }
@@ -68,11 +68,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("event") == "topic" {
 		stream = h.streams[1]
 	}
-	sub, ok := h.cfg.Subscriber(h.hub, "sse", h.meter).Subscribe(w, r, req)
+	sub, start, ok := h.cfg.Subscriber(h.hub, "sse", h.meter).Subscribe(w, r, req)
 	if !ok {
 		return
 	}
-	start := sub.Start
 	defer sub.CloseUnlessServed()
 
 	hdr := w.Header()

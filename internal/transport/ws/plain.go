@@ -42,19 +42,20 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	// Subscribing before the upgrade answers a refusal with an HTTP status
 	// the client can read; what arrives meanwhile waits in the queue.
-	sub, ok := h.subscriber().Subscribe(w, r, kit.SubscribeRequest{Filters: filters, From: from})
+	s := &plainSocket{name: name, isFilter: topic.IsFilter(name)}
+	start, ok := h.subscriber().SubscribeTo(w, r, kit.SubscribeRequest{Filters: filters, From: from}, &s.sub)
 	if !ok {
 		return
 	}
 	opts := wsconn.Options{WriteTimeout: h.cfg.WriteTimeout}
-	if sub.Start.Gap {
+	if start.Gap {
 		// A plain socket carries payloads only: the gap is told where
 		// SSE and NDJSON tell it too, in a header of the answer.
 		opts.Header = http.Header{"Streamhub-Gap": {"true"}}
 	}
 	c, err := wsconn.Upgrade(w, r, opts)
 	if err != nil {
-		sub.Close()
+		s.sub.Close()
 		return // Upgrade has answered.
 	}
 	c.SetReadLimit(int64(h.cfg.MaxPayload))
@@ -63,27 +64,25 @@ func (h *Handler) ServePlain(w http.ResponseWriter, r *http.Request) {
 	// goroutine waiting for input (wsconn.Conn.Serve). What the socket may
 	// do is decided now, so it keeps no context: the hub's publish reads
 	// no identity, and each idle socket would hold one.
-	mayPublish := h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
-	h.servePlain(c, sub, name, mayPublish)
+	s.mayPublish = h.cfg.Policy.CanPublish(auth.FromContext(r.Context()), name)
+	h.servePlain(c, s)
 }
 
-// plainSocket is one plain socket being served.
+// plainSocket is one plain socket being served, its subscriber in it.
 type plainSocket struct {
 	socketWriter
-	sub        *httpx.Subscription
+	sub        kit.Subscriber
 	name       string
 	isFilter   bool
 	mayPublish bool
 	limiter    *rate.Limiter
 }
 
-// servePlain runs a plain socket until either side ends it.
-func (h *Handler) servePlain(c *wsconn.Conn, sub *httpx.Subscription, name string, mayPublish bool) {
-	s := &plainSocket{socketWriter: socketWriter{h: h, c: c, feed: sub.Subscription}, sub: sub, name: name,
-		isFilter:   topic.IsFilter(name),
-		mayPublish: mayPublish,
-		limiter:    h.cfg.Admission.Rate.Limiter(),
-	}
+// servePlain runs plain socket s, subscribed, on c until either side
+// ends it.
+func (h *Handler) servePlain(c *wsconn.Conn, s *plainSocket) {
+	s.socketWriter = socketWriter{h: h, c: c, feed: s.sub.Subscription}
+	s.limiter = h.cfg.Admission.Rate.Limiter()
 	s.startWriter(h.plainWriter)
 	c.Serve(s, h.cfg.Idle)
 }

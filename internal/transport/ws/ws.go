@@ -5,7 +5,6 @@
 package ws
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -66,8 +65,10 @@ type Handler struct {
 	// workers run the sockets' writers between bursts (kit.Workers).
 	workers *kit.Workers
 	// plainWriter and jsonWriter are what the writers of every plain and
-	// every JSON-protocol socket share (newWriter).
+	// every JSON-protocol socket share (newWriter), beats where they wait
+	// for their pings.
 	plainWriter, jsonWriter *kit.Writer
+	beats                   *kit.Heartbeats
 }
 
 // New returns the WebSocket handler.
@@ -79,7 +80,7 @@ func New(h kit.PubSub, cfg Config, log *slog.Logger, meter kit.Meter) *Handler {
 		cfg.PingInterval = 30 * time.Second
 	}
 	hd := &Handler{hub: h, cfg: cfg, log: log, remote: ratelog.New(log, time.Second, 10), meter: meter,
-		workers: kit.NewWorkers(writerIdle)}
+		workers: kit.NewWorkers(writerIdle), beats: kit.NewHeartbeats(cfg.PingInterval)}
 	hd.plainWriter = hd.newWriter(plainFrame)
 	hd.jsonWriter = hd.newWriter(jsonFrame)
 	return hd
@@ -105,6 +106,7 @@ func (h *Handler) newWriter(frame func(hub.Delivery) (ws.OpCode, []byte)) *kit.W
 		MaxWrite:       kit.BulkWrite,
 		Check:          h.cfg.EncodeCheck,
 		HeartbeatEvery: h.cfg.PingInterval,
+		Heartbeats:     h.beats,
 		Steady:         true, // the peer's pongs are what shows it alive
 		Meter:          h.meter,
 		Log:            h.remote,
@@ -119,14 +121,14 @@ type socketWriter struct {
 	h      *Handler
 	c      *wsconn.Conn
 	feed   *hub.Subscription
-	writer kit.Spawned
+	writer kit.Spawner
 	ended  sync.WaitGroup // until Ended has run
 }
 
 // startWriter starts the socket's writer on the kind's shared Writer.
 func (w *socketWriter) startWriter(wr *kit.Writer) {
 	w.ended.Add(1)
-	w.writer = wr.SpawnTo(w.feed, w)
+	w.writer.Start(wr, w.feed, w)
 }
 
 // stopWriter ends the writer (the reader is done) and waits until it has.
@@ -200,14 +202,6 @@ func RefuseAfterUpgrade(w http.ResponseWriter, r *http.Request, reason string) {
 			return
 		}
 	}
-}
-
-// socketContext is what a socket runs in once its request is over: the
-// request's identity alone. Deriving it from the request's context (with
-// context.WithoutCancel) kept net/http's chain of values and cancel
-// contexts alive for as long as the socket, about 1 KB per idle socket.
-func socketContext(r *http.Request) context.Context {
-	return auth.WithIdentity(context.Background(), auth.FromContext(r.Context()))
 }
 
 // accept upgrades the request, answering a refusal itself.

@@ -9,9 +9,11 @@ import "time"
 
 // Lazy tracks one deadline of one connection. The zero value has none
 // set. It is not safe for concurrent use: each direction of a connection
-// (reads, writes) has its own, used by whoever reads or writes.
+// (reads, writes) has its own, used by whoever reads or writes. It keeps
+// the deadline as Unix nanoseconds, one word where a time.Time takes
+// three: every idle connection holds one or two.
 type Lazy struct {
-	at time.Time
+	at int64 // 0: none
 }
 
 // Next returns the deadline to set for an operation that should be given
@@ -22,21 +24,27 @@ type Lazy struct {
 // deadline; it is reported once, to clear a previous one.
 func (l *Lazy) Next(now time.Time, span time.Duration) (time.Time, bool) {
 	if span <= 0 {
-		if l.at.IsZero() {
+		if l.at == 0 {
 			return time.Time{}, false
 		}
-		l.at = time.Time{}
+		l.at = 0
 		return time.Time{}, true
 	}
-	if !l.at.IsZero() && l.at.Sub(now) >= span-span/4 {
-		return l.at, false
+	if l.at != 0 && time.Duration(l.at-now.UnixNano()) >= span-span/4 {
+		return l.At(), false
 	}
-	l.at = now.Add(span)
-	return l.at, true
+	at := now.Add(span)
+	l.at = at.UnixNano()
+	return at, true
 }
 
 // Reset forgets the deadline, for when something else set the socket's.
-func (l *Lazy) Reset() { l.at = time.Time{} }
+func (l *Lazy) Reset() { l.at = 0 }
 
 // At is the deadline last reported (the zero time for none).
-func (l *Lazy) At() time.Time { return l.at }
+func (l *Lazy) At() time.Time {
+	if l.at == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, l.at)
+}

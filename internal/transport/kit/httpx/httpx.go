@@ -133,7 +133,7 @@ type StreamConfig struct {
 // in meter.
 func (c StreamConfig) Subscriber(h kit.Subscriptions, transport string, meter kit.Meter) Subscriber {
 	return Subscriber{Hub: h, Transport: transport, Queue: c.Queue, Policy: c.Policy, Admission: c.Admission,
-		Registry: c.Registry, Meter: meter, Idle: c.Idle}
+		Registry: c.Registry, Meter: meter, streams: true}
 }
 
 // Subscriber admits the HTTP subscribers of one transport.
@@ -145,18 +145,28 @@ type Subscriber struct {
 	Admission acceptloop.Admission
 	Registry  *registry.Registry // nil: not listed
 	Meter     kit.Meter          // nil: not counted
-	// Idle parks a taken-over stream's socket while it waits for the
-	// client to leave (nil: a goroutine waits).
-	Idle *idlepoll.Poller
+	// streams: the subscriptions are served by a Stream, whose state
+	// after the takeover they hold (streamSubscription).
+	streams bool
 }
 
 // Subscription is an admitted HTTP subscriber: a kit.Subscriber (its hub
 // subscription, where it started, its count and its listing) holding its
 // connection slot, all released together by Close.
 type Subscription struct {
-	*kit.Subscriber
+	kit.Subscriber
+	// out is the stream's state after its takeover (Stream.Serve), in
+	// the same allocation for a streaming transport's subscriber
+	// (streamSubscription): an idle HTTP/1 stream is that value, its
+	// socket and the hub's share of its subscription.
+	out    *takenOver
 	served bool
-	idle   *idlepoll.Poller // Serve parks the stream's socket here
+}
+
+// streamSubscription is a Subscription with room for its stream.
+type streamSubscription struct {
+	Subscription
+	out takenOver
 }
 
 // CloseUnlessServed closes s unless Serve took it over. Deferred right
@@ -172,25 +182,55 @@ func (s *Subscription) CloseUnlessServed() {
 
 // Subscribe admits the request (a connection slot), opens a subscriber
 // (kit.Open: counted, listed) and subscribes it to req for the request's
-// identity. When refused it answers itself: 429/503, 403 or the hub
-// error's status.
-func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest) (*Subscription, bool) {
+// identity, returning where it started. When refused it answers itself:
+// 429/503, 403 or the hub error's status.
+func (s Subscriber) Subscribe(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest) (*Subscription, hub.Start, bool) {
 	release, ok := AcquireConn(w, r, s.Admission)
 	if !ok {
-		return nil, false
+		return nil, hub.Start{}, false
 	}
+	var sub *Subscription
+	if s.streams {
+		ss := &streamSubscription{}
+		ss.Subscription.out = &ss.out
+		sub = &ss.Subscription
+	} else {
+		sub = &Subscription{}
+	}
+	start, ok := s.open(w, r, req, &sub.Subscriber, release)
+	if !ok {
+		return nil, hub.Start{}, false
+	}
+	return sub, start, true
+}
+
+// SubscribeTo is Subscribe into sub, a zero kit.Subscriber held in the
+// transport's own state (one allocation less for each connection), which
+// the transport closes.
+func (s Subscriber) SubscribeTo(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest, sub *kit.Subscriber) (hub.Start, bool) {
+	release, ok := AcquireConn(w, r, s.Admission)
+	if !ok {
+		return hub.Start{}, false
+	}
+	return s.open(w, r, req, sub, release)
+}
+
+// open opens sub for an admitted request and subscribes it, answering a
+// refusal.
+func (s Subscriber) open(w http.ResponseWriter, r *http.Request, req kit.SubscribeRequest, sub *kit.Subscriber, release func()) (hub.Start, bool) {
 	req.Identity = auth.FromContext(r.Context())
-	sub := kit.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
+	sub.Open(kit.Opening{Hub: s.Hub, Transport: s.Transport, Queue: s.Queue, Meter: s.Meter,
 		Registry: s.Registry, Identity: req.Identity, Remote: r.RemoteAddr})
 	if r.ProtoMajor >= 2 { // HTTP/1's connection holds its slot (AcquireConn)
 		sub.OnClose(release)
 	}
-	if _, err := sub.Subscribe(s.Policy, req); err != nil {
+	start, err := sub.Subscribe(s.Policy, req)
+	if err != nil {
 		sub.Close()
 		WriteSubscribeError(w, err)
-		return nil, false
+		return hub.Start{}, false
 	}
-	return &Subscription{Subscriber: sub, idle: s.Idle}, true
+	return start, true
 }
 
 // WriteSubscribeError answers a refusal of kit.Subscribe.

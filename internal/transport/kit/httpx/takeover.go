@@ -61,7 +61,7 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 // writes the protocol's last words, closes the socket, wakes lv and
 // releases what the request held.
 func serveTakenOver(sub *hub.Subscription, wr *kit.Writer, out kit.Output, nc net.Conn, lv *leaving) {
-	lv.stop = wr.SpawnTo(sub, out).Stop
+	lv.writer.Start(wr, sub, out)
 	lv.watch(nc)
 }
 
@@ -69,9 +69,11 @@ func serveTakenOver(sub *hub.Subscription, wr *kit.Writer, out kit.Output, nc ne
 // expected from the client: any input, data or not, means it is gone or
 // speaking out of turn, and stops the stream.
 type leaving struct {
-	idle *idlepoll.Handle // nil: a goroutine waits reading
-	stop func()
+	idle   *idlepoll.Handle // nil: a goroutine waits reading
+	writer kit.Spawner      // the stream's writer, stopped when the client leaves
 }
+
+func (lv *leaving) stop() { lv.writer.Stop() }
 
 // register registers nc with poller (nil: none), before the stream's
 // writer starts, so that the writer's end can wake the parked socket.
@@ -108,13 +110,15 @@ func (lv *leaving) watch(nc net.Conn) {
 
 // takenOver is one HTTP/1 stream after its takeover, the kit.Output of
 // its writer: everything an idle stream holds besides its socket and its
-// subscription is this value (the Stream's Writer is shared).
+// subscription is this value (the Stream's Writer is shared), a part of
+// its Subscription.
 type takenOver struct {
 	nc       net.Conn
+	raw      syscall.RawConn // a plain socket's (rawTakenOver), else nil
 	sub      *Subscription
 	st       *Stream
-	lv       leaving
 	outlived *sync.WaitGroup // nil: nobody waits for it
+	lv       leaving
 }
 
 func (t *takenOver) Write(b []byte) error {
@@ -147,13 +151,14 @@ func (t *takenOver) release() {
 }
 
 // rawTakenOver is a takenOver on a plain socket, which the hub's walkers
-// write to without blocking (kit.Writer.TryWrite).
-type rawTakenOver struct {
-	takenOver
-	raw syscall.RawConn
-}
+// write to without blocking (kit.Writer.TryWrite): the same value, seen
+// as an Output with TryWrite.
+type rawTakenOver takenOver
 
-func (t *rawTakenOver) TryWrite(b []byte) (int, error) { return kit.WriteNow(t.raw, b) }
+func (t *rawTakenOver) TryWrite(b []byte) (int, error)      { return kit.WriteNow(t.raw, b) }
+func (t *rawTakenOver) Write(b []byte) error                { return (*takenOver)(t).Write(b) }
+func (t *rawTakenOver) SetWriteDeadline(at time.Time) error { return t.nc.SetWriteDeadline(at) }
+func (t *rawTakenOver) Ended(err error)                     { (*takenOver)(t).Ended(err) }
 
 // left stops the stream and releases the registration: the parked
 // socket's wake function (the client sent or went, or the writer ended
@@ -197,21 +202,26 @@ type Stream struct {
 	heartbeat []byte
 	idle      time.Duration
 	closing   func(end kit.EndReason, remote string) []byte
+	poller    *idlepoll.Poller // parks taken-over sockets (nil: a goroutine waits)
 }
 
 // NewStream prepares a transport's streams: wr with its codec (Encode and
 // the rest but the connection's own Write, TryWrite and write deadline),
 // heartbeat bytes written after idle without traffic (15 s when idle is
 // not set), and closing, the last words for a subscription that ended
-// (shutdown, kicked, slow consumer), told the client's address for a log.
-func NewStream(wr kit.Writer, heartbeat []byte, idle time.Duration, closing func(end kit.EndReason, remote string) []byte) *Stream {
+// (shutdown, kicked, slow consumer), told the client's address for a log;
+// poller parks the sockets of idle streams (nil: a goroutine waits for
+// the client to leave).
+func NewStream(wr kit.Writer, heartbeat []byte, idle time.Duration, closing func(end kit.EndReason, remote string) []byte,
+	poller *idlepoll.Poller) *Stream {
 	if idle <= 0 {
 		idle = 15 * time.Second
 	}
-	st := &Stream{writer: wr, heartbeat: heartbeat, idle: idle, closing: closing}
+	st := &Stream{writer: wr, heartbeat: heartbeat, idle: idle, closing: closing, poller: poller}
 	if heartbeat != nil {
 		st.writer.Heartbeat = st.heartbeatBytes
 		st.writer.HeartbeatEvery = idle
+		st.writer.Heartbeats = kit.NewHeartbeats(idle)
 	}
 	return st
 }
@@ -225,16 +235,15 @@ func (st *Stream) heartbeatBytes() ([]byte, error) { return st.heartbeat, nil }
 func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, open []byte) {
 	sub.served = true
 	if nc, ok := TakeOver(w, r); ok {
-		var t *takenOver
-		var out kit.Output
-		if raw := kit.RawSocket(nc); raw != nil {
-			rt := &rawTakenOver{raw: raw}
-			t, out = &rt.takenOver, rt
-		} else {
-			t = &takenOver{}
-			out = t
+		t := sub.out
+		if t == nil { // not a streaming transport's subscriber
+			t = new(takenOver)
 		}
-		*t = takenOver{nc: nc, sub: sub, st: st, outlived: outlive(r)}
+		*t = takenOver{nc: nc, raw: kit.RawSocket(nc), sub: sub, st: st, outlived: outlive(r)}
+		var out kit.Output = t
+		if t.raw != nil {
+			out = (*rawTakenOver)(t)
+		}
 		if _, err := nc.Write(open); err != nil {
 			nc.Close()
 			t.release()
@@ -242,7 +251,7 @@ func (st *Stream) Serve(w http.ResponseWriter, r *http.Request, sub *Subscriptio
 		}
 		// Registered before the writer starts, so that its end wakes
 		// the parked socket.
-		t.lv.register(nc, sub.idle)
+		t.lv.register(nc, st.poller)
 		serveTakenOver(sub.Subscription, &st.writer, out, nc, &t.lv)
 		return
 	}

@@ -50,20 +50,23 @@ var ErrClosed = errors.New("websocket closed")
 // write (WriteFrame, WriteEncoded, Close), serialised by mu.
 type Conn struct {
 	nc        net.Conn
-	in        activityReader // in.r is nil while a Serve-d socket waits
-	src       pendingByte    // what a borrowed reader reads from
+	in        activityReader // in.r is nil while a Serve-d socket waits; it reads (*pendingByte)(c)
 	served    Served         // set by Serve
 	onWait    func()         // tests: runs on the reader as a wait begins
 	readLimit int64
 	// idle is the socket's registration with the idle poller while Serve
 	// runs it (nil: a goroutine waits for input); closing paths wake it.
-	idle atomic.Pointer[idlepoll.Handle]
+	idle   atomic.Pointer[idlepoll.Handle]
+	lastIn atomic.Int64 // in.last: when bytes last arrived, unix nanoseconds
 
 	mu           sync.Mutex // guards the writing side
 	writeDL      deadline.Lazy
 	writeTimeout time.Duration
 	// closeSent is set under mu; the reader reads it before parking.
 	closeSent atomic.Bool
+	// pending is the byte a wait read (held), for the next read.
+	pending [1]byte
+	held    bool
 }
 
 // Options tune an upgrade.
@@ -114,7 +117,8 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error
 // bytes that arrived with the upgrade request), nil: the socket borrows a
 // reader when it reads.
 func New(nc net.Conn, br *bufio.Reader, writeTimeout time.Duration) *Conn {
-	c := &Conn{nc: nc, in: activityReader{r: br, last: new(atomic.Int64)}, src: pendingByte{nc: nc}, writeTimeout: writeTimeout}
+	c := &Conn{nc: nc, in: activityReader{r: br}, writeTimeout: writeTimeout}
+	c.in.last = &c.lastIn
 	c.in.touch()
 	return c
 }
@@ -128,7 +132,7 @@ var smallReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, s
 func (c *Conn) borrowReader() {
 	if c.in.r == nil {
 		c.in.r = smallReaders.Get().(*bufio.Reader)
-		c.in.r.Reset(&c.src)
+		c.in.r.Reset((*pendingByte)(c))
 	}
 }
 
@@ -145,19 +149,17 @@ func (c *Conn) returnReader() {
 	c.in.r = nil
 }
 
-// pendingByte reads from the socket after the byte a wait read, if any.
-type pendingByte struct {
-	nc   net.Conn
-	b    [1]byte
-	held bool
-}
+// pendingByte is a Conn read as the stream of its socket's bytes after
+// the byte a wait read, if any (Conn.pending): its borrowed reader's
+// source.
+type pendingByte Conn
 
 func (p *pendingByte) Read(q []byte) (int, error) {
 	if !p.held || len(q) == 0 {
 		return p.nc.Read(q)
 	}
 	p.held = false
-	q[0] = p.b[0]
+	q[0] = p.pending[0]
 	if len(q) == 1 {
 		return 1, nil
 	}
@@ -372,9 +374,9 @@ func (c *Conn) readAhead() bool {
 	if c.closeSent.Load() {
 		return true
 	}
-	n, err := idlepoll.ReadAhead(c.nc, c.src.b[:])
+	n, err := idlepoll.ReadAhead(c.nc, c.pending[:])
 	if n > 0 {
-		c.src.held = true
+		c.held = true
 		c.in.touch()
 	}
 	return n > 0 || err != nil
@@ -383,7 +385,7 @@ func (c *Conn) readAhead() bool {
 // inputReady reports whether input is in memory already: bytes buffered
 // (the upgrade's, or a burst's), or the byte a wait read.
 func (c *Conn) inputReady() bool {
-	return c.src.held || c.in.r != nil && c.in.r.Buffered() > 0
+	return c.held || c.in.r != nil && c.in.r.Buffered() > 0
 }
 
 // end releases the socket's registration, then ends reading.
@@ -409,7 +411,7 @@ func (c *Conn) waitInput() error {
 	}
 	c.returnReader()
 	for {
-		n, err := c.nc.Read(c.src.b[:])
+		n, err := c.nc.Read(c.pending[:])
 		if n > 0 {
 			break
 		}
@@ -417,7 +419,7 @@ func (c *Conn) waitInput() error {
 			return err
 		}
 	}
-	c.src.held = true
+	c.held = true
 	c.in.touch()
 	return nil
 }

@@ -61,6 +61,9 @@ func (n *NetConn) Read(p []byte) (int, error) {
 	}
 	k := copy(p, n.rest)
 	n.rest = n.rest[k:]
+	if len(n.rest) == 0 {
+		n.rest = nil // an empty rest still held the message's array
+	}
 	return k, nil
 }
 

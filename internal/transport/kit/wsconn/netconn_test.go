@@ -183,3 +183,32 @@ func TestNetConnDrained(t *testing.T) {
 		}
 	}
 }
+
+// TestNetConnDropsSpentMessage: once a message's bytes are all read, the
+// stream holds nothing of it (an empty rest still held the message's
+// array: an idle MQTT-over-WebSocket connection kept its last packet).
+func TestNetConnDropsSpentMessage(t *testing.T) {
+	t.Parallel()
+	held := make(chan bool, 2) // whether rest points into an array
+	url := streamServer(t, func(nc *NetConn) {
+		p := make([]byte, 4)
+		io.ReadFull(nc, p[:2]) // "ab" of "abcd"
+		held <- nc.rest != nil
+		io.ReadFull(nc, p[:2]) // "cd": the message is spent
+		held <- nc.rest != nil
+	})
+	c, _ := dialStream(t, url, "mqtt")
+	if err := wsutil.WriteClientBinary(c, []byte("abcd")); err != nil {
+		t.Fatal(err)
+	}
+	for i, spent := range []bool{false, true} {
+		select {
+		case h := <-held:
+			if spent == h {
+				t.Fatalf("step %d: rest holds the message's array %v, want %v", i, h, !spent)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("step %d: no state", i)
+		}
+	}
+}
