@@ -59,6 +59,9 @@ type parkDial struct {
 	keep    uint16
 	will    string // topic of a will, if any
 	batch   bool
+	// maxTLS caps the TLS version (0: TLS 1.3, which the server serves
+	// with tls13rec; tls.VersionTLS12 stays on crypto/tls).
+	maxTLS uint16
 }
 
 // dialPark connects and checks the CONNACK.
@@ -79,7 +82,7 @@ func dialPark(t *testing.T, s *testkit.Server, o parkDial) *parkClient {
 		c.nc = c.batch
 	}
 	if o.tls != nil {
-		tc := tls.Client(c.nc, &tls.Config{RootCAs: o.tls, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		tc := tls.Client(c.nc, &tls.Config{RootCAs: o.tls, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12, MaxVersion: o.maxTLS})
 		tc.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.Handshake(); err != nil {
 			t.Fatal(err)

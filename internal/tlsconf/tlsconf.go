@@ -109,12 +109,13 @@ func CAPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// ConnUser is PeerUser of nc's TLS connection: nc itself, or the one nc
-// wraps and returns from NetConn (as net/http's and gortsplib's wrappers
-// do); "" without TLS or a verified client certificate.
+// ConnUser is PeerUser of nc's TLS connection (crypto/tls's, or
+// tls13rec's): nc itself, or the one nc wraps and returns from NetConn (as
+// net/http's and gortsplib's wrappers do); "" without TLS or a verified
+// client certificate.
 func ConnUser(nc net.Conn) string {
 	for nc != nil {
-		if tc, ok := nc.(*tls.Conn); ok {
+		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			st := tc.ConnectionState()
 			return PeerUser(&st)
 		}

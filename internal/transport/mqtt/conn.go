@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -309,8 +308,8 @@ func (c *conn) park() bool {
 	if c.idle == nil {
 		return false
 	}
-	if _, ok := c.nc.(*tls.Conn); ok {
-		// crypto/tls may hold records it read with the last one: the
+	if idlepoll.BuffersInput(c.nc) {
+		// crypto/tls (or tls13rec) may hold records it read with the last one: the
 		// socket, with nothing left to read, would not wake them. A read
 		// with a deadline in the past takes them without reading the
 		// socket (a timeout is not sticky in crypto/tls).
@@ -332,6 +331,7 @@ func (c *conn) park() bool {
 	}
 	at := c.moveReadDeadline(time.Now())
 	c.in.release()
+	idlepoll.Parking(c.nc) // tls13rec: its ciphers and buffers go back too
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
 	if c.done.Closed() {

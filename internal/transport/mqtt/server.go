@@ -26,6 +26,7 @@ import (
 	"streamhub/internal/ratelog"
 	"streamhub/internal/registry"
 	"streamhub/internal/tlsconf"
+	"streamhub/internal/tlsconf/tls13rec"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/idlepoll"
@@ -279,7 +280,9 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
 	ln = a.Listener(ln)
 	if tc != nil {
-		ln = tlsconf.NewListener(ln, tc)
+		// TLS 1.3 connections leave crypto/tls after the handshake, so
+		// that an idle one keeps only its secrets (docs/IDLE.md).
+		ln = tls13rec.NewListener(ln, tc)
 	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ln)

@@ -67,12 +67,19 @@ func (c *countedConn) Close() error {
 	return err
 }
 
+// tlsConn is a TLS connection, crypto/tls's or tls13rec's (MQTT's TLS
+// listener).
+type tlsConn interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
 // peerCertUser is the user a connection's verified client certificate
 // names, or "" without one. Over WebSocket, the certificate is the one of
 // the HTTPS request the socket arrived on.
 func peerCertUser(nc net.Conn) string {
 	switch c := nc.(type) {
-	case *tls.Conn:
+	case tlsConn:
 		if err := c.Handshake(); err != nil {
 			return ""
 		}

@@ -1,0 +1,384 @@
+// Package tls13rec is a TLS 1.3 record layer (RFC 8446, sections 5 and
+// 7.1–7.3) for server connections whose handshake crypto/tls did: once
+// crypto/tls has agreed on TLS 1.3 and the application traffic secrets,
+// the connection leaves crypto/tls and protects its records here, so that
+// an idle connection can give back its cipher state and buffers (Park)
+// and keep only its two traffic secrets and sequence numbers. crypto/tls
+// has no way to give them back (golang/go#43563) and this kernel no kTLS;
+// docs/IDLE.md says why and what was reviewed.
+//
+// The handshake stays crypto/tls's (Server, NewListener): certificates,
+// key exchange, client certificates, ALPN. TLS 1.2 connections stay on
+// crypto/tls for their whole life. The cryptography is the standard
+// library's (AES-GCM, HKDF) and golang.org/x/crypto's ChaCha20-Poly1305,
+// the implementation crypto/tls itself uses; this package only frames,
+// numbers and checks records.
+package tls13rec
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Record layer limits and types (RFC 8446, sections 5 and 5.2).
+const (
+	headerLen     = 5
+	maxPlaintext  = 1 << 14
+	maxCiphertext = maxPlaintext + 256
+
+	typeChangeCipherSpec = 20
+	typeAlert            = 21
+	typeHandshake        = 22
+	typeApplicationData  = 23
+
+	handshakeKeyUpdate = 24
+	keyUpdateLen       = 4 + 1 // type, uint24 length, request_update
+
+	// maxUseless bounds the records in a row that carry no data (empty
+	// ones, user_canceled alerts, KeyUpdates), as crypto/tls does: a
+	// peer cannot keep the reader busy without progress.
+	maxUseless = 16
+
+	// keyUpdateAfter is the number of records one write key protects
+	// before we update it: RFC 8446 section 5.5 limits AES-GCM to about
+	// 2^24.5 full records per key.
+	keyUpdateAfter = 1 << 24
+)
+
+// Buffer sizes: a connection waiting for a record reads into a small
+// buffer, and takes a large one only for a record that needs it. Both are
+// pooled and given back whenever they hold nothing, so that an idle
+// connection holds none.
+const (
+	smallBuf = 1 << 10
+	largeBuf = headerLen + maxCiphertext
+)
+
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
+)
+
+// Conn is a server TLS connection: crypto/tls's handshake, then (TLS 1.3)
+// records of its own. Like tls.Conn it allows one Read and one Write at a
+// time, concurrently with each other and with Close.
+type Conn struct {
+	nc net.Conn // the socket (or whatever carried the handshake)
+	// hs is the handshake, until it is done and the connection switched
+	// (nil afterwards); it keeps its error if it failed.
+	hs atomic.Pointer[handover]
+	// tc is crypto/tls's connection where it was not TLS 1.3 (or the
+	// switch's conditions were not met): every call then goes to it.
+	tc    *tls.Conn
+	suite *suite
+	peer  *peerInfo // nil when there is nothing to tell (no certificate, SNI or ALPN)
+	in    inbound
+	out   outbound
+	// parked is set by Park and cleared by the next Read: a writer that
+	// finds it set gives its cipher back when done.
+	parked atomic.Bool
+}
+
+// direction is one direction's protection: its traffic secret and record
+// sequence number, and while in use the AEAD and IV derived from the
+// secret.
+type direction struct {
+	secret [maxSecret]byte
+	seq    uint64
+	aead   cipher.AEAD // nil until used, and again once parked
+	iv     [ivLen]byte
+}
+
+// keys builds the direction's AEAD if it has none.
+func (d *direction) keys(s *suite) error {
+	if d.aead != nil {
+		return nil
+	}
+	aead, iv, err := s.trafficKeys(d.secret[:s.hashed])
+	if err != nil {
+		return err
+	}
+	d.aead, d.iv = aead, iv
+	return nil
+}
+
+// update moves the direction to its next traffic secret (KeyUpdate).
+func (d *direction) update(s *suite) error {
+	if err := s.nextSecret(d.secret[:s.hashed]); err != nil {
+		return err
+	}
+	d.aead, d.seq = nil, 0
+	return nil
+}
+
+// inbound is the reading side; its fields are guarded by mu.
+type inbound struct {
+	mu sync.Mutex
+	direction
+	buf     *[]byte // pooled, nil while nothing is buffered
+	r, w    int32   // buf[r:w] holds records not yet opened
+	ps, pe  int32   // buf[ps:pe] holds plaintext not yet read
+	err     error   // sticky: the connection's input ended
+	hs      [keyUpdateLen]byte
+	hsN     uint8 // bytes of a handshake message read so far
+	useless uint8
+}
+
+// outbound is the writing side; its fields are guarded by mu.
+type outbound struct {
+	mu sync.Mutex
+	direction
+	err error // sticky: a record may have been cut, nothing can follow
+}
+
+// peerInfo is what ConnectionState reports beyond version and suite.
+type peerInfo struct {
+	serverName, protocol string
+	certs                []*x509.Certificate
+	chains               [][]*x509.Certificate
+}
+
+// NetConn returns the connection underneath (the socket), as tls.Conn's
+// does: for a poller waiting for its input (idlepoll.Socket).
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Handshake runs crypto/tls's handshake if it has not run yet, then
+// switches a TLS 1.3 connection to this package's records.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// Switched reports whether the connection speaks its records here (TLS
+// 1.3 after a handshake), not through crypto/tls.
+func (c *Conn) Switched() bool { return c.hs.Load() == nil && c.tc == nil }
+
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	if c.tc != nil {
+		return c.tc.Write(b)
+	}
+	out := &c.out
+	out.mu.Lock()
+	n, err := c.writeLocked(b)
+	out.mu.Unlock()
+	// Parked meanwhile: nobody reads, so this was a delivery to an idle
+	// connection, whose cipher goes back until it writes again. Checked
+	// after unlocking, so that a Park that found the lock taken is seen.
+	if c.parked.Load() && out.mu.TryLock() {
+		if c.parked.Load() {
+			out.aead = nil
+		}
+		out.mu.Unlock()
+	}
+	return n, err
+}
+
+// writeLocked writes b as application data records of at most
+// maxPlaintext each. Any error is the connection's last: a record may be
+// cut.
+func (c *Conn) writeLocked(b []byte) (int, error) {
+	out := &c.out
+	if out.err != nil {
+		return 0, out.err
+	}
+	bufp := largeBufs.Get().(*[]byte)
+	defer largeBufs.Put(bufp)
+	n := 0
+	for len(b) > 0 {
+		if out.seq >= keyUpdateAfter {
+			if err := c.keyUpdateLocked(); err != nil {
+				return n, err
+			}
+		}
+		k := min(len(b), maxPlaintext)
+		rec, err := c.seal(*bufp, typeApplicationData, b[:k])
+		if err == nil {
+			_, err = c.nc.Write(rec)
+		}
+		if err != nil {
+			out.err = err
+			return n, err
+		}
+		n += k
+		b = b[k:]
+	}
+	return n, nil
+}
+
+// seal protects one record in buf: header, then data, its content type
+// and the tag, sealed in place.
+func (c *Conn) seal(buf []byte, typ byte, data []byte) ([]byte, error) {
+	out := &c.out
+	if out.seq == math.MaxUint64 {
+		return nil, errors.New("tls13rec: write sequence number exhausted")
+	}
+	if err := out.keys(c.suite); err != nil {
+		return nil, err
+	}
+	inner := len(data) + 1
+	n := inner + out.aead.Overhead()
+	rec := buf[:headerLen+inner]
+	rec[0], rec[1], rec[2] = typeApplicationData, 3, 3
+	binary.BigEndian.PutUint16(rec[3:], uint16(n))
+	copy(rec[headerLen:], data)
+	rec[headerLen+len(data)] = typ
+	nonce := nonce(&out.iv, out.seq)
+	out.seq++
+	sealed := out.aead.Seal(rec[headerLen:headerLen], nonce[:], rec[headerLen:], rec[:headerLen])
+	return buf[:headerLen+len(sealed)], nil
+}
+
+// keyUpdateLocked sends a KeyUpdate (update_not_requested) with the
+// current key, then moves to the next one (RFC 8446, section 4.6.3).
+func (c *Conn) keyUpdateLocked() error {
+	if c.out.err != nil {
+		return c.out.err // closed for writing: nothing more may be sent
+	}
+	msg := [keyUpdateLen]byte{handshakeKeyUpdate, 0, 0, 1, 0}
+	bufp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bufp)
+	rec, err := c.seal(*bufp, typeHandshake, msg[:])
+	if err == nil {
+		_, err = c.nc.Write(rec)
+	}
+	if err == nil {
+		err = c.out.update(c.suite)
+	}
+	if err != nil {
+		c.out.err = err
+	}
+	return err
+}
+
+// sendAlertLocked sends a fatal alert, or close_notify, and ends writing.
+func (c *Conn) sendAlertLocked(a alert) {
+	out := &c.out
+	if out.err != nil {
+		return
+	}
+	level := byte(2) // fatal
+	if a == alertCloseNotify {
+		level = 1
+	}
+	bufp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bufp)
+	if rec, err := c.seal(*bufp, typeAlert, []byte{level, byte(a)}); err == nil {
+		_, _ = c.nc.Write(rec)
+	}
+	out.err = errShutdown
+	if a != alertCloseNotify {
+		out.err = &net.OpError{Op: "local error", Err: a}
+	}
+}
+
+var errShutdown = errors.New("tls: protocol is shutdown")
+
+// closeNotifyWait bounds the wait to send close_notify, as crypto/tls's.
+const closeNotifyWait = 5 * time.Second
+
+// CloseWrite sends close_notify: the peer reads the end of the stream, and
+// this side writes no more (the socket stays open, as with tls.Conn).
+func (c *Conn) CloseWrite() error {
+	if c.hs.Load() != nil {
+		return errors.New("tls: CloseWrite called before handshake complete")
+	}
+	if c.tc != nil {
+		return c.tc.CloseWrite()
+	}
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	c.closeNotifyLocked()
+	return nil
+}
+
+func (c *Conn) closeNotifyLocked() {
+	if c.out.err != nil {
+		return
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(closeNotifyWait))
+	c.sendAlertLocked(alertCloseNotify)
+	_ = c.nc.SetWriteDeadline(time.Now())
+}
+
+// Close sends close_notify, unless a Write is under way (Close then just
+// breaks it, as tls.Conn's does), and closes the connection underneath.
+func (c *Conn) Close() error {
+	if c.hs.Load() != nil {
+		return c.nc.Close()
+	}
+	if c.tc != nil {
+		return c.tc.Close()
+	}
+	if c.out.mu.TryLock() {
+		c.closeNotifyLocked()
+		c.out.mu.Unlock()
+	}
+	return c.nc.Close()
+}
+
+// Park gives back what an idle connection does not need until its next
+// read or write: both AEADs and the read buffer (unless it still holds
+// input, which the caller should have read). What stays is the two
+// traffic secrets and sequence numbers. The next Read or Write builds
+// what it needs again; a Write while parked gives its AEAD back when it
+// is done. Park is the reader's to call, between reads.
+func (c *Conn) Park() {
+	if !c.Switched() {
+		return
+	}
+	c.parked.Store(true)
+	if c.in.mu.TryLock() {
+		if c.in.ps == c.in.pe && c.in.r == c.in.w {
+			c.in.release()
+		}
+		c.in.aead = nil
+		c.in.mu.Unlock()
+	}
+	if c.out.mu.TryLock() {
+		c.out.aead = nil
+		c.out.mu.Unlock()
+	}
+}
+
+// Buffered is the number of plaintext and record bytes read from the
+// socket and not yet read from the connection.
+func (c *Conn) Buffered() int {
+	if !c.Switched() {
+		return 0
+	}
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	return int(c.in.pe - c.in.ps + c.in.w - c.in.r)
+}
+
+// ConnectionState is crypto/tls's state of the handshake; once switched,
+// it keeps what the handshake established (no key exporter).
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if h := c.hs.Load(); h != nil {
+		return h.tc.ConnectionState()
+	}
+	if c.tc != nil {
+		return c.tc.ConnectionState()
+	}
+	st := tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true, CipherSuite: c.suite.id}
+	if p := c.peer; p != nil {
+		st.ServerName, st.NegotiatedProtocol, st.NegotiatedProtocolIsMutual = p.serverName, p.protocol, true
+		st.PeerCertificates, st.VerifiedChains = p.certs, p.chains
+	}
+	return st
+}
+
+func (c *Conn) LocalAddr() net.Addr                { return c.nc.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr               { return c.nc.RemoteAddr() }
+func (c *Conn) SetDeadline(t time.Time) error      { return c.nc.SetDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error  { return c.nc.SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
