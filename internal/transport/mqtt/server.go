@@ -28,6 +28,7 @@ import (
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
+	"streamhub/internal/transport/kit/sockconn"
 	"streamhub/internal/transport/kit/idlepoll"
 )
 
@@ -274,6 +275,11 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	}
 	a := s.cfg.Admission
 	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
+	if tc == nil {
+		// Plain connections are sockets of ours: parked, one holds its
+		// descriptor alone (sockconn; TLS keeps net's).
+		ln = sockconn.Listen(ln)
+	}
 	ln = a.Listener(ln)
 	if tc != nil {
 		ln = tlsconf.NewListener(ln, tc)
