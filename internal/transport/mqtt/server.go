@@ -28,8 +28,8 @@ import (
 	"streamhub/internal/tlsconf"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
-	"streamhub/internal/transport/kit/sockconn"
 	"streamhub/internal/transport/kit/idlepoll"
+	"streamhub/internal/transport/kit/sockconn"
 )
 
 // Hub is what MQTT needs from the core.
