@@ -22,7 +22,7 @@ func listen(t *testing.T) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Listen(ln)
+	l := Listen(ln, false)
 	t.Cleanup(func() { l.Close() })
 	return l
 }
@@ -462,7 +462,7 @@ func TestListenerClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Listen(ln)
+	l := Listen(ln, true)
 	done := goWait(func() error { _, err := l.Accept(); return err })
 	time.Sleep(time.Millisecond)
 	l.Close()
