@@ -278,7 +278,7 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	if tc == nil {
 		// Plain connections are sockets of ours: parked, one holds its
 		// descriptor alone (sockconn; TLS keeps net's).
-		ln = sockconn.Listen(ln, false)
+		ln = sockconn.Listen(ln)
 	}
 	ln = a.Listener(ln)
 	if tc != nil {

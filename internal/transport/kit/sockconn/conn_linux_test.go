@@ -22,7 +22,7 @@ func listen(t *testing.T) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Listen(ln, false)
+	l := Listen(ln)
 	t.Cleanup(func() { l.Close() })
 	return l
 }
@@ -462,11 +462,41 @@ func TestListenerClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Listen(ln, true)
+	l := Listen(ln)
 	done := goWait(func() error { _, err := l.Accept(); return err })
 	time.Sleep(time.Millisecond)
 	l.Close()
 	if err := recvBound(t, done, "accept ended by Close"); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("accept after close: %v", err)
+	}
+}
+
+// BenchmarkPromoteDemote is what a demoted Conn pays for a call that
+// waits: the standard conn made and closed again.
+func BenchmarkPromoteDemote(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := Listen(ln)
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	nc, err := l.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := nc.(*Conn)
+	defer s.Close()
+	for b.Loop() {
+		s.mu.Lock()
+		if err := s.promoteLocked(); err != nil {
+			b.Fatal(err)
+		}
+		s.mu.Unlock()
+		s.Demote()
 	}
 }

@@ -25,12 +25,8 @@ type Listener struct {
 }
 
 // Listen wraps a TCP listener; other listeners, or one whose socket
-// cannot be duplicated, are returned as they are. With clientSpeaksFirst
-// (MQTT: CONNECT), a connection is accepted once its first bytes have
-// come (TCP_DEFER_ACCEPT; one silent for a second is accepted all the
-// same, for the protocol's own timeout): its first read then finds them
-// and need not wait promoted.
-func Listen(ln net.Listener, clientSpeaksFirst bool) net.Listener {
+// cannot be duplicated, are returned as they are.
+func Listen(ln net.Listener) net.Listener {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return ln
@@ -43,9 +39,6 @@ func Listen(ln net.Listener, clientSpeaksFirst bool) net.Listener {
 	var derr error
 	if cerr := lrc.Control(func(s uintptr) { d, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || derr != nil {
 		return ln
-	}
-	if clientSpeaksFirst {
-		_ = unix.SetsockoptInt(d, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1) // best effort
 	}
 	f := os.NewFile(uintptr(d), "sockconn-listener") // non-blocking: in the netpoller
 	rc, err := f.SyscallConn()
