@@ -149,13 +149,27 @@ func (s *Server) open(nc net.Conn) *conn {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if c.awaitConnect() {
+		return c // connect runs when the CONNECT comes
+	}
+	if !c.connect() {
+		return nil
+	}
+	return c
+}
+
+// connect handshakes and, once the client is connected, leaves the
+// connection to its reader; it reports false (the connection finished)
+// if the handshake failed.
+func (c *conn) connect() bool {
+	s := c.srv
 	if !c.handshake() {
 		c.finish()
-		return nil
+		return false
 	}
 	c.register()
 	s.online.Add(1)
-	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
+	s.log.Debug("connection opened", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
 	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
 	c.resend()
 	c.wstate.Store(writerIdle)
@@ -164,7 +178,32 @@ func (s *Server) open(nc net.Conn) *conn {
 	if c.in.Buffered() > 0 || !c.park() {
 		go c.readBurst()
 	}
-	return c
+	return true
+}
+
+// connectWait bounds the wait for a connection's CONNECT, from its accept.
+const connectWait = 10 * time.Second
+
+// awaitConnect parks a plain socket whose CONNECT has not come yet (most
+// of a connection storm's are accepted before it): the handshake's read
+// would otherwise wait for it on a goroutine (and, on a socket of ours,
+// promoted: sockconn). The wake function (resume) then connects; past
+// connectWait, the handshake's read fails at once. It reports whether the
+// connection parked.
+func (c *conn) awaitConnect() bool {
+	if c.raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(c.raw) {
+		return false
+	}
+	c.registerIdle()
+	if c.idle == nil {
+		return false
+	}
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if c.done.Closed() {
+		return false // closed meanwhile: the handshake fails and finishes it
+	}
+	return c.idle.Park(c.since.Add(connectWait)) == nil
 }
 
 // registerIdle registers the connection's socket with the idle poller, if
@@ -172,7 +211,7 @@ func (s *Server) open(nc net.Conn) *conn {
 // TLS, or a WebSocket's stream (its socket, under TLS or not).
 func (c *conn) registerIdle() {
 	p := c.srv.cfg.Idle
-	if p == nil {
+	if p == nil || c.idle != nil {
 		return
 	}
 	var raw syscall.RawConn
@@ -316,12 +355,22 @@ func (c *conn) park() bool {
 	return true
 }
 
-// resume is the parked connection's wake function. The socket's read
+// resume is the parked connection's wake function; parked before its
+// CONNECT came, it connects (or finishes a connection closed meanwhile).
+// Connected, the socket's read
 // deadline is the one the connection parked with: once it passed, the
 // keep-alive expired, as a read waiting for input would have found.
 // Otherwise the reader reads on (input, a hang-up, or a close: its read
 // then fails).
 func (c *conn) resume() {
+	if c.sess == nil { // parked before its CONNECT (awaitConnect)
+		if c.done.Closed() {
+			c.finish() // the handshake would move the close's deadline
+			return
+		}
+		c.connect()
+		return
+	}
 	if at := c.readDL.At(); !at.IsZero() && !time.Now().Before(at) {
 		c.end(c.readFailed(os.ErrDeadlineExceeded))
 		return

@@ -289,3 +289,13 @@ func (p *Poller) expire(now int64) {
 		h.Wake()
 	}
 }
+
+// InputWaiting reports whether the socket has bytes to read, or cannot
+// tell: a connection may park before its first read only when it has none.
+func InputWaiting(rc syscall.RawConn) bool {
+	n, err := 0, error(nil)
+	if cerr := rc.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); cerr != nil || err != nil {
+		return true
+	}
+	return n > 0
+}
