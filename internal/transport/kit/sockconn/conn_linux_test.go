@@ -13,10 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"streamhub/internal/testkit/poll"
 )
 
 // listen is a Listener on loopback, closed at the test's end.
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,7 +30,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // pair is an accepted Conn s and its client c (net's).
-func pair(t *testing.T, l net.Listener) (*Conn, net.Conn) {
+func pair(t testing.TB, l net.Listener) (*Conn, net.Conn) {
 	t.Helper()
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
@@ -52,27 +54,11 @@ func goWait[T any](f func() T) <-chan T {
 	return ch
 }
 
-func recvBound[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no %s", what)
-		var zero T
-		return zero
-	}
-}
-
 // waitPromoted waits until a call of another goroutine promoted s (the
 // test's bound ends it if none does).
 func waitPromoted(t *testing.T, s *Conn) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !s.Promoted(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("never promoted")
-		}
-	}
+	poll.Eventually(t, poll.MinWait, "a promotion", s.Promoted)
 }
 
 type ioResult struct {
@@ -113,7 +99,7 @@ func TestReadWriteDemotedAndPromoted(t *testing.T) {
 	got := goWait(func() ioResult { n, err := s.Read(buf); return ioResult{n, err} })
 	waitPromoted(t, s)
 	c.Write([]byte("later"))
-	r := recvBound(t, got, "read")
+	r := poll.Receive(t, got, "read")
 	if r.err != nil || string(buf[:r.n]) != "later" {
 		t.Fatalf("read %q, %v", buf[:r.n], r.err)
 	}
@@ -132,7 +118,7 @@ func TestReadWriteDemotedAndPromoted(t *testing.T) {
 	if _, err := io.ReadFull(c, back); err != nil || !bytes.Equal(back, big) {
 		t.Fatalf("client read the big write: %v", err)
 	}
-	if r := recvBound(t, wrote, "big write"); r.err != nil || r.n != len(big) {
+	if r := poll.Receive(t, wrote, "big write"); r.err != nil || r.n != len(big) {
 		t.Fatalf("wrote %d, %v", r.n, r.err)
 	}
 	s.Demote()
@@ -168,7 +154,7 @@ func TestDeadlinesAcrossPromotion(t *testing.T) {
 	got := goWait(func() ioResult { n, err := s.Read(buf); return ioResult{n, err} })
 	waitPromoted(t, s)
 	s.SetReadDeadline(time.Now())
-	if r := recvBound(t, got, "read ended by its deadline"); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+	if r := poll.Receive(t, got, "read ended by its deadline"); !errors.Is(r.err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %v", r.err)
 	}
 	// Demoted again, the deadline kept; cleared, reads go on.
@@ -213,10 +199,10 @@ func TestCloseDuringBlockedCalls(t *testing.T) {
 			time.Sleep(time.Millisecond) // sometimes both waiting, sometimes not yet
 		}
 		s.Close()
-		if r := recvBound(t, read, "read ended by Close"); r.err == nil {
+		if r := poll.Receive(t, read, "read ended by Close"); r.err == nil {
 			t.Fatalf("read after Close: %d, nil error", r.n)
 		}
-		if r := recvBound(t, write, "write ended by Close"); r.err == nil {
+		if r := poll.Receive(t, write, "write ended by Close"); r.err == nil {
 			t.Fatalf("write after Close: %d bytes, nil error", r.n)
 		}
 		if _, err := s.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
@@ -284,7 +270,7 @@ func TestRawConnKeepsItsDescriptor(t *testing.T) {
 		t.Fatal("Control's descriptor changed on promotion")
 	}
 	c.Write([]byte("x"))
-	recvBound(t, got, "read")
+	poll.Receive(t, got, "read")
 	rc.(interface{ Demote() }).Demote()
 	if s.Promoted() {
 		t.Fatal("the RawConn's Demote left it promoted")
@@ -301,7 +287,7 @@ func TestRawConnKeepsItsDescriptor(t *testing.T) {
 	})
 	waitPromoted(t, s)
 	c.Write([]byte("abcd"))
-	if r := recvBound(t, raw, "raw read"); r.err != nil || r.n != 4 {
+	if r := poll.Receive(t, raw, "raw read"); r.err != nil || r.n != 4 {
 		t.Fatalf("raw read %d, %v", r.n, r.err)
 	}
 	s.Close()
@@ -425,7 +411,7 @@ func TestRandomOperations(t *testing.T) {
 		if err := s.CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		r := recvBound(t, got, "the echo")
+		r := poll.Receive(t, got, "the echo")
 		if r.err != nil || r.n != sent {
 			t.Fatalf("seed %d: echo %d of %d bytes: %v", seed, r.n, sent, r.err)
 		}
@@ -466,7 +452,7 @@ func TestListenerClose(t *testing.T) {
 	done := goWait(func() error { _, err := l.Accept(); return err })
 	time.Sleep(time.Millisecond)
 	l.Close()
-	if err := recvBound(t, done, "accept ended by Close"); !errors.Is(err, net.ErrClosed) {
+	if err := poll.Receive(t, done, "accept ended by Close"); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("accept after close: %v", err)
 	}
 }
@@ -474,23 +460,7 @@ func TestListenerClose(t *testing.T) {
 // BenchmarkPromoteDemote is what a demoted Conn pays for a call that
 // waits: the standard conn made and closed again.
 func BenchmarkPromoteDemote(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := Listen(ln)
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	nc, err := l.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := nc.(*Conn)
-	defer s.Close()
+	s, _ := pair(b, listen(b))
 	for b.Loop() {
 		s.mu.Lock()
 		if err := s.promoteLocked(); err != nil {
