@@ -163,7 +163,9 @@ func (s *Server) open(nc net.Conn) *conn {
 // if the handshake failed.
 func (c *conn) connect() bool {
 	s := c.srv
-	if !c.handshake() {
+	// Closed before its handshake (a shutdown): the handshake's deadline
+	// would replace the one close set.
+	if c.done.Closed() || !c.handshake() {
 		c.finish()
 		return false
 	}
@@ -201,7 +203,7 @@ func (c *conn) awaitConnect() bool {
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
 	if c.done.Closed() {
-		return false // closed meanwhile: the handshake fails and finishes it
+		return false // closed meanwhile: connect finishes it
 	}
 	return c.idle.Park(c.since.Add(connectWait)) == nil
 }
@@ -355,19 +357,14 @@ func (c *conn) park() bool {
 	return true
 }
 
-// resume is the parked connection's wake function; parked before its
-// CONNECT came, it connects (or finishes a connection closed meanwhile).
-// Connected, the socket's read
+// resume is the parked connection's wake function. Parked before its
+// CONNECT came (awaitConnect), it connects. Connected, the socket's read
 // deadline is the one the connection parked with: once it passed, the
 // keep-alive expired, as a read waiting for input would have found.
 // Otherwise the reader reads on (input, a hang-up, or a close: its read
 // then fails).
 func (c *conn) resume() {
-	if c.sess == nil { // parked before its CONNECT (awaitConnect)
-		if c.done.Closed() {
-			c.finish() // the handshake would move the close's deadline
-			return
-		}
+	if c.sess == nil {
 		c.connect()
 		return
 	}
