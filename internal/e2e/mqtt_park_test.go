@@ -300,3 +300,40 @@ func TestMQTTTLSRecordsReadAheadAreHandled(t *testing.T) {
 	waitParked(t, s, 1)
 	burst(1)
 }
+
+// TestMQTTParkedBeforeConnect: a plain connection accepted before its
+// CONNECT came waits parked (no goroutine); its CONNECT then connects it
+// as usual, one that never sends is closed once the CONNECT's time is up
+// (10 s from the accept), and one still waiting when the server stops
+// does not hold the stop up.
+func TestMQTTParkedBeforeConnect(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, nil)
+	dial := func() net.Conn {
+		nc, err := net.Dial("tcp", s.MQTT().Addr("mqtt").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
+	late, silent := dial(), dial()
+	waitParked(t, s, 2)
+
+	c := &parkClient{t: t, nc: late, r: bufio.NewReader(late), version: 4}
+	c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "late", Clean: true, Keepalive: 60}})
+	if ack := c.read(); ack.FixedHeader.Type != packets.Connack || ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK: %+v", ack.FixedHeader)
+	}
+	c.subscribe("early/late")
+	httpPublish(t, s.URL, "early/late", []byte("hello"), "")
+	c.expectPublish("early/late")
+
+	silent.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a connection that never sent CONNECT: read %d, %v; want the server's close (EOF)", n, err)
+	}
+	dial() // parked when the server stops (the test's cleanup)
+	waitParked(t, s, 2)
+}

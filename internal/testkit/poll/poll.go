@@ -27,3 +27,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Receive receives from ch, failing the test if nothing comes within
+// MinWait (something stuck, not slow).
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(MinWait):
+		t.Fatalf("timed out after %v waiting for %s", MinWait, what)
+		var zero T
+		return zero
+	}
+}

@@ -176,16 +176,32 @@ func (s *Server) open(nc net.Conn) *conn {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if !c.handshake() {
-		c.finish()
+	if c.awaitConnect() {
+		return c // connect runs when the CONNECT comes
+	}
+	if !c.connect() {
 		return nil
+	}
+	return c
+}
+
+// connect handshakes and, once the client is connected, leaves the
+// connection to its reader; it reports false (the connection finished)
+// if the handshake failed.
+func (c *conn) connect() bool {
+	s := c.srv
+	// Closed before its handshake (a shutdown): the handshake's deadline
+	// would replace the one close set.
+	if c.done.Closed() || !c.handshake() {
+		c.finish()
+		return false
 	}
 	s.mu.Lock()
 	delete(s.conns, c) // connected: Close finds it through its session
 	s.mu.Unlock()
 	c.register()
 	s.online.Add(1)
-	s.log.Debug("connection opened", "transport", "mqtt", "remote", nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
+	s.log.Debug("connection opened", "transport", "mqtt", "remote", c.nc.RemoteAddr().String(), "client", c.sess.id, "version", c.version)
 	c.nc.SetReadDeadline(time.Time{}) // the handshake's; beforeRead sets the keep-alive's
 	c.resend()
 	c.wstate.Store(writerIdle)
@@ -194,7 +210,32 @@ func (s *Server) open(nc net.Conn) *conn {
 	if c.in.Buffered() > 0 || !c.park() {
 		go c.readBurst()
 	}
-	return c
+	return true
+}
+
+// connectWait bounds the wait for a connection's CONNECT, from its accept.
+const connectWait = 10 * time.Second
+
+// awaitConnect parks a plain socket whose CONNECT has not come yet (most
+// of a connection storm's are accepted before it): the handshake's read
+// would otherwise wait for it on a goroutine (and, on a socket of ours,
+// promoted: sockconn). The wake function (resume) then connects; past
+// connectWait, the handshake's read fails at once. It reports whether the
+// connection parked.
+func (c *conn) awaitConnect() bool {
+	if c.raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(c.raw) {
+		return false
+	}
+	c.registerIdle()
+	if c.idle == nil {
+		return false
+	}
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if c.done.Closed() {
+		return false // closed meanwhile: connect finishes it
+	}
+	return c.idle.Park(c.since.Add(connectWait)) == nil
 }
 
 // registerIdle registers the connection's socket with the idle poller, if
@@ -202,7 +243,7 @@ func (s *Server) open(nc net.Conn) *conn {
 // TLS, or a WebSocket's stream (its socket, under TLS or not).
 func (c *conn) registerIdle() {
 	p := c.srv.cfg.Idle
-	if p == nil {
+	if p == nil || c.idle != nil {
 		return
 	}
 	var raw syscall.RawConn
@@ -344,12 +385,17 @@ func (c *conn) park() bool {
 	return true
 }
 
-// resume is the parked connection's wake function. The socket's read
+// resume is the parked connection's wake function. Parked before its
+// CONNECT came (awaitConnect), it connects. Connected, the socket's read
 // deadline is the one the connection parked with: once it passed, the
 // keep-alive expired, as a read waiting for input would have found.
 // Otherwise the reader reads on (input, a hang-up, or a close: its read
 // then fails).
 func (c *conn) resume() {
+	if c.sess == nil {
+		c.connect()
+		return
+	}
 	if at := c.readDL.At(); !at.IsZero() && !time.Now().Before(at) {
 		c.end(c.readFailed(os.ErrDeadlineExceeded))
 		return

@@ -30,6 +30,7 @@ import (
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/acceptloop"
 	"streamhub/internal/transport/kit/idlepoll"
+	"streamhub/internal/transport/kit/sockconn"
 )
 
 // Hub is what MQTT needs from the core.
@@ -278,6 +279,11 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	}
 	a := s.cfg.Admission
 	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
+	if tc == nil {
+		// Plain connections are sockets of ours: parked, one holds its
+		// descriptor alone (sockconn; TLS keeps net's).
+		ln = sockconn.Listen(ln)
+	}
 	ln = a.Listener(ln)
 	if tc != nil {
 		// TLS 1.3 connections leave crypto/tls after the handshake, so

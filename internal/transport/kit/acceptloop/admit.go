@@ -253,6 +253,12 @@ func (c *admittedConn) CloseWrite() error {
 	return cw.CloseWrite()
 }
 
+// NetConn is the connection admitted, and SetNetConn replaces it by
+// another over the same socket (sockconn.Own, on a hijacked connection
+// that nothing else uses).
+func (c *admittedConn) NetConn() net.Conn      { return c.Conn }
+func (c *admittedConn) SetNetConn(nc net.Conn) { c.Conn = nc }
+
 // SyscallConn is the socket's, so that a connection taken over from its
 // server can still be written without blocking (kit.RawSocket).
 func (c *admittedConn) SyscallConn() (syscall.RawConn, error) {

@@ -12,6 +12,7 @@ import (
 	"streamhub/internal/core/hub"
 	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/idlepoll"
+	"streamhub/internal/transport/kit/sockconn"
 )
 
 // A streaming response on HTTP/1 holds, for as long as it lasts, the
@@ -49,7 +50,8 @@ func TakeOver(w http.ResponseWriter, r *http.Request) (nc net.Conn, ok bool) {
 		nc.Close()
 		return nil, false
 	}
-	return nc, true
+	// Parked, a plain socket of ours holds its descriptor alone.
+	return sockconn.Own(nc), true
 }
 
 // serveTakenOver serves a taken-over stream and returns at once, so that

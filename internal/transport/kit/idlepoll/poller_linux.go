@@ -136,6 +136,9 @@ type Handle struct {
 // Input already read from the socket into a buffer (crypto/tls reads
 // ahead) does not wake a parked connection: drain it first.
 func (h *Handle) Park(deadline time.Time) error {
+	if d, ok := h.rc.(demoter); ok {
+		d.Demote() // an idle socket of ours holds its descriptor alone
+	}
 	h.arming.Lock()
 	defer h.arming.Unlock()
 	p := h.p
@@ -179,6 +182,10 @@ func (h *Handle) Park(deadline time.Time) error {
 	// A deadline or Wake claimed it meanwhile: its wake function runs.
 	return nil
 }
+
+// demoter is a socket that sheds what it holds only while busy
+// (sockconn.Conn's RawConn: the runtime's descriptor of a duplicate).
+type demoter interface{ Demote() }
 
 var errReleased = errors.New("idlepoll: handle released")
 
@@ -281,4 +288,14 @@ func (p *Poller) expire(now int64) {
 	for _, h := range due {
 		h.Wake()
 	}
+}
+
+// InputWaiting reports whether the socket has bytes to read, or cannot
+// tell: a connection may park before its first read only when it has none.
+func InputWaiting(rc syscall.RawConn) bool {
+	n, err := 0, error(nil)
+	if cerr := rc.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); cerr != nil || err != nil {
+		return true
+	}
+	return n > 0
 }

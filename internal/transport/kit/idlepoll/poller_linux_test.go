@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"streamhub/internal/testkit/poll"
 )
 
 func newPoller(t *testing.T) *Poller {
@@ -58,14 +60,7 @@ func rawConn(t *testing.T, nc net.Conn) syscall.RawConn {
 // stuck poller, not a slow one).
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no %s", what)
-		var zero T
-		return zero
-	}
+	return poll.Receive(t, ch, what)
 }
 
 func TestInputWakesParkedConnection(t *testing.T) {

@@ -38,3 +38,6 @@ func (h *Handle) Park(time.Time) error { return ErrUnsupported }
 func (h *Handle) Release() {}
 
 func (h *Handle) claim() bool { return h.state.CompareAndSwap(parked, running) }
+
+// InputWaiting cannot tell here: true.
+func InputWaiting(syscall.RawConn) bool { return true }

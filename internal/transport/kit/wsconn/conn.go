@@ -27,6 +27,7 @@ import (
 	"streamhub/internal/transport/kit/deadline"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/kit/idlepoll"
+	"streamhub/internal/transport/kit/sockconn"
 )
 
 // Frames go through gobwas/ws's codec into a buffer that is flushed once
@@ -109,6 +110,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error
 	br := rw.Reader
 	if br.Buffered() == 0 {
 		br = nil
+		// Parked, a plain socket of ours holds its descriptor alone
+		// (with early bytes buffered, br reads through the one it has).
+		nc = sockconn.Own(nc)
 	}
 	return New(nc, br, opts.WriteTimeout), nil
 }
