@@ -45,9 +45,12 @@ func (b *JetStream) Place(ctx context.Context, filters []string, from engine.Fro
 }
 
 // seqAtTime is the position just before the first message of the stream
-// at or before upTo published at or after t (upTo when there is none, or
-// filters match no durable topic): a
-// `from=TIME` start older than the node's memory windows. A consumer
+// published at or after t: a `from=TIME` start older than the node's
+// memory windows. With none, it is after the stream's last message, or
+// upTo if that is later (upTo as well where filters match no durable
+// topic): a message acknowledged before the start but not yet delivered
+// to this node's windows (it is beyond upTo) is held, not live, and a
+// start after it must not replay it (the hub's floor skips it). A consumer
 // starts at t by JetStream's own timestamps, taken as it stored each
 // message, a moment after its node stamped it: a message stamped before
 // t but stored at t or later is passed over here. A start at the
@@ -57,14 +60,17 @@ func (b *JetStream) seqAtTime(ctx context.Context, filters []string, t time.Time
 	if !b.durableAny(filters) {
 		return upTo, nil // never in the stream: the windows hold all there is
 	}
-	end := streamSeq(upTo)
 	info, err := b.link().messages.Info(ctx)
 	if err != nil {
 		return 0, unavailable("start at a time: stream info", err)
 	}
 	st := info.State
-	if st.Msgs == 0 || st.FirstSeq > end || st.LastTime.Before(t) {
+	if st.Msgs == 0 {
 		return upTo, nil
+	}
+	afterAll := max(upTo, durablePosition(st.LastSeq))
+	if st.LastTime.Before(t) {
+		return afterAll, nil
 	}
 	cons, err := b.link().messages.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t,
@@ -82,8 +88,8 @@ func (b *JetStream) seqAtTime(ctx context.Context, filters []string, t time.Time
 			return 0, fmt.Errorf("cluster: start at a time: %w", err)
 		}
 		seq := meta.Sequence.Stream
-		if seq > end {
-			return upTo, nil
+		if seq > st.LastSeq {
+			return afterAll, nil // stored after the start was asked: live
 		}
 		if m, err := b.decode(msg); err == nil && msg.Subject() != b.tickSubject() && !m.Time.Before(t) {
 			if seq == st.FirstSeq {
@@ -93,8 +99,8 @@ func (b *JetStream) seqAtTime(ctx context.Context, filters []string, t time.Time
 			}
 			return durablePosition(seq) - 1, nil
 		}
-		if seq == end {
-			return upTo, nil
+		if seq == st.LastSeq {
+			return afterAll, nil
 		}
 	}
 }
