@@ -96,8 +96,14 @@ func (c *Conn) switchFrom(h *handover) {
 		c.tc = h.tc
 		return
 	}
+	tickets, ok := h.under.sentWith(s, keys.server.secret[:s.hashed])
+	if !ok {
+		c.tc = h.tc
+		return
+	}
 	c.suite = s
 	c.in.secret, c.out.secret = keys.client.secret, keys.server.secret
+	c.out.seq = tickets // the session tickets went out with the key
 	clear(keys.client.secret[:])
 	clear(keys.server.secret[:])
 	if st.ServerName != "" || st.NegotiatedProtocol != "" || len(st.PeerCertificates) > 0 {
@@ -107,12 +113,9 @@ func (c *Conn) switchFrom(h *handover) {
 }
 
 // handoverConfig is cfg whose TLS 1.3 handshakes give their traffic
-// secrets to the connection and send no session ticket: a ticket is sent
-// with the application key, after which the records' sequence numbers
-// would not start at 0. (Without tickets, a client cannot resume a TLS
-// 1.3 session; every connection makes a full handshake.) cfg's own
-// GetConfigForClient, and with it the certificate reload, keeps working:
-// its answer is what the connection's configuration is cloned from.
+// secrets to the connection. cfg's own GetConfigForClient, and with it
+// the certificate reload, keeps working: its answer is what the
+// connection's configuration is cloned from.
 func handoverConfig(cfg *tls.Config) *tls.Config {
 	base := cfg.Clone()
 	inner := cfg.GetConfigForClient
@@ -135,7 +138,6 @@ func handoverConfig(cfg *tls.Config) *tls.Config {
 		}
 		per := from.Clone()
 		per.GetConfigForClient = nil
-		per.SessionTicketsDisabled = true
 		r.keys.also = from.KeyLogWriter
 		per.KeyLogWriter = &r.keys
 		return per, nil
@@ -163,13 +165,25 @@ func findRecordReader(nc net.Conn) *recordReader {
 // its reads never go past the end of the record being read, so that once
 // the handshake is done crypto/tls holds no record read ahead (the
 // client's first application data stays in the socket for the switched
-// connection), and it keeps the secrets crypto/tls logs.
+// connection), it keeps the secrets crypto/tls logs and a copy of the
+// protected records it writes.
 type recordReader struct {
 	net.Conn
 	hdr  [headerLen]byte
 	hdrN int // header bytes read of the next record
 	left int // bytes left of the record's body
 	keys keyLog
+
+	// The records crypto/tls writes (capture): the header being written,
+	// the body bytes left of the record, whether it is kept, the protected
+	// records kept and their size.
+	wHdr     [headerLen]byte
+	wHdrN    int
+	wLeft    int
+	wKeep    bool
+	overflow bool
+	sent     [][]byte
+	captured int
 }
 
 // NetConn returns the connection underneath.
@@ -187,6 +201,79 @@ func (r *recordReader) Read(p []byte) (int, error) {
 	n, err := r.Conn.Read(p[:min(len(p), r.left)])
 	r.left -= n
 	return n, err
+}
+
+// Write passes crypto/tls's records on and keeps a copy of its protected
+// ones (the handshake's flight and the session tickets after it): the
+// tickets are sealed with the application key, and the switched
+// connection's first record must follow them (sentWith).
+func (r *recordReader) Write(p []byte) (int, error) {
+	r.capture(p)
+	return r.Conn.Write(p)
+}
+
+// maxCaptured bounds what a handshake's copy of its protected records may
+// hold; past it the connection stays on crypto/tls.
+const maxCaptured = 64 << 10
+
+func (r *recordReader) capture(p []byte) {
+	for len(p) > 0 && !r.overflow {
+		if r.wLeft == 0 {
+			k := copy(r.wHdr[r.wHdrN:], p)
+			r.wHdrN += k
+			p = p[k:]
+			if r.wHdrN < headerLen {
+				return
+			}
+			r.wHdrN, r.wLeft = 0, int(binary.BigEndian.Uint16(r.wHdr[3:]))
+			r.wKeep = r.wHdr[0] == typeApplicationData
+			if r.wKeep {
+				if r.captured += headerLen + r.wLeft; r.captured > maxCaptured {
+					r.overflow = true
+					return
+				}
+				r.sent = append(r.sent, append(make([]byte, 0, headerLen+r.wLeft), r.wHdr[:]...))
+			}
+			continue
+		}
+		k := min(len(p), r.wLeft)
+		if r.wKeep {
+			last := &r.sent[len(r.sent)-1]
+			*last = append(*last, p[:k]...)
+		}
+		r.wLeft -= k
+		p = p[k:]
+	}
+}
+
+// sentWith is how many of the protected records crypto/tls wrote were
+// sealed with the server's application traffic secret: the session
+// tickets, the last ones written (sequence numbers 0, 1, ...), told apart
+// from the handshake's by whether they open with that key. ok is false
+// where the copy is incomplete or the records are not in that order.
+func (r *recordReader) sentWith(s *suite, secret []byte) (n uint64, ok bool) {
+	if r.overflow || r.wHdrN != 0 || r.wLeft != 0 {
+		return 0, false
+	}
+	if len(r.sent) == 0 {
+		return 0, true
+	}
+	aead, iv, err := s.trafficKeys(secret)
+	if err != nil {
+		return 0, false
+	}
+	for _, rec := range r.sent {
+		nonce := nonce(&iv, n)
+		if _, err := aead.Open(nil, nonce[:], rec[headerLen:], rec[:headerLen]); err != nil {
+			if n > 0 {
+				return 0, false // a handshake record after a ticket
+			}
+			continue
+		}
+		n++
+	}
+	r.sent = nil
+	return n, true
 }
 
 // atBoundary reports whether the reads ended at the end of a record.
