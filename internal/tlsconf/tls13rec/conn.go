@@ -141,7 +141,7 @@ type outbound struct {
 	err error // sticky: a record may have been cut, nothing can follow
 	// lastParked is when (Unix seconds, wrapping) the last write to the
 	// parked connection ended; holding is set while a timer is to give
-	// the AEAD back once such writes stop (keepWhileWritten).
+	// the AEAD back once such writes stop (keepWhileWrittenLocked).
 	lastParked uint32
 	holding    bool
 }
@@ -384,7 +384,7 @@ func (c *Conn) Close() error {
 // input, which the caller should have read). What stays is the two
 // traffic secrets and sequence numbers. The next Read or Write builds
 // what it needs again; a Write while parked gives its AEAD back when it
-// is done. Park is the reader's to call, between reads.
+// is done, or once writes stop coming if they come in a stream. Park is the reader's to call, between reads.
 func (c *Conn) Park() {
 	if !c.Switched() {
 		return
