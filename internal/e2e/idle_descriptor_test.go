@@ -3,9 +3,11 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,22 +27,55 @@ func openDescriptors(t *testing.T) int {
 	return len(ents)
 }
 
-// TestParkedSocketsHoldOneDescriptor: a parked plain connection, MQTT over
-// TCP and over WebSocket, SSE, NDJSON, plain and JSON WebSocket, holds its
-// socket's descriptor alone (sockconn, demoted), also after a wait for
-// input made it promote (a runtime descriptor of a duplicate): the
-// process's descriptors grow by two per connection (the client's and the
-// server's), not three. Not parallel: no other test opens descriptors
-// meanwhile.
+// epollRegistrations counts the sockets registered with the process's
+// epoll instances (the runtime's netpoller and idlepoll's): a parked
+// socket of ours is in idlepoll's only, one of net's in the runtime's too.
+func epollRegistrations(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || target != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		n += strings.Count(string(info), "tfd:")
+	}
+	return n
+}
+
+// TestParkedSocketsHoldOneDescriptor: a parked connection, MQTT over TCP,
+// over TLS 1.3 (tls13rec) and TLS 1.2 (crypto/tls) and over WebSocket,
+// SSE, NDJSON, plain and JSON WebSocket, holds its socket's descriptor
+// alone (sockconn, demoted: no runtime poll descriptor), also after a wait for input made it promote
+// (a runtime descriptor of a duplicate): the process's descriptors grow by
+// two per connection (the client's and the server's), not three, and so
+// do their epoll registrations (the client's in the runtime's netpoller,
+// the server's in idlepoll's), not three with net's. Not parallel: no other test opens descriptors meanwhile.
 func TestParkedSocketsHoldOneDescriptor(t *testing.T) {
-	s := testkit.Start(t, nil)
+	s, pool := startWithMQTTS(t)
 	// One of each first, so that pools, pollers and listeners are made.
 	warm := []idleClient{openStream(t, s.Addr(), "text/event-stream", "fd/x"), openSocket(t, s.Addr(), "ws", "fd/x")}
-	warmMQTT := dialPark(t, s, parkDial{version: 4, id: "fd-warm", keep: 60})
-	warmMQTT.subscribe("fd/x")
-	waitParked(t, s, 3)
+	var warmMQTT []*parkClient
+	for _, o := range []parkDial{
+		{version: 4, id: "fd-warm", keep: 60},
+		{tls: pool, version: 4, id: "fd-warm-tls13", keep: 60},
+		{tls: pool, version: 4, id: "fd-warm-tls12", keep: 60, maxTLS: tls.VersionTLS12},
+	} {
+		c := dialPark(t, s, o)
+		c.subscribe("fd/x")
+		warmMQTT = append(warmMQTT, c)
+	}
+	const warmed = 5
+	waitParked(t, s, warmed)
 	time.Sleep(100 * time.Millisecond) // let the HTTP client's idle pools settle; not asserted on
-	before := openDescriptors(t)
+	before, registeredBefore := openDescriptors(t), epollRegistrations(t)
 
 	const each = 20
 	var streams []idleClient
@@ -52,17 +87,24 @@ func TestParkedSocketsHoldOneDescriptor(t *testing.T) {
 			openStream(t, s.Addr(), "application/x-ndjson", "fd/x"),
 			openSocket(t, s.Addr(), "ws", "fd/x"),
 			openSocket(t, s.Addr(), "ws-json", "fd/x"))
-		c := dialPark(t, s, parkDial{version: 4, id: fmt.Sprintf("fd-%d", i), keep: 60})
-		c.subscribe("fd/x")
-		mqtts = append(mqtts, c)
+		for _, o := range []parkDial{
+			{version: 4, id: fmt.Sprintf("fd-%d", i), keep: 60},
+			{tls: pool, version: 4, id: fmt.Sprintf("fd-tls13-%d", i), keep: 60},
+			{tls: pool, version: 4, id: fmt.Sprintf("fd-tls12-%d", i), keep: 60, maxTLS: tls.VersionTLS12},
+		} {
+			c := dialPark(t, s, o)
+			c.subscribe("fd/x")
+			mqtts = append(mqtts, c)
+		}
 		w := connectWS3(t, dialMQTTWebSocket(t, s), "fd-ws-"+strconv.Itoa(i), 60, "", "")
 		w.subscribe(t, "fd/x")
 		mqttWS = append(mqttWS, w)
 	}
 	conns := len(streams) + len(mqtts) + len(mqttWS)
-	waitParked(t, s, conns+3)
-	// Each MQTT connection's PINGREQ comes in two writes: the reader
-	// waits for the second byte (promoted), then parks (demoted).
+	waitParked(t, s, conns+warmed)
+	// Each MQTT connection's PINGREQ comes in two writes (over TLS, two
+	// records): the reader waits for the second byte (promoted), then
+	// parks (demoted).
 	for _, c := range mqtts {
 		c.nc.Write([]byte{packets.Pingreq << 4})
 	}
@@ -73,7 +115,7 @@ func TestParkedSocketsHoldOneDescriptor(t *testing.T) {
 			t.Fatalf("got %+v, want PINGRESP", pk.FixedHeader)
 		}
 	}
-	waitParked(t, s, conns+3)
+	waitParked(t, s, conns+warmed)
 
 	// Two per connection, some slack for the test's own HTTP client.
 	const slack = 10
@@ -83,13 +125,16 @@ func TestParkedSocketsHoldOneDescriptor(t *testing.T) {
 	if got := openDescriptors(t) - before; got < 2*conns {
 		t.Fatalf("%d descriptors for %d connections: fewer than their clients' and the server's", got, conns)
 	}
+	testkit.Eventually(t, 10*time.Second, "two epoll registrations per parked connection", func() bool {
+		return epollRegistrations(t)-registeredBefore <= 2*conns+slack
+	})
 
 	// They all still work.
 	httpPublish(t, s.URL, "fd/x", []byte("to each"), "")
 	for _, c := range append(streams, warm...) {
 		c.receives(t, "to each")
 	}
-	for _, c := range append(mqtts, warmMQTT) {
+	for _, c := range append(mqtts, warmMQTT...) {
 		c.expectPublish("fd/x")
 	}
 	for _, w := range mqttWS {

@@ -62,6 +62,7 @@ type parkDial struct {
 	// maxTLS caps the TLS version (0: TLS 1.3, which the server serves
 	// with tls13rec; tls.VersionTLS12 stays on crypto/tls).
 	maxTLS uint16
+	nc     net.Conn // a socket already dialled (nil: dial one)
 }
 
 // dialPark connects and checks the CONNACK.
@@ -71,11 +72,14 @@ func dialPark(t *testing.T, s *testkit.Server, o parkDial) *parkClient {
 	if o.tls != nil {
 		kind = "mqtts"
 	}
-	nc, err := net.Dial("tcp", s.MQTT().Addr(kind).String())
-	if err != nil {
-		t.Fatal(err)
+	nc := o.nc
+	if nc == nil {
+		var err error
+		if nc, err = net.Dial("tcp", s.MQTT().Addr(kind).String()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
 	}
-	t.Cleanup(func() { nc.Close() })
 	c := &parkClient{t: t, nc: nc, version: o.version}
 	if o.batch {
 		c.batch = &corkedConn{Conn: nc}
@@ -336,4 +340,33 @@ func TestMQTTParkedBeforeConnect(t *testing.T) {
 	}
 	dial() // parked when the server stops (the test's cleanup)
 	waitParked(t, s, 2)
+}
+
+// TestMQTTTLSParkedBeforeHello: a TLS connection accepted before its
+// ClientHello came waits parked (no goroutine); the ClientHello wakes it,
+// and its handshake, TLS 1.3 (tls13rec) or 1.2 (crypto/tls), and CONNECT
+// connect it as usual.
+func TestMQTTTLSParkedBeforeHello(t *testing.T) {
+	t.Parallel()
+	s, pool := startWithMQTTS(t)
+	var socks []net.Conn
+	for range 2 {
+		nc, err := net.Dial("tcp", s.MQTT().Addr("mqtts").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		socks = append(socks, nc)
+	}
+	waitParked(t, s, 2)
+	tls13 := dialPark(t, s, parkDial{tls: pool, version: 4, id: "hello-13", keep: 60, nc: socks[0]})
+	tls12 := dialPark(t, s, parkDial{tls: pool, version: 5, id: "hello-12", keep: 60, nc: socks[1], maxTLS: tls.VersionTLS12})
+	for _, c := range []*parkClient{tls13, tls12} {
+		c.subscribe("hello/late")
+	}
+	waitParked(t, s, 2)
+	httpPublish(t, s.URL, "hello/late", []byte("hello"), "")
+	for _, c := range []*parkClient{tls13, tls12} {
+		c.expectPublish("hello/late")
+	}
 }

@@ -84,7 +84,8 @@ type Conn struct {
 	in    inbound
 	out   outbound
 	// parked is set by Park and cleared by the next Read: a writer that
-	// finds it set gives its cipher back when done.
+	// finds it set gives its cipher back when done, unless writes come in
+	// a stream (outbound.lastParked).
 	parked atomic.Bool
 }
 
@@ -138,7 +139,18 @@ type outbound struct {
 	mu sync.Mutex
 	direction
 	err error // sticky: a record may have been cut, nothing can follow
+	// lastParked is when (Unix seconds, wrapping) the last write to the
+	// parked connection ended; holding is set while a timer is to give
+	// the AEAD back once such writes stop (keepWhileWrittenLocked).
+	lastParked uint32
+	holding    bool
 }
+
+// quietAfter is how long writes to a parked connection must stop before
+// the AEAD they kept goes back: a stream of deliveries to an idle
+// subscriber builds its AEAD twice (its first two writes), not once a
+// write.
+const quietAfter = time.Second
 
 // peerInfo is what ConnectionState reports beyond version and suite.
 type peerInfo struct {
@@ -171,15 +183,57 @@ func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.writeLocked(b)
 	out.mu.Unlock()
 	// Parked meanwhile: nobody reads, so this was a delivery to an idle
-	// connection, whose cipher goes back until it writes again. Checked
-	// after unlocking, so that a Park that found the lock taken is seen.
+	// connection, whose cipher goes back until it writes again, or once
+	// writes stop coming. Checked after unlocking, so that a Park that
+	// found the lock taken is seen.
 	if c.parked.Load() && out.mu.TryLock() {
 		if c.parked.Load() {
-			out.aead = nil
+			c.keepWhileWrittenLocked()
 		}
 		out.mu.Unlock()
 	}
 	return n, err
+}
+
+// keepWhileWrittenLocked decides, after a write to a parked connection,
+// whether its AEAD goes back now: it does after a lone write (a delivery
+// now and then keeps nothing), and it stays while writes keep coming, a
+// second one within a second of the last (a stream of deliveries to an
+// idle subscriber), until they stop for quietAfter (dropIfQuiet): building
+// it costs 2–6 µs, about the delivery's own CPU.
+func (c *Conn) keepWhileWrittenLocked() {
+	out := &c.out
+	now := uint32(time.Now().Unix())
+	streaming := out.lastParked != 0 && now-out.lastParked <= 1
+	out.lastParked = now
+	switch {
+	case out.holding:
+	case streaming:
+		out.holding = true
+		time.AfterFunc(quietAfter, c.dropIfQuiet)
+	default:
+		out.aead = nil
+	}
+}
+
+// dropIfQuiet gives the write AEAD back if the connection is still parked
+// and nothing was written to it for a second; otherwise it looks again
+// later, or (not parked: its reader runs) leaves it to the next Park.
+func (c *Conn) dropIfQuiet() {
+	out := &c.out
+	if !out.mu.TryLock() {
+		time.AfterFunc(quietAfter, c.dropIfQuiet) // a write under way: not quiet
+		return
+	}
+	defer out.mu.Unlock()
+	if c.parked.Load() && uint32(time.Now().Unix())-out.lastParked <= 1 {
+		time.AfterFunc(quietAfter, c.dropIfQuiet)
+		return
+	}
+	out.holding = false
+	if c.parked.Load() {
+		out.aead = nil
+	}
 }
 
 // writeLocked writes b as application data records of at most
@@ -330,7 +384,7 @@ func (c *Conn) Close() error {
 // input, which the caller should have read). What stays is the two
 // traffic secrets and sequence numbers. The next Read or Write builds
 // what it needs again; a Write while parked gives its AEAD back when it
-// is done. Park is the reader's to call, between reads.
+// is done, or once writes stop coming if they come in a stream. Park is the reader's to call, between reads.
 func (c *Conn) Park() {
 	if !c.Switched() {
 		return

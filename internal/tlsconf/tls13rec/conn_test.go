@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/testkit/poll"
 	"streamhub/internal/testkit/testcert"
 	"streamhub/internal/tlsconf"
 )
@@ -267,6 +268,57 @@ func TestParkDropsCipherAndBuffers(t *testing.T) {
 	}
 	close(resume)
 	roundTrip(t, c, random(t, 50_000), 1000)
+}
+
+// TestParkedWriteStreamKeepsAEAD: writes that keep coming to a parked
+// connection (deliveries to an idle subscriber) keep its write AEAD
+// between them instead of building it for each, and give it back once
+// they stop; a read (the connection's reader runs) leaves it to the next
+// Park.
+func TestParkedWriteStreamKeepsAEAD(t *testing.T) {
+	t.Parallel()
+	parked := make(chan *Conn, 1)
+	done := make(chan struct{})
+	defer close(done)
+	addr, pool, _ := serve(t, func(t *testing.T, c *Conn) {
+		if c.Handshake() != nil {
+			return
+		}
+		c.Park()
+		parked <- c
+		<-done // no read: it would end the park
+	})
+	c := dialGo(t, addr, pool, 0)
+	sc := <-parked
+	writeAEAD := func() bool {
+		sc.out.mu.Lock()
+		defer sc.out.mu.Unlock()
+		return sc.out.aead != nil
+	}
+	const writes = 20
+	for i := range writes {
+		if _, err := sc.Write([]byte("delivery")); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && !writeAEAD() {
+			t.Fatalf("write %d of a stream to a parked connection gave its AEAD back", i)
+		}
+	}
+	got := make([]byte, writes*len("delivery"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.Repeat("delivery", writes) {
+		t.Fatalf("%q, %v", got, err)
+	}
+	poll.Eventually(t, 10*time.Second, "the write AEAD given back once writes stopped", func() bool { return !writeAEAD() })
+	// Still parked, the next stream builds it again and works.
+	for range 2 {
+		if _, err := sc.Write([]byte("again")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = make([]byte, 2*len("again"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "againagain" {
+		t.Fatalf("%q, %v", got, err)
+	}
 }
 
 // TestPastDeadlineReadsOnlyBuffered: with a read deadline in the past, a

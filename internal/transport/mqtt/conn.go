@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -216,14 +217,18 @@ func (c *conn) connect() bool {
 // connectWait bounds the wait for a connection's CONNECT, from its accept.
 const connectWait = 10 * time.Second
 
-// awaitConnect parks a plain socket whose CONNECT has not come yet (most
-// of a connection storm's are accepted before it): the handshake's read
-// would otherwise wait for it on a goroutine (and, on a socket of ours,
-// promoted: sockconn). The wake function (resume) then connects; past
-// connectWait, the handshake's read fails at once. It reports whether the
-// connection parked.
+// awaitConnect parks a socket whose CONNECT (over TLS, whose ClientHello)
+// has not come yet (most of a connection storm's are accepted before it):
+// the handshake's read would otherwise wait for it on a goroutine (and, on
+// a socket of ours, promoted: sockconn). The wake function (resume) then
+// connects, the TLS handshake first; past connectWait, the handshake's
+// read fails at once. It reports whether the connection parked.
 func (c *conn) awaitConnect() bool {
-	if c.raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(c.raw) {
+	raw := c.raw
+	if raw == nil {
+		raw = socketBeforeHello(c.nc)
+	}
+	if raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(raw) {
 		return false
 	}
 	c.registerIdle()
@@ -236,6 +241,16 @@ func (c *conn) awaitConnect() bool {
 		return false // closed meanwhile: connect finishes it
 	}
 	return c.idle.Park(c.since.Add(connectWait)) == nil
+}
+
+// socketBeforeHello is the socket under a TLS connection whose handshake
+// has not begun, so that nothing of it was read yet; nil otherwise.
+func socketBeforeHello(nc net.Conn) syscall.RawConn {
+	tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok || !idlepoll.BuffersInput(nc) || tc.ConnectionState().HandshakeComplete {
+		return nil
+	}
+	return idlepoll.Socket(nc)
 }
 
 // registerIdle registers the connection's socket with the idle poller, if

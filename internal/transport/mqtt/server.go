@@ -279,11 +279,9 @@ func (s *Server) listen(kind, addr string, tc *tls.Config) error {
 	}
 	a := s.cfg.Admission
 	a.Transport, a.Refuse, a.TLS = kind, s.refuseOverLimits, tc
-	if tc == nil {
-		// Plain connections are sockets of ours: parked, one holds its
-		// descriptor alone (sockconn; TLS keeps net's).
-		ln = sockconn.Listen(ln)
-	}
+	// Connections are sockets of ours, under TLS too: parked, one holds
+	// its descriptor alone (sockconn).
+	ln = sockconn.Listen(ln)
 	ln = a.Listener(ln)
 	if tc != nil {
 		// TLS 1.3 connections leave crypto/tls after the handshake, so
