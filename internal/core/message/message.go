@@ -126,6 +126,20 @@ func (c Cursor) String() string {
 	return c.Epoch + "-" + strconv.FormatUint(c.Seq, 10)
 }
 
+// Is reports whether s is c's String, without making it: a check that
+// runs for every session every second must not allocate.
+func (c Cursor) Is(s string) bool {
+	if c.Epoch == "" && c.Seq == 0 {
+		return s == ""
+	}
+	rest, ok := strings.CutPrefix(s, c.Epoch)
+	if !ok || len(rest) == 0 || rest[0] != '-' {
+		return false
+	}
+	var b [20]byte
+	return rest[1:] == string(strconv.AppendUint(b[:0], c.Seq, 10))
+}
+
 // ParseCursor parses EPOCH-SEQ. The empty string is the zero cursor.
 func ParseCursor(s string) (Cursor, error) {
 	if s == "" {

@@ -65,3 +65,24 @@ func FuzzParseCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestCursorIs: Is agrees with String, and allocates nothing.
+func TestCursorIs(t *testing.T) {
+	cursors := []Cursor{{}, {Epoch: "e1", Seq: 0}, {Epoch: "e1", Seq: 7}, {Epoch: "ab-cd", Seq: 18446744073709551615}, {Seq: 3}}
+	for _, c := range cursors {
+		for _, other := range cursors {
+			if got, want := c.Is(other.String()), c.String() == other.String(); got != want {
+				t.Errorf("%#v.Is(%q) = %v, want %v", c, other.String(), got, want)
+			}
+		}
+		for _, s := range []string{"e1-", "e1-07", "e1+7", "e1-7x", "-7"} {
+			if c.Is(s) != (c.String() == s) {
+				t.Errorf("%#v.Is(%q) disagrees with String", c, s)
+			}
+		}
+	}
+	c := Cursor{Epoch: "epoch", Seq: 123456}
+	if n := testing.AllocsPerRun(100, func() { c.Is("epoch-123456") }); n != 0 {
+		t.Errorf("Is allocates %v times", n)
+	}
+}
