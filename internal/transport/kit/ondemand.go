@@ -69,6 +69,12 @@ type (
 	heartbeater interface {
 		Heartbeat() ([]byte, error)
 	}
+	// beatTrier sends a heartbeat without waiting, all of it or none
+	// (false), for an Output whose writes cannot be cut short between
+	// two writers (a WebSocket's frames: its reader writes pongs).
+	beatTrier interface {
+		TrySend(b []byte) (bool, error)
+	}
 )
 
 // Spawned is a writer started by SpawnTo.
@@ -128,9 +134,62 @@ func (s *spawned) waitHeartbeat(d time.Duration) {
 	s.timer.Reset(d)
 }
 
+// heartbeatDue is called by the wheel's walk (or the writer's own timer)
+// when a heartbeat is due. An idle writer whose socket takes a
+// non-blocking write sends it there and then, as wake does for messages:
+// a wheel walk that started a goroutine for each of thousands of idle
+// connections left each goroutine's stack in the process's memory (idle
+// WebSockets grew from 2.3 to 7 KB each after their first pings).
 func (s *spawned) heartbeatDue() {
+	defer s.recoverPanic()
+	_, trier := s.l.out.(beatTrier)
+	if (trier || s.l.tries()) && s.state.CompareAndSwap(writerIdle, writerBusy) {
+		if s.done.Load() {
+			return // stays busy: nothing starts again
+		}
+		if s.beatNow() && s.state.CompareAndSwap(writerBusy, writerIdle) {
+			return
+		}
+		s.l.Workers.Go(s.run)
+		return
+	}
 	s.beat.Store(true)
 	s.poke()
+}
+
+// beatNow sends a due heartbeat with one TryWrite and waits for the next,
+// reporting whether that is all there was to do; what a short write left
+// is kept in rest, and anything else (a heartbeat that fails, the
+// subscription's end) is the writer goroutine's. The caller holds
+// writerBusy.
+func (s *spawned) beatNow() bool {
+	if s.sub.Ended() {
+		return false
+	}
+	if quiet := time.Duration(monoNow() - s.l.lastWrite); !s.l.Steady && quiet < s.l.HeartbeatEvery {
+		s.waitHeartbeat(s.l.HeartbeatEvery - quiet)
+		return true
+	}
+	b, err := s.l.beat()
+	if err != nil {
+		s.beat.Store(true) // the writer's heartbeat meets the error and ends
+		return false
+	}
+	s.l.lastWrite = monoNow()
+	s.waitHeartbeat(s.l.HeartbeatEvery)
+	if t, ok := s.l.out.(beatTrier); ok {
+		sent, err := t.TrySend(b)
+		if !sent || err != nil {
+			s.rest = &unwritten{b: append([]byte(nil), b...)}
+		}
+		return sent && err == nil
+	}
+	n, err := s.l.tryWrite(b)
+	if err == nil && n == len(b) {
+		return true
+	}
+	s.rest = &unwritten{b: append([]byte(nil), b[max(n, 0):]...)}
+	return false
 }
 
 // spawned is a writer between bursts: what an idle connection holds of

@@ -139,6 +139,10 @@ func (w *socketWriter) stopWriter() {
 
 func (w *socketWriter) Write(b []byte) error { return w.c.WriteEncoded(b) }
 
+// TrySend sends a ping from the heartbeat wheel's walk when the socket
+// takes it at once (kit's beatTrier).
+func (w *socketWriter) TrySend(b []byte) (bool, error) { return w.c.TrySend(b) }
+
 // Heartbeat pings, or ends a peer that stopped answering: a live peer
 // answers each ping within the interval; one silent for a ping and a half
 // has not answered the last.

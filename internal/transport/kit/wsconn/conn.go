@@ -24,6 +24,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"streamhub/internal/quote"
+	"streamhub/internal/transport/kit"
 	"streamhub/internal/transport/kit/deadline"
 	"streamhub/internal/transport/kit/httpx"
 	"streamhub/internal/transport/kit/idlepoll"
@@ -497,6 +498,34 @@ func (c *Conn) WriteEncoded(b []byte) error {
 		return net.ErrClosed
 	}
 	return c.sendLocked(b)
+}
+
+// TrySend sends encoded frames now if that needs no wait: the socket is a
+// plain one, no other write is under way and its buffer takes the first
+// byte. What a short write leaves is written at once, waiting as any
+// write does, so that no other frame comes between (in practice a ping's
+// two bytes go whole). It reports whether b was sent; false with no error:
+// nothing was written, for a writer that may wait.
+func (c *Conn) TrySend(b []byte) (bool, error) {
+	raw := kit.RawSocket(c.nc)
+	if raw == nil || !c.mu.TryLock() {
+		return false, nil
+	}
+	defer c.mu.Unlock()
+	if c.closeSent.Load() {
+		return false, net.ErrClosed
+	}
+	n, err := kit.WriteNow(raw, b)
+	if err == nil && n > 0 && n < len(b) {
+		err = c.sendLocked(b[n:])
+		n = len(b)
+	}
+	if err != nil {
+		c.nc.Close()
+		c.wakeParked()
+		return false, err
+	}
+	return n == len(b), nil
 }
 
 // sendLocked writes b under c.mu, which also guards the write deadline:
