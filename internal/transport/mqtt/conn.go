@@ -74,7 +74,10 @@ type conn struct {
 	clientMaxPacket uint32
 	keepalive       time.Duration
 	sess            *session
-	id              *auth.Identity
+	// who is the identity the client authenticated as; nil for an
+	// anonymous one, made again when asked (identity): most idle
+	// connections are anonymous, and each kept 80 B for nothing.
+	who *auth.Identity
 	// listing is its listing in the registry, removed when it ends.
 	listing registry.Listing
 	// pub is the state of a client that publishes, made by the reader
@@ -117,16 +120,42 @@ type publisher struct {
 	lastTopic string            // of the last PUBLISH read
 	aliases   map[uint16]string // topic aliases (v5)
 	limiter   *rate.Limiter     // nil: no rate limit
+	who       *auth.Identity    // the conn's identity(), kept for its publishes
 	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
 	// the reader for the first of them; the writer reads it.
 	acks atomic.Pointer[ackQueue]
+}
+
+// identity is who the client is (not before the handshake attached the
+// session): an anonymous client's session is named by its client id.
+func (c *conn) identity() *auth.Identity {
+	if c.who != nil {
+		return c.who
+	}
+	return auth.AnonymousIdentity(c.clientID())
+}
+
+// clientID is the client's identifier (after the handshake).
+func (c *conn) clientID() string {
+	if c.who != nil {
+		return c.who.ClientID
+	}
+	return c.sess.id
+}
+
+// userName is the user the client authenticated as, "" for none.
+func (c *conn) userName() string {
+	if c.who != nil {
+		return c.who.User
+	}
+	return ""
 }
 
 // publisher returns the publishing state, made on first use. Reader only.
 func (c *conn) publisher() *publisher {
 	p := c.pub.Load()
 	if p == nil {
-		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter()}
+		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter(), who: c.identity()}
 		c.pub.Store(p)
 	}
 	return p
