@@ -350,7 +350,9 @@ func (c *Conn) setDeadline(t time.Time, read, write bool) error {
 }
 
 // RemoteAddr is the peer's address (made on each call).
-func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.raddr, c.rport)) }
+func (c *Conn) RemoteAddr() net.Addr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.raddr, c.rport))
+}
 
 // LocalAddr is the socket's own address (asked of the system on each
 // call); nil once closed.
