@@ -43,15 +43,13 @@ type conn struct {
 	nc  net.Conn
 	// in reads nc (the conn is its source: readInput, beforeRead).
 	in elasticReader
-	// idle is the connection's registration with the idle poller (nil:
-	// it does not park); set under parkMu, which orders a park against
-	// close's Wake.
-	idle   *idlepoll.Handle
-	parkMu sync.Mutex
-	// raw writes to the socket without waiting (nil where the connection
-	// is not a plain socket: TLS, WebSocket).
-	raw     syscall.RawConn
+	// idle is the connection's registration with the idle poller, kept
+	// here rather than apart (Init), valid once parks is set; parks is
+	// set under parkMu, which orders a park against close's Wake.
+	idle    idlepoll.Handle
+	parkMu  sync.Mutex
 	version byte
+	parks   bool
 	// bridge is set for a broker's bridge that connected with the top
 	// bit of the protocol level set (bridge.go); read-only after CONNECT.
 	bridge bool
@@ -194,7 +192,6 @@ func (s *Server) ServeConn(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, since: time.Now()}
 	c.in.src = c
-	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
@@ -252,11 +249,12 @@ const connectWait = 10 * time.Second
 // connectWait, the handshake's read fails at once. It reports whether the
 // connection parked.
 func (c *conn) awaitConnect() bool {
-	if c.raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(c.raw) {
+	raw := c.rawSocket()
+	if raw == nil || c.srv.cfg.Idle == nil || idlepoll.InputWaiting(raw) {
 		return false
 	}
 	c.registerIdle()
-	if c.idle == nil {
+	if !c.parks {
 		return false
 	}
 	c.parkMu.Lock()
@@ -272,33 +270,42 @@ func (c *conn) awaitConnect() bool {
 // TLS, or a WebSocket's stream (its socket, under TLS or not).
 func (c *conn) registerIdle() {
 	p := c.srv.cfg.Idle
-	if p == nil || c.idle != nil {
-		return
-	}
-	var raw syscall.RawConn
-	if st, ok := c.nc.(stream); ok {
-		raw = idlepoll.Socket(st.Socket())
-	} else {
-		raw = idlepoll.Socket(c.nc)
-	}
-	if raw == nil {
-		return
-	}
-	h, err := p.Register(raw, c.resume)
-	if err != nil {
-		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+	if p == nil || c.parks || c.IdleSocket() == nil {
 		return
 	}
 	c.parkMu.Lock()
-	c.idle = h
-	c.parkMu.Unlock()
+	defer c.parkMu.Unlock()
+	if err := p.Init(&c.idle, c); err != nil {
+		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+		return
+	}
+	c.parks = true
 }
+
+// IdleSocket is the socket the idle poller waits on (idlepoll.Owner): the
+// TCP socket, plain or under TLS, or a WebSocket's stream's; nil for none
+// (a pipe).
+func (c *conn) IdleSocket() syscall.RawConn {
+	if st, ok := c.nc.(stream); ok {
+		return idlepoll.Socket(st.Socket())
+	}
+	return idlepoll.Socket(c.nc)
+}
+
+// Resume is the parked connection's wake function (idlepoll.Owner).
+func (c *conn) Resume() { c.resume() }
+
+// rawSocket writes to the socket without waiting (kit.WriteNow); nil where
+// the connection is not a plain socket (TLS, WebSocket). Asked each time
+// rather than kept (16 B a connection): a socket of ours (sockconn) gives
+// it without allocating.
+func (c *conn) rawSocket() syscall.RawConn { return kit.RawSocket(c.nc) }
 
 // finish releases what an ended connection holds.
 func (c *conn) finish() {
 	s := c.srv
 	c.in.release()
-	if c.idle != nil {
+	if c.parks {
 		c.idle.Release() // the owner's, before the socket closes
 	}
 	if c.loadReason() != nil && c.version == 5 {
@@ -375,7 +382,7 @@ func (c *conn) readBurst() {
 // connection with records already read ahead, a failed registration, a
 // close under way; the caller then reads on.
 func (c *conn) park() bool {
-	if c.idle == nil {
+	if !c.parks {
 		return false
 	}
 	if idlepoll.BuffersInput(c.nc) {
@@ -629,7 +636,7 @@ func (c *conn) close() {
 		// DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
 		c.parkMu.Lock()
-		if c.idle != nil {
+		if c.parks {
 			c.idle.Wake()
 		}
 		c.parkMu.Unlock()
@@ -647,7 +654,7 @@ const heldPacketsMax = 64
 // itself before it next waits for input (writeHeld). Only where the socket
 // can be written without waiting (plain TCP).
 func (c *conn) holdWriter() {
-	if c.raw == nil {
+	if c.rawSocket() == nil {
 		return
 	}
 	if c.holding {
@@ -683,7 +690,7 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 		return true, nil
 	}
 	b := *c.out
-	n, err := kit.WriteNow(c.raw, b)
+	n, err := kit.WriteNow(c.rawSocket(), b)
 	if err != nil {
 		return false, err
 	}
