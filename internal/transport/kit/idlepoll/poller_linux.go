@@ -134,7 +134,7 @@ type Handle struct {
 	// a Wake may claim a park before its epoll_ctl ran, and the woken
 	// goroutine's own Park must wait for that one to finish.
 	arming sync.Mutex
-	due    int64 // the parked deadline's tick, 0 for none (under p.mu)
+	due    int64 // the parked deadline's tick, 0 for none (under p.mu); listed in p.timers while set
 	added  bool  // known to epoll (under arming)
 }
 
@@ -160,10 +160,16 @@ func (h *Handle) Park(deadline time.Time) error {
 		return errReleased
 	}
 	gen := p.handles.gen(h.slot)
+	// A handle whose due is set is in that tick's timers (expire and
+	// Release clear it): parked again with the same deadline (MQTT's
+	// moves once a quarter of its keep-alive), it is not listed twice.
+	listed := h.due
 	h.due = 0
 	if due := unixTick(deadline); due != 0 {
 		h.due = max(due, p.expired+1)
-		p.timers[h.due] = append(p.timers[h.due], h)
+		if h.due != listed {
+			p.timers[h.due] = append(p.timers[h.due], h)
+		}
 	}
 	// Parked before the socket is armed: its input may claim it at once.
 	h.state.Store(parked)
