@@ -234,7 +234,13 @@ func (p *Policy) Anonymous(clientID string) (*Identity, error) {
 	if p != nil && p.cfg.Required {
 		return nil, ErrNoCredentials
 	}
-	return &Identity{ClientID: clientID, Anonymous: true}, nil
+	return AnonymousIdentity(clientID), nil
+}
+
+// AnonymousIdentity is the identity Anonymous gives an admitted client:
+// for a connection that lets go of it and makes it again when asked.
+func AnonymousIdentity(clientID string) *Identity {
+	return &Identity{ClientID: clientID, Anonymous: true}
 }
 
 func (r Rule) applies(id *Identity) bool {

@@ -36,7 +36,6 @@ type Subscription struct {
 	// bounded by the store it came from.
 	bytes   int
 	dropped uint64
-	err     error
 
 	// readCheck, when set, is asked about every message before it is
 	// queued: the security policy's answer for a subscription whose
@@ -52,6 +51,9 @@ type Subscription struct {
 	live    int32
 	paged   int32
 	loading bool // a drainer reads the next page without s.mu
+	// ended is set when the subscription ends, its reason in signals.err
+	// (16 B a live subscription would hold for nothing).
+	ended bool
 	// signalled is set by every signal, so that a Ready made afterwards
 	// starts signalled as the channel would have been.
 	signalled atomic.Bool
@@ -83,6 +85,9 @@ type signals struct {
 	// policy drops messages; it reports whether it cut the consumer off.
 	// Guarded by Subscription.mu.
 	overflow func(dropped *message.Message) bool
+	// err is why the subscription ended (set with Subscription.ended,
+	// guarded by Subscription.mu).
+	err error
 }
 
 // signals returns s's signals, made on first use.
@@ -207,7 +212,10 @@ func (s *Subscription) Ended() bool { return s.Err() != nil }
 func (s *Subscription) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err
+	if !s.ended {
+		return nil
+	}
+	return s.sig.Load().err
 }
 
 // Dropped is the number of messages discarded by the DropOldest policy.
@@ -325,7 +333,7 @@ func (s *Subscription) catchUp(filters []string, after, upTo uint64) {
 func (s *Subscription) pageIn() {
 	s.mu.Lock()
 	c := s.catch
-	if c == nil || s.paged > 0 || s.loading || s.err != nil || time.Now().Before(c.retryAt) {
+	if c == nil || s.paged > 0 || s.loading || s.ended || time.Now().Before(c.retryAt) {
 		s.mu.Unlock()
 		return
 	}
@@ -419,7 +427,7 @@ func (s *Subscription) enqueueBacklog(ds []Delivery) {
 		return
 	}
 	s.mu.Lock()
-	if s.err == nil {
+	if !s.ended {
 		for _, d := range ds {
 			s.queue = append(s.queue, entry{Delivery: d, backlog: true})
 		}
@@ -460,7 +468,7 @@ func (s *Subscription) signal() {
 func (s *Subscription) enqueue(m *message.Message, signal bool) bool {
 	size := m.Size()
 	s.mu.Lock()
-	if s.err != nil {
+	if s.ended {
 		s.mu.Unlock()
 		return true
 	}
@@ -535,14 +543,15 @@ func (s *Subscription) dropOldestLive() *message.Message {
 }
 
 func (s *Subscription) endLocked(err error) {
-	if s.err != nil {
+	if s.ended {
 		return
 	}
-	s.err = err
+	s.ended = true
 	clear(s.queue)
 	s.queue = nil
 	s.account(-int(s.live), -s.bytes)
 	sig := s.signals() // Done may be asked for after the end
+	sig.err = err
 	sig.done.Close()
 	if s.hooks != nil {
 		s.hooks.Notify()

@@ -18,8 +18,8 @@ var codeKicked = packets.ErrAdministrativeAction
 // asks the connection for its queue, remote address and kick (listedConn)
 // rather than keeping copies and closures.
 func (c *conn) register() {
-	c.listing = c.srv.cfg.Registry.Register(registry.Conn{Transport: "mqtt", Identity: c.id.User,
-		ClientID: c.id.ClientID, Queue: (*listedConn)(c)})
+	c.listing = c.srv.cfg.Registry.Register(registry.Conn{Transport: "mqtt", Identity: c.userName(),
+		ClientID: c.clientID(), Queue: (*listedConn)(c)})
 }
 
 // listedConn is a connection as the registry sees it: its session's queue

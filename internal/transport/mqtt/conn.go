@@ -44,15 +44,13 @@ type conn struct {
 	nc  net.Conn
 	// in reads nc (the conn is its source: readInput, beforeRead).
 	in elasticReader
-	// idle is the connection's registration with the idle poller (nil:
-	// it does not park); set under parkMu, which orders a park against
-	// close's Wake.
-	idle   *idlepoll.Handle
-	parkMu sync.Mutex
-	// raw writes to the socket without waiting (nil where the connection
-	// is not a plain socket: TLS, WebSocket).
-	raw     syscall.RawConn
+	// idle is the connection's registration with the idle poller, kept
+	// here rather than apart (Init), valid once parks is set; parks is
+	// set under parkMu, which orders a park against close's Wake.
+	idle    idlepoll.Handle
+	parkMu  sync.Mutex
 	version byte
+	parks   bool
 	// bridge is set for a broker's bridge that connected with the top
 	// bit of the protocol level set (bridge.go); read-only after CONNECT.
 	bridge bool
@@ -75,7 +73,10 @@ type conn struct {
 	clientMaxPacket uint32
 	keepalive       time.Duration
 	sess            *session
-	id              *auth.Identity
+	// who is the identity the client authenticated as; nil for an
+	// anonymous one, made again when asked (identity): most idle
+	// connections are anonymous, and each kept 80 B for nothing.
+	who *auth.Identity
 	// listing is its listing in the registry, removed when it ends.
 	listing registry.Listing
 	// pub is the state of a client that publishes, made by the reader
@@ -118,16 +119,42 @@ type publisher struct {
 	lastTopic string            // of the last PUBLISH read
 	aliases   map[uint16]string // topic aliases (v5)
 	limiter   *rate.Limiter     // nil: no rate limit
+	who       *auth.Identity    // the conn's identity(), kept for its publishes
 	// acks orders the acknowledgements of QoS 1 and 2 publishes, made by
 	// the reader for the first of them; the writer reads it.
 	acks atomic.Pointer[ackQueue]
+}
+
+// identity is who the client is (not before the handshake attached the
+// session): an anonymous client's session is named by its client id.
+func (c *conn) identity() *auth.Identity {
+	if c.who != nil {
+		return c.who
+	}
+	return auth.AnonymousIdentity(c.clientID())
+}
+
+// clientID is the client's identifier (after the handshake).
+func (c *conn) clientID() string {
+	if c.who != nil {
+		return c.who.ClientID
+	}
+	return c.sess.id
+}
+
+// userName is the user the client authenticated as, "" for none.
+func (c *conn) userName() string {
+	if c.who != nil {
+		return c.who.User
+	}
+	return ""
 }
 
 // publisher returns the publishing state, made on first use. Reader only.
 func (c *conn) publisher() *publisher {
 	p := c.pub.Load()
 	if p == nil {
-		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter()}
+		p = &publisher{limiter: c.srv.cfg.Admission.Rate.Limiter(), who: c.identity()}
 		c.pub.Store(p)
 	}
 	return p
@@ -166,7 +193,6 @@ func (s *Server) ServeConn(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, since: time.Now()}
 	c.in.src = c
-	c.raw = kit.RawSocket(nc)
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
 	if s.closed {
@@ -224,7 +250,7 @@ const connectWait = 10 * time.Second
 // connects, the TLS handshake first; past connectWait, the handshake's
 // read fails at once. It reports whether the connection parked.
 func (c *conn) awaitConnect() bool {
-	raw := c.raw
+	raw := c.rawSocket()
 	if raw == nil {
 		raw = socketBeforeHello(c.nc)
 	}
@@ -232,7 +258,7 @@ func (c *conn) awaitConnect() bool {
 		return false
 	}
 	c.registerIdle()
-	if c.idle == nil {
+	if !c.parks {
 		return false
 	}
 	c.parkMu.Lock()
@@ -258,33 +284,42 @@ func socketBeforeHello(nc net.Conn) syscall.RawConn {
 // TLS, or a WebSocket's stream (its socket, under TLS or not).
 func (c *conn) registerIdle() {
 	p := c.srv.cfg.Idle
-	if p == nil || c.idle != nil {
-		return
-	}
-	var raw syscall.RawConn
-	if st, ok := c.nc.(stream); ok {
-		raw = idlepoll.Socket(st.Socket())
-	} else {
-		raw = idlepoll.Socket(c.nc)
-	}
-	if raw == nil {
-		return
-	}
-	h, err := p.Register(raw, c.resume)
-	if err != nil {
-		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+	if p == nil || c.parks || c.IdleSocket() == nil {
 		return
 	}
 	c.parkMu.Lock()
-	c.idle = h
-	c.parkMu.Unlock()
+	defer c.parkMu.Unlock()
+	if err := p.Init(&c.idle, c); err != nil {
+		c.srv.log.Debug("connection keeps its reader waiting", "transport", "mqtt", "err", err)
+		return
+	}
+	c.parks = true
 }
+
+// IdleSocket is the socket the idle poller waits on (idlepoll.Owner): the
+// TCP socket, plain or under TLS, or a WebSocket's stream's; nil for none
+// (a pipe).
+func (c *conn) IdleSocket() syscall.RawConn {
+	if st, ok := c.nc.(stream); ok {
+		return idlepoll.Socket(st.Socket())
+	}
+	return idlepoll.Socket(c.nc)
+}
+
+// Resume is the parked connection's wake function (idlepoll.Owner).
+func (c *conn) Resume() { c.resume() }
+
+// rawSocket writes to the socket without waiting (kit.WriteNow); nil where
+// the connection is not a plain socket (TLS, WebSocket). Asked each time
+// rather than kept (16 B a connection): a socket of ours (sockconn) gives
+// it without allocating.
+func (c *conn) rawSocket() syscall.RawConn { return kit.RawSocket(c.nc) }
 
 // finish releases what an ended connection holds.
 func (c *conn) finish() {
 	s := c.srv
 	c.in.release()
-	if c.idle != nil {
+	if c.parks {
 		c.idle.Release() // the owner's, before the socket closes
 	}
 	if c.loadReason() != nil && c.version == 5 {
@@ -361,7 +396,7 @@ func (c *conn) readBurst() {
 // connection with records already read ahead, a failed registration, a
 // close under way; the caller then reads on.
 func (c *conn) park() bool {
-	if c.idle == nil {
+	if !c.parks {
 		return false
 	}
 	if idlepoll.BuffersInput(c.nc) {
@@ -615,7 +650,7 @@ func (c *conn) close() {
 		// DISCONNECT.
 		c.nc.SetReadDeadline(time.Now())
 		c.parkMu.Lock()
-		if c.idle != nil {
+		if c.parks {
 			c.idle.Wake()
 		}
 		c.parkMu.Unlock()
@@ -633,7 +668,7 @@ const heldPacketsMax = 64
 // itself before it next waits for input (writeHeld). Only where the socket
 // can be written without waiting (plain TCP).
 func (c *conn) holdWriter() {
-	if c.raw == nil {
+	if c.rawSocket() == nil {
 		return
 	}
 	if c.holding {
@@ -669,7 +704,7 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 		return true, nil
 	}
 	b := *c.out
-	n, err := kit.WriteNow(c.raw, b)
+	n, err := kit.WriteNow(c.rawSocket(), b)
 	if err != nil {
 		return false, err
 	}

@@ -56,6 +56,7 @@ func (c *conn) handshake() bool {
 	p := s.cfg.Policy
 	var who *auth.Identity
 	var aerr error
+	anonymous := false
 	certUser := peerCertUser(c.nc)
 	switch {
 	case certUser != "" && !cp.PasswordFlag:
@@ -67,6 +68,7 @@ func (c *conn) handshake() bool {
 			User: string(cp.Username), Password: string(cp.Password), ClientID: id})
 	default:
 		who, aerr = p.Anonymous(id)
+		anonymous = true
 	}
 	if aerr != nil {
 		code := packets.ErrBadUsernameOrPassword
@@ -86,7 +88,9 @@ func (c *conn) handshake() bool {
 		c.refuse(pk, packets.ErrNotAuthorized)
 		return false
 	}
-	c.id = who
+	if !anonymous {
+		c.who = who // an anonymous identity is made again when asked
+	}
 	c.keepalive = time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
 	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {

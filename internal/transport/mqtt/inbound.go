@@ -168,11 +168,12 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		c.kick(packets.ErrProtocolViolationNoPacketID)
 		return false
 	}
-	if !limit.Allow(c.publisher().limiter) {
+	pub := c.publisher()
+	if !limit.Allow(pub.limiter) {
 		c.kick(packets.ErrMessageRateTooHigh)
 		return false
 	}
-	if !c.srv.cfg.Policy.CanPublish(c.id, name) {
+	if !c.srv.cfg.Policy.CanPublish(pub.who, name) {
 		// Refused: v5 says so in the acknowledgement; v3.1.1 has no way
 		// to, so the message is acknowledged and dropped, as Mosquitto does.
 		c.ackPublish(qos, pk.id, packets.ErrNotAuthorized.Code)
@@ -199,7 +200,7 @@ func (c *conn) onPublish(ctx context.Context, pk *inPublish) bool {
 		}
 	}
 	m := &message.Message{Topic: name, Payload: pk.payload, Retain: pk.retain, QoS: qos, Origin: c.sess.id}
-	ctx = hub.PublishedBy(ctx, m, c.id.User)
+	ctx = hub.PublishedBy(ctx, m, c.userName())
 	if pr := pk.props; pr != nil {
 		applyProperties(m, pr)
 		m.UTF8 = pr.PayloadFormatFlag && pr.PayloadFormat == 1
@@ -316,12 +317,13 @@ func (c *conn) authorizeSubscribe(filter string) bool {
 	if shared {
 		f = inner
 	}
-	ok, restricted := p.CanSubscribe(c.id, f)
+	who := c.identity()
+	ok, restricted := p.CanSubscribe(who, f)
 	if !ok || (shared && restricted) {
 		return false
 	}
 	if restricted {
-		c.sess.restrict(p.ReadCheck(c.id))
+		c.sess.restrict(p.ReadCheck(who))
 	}
 	return true
 }

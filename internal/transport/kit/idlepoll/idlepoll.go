@@ -16,6 +16,7 @@ package idlepoll
 
 import (
 	"errors"
+	"syscall"
 	"time"
 )
 
@@ -36,9 +37,30 @@ const (
 // happens, since the connection's goroutine is running and will see why.
 func (h *Handle) Wake() {
 	if h.claim() {
-		go h.wake()
+		go h.o.Resume()
 	}
 }
+
+// Owner is a connection that keeps its Handle inside itself (Init).
+type Owner interface {
+	// IdleSocket is the socket the connection's input arrives on (as
+	// Socket gives it); called whenever the handle arms or disarms it.
+	IdleSocket() syscall.RawConn
+	// Resume is the wake function: it runs on a new goroutine when the
+	// parked connection has something to do.
+	Resume()
+}
+
+// registered is a handle made by Register, with the socket and the wake
+// function it was given: one allocation.
+type registered struct {
+	Handle
+	rc   syscall.RawConn
+	wake func()
+}
+
+func (r *registered) IdleSocket() syscall.RawConn { return r.rc }
+func (r *registered) Resume()                     { r.wake() }
 
 // Parked reports whether the handle waits in the Poller.
 func (h *Handle) Parked() bool { return h.state.Load() == parked }

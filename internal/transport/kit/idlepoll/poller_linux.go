@@ -27,9 +27,9 @@ type Poller struct {
 	epc    syscall.RawConn // ep's, for epoll_ctl and epoll_wait
 	parked atomic.Int64
 
-	mu     sync.Mutex
-	lastID uint64
-	byID   map[uint64]*Handle
+	mu sync.Mutex
+	// handles finds a handle by the slot its epoll events carry.
+	handles table
 	// timers holds parked handles by the tick their deadline falls in;
 	// an entry whose handle was woken or parked again with another
 	// deadline is skipped when its tick comes (Handle.due tells).
@@ -65,7 +65,7 @@ func New(log *slog.Logger) (*Poller, error) {
 		log:     log,
 		ep:      ep,
 		epc:     epc,
-		byID:    make(map[uint64]*Handle),
+		handles: newTable(),
 		timers:  make(map[int64][]*Handle),
 		expired: time.Now().Unix(),
 		done:    make(chan struct{}),
@@ -101,30 +101,41 @@ func (p *Poller) Parked() int64 { return p.parked.Load() }
 // on a new goroutine, when the parked connection has something to do.
 // The caller owns the handle (it is running) until it parks it.
 func (p *Poller) Register(rc syscall.RawConn, wake func()) (*Handle, error) {
-	h := &Handle{p: p, rc: rc, wake: wake}
+	r := &registered{rc: rc, wake: wake}
+	if err := p.Init(&r.Handle, r); err != nil {
+		return nil, err
+	}
+	return &r.Handle, nil
+}
+
+// Init registers a handle the connection keeps inside itself (o, whose
+// socket and wake function it stands for), where Register would allocate
+// one apart: a connection that parks holds one for its whole life. The
+// caller owns the handle (it is running) until it parks it; h is used
+// once.
+func (p *Poller) Init(h *Handle, o Owner) error {
+	h.p, h.o = p, o
 	p.mu.Lock()
-	p.lastID++
-	h.id = p.lastID
-	p.byID[h.id] = h
+	h.slot = p.handles.add(h)
 	p.mu.Unlock()
-	return h, nil
+	return nil
 }
 
 // Handle is one connection's registration with a Poller. Park and Release
 // are called by the goroutine that owns the connection (the one a wake
-// function runs on); Wake may be called from any goroutine.
+// function runs on); Wake may be called from any goroutine. Kept small:
+// connections that park hold one each (56 B).
 type Handle struct {
 	p     *Poller
-	rc    syscall.RawConn
-	wake  func()
-	id    uint64
+	o     Owner
+	slot  uint32 // in p.handles, and in the socket's epoll events
 	state atomic.Int32
 	// arming is held while Park arms the socket and Release disarms it:
 	// a Wake may claim a park before its epoll_ctl ran, and the woken
 	// goroutine's own Park must wait for that one to finish.
 	arming sync.Mutex
+	due    int64 // the parked deadline's tick, 0 for none (under p.mu); listed in p.timers while set
 	added  bool  // known to epoll (under arming)
-	due    int64 // the parked deadline's tick, 0 for none (under p.mu)
 }
 
 // Park hands the connection to the Poller until its socket has input or
@@ -136,7 +147,8 @@ type Handle struct {
 // Input already read from the socket into a buffer (crypto/tls reads
 // ahead) does not wake a parked connection: drain it first.
 func (h *Handle) Park(deadline time.Time) error {
-	if d, ok := h.rc.(demoter); ok {
+	rc := h.o.IdleSocket()
+	if d, ok := rc.(demoter); ok {
 		d.Demote() // an idle socket of ours holds its descriptor alone
 	}
 	h.arming.Lock()
@@ -147,10 +159,17 @@ func (h *Handle) Park(deadline time.Time) error {
 		p.mu.Unlock()
 		return errReleased
 	}
+	gen := p.handles.gen(h.slot)
+	// A handle whose due is set is in that tick's timers (expire and
+	// Release clear it): parked again with the same deadline (MQTT's
+	// moves once a quarter of its keep-alive), it is not listed twice.
+	listed := h.due
 	h.due = 0
 	if due := unixTick(deadline); due != 0 {
 		h.due = max(due, p.expired+1)
-		p.timers[h.due] = append(p.timers[h.due], h)
+		if h.due != listed {
+			p.timers[h.due] = append(p.timers[h.due], h)
+		}
 	}
 	// Parked before the socket is armed: its input may claim it at once.
 	h.state.Store(parked)
@@ -158,9 +177,9 @@ func (h *Handle) Park(deadline time.Time) error {
 	p.parked.Add(1)
 
 	var err error
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(h.id)), Pad: int32(uint32(h.id >> 32))}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(h.slot), Pad: int32(gen)}
 	// Control holds the descriptor open while epoll_ctl uses its number.
-	cerr := h.rc.Control(func(fd uintptr) {
+	cerr := rc.Control(func(fd uintptr) {
 		op := unix.EPOLL_CTL_MOD
 		if !h.added {
 			op = unix.EPOLL_CTL_ADD
@@ -209,13 +228,16 @@ func (h *Handle) Release() {
 	p := h.p
 	h.arming.Lock()
 	if h.added {
-		_ = h.rc.Control(func(fd uintptr) {
+		_ = h.o.IdleSocket().Control(func(fd uintptr) {
 			_ = p.ctl(unix.EPOLL_CTL_DEL, int(fd), nil)
 		})
 	}
 	h.arming.Unlock()
 	p.mu.Lock()
-	delete(p.byID, h.id)
+	if h.slot != noSlot {
+		p.handles.remove(h.slot)
+		h.slot = noSlot
+	}
 	h.due = 0
 	p.mu.Unlock()
 }
@@ -251,9 +273,8 @@ func (p *Poller) run() {
 			return
 		}
 		for _, ev := range events[:n] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			p.mu.Lock()
-			h := p.byID[id]
+			h := p.handles.get(uint32(ev.Fd), uint32(ev.Pad))
 			p.mu.Unlock()
 			if h != nil {
 				h.Wake()

@@ -195,7 +195,7 @@ func TestReleasedOrClosedHandleIsNotParked(t *testing.T) {
 		t.Fatalf("parked = %v, poller parked = %d", h2.Parked(), p.Parked())
 	}
 	p.mu.Lock()
-	left := len(p.byID)
+	left := p.handles.live
 	p.mu.Unlock()
 	if left != 1 {
 		t.Fatalf("%d registrations left, want 1 (the unreleased one)", left)

@@ -25,9 +25,12 @@ func (p *Poller) Parked() int64 { return 0 }
 // Register reports ErrUnsupported.
 func (p *Poller) Register(syscall.RawConn, func()) (*Handle, error) { return nil, ErrUnsupported }
 
-// Handle is never made here.
+// Init reports ErrUnsupported.
+func (p *Poller) Init(*Handle, Owner) error { return ErrUnsupported }
+
+// Handle is never registered here.
 type Handle struct {
-	wake  func()
+	o     Owner
 	state atomic.Int32
 }
 
