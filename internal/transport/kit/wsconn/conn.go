@@ -213,7 +213,16 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 // Read returns the next data message, answering pings and the close
 // handshake on the way. Oversized or malformed input closes the connection
 // with the matching status code.
-func (c *Conn) Read() (ws.OpCode, []byte, error) {
+func (c *Conn) Read() (ws.OpCode, []byte, error) { return c.read(false) }
+
+// errOnlyControl is read's answer, when asked to stop there, once the input
+// in memory held control frames only: the burst ends and the socket parks
+// (a client answering each ping with a pong would otherwise keep a
+// goroutine waiting in Read for its next message, every idle socket one
+// after the first ping).
+var errOnlyControl = errors.New("websocket: control frames only")
+
+func (c *Conn) read(stopAtControl bool) (ws.OpCode, []byte, error) {
 	var op ws.OpCode
 	var msg []byte
 	c.borrowReader()
@@ -244,7 +253,13 @@ func (c *Conn) Read() (ws.OpCode, []byte, error) {
 			if err := c.WriteFrame(ws.OpPong, payload); err != nil {
 				return 0, nil, err
 			}
+			if stopAtControl && op == 0 && !c.inputReady() {
+				return 0, nil, errOnlyControl
+			}
 		case ws.OpPong:
+			if stopAtControl && op == 0 && !c.inputReady() {
+				return 0, nil, errOnlyControl
+			}
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(payload)
 			c.Close(code, "")
@@ -321,7 +336,12 @@ func (c *Conn) readBurst() {
 		return
 	}
 	for {
-		op, data, err := c.Read()
+		op, data, err := c.read(true)
+		if err == errOnlyControl {
+			c.returnReader()
+			c.rest()
+			return
+		}
 		if err != nil || !c.served.Message(op, data) {
 			c.end()
 			return
