@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idle connections per protocol (issue 29): `streamhub bench --scenario idle`
-# holds CLIENTS connections for 2 s on every protocol streamhub keeps open
+# holds CLIENTS connections for 2 s (HOLD=65s: past the first heartbeats
+# and pings, the steady state) on every protocol streamhub keeps open
 # (MQTT over TCP, TLS and WebSocket, SSE, NDJSON, the plain and the JSON
 # WebSocket) and, in the same run, on Mosquitto (MQTT over TCP, TLS and
 # WebSocket), NATS (its MQTT listener and its own protocol), mochi-mqtt and
@@ -134,7 +135,7 @@ for round in $(seq "$rounds"); do
       [ "$server" = nchan ] && measured=$(pgrep -P "$pid" | head -1) # nginx's worker
       target=$(echo "$urls" | sed -n "s/^$proto=//p")
       printf '\rround %s/%s %-10s %-8s' "$round" "$rounds" "$server" "$proto" >&2
-      out=$($pin_bench "$bin/streamhub-gen" bench --scenario idle --clients "$clients" --duration 2s \
+      out=$($pin_bench "$bin/streamhub-gen" bench --scenario idle --clients "$clients" --duration "${HOLD:-2s}" \
         --target "$target" --ca "$dir/cert.pem" --pid "$measured" --json 2>/dev/null || echo '{}')
       echo "$server $proto $out" >> "$results"
       stop
