@@ -142,8 +142,7 @@ func (s *spawned) waitHeartbeat(d time.Duration) {
 // WebSockets grew from 2.3 to 7 KB each after their first pings).
 func (s *spawned) heartbeatDue() {
 	defer s.recoverPanic()
-	_, trier := s.l.out.(beatTrier)
-	if (trier || s.l.tries()) && s.state.CompareAndSwap(writerIdle, writerBusy) {
+	if s.l.triesBeat() && s.state.CompareAndSwap(writerIdle, writerBusy) {
 		if s.done.Load() {
 			return // stays busy: nothing starts again
 		}

@@ -187,6 +187,13 @@ func (l *loop) tries() bool {
 	return ok || l.TryWrite != nil
 }
 
+// triesBeat reports whether a heartbeat can be sent without waiting
+// (beatTrier, or TryWrite).
+func (l *loop) triesBeat() bool {
+	_, ok := l.out.(beatTrier)
+	return ok || l.tries()
+}
+
 func (l *loop) tryWrite(b []byte) (int, error) {
 	if t, ok := l.out.(tryWriter); ok {
 		return t.TryWrite(b)

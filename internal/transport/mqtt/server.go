@@ -262,9 +262,7 @@ func (s *Server) persistLoop() {
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
-		list = slices.AppendSeq(list[:0], maps.Values(s.sessions))
-		s.mu.Unlock()
+		list = s.appendSessions(list[:0])
 		for _, ss := range list {
 			ss.mu.Lock()
 			moved := ss.expiry > 0 && !ss.ended && !(message.Cursor{Epoch: ss.epoch(), Seq: ss.cursorLocked()}).Is(ss.saved)
@@ -390,8 +388,11 @@ func (s *Server) publishSys() {
 
 // sessionList is every session, copied under s.mu so that callers take
 // each session's lock without holding the server's.
-func (s *Server) sessionList() []*session {
+func (s *Server) sessionList() []*session { return s.appendSessions(nil) }
+
+// appendSessions appends every session to dst, as sessionList does.
+func (s *Server) appendSessions(dst []*session) []*session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Collect(maps.Values(s.sessions))
+	return slices.AppendSeq(dst, maps.Values(s.sessions))
 }

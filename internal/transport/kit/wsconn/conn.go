@@ -8,7 +8,6 @@ package wsconn
 import (
 	"bufio"
 	"cmp"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -391,7 +390,7 @@ func (c *Conn) park() bool {
 // the socket readable again, and reports whether there is input (or an
 // error) to read now instead of parking.
 func (c *Conn) readAhead() bool {
-	if _, ok := c.nc.(*tls.Conn); !ok {
+	if !idlepoll.BuffersInput(c.nc) {
 		return false // a plain socket buffers nothing of its own
 	}
 	c.mu.Lock() // Close sets a read deadline too, under mu
