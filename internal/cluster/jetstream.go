@@ -498,7 +498,7 @@ func (b *JetStream) Replay(ctx context.Context, filters []string, after, upTo ui
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: streamSeq(after) + 1,
 	})
 	if err != nil {
-		return nil, after, false, fmt.Errorf("cluster: replay consumer: %w", err)
+		return nil, after, false, unavailable("replay consumer", err)
 	}
 	for range replayAttempts {
 		out, last, n, err := b.fetchPage(cons, filters, after, upTo, batch)
@@ -522,7 +522,7 @@ const replayAttempts = 3
 func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, upTo uint64, limit int) (out []*message.Message, last uint64, n int, err error) {
 	batch, err := cons.Fetch(limit, jetstream.FetchMaxWait(b.cfg.Timeout))
 	if err != nil {
-		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, replayError(err)
 	}
 	last, past := after, false
 	for msg := range batch.Messages() {
@@ -541,12 +541,22 @@ func (b *JetStream) fetchPage(cons jetstream.Consumer, filters []string, after, 
 		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-		return nil, after, 0, fmt.Errorf("cluster: replay: %w", err)
+		return nil, after, 0, replayError(err)
 	}
 	if past {
 		n = -1
 	}
 	return out, last, n, nil
+}
+
+// replayError marks what a replay's fetch can meet while NATS recovers
+// from a lost server: beside unavailable's errors, losing the ordered
+// consumer, which the next Replay makes anew.
+func replayError(err error) error {
+	if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("cluster: replay: %w: %w", hub.ErrUnavailable, err)
+	}
+	return unavailable("replay", err)
 }
 
 // Retained reads the last retained record of every topic. A stream with

@@ -48,10 +48,26 @@ func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	rs := &runningServer{cmd: cmd, stderrDone: make(chan struct{})}
+	var (
+		logMu sync.Mutex
+		log   []string
+	)
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if !t.Failed() {
+			return
+		}
+		select {
+		case <-rs.stderrDone:
+		case <-time.After(5 * time.Second):
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		t.Logf("the server's last %d log lines:\n%s", len(log), strings.Join(log, "\n"))
+	})
 	sc := bufio.NewScanner(stderr)
-	var log []string
 	for (rs.url == "" || rs.mqtt == "") && sc.Scan() {
 		line := sc.Text()
 		log = append(log, line)
@@ -67,7 +83,20 @@ func startBinary(t *testing.T, dataDir string, args ...string) *runningServer {
 	if rs.url == "" || rs.mqtt == "" {
 		t.Fatalf("server did not print its addresses:\n%s", strings.Join(log, "\n"))
 	}
-	go func() { io.Copy(io.Discard, stderr); close(rs.stderrDone) }()
+	// The tail of the log is kept for a failing test to show.
+	const keep = 300
+	go func() {
+		defer close(rs.stderrDone)
+		for sc.Scan() {
+			logMu.Lock()
+			if len(log) == keep {
+				log = append(log[:0], log[keep/2:]...)
+			}
+			log = append(log, sc.Text())
+			logMu.Unlock()
+		}
+		io.Copy(io.Discard, stderr) //nolint:errcheck // a line past the scanner's limit
+	}()
 	return rs
 }
 

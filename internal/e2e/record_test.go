@@ -259,9 +259,16 @@ func TestRecordSurvivesKill9(t *testing.T) {
 		t.Fatal("ffmpeg did not end its clip")
 	}
 	event := recordingHLS(again.url, "live/cam1", spans[0].Start, 0)
+	var pl string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last seen: spans %+v, event playlist:\n%s", spans, pl)
+		}
+	})
 	testkit.Eventually(t, 30*time.Second, "the second span recorded to its end", func() bool {
 		spans = recordings(t, again.url, "live/cam1")
-		return len(spans) == 2 && strings.HasSuffix(fetchPlaylist(t, event), "#EXT-X-ENDLIST\n")
+		pl = fetchPlaylist(t, event)
+		return len(spans) == 2 && strings.HasSuffix(pl, "#EXT-X-ENDLIST\n")
 	})
 	spans = recordings(t, again.url, "live/cam1")
 	end := spans[1].Start.Add(time.Duration(spans[1].Duration * float64(time.Second)))
