@@ -76,39 +76,44 @@ type Conn struct {
 	// hs is the handshake, until it is done and the connection switched
 	// (nil afterwards); it keeps its error if it failed.
 	hs atomic.Pointer[handover]
-	// tc is crypto/tls's connection where it was not TLS 1.3 (or the
-	// switch's conditions were not met): every call then goes to it.
-	tc    *tls.Conn
-	suite *suite
-	peer  *peerInfo // nil when there is nothing to tell (no certificate, SNI or ALPN)
+	// after is nil unless the handshake left something beside the
+	// records: crypto/tls's connection to go on with, or what
+	// ConnectionState tells of a switched one.
+	after *afterHandshake
 	in    inbound
 	out   outbound
 	// parked is set by Park and cleared by the next Read: a writer that
 	// finds it set gives its cipher back when done, unless writes come in
 	// a stream (outbound.lastParked).
 	parked atomic.Bool
+	suite  suiteIndex
 }
 
 // direction is one direction's protection: its traffic secret and record
 // sequence number, and while in use the AEAD and IV derived from the
-// secret.
+// secret (apart, so that a parked connection keeps a pointer only).
 type direction struct {
 	secret [maxSecret]byte
 	seq    uint64
-	aead   cipher.AEAD // nil until used, and again once parked
-	iv     [ivLen]byte
+	keys   *trafficKeys // nil until used, and again once parked
 }
 
-// keys builds the direction's AEAD if it has none.
-func (d *direction) keys(s *suite) error {
-	if d.aead != nil {
+// trafficKeys are what a traffic secret derives to protect records.
+type trafficKeys struct {
+	aead cipher.AEAD
+	iv   [ivLen]byte
+}
+
+// derive builds the direction's AEAD if it has none.
+func (d *direction) derive(s *suite) error {
+	if d.keys != nil {
 		return nil
 	}
-	aead, iv, err := s.trafficKeys(d.secret[:s.hashed])
+	k, err := s.trafficKeys(d.secret[:s.hashed])
 	if err != nil {
 		return err
 	}
-	d.aead, d.iv = aead, iv
+	d.keys = k
 	return nil
 }
 
@@ -117,7 +122,7 @@ func (d *direction) update(s *suite) error {
 	if err := s.nextSecret(d.secret[:s.hashed]); err != nil {
 		return err
 	}
-	d.aead, d.seq = nil, 0
+	d.keys, d.seq = nil, 0
 	return nil
 }
 
@@ -152,11 +157,23 @@ type outbound struct {
 // write.
 const quietAfter = time.Second
 
-// peerInfo is what ConnectionState reports beyond version and suite.
-type peerInfo struct {
+// afterHandshake is crypto/tls's connection where the handshake was not
+// TLS 1.3 (or the switch's conditions were not met), every call then
+// going to it; or, switched, what ConnectionState reports beyond version
+// and suite when there is something to tell (a certificate, SNI or ALPN).
+type afterHandshake struct {
+	tc                   *tls.Conn
 	serverName, protocol string
 	certs                []*x509.Certificate
 	chains               [][]*x509.Certificate
+}
+
+// delegate is crypto/tls's connection if every call goes to it, or nil.
+func (c *Conn) delegate() *tls.Conn {
+	if a := c.after; a != nil {
+		return a.tc
+	}
+	return nil
 }
 
 // NetConn returns the connection underneath (the socket), as tls.Conn's
@@ -169,14 +186,14 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 
 // Switched reports whether the connection speaks its records here (TLS
 // 1.3 after a handshake), not through crypto/tls.
-func (c *Conn) Switched() bool { return c.hs.Load() == nil && c.tc == nil }
+func (c *Conn) Switched() bool { return c.hs.Load() == nil && c.delegate() == nil }
 
 func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
 		return 0, err
 	}
-	if c.tc != nil {
-		return c.tc.Write(b)
+	if tc := c.delegate(); tc != nil {
+		return tc.Write(b)
 	}
 	out := &c.out
 	out.mu.Lock()
@@ -212,7 +229,7 @@ func (c *Conn) keepWhileWrittenLocked() {
 		out.holding = true
 		time.AfterFunc(quietAfter, c.dropIfQuiet)
 	default:
-		out.aead = nil
+		out.keys = nil
 	}
 }
 
@@ -232,7 +249,7 @@ func (c *Conn) dropIfQuiet() {
 	}
 	out.holding = false
 	if c.parked.Load() {
-		out.aead = nil
+		out.keys = nil
 	}
 }
 
@@ -275,19 +292,20 @@ func (c *Conn) seal(buf []byte, typ byte, data []byte) ([]byte, error) {
 	if out.seq == math.MaxUint64 {
 		return nil, errors.New("tls13rec: write sequence number exhausted")
 	}
-	if err := out.keys(c.suite); err != nil {
+	if err := out.derive(c.suite.get()); err != nil {
 		return nil, err
 	}
+	k := out.keys
 	inner := len(data) + 1
-	n := inner + out.aead.Overhead()
+	n := inner + k.aead.Overhead()
 	rec := buf[:headerLen+inner]
 	rec[0], rec[1], rec[2] = typeApplicationData, 3, 3
 	binary.BigEndian.PutUint16(rec[3:], uint16(n))
 	copy(rec[headerLen:], data)
 	rec[headerLen+len(data)] = typ
-	nonce := nonce(&out.iv, out.seq)
+	nonce := nonce(&k.iv, out.seq)
 	out.seq++
-	sealed := out.aead.Seal(rec[headerLen:headerLen], nonce[:], rec[headerLen:], rec[:headerLen])
+	sealed := k.aead.Seal(rec[headerLen:headerLen], nonce[:], rec[headerLen:], rec[:headerLen])
 	return buf[:headerLen+len(sealed)], nil
 }
 
@@ -305,7 +323,7 @@ func (c *Conn) keyUpdateLocked() error {
 		_, err = c.nc.Write(rec)
 	}
 	if err == nil {
-		err = c.out.update(c.suite)
+		err = c.out.update(c.suite.get())
 	}
 	if err != nil {
 		c.out.err = err
@@ -345,8 +363,8 @@ func (c *Conn) CloseWrite() error {
 	if c.hs.Load() != nil {
 		return errors.New("tls: CloseWrite called before handshake complete")
 	}
-	if c.tc != nil {
-		return c.tc.CloseWrite()
+	if tc := c.delegate(); tc != nil {
+		return tc.CloseWrite()
 	}
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
@@ -369,8 +387,8 @@ func (c *Conn) Close() error {
 	if c.hs.Load() != nil {
 		return c.nc.Close()
 	}
-	if c.tc != nil {
-		return c.tc.Close()
+	if tc := c.delegate(); tc != nil {
+		return tc.Close()
 	}
 	if c.out.mu.TryLock() {
 		c.closeNotifyLocked()
@@ -394,11 +412,11 @@ func (c *Conn) Park() {
 		if c.in.ps == c.in.pe && c.in.r == c.in.w {
 			c.in.release()
 		}
-		c.in.aead = nil
+		c.in.keys = nil
 		c.in.mu.Unlock()
 	}
 	if c.out.mu.TryLock() {
-		c.out.aead = nil
+		c.out.keys = nil
 		c.out.mu.Unlock()
 	}
 }
@@ -420,11 +438,11 @@ func (c *Conn) ConnectionState() tls.ConnectionState {
 	if h := c.hs.Load(); h != nil {
 		return h.tc.ConnectionState()
 	}
-	if c.tc != nil {
-		return c.tc.ConnectionState()
+	if tc := c.delegate(); tc != nil {
+		return tc.ConnectionState()
 	}
-	st := tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true, CipherSuite: c.suite.id}
-	if p := c.peer; p != nil {
+	st := tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true, CipherSuite: c.suite.get().id}
+	if p := c.after; p != nil {
 		st.ServerName, st.NegotiatedProtocol, st.NegotiatedProtocolIsMutual = p.serverName, p.protocol, true
 		st.PeerCertificates, st.VerifiedChains = p.certs, p.chains
 	}

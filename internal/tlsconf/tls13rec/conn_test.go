@@ -25,7 +25,8 @@ import (
 // handshake traffic secret of RFC 8448's simple 1-RTT handshake (section 3).
 func TestTrafficKeyRFC8448(t *testing.T) {
 	secret := fromHex(t, "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38")
-	s := suiteByID(tls.TLS_AES_128_GCM_SHA256)
+	si, _ := suiteByID(tls.TLS_AES_128_GCM_SHA256)
+	s := si.get()
 	key, err := s.expandLabel(secret, "key", s.keyLen)
 	if err != nil {
 		t.Fatal(err)
@@ -252,14 +253,14 @@ func TestParkDropsCipherAndBuffers(t *testing.T) {
 	c := dialGo(t, addr, pool, 0)
 	roundTrip(t, c, []byte("hello"), 5)
 	sc := <-parked
-	if sc.in.aead != nil || sc.out.aead != nil || sc.in.buf != nil {
-		t.Fatalf("parked: in aead %v, out aead %v, buffer %v", sc.in.aead != nil, sc.out.aead != nil, sc.in.buf != nil)
+	if sc.in.keys != nil || sc.out.keys != nil || sc.in.buf != nil {
+		t.Fatalf("parked: in aead %v, out aead %v, buffer %v", sc.in.keys != nil, sc.out.keys != nil, sc.in.buf != nil)
 	}
 	// A write while parked gives its cipher back after it.
 	if _, err := sc.Write([]byte("while parked")); err != nil {
 		t.Fatal(err)
 	}
-	if sc.out.aead != nil {
+	if sc.out.keys != nil {
 		t.Fatal("a write while parked kept its AEAD")
 	}
 	got := make([]byte, len("while parked"))
@@ -293,7 +294,7 @@ func TestParkedWriteStreamKeepsAEAD(t *testing.T) {
 	writeAEAD := func() bool {
 		sc.out.mu.Lock()
 		defer sc.out.mu.Unlock()
-		return sc.out.aead != nil
+		return sc.out.keys != nil
 	}
 	const writes = 20
 	for i := range writes {
@@ -396,7 +397,8 @@ func pipePair(t testing.TB, id uint16) (server, peer *Conn) {
 
 // switched is a Conn already past its handshake, with fixed secrets.
 func switched(nc net.Conn, id uint16, client bool) *Conn {
-	c := &Conn{nc: nc, suite: suiteByID(id)}
+	si, _ := suiteByID(id)
+	c := &Conn{nc: nc, suite: si}
 	cs, ss := bytes.Repeat([]byte{1}, maxSecret), bytes.Repeat([]byte{2}, maxSecret)
 	if client {
 		cs, ss = ss, cs
@@ -416,15 +418,15 @@ func sealFor(t testing.TB, peer *Conn, typ byte, data []byte, pad int) []byte {
 // sealRaw seals inner, as it is, in a record of type outer.
 func sealRaw(t testing.TB, peer *Conn, outer byte, inner []byte) []byte {
 	out := &peer.out
-	if err := out.keys(peer.suite); err != nil {
+	if err := out.derive(peer.suite.get()); err != nil {
 		t.Fatal(err)
 	}
 	hdr := []byte{outer, 3, 3, 0, 0}
-	n := len(inner) + out.aead.Overhead()
+	n := len(inner) + out.keys.aead.Overhead()
 	hdr[3], hdr[4] = byte(n>>8), byte(n)
-	nonce := nonce(&out.iv, out.seq)
+	nonce := nonce(&out.keys.iv, out.seq)
 	out.seq++
-	return out.aead.Seal(hdr, nonce[:], inner, hdr)
+	return out.keys.aead.Seal(hdr, nonce[:], inner, hdr)
 }
 
 // TestBadRecords: each lie or fault in the peer's records ends the
@@ -519,7 +521,7 @@ func TestKeyUpdateFromPeer(t *testing.T) {
 		s = append(s, sealFor(t, peer, typeApplicationData, []byte("before"), 0)...)
 		s = append(s, sealFor(t, peer, typeHandshake, []byte{24, 0, 0}, 2)...)
 		s = append(s, sealFor(t, peer, typeHandshake, []byte{1, 1}, 0)...)
-		if err := peer.out.update(peer.suite); err != nil {
+		if err := peer.out.update(peer.suite.get()); err != nil {
 			t.Fatal(err)
 		}
 		s = append(s, sealFor(t, peer, typeApplicationData, []byte("after"), 100)...)
@@ -567,8 +569,8 @@ func BenchmarkRebuildKeys(b *testing.B) {
 		b.Run(tls.CipherSuiteName(s.id), func(b *testing.B) {
 			var d direction
 			for b.Loop() {
-				d.aead = nil
-				if err := d.keys(&s); err != nil {
+				d.keys = nil
+				if err := d.derive(&s); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -89,25 +89,26 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 // records need, or crypto/tls's connection to keep.
 func (c *Conn) switchFrom(h *handover) {
 	st := h.tc.ConnectionState()
-	s := suiteByID(st.CipherSuite)
+	si, found := suiteByID(st.CipherSuite)
+	s := si.get()
 	keys := &h.under.keys
-	if st.Version != tls.VersionTLS13 || s == nil || !h.under.atBoundary() ||
+	if st.Version != tls.VersionTLS13 || !found || !h.under.atBoundary() ||
 		keys.client.n != s.hashed || keys.server.n != s.hashed {
-		c.tc = h.tc
+		c.after = &afterHandshake{tc: h.tc}
 		return
 	}
 	tickets, ok := h.under.sentWith(s, keys.server.secret[:s.hashed])
 	if !ok {
-		c.tc = h.tc
+		c.after = &afterHandshake{tc: h.tc}
 		return
 	}
-	c.suite = s
+	c.suite = si
 	c.in.secret, c.out.secret = keys.client.secret, keys.server.secret
 	c.out.seq = tickets // the session tickets went out with the key
 	clear(keys.client.secret[:])
 	clear(keys.server.secret[:])
 	if st.ServerName != "" || st.NegotiatedProtocol != "" || len(st.PeerCertificates) > 0 {
-		c.peer = &peerInfo{serverName: st.ServerName, protocol: st.NegotiatedProtocol,
+		c.after = &afterHandshake{serverName: st.ServerName, protocol: st.NegotiatedProtocol,
 			certs: st.PeerCertificates, chains: st.VerifiedChains}
 	}
 }
@@ -258,13 +259,13 @@ func (r *recordReader) sentWith(s *suite, secret []byte) (n uint64, ok bool) {
 	if len(r.sent) == 0 {
 		return 0, true
 	}
-	aead, iv, err := s.trafficKeys(secret)
+	k, err := s.trafficKeys(secret)
 	if err != nil {
 		return 0, false
 	}
 	for _, rec := range r.sent {
-		nonce := nonce(&iv, n)
-		if _, err := aead.Open(nil, nonce[:], rec[headerLen:], rec[:headerLen]); err != nil {
+		nonce := nonce(&k.iv, n)
+		if _, err := k.aead.Open(nil, nonce[:], rec[headerLen:], rec[:headerLen]); err != nil {
 			if n > 0 {
 				return 0, false // a handshake record after a ticket
 			}

@@ -32,7 +32,7 @@ func echoLines(done chan<- ended) func(t *testing.T, c *Conn) {
 			done <- e
 			return
 		}
-		e.in0, e.out0, e.suite = c.in.secret, c.out.secret, c.suite.id
+		e.in0, e.out0, e.suite = c.in.secret, c.out.secret, c.suite.get().id
 		_, e.err = io.Copy(c, c)
 		c.in.mu.Lock()
 		c.out.mu.Lock()

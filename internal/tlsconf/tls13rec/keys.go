@@ -43,14 +43,21 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// suiteByID returns the suite, or nil for one that is not TLS 1.3's.
-func suiteByID(id uint16) *suite {
+// suiteIndex names a suite in suites: a byte in every connection, not a
+// pointer.
+type suiteIndex uint8
+
+func (i suiteIndex) get() *suite { return &suites[i] }
+
+// suiteByID returns the suite's index, and false for one that is not TLS
+// 1.3's.
+func suiteByID(id uint16) (suiteIndex, bool) {
 	for i := range suites {
 		if suites[i].id == id {
-			return &suites[i]
+			return suiteIndex(i), true
 		}
 	}
-	return nil
+	return 0, false
 }
 
 // expandLabel is HKDF-Expand-Label (RFC 8446, section 7.1) with an empty
@@ -71,23 +78,23 @@ func (s *suite) expandLabel(secret []byte, label string, length int) ([]byte, er
 
 // trafficKeys derives a direction's AEAD and IV from its traffic secret
 // (RFC 8446, section 7.3).
-func (s *suite) trafficKeys(secret []byte) (cipher.AEAD, [ivLen]byte, error) {
-	var iv [ivLen]byte
+func (s *suite) trafficKeys(secret []byte) (*trafficKeys, error) {
 	key, err := s.expandLabel(secret, "key", s.keyLen)
 	if err != nil {
-		return nil, iv, err
+		return nil, err
 	}
 	ivb, err := s.expandLabel(secret, "iv", ivLen)
 	if err != nil {
-		return nil, iv, err
+		return nil, err
 	}
-	copy(iv[:], ivb)
-	aead, err := s.aead(key)
+	k := &trafficKeys{}
+	copy(k.iv[:], ivb)
+	k.aead, err = s.aead(key)
 	clear(key)
 	if err != nil {
-		return nil, iv, fmt.Errorf("tls13rec: cipher: %w", err)
+		return nil, fmt.Errorf("tls13rec: cipher: %w", err)
 	}
-	return aead, iv, nil
+	return k, nil
 }
 
 // nextSecret is the traffic secret after a KeyUpdate (RFC 8446, section

@@ -12,8 +12,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
 		return 0, err
 	}
-	if c.tc != nil {
-		return c.tc.Read(p)
+	if tc := c.delegate(); tc != nil {
+		return tc.Read(p)
 	}
 	if c.parked.Load() {
 		c.parked.Store(false)
@@ -213,14 +213,14 @@ func (c *Conn) open(hdr, body []byte) (byte, []byte, error) {
 	if in.seq == math.MaxUint64 {
 		return 0, nil, errors.New("tls13rec: read sequence number exhausted")
 	}
-	if err := in.keys(c.suite); err != nil {
+	if err := in.derive(c.suite.get()); err != nil {
 		return 0, nil, err
 	}
-	if len(body) < in.aead.Overhead() {
+	if len(body) < in.keys.aead.Overhead() {
 		return 0, nil, newAlert(alertBadRecordMAC, "record shorter than its tag")
 	}
-	nonce := nonce(&in.iv, in.seq)
-	plain, err := in.aead.Open(body[:0], nonce[:], body, hdr)
+	nonce := nonce(&in.keys.iv, in.seq)
+	plain, err := in.keys.aead.Open(body[:0], nonce[:], body, hdr)
 	if err != nil {
 		return 0, nil, newAlert(alertBadRecordMAC, "record does not authenticate")
 	}
@@ -278,7 +278,7 @@ func (c *Conn) handshakeMessage(b []byte) error {
 		if err := in.uselessRecord(); err != nil {
 			return err
 		}
-		if err := in.update(c.suite); err != nil {
+		if err := in.update(c.suite.get()); err != nil {
 			return err
 		}
 		if requested == 1 {

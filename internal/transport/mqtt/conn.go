@@ -43,7 +43,7 @@ type conn struct {
 	srv *Server
 	nc  net.Conn
 	// in reads nc (the conn is its source: readInput, beforeRead).
-	in elasticReader
+	in elasticReader[*conn]
 	// idle is the connection's registration with the idle poller, kept
 	// here rather than apart (Init), valid once parks is set; parks is
 	// set under parkMu, which orders a park against close's Wake.
@@ -108,9 +108,10 @@ type conn struct {
 	// reason, if set before close, is sent to a v5 client as DISCONNECT;
 	// the first one set stays.
 	reason *packets.Code // written with setReason
-	// since is when the connection was accepted: messages queued before
-	// it do not make it a slow consumer (see session.overflowed).
-	since time.Time
+	// since is when the connection was accepted (Unix nanoseconds):
+	// messages queued before it do not make it a slow consumer (see
+	// session.overflowed).
+	since int64
 }
 
 // publisher is a connection's state for the PUBLISH packets it reads:
@@ -191,7 +192,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 // HTTP handler) return after it: an idle connection then has no goroutine
 // but its waiting reader.
 func (s *Server) open(nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, since: time.Now()}
+	c := &conn{srv: s, nc: nc, since: time.Now().UnixNano()}
 	c.in.src = c
 	c.wstate.Store(writerBusy) // no writer before CONNACK is out: pokes wait
 	s.mu.Lock()
@@ -266,7 +267,7 @@ func (c *conn) awaitConnect() bool {
 	if c.done.Closed() {
 		return false // closed meanwhile: connect finishes it
 	}
-	return c.idle.Park(c.since.Add(connectWait)) == nil
+	return c.idle.Park(time.Unix(0, c.since).Add(connectWait)) == nil
 }
 
 // socketBeforeHello is the socket under a TLS connection whose handshake

@@ -260,7 +260,9 @@ func (s *Server) restoreSession(id string, rec *sessionRecord, rev uint64, epoch
 			s.joinGroup(group, filter, f, ss, o.opts())
 		}
 	}
+	ss.mu.Lock()
 	bound := ss.bound
-	ss.timer = s.startTimer(left, ss, "session expiry", func() { s.expire(ss, bound) })
+	ss.detachedLocked().timer = s.startTimer(left, ss, "session expiry", func() { s.expire(ss, bound) })
+	ss.mu.Unlock()
 	return true
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"streamhub/internal/core/message"
 )
 
 // TestDelayedWillDueAsTheSessionExpires: a delayed will whose delay ends
@@ -32,8 +34,11 @@ func TestDelayedWillDueAsTheSessionExpires(t *testing.T) {
 
 			ss.mu.Lock() // the will's timer takes the will (willDue)...
 			bound := ss.bound
-			will := ss.delayed
-			ss.willTimer, ss.delayed = nil, nil
+			var will *message.Message
+			if a := ss.away; a != nil {
+				will = a.delayed
+				a.willTimer, a.delayed = nil, nil
+			}
 			ss.mu.Unlock()
 			if will == nil {
 				t.Fatal("no delayed will")

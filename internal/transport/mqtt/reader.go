@@ -24,14 +24,16 @@ var (
 
 // elasticReader is a buffered reader whose buffer follows the load. Every
 // connection holds one, inside its conn (no allocation of its own): its
-// source is the conn itself, and its positions are 32 bits (a buffer is at
+// source is the conn itself, a type parameter so that it costs a pointer
+// rather than an interface, and its positions are 32 bits (a buffer is at
 // most largeRead).
-type elasticReader struct {
-	src   readSource
-	small *[]byte // the pooled buffers, at most one borrowed at a time
-	large *[]byte
-	r, w  int32
-	last  int32 // bytes the last read returned
+type elasticReader[S readSource] struct {
+	src S
+	// b is the borrowed buffer, small or large (told by its length); nil
+	// while it borrows neither.
+	b    *[]byte
+	r, w int32
+	last int32 // bytes the last read returned
 	// quiet skips src's beforeRead (readAhead).
 	quiet bool
 }
@@ -58,29 +60,29 @@ func (f funcSource) beforeRead() error {
 	return f.before()
 }
 
-func newElasticReader(rd io.Reader, before func() error) *elasticReader {
-	return &elasticReader{src: funcSource{rd: rd, before: before}}
+func newElasticReader(rd io.Reader, before func() error) *elasticReader[funcSource] {
+	return &elasticReader[funcSource]{src: funcSource{rd: rd, before: before}}
 }
 
 // buf is the borrowed buffer, small or large; nil while it borrows neither.
-func (e *elasticReader) buf() []byte {
-	switch {
-	case e.large != nil:
-		return *e.large
-	case e.small != nil:
-		return *e.small
+func (e *elasticReader[S]) buf() []byte {
+	if e.b == nil {
+		return nil
 	}
-	return nil
+	return *e.b
 }
+
+// large reports whether the borrowed buffer is a large one.
+func (e *elasticReader[S]) large() bool { return e.b != nil && len(*e.b) == largeRead }
 
 // fill reads at least one more byte into the buffer, choosing its size
 // first when the buffer is empty.
-func (e *elasticReader) fill() error {
+func (e *elasticReader[S]) fill() error {
 	if e.r == e.w {
 		switch {
-		case e.small == nil && e.large == nil, e.large != nil && e.last < smallRead:
+		case e.b == nil, e.large() && e.last < smallRead:
 			e.toSmall()
-		case e.large == nil && int(e.last) >= len(*e.small):
+		case !e.large() && int(e.last) >= len(*e.b):
 			e.toLarge()
 		default:
 			e.r, e.w = 0, 0
@@ -88,7 +90,7 @@ func (e *elasticReader) fill() error {
 	} else if buf := e.buf(); int(e.w) == len(buf) {
 		// A packet straddles the end: move it to the front, into a large
 		// buffer if the small one is full of it.
-		if e.r == 0 && e.large == nil {
+		if e.r == 0 && !e.large() {
 			e.toLarge()
 		} else {
 			e.r, e.w = 0, int32(copy(buf, buf[e.r:e.w]))
@@ -114,30 +116,29 @@ func (e *elasticReader) fill() error {
 const maxEmptyReads = 100
 
 // toSmall makes the buffer a small one; the buffer must be empty.
-func (e *elasticReader) toSmall() {
-	if e.large != nil {
-		largeReads.Put(e.large)
-		e.large = nil
+func (e *elasticReader[S]) toSmall() {
+	if e.large() {
+		largeReads.Put(e.b)
+		e.b = nil
 	}
-	if e.small == nil {
-		e.small = smallReads.Get().(*[]byte)
+	if e.b == nil {
+		e.b = smallReads.Get().(*[]byte)
 	}
 	e.r, e.w = 0, 0
 }
 
 // toLarge moves what is buffered into a large buffer.
-func (e *elasticReader) toLarge() {
+func (e *elasticReader[S]) toLarge() {
 	large := largeReads.Get().(*[]byte)
 	n := 0
-	if e.small != nil {
-		n = copy(*large, (*e.small)[e.r:e.w])
-		smallReads.Put(e.small)
-		e.small = nil
+	if e.b != nil {
+		n = copy(*large, (*e.b)[e.r:e.w])
+		smallReads.Put(e.b)
 	}
-	e.large, e.r, e.w = large, 0, int32(n)
+	e.b, e.r, e.w = large, 0, int32(n)
 }
 
-func (e *elasticReader) read(p []byte) (int, error) {
+func (e *elasticReader[S]) read(p []byte) (int, error) {
 	if !e.quiet {
 		if err := e.src.beforeRead(); err != nil {
 			return 0, err
@@ -149,7 +150,7 @@ func (e *elasticReader) read(p []byte) (int, error) {
 }
 
 // wait blocks until input is buffered.
-func (e *elasticReader) wait() error {
+func (e *elasticReader[S]) wait() error {
 	for e.r == e.w {
 		if err := e.fill(); err != nil {
 			return err
@@ -162,7 +163,7 @@ func (e *elasticReader) wait() error {
 // the socket (records crypto/tls read ahead): the caller has set a read
 // deadline in the past, which fails a read of the socket itself, so its
 // timeout is no error here. It reports whether anything was buffered.
-func (e *elasticReader) readAhead() (bool, error) {
+func (e *elasticReader[S]) readAhead() (bool, error) {
 	e.quiet = true
 	err := e.fill()
 	e.quiet = false
@@ -176,24 +177,22 @@ func (e *elasticReader) readAhead() (bool, error) {
 }
 
 // Buffered is the number of bytes read but not yet consumed.
-func (e *elasticReader) Buffered() int { return int(e.w - e.r) }
+func (e *elasticReader[S]) Buffered() int { return int(e.w - e.r) }
 
 // release gives the buffers back; the buffer must be empty. The next read
 // borrows a small one again.
-func (e *elasticReader) release() {
-	if e.large != nil {
-		largeReads.Put(e.large)
-		e.large = nil
+func (e *elasticReader[S]) release() {
+	switch {
+	case e.large():
+		largeReads.Put(e.b)
+	case e.b != nil:
+		smallReads.Put(e.b)
 	}
-	if e.small != nil {
-		smallReads.Put(e.small)
-		e.small = nil
-	}
-	e.r, e.w = 0, 0
+	e.b, e.r, e.w = nil, 0, 0
 }
 
 // ReadByte implements io.ByteReader.
-func (e *elasticReader) ReadByte() (byte, error) {
+func (e *elasticReader[S]) ReadByte() (byte, error) {
 	for e.r == e.w {
 		if err := e.fill(); err != nil {
 			return 0, err
@@ -206,7 +205,7 @@ func (e *elasticReader) ReadByte() (byte, error) {
 
 // Read implements io.Reader; a read at least as large as the buffer with
 // nothing buffered goes straight into p.
-func (e *elasticReader) Read(p []byte) (int, error) {
+func (e *elasticReader[S]) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}

@@ -70,7 +70,7 @@ func TestElasticReader(t *testing.T) {
 		if _, err := readPacket(e, 4, 0, nil); err != io.EOF {
 			t.Fatalf("max read %d: after the last packet: %v, want EOF", maxRead, err)
 		}
-		if maxRead < smallRead && e.large != nil {
+		if maxRead < smallRead && e.large() {
 			t.Errorf("max read %d: holds a large buffer though reads are small", maxRead)
 		}
 		if reads == 0 {

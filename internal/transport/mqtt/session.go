@@ -132,10 +132,8 @@ type session struct {
 	conn      *conn
 	active    atomic.Pointer[conn] // conn, for the hub's notifications
 	expiry    time.Duration
-	timer     timerHandle  // session expiry while disconnected
 	will      *connectWill // of the connection attached, nil: none
-	willTimer timerHandle
-	delayed   *message.Message // the will waiting for willTimer
+	away      *detached    // nil while attached (but for a session restored)
 	// bound counts attachments and detachments: a timer started by a
 	// detachment acts only if the session is still in that detachment
 	// (not resumed, taken over or detached again since).
@@ -206,18 +204,36 @@ func (ss *session) attachLocked(c *conn, t connectTerms) {
 	ss.active.Store(c)
 	ss.bound++
 	c.sess = ss // before any other connection can see c in ss.conn and kick it
-	if ss.timer != nil {
-		ss.timer.Stop()
-		ss.timer = nil
+	if a := ss.away; a != nil {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		if a.willTimer != nil { // reconnected within the will delay: no will
+			a.willTimer.Stop()
+		}
+		ss.away = nil
 	}
-	if ss.willTimer != nil { // reconnected within the will delay: no will
-		ss.willTimer.Stop()
-	}
-	ss.willTimer, ss.delayed = nil, nil
 	ss.expiry, ss.will = t.expiry, nil
 	if t.will != nil {
 		ss.will = &connectWill{msg: t.will, delay: t.willDelay}
 	}
+}
+
+// detached is what a session holds only while no connection is attached:
+// behind a pointer, since most sessions are attached.
+type detached struct {
+	timer     timerHandle      // session expiry
+	willTimer timerHandle      // a will's delay
+	delayed   *message.Message // the will waiting for willTimer
+}
+
+// detachedLocked is the session's detached state, made if it has none;
+// the caller holds ss.mu.
+func (ss *session) detachedLocked() *detached {
+	if ss.away == nil {
+		ss.away = &detached{}
+	}
+	return ss.away
 }
 
 // connectWill is a connection's will and its delay: behind a pointer,
@@ -318,12 +334,13 @@ func (ss *session) detach(c *conn, sendWill bool) {
 	ss.bound++
 	bound := ss.bound
 	if will != nil && delay > 0 && expiry > 0 {
-		ss.delayed = will
-		ss.willTimer = ss.srv.startTimer(min(delay, expiry), ss, "will delay", func() { ss.willDue(bound) })
+		a := ss.detachedLocked()
+		a.delayed = will
+		a.willTimer = ss.srv.startTimer(min(delay, expiry), ss, "will delay", func() { ss.willDue(bound) })
 		will = nil
 	}
 	if expiry > 0 {
-		ss.timer = ss.srv.startTimer(expiry, ss, "session expiry", func() { ss.srv.expire(ss, bound) })
+		ss.detachedLocked().timer = ss.srv.startTimer(expiry, ss, "session expiry", func() { ss.srv.expire(ss, bound) })
 	}
 	ss.mu.Unlock()
 	if expiry > 0 && !ss.srv.closing.Load() {
@@ -345,12 +362,12 @@ func (ss *session) detach(c *conn, sendWill bool) {
 // taken over or ended (which publishes the will itself) since.
 func (ss *session) willDue(bound uint64) {
 	ss.mu.Lock()
-	if ss.bound != bound || ss.ended || ss.conn != nil {
+	if ss.bound != bound || ss.ended || ss.conn != nil || ss.away == nil {
 		ss.mu.Unlock()
 		return
 	}
-	will := ss.delayed
-	ss.willTimer, ss.delayed = nil, nil
+	will := ss.away.delayed
+	ss.away.willTimer, ss.away.delayed = nil, nil
 	ss.mu.Unlock()
 	if will != nil && ss.srv.claimWill(ss) {
 		ss.srv.publishWill(will)
@@ -410,16 +427,19 @@ func (ss *session) finish(own bool) {
 		return
 	}
 	ss.ended = true
-	if ss.timer != nil {
-		ss.timer.Stop()
-	}
-	if ss.willTimer != nil {
-		ss.willTimer.Stop()
-	}
 	// A delayed will still waiting is sent when the session ends; whichever
 	// of this and willDue takes it under ss.mu publishes it, once.
-	will := ss.delayed
-	ss.willTimer, ss.delayed = nil, nil
+	var will *message.Message
+	if a := ss.away; a != nil {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		if a.willTimer != nil {
+			a.willTimer.Stop()
+		}
+		will = a.delayed
+		a.willTimer, a.delayed = nil, nil
+	}
 	shared := make([]string, 0, len(ss.shared))
 	for f := range ss.shared {
 		shared = append(shared, f)

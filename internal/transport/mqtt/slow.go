@@ -19,7 +19,7 @@ var codeSlowConsumer = packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason:
 // locks: it must not block.
 func (ss *session) overflowed(dropped *message.Message) bool {
 	c := ss.active.Load()
-	if c == nil || dropped.Time.Before(c.since) {
+	if c == nil || dropped.Time.UnixNano() < c.since {
 		return false
 	}
 	return c.cutOff()

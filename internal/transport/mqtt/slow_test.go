@@ -23,15 +23,15 @@ func TestOverflowCutsOffOnlyForMessagesQueuedWhileConnected(t *testing.T) {
 	}
 	nc, peer := net.Pipe()
 	defer peer.Close()
-	c := &conn{srv: srv, nc: nc, sess: ss, version: 4, since: time.Now()}
+	c := &conn{srv: srv, nc: nc, sess: ss, version: 4, since: time.Now().UnixNano()}
 	ss.active.Store(c)
-	if ss.overflowed(&message.Message{Time: c.since.Add(-time.Second)}) {
+	if ss.overflowed(&message.Message{Time: time.Unix(0, c.since).Add(-time.Second)}) {
 		t.Fatal("cut off for a message queued before the client connected")
 	}
-	if !ss.overflowed(&message.Message{Time: c.since.Add(time.Millisecond)}) {
+	if !ss.overflowed(&message.Message{Time: time.Unix(0, c.since).Add(time.Millisecond)}) {
 		t.Fatal("not cut off for a message queued while connected")
 	}
-	if ss.overflowed(&message.Message{Time: c.since.Add(time.Second)}) {
+	if ss.overflowed(&message.Message{Time: time.Unix(0, c.since).Add(time.Second)}) {
 		t.Fatal("cut off twice")
 	}
 	select {
