@@ -126,14 +126,27 @@ func (d *direction) update(s *suite) error {
 	return nil
 }
 
+// stickyError is an error that, once set, stays: behind a pointer, since
+// most connections never have one (8 bytes instead of an interface's 16).
+type stickyError struct{ p *error }
+
+func (s stickyError) get() error {
+	if s.p == nil {
+		return nil
+	}
+	return *s.p
+}
+
+func (s *stickyError) set(err error) { s.p = &err }
+
 // inbound is the reading side; its fields are guarded by mu.
 type inbound struct {
 	mu sync.Mutex
 	direction
-	buf     *[]byte // pooled, nil while nothing is buffered
-	r, w    int32   // buf[r:w] holds records not yet opened
-	ps, pe  int32   // buf[ps:pe] holds plaintext not yet read
-	err     error   // sticky: the connection's input ended
+	buf     *[]byte     // pooled, nil while nothing is buffered
+	r, w    int32       // buf[r:w] holds records not yet opened
+	ps, pe  int32       // buf[ps:pe] holds plaintext not yet read
+	err     stickyError // the connection's input ended
 	hs      [keyUpdateLen]byte
 	hsN     uint8 // bytes of a handshake message read so far
 	useless uint8
@@ -143,7 +156,7 @@ type inbound struct {
 type outbound struct {
 	mu sync.Mutex
 	direction
-	err error // sticky: a record may have been cut, nothing can follow
+	err stickyError // a record may have been cut, nothing can follow
 	// lastParked is when (Unix seconds, wrapping) the last write to the
 	// parked connection ended; holding is set while a timer is to give
 	// the AEAD back once such writes stop (keepWhileWrittenLocked).
@@ -258,8 +271,8 @@ func (c *Conn) dropIfQuiet() {
 // cut.
 func (c *Conn) writeLocked(b []byte) (int, error) {
 	out := &c.out
-	if out.err != nil {
-		return 0, out.err
+	if out.err.get() != nil {
+		return 0, out.err.get()
 	}
 	bufp := largeBufs.Get().(*[]byte)
 	defer largeBufs.Put(bufp)
@@ -276,7 +289,7 @@ func (c *Conn) writeLocked(b []byte) (int, error) {
 			_, err = c.nc.Write(rec)
 		}
 		if err != nil {
-			out.err = err
+			out.err.set(err)
 			return n, err
 		}
 		n += k
@@ -312,8 +325,8 @@ func (c *Conn) seal(buf []byte, typ byte, data []byte) ([]byte, error) {
 // keyUpdateLocked sends a KeyUpdate (update_not_requested) with the
 // current key, then moves to the next one (RFC 8446, section 4.6.3).
 func (c *Conn) keyUpdateLocked() error {
-	if c.out.err != nil {
-		return c.out.err // closed for writing: nothing more may be sent
+	if c.out.err.get() != nil {
+		return c.out.err.get() // closed for writing: nothing more may be sent
 	}
 	msg := [keyUpdateLen]byte{handshakeKeyUpdate, 0, 0, 1, 0}
 	bufp := smallBufs.Get().(*[]byte)
@@ -326,7 +339,7 @@ func (c *Conn) keyUpdateLocked() error {
 		err = c.out.update(c.suite.get())
 	}
 	if err != nil {
-		c.out.err = err
+		c.out.err.set(err)
 	}
 	return err
 }
@@ -334,7 +347,7 @@ func (c *Conn) keyUpdateLocked() error {
 // sendAlertLocked sends a fatal alert, or close_notify, and ends writing.
 func (c *Conn) sendAlertLocked(a alert) {
 	out := &c.out
-	if out.err != nil {
+	if out.err.get() != nil {
 		return
 	}
 	level := byte(2) // fatal
@@ -346,9 +359,9 @@ func (c *Conn) sendAlertLocked(a alert) {
 	if rec, err := c.seal(*bufp, typeAlert, []byte{level, byte(a)}); err == nil {
 		_, _ = c.nc.Write(rec)
 	}
-	out.err = errShutdown
+	out.err.set(errShutdown)
 	if a != alertCloseNotify {
-		out.err = &net.OpError{Op: "local error", Err: a}
+		out.err.set(&net.OpError{Op: "local error", Err: a})
 	}
 }
 
@@ -373,7 +386,7 @@ func (c *Conn) CloseWrite() error {
 }
 
 func (c *Conn) closeNotifyLocked() {
-	if c.out.err != nil {
+	if c.out.err.get() != nil {
 		return
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(closeNotifyWait))

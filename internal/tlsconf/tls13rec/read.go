@@ -44,7 +44,7 @@ func (c *Conn) readLocked(p []byte) (int, error) {
 			n += k
 			continue
 		}
-		if in.err != nil {
+		if in.err.get() != nil {
 			break
 		}
 		if !in.recordBuffered() {
@@ -55,19 +55,19 @@ func (c *Conn) readLocked(p []byte) (int, error) {
 				if isTimeout(err) {
 					return 0, err // not sticky: a later read goes on
 				}
-				in.err = c.fail(err)
+				in.err.set(c.fail(err))
 				break
 			}
 			continue
 		}
 		if err := c.readRecord(); err != nil {
-			in.err = c.fail(err)
+			in.err.set(c.fail(err))
 		}
 	}
 	if n > 0 {
 		return n, nil
 	}
-	return 0, in.err
+	return 0, in.err.get()
 }
 
 // isTimeout reports a deadline's error, which leaves the stream intact.

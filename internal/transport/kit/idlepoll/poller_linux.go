@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -124,18 +125,21 @@ func (p *Poller) Init(h *Handle, o Owner) error {
 // Handle is one connection's registration with a Poller. Park and Release
 // are called by the goroutine that owns the connection (the one a wake
 // function runs on); Wake may be called from any goroutine. Kept small:
-// connections that park hold one each (56 B).
+// connections that park hold one each (48 B).
 type Handle struct {
 	p     *Poller
 	o     Owner
 	slot  uint32 // in p.handles, and in the socket's epoll events
 	state atomic.Int32
+	// due is the parked deadline's tick, 0 for none (under p.mu), listed
+	// in p.timers while set: Unix seconds in 32 bits (to 2106; a later
+	// deadline waits for the last tick), beside slot and state.
+	due   uint32
+	added bool // known to epoll (under arming)
 	// arming is held while Park arms the socket and Release disarms it:
 	// a Wake may claim a park before its epoll_ctl ran, and the woken
 	// goroutine's own Park must wait for that one to finish.
 	arming sync.Mutex
-	due    int64 // the parked deadline's tick, 0 for none (under p.mu); listed in p.timers while set
-	added  bool  // known to epoll (under arming)
 }
 
 // Park hands the connection to the Poller until its socket has input or
@@ -166,9 +170,9 @@ func (h *Handle) Park(deadline time.Time) error {
 	listed := h.due
 	h.due = 0
 	if due := unixTick(deadline); due != 0 {
-		h.due = max(due, p.expired+1)
+		h.due = uint32(min(max(due, p.expired+1), math.MaxUint32))
 		if h.due != listed {
-			p.timers[h.due] = append(p.timers[h.due], h)
+			p.timers[int64(h.due)] = append(p.timers[int64(h.due)], h)
 		}
 	}
 	// Parked before the socket is armed: its input may claim it at once.
@@ -298,7 +302,7 @@ func (p *Poller) expire(now int64) {
 	for ; p.expired < now; p.expired++ {
 		tick := p.expired + 1
 		for _, h := range p.timers[tick] {
-			if h.due == tick {
+			if int64(h.due) == tick {
 				h.due = 0
 				due = append(due, h)
 			}
