@@ -75,12 +75,22 @@ type Info struct {
 // index into the registry's names, the time without its monotonic
 // reading): 96 bytes.
 type entry struct {
-	identity, clientID, remote string
-	media                      *media // nil: not a media connection
-	queue                      Queue
-	kick                       func()
-	key                        uint64 // id<<8 | transport (Registry.transports)
-	since                      int64  // unix nanoseconds
+	identity, clientID string
+	queue              Queue
+	key                uint64 // id<<8 | transport (Registry.transports)
+	since              int64  // unix nanoseconds
+	// more is what some connections tell besides (nil: nothing): an MQTT
+	// connection's queue tells its remote address and kicks it, and its
+	// entry fits the allocator's 80-byte class instead of 96.
+	more *entryMore
+}
+
+// entryMore is an entry's remote address, kick and media details, kept
+// when its connection gives them.
+type entryMore struct {
+	remote string
+	kick   func()
+	media  media // zero: not a media connection
 }
 
 func (e *entry) id() uint64 { return e.key >> 8 }
@@ -133,10 +143,9 @@ func (r *Registry) Register(c Conn) Listing {
 	if r == nil {
 		return Listing{}
 	}
-	e := &entry{identity: c.Identity, clientID: c.ClientID, remote: c.Remote,
-		queue: c.Queue, kick: c.Kick, since: time.Now().UnixNano()}
-	if c.Path != "" || c.Role != "" {
-		e.media = &media{path: c.Path, role: c.Role}
+	e := &entry{identity: c.Identity, clientID: c.ClientID, queue: c.Queue, since: time.Now().UnixNano()}
+	if c.Remote != "" || c.Kick != nil || c.Path != "" || c.Role != "" {
+		e.more = &entryMore{remote: c.Remote, kick: c.Kick, media: media{path: c.Path, role: c.Role}}
 	}
 	r.mu.Lock()
 	r.next++
@@ -256,9 +265,9 @@ func (r *Registry) info(e *entry) Info {
 // which takes the queue's locks.
 func (r *Registry) identify(e *entry) Info {
 	in := Info{ID: strconv.FormatUint(e.id(), 10), Transport: r.transportOf(e), Identity: e.identity, ClientID: e.clientID,
-		Remote: e.remote, Since: time.Unix(0, e.since), Filters: []string{}}
-	if e.media != nil {
-		in.Path, in.Role = e.media.path, e.media.role
+		Since: time.Unix(0, e.since), Filters: []string{}}
+	if m := e.more; m != nil {
+		in.Remote, in.Path, in.Role = m.remote, m.media.path, m.media.role
 	}
 	if r, ok := e.queue.(Remoter); ok && in.Remote == "" {
 		in.Remote = r.Remote()
@@ -268,8 +277,8 @@ func (r *Registry) identify(e *entry) Info {
 
 // kicker is how e is kicked: its Kick, else its queue's; nil: it cannot be.
 func (e *entry) kicker() func() {
-	if e.kick != nil {
-		return e.kick
+	if e.more != nil && e.more.kick != nil {
+		return e.more.kick
 	}
 	if k, ok := e.queue.(Kicker); ok {
 		return k.Kick
