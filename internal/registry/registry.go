@@ -90,7 +90,7 @@ type entry struct {
 type entryMore struct {
 	remote string
 	kick   func()
-	media  media // zero: not a media connection
+	media  *media // nil: not a media connection
 }
 
 func (e *entry) id() uint64 { return e.key >> 8 }
@@ -145,7 +145,10 @@ func (r *Registry) Register(c Conn) Listing {
 	}
 	e := &entry{identity: c.Identity, clientID: c.ClientID, queue: c.Queue, since: time.Now().UnixNano()}
 	if c.Remote != "" || c.Kick != nil || c.Path != "" || c.Role != "" {
-		e.more = &entryMore{remote: c.Remote, kick: c.Kick, media: media{path: c.Path, role: c.Role}}
+		e.more = &entryMore{remote: c.Remote, kick: c.Kick}
+		if c.Path != "" || c.Role != "" {
+			e.more.media = &media{path: c.Path, role: c.Role}
+		}
 	}
 	r.mu.Lock()
 	r.next++
@@ -267,7 +270,10 @@ func (r *Registry) identify(e *entry) Info {
 	in := Info{ID: strconv.FormatUint(e.id(), 10), Transport: r.transportOf(e), Identity: e.identity, ClientID: e.clientID,
 		Since: time.Unix(0, e.since), Filters: []string{}}
 	if m := e.more; m != nil {
-		in.Remote, in.Path, in.Role = m.remote, m.media.path, m.media.role
+		in.Remote = m.remote
+		if m.media != nil {
+			in.Path, in.Role = m.media.path, m.media.role
+		}
 	}
 	if r, ok := e.queue.(Remoter); ok && in.Remote == "" {
 		in.Remote = r.Remote()
