@@ -70,18 +70,17 @@ type Info struct {
 }
 
 // entry is one listed connection. Every idle connection holds one, so it
-// keeps only what it lists: no copy of Conn (a media path and role behind
-// a pointer, the id a number that also holds the transport's name as an
-// index into the registry's names, the time without its monotonic
-// reading): 96 bytes.
+// keeps only what it lists: no copy of Conn (what only some connections
+// give behind a pointer, the id a number that also holds the transport's
+// name as an index into the registry's names, the time without its
+// monotonic reading): 72 bytes, in the allocator's 80-byte class.
 type entry struct {
 	identity, clientID string
 	queue              Queue
 	key                uint64 // id<<8 | transport (Registry.transports)
 	since              int64  // unix nanoseconds
 	// more is what some connections tell besides (nil: nothing): an MQTT
-	// connection's queue tells its remote address and kicks it, and its
-	// entry fits the allocator's 80-byte class instead of 96.
+	// connection's queue tells its remote address and kicks it itself.
 	more *entryMore
 }
 

@@ -271,8 +271,8 @@ func (c *Conn) dropIfQuiet() {
 // cut.
 func (c *Conn) writeLocked(b []byte) (int, error) {
 	out := &c.out
-	if out.err.get() != nil {
-		return 0, out.err.get()
+	if err := out.err.get(); err != nil {
+		return 0, err
 	}
 	bufp := largeBufs.Get().(*[]byte)
 	defer largeBufs.Put(bufp)
@@ -325,8 +325,8 @@ func (c *Conn) seal(buf []byte, typ byte, data []byte) ([]byte, error) {
 // keyUpdateLocked sends a KeyUpdate (update_not_requested) with the
 // current key, then moves to the next one (RFC 8446, section 4.6.3).
 func (c *Conn) keyUpdateLocked() error {
-	if c.out.err.get() != nil {
-		return c.out.err.get() // closed for writing: nothing more may be sent
+	if err := c.out.err.get(); err != nil {
+		return err // closed for writing: nothing more may be sent
 	}
 	msg := [keyUpdateLen]byte{handshakeKeyUpdate, 0, 0, 1, 0}
 	bufp := smallBufs.Get().(*[]byte)
@@ -359,10 +359,11 @@ func (c *Conn) sendAlertLocked(a alert) {
 	if rec, err := c.seal(*bufp, typeAlert, []byte{level, byte(a)}); err == nil {
 		_, _ = c.nc.Write(rec)
 	}
-	out.err.set(errShutdown)
+	var err error = errShutdown
 	if a != alertCloseNotify {
-		out.err.set(&net.OpError{Op: "local error", Err: a})
+		err = &net.OpError{Op: "local error", Err: a}
 	}
+	out.err.set(err)
 }
 
 var errShutdown = errors.New("tls: protocol is shutdown")

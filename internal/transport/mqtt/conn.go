@@ -114,6 +114,10 @@ type conn struct {
 	since int64
 }
 
+// connectDeadline is when a connection that has not sent its CONNECT is
+// closed.
+func (c *conn) connectDeadline() time.Time { return time.Unix(0, c.since).Add(connectWait) }
+
 // publisher is a connection's state for the PUBLISH packets it reads:
 // reader-owned but for acks.
 type publisher struct {
@@ -267,7 +271,7 @@ func (c *conn) awaitConnect() bool {
 	if c.done.Closed() {
 		return false // closed meanwhile: connect finishes it
 	}
-	return c.idle.Park(time.Unix(0, c.since).Add(connectWait)) == nil
+	return c.idle.Park(c.connectDeadline()) == nil
 }
 
 // socketBeforeHello is the socket under a TLS connection whose handshake

@@ -18,7 +18,7 @@ import (
 // handshake reads CONNECT and answers CONNACK; it reports success.
 func (c *conn) handshake() bool {
 	s := c.srv
-	c.nc.SetReadDeadline(time.Unix(0, c.since).Add(connectWait))
+	c.nc.SetReadDeadline(c.connectDeadline())
 	pk, err := readPacket(&c.in, 0, min(s.cfg.MaxPacket, s.cfg.ConnectMax), s.cfg.Partial)
 	if err != nil || pk.FixedHeader.Type != packets.Connect {
 		if code, ok := reasonOf(err); ok && pk.FixedHeader.Type == packets.Connect && pk.ProtocolVersion == 5 {

@@ -203,14 +203,9 @@ func (ss *session) attachLocked(c *conn, t connectTerms) {
 	ss.conn = c
 	ss.active.Store(c)
 	ss.bound++
-	c.sess = ss // before any other connection can see c in ss.conn and kick it
-	if a := ss.away; a != nil {
-		if a.timer != nil {
-			a.timer.Stop()
-		}
-		if a.willTimer != nil { // reconnected within the will delay: no will
-			a.willTimer.Stop()
-		}
+	c.sess = ss         // before any other connection can see c in ss.conn and kick it
+	if ss.away != nil { // reconnected within the will delay: no will
+		ss.away.stop()
 		ss.away = nil
 	}
 	ss.expiry, ss.will = t.expiry, nil
@@ -225,6 +220,16 @@ type detached struct {
 	timer     timerHandle      // session expiry
 	willTimer timerHandle      // a will's delay
 	delayed   *message.Message // the will waiting for willTimer
+}
+
+// stop stops both timers.
+func (a *detached) stop() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.willTimer != nil {
+		a.willTimer.Stop()
+	}
 }
 
 // detachedLocked is the session's detached state, made if it has none;
@@ -431,12 +436,7 @@ func (ss *session) finish(own bool) {
 	// of this and willDue takes it under ss.mu publishes it, once.
 	var will *message.Message
 	if a := ss.away; a != nil {
-		if a.timer != nil {
-			a.timer.Stop()
-		}
-		if a.willTimer != nil {
-			a.willTimer.Stop()
-		}
+		a.stop()
 		will = a.delayed
 		a.willTimer, a.delayed = nil, nil
 	}

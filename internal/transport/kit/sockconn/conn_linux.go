@@ -106,18 +106,31 @@ func (c *Conn) Promoted() bool {
 func (c *Conn) begin(dl *int64) (std *net.TCPConn, fd int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return nil, -1, net.ErrClosed
-	}
-	if c.std != nil {
+	if c.std != nil { // never once closed: Close drops it
 		c.stdUses++
 		return c.std, -1, nil
 	}
+	fd, err = c.useFDLocked(dl)
+	return nil, fd, err
+}
+
+// beginRaw is begin for a RawConn: always on our descriptor.
+func (c *Conn) beginRaw(dl *int64) (fd int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.useFDLocked(dl)
+}
+
+// useFDLocked counts a use of fd for a call bounded by dl (nil: none).
+func (c *Conn) useFDLocked(dl *int64) (int, error) {
+	if c.closed {
+		return -1, net.ErrClosed
+	}
 	if dl != nil && *dl != 0 && time.Now().UnixNano() >= *dl {
-		return nil, -1, os.ErrDeadlineExceeded
+		return -1, os.ErrDeadlineExceeded
 	}
 	c.refs++
-	return nil, int(c.fd), nil
+	return int(c.fd), nil
 }
 
 // end ends a demoted call's use of fd. With wait set, the call must wait:
@@ -297,7 +310,7 @@ func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
 func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
 
 func (c *Conn) shutdown(how int) error {
-	_, fd, err := c.beginRaw(nil)
+	fd, err := c.beginRaw(nil)
 	if err != nil {
 		return c.opErr("shutdown", err)
 	}
@@ -357,7 +370,7 @@ func (c *Conn) RemoteAddr() net.Addr {
 // LocalAddr is the socket's own address (asked of the system on each
 // call); nil once closed.
 func (c *Conn) LocalAddr() net.Addr {
-	_, fd, err := c.beginRaw(nil)
+	fd, err := c.beginRaw(nil)
 	if err != nil {
 		return nil
 	}
@@ -399,7 +412,7 @@ type rawConn Conn
 // Control runs f on the descriptor, which stays open meanwhile.
 func (r *rawConn) Control(f func(fd uintptr)) error {
 	c := (*Conn)(r)
-	_, fd, err := c.beginRaw(nil)
+	fd, err := c.beginRaw(nil)
 	if err != nil {
 		return err
 	}
@@ -425,22 +438,8 @@ func (r *rawConn) Write(f func(fd uintptr) bool) error {
 // Demote is the Conn's, for idlepoll: a parked connection demotes.
 func (r *rawConn) Demote() { (*Conn)(r).Demote() }
 
-// beginRaw is begin for a RawConn: always on our descriptor.
-func (c *Conn) beginRaw(dl *int64) (std *net.TCPConn, fd int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, -1, net.ErrClosed
-	}
-	if dl != nil && *dl != 0 && time.Now().UnixNano() >= *dl {
-		return nil, -1, os.ErrDeadlineExceeded
-	}
-	c.refs++
-	return nil, int(c.fd), nil
-}
-
 func (c *Conn) rawIO(dl *int64, f func(fd uintptr) bool, wait func(syscall.RawConn) error) error {
-	_, fd, err := c.beginRaw(dl)
+	fd, err := c.beginRaw(dl)
 	if err != nil {
 		return err
 	}
