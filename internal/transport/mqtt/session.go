@@ -203,8 +203,9 @@ func (ss *session) attachLocked(c *conn, t connectTerms) {
 	ss.conn = c
 	ss.active.Store(c)
 	ss.bound++
-	c.sess = ss         // before any other connection can see c in ss.conn and kick it
-	if ss.away != nil { // reconnected within the will delay: no will
+	c.sess = ss // before any other connection can see c in ss.conn and kick it
+	// Reconnected while detached: no expiry, and no will after a delay.
+	if ss.away != nil {
 		ss.away.stop()
 		ss.away = nil
 	}
