@@ -19,10 +19,15 @@ type boundBucket struct {
 	kv jetstream.KeyValue
 }
 
-// openBucket creates (or updates) the bucket cfg describes.
+// openBucket creates (or updates) the bucket cfg describes, waiting for
+// JetStream as a starting node does for its streams.
 func (b *JetStream) openBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*boundBucket, error) {
 	l := b.link()
-	kv, err := l.js.CreateOrUpdateKeyValue(ctx, cfg)
+	var kv jetstream.KeyValue
+	err := b.whenReady(ctx, func() (err error) {
+		kv, err = l.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: key-value bucket %s: %w", cfg.Bucket, err)
 	}

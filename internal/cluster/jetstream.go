@@ -54,10 +54,14 @@ type Config struct {
 // node, the last durable position that node delivered plus a local count
 // (positions.go).
 type JetStream struct {
-	cfg   Config
-	log   *slog.Logger
-	cur   atomic.Pointer[link] // the NATS connection in use (link.go)
-	epoch string
+	cfg Config
+	log *slog.Logger
+	cur atomic.Pointer[link] // the NATS connection in use (link.go)
+	// followers are the core NATS subscriptions made again on each link
+	// (follow); followMu orders them against a redial's move.
+	followMu  sync.Mutex
+	followers map[*follower]struct{}
+	epoch     string
 	// startSeq is where run starts: the stream's end when the node
 	// joined, so that nothing published after Retained was read is missed.
 	startSeq uint64
@@ -98,7 +102,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 		b.cfg.Replicas = autoReplicas(l.nc)
 		log.Info("cluster: stream replicas chosen from the NATS servers known", "replicas", b.cfg.Replicas, "servers", len(l.nc.Servers()))
 	}
-	if err := b.joinWhenReady(ctx, l); err != nil {
+	if err := b.whenReady(ctx, func() error { return b.join(ctx, l) }); err != nil {
 		l.nc.Close()
 		return nil, err
 	}
@@ -108,19 +112,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*JetStream, error)
 }
 
 // joinWait bounds how long a starting node waits for JetStream to
-// answer, joinRetry apart: NATS servers started at the same moment (a
-// machine booting, docs/CLUSTER.md's commands) elect a leader first.
+// answer (its streams, then its buckets), joinRetry apart: NATS servers
+// started at the same moment (a machine booting, docs/CLUSTER.md's
+// commands) elect a leader first, and a busy cluster may take longer than
+// a timeout to make a replicated bucket.
 const (
 	joinWait  = 30 * time.Second
 	joinRetry = time.Second
 )
 
-// joinWhenReady joins through l, trying again while JetStream cannot
-// answer yet.
-func (b *JetStream) joinWhenReady(ctx context.Context, l *link) error {
+// whenReady runs f (the streams' or a bucket's creation), trying again
+// while JetStream cannot answer yet.
+func (b *JetStream) whenReady(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(joinWait)
 	for {
-		err := b.join(ctx, l)
+		err := f()
 		if err == nil || !notReady(err) || time.Now().After(deadline) {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,7 +113,10 @@ func (b *JetStream) redial(old *link) {
 			}
 		}
 		if err == nil {
+			b.followMu.Lock()
+			b.moveFollowers(l)
 			b.cur.Store(l)
+			b.followMu.Unlock()
 			close(old.next)
 			select {
 			case <-b.closed: // Close closed the old link meanwhile
@@ -131,47 +133,48 @@ func (b *JetStream) redial(old *link) {
 
 // follow runs subscribe on the link in use, and again on each link that
 // replaces it, until stop; subscribe returns what ends its subscriptions.
+// A redialled link becomes the one in use only once every follower is
+// subscribed on it (moveFollowers): whoever sees the node connected again
+// reaches its subscriptions.
 func (b *JetStream) follow(subscribe func(nc *nats.Conn) (unsubscribe func(), err error)) (stop func(), err error) {
-	l := b.link()
-	unsubscribe, err := subscribe(l.nc)
+	b.followMu.Lock()
+	defer b.followMu.Unlock()
+	unsubscribe, err := subscribe(b.link().nc)
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	stopped := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stopped:
-				return
-			case <-b.closed:
-				return
-			case <-l.next:
-			}
-			l = b.link()
-			mu.Lock()
-			select {
-			case <-stopped:
-				mu.Unlock()
-				return
-			default:
-			}
-			unsubscribe()
-			var serr error
-			if unsubscribe, serr = subscribe(l.nc); serr != nil {
-				b.log.Error("cluster: subscription not made again on the new NATS connection", "err", serr)
-				unsubscribe = func() {}
-			}
-			mu.Unlock()
-		}
-	}()
-	var once sync.Once
+	f := &follower{subscribe: subscribe, unsubscribe: unsubscribe}
+	if b.followers == nil {
+		b.followers = map[*follower]struct{}{}
+	}
+	b.followers[f] = struct{}{}
 	return func() {
-		once.Do(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			close(stopped)
-			unsubscribe()
-		})
+		b.followMu.Lock()
+		defer b.followMu.Unlock()
+		if _, ok := b.followers[f]; ok {
+			delete(b.followers, f)
+			f.unsubscribe()
+		}
 	}, nil
+}
+
+// follower is one follow's subscribe and what ends its subscriptions on
+// the link in use (guarded by JetStream.followMu).
+type follower struct {
+	subscribe   func(nc *nats.Conn) (unsubscribe func(), err error)
+	unsubscribe func()
+}
+
+// moveFollowers subscribes every follower on l instead of the link in
+// use; the caller holds b.followMu.
+func (b *JetStream) moveFollowers(l *link) {
+	for f := range b.followers {
+		f.unsubscribe()
+		unsubscribe, err := f.subscribe(l.nc)
+		if err != nil {
+			b.log.Error("cluster: subscription not made again on the new NATS connection", "err", err)
+			unsubscribe = func() {}
+		}
+		f.unsubscribe = unsubscribe
+	}
 }
