@@ -73,8 +73,11 @@ type Info struct {
 // keeps only what it lists: no copy of Conn (what only some connections
 // give behind a pointer, the id a number that also holds the transport's
 // name as an index into the registry's names, the time without its
-// monotonic reading): 72 bytes, in the allocator's 80-byte class.
+// monotonic reading): 80 bytes, an allocator class of its own. It names
+// its registry (which fills the class's last word), so that a Listing is
+// one pointer in each connection's state.
 type entry struct {
+	r                  *Registry
 	identity, clientID string
 	queue              Queue
 	key                uint64 // id<<8 | transport (Registry.transports)
@@ -132,7 +135,6 @@ func (r *Registry) Add(c Conn) (remove func()) {
 // Listing is a connection listed by Register, until its Remove. A transport
 // that keeps it in its connection's state holds no closure for it.
 type Listing struct {
-	r *Registry
 	e *entry
 }
 
@@ -142,7 +144,7 @@ func (r *Registry) Register(c Conn) Listing {
 	if r == nil {
 		return Listing{}
 	}
-	e := &entry{identity: c.Identity, clientID: c.ClientID, queue: c.Queue, since: time.Now().UnixNano()}
+	e := &entry{r: r, identity: c.Identity, clientID: c.ClientID, queue: c.Queue, since: time.Now().UnixNano()}
 	if c.Remote != "" || c.Kick != nil || c.Path != "" || c.Role != "" {
 		e.more = &entryMore{remote: c.Remote, kick: c.Kick}
 		if c.Path != "" || c.Role != "" {
@@ -156,7 +158,7 @@ func (r *Registry) Register(c Conn) Listing {
 	r.indexLocked(e)
 	r.mu.Unlock()
 	r.connected(e)
-	return Listing{r: r, e: e}
+	return Listing{e: e}
 }
 
 // transportLocked is the index of name in r.transports, added if new;
@@ -184,10 +186,11 @@ func (r *Registry) transportOf(e *entry) string { return r.transports[uint8(e.ke
 // first call removes it and tells the observer, without a sync.Once per
 // connection.
 func (l Listing) Remove() {
-	r, e := l.r, l.e
-	if r == nil {
+	e := l.e
+	if e == nil {
 		return
 	}
+	r := e.r
 	r.mu.Lock()
 	if r.conns[e.id()] != e {
 		r.mu.Unlock()

@@ -71,8 +71,18 @@ type conn struct {
 	inflightMax uint16 // packet identifiers bound it anyway
 	// clientMaxPacket is the client's maximum packet size, 0 for none.
 	clientMaxPacket uint32
-	keepalive       time.Duration
-	sess            *session
+	// keepalive is the keep-alive in seconds, 0 for none, as the protocol
+	// says it (read-only after CONNECT).
+	keepalive uint16
+	// windowStart is when the bursts' window began (busyReading), in the
+	// low 16 bits of the clock's milliseconds: a busy window is far
+	// shorter than their wrap (65 s), and a window that is not and
+	// happens to look short only keeps a goroutine for one more window.
+	// packetDue is the deadline of the packet begun, in milliseconds from
+	// since (dueAt), 0: none. Both are reader-owned.
+	windowStart uint16
+	packetDue   uint32
+	sess        *session
 	// who is the identity the client authenticated as; nil for an
 	// anonymous one, made again when asked (identity): most idle
 	// connections are anonymous, and each kept 80 B for nothing.
@@ -82,10 +92,8 @@ type conn struct {
 	// pub is the state of a client that publishes, made by the reader
 	// with the first PUBLISH: a subscriber that never publishes does
 	// without. Atomic for the writer, which reads its acks.
-	pub         atomic.Pointer[publisher]
-	readDL      deadline.Lazy // reader-owned
-	windowStart int64
-	packetDue   int64 // Unix nanoseconds, 0: none (reader-owned)
+	pub    atomic.Pointer[publisher]
+	readDL deadline.Lazy // reader-owned
 
 	// writeMu guards out and outAlias. Lock order: a session's mu, then
 	// writeMu, then the hub's Subscription.mu (the writer drains the hub
@@ -112,6 +120,29 @@ type conn struct {
 	// messages queued before it do not make it a slow consumer (see
 	// session.overflowed).
 	since int64
+}
+
+// keepAliveWait is how long the connection may stay silent: one and a
+// half times its keep-alive, 0 for no limit.
+func (c *conn) keepAliveWait() time.Duration {
+	return time.Duration(c.keepalive) * time.Second * 3 / 2
+}
+
+// dueMark is t as packetDue keeps it: milliseconds from since, rounded up
+// (never early), in 32 bits that wrap every 49 days; never 0, which says
+// none.
+func (c *conn) dueMark(t time.Time) uint32 {
+	ms := uint32((t.UnixNano() - c.since + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	return max(ms, 1)
+}
+
+// dueAt is the time packetDue marks, told from now: the deadline is
+// within the packet timeout of now (far less than the wrap), so the
+// signed distance from now's mark places it.
+func (c *conn) dueAt(now time.Time) time.Time {
+	elapsed := (now.UnixNano() - c.since) / int64(time.Millisecond)
+	ms := elapsed + int64(int32(c.packetDue-uint32(elapsed)))
+	return time.Unix(0, c.since+ms*int64(time.Millisecond))
 }
 
 // connectDeadline is when a connection that has not sent its CONNECT is
@@ -473,8 +504,8 @@ func (c *conn) busyReading() bool {
 	if c.bursts < burstWindow {
 		return c.busy
 	}
-	now := time.Now().UnixNano()
-	c.busy = now-c.windowStart < int64(burstWindow*busyBurstGap)
+	now := uint16(time.Now().UnixMilli())
+	c.busy = now-c.windowStart < uint16(burstWindow*busyBurstGap/time.Millisecond)
 	c.bursts, c.windowStart = 0, now
 	return c.busy
 }
@@ -513,15 +544,15 @@ func (c *conn) beforeRead() error {
 // the last input, moved at most once a quarter of that), or the packet
 // timeout's while the reader is inside a packet (reader-owned).
 func (c *conn) moveReadDeadline(now time.Time) time.Time {
-	at, set := c.readDL.Next(now, c.keepalive*3/2)
+	at, set := c.readDL.Next(now, c.keepAliveWait())
 	switch {
 	case c.midPacket && c.packetDue == 0:
 		// A packet has begun and its rest is not here: it must arrive
 		// within the packet timeout, keep-alive or not.
-		c.packetDue, set = now.Add(c.srv.cfg.PacketTimeout).UnixNano(), true
+		c.packetDue, set = c.dueMark(now.Add(c.srv.cfg.PacketTimeout)), true
 		fallthrough
 	case c.midPacket:
-		if due := time.Unix(0, c.packetDue); at.IsZero() || due.Before(at) {
+		if due := c.dueAt(now); at.IsZero() || due.Before(at) {
 			at = due
 		}
 	case c.packetDue != 0:
@@ -529,7 +560,7 @@ func (c *conn) moveReadDeadline(now time.Time) time.Time {
 		// (or none) applies again.
 		c.packetDue = 0
 		c.readDL.Reset()
-		at, _ = c.readDL.Next(now, c.keepalive*3/2)
+		at, _ = c.readDL.Next(now, c.keepAliveWait())
 		set = true
 	}
 	if set {

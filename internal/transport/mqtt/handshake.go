@@ -91,9 +91,9 @@ func (c *conn) handshake() bool {
 	if !anonymous {
 		c.who = who // an anonymous identity is made again when asked
 	}
-	c.keepalive = time.Duration(cp.Keepalive) * time.Second
+	c.keepalive = cp.Keepalive
 	serverKeepAlive := false
-	if max := s.cfg.KeepAliveMax; max > 0 && (c.keepalive == 0 || c.keepalive > max) {
+	if max := keepAliveSeconds(s.cfg.KeepAliveMax); max > 0 && (c.keepalive == 0 || c.keepalive > max) {
 		c.keepalive, serverKeepAlive = max, true
 	}
 	c.clientMaxPacket = pk.Properties.MaximumPacketSize
@@ -136,7 +136,7 @@ func (c *conn) handshake() bool {
 		ack.Properties.SubIDAvailable, ack.Properties.SubIDAvailableFlag = 1, true
 		ack.Properties.SharedSubAvailable, ack.Properties.SharedSubAvailableFlag = 1, true
 		if serverKeepAlive {
-			ack.Properties.ServerKeepAlive, ack.Properties.ServerKeepAliveFlag = uint16(c.keepalive/time.Second), true
+			ack.Properties.ServerKeepAlive, ack.Properties.ServerKeepAliveFlag = c.keepalive, true
 		}
 		if expiry != time.Duration(pk.Properties.SessionExpiryInterval)*time.Second && pk.Properties.SessionExpiryInterval != 0 {
 			ack.Properties.SessionExpiryInterval = uint32(expiry / time.Second)
@@ -200,4 +200,14 @@ func v3ConnackCode(code packets.Code) byte {
 		return packets.Err3NotAuthorized.Code
 	}
 	return packets.Err3ServerUnavailable.Code
+}
+
+// keepAliveSeconds is a keep-alive cap in the protocol's unit: whole
+// seconds (rounded up, so that a cap never cuts a client short), at most
+// what the protocol can say.
+func keepAliveSeconds(d time.Duration) uint16 {
+	if d <= 0 {
+		return 0
+	}
+	return uint16(min((d+time.Second-1)/time.Second, math.MaxUint16))
 }
