@@ -23,7 +23,7 @@ func (s *Subscription) Kick() {
 func (s *Subscription) Filters() []string {
 	s.kind.hub.mu.Lock()
 	defer s.kind.hub.mu.Unlock()
-	out := append(make([]string, 0, s.filters.Len()), s.filters.Items()...)
+	out := slices.AppendSeq(make([]string, 0, s.filters.Len()), s.filters.All)
 	slices.Sort(out)
 	return out
 }

@@ -6,8 +6,9 @@ import (
 	"streamhub/internal/core/index"
 )
 
-// filterSet is a subscription's filters: most subscriptions have one or a
-// few, so a slice (index.Set), not a map, for an idle subscriber to hold.
+// filterSet is a subscription's filters: most subscriptions have one (kept
+// in place) or a few, so an index.Set, not a map, for an idle subscriber
+// to hold.
 type filterSet struct{ index.Set[string] }
 
 // add adds f unless held, reporting whether it did, and returns the

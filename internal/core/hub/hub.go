@@ -115,6 +115,9 @@ type Hub struct {
 // replayPage is how many stored messages a catching-up subscription loads at once.
 const replayPage = 1000
 
+// A page's length is counted in 16 bits (Subscription.paged).
+const _ uint16 = replayPage
+
 // New makes a hub on eng, or on a local engine in memory when eng is
 // nil. It takes the engine's epoch, head and retained messages and starts
 // its delivery; Close stops it (the engine's store or connection stays
@@ -632,7 +635,7 @@ func (h *Hub) unsubscribeAll(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	for _, f := range s.filters.Items() {
+	for f := range s.filters.All {
 		h.subs.Remove(f, s)
 	}
 	s.filters.Clear()

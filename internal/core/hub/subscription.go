@@ -46,20 +46,19 @@ type Subscription struct {
 	// catch, while set, pages stored messages in ahead of the queue;
 	// paged counts the page's entries still at the queue's front.
 	catch *catchUp
-	// live counts beside paged, two 32-bit counts in one word (limits
-	// are clamped to fit: withDefaults).
+	// live counts beside paged, in one word with the two flags after
+	// them (limits are clamped to fit live: withDefaults; a page holds
+	// at most replayPage entries).
 	live    int32
-	paged   int32
+	paged   uint16
 	loading bool // a drainer reads the next page without s.mu
 	// ended is set when the subscription ends, its reason in signals.err
 	// (16 B a live subscription would hold for nothing).
 	ended bool
-	// signalled is set by every signal, so that a Ready made afterwards
-	// starts signalled as the channel would have been.
-	signalled atomic.Bool
 
 	// sig is made on first use (Ready, Done, Notify, NotifyAfterPublish,
-	// OnOverflow, the end): a subscription with hooks never needs it.
+	// OnOverflow, a signal, the end): a subscription with hooks never
+	// needs it.
 	sig atomic.Pointer[signals]
 	// hooks, when set (NewSubscriptionWith), replaces notify and overflow:
 	// one interface, set before the subscription is shared, in place of
@@ -88,6 +87,9 @@ type signals struct {
 	// err is why the subscription ended (set with Subscription.ended,
 	// guarded by Subscription.mu).
 	err error
+	// signalled is set by every signal, so that a Ready made afterwards
+	// starts signalled as the channel would have been.
+	signalled atomic.Bool
 }
 
 // signals returns s's signals, made on first use.
@@ -170,7 +172,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 	}
 	ready := make(chan struct{}, 1)
 	sig.ready.Store(&ready)
-	if s.signalled.Load() { // signalled before there was a channel
+	if sig.signalled.Load() { // signalled before there was a channel
 		select {
 		case ready <- struct{}{}:
 		default: // or by a signal just now
@@ -286,7 +288,7 @@ func (s *Subscription) DrainBounded(buf []Delivery, n, maxBytes int) []Delivery 
 		}
 	}
 	n = len(buf)
-	s.paged -= int32(min(n, int(s.paged)))
+	s.paged -= uint16(min(n, int(s.paged)))
 	if live > 0 {
 		s.account(-live, -bytes)
 	}
@@ -399,7 +401,7 @@ func (s *Subscription) applyPage(page []entry, last uint64, done bool, err error
 		s.catch = nil
 	}
 	s.queue = append(page, s.queue...)
-	s.paged = int32(len(page))
+	s.paged = uint16(len(page)) // at most replayPage (readPage)
 }
 
 // Restrict makes every message pass check before it reaches this
@@ -441,20 +443,15 @@ func (s *Subscription) signal() {
 		s.hooks.Notify()
 		return
 	}
-	sig := s.sig.Load()
-	if sig != nil {
-		if f := sig.notify.Load(); f != nil {
-			(*f)()
-			return
-		}
+	sig := s.signals()
+	if f := sig.notify.Load(); f != nil {
+		(*f)()
+		return
 	}
-	if !s.signalled.Load() {
-		s.signalled.Store(true)
+	if !sig.signalled.Load() {
+		sig.signalled.Store(true)
 	}
-	if sig == nil {
-		return // no Ready made: it will start signalled
-	}
-	if p := sig.ready.Load(); p != nil {
+	if p := sig.ready.Load(); p != nil { // else a Ready made later starts signalled
 		select {
 		case *p <- struct{}{}:
 		default:

@@ -42,13 +42,22 @@ func (n *node[T]) hash() *node[T] {
 	return n.wild.hash
 }
 
-// Set is a set kept as a slice, iterated in the order added (a removal
-// moves the last item into its place). Past indexedItems it also keeps
-// the positions in a map, for lookups and removals in constant time;
-// below, a scan of the slice is as quick, and a set of one (a device's own
-// topic, a subscription's one filter) carries no map. The zero Set is
+// Set is a set of items iterated in the order added (a removal moves the
+// last item into its place). Most sets hold one item (a device's own
+// topic's subscriber, a subscription's one filter): that one is kept in
+// place, with nothing allocated beside it. More go to a slice, and past
+// indexedItems their positions to a map too, for lookups and removals in
+// constant time; below, a scan of the slice is as quick. The zero Set is
 // empty.
 type Set[T comparable] struct {
+	// one is the item of a set of one, unless it is T's zero value (then
+	// in many, like every item of a larger set; one is zero then).
+	one  T
+	many *manyItems[T] // nil: at most one item, in one
+}
+
+// manyItems are the items of a set of more than one.
+type manyItems[T comparable] struct {
 	list []T
 	pos  map[T]int // nil while the set has held at most indexedItems
 }
@@ -56,23 +65,61 @@ type Set[T comparable] struct {
 const indexedItems = 8
 
 // Len is the number of items.
-func (s *Set[T]) Len() int { return len(s.list) }
+func (s *Set[T]) Len() int {
+	var zero T
+	switch {
+	case s.many != nil:
+		return len(s.many.list)
+	case s.one != zero:
+		return 1
+	}
+	return 0
+}
 
-// Items are the set's items; the caller must not change them.
-func (s *Set[T]) Items() []T { return s.list }
+// All yields the set's items; the caller must not change the set meanwhile.
+func (s *Set[T]) All(yield func(T) bool) {
+	var zero T
+	switch {
+	case s.many != nil:
+		for _, t := range s.many.list {
+			if !yield(t) {
+				return
+			}
+		}
+	case s.one != zero:
+		yield(s.one)
+	}
+}
+
+// each calls fn for every item (Match's loop, without a yield's result).
+func (s *Set[T]) each(fn func(T)) {
+	var zero T
+	switch {
+	case s.many != nil:
+		for _, t := range s.many.list {
+			fn(t)
+		}
+	case s.one != zero:
+		fn(s.one)
+	}
+}
 
 // Has reports whether t is in the set.
 func (s *Set[T]) Has(t T) bool {
-	_, ok := s.find(t)
+	if s.many == nil {
+		var zero T
+		return t != zero && s.one == t
+	}
+	_, ok := s.many.find(t)
 	return ok
 }
 
-func (s *Set[T]) find(t T) (int, bool) {
-	if s.pos != nil {
-		i, ok := s.pos[t]
+func (m *manyItems[T]) find(t T) (int, bool) {
+	if m.pos != nil {
+		i, ok := m.pos[t]
 		return i, ok
 	}
-	for i, u := range s.list {
+	for i, u := range m.list {
 		if u == t {
 			return i, true
 		}
@@ -85,14 +132,27 @@ func (s *Set[T]) Add(t T) bool {
 	if s.Has(t) {
 		return false
 	}
-	s.list = append(s.list, t)
-	switch n := len(s.list); {
-	case s.pos != nil:
-		s.pos[t] = n - 1
+	var zero T
+	if s.many == nil {
+		if s.one == zero && t != zero {
+			s.one = t
+			return true
+		}
+		s.many = &manyItems[T]{}
+		if s.one != zero {
+			s.many.list = append(s.many.list, s.one)
+			s.one = zero
+		}
+	}
+	m := s.many
+	m.list = append(m.list, t)
+	switch n := len(m.list); {
+	case m.pos != nil:
+		m.pos[t] = n - 1
 	case n > indexedItems:
-		s.pos = make(map[T]int, n)
-		for i, u := range s.list {
-			s.pos[u] = i
+		m.pos = make(map[T]int, n)
+		for i, u := range m.list {
+			m.pos[u] = i
 		}
 	}
 	return true
@@ -100,31 +160,43 @@ func (s *Set[T]) Add(t T) bool {
 
 // Remove removes t, reporting whether it was there.
 func (s *Set[T]) Remove(t T) bool {
-	i, ok := s.find(t)
+	var zero T
+	if s.many == nil {
+		if t == zero || s.one != t {
+			return false
+		}
+		s.one = zero
+		return true
+	}
+	m := s.many
+	i, ok := m.find(t)
 	if !ok {
 		return false
 	}
-	last := len(s.list) - 1
+	last := len(m.list) - 1
 	if i != last {
-		s.list[i] = s.list[last]
-		if s.pos != nil {
-			s.pos[s.list[i]] = i
+		m.list[i] = m.list[last]
+		if m.pos != nil {
+			m.pos[m.list[i]] = i
 		}
 	}
-	var zero T
-	s.list[last] = zero
-	s.list = s.list[:last]
-	if s.pos != nil {
-		delete(s.pos, t)
+	m.list[last] = zero
+	m.list = m.list[:last]
+	if m.pos != nil {
+		delete(m.pos, t)
 	}
-	if len(s.list) == 0 {
+	switch {
+	case len(m.list) == 0:
 		s.Clear()
+	case len(m.list) == 1 && m.list[0] != zero:
+		// Back to one, kept in place: the slice and its array go.
+		s.one, s.many = m.list[0], nil
 	}
 	return true
 }
 
 // Clear empties the set.
-func (s *Set[T]) Clear() { s.list, s.pos = nil, nil }
+func (s *Set[T]) Clear() { *s = Set[T]{} }
 
 func (n *node[T]) child(level string) *node[T] {
 	switch level {
@@ -177,7 +249,7 @@ func (n *node[T]) removeChild(level string) {
 }
 
 func (n *node[T]) empty() bool {
-	return len(n.subs.list) == 0 && len(n.children) == 0 && n.wild == nil
+	return n.subs.Len() == 0 && len(n.children) == 0 && n.wild == nil
 }
 
 // New returns an empty index.
@@ -238,7 +310,7 @@ func (x *Index[T]) Count(filter string) int {
 			return 0
 		}
 	}
-	return len(n.subs.list)
+	return n.subs.Len()
 }
 
 // Match calls fn for every subscriber with a filter matching topic name.
@@ -254,9 +326,7 @@ func (n *node[T]) match(rest string, noWildcard bool, fn func(T)) {
 	level, after, more := strings.Cut(rest, "/")
 	if w := n.wild; w != nil && !noWildcard {
 		if h := w.hash; h != nil {
-			for _, s := range h.subs.list {
-				fn(s)
-			}
+			h.subs.each(fn)
 		}
 		if c := w.plus; c != nil {
 			c.visit(after, more, fn)
@@ -273,13 +343,9 @@ func (n *node[T]) visit(after string, more bool, fn func(T)) {
 		n.match(after, false, fn)
 		return
 	}
-	for _, s := range n.subs.list {
-		fn(s)
-	}
+	n.subs.each(fn)
 	// "a/#" matches "a" too.
 	if h := n.hash(); h != nil {
-		for _, s := range h.subs.list {
-			fn(s)
-		}
+		h.subs.each(fn)
 	}
 }

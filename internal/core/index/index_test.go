@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -156,4 +157,50 @@ func BenchmarkMatchSmallIndex(b *testing.B) {
 		x.Match("dev/4242/state", func(int) { n++ })
 	}
 	_ = n
+}
+
+// TestSetAgreesWithMap runs random adds and removes, zero items among
+// them, on a Set and on a map, and checks they agree after each; a set of
+// one item other than the zero value keeps it in place.
+func TestSetAgreesWithMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		var s Set[int]
+		model := map[int]bool{}
+		for step := range 300 {
+			v := rng.IntN(12) // 0, T's zero, is an item like any other
+			var got, want bool
+			if rng.IntN(2) == 0 {
+				got, want = s.Add(v), !model[v]
+				model[v] = true
+			} else {
+				got, want = s.Remove(v), model[v]
+				delete(model, v)
+			}
+			if got != want {
+				t.Fatalf("round %d step %d: op on %d reported %v, want %v", round, step, v, got, want)
+			}
+			if s.Len() != len(model) {
+				t.Fatalf("round %d step %d: Len %d, want %d", round, step, s.Len(), len(model))
+			}
+			seen := map[int]bool{}
+			for x := range s.All {
+				if !model[x] || seen[x] {
+					t.Fatalf("round %d step %d: All yielded %d (in the model: %v, twice: %v)", round, step, x, model[x], seen[x])
+				}
+				seen[x] = true
+			}
+			if len(seen) != len(model) {
+				t.Fatalf("round %d step %d: All yielded %d items, want %d", round, step, len(seen), len(model))
+			}
+			for x := range 12 {
+				if s.Has(x) != model[x] {
+					t.Fatalf("round %d step %d: Has(%d) = %v", round, step, x, s.Has(x))
+				}
+			}
+			if len(model) == 1 && !model[0] && s.many != nil {
+				t.Fatalf("round %d step %d: a set of one keeps a slice", round, step)
+			}
+		}
+	}
 }
