@@ -195,6 +195,18 @@ func (l *loop) triesBeat() bool {
 }
 
 func (l *loop) tryWrite(b []byte) (int, error) {
+	n, err := l.tryWriteOnce(b)
+	if n == 0 && err == nil && l.hasWriteDeadline() && l.writeDL.Expired(time.Now()) {
+		// The deadline of the last write that waited has passed and
+		// refused this one: clear it and try again, rather than leave
+		// every heartbeat of an idle connection to a writer goroutine.
+		l.setWriteDeadline(time.Time{})
+		n, err = l.tryWriteOnce(b)
+	}
+	return n, err
+}
+
+func (l *loop) tryWriteOnce(b []byte) (int, error) {
 	if t, ok := l.out.(tryWriter); ok {
 		return t.TryWrite(b)
 	}

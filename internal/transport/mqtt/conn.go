@@ -741,6 +741,13 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 	}
 	b := *c.out
 	n, err := kit.WriteNow(c.rawSocket(), b)
+	if n == 0 && err == nil && c.writeDL.Expired(time.Now()) {
+		// The deadline of the last write that waited has passed and
+		// refused this one: clear it and try again, rather than have a
+		// writer goroutine move it.
+		c.nc.SetWriteDeadline(time.Time{})
+		n, err = kit.WriteNow(c.rawSocket(), b)
+	}
 	if err != nil {
 		return false, err
 	}

@@ -38,6 +38,18 @@ func (l *Lazy) Next(now time.Time, span time.Duration) (time.Time, bool) {
 	return at, true
 }
 
+// Expired reports whether the deadline has passed at now, and if so
+// forgets it; the caller then clears the socket's. A write that does not
+// wait needs no deadline, but one left by the last write that waited, once
+// passed, refuses it all the same (kit.WriteNow).
+func (l *Lazy) Expired(now time.Time) bool {
+	if l.at == 0 || now.UnixNano() < l.at {
+		return false
+	}
+	l.at = 0
+	return true
+}
+
 // Reset forgets the deadline, for when something else set the socket's.
 func (l *Lazy) Reset() { l.at = 0 }
 

@@ -30,3 +30,25 @@ func TestLazy(t *testing.T) {
 		t.Fatal("cleared already")
 	}
 }
+
+func TestExpired(t *testing.T) {
+	t.Parallel()
+	var l Lazy
+	now := time.Unix(1000, 0)
+	if l.Expired(now) {
+		t.Fatal("no deadline expired")
+	}
+	l.Next(now, time.Second)
+	if l.Expired(now.Add(time.Second - 1)) {
+		t.Fatal("expired before its time")
+	}
+	if !l.Expired(now.Add(time.Second)) {
+		t.Fatal("not expired at its time")
+	}
+	if l.Expired(now.Add(time.Hour)) || !l.At().IsZero() {
+		t.Fatal("an expired deadline is not forgotten")
+	}
+	if _, set := l.Next(now.Add(time.Hour), time.Second); !set {
+		t.Fatal("the next write's deadline is not set")
+	}
+}

@@ -535,6 +535,13 @@ func (c *Conn) TrySend(b []byte) (bool, error) {
 		return false, net.ErrClosed
 	}
 	n, err := kit.WriteNow(raw, b)
+	if n == 0 && err == nil && c.writeDL.Expired(time.Now()) {
+		// The deadline of the last write that waited has passed and
+		// refused this one: clear it and try again. (Otherwise every ping
+		// of a socket that once waited to write went to a new goroutine.)
+		c.nc.SetWriteDeadline(time.Time{})
+		n, err = kit.WriteNow(raw, b)
+	}
 	if err == nil && n > 0 && n < len(b) {
 		err = c.sendLocked(b[n:])
 		n = len(b)

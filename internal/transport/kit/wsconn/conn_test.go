@@ -171,3 +171,44 @@ func (s testServed) Message(_ ws.OpCode, p []byte) bool {
 }
 
 func (s testServed) End() { close(s.ended) }
+
+// TestTrySendAfterWriteDeadlinePassed checks that a ping sent without
+// waiting goes out although the deadline the last waiting write set has
+// passed: a socket that once waited to write must not leave every later
+// heartbeat to a goroutine of its own (the JSON WebSocket's idle memory
+// grew by a goroutine per ping wave).
+func TestTrySendAfterWriteDeadlinePassed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writeTimeout = time.Millisecond
+	c := New(server, nil, writeTimeout)
+	defer c.CloseNow()
+	if err := c.WriteFrame(ws.OpText, []byte("subscribed")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * writeTimeout) // the write's deadline is behind us
+	sent, err := c.TrySend(AppendFrame(nil, ws.OpPing, nil))
+	if !sent || err != nil {
+		t.Fatalf("TrySend after the write deadline passed: sent %v, %v", sent, err)
+	}
+	r := bufio.NewReader(client)
+	for _, want := range []ws.OpCode{ws.OpText, ws.OpPing} {
+		f, err := ws.ReadFrame(r)
+		if err != nil || f.Header.OpCode != want {
+			t.Fatalf("client read %+v, %v; want opcode %v", f.Header, err, want)
+		}
+	}
+}
