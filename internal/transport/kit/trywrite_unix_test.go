@@ -4,11 +4,11 @@ package kit_test
 
 import (
 	"bufio"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"streamhub/internal/testkit/loopback"
 	"streamhub/internal/testkit/poll"
 	"streamhub/internal/transport/kit"
 )
@@ -19,21 +19,7 @@ import (
 // may wait (an MQTT connection used to be closed by its first packet
 // after its write timeout had passed idle).
 func TestWriteNowPastTheWriteDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	_, server := loopback.Pair(t)
 	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -49,21 +35,7 @@ func TestWriteNowPastTheWriteDeadline(t *testing.T) {
 // otherwise every heartbeat of an idle connection that once waited to
 // write started a goroutine, and a wave of them grew the heap.
 func TestSpawnHeartbeatPastTheWriteDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := loopback.Pair(t)
 
 	h := newHub(t)
 	sub := subscribed(t, h, "t")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"streamhub/internal/testkit/loopback"
 )
 
 // discardConn is a net.Conn whose writes vanish: read's answers (pong,
@@ -179,20 +181,7 @@ func (s testServed) End() { close(s.ended) }
 // grew by a goroutine per ping wave).
 func TestTrySendAfterWriteDeadlinePassed(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := loopback.Pair(t)
 	const writeTimeout = time.Millisecond
 	c := New(server, nil, writeTimeout)
 	defer c.CloseNow()
