@@ -91,19 +91,6 @@ func (s *Set[T]) All(yield func(T) bool) {
 	}
 }
 
-// each calls fn for every item (Match's loop, without a yield's result).
-func (s *Set[T]) each(fn func(T)) {
-	var zero T
-	switch {
-	case s.many != nil:
-		for _, t := range s.many.list {
-			fn(t)
-		}
-	case s.one != zero:
-		fn(s.one)
-	}
-}
-
 // Has reports whether t is in the set.
 func (s *Set[T]) Has(t T) bool {
 	if s.many == nil {
@@ -326,7 +313,9 @@ func (n *node[T]) match(rest string, noWildcard bool, fn func(T)) {
 	level, after, more := strings.Cut(rest, "/")
 	if w := n.wild; w != nil && !noWildcard {
 		if h := w.hash; h != nil {
-			h.subs.each(fn)
+			for s := range h.subs.All {
+				fn(s)
+			}
 		}
 		if c := w.plus; c != nil {
 			c.visit(after, more, fn)
@@ -343,9 +332,13 @@ func (n *node[T]) visit(after string, more bool, fn func(T)) {
 		n.match(after, false, fn)
 		return
 	}
-	n.subs.each(fn)
+	for s := range n.subs.All {
+		fn(s)
+	}
 	// "a/#" matches "a" too.
 	if h := n.hash(); h != nil {
-		h.subs.each(fn)
+		for s := range h.subs.All {
+			fn(s)
+		}
 	}
 }

@@ -195,15 +195,7 @@ func (l *loop) triesBeat() bool {
 }
 
 func (l *loop) tryWrite(b []byte) (int, error) {
-	n, err := l.tryWriteOnce(b)
-	if n == 0 && err == nil && l.hasWriteDeadline() && l.writeDL.Expired(time.Now()) {
-		// The deadline of the last write that waited has passed and
-		// refused this one: clear it and try again, rather than leave
-		// every heartbeat of an idle connection to a writer goroutine.
-		l.setWriteDeadline(time.Time{})
-		n, err = l.tryWriteOnce(b)
-	}
-	return n, err
+	return l.writeDL.Try(l.setWriteDeadline, func() (int, error) { return l.tryWriteOnce(b) })
 }
 
 func (l *loop) tryWriteOnce(b []byte) (int, error) {
@@ -218,12 +210,11 @@ func (l *loop) hasWriteDeadline() bool {
 	return ok || l.SetWriteDeadline != nil
 }
 
-func (l *loop) setWriteDeadline(at time.Time) {
+func (l *loop) setWriteDeadline(at time.Time) error {
 	if d, ok := l.out.(writeDeadliner); ok {
-		_ = d.SetWriteDeadline(at)
-		return
+		return d.SetWriteDeadline(at)
 	}
-	_ = l.SetWriteDeadline(at)
+	return l.SetWriteDeadline(at)
 }
 
 func (l *loop) heartbeats() bool {

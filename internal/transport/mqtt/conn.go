@@ -740,14 +740,7 @@ func (c *conn) tryFlushLocked() (whole bool, err error) {
 		return true, nil
 	}
 	b := *c.out
-	n, err := kit.WriteNow(c.rawSocket(), b)
-	if n == 0 && err == nil && c.writeDL.Expired(time.Now()) {
-		// The deadline of the last write that waited has passed and
-		// refused this one: clear it and try again, rather than have a
-		// writer goroutine move it.
-		c.nc.SetWriteDeadline(time.Time{})
-		n, err = kit.WriteNow(c.rawSocket(), b)
-	}
+	n, err := c.writeDL.Try(c.nc.SetWriteDeadline, func() (int, error) { return kit.WriteNow(c.rawSocket(), b) })
 	if err != nil {
 		return false, err
 	}

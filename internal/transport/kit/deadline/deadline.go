@@ -39,15 +39,29 @@ func (l *Lazy) Next(now time.Time, span time.Duration) (time.Time, bool) {
 }
 
 // Expired reports whether the deadline has passed at now, and if so
-// forgets it; the caller then clears the socket's. A write that does not
-// wait needs no deadline, but one left by the last write that waited, once
-// passed, refuses it all the same (kit.WriteNow).
+// forgets it; the caller then clears the socket's (Try). A write that does
+// not wait needs no deadline, but one left by the last write that waited,
+// once passed, refuses it all the same (kit.WriteNow).
 func (l *Lazy) Expired(now time.Time) bool {
 	if l.at == 0 || now.UnixNano() < l.at {
 		return false
 	}
 	l.at = 0
 	return true
+}
+
+// Try runs write, a write that does not wait, once more if it wrote
+// nothing because the deadline has passed: it then forgets the deadline
+// and clears the socket's with set first. (Otherwise every write that
+// does not wait, after the last one that waited, went to a goroutine
+// that may wait, to move the deadline.)
+func (l *Lazy) Try(set func(time.Time) error, write func() (int, error)) (int, error) {
+	n, err := write()
+	if n == 0 && err == nil && l.Expired(time.Now()) {
+		_ = set(time.Time{})
+		n, err = write()
+	}
+	return n, err
 }
 
 // Reset forgets the deadline, for when something else set the socket's.

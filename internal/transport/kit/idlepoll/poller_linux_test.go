@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"streamhub/internal/testkit/loopback"
 	"streamhub/internal/testkit/poll"
 )
 
@@ -30,20 +31,7 @@ func newPoller(t *testing.T) *Poller {
 // pair is a connected loopback pair: server side s (parked), client c.
 func pair(t *testing.T) (s, c net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(); c.Close() })
+	c, s = loopback.Pair(t)
 	return s, c
 }
 

@@ -534,14 +534,7 @@ func (c *Conn) TrySend(b []byte) (bool, error) {
 	if c.closeSent.Load() {
 		return false, net.ErrClosed
 	}
-	n, err := kit.WriteNow(raw, b)
-	if n == 0 && err == nil && c.writeDL.Expired(time.Now()) {
-		// The deadline of the last write that waited has passed and
-		// refused this one: clear it and try again. (Otherwise every ping
-		// of a socket that once waited to write went to a new goroutine.)
-		c.nc.SetWriteDeadline(time.Time{})
-		n, err = kit.WriteNow(raw, b)
-	}
+	n, err := c.writeDL.Try(c.nc.SetWriteDeadline, func() (int, error) { return kit.WriteNow(raw, b) })
 	if err == nil && n > 0 && n < len(b) {
 		err = c.sendLocked(b[n:])
 		n = len(b)
