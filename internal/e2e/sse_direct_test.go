@@ -128,7 +128,16 @@ func TestStalledSSEIsCutOffInOrder(t *testing.T) {
 	cut := func(int) bool {
 		return ctx.Err() == nil && !strings.Contains(scrape(t, s.URL), `streamhub_slow_consumer_disconnects_total{transport="sse"} 1`)
 	}
-	publishNumbered(t, s, "stall/x", 100000, 1024, func(i int) bool { return i%64 != 63 || cut(i) })
+	publishNumbered(t, s, "stall/x", 100000, 1024, func(i int) bool {
+		if i == 0 {
+			// The first message taken from the queue before the rest
+			// come: published all at once, they could fill the queue
+			// before the writer ran, and the subscriber was cut off
+			// with nothing sent (a flake on a busy machine).
+			testkit.Eventually(t, 10*time.Second, "the first message written", func() bool { return s.Hub().Stats().QueuedBytes == 0 })
+		}
+		return i%64 != 63 || cut(i)
+	})
 	if cut(0) {
 		t.Fatal("the stalled subscriber was not cut off")
 	}
